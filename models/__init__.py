@@ -1,0 +1,21 @@
+"""Ladder's tables, the engine and session, and the Alembic migrations."""
+
+from models.customers import Customer, CustomerExternalId
+from models.deliveries import Delivery, DeliveryStatus, Suppression
+from models.events import Event, EventStatus
+from models.leases import Lease
+from models.orders import Order, OrderLine, OrderStatus
+
+__all__ = [
+    "Customer",
+    "CustomerExternalId",
+    "Delivery",
+    "DeliveryStatus",
+    "Event",
+    "EventStatus",
+    "Lease",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Suppression",
+]

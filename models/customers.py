@@ -1,0 +1,54 @@
+"""Customers: one per e-mail address, with their ids on each platform and derived facts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+    __table_args__ = (
+        Index("ix_customers_segment", "segment"),
+        Index("ix_customers_last_order_at", "last_order_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=320)  # normalised: stripped, lower-case
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    locale: str | None = Field(default=None, max_length=35)
+    timezone: str | None = Field(default=None, max_length=64)
+    birthday: date | None = None
+    accepts_marketing: bool = False
+    consent_changed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    consent_source: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+    # Derived facts, kept current by `process` on every order event.
+    currency: str | None = Field(default=None, max_length=3)
+    orders_count: int = 0
+    total_spent: int = 0  # minor units of `currency`
+    average_order_value: int = 0  # minor units of `currency`
+    first_order_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    last_order_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # From the segment refresh.
+    rfm: str | None = Field(default=None, max_length=3)
+    segment: str | None = Field(default=None, max_length=32)
+    segment_changed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class CustomerExternalId(SQLModel, table=True):
+    """The id a platform knows a customer by, so a later webhook finds the same person."""
+
+    __tablename__ = "customer_external_ids"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    source: str = Field(max_length=32)
+    external_id: str = Field(max_length=128)

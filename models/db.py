@@ -1,0 +1,85 @@
+"""The engine and sessions, shared by the web process, the worker and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel import Session, SQLModel, create_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str) -> Engine:
+    """One engine per database URL per process."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL for concurrent readers; BEGIN IMMEDIATE so writers queue instead of failing.
+
+    A deferred SQLite transaction that reads and then writes cannot wait for the write lock
+    if another writer committed meanwhile ("database is locked"); taking it up front can.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def session(url: str | None = None) -> Iterator[Session]:
+    """A session on the configured database; commits are explicit, rollback on error."""
+    if url is None:
+        from worker.settings import get_settings
+
+        url = get_settings().database_url
+    with Session(get_engine(url), expire_on_commit=False) as db:
+        yield db
+
+
+def insert_ignoring_duplicates(
+    db: Session, table: Table, rows: Sequence[dict[str, Any]], returning: Any
+) -> list[Any]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, on SQLite and PostgreSQL alike.
+
+    Returns the `returning` column of the rows actually inserted; duplicates are skipped.
+    """
+    if not rows:
+        return []
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(list(rows)).on_conflict_do_nothing().returning(returning)
+    return list(db.execute(statement).scalars())
+
+
+def create_all(url: str) -> None:
+    """Creates the tables directly: for throwaway databases only; deployments use Alembic."""
+    import models  # noqa: F401  (registers the tables)
+
+    SQLModel.metadata.create_all(get_engine(url))

@@ -1,0 +1,62 @@
+"""Deliveries (one email to one person) and suppressions (addresses never to mail)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, String, Text
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime
+
+
+class DeliveryStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for send_at: the durable timer
+    SKIPPED = "skipped"  # matched, but a rule (cooldown) said no; reason says which
+    HELD_OUT = "held_out"
+    SUPPRESSED = "suppressed"  # no consent, or the address is suppressed
+    CANCELLED = "cancelled"  # an `unless` event happened, or `when` no longer holds
+    SENDING = "sending"  # claimed by a worker
+    SENT = "sent"
+    FAILED = "failed"  # permanent error, reason in `reason`
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
+
+
+class Delivery(SQLModel, table=True):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        # The clock's scan for due and stale rows.
+        Index("ix_deliveries_status_send_at", "status", "send_at"),
+        # Cooldown and `unless` look-ups.
+        Index("ix_deliveries_customer_trigger", "customer_id", "trigger", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(unique=True, max_length=255)  # "<trigger>:<cause event id>"
+    trigger: str = Field(max_length=64)
+    message: str = Field(max_length=64)
+    variant: str | None = Field(default=None, max_length=255)  # the template actually used
+    customer_id: int = Field(foreign_key="customers.id")
+    cause_event_id: int = Field(foreign_key="events.id", index=True)
+    status: DeliveryStatus = Field(
+        default=DeliveryStatus.SCHEDULED, sa_column=Column(String(16), nullable=False)
+    )
+    send_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    enqueued_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    attempts: int = 0
+    provider_message_id: str | None = Field(default=None, max_length=255)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Suppression(SQLModel, table=True):
+    __tablename__ = "suppressions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=320)
+    reason: str = Field(max_length=64)  # unsubscribed, bounced, spamreport, manual
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,126 @@
+"""Fixtures over the real things: Redis, SQLite and PostgreSQL, an in-process worker."""
+
+from __future__ import annotations
+
+import os
+
+# Settings refuse a Redis deployment without secrets; tests run as one, with throwaway secrets.
+os.environ.setdefault("LADDER_SECRET_KEY", "test-secret-key-" + "x" * 32)
+os.environ.setdefault("LADDER_API_TOKEN", "test-api-token-" + "y" * 24)
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import dramatiq  # noqa: E402
+import pytest  # noqa: E402
+import redis  # noqa: E402
+from dramatiq.brokers.redis import RedisBroker  # noqa: E402
+from dramatiq.brokers.stub import StubBroker  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlmodel import Session, SQLModel  # noqa: E402
+
+from models import migrate  # noqa: E402
+from models.db import get_engine, session  # noqa: E402
+from tests.support import services  # noqa: E402
+from worker import broker as broker_module  # noqa: E402
+from worker import runtime as runtime_module  # noqa: E402
+from worker import settings as settings_module  # noqa: E402
+from worker import timesource  # noqa: E402
+from worker.runtime import Runtime  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    with services.private_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        with services.scratch_database(given) as url:
+            migrate.upgrade(url)
+            yield url
+        return
+    with services.private_postgres() as server, services.scratch_database(server) as url:
+        migrate.upgrade(url)
+        yield url
+
+
+def _truncate(url: str) -> None:
+    tables = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
+    with get_engine(url).begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test that asks for a database runs twice: on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ladder.db'}"
+        migrate.upgrade(url)
+        yield url
+        get_engine(url).dispose()
+        return
+    url = request.getfixturevalue("postgres_url")
+    _truncate(url)
+    yield url
+    _truncate(url)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Session]:
+    with session(database_url) as db:
+        yield db
+
+
+@pytest.fixture
+def runtime(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    """Settings for this test's database and outbox, seen by actors through get_runtime()."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("EMAIL_BACKEND", "file")
+    settings_module.get_settings.cache_clear()
+    runtime_module.get_runtime.cache_clear()
+    yield runtime_module.get_runtime()
+    settings_module.get_settings.cache_clear()
+    runtime_module.get_runtime.cache_clear()
+    timesource.freeze(None)
+
+
+@pytest.fixture
+def stub_broker() -> Iterator[StubBroker]:
+    """A fresh in-process broker with the actors on it, as in the embedded mode."""
+    import worker.actors  # noqa: F401
+
+    previous = dramatiq.get_broker()
+    broker = StubBroker()
+    broker.emit_after("process_boot")
+    broker_module.install(broker)
+    broker_module.mark_consumed_here(broker)
+    yield broker
+    broker.flush_all()
+    broker.close()
+    broker_module.install(previous)
+
+
+@pytest.fixture
+def redis_broker(redis_url: str) -> Iterator[RedisBroker]:
+    """A real Redis broker with the actors on it; the database is flushed before and after."""
+    import worker.actors  # noqa: F401
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    previous = dramatiq.get_broker()
+    broker = RedisBroker(url=redis_url)
+    broker.emit_after("process_boot")
+    broker_module.install(broker)
+    yield broker
+    broker.close()
+    broker_module.install(previous)
+    client.flushdb()

@@ -1,0 +1,73 @@
+"""One event through to one email, on SQLite and PostgreSQL, through the in-process broker."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from dramatiq import Worker
+from dramatiq.brokers.stub import StubBroker
+from sqlmodel import Session, select
+
+from models import Customer, Delivery, Event
+from tests.support.factories import order_event
+from worker import clock, timesource
+from worker.ingest import ingest
+from worker.runtime import Runtime
+
+T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+
+
+def run_queues(broker: StubBroker) -> None:
+    worker = Worker(broker, worker_timeout=50)
+    worker.start()
+    try:
+        broker.join("events", timeout=30_000)
+        broker.join("deliveries", timeout=30_000)
+        worker.join()
+    finally:
+        worker.stop()
+
+
+def test_a_first_order_gets_one_thank_you_two_hours_later(
+    db: Session, runtime: Runtime, stub_broker: StubBroker
+) -> None:
+    timesource.freeze(T0)
+    event = order_event(event_id="ord-1-placed", order_id="1", at=T0, locale="es")
+    ingest(db, [event], now=T0)
+    run_queues(stub_broker)
+
+    customer = db.exec(select(Customer)).one()
+    assert (customer.orders_count, customer.total_spent, customer.average_order_value) == (1, 4590, 4590)
+    thank_you = db.exec(select(Delivery).where(Delivery.trigger == "thank-you")).one()
+    assert thank_you.status == "scheduled"
+    assert thank_you.send_at == T0 + timedelta(hours=2)
+
+    later = T0 + timedelta(hours=2, minutes=1)
+    timesource.freeze(later)
+    report = clock.tick(db, now=later, runtime=runtime)
+    assert report.deliveries == 1
+    run_queues(stub_broker)
+
+    db.expire_all()
+    sent = db.get_one(Delivery, thank_you.id)
+    assert sent.status == "sent"
+    assert sent.variant == "thank_you/default.es.html.j2"
+    files = list(Path(runtime.settings.outbox_dir).glob("*.eml"))
+    assert len(files) == 1
+    message = email.message_from_bytes(files[0].read_bytes())
+    assert message["To"] == "ana@example.com"
+    assert message["Subject"] == "Gracias por tu primer pedido, Ana"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    parts = [part.get_content_type() for part in message.walk() if not part.is_multipart()]
+    assert parts == ["text/plain", "text/html"]
+
+
+def test_the_same_event_posted_twice_is_one_row(db: Session, runtime: Runtime) -> None:  # noqa: ARG001
+    event = order_event(event_id="ord-2-placed", order_id="2", at=T0)
+    first = ingest(db, [event], now=T0)
+    second = ingest(db, [event, event], now=T0)
+    assert (len(first.stored), first.duplicates) == (1, 0)
+    assert (len(second.stored), second.duplicates) == (0, 2)
+    assert len(db.exec(select(Event)).all()) == 1

@@ -1,0 +1,1 @@
+"""Test helpers: private Redis and PostgreSQL servers, factories."""

@@ -1,0 +1,1 @@
+"""Ladder's deployable: settings, broker, actors, the web process, the clock and the CLI."""

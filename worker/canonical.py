@@ -1,0 +1,92 @@
+"""The canonical event as `POST /events` and `ladder import` take it, validated strictly."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+EventType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")]
+Source = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=3, allow_inf_nan=False)]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True)
+
+
+class CustomerIn(_Strict):
+    id: ExternalId | None = None
+    email: EmailStr | None = None
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    locale: str | None = Field(default=None, pattern=r"^[a-zA-Z]{2,3}([_-][a-zA-Z0-9]{2,8})*$")
+    timezone: str | None = Field(default=None, max_length=64)
+    birthday: date | None = None
+    accepts_marketing: bool | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _normalise_email(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else value
+
+    @model_validator(mode="after")
+    def _needs_a_handle(self) -> CustomerIn:
+        if self.id is None and self.email is None:
+            raise ValueError("a customer needs an id or an email")
+        return self
+
+
+class LineIn(_Strict):
+    product_id: ExternalId | None = None
+    title: str = Field(min_length=1, max_length=500)
+    category: str | None = Field(default=None, max_length=200)
+    quantity: int = Field(default=1, ge=1, le=1_000_000)
+    price: Amount
+
+
+class OrderIn(_Strict):
+    id: ExternalId
+    total: Amount
+    currency: Currency
+    lines: list[LineIn] = Field(default_factory=list, max_length=1000)
+
+
+class CanonicalEvent(_Strict):
+    source: Source = "api"
+    id: str = Field(min_length=1, max_length=255)
+    type: EventType
+    occurred_at: AwareDatetime
+    customer: CustomerIn
+    order: OrderIn | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _orders_carry_an_order(self) -> CanonicalEvent:
+        if self.type.startswith("order.") and self.order is None:
+            raise ValueError(f"a {self.type} event needs an `order`")
+        return self
+
+
+def describe_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """Pydantic's errors as `{"field": "order.lines.0.price", "error": "…"}`, one per field."""
+    described = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(part) for part in item["loc"])
+        described.append({"field": f"{prefix}{path}" or "(event)", "error": item["msg"]})
+    return described
+

@@ -1,0 +1,180 @@
+"""`ladder`: the command line for operators and marketers. Parse, call, print a table."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from models.db import session
+from worker import timesource
+from worker.settings import get_settings
+
+app = typer.Typer(help="Ladder: lifecycle emails from store events.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+segments_app = typer.Typer(help="RFM segments.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(segments_app, name="segments")
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings_or_exit() -> None:
+    try:
+        get_settings()
+    except ValidationError as exc:
+        err.print(f"[red]Settings refused:[/red] {exc.errors(include_url=False)[0]['msg']}")
+        raise typer.Exit(2) from exc
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.callback()
+def _main() -> None:
+    _settings_or_exit()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations (Procfile `release`)."""
+    from models import migrate
+
+    url = get_settings().database_url
+    migrate.upgrade(url)
+    console.print(f"database at revision [bold]{migrate.current(url)}[/bold]")
+
+
+@app.command("import")
+def import_events(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines file")],
+    batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 1000,
+) -> None:
+    """Import canonical events, one JSON object per line. Idempotent: re-run to resume."""
+    from worker.importer import import_file
+
+    result = import_file(path, batch_size=batch_size, console=console)
+    table = Table(title=f"Imported {path.name}")
+    for column in ("lines", "stored", "duplicates", "invalid"):
+        table.add_column(column, justify="right")
+    table.add_row(*(str(n) for n in (result.lines, result.stored, result.duplicates, len(result.invalid))))
+    console.print(table)
+    if result.invalid:
+        bad = Table(title="Invalid lines (first 20): fix them and import again")
+        bad.add_column("line", justify="right")
+        bad.add_column("field")
+        bad.add_column("error")
+        for line, field, message in result.invalid[:20]:
+            bad.add_row(str(line), field, message)
+        console.print(bad)
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    threads: Annotated[int, typer.Option(min=1, max=64)] = 4,
+) -> None:
+    """The embedded all-in-one process: web, worker threads and the clock."""
+    import uvicorn
+
+    from models import migrate
+    from worker.embedded import running_clock, running_worker
+    from worker.runtime import get_runtime
+    from worker.web import create_app
+
+    _logging()
+    runtime = get_runtime()
+    migrate.upgrade(runtime.settings.database_url)
+    runtime.triggers  # noqa: B018  (fail now, naming the file, if a trigger is invalid)
+    with running_worker(threads), running_clock(runtime):
+        uvicorn.run(create_app(runtime.settings), host=host, port=port, log_level="info")
+
+
+@app.command("clock")
+def run_clock() -> None:
+    """The clock process: due deliveries, the outbox relay, daily segments. One leads."""
+    import signal
+    import threading
+
+    from worker import clock
+    from worker.runtime import get_runtime
+
+    _logging()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    clock.run(get_runtime(), stop)
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False) -> None:
+    """Events and deliveries by state, and what is stuck."""
+    from worker.reports import status_report
+
+    settings = get_settings()
+    with session(settings.database_url) as db:
+        report = status_report(db, now=timesource.now(), settings=settings)
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    for name in ("events", "deliveries"):
+        table = Table(title=name)
+        table.add_column("state")
+        table.add_column("rows", justify="right")
+        for state, count in report[name].items():
+            table.add_row(state, str(count))
+        console.print(table)
+    table = Table(title="stuck (should be 0 while a clock runs)")
+    for column in ("what", "rows", "oldest"):
+        table.add_column(column)
+    for what, item in report["stuck"].items():
+        style = "red" if item["count"] else ""
+        table.add_row(what, str(item["count"]), item["oldest"] or "-", style=style)
+    console.print(table)
+
+
+@segments_app.command("refresh")
+def segments_refresh() -> None:
+    """Recompute RFM scores and segments now."""
+    from worker import segments
+
+    with session(get_settings().database_url) as db:
+        counts = segments.refresh(db, timesource.now())
+    table = Table(title="customers by segment")
+    table.add_column("segment")
+    table.add_column("customers", justify="right")
+    for name, count in sorted(counts.items(), key=lambda item: -item[1]):
+        table.add_row(name, str(count))
+    console.print(table)
+
+
+@app.command()
+def check() -> None:
+    """Validate every trigger file and render every template variant with sample data."""
+    from worker.checks import run_checks
+
+    problems = run_checks(get_settings(), console)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=50, max=100_000)] = 3000,
+    seed: int = 7,
+) -> None:
+    """Build a realistic shop, replay two years through the pipeline, summarise what was sent."""
+    from worker.demo import run_demo
+
+    run_demo(customers=customers, seed=seed, console=console)

@@ -1,0 +1,166 @@
+"""The clock: enqueues due deliveries, re-enqueues rows left waiting, runs the daily jobs.
+
+One clock leads at a time (a lease row in the database); a second one idles until the
+lease expires, so running two is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session, col
+
+from models import Delivery, DeliveryStatus, Event, EventStatus, Lease
+from models.db import insert_ignoring_duplicates, session
+from worker import outbox, segments, timesource
+from worker.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+LEADER_LEASE = "clock"
+SEGMENTS_JOB = "segments.refresh"
+BATCH = 1000
+
+
+@dataclass
+class TickReport:
+    deliveries: int = 0
+    events: int = 0
+    released: int = 0
+    abandoned: int = 0
+    segments: dict[str, int] = field(default_factory=dict)
+
+
+def acquire(db: Session, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
+    """Takes or renews the lease `name`. False while another holder's lease is unexpired."""
+    insert_ignoring_duplicates(db, Lease.__table__, [{"name": name}], Lease.__table__.c.name)  # type: ignore[attr-defined]
+    result = db.execute(
+        update(Lease)
+        .where(col(Lease.name) == name,
+               (col(Lease.holder) == holder) | col(Lease.holder).is_(None)
+               | (col(Lease.expires_at) < now))
+        .values(holder=holder, expires_at=now + ttl)
+    )
+    db.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def release(db: Session, name: str, holder: str) -> None:
+    db.execute(update(Lease).where(col(Lease.name) == name, col(Lease.holder) == holder)
+               .values(holder=None, expires_at=None))
+    db.commit()
+
+
+def _relay(db: Session, model: Any, waiting: Any, now: datetime, requeue_after: timedelta) -> list[int]:
+    """Marks up to BATCH waiting rows enqueued now, commits, returns their ids."""
+    stale = col(model.enqueued_at).is_(None) | (col(model.enqueued_at) < now - requeue_after)
+    ids = list(db.execute(select(model.id).where(waiting, stale).order_by(model.id).limit(BATCH)).scalars())
+    if ids:
+        db.execute(update(model).where(col(model.id).in_(ids)).values(enqueued_at=now))
+    db.commit()
+    return ids
+
+
+def relay_deliveries(db: Session, *, now: datetime, requeue_after: timedelta) -> int:
+    from worker.actors import deliver
+
+    waiting = (col(Delivery.status) == DeliveryStatus.SCHEDULED) & (col(Delivery.send_at) <= now)
+    total = 0
+    while ids := _relay(db, Delivery, waiting, now, requeue_after):
+        total += outbox.enqueue(db, deliver, Delivery, ids)
+        if len(ids) < BATCH or not outbox.broker.has_consumer():
+            break
+    return total
+
+
+def relay_events(db: Session, *, now: datetime, requeue_after: timedelta) -> int:
+    from worker.actors import process
+
+    waiting = col(Event.status) == EventStatus.PENDING
+    total = 0
+    while ids := _relay(db, Event, waiting, now, requeue_after):
+        total += outbox.enqueue(db, process, Event, ids)
+        if len(ids) < BATCH or not outbox.broker.has_consumer():
+            break
+    return total
+
+
+def recover_stale_claims(db: Session, *, now: datetime, claim_timeout: timedelta,
+                         idempotent: bool) -> tuple[int, int]:
+    """Deliveries left `sending` by a worker that died: sent again if the provider makes a
+    second send harmless, else failed with the reason, never risking a second email.
+
+    Returns (released, abandoned).
+    """
+    stale = (col(Delivery.status) == DeliveryStatus.SENDING) & (col(Delivery.claimed_at) < now - claim_timeout)
+    if idempotent:
+        result = db.execute(update(Delivery).where(stale).values(
+            status=DeliveryStatus.SCHEDULED, enqueued_at=None,
+            reason="released: the worker that claimed it stopped answering"))
+        db.commit()
+        return result.rowcount, 0  # type: ignore[attr-defined]
+    result = db.execute(update(Delivery).where(stale).values(
+        status=DeliveryStatus.FAILED,
+        reason="outcome unknown: the worker stopped while sending; not resent to avoid a duplicate"))
+    db.commit()
+    return 0, result.rowcount  # type: ignore[attr-defined]
+
+
+def is_due_daily(db: Session, job: str, now: datetime) -> bool:
+    """True once per UTC day for `job`: a compare-and-set on its lease row's last_run_at."""
+    insert_ignoring_duplicates(db, Lease.__table__, [{"name": job}], Lease.__table__.c.name)  # type: ignore[attr-defined]
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    result = db.execute(
+        update(Lease).where(col(Lease.name) == job,
+                            col(Lease.last_run_at).is_(None) | (col(Lease.last_run_at) < midnight))
+        .values(last_run_at=now)
+    )
+    db.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
+    """One round of the clock's work. Safe to run twice: every step is a compare-and-set."""
+    settings = runtime.settings
+    requeue_after = timedelta(seconds=settings.requeue_after_s)
+    report = TickReport()
+    if is_due_daily(db, SEGMENTS_JOB, now):
+        report.segments = segments.refresh(db, now)
+    report.released, report.abandoned = recover_stale_claims(
+        db, now=now, claim_timeout=timedelta(seconds=settings.claim_timeout_s),
+        idempotent=runtime.provider.idempotent)
+    report.events = relay_events(db, now=now, requeue_after=requeue_after)
+    report.deliveries = relay_deliveries(db, now=now, requeue_after=requeue_after)
+    return report
+
+
+def run(runtime: Runtime, stop: threading.Event) -> None:
+    """Ticks every `clock_tick_s` while leader, until `stop` is set (SIGTERM within a tick)."""
+    settings = runtime.settings
+    holder = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    ttl = timedelta(seconds=max(30.0, settings.clock_tick_s * 5))
+    leading = False
+    while not stop.is_set():
+        try:
+            with session(settings.database_url) as db:
+                now = timesource.now()
+                is_leader = acquire(db, LEADER_LEASE, holder, now=now, ttl=ttl)
+                if is_leader != leading:
+                    leading = is_leader
+                    logger.info("clock %s", "leading" if leading else "idle: another clock leads")
+                if leading:
+                    report = tick(db, now=now, runtime=runtime)
+                    if report.deliveries or report.events or report.released or report.abandoned:
+                        logger.info("clock tick: %s", report)
+        except Exception:  # a database blip must not stop the clock; the next tick retries
+            logger.exception("clock tick failed")
+        stop.wait(settings.clock_tick_s)
+    with session(settings.database_url) as db:
+        release(db, LEADER_LEASE, holder)

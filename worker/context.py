@@ -1,0 +1,82 @@
+"""The variables a trigger condition and a template see: event, customer, order, before, shop."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from models import Customer, Event, Order
+from models.types import to_major
+from worker import customers, orders
+from worker.settings import Settings
+
+
+def customer_view(customer: Customer, *, now: datetime, default_currency: str) -> dict[str, Any]:
+    currency = customer.currency or default_currency
+    last = customer.last_order_at
+    return {
+        "id": customer.id,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "locale": customer.locale,
+        "timezone": customer.timezone,
+        "birthday": customer.birthday,
+        "accepts_marketing": customer.accepts_marketing,
+        "orders_count": customer.orders_count,
+        "total_spent": to_major(customer.total_spent, currency),
+        "average_order_value": to_major(customer.average_order_value, currency),
+        "currency": currency,
+        "first_order_at": customer.first_order_at,
+        "last_order_at": last,
+        "days_since_last_order": (now - last).days if last else None,
+        "rfm": customer.rfm,
+        "segment": customer.segment,
+    }
+
+
+def order_view(db: Session, order: Order) -> dict[str, Any]:
+    return {
+        "id": order.source_order_id,
+        "status": order.status,
+        "total": to_major(order.total, order.currency),
+        "currency": order.currency,
+        "placed_at": order.placed_at,
+        "lines": [
+            {"product_id": line.product_id, "title": line.title, "category": line.category,
+             "quantity": line.quantity, "price": to_major(line.price, order.currency)}
+            for line in orders.order_lines(db, order.id)  # type: ignore[arg-type]
+        ],
+    }
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    return {"id": event.source_event_id, "source": event.source, "type": event.type,
+            "occurred_at": event.occurred_at, "data": event.payload.get("data", {})}
+
+
+def build_context(
+    db: Session, *, event: Event, customer: Customer, order: Order | None, settings: Settings,
+    now: datetime, needs: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """Everything a condition or template may read. `needs` skips what nobody reads."""
+    currency = customer.currency or settings.default_currency
+    context: dict[str, Any] = {
+        "event": event_view(event),
+        "customer": customer_view(customer, now=now, default_currency=settings.default_currency),
+        "order": None,
+        "before": None,
+        "shop": {"name": settings.shop_name, "postal_address": settings.postal_address},
+        "now": now,
+    }
+    if order is not None and (needs is None or "order" in needs):
+        context["order"] = order_view(db, order)
+    if order is not None and (needs is None or "before" in needs):
+        facts = customers.facts_before(db, customer.id, order)  # type: ignore[arg-type]
+        context["before"] = {
+            "orders_count": facts["orders_count"],
+            "total_spent": to_major(facts["total_spent"], currency),
+            "average_order_value": to_major(facts["average_order_value"], currency),
+        }
+    return context

@@ -1,0 +1,113 @@
+"""Finds or creates the customer an event is about, and keeps their derived facts current."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session, col
+
+from models import Customer, CustomerExternalId, Order
+from models.db import insert_ignoring_duplicates
+from models.orders import UNCOUNTED_STATUSES
+from worker.canonical import CustomerIn
+from worker.errors import PermanentError
+
+_PROFILE_FIELDS = ("first_name", "last_name", "locale", "timezone", "birthday")
+
+
+def resolve_customer(
+    db: Session, source: str, incoming: CustomerIn, *, occurred_at: datetime, now: datetime
+) -> Customer:
+    """The customer row for `incoming`, created on first sight and updated with what it says.
+
+    Raises PermanentError when the event names an id we have never seen and no email.
+    """
+    customer = _find(db, source, incoming)
+    if customer is None:
+        if incoming.email is None:
+            raise PermanentError(
+                f"unknown customer id {incoming.id!r} from {source}: no email to create one"
+            )
+        # Two workers may see a new address at once: the unique email decides, both read it back.
+        insert_ignoring_duplicates(
+            db,
+            Customer.__table__,  # type: ignore[attr-defined]
+            [{"email": incoming.email, "created_at": occurred_at, "accepts_marketing": False,
+              "orders_count": 0, "total_spent": 0, "average_order_value": 0}],
+            Customer.__table__.c.id,  # type: ignore[attr-defined]
+        )
+        customer = db.exec(select(Customer).where(Customer.email == incoming.email)).scalar_one()  # type: ignore[call-overload]
+    if incoming.id is not None:
+        insert_ignoring_duplicates(
+            db,
+            CustomerExternalId.__table__,  # type: ignore[attr-defined]
+            [{"customer_id": customer.id, "source": source, "external_id": incoming.id}],
+            CustomerExternalId.__table__.c.id,  # type: ignore[attr-defined]
+        )
+    _apply_profile(customer, incoming, source=source, occurred_at=occurred_at)
+    db.add(customer)
+    db.flush()
+    return customer
+
+
+def _find(db: Session, source: str, incoming: CustomerIn) -> Customer | None:
+    if incoming.id is not None:
+        by_id = db.exec(  # type: ignore[call-overload]
+            select(Customer)
+            .join(CustomerExternalId, CustomerExternalId.customer_id == Customer.id)  # type: ignore[arg-type]
+            .where(CustomerExternalId.source == source, CustomerExternalId.external_id == incoming.id)
+        ).scalar_one_or_none()
+        if by_id is not None:
+            return by_id  # type: ignore[no-any-return]
+    if incoming.email is not None:
+        return db.exec(select(Customer).where(Customer.email == incoming.email)).scalar_one_or_none()  # type: ignore[call-overload,no-any-return]
+    return None
+
+
+def _apply_profile(customer: Customer, incoming: CustomerIn, *, source: str, occurred_at: datetime) -> None:
+    for name in _PROFILE_FIELDS:
+        value = getattr(incoming, name)
+        if value is not None:
+            setattr(customer, name, value)
+    consent = incoming.accepts_marketing
+    # An older event arriving late must not undo a newer consent decision.
+    is_newer = customer.consent_changed_at is None or occurred_at >= customer.consent_changed_at
+    if consent is not None and consent != customer.accepts_marketing and is_newer:
+        customer.accepts_marketing = consent
+        customer.consent_changed_at = occurred_at
+        customer.consent_source = source
+
+
+def refresh_facts(db: Session, customer_id: int) -> None:
+    """Recomputes orders count, total spent, first/last order and average from the order rows.
+
+    One indexed aggregate over one customer's orders: exact whatever order events arrive in,
+    and idempotent, so no nightly recount is ever needed.
+    """
+    counted = (Order.customer_id == customer_id) & col(Order.status).not_in(UNCOUNTED_STATUSES)
+    count, total, first, last = db.execute(
+        select(func.count(), func.coalesce(func.sum(Order.total), 0),
+               func.min(Order.placed_at), func.max(Order.placed_at)).where(counted)
+    ).one()
+    db.execute(
+        update(Customer)
+        .where(col(Customer.id) == customer_id)
+        .values(orders_count=count, total_spent=total, first_order_at=first, last_order_at=last,
+                average_order_value=total // count if count else 0)
+    )
+
+
+def facts_before(db: Session, customer_id: int, order: Order) -> dict[str, int]:
+    """The customer's order facts from before `order`: for "larger than their usual" conditions."""
+    earlier = (
+        (Order.customer_id == customer_id)
+        & col(Order.status).not_in(UNCOUNTED_STATUSES)
+        & (Order.placed_at < order.placed_at)
+        & (Order.id != order.id)
+    )
+    count, total = db.execute(
+        select(func.count(), func.coalesce(func.sum(Order.total), 0)).where(earlier)
+    ).one()
+    return {"orders_count": count, "total_spent": total,
+            "average_order_value": total // count if count else 0}

@@ -1,0 +1,48 @@
+"""The all-in-one process of the embedded mode: worker threads and the clock beside the web."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dramatiq
+from dramatiq import Worker
+
+from worker import broker as broker_module
+from worker import clock
+from worker.runtime import Runtime
+
+
+@contextmanager
+def running_worker(threads: int = 4) -> Iterator[Worker]:
+    """Consumes the global broker's queues in this process until the block ends."""
+    import worker.actors  # noqa: F401  (declares the actors on the broker)
+
+    broker = dramatiq.get_broker()
+    broker_module.mark_consumed_here(broker)
+    consumer = Worker(broker, worker_threads=threads, worker_timeout=100)
+    consumer.start()
+    try:
+        yield consumer
+    finally:
+        consumer.stop()
+
+
+@contextmanager
+def running_clock(runtime: Runtime) -> Iterator[threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=clock.run, args=(runtime, stop), name="ladder-clock", daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def join_queues(timeout_s: float = 60.0) -> None:
+    """Waits until every queue is empty and every message handled (in-process broker only)."""
+    broker = dramatiq.get_broker()
+    for queue in broker_module.QUEUES:
+        broker.join(queue, timeout=int(timeout_s * 1000))

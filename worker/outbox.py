@@ -1,0 +1,55 @@
+"""Hands committed row ids to the broker; a failed hand-off leaves the row for the relay."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import dramatiq
+from sqlalchemy import update
+from sqlmodel import Session
+
+from worker import broker
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_at(now: datetime) -> datetime | None:
+    """The `enqueued_at` to store on a new row: None when nobody here would consume the message."""
+    return now if broker.has_consumer() else None
+
+
+def enqueue(db: Session, actor: dramatiq.Actor[Any, Any], model: Any, ids: Sequence[int]) -> int:
+    """Sends one message per id, after the rows are committed. Returns how many were sent.
+
+    If the broker is away the rows keep `enqueued_at = NULL`, and the clock's relay enqueues them
+    on its next tick: a broker outage delays work, it never loses it.
+    """
+    if not broker.has_consumer():
+        return 0
+    sent = 0
+    for position, row_id in enumerate(ids):
+        try:
+            actor.send(row_id)
+        except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
+            logger.warning(
+                "broker unavailable, %d %s rows left to the relay: %s",
+                len(ids) - position,
+                model.__tablename__,
+                type(exc).__name__,
+            )
+            _leave_for_relay(db, model, ids[position:])
+            break
+        sent += 1
+    return sent
+
+
+def _leave_for_relay(db: Session, model: Any, ids: Sequence[int]) -> None:
+    try:
+        db.execute(update(model).where(model.id.in_(ids)).values(enqueued_at=None))
+        db.commit()
+    except Exception:  # the rows are durable: at worst the relay finds them after requeue_after_s
+        db.rollback()
+        logger.exception("could not clear enqueued_at; the relay will find the rows later")

@@ -1,0 +1,75 @@
+"""Email providers: the Provider protocol, DeliveryError, and the registry by EMAIL_BACKEND."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime
+from datetime import datetime
+from typing import Protocol
+
+from worker.settings import EmailBackend, Settings
+
+
+class DeliveryError(Exception):
+    """The provider did not take the email. Permanent: never retry; otherwise retry later."""
+
+    def __init__(self, message: str, *, permanent: bool, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    delivery_id: int
+    to: str
+    sender: str
+    sender_name: str
+    subject: str
+    html: str
+    text: str
+    created_at: datetime
+    headers: dict[str, str] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+    custom_args: dict[str, str] = field(default_factory=dict)
+
+    def to_mime(self) -> EmailMessage:
+        """The RFC 5322 message: text/plain first, then text/html (multipart/alternative)."""
+        message = EmailMessage()
+        message["From"] = f"{self.sender_name} <{self.sender}>"
+        message["To"] = self.to
+        message["Subject"] = self.subject
+        message["Date"] = format_datetime(self.created_at)
+        # One id per delivery, so a resent copy is recognisably the same message.
+        domain = self.sender.rpartition("@")[2]
+        message["Message-ID"] = f"<ladder-delivery-{self.delivery_id}@{domain}>"
+        for name, value in self.headers.items():
+            message[name] = value
+        message.set_content(self.text)
+        message.add_alternative(self.html, subtype="html")
+        return message
+
+
+class Provider(Protocol):
+    """Sends one email; returns the provider's message id. Raises DeliveryError."""
+
+    # True when sending the same delivery twice yields one email (the file backend writes one
+    # file per delivery id): a delivery stuck in `sending` may then be sent again safely.
+    idempotent: bool
+
+    def send(self, email: OutgoingEmail) -> str: ...
+
+
+def build_provider(settings: Settings) -> Provider:
+    from worker.providers.console import ConsoleProvider
+    from worker.providers.files import FileProvider
+    from worker.providers.sendgrid import SendGridProvider
+
+    registry: dict[EmailBackend, Callable[[Settings], Provider]] = {
+        EmailBackend.FILE: FileProvider.from_settings,
+        EmailBackend.CONSOLE: ConsoleProvider.from_settings,
+        EmailBackend.SENDGRID: SendGridProvider.from_settings,
+    }
+    return registry[settings.email_backend](settings)

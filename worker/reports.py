@@ -1,0 +1,53 @@
+"""What `ladder status` shows: rows by state, and what is stuck and for how long."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from models import Delivery, DeliveryStatus, Event, EventStatus
+from worker.settings import Settings
+
+
+def counts_by_status(db: Session, model: Any) -> dict[str, int]:
+    rows = db.execute(select(model.status, func.count()).group_by(model.status)).all()
+    return {str(status): int(count) for status, count in sorted(rows)}
+
+
+def stuck(db: Session, *, now: datetime, settings: Settings) -> dict[str, dict[str, Any]]:
+    """Rows waiting longer than the relay or claim timeout allows: the clock should have moved
+    them. Non-zero counts here mean no clock is running, or the broker is unreachable."""
+    requeue = now - timedelta(seconds=settings.requeue_after_s)
+    claim = now - timedelta(seconds=settings.claim_timeout_s)
+    checks = {
+        "events pending": select(func.count(), func.min(Event.received_at)).where(
+            col(Event.status) == EventStatus.PENDING, col(Event.received_at) < requeue),
+        "deliveries overdue": select(func.count(), func.min(Delivery.send_at)).where(
+            col(Delivery.status) == DeliveryStatus.SCHEDULED, col(Delivery.send_at) < requeue),
+        "deliveries sending": select(func.count(), func.min(Delivery.claimed_at)).where(
+            col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_at) < claim),
+    }
+    report = {}
+    for name, query in checks.items():
+        count, oldest = db.execute(query).one()
+        report[name] = {"count": int(count), "oldest": oldest.isoformat() if oldest else None}
+    return report
+
+
+def status_report(db: Session, *, now: datetime, settings: Settings) -> dict[str, Any]:
+    return {
+        "events": counts_by_status(db, Event),
+        "deliveries": counts_by_status(db, Delivery),
+        "stuck": stuck(db, now=now, settings=settings),
+        "failed_recently": [
+            {"table": table, "id": row_id, "reason": reason}
+            for table, model, field in (("events", Event, Event.error),
+                                        ("deliveries", Delivery, Delivery.reason))
+            for row_id, reason in db.execute(
+                select(model.id, field).where(col(model.status) == "failed")
+                .order_by(col(model.id).desc()).limit(5))
+        ],
+    }

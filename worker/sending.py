@@ -1,0 +1,165 @@
+"""`deliver`: claim → re-check eligibility → choose variant → render → provider → record."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlmodel import Session, col
+
+from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
+from triggers import ConditionError
+from worker import events
+from worker.context import build_context
+from worker.providers import DeliveryError, OutgoingEmail
+from worker.rendering import RenderError
+from worker.runtime import Runtime
+from worker.tokens import unsubscribe_token
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: DeliveryStatus
+    reason: str
+
+
+def claim(db: Session, delivery_id: int, now: datetime) -> bool:
+    """Moves a due delivery from scheduled to sending. False if another worker got there first,
+    it was cancelled meanwhile, or it is not due yet."""
+    result = db.execute(
+        update(Delivery)
+        .where(col(Delivery.id) == delivery_id, col(Delivery.status) == DeliveryStatus.SCHEDULED,
+               col(Delivery.send_at) <= now)
+        .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1)
+    )
+    db.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def finish(db: Session, delivery_id: int, status: DeliveryStatus, **values: object) -> bool:
+    """Moves a claimed delivery out of sending. False if it was no longer ours."""
+    result = db.execute(
+        update(Delivery)
+        .where(col(Delivery.id) == delivery_id, col(Delivery.status) == DeliveryStatus.SENDING)
+        .values(status=status, **values)
+    )
+    db.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def deliver(db: Session, delivery_id: int, *, now: datetime, runtime: Runtime) -> DeliveryStatus | None:
+    """Sends one delivery. Returns its new status, or None if it was not ours to send.
+
+    Raises DeliveryError for a transient provider error, after releasing the claim, so the
+    actor's retries try again later; a permanent one is recorded on the row as `failed`.
+    """
+    if not claim(db, delivery_id, now):
+        return None
+    delivery = db.get_one(Delivery, delivery_id)
+    customer = db.get_one(Customer, delivery.customer_id)
+    cause = db.get_one(Event, delivery.cause_event_id)
+    order = _cause_order(db, cause)
+    verdict = eligibility(db, delivery, customer, cause, order, now=now, runtime=runtime)
+    if verdict is not None:
+        finish(db, delivery_id, verdict.status, reason=verdict.reason)
+        return verdict.status
+    try:
+        email, variant = compose(db, delivery, customer, cause, order, now=now, runtime=runtime)
+    except RenderError as exc:
+        finish(db, delivery_id, DeliveryStatus.FAILED, reason=str(exc))
+        return DeliveryStatus.FAILED
+    db.commit()  # End the read transaction: hold no lock while the provider answers.
+    try:
+        message_id = runtime.provider.send(email)
+    except DeliveryError as exc:
+        if exc.permanent:
+            finish(db, delivery_id, DeliveryStatus.FAILED, reason=str(exc))
+            return DeliveryStatus.FAILED
+        finish(db, delivery_id, DeliveryStatus.SCHEDULED, reason=f"will retry: {exc}")
+        raise
+    finish(db, delivery_id, DeliveryStatus.SENT, sent_at=now, provider_message_id=message_id,
+           variant=variant, reason=None)
+    return DeliveryStatus.SENT
+
+
+def _cause_order(db: Session, cause: Event) -> Order | None:
+    order_id = (cause.payload.get("order") or {}).get("id")
+    if order_id is None:
+        return None
+    return db.execute(
+        select(Order).where(col(Order.source) == cause.source, col(Order.source_order_id) == str(order_id))
+    ).scalar_one_or_none()
+
+
+def eligibility(
+    db: Session, delivery: Delivery, customer: Customer, cause: Event, order: Order | None,
+    *, now: datetime, runtime: Runtime,
+) -> Verdict | None:
+    """Why this delivery must not go out now, checked at send time; None when it may."""
+    compiled = runtime.triggers.by_name.get(delivery.trigger)
+    if compiled is None:
+        return Verdict(DeliveryStatus.CANCELLED, f"trigger {delivery.trigger!r} no longer exists")
+    if db.execute(select(Suppression.id).where(col(Suppression.email) == customer.email)).first():
+        return Verdict(DeliveryStatus.SUPPRESSED, "address is on the suppression list")
+    if not customer.accepts_marketing:
+        return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
+    trigger = compiled.trigger
+    if trigger.unless:
+        newer = db.execute(
+            select(Event.type, Event.id).where(
+                col(Event.customer_id) == customer.id, col(Event.type).in_(trigger.unless),
+                col(Event.occurred_at) > cause.occurred_at, col(Event.occurred_at) <= now)
+            .limit(1)
+        ).first()
+        if newer is not None:
+            return Verdict(DeliveryStatus.CANCELLED, f"{newer.type} (event {newer.id}) came first")
+    if trigger.cooldown is not None and events.in_cooldown(
+        db, trigger.name, customer.id, delivery.send_at, trigger.cooldown, excluding=delivery.id  # type: ignore[arg-type]
+    ):
+        return Verdict(DeliveryStatus.SKIPPED, f"cooldown: another {trigger.name} within it")
+    context = build_context(db, event=cause, customer=customer, order=order,
+                            settings=runtime.settings, now=now, needs=compiled.names)
+    try:
+        if not compiled.matches(context):
+            return Verdict(DeliveryStatus.CANCELLED, f"`when` no longer holds: {trigger.when}")
+    except ConditionError as exc:
+        return Verdict(DeliveryStatus.FAILED, str(exc))
+    return None
+
+
+def compose(
+    db: Session, delivery: Delivery, customer: Customer, cause: Event, order: Order | None,
+    *, now: datetime, runtime: Runtime,
+) -> tuple[OutgoingEmail, str]:
+    """Renders the variant chosen for this person; returns the email and the variant's name.
+
+    Raises RenderError for a missing or broken template.
+    """
+    settings = runtime.settings
+    token = unsubscribe_token(settings.secret_key(), customer.id)  # type: ignore[arg-type]
+    unsubscribe_url = f"{settings.public_url.rstrip('/')}/unsubscribe/{token}"
+    context = build_context(db, event=cause, customer=customer, order=order,
+                            settings=settings, now=now)
+    context["unsubscribe_url"] = unsubscribe_url
+    rendered = runtime.renderer.render(delivery.message, segment=customer.segment,
+                                       locale=customer.locale, context=context)
+    email = OutgoingEmail(
+        delivery_id=delivery.id,  # type: ignore[arg-type]
+        to=customer.email,
+        sender=str(settings.sender),
+        sender_name=settings.shop_name,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        created_at=now,
+        headers={"List-Unsubscribe": f"<{unsubscribe_url}>",
+                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        categories=(delivery.trigger, delivery.message),
+        custom_args={"delivery_id": str(delivery.id), "trigger": delivery.trigger,
+                     "segment": customer.segment or ""},
+    )
+    return email, rendered.variant

@@ -1,0 +1,97 @@
+"""Settings: the only code that reads the environment."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import EmailStr, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class EmailBackend(StrEnum):
+    FILE = "file"
+    CONSOLE = "console"
+    SENDGRID = "sendgrid"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Defaults run the embedded mode with nothing set."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///var/ladder.db"
+    redis_url: str | None = None  # None: in-process broker (embedded mode)
+    email_backend: EmailBackend = EmailBackend.FILE
+    outbox_dir: Path = Path("var/outbox")
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+    sendgrid_timeout_s: float = 10.0
+    ladder_api_token: SecretStr | None = None
+    ladder_secret_key: SecretStr | None = None
+    public_url: str = "http://localhost:8000"
+
+    shop_name: str = "Ladder Demo Shop"
+    sender: EmailStr = "hello@shop.example"
+    postal_address: str = "1 Market Street, Springfield"
+    default_locale: str = "en"
+    default_timezone: str = "UTC"
+    default_currency: str = "EUR"
+
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    triggers_dir: Path = PROJECT_ROOT / "triggers"
+
+    max_body_bytes: int = Field(default=2_000_000, gt=0)
+    clock_tick_s: float = Field(default=2.0, gt=0)
+    # A row enqueued this long ago and still waiting is enqueued again (the outbox relay).
+    requeue_after_s: float = Field(default=300.0, gt=0)
+    # A delivery claimed this long ago and still `sending` belonged to a worker that died.
+    claim_timeout_s: float = Field(default=600.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        """Accept the `postgres://` URLs hosts inject and use the psycopg 3 driver."""
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value.removeprefix(prefix)
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        """PostgreSQL or Redis means a shared deployment, not a laptop."""
+        return self.database_url.startswith("postgresql") or self.redis_url is not None
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production_values(self) -> Self:
+        if not self.is_production:
+            return self
+        problems = []
+        secret = self.ladder_secret_key.get_secret_value() if self.ladder_secret_key else ""
+        if len(secret) < 32:
+            problems.append("LADDER_SECRET_KEY must be set to 32 or more random characters")
+        token = self.ladder_api_token.get_secret_value() if self.ladder_api_token else ""
+        if len(token) < 24:
+            problems.append("LADDER_API_TOKEN must be set to 24 or more random characters")
+        if self.email_backend is EmailBackend.SENDGRID and self.sendgrid_api_key is None:
+            problems.append("SENDGRID_API_KEY must be set when EMAIL_BACKEND=sendgrid")
+        if problems:
+            raise ValueError(
+                "unsafe settings for a deployment with PostgreSQL or Redis: " + "; ".join(problems)
+            )
+        return self
+
+    def secret_key(self) -> bytes:
+        """The key that signs unsubscribe links; a fixed dev key only in embedded mode."""
+        if self.ladder_secret_key is not None:
+            return self.ladder_secret_key.get_secret_value().encode()
+        return b"ladder-embedded-development-key-not-for-production"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,25 @@
+"""The web process: the events API, unsubscribe links, health. Stateless; scale it freely."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from worker.settings import Settings, get_settings
+from worker.web import events_api, health, unsubscribe
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(title="Ladder", docs_url=None, redoc_url=None)
+    app.state.settings = settings or get_settings()
+    app.include_router(events_api.router)
+    app.include_router(unsubscribe.router)
+    app.include_router(health.router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`uvicorn worker.web:app` builds the app on first use, not at import."""
+    if name == "app":
+        globals()["app"] = application = create_app()
+        return application
+    raise AttributeError(name)

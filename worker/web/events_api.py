@@ -1,0 +1,54 @@
+"""`POST /events`: one canonical event or a batch of up to 1,000; 202 only after commit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from worker import timesource
+from worker.canonical import CanonicalEvent, describe_errors
+from worker.ingest import MAX_BATCH, ingest
+from worker.web.deps import db_session, read_body, require_api_token, settings_of
+
+router = APIRouter()
+
+
+def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = None) -> JSONResponse:
+    content: dict[str, Any] = {"detail": detail}
+    if errors:
+        content["errors"] = errors
+    return JSONResponse(content, status_code=status)
+
+
+@router.post("/events", dependencies=[Depends(require_api_token)], status_code=202)
+async def post_events(request: Request, db: Session = Depends(db_session)) -> JSONResponse:  # noqa: B008
+    body = await read_body(request, settings_of(request).max_body_bytes)
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _problem(400, f"body is not JSON: {exc}")
+    items = document if isinstance(document, list) else [document]
+    if not items:
+        return _problem(422, "an empty batch: send one event or a list of up to 1000")
+    if len(items) > MAX_BATCH:
+        return _problem(413, f"{len(items)} events in one batch; send at most {MAX_BATCH}")
+    events, errors = [], []
+    for position, item in enumerate(items):
+        prefix = f"{position}." if isinstance(document, list) else ""
+        try:
+            events.append(CanonicalEvent.model_validate(item))
+        except ValidationError as exc:
+            errors.extend(describe_errors(exc, prefix))
+    if errors:
+        return _problem(422, "invalid events; nothing was stored", errors)
+    result = await run_in_threadpool(ingest, db, events, now=timesource.now())
+    return JSONResponse(
+        {"stored": len(result.stored), "duplicates": result.duplicates, "ids": result.stored},
+        status_code=202,
+    )

@@ -8,25 +8,25 @@ import os
 os.environ.setdefault("LADDER_SECRET_KEY", "test-secret-key-" + "x" * 32)
 os.environ.setdefault("LADDER_API_TOKEN", "test-api-token-" + "y" * 24)
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
 
-import dramatiq  # noqa: E402
-import pytest  # noqa: E402
-import redis  # noqa: E402
-from dramatiq.brokers.redis import RedisBroker  # noqa: E402
-from dramatiq.brokers.stub import StubBroker  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlmodel import Session, SQLModel  # noqa: E402
+import dramatiq
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel
 
-from models import migrate  # noqa: E402
-from models.db import get_engine, session  # noqa: E402
-from tests.support import services  # noqa: E402
-from worker import broker as broker_module  # noqa: E402
-from worker import runtime as runtime_module  # noqa: E402
-from worker import settings as settings_module  # noqa: E402
-from worker import timesource  # noqa: E402
-from worker.runtime import Runtime  # noqa: E402
+from models import migrate
+from models.db import get_engine, session
+from tests.support import services
+from worker import broker as broker_module
+from worker import runtime as runtime_module
+from worker import settings as settings_module
+from worker import timesource
+from worker.runtime import Runtime
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +79,9 @@ def db(database_url: str) -> Iterator[Session]:
 
 
 @pytest.fixture
-def runtime(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+def runtime(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Runtime]:
     """Settings for this test's database and outbox, seen by actors through get_runtime()."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))

@@ -29,7 +29,9 @@ __all__ = [
 class TriggerError(Exception):
     """A trigger file that cannot be used, with the file, line and field that need fixing."""
 
-    def __init__(self, path: Path, message: str, *, line: int | None = None, field: str = "") -> None:
+    def __init__(
+        self, path: Path, message: str, *, line: int | None = None, field: str = ""
+    ) -> None:
         self.path, self.line, self.field = path, line, field
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {field + ': ' if field else ''}{message}")
@@ -48,7 +50,9 @@ def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
-        raise TriggerError(path, f"not valid TOML: {exc}", line=int(line[1]) if line else None) from exc
+        raise TriggerError(
+            path, f"not valid TOML: {exc}", line=int(line[1]) if line else None
+        ) from exc
     try:
         trigger = Trigger.model_validate(data)
     except ValidationError as exc:
@@ -56,13 +60,18 @@ def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger
         field = ".".join(str(part) for part in first["loc"]) or "(file)"
         top = str(first["loc"][0]) if first["loc"] else ""
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise TriggerError(path, first["msg"] + more, line=_line_of(text, top), field=field) from exc
+        raise TriggerError(
+            path, first["msg"] + more, line=_line_of(text, top), field=field
+        ) from exc
     if env is not None:
         try:
             compile_trigger(env, trigger)
         except TemplateSyntaxError as exc:
             raise TriggerError(
-                path, f"not a valid expression: {exc.message}", line=_line_of(text, "when"), field="when"
+                path,
+                f"not a valid expression: {exc.message}",
+                line=_line_of(text, "when"),
+                field="when",
             ) from exc
     return trigger
 
@@ -74,8 +83,12 @@ def load_triggers(directory: Path, env: SandboxedEnvironment | None = None) -> l
     for path in sorted(directory.glob("*.toml")):
         trigger = load_trigger(path, env)
         if trigger.name in found:
-            raise TriggerError(path, f"name {trigger.name!r} is already used by {found[trigger.name]}",
-                               line=_line_of(path.read_text(encoding="utf-8"), "name"), field="name")
+            raise TriggerError(
+                path,
+                f"name {trigger.name!r} is already used by {found[trigger.name]}",
+                line=_line_of(path.read_text(encoding="utf-8"), "name"),
+                field="name",
+            )
         found[trigger.name] = path
         triggers.append(trigger)
     return triggers

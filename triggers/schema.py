@@ -16,7 +16,7 @@ EVENT_TYPE = r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$"
 
 
 def parse_duration(value: object) -> timedelta:
-    """"2h", "60d", "1d12h", "90m", "0" → timedelta. Raises ValueError naming the format."""
+    """ "2h", "60d", "1d12h", "90m", "0" → timedelta. Raises ValueError naming the format."""
     if isinstance(value, timedelta):
         return value
     text = str(value).strip().lower().replace(" ", "")

@@ -6,32 +6,46 @@ import logging
 
 import dramatiq
 
+from models import Delivery
+from models.db import session
 from worker import broker as _broker  # noqa: F401  (sets the global broker first)
 from worker import events, outbox, sending, timesource
 from worker.errors import PermanentError
 from worker.providers import DeliveryError
 from worker.runtime import get_runtime
-from models import Delivery
-from models.db import session
 
 logger = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
 
 
-@dramatiq.actor(queue_name="events", max_retries=10, min_backoff=1_000, max_backoff=300_000,
-                time_limit=60_000, max_age=7 * DAY_MS, throws=(PermanentError,))
+@dramatiq.actor(
+    queue_name="events",
+    max_retries=10,
+    min_backoff=1_000,
+    max_backoff=300_000,
+    time_limit=60_000,
+    max_age=7 * DAY_MS,
+    throws=(PermanentError,),
+)
 def process(event_id: int) -> None:
     """Process one stored event; does nothing if it was already processed."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
-        due = events.process(db, event_id, now=timesource.now(), triggers=runtime.triggers,
-                             settings=runtime.settings)
+        due = events.process(
+            db, event_id, now=timesource.now(), triggers=runtime.triggers, settings=runtime.settings
+        )
         outbox.enqueue(db, deliver, Delivery, due)
 
 
-@dramatiq.actor(queue_name="deliveries", max_retries=8, min_backoff=5_000, max_backoff=600_000,
-                time_limit=120_000, max_age=7 * DAY_MS)
+@dramatiq.actor(
+    queue_name="deliveries",
+    max_retries=8,
+    min_backoff=5_000,
+    max_backoff=600_000,
+    time_limit=120_000,
+    max_age=7 * DAY_MS,
+)
 def deliver(delivery_id: int) -> None:
     """Send one delivery; does nothing if it is no longer scheduled or not yet due."""
     runtime = get_runtime()

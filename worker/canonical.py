@@ -89,4 +89,3 @@ def describe_errors(error: ValidationError, prefix: str = "") -> list[dict[str, 
         path = ".".join(str(part) for part in item["loc"])
         described.append({"field": f"{prefix}{path}" or "(event)", "error": item["msg"]})
     return described
-

@@ -10,30 +10,66 @@ from rich.console import Console
 from rich.table import Table
 
 from triggers import TriggerError, TriggerSet, load_triggers
-from worker.rendering import RenderError, Renderer
+from worker.rendering import Renderer, RenderError
 from worker.settings import Settings
 
 
 def sample_context(settings: Settings) -> dict[str, Any]:
     """A plausible customer and order, with every field a template may read."""
     now = datetime.now(UTC)
-    order = {"id": "1001", "status": "placed", "total": Decimal("45.90"), "currency": "EUR",
-             "placed_at": now,
-             "lines": [{"product_id": "p-9", "title": "Green tea", "category": "tea", "quantity": 2,
-                        "price": Decimal("22.95")}]}
-    customer = {"id": 1, "first_name": "Ana", "last_name": "García", "locale": "es",
-                "timezone": "Europe/Madrid", "birthday": None, "accepts_marketing": True,
-                "orders_count": 3, "total_spent": Decimal("120.00"),
-                "average_order_value": Decimal("40.00"), "currency": "EUR",
-                "first_order_at": now, "last_order_at": now, "days_since_last_order": 61,
-                "rfm": "545", "segment": "champions"}
-    return {"event": {"id": "e-1", "source": "api", "type": "order.placed", "occurred_at": now,
-                      "data": {}},
-            "customer": customer, "order": order,
-            "before": {"orders_count": 2, "total_spent": Decimal("74.10"),
-                       "average_order_value": Decimal("37.05")},
-            "shop": {"name": settings.shop_name, "postal_address": settings.postal_address},
-            "now": now, "unsubscribe_url": f"{settings.public_url}/unsubscribe/sample"}
+    order = {
+        "id": "1001",
+        "status": "placed",
+        "total": Decimal("45.90"),
+        "currency": "EUR",
+        "placed_at": now,
+        "lines": [
+            {
+                "product_id": "p-9",
+                "title": "Green tea",
+                "category": "tea",
+                "quantity": 2,
+                "price": Decimal("22.95"),
+            }
+        ],
+    }
+    customer = {
+        "id": 1,
+        "first_name": "Ana",
+        "last_name": "García",
+        "locale": "es",
+        "timezone": "Europe/Madrid",
+        "birthday": None,
+        "accepts_marketing": True,
+        "orders_count": 3,
+        "total_spent": Decimal("120.00"),
+        "average_order_value": Decimal("40.00"),
+        "currency": "EUR",
+        "first_order_at": now,
+        "last_order_at": now,
+        "days_since_last_order": 61,
+        "rfm": "545",
+        "segment": "champions",
+    }
+    return {
+        "event": {
+            "id": "e-1",
+            "source": "api",
+            "type": "order.placed",
+            "occurred_at": now,
+            "data": {},
+        },
+        "customer": customer,
+        "order": order,
+        "before": {
+            "orders_count": 2,
+            "total_spent": Decimal("74.10"),
+            "average_order_value": Decimal("37.05"),
+        },
+        "shop": {"name": settings.shop_name, "postal_address": settings.postal_address},
+        "now": now,
+        "unsubscribe_url": f"{settings.public_url}/unsubscribe/sample",
+    }
 
 
 def run_checks(settings: Settings, console: Console) -> list[str]:

@@ -35,8 +35,10 @@ def _settings_or_exit() -> None:
 
 
 def _logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.callback()
@@ -66,7 +68,9 @@ def import_events(
     table = Table(title=f"Imported {path.name}")
     for column in ("lines", "stored", "duplicates", "invalid"):
         table.add_column(column, justify="right")
-    table.add_row(*(str(n) for n in (result.lines, result.stored, result.duplicates, len(result.invalid))))
+    table.add_row(
+        *(str(n) for n in (result.lines, result.stored, result.duplicates, len(result.invalid)))
+    )
     console.print(table)
     if result.invalid:
         bad = Table(title="Invalid lines (first 20): fix them and import again")
@@ -118,7 +122,9 @@ def run_clock() -> None:
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False) -> None:
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
     """Events and deliveries by state, and what is stuck."""
     from worker.reports import status_report
 

@@ -43,9 +43,12 @@ def acquire(db: Session, name: str, holder: str, *, now: datetime, ttl: timedelt
     insert_ignoring_duplicates(db, Lease.__table__, [{"name": name}], Lease.__table__.c.name)  # type: ignore[attr-defined]
     result = db.execute(
         update(Lease)
-        .where(col(Lease.name) == name,
-               (col(Lease.holder) == holder) | col(Lease.holder).is_(None)
-               | (col(Lease.expires_at) < now))
+        .where(
+            col(Lease.name) == name,
+            (col(Lease.holder) == holder)
+            | col(Lease.holder).is_(None)
+            | (col(Lease.expires_at) < now),
+        )
         .values(holder=holder, expires_at=now + ttl)
     )
     db.commit()
@@ -53,15 +56,22 @@ def acquire(db: Session, name: str, holder: str, *, now: datetime, ttl: timedelt
 
 
 def release(db: Session, name: str, holder: str) -> None:
-    db.execute(update(Lease).where(col(Lease.name) == name, col(Lease.holder) == holder)
-               .values(holder=None, expires_at=None))
+    db.execute(
+        update(Lease)
+        .where(col(Lease.name) == name, col(Lease.holder) == holder)
+        .values(holder=None, expires_at=None)
+    )
     db.commit()
 
 
-def _relay(db: Session, model: Any, waiting: Any, now: datetime, requeue_after: timedelta) -> list[int]:
+def _relay(
+    db: Session, model: Any, waiting: Any, now: datetime, requeue_after: timedelta
+) -> list[int]:
     """Marks up to BATCH waiting rows enqueued now, commits, returns their ids."""
     stale = col(model.enqueued_at).is_(None) | (col(model.enqueued_at) < now - requeue_after)
-    ids = list(db.execute(select(model.id).where(waiting, stale).order_by(model.id).limit(BATCH)).scalars())
+    ids = list(
+        db.execute(select(model.id).where(waiting, stale).order_by(model.id).limit(BATCH)).scalars()
+    )
     if ids:
         db.execute(update(model).where(col(model.id).in_(ids)).values(enqueued_at=now))
     db.commit()
@@ -92,23 +102,38 @@ def relay_events(db: Session, *, now: datetime, requeue_after: timedelta) -> int
     return total
 
 
-def recover_stale_claims(db: Session, *, now: datetime, claim_timeout: timedelta,
-                         idempotent: bool) -> tuple[int, int]:
+def recover_stale_claims(
+    db: Session, *, now: datetime, claim_timeout: timedelta, idempotent: bool
+) -> tuple[int, int]:
     """Deliveries left `sending` by a worker that died: sent again if the provider makes a
     second send harmless, else failed with the reason, never risking a second email.
 
     Returns (released, abandoned).
     """
-    stale = (col(Delivery.status) == DeliveryStatus.SENDING) & (col(Delivery.claimed_at) < now - claim_timeout)
+    stale = (col(Delivery.status) == DeliveryStatus.SENDING) & (
+        col(Delivery.claimed_at) < now - claim_timeout
+    )
     if idempotent:
-        result = db.execute(update(Delivery).where(stale).values(
-            status=DeliveryStatus.SCHEDULED, enqueued_at=None,
-            reason="released: the worker that claimed it stopped answering"))
+        result = db.execute(
+            update(Delivery)
+            .where(stale)
+            .values(
+                status=DeliveryStatus.SCHEDULED,
+                enqueued_at=None,
+                reason="released: the worker that claimed it stopped answering",
+            )
+        )
         db.commit()
         return result.rowcount, 0  # type: ignore[attr-defined]
-    result = db.execute(update(Delivery).where(stale).values(
-        status=DeliveryStatus.FAILED,
-        reason="outcome unknown: the worker stopped while sending; not resent to avoid a duplicate"))
+    result = db.execute(
+        update(Delivery)
+        .where(stale)
+        .values(
+            status=DeliveryStatus.FAILED,
+            reason="outcome unknown: the worker stopped while sending; "
+            "not resent to avoid a duplicate",
+        )
+    )
     db.commit()
     return 0, result.rowcount  # type: ignore[attr-defined]
 
@@ -118,8 +143,11 @@ def is_due_daily(db: Session, job: str, now: datetime) -> bool:
     insert_ignoring_duplicates(db, Lease.__table__, [{"name": job}], Lease.__table__.c.name)  # type: ignore[attr-defined]
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     result = db.execute(
-        update(Lease).where(col(Lease.name) == job,
-                            col(Lease.last_run_at).is_(None) | (col(Lease.last_run_at) < midnight))
+        update(Lease)
+        .where(
+            col(Lease.name) == job,
+            col(Lease.last_run_at).is_(None) | (col(Lease.last_run_at) < midnight),
+        )
         .values(last_run_at=now)
     )
     db.commit()
@@ -134,8 +162,11 @@ def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
     if is_due_daily(db, SEGMENTS_JOB, now):
         report.segments = segments.refresh(db, now)
     report.released, report.abandoned = recover_stale_claims(
-        db, now=now, claim_timeout=timedelta(seconds=settings.claim_timeout_s),
-        idempotent=runtime.provider.idempotent)
+        db,
+        now=now,
+        claim_timeout=timedelta(seconds=settings.claim_timeout_s),
+        idempotent=runtime.provider.idempotent,
+    )
     report.events = relay_events(db, now=now, requeue_after=requeue_after)
     report.deliveries = relay_deliveries(db, now=now, requeue_after=requeue_after)
     return report

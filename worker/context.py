@@ -44,21 +44,37 @@ def order_view(db: Session, order: Order) -> dict[str, Any]:
         "currency": order.currency,
         "placed_at": order.placed_at,
         "lines": [
-            {"product_id": line.product_id, "title": line.title, "category": line.category,
-             "quantity": line.quantity, "price": to_major(line.price, order.currency)}
+            {
+                "product_id": line.product_id,
+                "title": line.title,
+                "category": line.category,
+                "quantity": line.quantity,
+                "price": to_major(line.price, order.currency),
+            }
             for line in orders.order_lines(db, order.id)  # type: ignore[arg-type]
         ],
     }
 
 
 def event_view(event: Event) -> dict[str, Any]:
-    return {"id": event.source_event_id, "source": event.source, "type": event.type,
-            "occurred_at": event.occurred_at, "data": event.payload.get("data", {})}
+    return {
+        "id": event.source_event_id,
+        "source": event.source,
+        "type": event.type,
+        "occurred_at": event.occurred_at,
+        "data": event.payload.get("data", {}),
+    }
 
 
 def build_context(
-    db: Session, *, event: Event, customer: Customer, order: Order | None, settings: Settings,
-    now: datetime, needs: frozenset[str] | None = None,
+    db: Session,
+    *,
+    event: Event,
+    customer: Customer,
+    order: Order | None,
+    settings: Settings,
+    now: datetime,
+    needs: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """Everything a condition or template may read. `needs` skips what nobody reads."""
     currency = customer.currency or settings.default_currency

@@ -17,7 +17,7 @@ _PROFILE_FIELDS = ("first_name", "last_name", "locale", "timezone", "birthday")
 
 
 def resolve_customer(
-    db: Session, source: str, incoming: CustomerIn, *, occurred_at: datetime, now: datetime
+    db: Session, source: str, incoming: CustomerIn, *, occurred_at: datetime
 ) -> Customer:
     """The customer row for `incoming`, created on first sight and updated with what it says.
 
@@ -33,8 +33,16 @@ def resolve_customer(
         insert_ignoring_duplicates(
             db,
             Customer.__table__,  # type: ignore[attr-defined]
-            [{"email": incoming.email, "created_at": occurred_at, "accepts_marketing": False,
-              "orders_count": 0, "total_spent": 0, "average_order_value": 0}],
+            [
+                {
+                    "email": incoming.email,
+                    "created_at": occurred_at,
+                    "accepts_marketing": False,
+                    "orders_count": 0,
+                    "total_spent": 0,
+                    "average_order_value": 0,
+                }
+            ],
             Customer.__table__.c.id,  # type: ignore[attr-defined]
         )
         customer = db.exec(select(Customer).where(Customer.email == incoming.email)).scalar_one()  # type: ignore[call-overload]
@@ -56,16 +64,22 @@ def _find(db: Session, source: str, incoming: CustomerIn) -> Customer | None:
         by_id = db.exec(  # type: ignore[call-overload]
             select(Customer)
             .join(CustomerExternalId, CustomerExternalId.customer_id == Customer.id)  # type: ignore[arg-type]
-            .where(CustomerExternalId.source == source, CustomerExternalId.external_id == incoming.id)
+            .where(
+                CustomerExternalId.source == source, CustomerExternalId.external_id == incoming.id
+            )
         ).scalar_one_or_none()
         if by_id is not None:
             return by_id  # type: ignore[no-any-return]
     if incoming.email is not None:
-        return db.exec(select(Customer).where(Customer.email == incoming.email)).scalar_one_or_none()  # type: ignore[call-overload,no-any-return]
+        return db.exec(
+            select(Customer).where(Customer.email == incoming.email)
+        ).scalar_one_or_none()  # type: ignore[call-overload,no-any-return]
     return None
 
 
-def _apply_profile(customer: Customer, incoming: CustomerIn, *, source: str, occurred_at: datetime) -> None:
+def _apply_profile(
+    customer: Customer, incoming: CustomerIn, *, source: str, occurred_at: datetime
+) -> None:
     for name in _PROFILE_FIELDS:
         value = getattr(incoming, name)
         if value is not None:
@@ -87,14 +101,23 @@ def refresh_facts(db: Session, customer_id: int) -> None:
     """
     counted = (Order.customer_id == customer_id) & col(Order.status).not_in(UNCOUNTED_STATUSES)
     count, total, first, last = db.execute(
-        select(func.count(), func.coalesce(func.sum(Order.total), 0),
-               func.min(Order.placed_at), func.max(Order.placed_at)).where(counted)
+        select(
+            func.count(),
+            func.coalesce(func.sum(Order.total), 0),
+            func.min(Order.placed_at),
+            func.max(Order.placed_at),
+        ).where(counted)
     ).one()
     db.execute(
         update(Customer)
         .where(col(Customer.id) == customer_id)
-        .values(orders_count=count, total_spent=total, first_order_at=first, last_order_at=last,
-                average_order_value=total // count if count else 0)
+        .values(
+            orders_count=count,
+            total_spent=total,
+            first_order_at=first,
+            last_order_at=last,
+            average_order_value=total // count if count else 0,
+        )
     )
 
 
@@ -109,5 +132,8 @@ def facts_before(db: Session, customer_id: int, order: Order) -> dict[str, int]:
     count, total = db.execute(
         select(func.count(), func.coalesce(func.sum(Order.total), 0)).where(earlier)
     ).one()
-    return {"orders_count": count, "total_spent": total,
-            "average_order_value": total // count if count else 0}
+    return {
+        "orders_count": count,
+        "total_spent": total,
+        "average_order_value": total // count if count else 0,
+    }

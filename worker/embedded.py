@@ -32,7 +32,9 @@ def running_worker(threads: int = 4) -> Iterator[Worker]:
 @contextmanager
 def running_clock(runtime: Runtime) -> Iterator[threading.Event]:
     stop = threading.Event()
-    thread = threading.Thread(target=clock.run, args=(runtime, stop), name="ladder-clock", daemon=True)
+    thread = threading.Thread(
+        target=clock.run, args=(runtime, stop), name="ladder-clock", daemon=True
+    )
     thread.start()
     try:
         yield stop

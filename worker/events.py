@@ -25,8 +25,12 @@ logger = logging.getLogger(__name__)
 # backfill of old history, a platform replaying last month) is recorded as skipped, not sent.
 LATE_LIMIT = timedelta(days=1)
 # States in which a delivery counts against a trigger's cooldown.
-LIVE_STATUSES = (DeliveryStatus.SCHEDULED, DeliveryStatus.SENDING, DeliveryStatus.SENT,
-                 DeliveryStatus.DELIVERED)
+LIVE_STATUSES = (
+    DeliveryStatus.SCHEDULED,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+)
 
 
 def process(
@@ -38,7 +42,8 @@ def process(
     Raises PermanentError, after marking the event failed, for a payload it cannot use.
     """
     claimed = db.execute(
-        update(Event).where(col(Event.id) == event_id, col(Event.status) == EventStatus.PENDING)
+        update(Event)
+        .where(col(Event.id) == event_id, col(Event.status) == EventStatus.PENDING)
         .values(status=EventStatus.PROCESSED)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -58,26 +63,35 @@ def process(
 def mark_failed(db: Session, event_id: int, reason: str) -> None:
     """Keeps the event, marked failed with the reason, for a replay after a fix."""
     db.execute(
-        update(Event).where(col(Event.id) == event_id, col(Event.status) == EventStatus.PENDING)
+        update(Event)
+        .where(col(Event.id) == event_id, col(Event.status) == EventStatus.PENDING)
         .values(status=EventStatus.FAILED, error=reason[:2000], attempts=Event.attempts + 1)
     )
     db.commit()
 
 
-def _apply(db: Session, event: Event, *, now: datetime, triggers: TriggerSet, settings: Settings) -> list[int]:
+def _apply(
+    db: Session, event: Event, *, now: datetime, triggers: TriggerSet, settings: Settings
+) -> list[int]:
     try:
         incoming = CanonicalEvent.model_validate(event.payload)
     except ValidationError as exc:
         raise PermanentError(f"payload does not fit the canonical event: {exc}") from exc
     customer = customers.resolve_customer(
-        db, event.source, incoming.customer, occurred_at=event.occurred_at, now=now
+        db, event.source, incoming.customer, occurred_at=event.occurred_at
     )
     event.customer_id = customer.id
     db.add(event)
     order = None
     if incoming.order is not None:
-        order = record_order(db, event.source, incoming.order, customer_id=customer.id,  # type: ignore[arg-type]
-                             event_type=event.type, occurred_at=event.occurred_at)
+        order = record_order(
+            db,
+            event.source,
+            incoming.order,
+            customer_id=customer.id,  # type: ignore[arg-type]
+            event_type=event.type,
+            occurred_at=event.occurred_at,
+        )
         if customer.currency is None:
             customer.currency = order.currency
         customers.refresh_facts(db, customer.id)  # type: ignore[arg-type]
@@ -85,8 +99,9 @@ def _apply(db: Session, event: Event, *, now: datetime, triggers: TriggerSet, se
     cancel_waiting(db, event, triggers)
     due = []
     for compiled in triggers.started_by(event.type):
-        delivery_id = _schedule(db, compiled, event=event, customer=customer, order=order,
-                                now=now, settings=settings)
+        delivery_id = _schedule(
+            db, compiled, event=event, customer=customer, order=order, now=now, settings=settings
+        )
         if delivery_id is not None:
             due.append(delivery_id)
     return due
@@ -105,25 +120,42 @@ def cancel_waiting(db: Session, event: Event, triggers: TriggerSet) -> int:
     )
     result = db.execute(
         update(Delivery)
-        .where(col(Delivery.customer_id) == event.customer_id,
-               col(Delivery.status) == DeliveryStatus.SCHEDULED,
-               col(Delivery.trigger).in_(names),
-               col(Delivery.cause_event_id).in_(earlier_causes))
-        .values(status=DeliveryStatus.CANCELLED,
-                reason=f"{event.type} at {event.occurred_at:%Y-%m-%d %H:%M} (event {event.id})")
+        .where(
+            col(Delivery.customer_id) == event.customer_id,
+            col(Delivery.status) == DeliveryStatus.SCHEDULED,
+            col(Delivery.trigger).in_(names),
+            col(Delivery.cause_event_id).in_(earlier_causes),
+        )
+        .values(
+            status=DeliveryStatus.CANCELLED,
+            reason=f"{event.type} at {event.occurred_at:%Y-%m-%d %H:%M} (event {event.id})",
+        )
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _schedule(
-    db: Session, compiled: CompiledTrigger, *, event: Event, customer: Customer,
-    order: Order | None, now: datetime, settings: Settings,
+    db: Session,
+    compiled: CompiledTrigger,
+    *,
+    event: Event,
+    customer: Customer,
+    order: Order | None,
+    now: datetime,
+    settings: Settings,
 ) -> int | None:
     """Creates the delivery row for one matching trigger; returns its id if it is due now."""
     trigger = compiled.trigger
-    context = build_context(db, event=event, customer=customer, order=order, settings=settings,
-                            now=now, needs=compiled.names)
+    context = build_context(
+        db,
+        event=event,
+        customer=customer,
+        order=order,
+        settings=settings,
+        now=now,
+        needs=compiled.names,
+    )
     status, reason = DeliveryStatus.SCHEDULED, None
     try:
         if not compiled.matches(context):
@@ -136,11 +168,21 @@ def _schedule(
     inserted = insert_ignoring_duplicates(
         db,
         Delivery.__table__,  # type: ignore[attr-defined]
-        [{"dedupe_key": f"{trigger.name}:{event.id}", "trigger": trigger.name,
-          "message": trigger.message, "customer_id": customer.id, "cause_event_id": event.id,
-          "status": status.value, "send_at": send_at, "created_at": now, "reason": reason,
-          "attempts": 0,
-          "enqueued_at": outbox.enqueue_at(now) if send_at <= now else None}],
+        [
+            {
+                "dedupe_key": f"{trigger.name}:{event.id}",
+                "trigger": trigger.name,
+                "message": trigger.message,
+                "customer_id": customer.id,
+                "cause_event_id": event.id,
+                "status": status.value,
+                "send_at": send_at,
+                "created_at": now,
+                "reason": reason,
+                "attempts": 0,
+                "enqueued_at": outbox.enqueue_at(now) if send_at <= now else None,
+            }
+        ],
         Delivery.__table__.c.id,  # type: ignore[attr-defined]
     )
     if inserted and status is DeliveryStatus.SCHEDULED and send_at <= now:
@@ -149,8 +191,12 @@ def _schedule(
 
 
 def _rules_say(
-    db: Session, trigger: str, cooldown: timedelta | None, customer: Customer,
-    send_at: datetime, now: datetime,
+    db: Session,
+    trigger: str,
+    cooldown: timedelta | None,
+    customer: Customer,
+    send_at: datetime,
+    now: datetime,
 ) -> tuple[DeliveryStatus, str | None]:
     if send_at < now - LATE_LIMIT:
         return DeliveryStatus.SKIPPED, f"missed: was due {send_at:%Y-%m-%d %H:%M}, too late to send"
@@ -159,13 +205,22 @@ def _rules_say(
     return DeliveryStatus.SCHEDULED, None
 
 
-def in_cooldown(db: Session, trigger: str, customer_id: int, send_at: datetime,
-                cooldown: timedelta, *, excluding: int | None = None) -> bool:
+def in_cooldown(
+    db: Session,
+    trigger: str,
+    customer_id: int,
+    send_at: datetime,
+    cooldown: timedelta,
+    *,
+    excluding: int | None = None,
+) -> bool:
     """True if this customer has a live delivery of `trigger` within `cooldown` of `send_at`."""
     query = select(Delivery.id).where(
-        col(Delivery.customer_id) == customer_id, col(Delivery.trigger) == trigger,
+        col(Delivery.customer_id) == customer_id,
+        col(Delivery.trigger) == trigger,
         col(Delivery.status).in_(LIVE_STATUSES),
-        col(Delivery.send_at) > send_at - cooldown, col(Delivery.send_at) < send_at + cooldown,
+        col(Delivery.send_at) > send_at - cooldown,
+        col(Delivery.send_at) < send_at + cooldown,
     )
     if excluding is not None:
         query = query.where(col(Delivery.id) != excluding)

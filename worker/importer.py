@@ -47,8 +47,9 @@ def _parse(number: int, raw: bytes, result: ImportResult) -> CanonicalEvent | No
     return None
 
 
-def _batches(handle: Iterator[bytes], size: int, result: ImportResult,
-             progress: Progress, task: int) -> Iterator[list[CanonicalEvent]]:
+def _batches(
+    handle: Iterator[bytes], size: int, result: ImportResult, progress: Progress, task: int
+) -> Iterator[list[CanonicalEvent]]:
     batch: list[CanonicalEvent] = []
     for number, raw in enumerate(handle, start=1):
         result.lines = number
@@ -65,12 +66,19 @@ def _batches(handle: Iterator[bytes], size: int, result: ImportResult,
         yield batch
 
 
-def import_file(path: Path, *, batch_size: int = 1000, console: Console | None = None) -> ImportResult:
+def import_file(
+    path: Path, *, batch_size: int = 1000, console: Console | None = None
+) -> ImportResult:
     """Stores every valid line as an event and enqueues it; invalid lines are reported."""
     result = ImportResult()
     settings = get_settings()
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-               TextColumn("{task.fields[stored]} stored"), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[stored]} stored"),
+        TimeRemainingColumn(),
+    )
     with (
         Progress(*columns, console=console, transient=False) as progress,
         path.open("rb") as handle,

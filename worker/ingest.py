@@ -65,7 +65,9 @@ def ingest(db: Session, events: Sequence[CanonicalEvent], *, now: datetime) -> I
     return result
 
 
-def batched(items: Iterable[CanonicalEvent], size: int = MAX_BATCH) -> Iterable[list[CanonicalEvent]]:
+def batched(
+    items: Iterable[CanonicalEvent], size: int = MAX_BATCH
+) -> Iterable[list[CanonicalEvent]]:
     batch: list[CanonicalEvent] = []
     for item in items:
         batch.append(item)

@@ -23,16 +23,29 @@ STATUS_BY_EVENT = {
 
 
 def record_order(
-    db: Session, source: str, incoming: OrderIn, *, customer_id: int, event_type: str,
+    db: Session,
+    source: str,
+    incoming: OrderIn,
+    *,
+    customer_id: int,
+    event_type: str,
     occurred_at: datetime,
 ) -> Order:
     """The order row for `incoming`, created with its lines on first sight; status moved on."""
     inserted = insert_ignoring_duplicates(
         db,
         Order.__table__,  # type: ignore[attr-defined]
-        [{"source": source, "source_order_id": incoming.id, "customer_id": customer_id,
-          "status": OrderStatus.PLACED.value, "total": to_minor(incoming.total, incoming.currency),
-          "currency": incoming.currency, "placed_at": occurred_at}],
+        [
+            {
+                "source": source,
+                "source_order_id": incoming.id,
+                "customer_id": customer_id,
+                "status": OrderStatus.PLACED.value,
+                "total": to_minor(incoming.total, incoming.currency),
+                "currency": incoming.currency,
+                "placed_at": occurred_at,
+            }
+        ],
         Order.__table__.c.id,  # type: ignore[attr-defined]
     )
     order: Order = db.execute(
@@ -40,9 +53,14 @@ def record_order(
     ).scalar_one()
     if inserted:
         db.add_all(
-            OrderLine(order_id=order.id, product_id=line.product_id, title=line.title,
-                      category=line.category, quantity=line.quantity,
-                      price=to_minor(line.price, incoming.currency))
+            OrderLine(
+                order_id=order.id,
+                product_id=line.product_id,
+                title=line.title,
+                category=line.category,
+                quantity=line.quantity,
+                price=to_minor(line.price, incoming.currency),
+            )
             for line in incoming.lines
         )
     new_status = STATUS_BY_EVENT.get(event_type)

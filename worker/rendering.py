@@ -86,10 +86,13 @@ class Renderer:
         return frozenset(self.env.list_templates(extensions=["j2"]))
 
     def messages(self) -> list[str]:
-        return sorted({name.split("/")[0] for name in self.available if "/" in name} - {
-            "layouts",
-            "partials",
-        })
+        return sorted(
+            {name.split("/")[0] for name in self.available if "/" in name}
+            - {
+                "layouts",
+                "partials",
+            }
+        )
 
     def choose_variant(self, message: str, segment: str | None, locale: str | None) -> str:
         for name in variant_candidates(message, segment, locale, self.default_locale):

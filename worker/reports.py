@@ -24,11 +24,14 @@ def stuck(db: Session, *, now: datetime, settings: Settings) -> dict[str, dict[s
     claim = now - timedelta(seconds=settings.claim_timeout_s)
     checks = {
         "events pending": select(func.count(), func.min(Event.received_at)).where(
-            col(Event.status) == EventStatus.PENDING, col(Event.received_at) < requeue),
+            col(Event.status) == EventStatus.PENDING, col(Event.received_at) < requeue
+        ),
         "deliveries overdue": select(func.count(), func.min(Delivery.send_at)).where(
-            col(Delivery.status) == DeliveryStatus.SCHEDULED, col(Delivery.send_at) < requeue),
+            col(Delivery.status) == DeliveryStatus.SCHEDULED, col(Delivery.send_at) < requeue
+        ),
         "deliveries sending": select(func.count(), func.min(Delivery.claimed_at)).where(
-            col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_at) < claim),
+            col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_at) < claim
+        ),
     }
     report = {}
     for name, query in checks.items():
@@ -44,10 +47,15 @@ def status_report(db: Session, *, now: datetime, settings: Settings) -> dict[str
         "stuck": stuck(db, now=now, settings=settings),
         "failed_recently": [
             {"table": table, "id": row_id, "reason": reason}
-            for table, model, field in (("events", Event, Event.error),
-                                        ("deliveries", Delivery, Delivery.reason))
+            for table, model, field in (
+                ("events", Event, Event.error),
+                ("deliveries", Delivery, Delivery.reason),
+            )
             for row_id, reason in db.execute(
-                select(model.id, field).where(col(model.status) == "failed")
-                .order_by(col(model.id).desc()).limit(5))
+                select(model.id, field)
+                .where(col(model.status) == "failed")
+                .order_by(col(model.id).desc())
+                .limit(5)
+            )
         ],
     }

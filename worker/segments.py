@@ -10,7 +10,7 @@ from sqlmodel import Session, col
 from models import Customer
 from models.types import UTCDateTime
 
-# Each score is the customer's quintile (1–5) by rank; ties share a score. `rank - 1` over the
+# Each score is the customer's quintile (1-5) by rank; ties share a score. `rank - 1` over the
 # count, times five, in integer arithmetic: the same on SQLite and PostgreSQL.
 _SCORED = """
 SELECT id,

@@ -32,8 +32,11 @@ def claim(db: Session, delivery_id: int, now: datetime) -> bool:
     it was cancelled meanwhile, or it is not due yet."""
     result = db.execute(
         update(Delivery)
-        .where(col(Delivery.id) == delivery_id, col(Delivery.status) == DeliveryStatus.SCHEDULED,
-               col(Delivery.send_at) <= now)
+        .where(
+            col(Delivery.id) == delivery_id,
+            col(Delivery.status) == DeliveryStatus.SCHEDULED,
+            col(Delivery.send_at) <= now,
+        )
         .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1)
     )
     db.commit()
@@ -51,7 +54,9 @@ def finish(db: Session, delivery_id: int, status: DeliveryStatus, **values: obje
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
-def deliver(db: Session, delivery_id: int, *, now: datetime, runtime: Runtime) -> DeliveryStatus | None:
+def deliver(
+    db: Session, delivery_id: int, *, now: datetime, runtime: Runtime
+) -> DeliveryStatus | None:
     """Sends one delivery. Returns its new status, or None if it was not ours to send.
 
     Raises DeliveryError for a transient provider error, after releasing the claim, so the
@@ -81,8 +86,15 @@ def deliver(db: Session, delivery_id: int, *, now: datetime, runtime: Runtime) -
             return DeliveryStatus.FAILED
         finish(db, delivery_id, DeliveryStatus.SCHEDULED, reason=f"will retry: {exc}")
         raise
-    finish(db, delivery_id, DeliveryStatus.SENT, sent_at=now, provider_message_id=message_id,
-           variant=variant, reason=None)
+    finish(
+        db,
+        delivery_id,
+        DeliveryStatus.SENT,
+        sent_at=now,
+        provider_message_id=message_id,
+        variant=variant,
+        reason=None,
+    )
     return DeliveryStatus.SENT
 
 
@@ -91,13 +103,21 @@ def _cause_order(db: Session, cause: Event) -> Order | None:
     if order_id is None:
         return None
     return db.execute(
-        select(Order).where(col(Order.source) == cause.source, col(Order.source_order_id) == str(order_id))
+        select(Order).where(
+            col(Order.source) == cause.source, col(Order.source_order_id) == str(order_id)
+        )
     ).scalar_one_or_none()
 
 
 def eligibility(
-    db: Session, delivery: Delivery, customer: Customer, cause: Event, order: Order | None,
-    *, now: datetime, runtime: Runtime,
+    db: Session,
+    delivery: Delivery,
+    customer: Customer,
+    cause: Event,
+    order: Order | None,
+    *,
+    now: datetime,
+    runtime: Runtime,
 ) -> Verdict | None:
     """Why this delivery must not go out now, checked at send time; None when it may."""
     compiled = runtime.triggers.by_name.get(delivery.trigger)
@@ -110,19 +130,35 @@ def eligibility(
     trigger = compiled.trigger
     if trigger.unless:
         newer = db.execute(
-            select(Event.type, Event.id).where(
-                col(Event.customer_id) == customer.id, col(Event.type).in_(trigger.unless),
-                col(Event.occurred_at) > cause.occurred_at, col(Event.occurred_at) <= now)
+            select(Event.type, Event.id)
+            .where(
+                col(Event.customer_id) == customer.id,
+                col(Event.type).in_(trigger.unless),
+                col(Event.occurred_at) > cause.occurred_at,
+                col(Event.occurred_at) <= now,
+            )
             .limit(1)
         ).first()
         if newer is not None:
             return Verdict(DeliveryStatus.CANCELLED, f"{newer.type} (event {newer.id}) came first")
     if trigger.cooldown is not None and events.in_cooldown(
-        db, trigger.name, customer.id, delivery.send_at, trigger.cooldown, excluding=delivery.id  # type: ignore[arg-type]
+        db,
+        trigger.name,
+        customer.id,
+        delivery.send_at,
+        trigger.cooldown,
+        excluding=delivery.id,  # type: ignore[arg-type]
     ):
         return Verdict(DeliveryStatus.SKIPPED, f"cooldown: another {trigger.name} within it")
-    context = build_context(db, event=cause, customer=customer, order=order,
-                            settings=runtime.settings, now=now, needs=compiled.names)
+    context = build_context(
+        db,
+        event=cause,
+        customer=customer,
+        order=order,
+        settings=runtime.settings,
+        now=now,
+        needs=compiled.names,
+    )
     try:
         if not compiled.matches(context):
             return Verdict(DeliveryStatus.CANCELLED, f"`when` no longer holds: {trigger.when}")
@@ -132,8 +168,14 @@ def eligibility(
 
 
 def compose(
-    db: Session, delivery: Delivery, customer: Customer, cause: Event, order: Order | None,
-    *, now: datetime, runtime: Runtime,
+    db: Session,
+    delivery: Delivery,
+    customer: Customer,
+    cause: Event,
+    order: Order | None,
+    *,
+    now: datetime,
+    runtime: Runtime,
 ) -> tuple[OutgoingEmail, str]:
     """Renders the variant chosen for this person; returns the email and the variant's name.
 
@@ -142,11 +184,13 @@ def compose(
     settings = runtime.settings
     token = unsubscribe_token(settings.secret_key(), customer.id)  # type: ignore[arg-type]
     unsubscribe_url = f"{settings.public_url.rstrip('/')}/unsubscribe/{token}"
-    context = build_context(db, event=cause, customer=customer, order=order,
-                            settings=settings, now=now)
+    context = build_context(
+        db, event=cause, customer=customer, order=order, settings=settings, now=now
+    )
     context["unsubscribe_url"] = unsubscribe_url
-    rendered = runtime.renderer.render(delivery.message, segment=customer.segment,
-                                       locale=customer.locale, context=context)
+    rendered = runtime.renderer.render(
+        delivery.message, segment=customer.segment, locale=customer.locale, context=context
+    )
     email = OutgoingEmail(
         delivery_id=delivery.id,  # type: ignore[arg-type]
         to=customer.email,
@@ -156,10 +200,15 @@ def compose(
         html=rendered.html,
         text=rendered.text,
         created_at=now,
-        headers={"List-Unsubscribe": f"<{unsubscribe_url}>",
-                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
         categories=(delivery.trigger, delivery.message),
-        custom_args={"delivery_id": str(delivery.id), "trigger": delivery.trigger,
-                     "segment": customer.segment or ""},
+        custom_args={
+            "delivery_id": str(delivery.id),
+            "trigger": delivery.trigger,
+            "segment": customer.segment or "",
+        },
     )
     return email, rendered.variant

@@ -39,7 +39,11 @@ def test_a_first_order_gets_one_thank_you_two_hours_later(
     run_queues(stub_broker)
 
     customer = db.exec(select(Customer)).one()
-    assert (customer.orders_count, customer.total_spent, customer.average_order_value) == (1, 4590, 4590)
+    assert (customer.orders_count, customer.total_spent, customer.average_order_value) == (
+        1,
+        4590,
+        4590,
+    )
     thank_you = db.exec(select(Delivery).where(Delivery.trigger == "thank-you")).one()
     assert thank_you.status == "scheduled"
     assert thank_you.send_at == T0 + timedelta(hours=2)

@@ -10,16 +10,45 @@ from worker.canonical import CanonicalEvent
 
 
 def order_event(
-    *, event_id: str, order_id: str, at: datetime, email: str = "ana@example.com",
-    total: str | Decimal = "45.90", currency: str = "EUR", type: str = "order.placed",
-    locale: str | None = "en", consent: bool = True, first_name: str | None = "Ana",
+    *,
+    event_id: str,
+    order_id: str,
+    at: datetime,
+    email: str = "ana@example.com",
+    total: str | Decimal = "45.90",
+    currency: str = "EUR",
+    type: str = "order.placed",
+    locale: str | None = "en",
+    consent: bool = True,
+    first_name: str | None = "Ana",
     **customer: Any,
 ) -> CanonicalEvent:
-    return CanonicalEvent.model_validate({
-        "source": "api", "id": event_id, "type": type, "occurred_at": at.isoformat(),
-        "customer": {"email": email, "first_name": first_name, "locale": locale,
-                     "accepts_marketing": consent, **customer},
-        "order": {"id": order_id, "total": str(total), "currency": currency,
-                  "lines": [{"product_id": "p-9", "title": "Green tea", "category": "tea",
-                             "quantity": 1, "price": str(total)}]},
-    })
+    return CanonicalEvent.model_validate(
+        {
+            "source": "api",
+            "id": event_id,
+            "type": type,
+            "occurred_at": at.isoformat(),
+            "customer": {
+                "email": email,
+                "first_name": first_name,
+                "locale": locale,
+                "accepts_marketing": consent,
+                **customer,
+            },
+            "order": {
+                "id": order_id,
+                "total": str(total),
+                "currency": currency,
+                "lines": [
+                    {
+                        "product_id": "p-9",
+                        "title": "Green tea",
+                        "category": "tea",
+                        "quantity": 1,
+                        "price": str(total),
+                    }
+                ],
+            },
+        }
+    )

@@ -49,9 +49,21 @@ def private_redis() -> Iterator[str]:
     port = free_port()
     folder = tempfile.mkdtemp(prefix="ladder-redis-")
     process = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", folder],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            folder,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:
@@ -84,7 +96,9 @@ def private_postgres() -> Iterator[str]:
         try:
             import pgserver
         except ImportError as exc:
-            raise RuntimeError("no PostgreSQL: set TEST_DATABASE_URL or `pip install pgserver`") from exc
+            raise RuntimeError(
+                "no PostgreSQL: set TEST_DATABASE_URL or `pip install pgserver`"
+            ) from exc
         server = pgserver.get_server(folder, cleanup_mode="stop")
     try:
         yield str(server.get_uri())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import datetime
 from typing import Protocol
 
 from worker.settings import EmailBackend, Settings
@@ -15,7 +15,9 @@ from worker.settings import EmailBackend, Settings
 class DeliveryError(Exception):
     """The provider did not take the email. Permanent: never retry; otherwise retry later."""
 
-    def __init__(self, message: str, *, permanent: bool, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after_s = retry_after_s

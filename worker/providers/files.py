@@ -31,7 +31,9 @@ class FileProvider:
             return message_id
         try:
             self.outbox.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("wb", dir=self.outbox, suffix=".tmp", delete=False) as tmp:
+            with tempfile.NamedTemporaryFile(
+                "wb", dir=self.outbox, suffix=".tmp", delete=False
+            ) as tmp:
                 tmp.write(email.to_mime().as_bytes())
                 tmp.flush()
                 os.fsync(tmp.fileno())

@@ -28,8 +28,11 @@ class SendGridProvider:
     def from_settings(cls, settings: Settings) -> SendGridProvider:
         if settings.sendgrid_api_key is None:
             raise ValueError("EMAIL_BACKEND=sendgrid needs SENDGRID_API_KEY")
-        return cls(settings.sendgrid_api_key.get_secret_value(),
-                   host=settings.sendgrid_api_host, timeout_s=settings.sendgrid_timeout_s)
+        return cls(
+            settings.sendgrid_api_key.get_secret_value(),
+            host=settings.sendgrid_api_host,
+            timeout_s=settings.sendgrid_timeout_s,
+        )
 
     def send(self, email: OutgoingEmail) -> str:
         try:
@@ -48,8 +51,10 @@ def request_body(email: OutgoingEmail) -> dict[str, Any]:
         "personalizations": [{"to": [{"email": email.to}]}],
         "from": {"email": email.sender, "name": email.sender_name},
         "subject": email.subject,
-        "content": [{"type": "text/plain", "value": email.text},
-                    {"type": "text/html", "value": email.html}],
+        "content": [
+            {"type": "text/plain", "value": email.text},
+            {"type": "text/html", "value": email.html},
+        ],
         "custom_args": email.custom_args,
     }
     if email.headers:

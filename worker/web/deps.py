@@ -48,4 +48,6 @@ def require_api_token(request: Request) -> None:
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         given.encode(), expected.get_secret_value().encode()
     ):
-        raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )

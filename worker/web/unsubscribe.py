@@ -1,4 +1,4 @@
-"""Unsubscribe links: a confirm page on GET, and one-click POST (RFC 8058) that withdraws consent."""
+"""Unsubscribe links: a confirm page on GET; one-click POST (RFC 8058) withdraws consent."""
 
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ def _customer_id(request: Request, token: str) -> int:
 def confirm_page(request: Request, token: str) -> str:
     _customer_id(request, token)
     shop = escape(settings_of(request).shop_name)
-    form = (f'<form method="post"><p>Stop marketing emails from {shop}?</p>'
-            '<button type="submit">Unsubscribe</button></form>')
+    form = (
+        f'<form method="post"><p>Stop marketing emails from {shop}?</p>'
+        '<button type="submit">Unsubscribe</button></form>'
+    )
     return _PAGE.format(title="Unsubscribe", body=form)
 
 
@@ -39,10 +41,16 @@ def confirm_page(request: Request, token: str) -> str:
 def unsubscribe(request: Request, token: str, db: Session = Depends(db_session)) -> str:  # noqa: B008
     customer_id = _customer_id(request, token)
     db.execute(
-        update(Customer).where(col(Customer.id) == customer_id)
-        .values(accepts_marketing=False, consent_changed_at=timesource.now(),
-                consent_source="unsubscribe_link")
+        update(Customer)
+        .where(col(Customer.id) == customer_id)
+        .values(
+            accepts_marketing=False,
+            consent_changed_at=timesource.now(),
+            consent_source="unsubscribe_link",
+        )
     )
     db.commit()
     shop = escape(settings_of(request).shop_name)
-    return _PAGE.format(title="Unsubscribed", body=f"<p>You will get no more marketing emails from {shop}.</p>")
+    return _PAGE.format(
+        title="Unsubscribed", body=f"<p>You will get no more marketing emails from {shop}.</p>"
+    )

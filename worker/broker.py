@@ -18,7 +18,7 @@ QUEUES = ("events", "deliveries")
 def build_broker(settings: Settings) -> dramatiq.Broker:
     """Redis when REDIS_URL is set; otherwise the in-process broker of the embedded mode."""
     if settings.redis_url:
-        return RedisBroker(url=settings.redis_url)
+        return RedisBroker(url=settings.redis_url)  # type: ignore[no-untyped-call]
     broker = StubBroker()
     broker.emit_after("process_boot")
     return broker

@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus, Event, EventStatus, Lease
 from models.db import insert_ignoring_duplicates, session
-from worker import outbox, segments, timesource
+from worker import broker, outbox, segments, timesource
 from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def relay_deliveries(db: Session, *, now: datetime, requeue_after: timedelta) ->
     total = 0
     while ids := _relay(db, Delivery, waiting, now, requeue_after):
         total += outbox.enqueue(db, deliver, Delivery, ids)
-        if len(ids) < BATCH or not outbox.broker.has_consumer():
+        if len(ids) < BATCH or not broker.has_consumer():
             break
     return total
 
@@ -97,7 +97,7 @@ def relay_events(db: Session, *, now: datetime, requeue_after: timedelta) -> int
     total = 0
     while ids := _relay(db, Event, waiting, now, requeue_after):
         total += outbox.enqueue(db, process, Event, ids)
-        if len(ids) < BATCH or not outbox.broker.has_consumer():
+        if len(ids) < BATCH or not broker.has_consumer():
             break
     return total
 

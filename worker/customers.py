@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
-from sqlmodel import Session, col
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
 
 from models import Customer, CustomerExternalId, Order
 from models.db import insert_ignoring_duplicates
@@ -45,7 +45,7 @@ def resolve_customer(
             ],
             Customer.__table__.c.id,  # type: ignore[attr-defined]
         )
-        customer = db.exec(select(Customer).where(Customer.email == incoming.email)).scalar_one()  # type: ignore[call-overload]
+        customer = db.exec(select(Customer).where(col(Customer.email) == incoming.email)).one()
     if incoming.id is not None:
         insert_ignoring_duplicates(
             db,
@@ -61,19 +61,18 @@ def resolve_customer(
 
 def _find(db: Session, source: str, incoming: CustomerIn) -> Customer | None:
     if incoming.id is not None:
-        by_id = db.exec(  # type: ignore[call-overload]
+        by_id = db.exec(
             select(Customer)
-            .join(CustomerExternalId, CustomerExternalId.customer_id == Customer.id)  # type: ignore[arg-type]
+            .join(CustomerExternalId, col(CustomerExternalId.customer_id) == col(Customer.id))
             .where(
-                CustomerExternalId.source == source, CustomerExternalId.external_id == incoming.id
+                col(CustomerExternalId.source) == source,
+                col(CustomerExternalId.external_id) == incoming.id,
             )
-        ).scalar_one_or_none()
+        ).one_or_none()
         if by_id is not None:
-            return by_id  # type: ignore[no-any-return]
+            return by_id
     if incoming.email is not None:
-        return db.exec(
-            select(Customer).where(Customer.email == incoming.email)
-        ).scalar_one_or_none()  # type: ignore[call-overload,no-any-return]
+        return db.exec(select(Customer).where(col(Customer.email) == incoming.email)).one_or_none()
     return None
 
 
@@ -99,7 +98,7 @@ def refresh_facts(db: Session, customer_id: int) -> None:
     One indexed aggregate over one customer's orders: exact whatever order events arrive in,
     and idempotent, so no nightly recount is ever needed.
     """
-    counted = (Order.customer_id == customer_id) & col(Order.status).not_in(UNCOUNTED_STATUSES)
+    counted = (col(Order.customer_id) == customer_id) & col(Order.status).not_in(UNCOUNTED_STATUSES)
     count, total, first, last = db.execute(
         select(
             func.count(),
@@ -124,10 +123,10 @@ def refresh_facts(db: Session, customer_id: int) -> None:
 def facts_before(db: Session, customer_id: int, order: Order) -> dict[str, int]:
     """The customer's order facts from before `order`: for "larger than their usual" conditions."""
     earlier = (
-        (Order.customer_id == customer_id)
+        (col(Order.customer_id) == customer_id)
         & col(Order.status).not_in(UNCOUNTED_STATUSES)
-        & (Order.placed_at < order.placed_at)
-        & (Order.id != order.id)
+        & (col(Order.placed_at) < order.placed_at)
+        & (col(Order.id) != order.id)
     )
     count, total = db.execute(
         select(func.count(), func.coalesce(func.sum(Order.total), 0)).where(earlier)

@@ -115,7 +115,7 @@ def cancel_waiting(db: Session, event: Event, triggers: TriggerSet) -> int:
     names = triggers.cancelled_by_event(event.type)
     if not names:
         return 0
-    earlier_causes = select(Event.id).where(
+    earlier_causes = select(col(Event.id)).where(
         col(Event.customer_id) == event.customer_id, col(Event.occurred_at) < event.occurred_at
     )
     result = db.execute(
@@ -215,7 +215,7 @@ def in_cooldown(
     excluding: int | None = None,
 ) -> bool:
     """True if this customer has a live delivery of `trigger` within `cooldown` of `send_at`."""
-    query = select(Delivery.id).where(
+    query = select(col(Delivery.id)).where(
         col(Delivery.customer_id) == customer_id,
         col(Delivery.trigger) == trigger,
         col(Delivery.status).in_(LIVE_STATUSES),

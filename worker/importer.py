@@ -85,9 +85,9 @@ def import_file(
         session(settings.database_url) as db,
     ):
         task = progress.add_task(f"import {path.name}", total=path.stat().st_size, stored=0)
-        for batch in _batches(handle, batch_size, result, progress, task):  # type: ignore[arg-type]
+        for batch in _batches(handle, batch_size, result, progress, task):
             outcome = ingest(db, batch, now=timesource.now())
             result.stored += len(outcome.stored)
             result.duplicates += outcome.duplicates
-            progress.update(task, stored=result.stored)  # type: ignore[arg-type]
+            progress.update(task, stored=result.stored)
     return result

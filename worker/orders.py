@@ -52,9 +52,10 @@ def record_order(
         select(Order).where(Order.source == source, Order.source_order_id == incoming.id)  # type: ignore[arg-type]
     ).scalar_one()
     if inserted:
+        order_id = int(inserted[0])
         db.add_all(
             OrderLine(
-                order_id=order.id,
+                order_id=order_id,
                 product_id=line.product_id,
                 title=line.title,
                 category=line.category,

@@ -114,7 +114,8 @@ class Renderer:
             html = template.render(context)
             subject_html = "".join(template.blocks["subject"](template.new_context(dict(context))))
         except TemplateError as exc:
-            where = f"{variant}:{exc.lineno}" if getattr(exc, "lineno", None) else variant
+            lineno = getattr(exc, "lineno", None)
+            where = f"{variant}:{lineno}" if lineno else variant
             raise RenderError(f"{where}: {exc}") from exc
         subject = " ".join(Markup(subject_html).unescape().split())
         if not subject:

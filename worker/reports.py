@@ -52,7 +52,7 @@ def status_report(db: Session, *, now: datetime, settings: Settings) -> dict[str
                 ("deliveries", Delivery, Delivery.reason),
             )
             for row_id, reason in db.execute(
-                select(model.id, field)
+                select(col(model.id), col(field))
                 .where(col(model.status) == "failed")
                 .order_by(col(model.id).desc())
                 .limit(5)

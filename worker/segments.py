@@ -64,5 +64,7 @@ def refresh(db: Session, now: datetime) -> dict[str, int]:
         .values(segment=PROSPECT, rfm=None, segment_changed_at=now)
     )
     db.commit()
-    rows = db.execute(select(Customer.segment, func.count()).group_by(Customer.segment)).all()
+    rows = db.execute(
+        select(col(Customer.segment), func.count()).group_by(col(Customer.segment))
+    ).all()
     return {segment or PROSPECT: count for segment, count in rows}

@@ -123,14 +123,16 @@ def eligibility(
     compiled = runtime.triggers.by_name.get(delivery.trigger)
     if compiled is None:
         return Verdict(DeliveryStatus.CANCELLED, f"trigger {delivery.trigger!r} no longer exists")
-    if db.execute(select(Suppression.id).where(col(Suppression.email) == customer.email)).first():
+    if db.execute(
+        select(col(Suppression.id)).where(col(Suppression.email) == customer.email)
+    ).first():
         return Verdict(DeliveryStatus.SUPPRESSED, "address is on the suppression list")
     if not customer.accepts_marketing:
         return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
     trigger = compiled.trigger
     if trigger.unless:
         newer = db.execute(
-            select(Event.type, Event.id)
+            select(col(Event.type), col(Event.id))
             .where(
                 col(Event.customer_id) == customer.id,
                 col(Event.type).in_(trigger.unless),
@@ -144,10 +146,10 @@ def eligibility(
     if trigger.cooldown is not None and events.in_cooldown(
         db,
         trigger.name,
-        customer.id,
+        delivery.customer_id,
         delivery.send_at,
         trigger.cooldown,
-        excluding=delivery.id,  # type: ignore[arg-type]
+        excluding=delivery.id,
     ):
         return Verdict(DeliveryStatus.SKIPPED, f"cooldown: another {trigger.name} within it")
     context = build_context(

@@ -115,6 +115,12 @@ def run_clock() -> None:
     from worker.runtime import get_runtime
 
     _logging()
+    if not get_settings().redis_url:
+        err.print(
+            "[red]The clock needs REDIS_URL[/red]: without a shared broker no worker would get"
+            " its messages. On one machine, `ladder run` runs web, worker and clock together."
+        )
+        raise typer.Exit(2)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

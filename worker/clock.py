@@ -81,11 +81,13 @@ def _relay(
 def relay_deliveries(db: Session, *, now: datetime, requeue_after: timedelta) -> int:
     from worker.actors import deliver
 
+    if not broker.has_consumer():  # nobody would read the messages: leave the rows waiting
+        return 0
     waiting = (col(Delivery.status) == DeliveryStatus.SCHEDULED) & (col(Delivery.send_at) <= now)
     total = 0
     while ids := _relay(db, Delivery, waiting, now, requeue_after):
         total += outbox.enqueue(db, deliver, Delivery, ids)
-        if len(ids) < BATCH or not broker.has_consumer():
+        if len(ids) < BATCH:
             break
     return total
 
@@ -93,11 +95,13 @@ def relay_deliveries(db: Session, *, now: datetime, requeue_after: timedelta) ->
 def relay_events(db: Session, *, now: datetime, requeue_after: timedelta) -> int:
     from worker.actors import process
 
+    if not broker.has_consumer():
+        return 0
     waiting = col(Event.status) == EventStatus.PENDING
     total = 0
     while ids := _relay(db, Event, waiting, now, requeue_after):
         total += outbox.enqueue(db, process, Event, ids)
-        if len(ids) < BATCH or not broker.has_consumer():
+        if len(ids) < BATCH:
             break
     return total
 

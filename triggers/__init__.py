@@ -43,6 +43,14 @@ def _line_of(text: str, field: str) -> int | None:
     return text.count("\n", 0, found.start()) + 1 if found else None
 
 
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(file)"
+
+
+def _top(loc: tuple[int | str, ...]) -> str:
+    return str(loc[0]) if loc else ""
+
+
 def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger:
     """Parses and validates one file; with `env`, also compiles its `when` expression."""
     text = path.read_text(encoding="utf-8")
@@ -56,12 +64,17 @@ def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger
     try:
         trigger = Trigger.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(file)"
-        top = str(first["loc"][0]) if first["loc"] else ""
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        errors = exc.errors(include_url=False)
+        # A misspelt key is two errors, "onn: unknown" (on its line) and "on: missing" (on no
+        # line): lead with one we can point at, so the marketer sees the line with the typo.
+        first = next((e for e in errors if e["loc"] and _line_of(text, _top(e["loc"]))), errors[0])
+        others = [f"{_dotted(e['loc'])}: {e['msg']}" for e in errors if e is not first]
+        more = f" (and {len(others)} more: {'; '.join(others)})" if others else ""
         raise TriggerError(
-            path, first["msg"] + more, line=_line_of(text, top), field=field
+            path,
+            first["msg"] + more,
+            line=_line_of(text, _top(first["loc"])),
+            field=_dotted(first["loc"]),
         ) from exc
     if env is not None:
         try:

@@ -87,5 +87,5 @@ def describe_errors(error: ValidationError, prefix: str = "") -> list[dict[str, 
     described = []
     for item in error.errors(include_url=False):
         path = ".".join(str(part) for part in item["loc"])
-        described.append({"field": f"{prefix}{path}" or "(event)", "error": item["msg"]})
+        described.append({"field": f"{prefix}{path or '(event)'}", "error": item["msg"]})
     return described

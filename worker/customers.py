@@ -86,7 +86,9 @@ def _apply_profile(
     consent = incoming.accepts_marketing
     # An older event arriving late must not undo a newer consent decision.
     is_newer = customer.consent_changed_at is None or occurred_at >= customer.consent_changed_at
-    if consent is not None and consent != customer.accepts_marketing and is_newer:
+    if consent is not None and is_newer:
+        # The newest statement wins, even one repeating the current value: a "no" on first
+        # sight (equal to the default) or said again must outrank a late, older "yes".
         customer.accepts_marketing = consent
         customer.consent_changed_at = occurred_at
         customer.consent_source = source

@@ -26,6 +26,8 @@ class _TextCollector(HTMLParser):
             self.parts.append("\n")
         elif tag == "li":
             self.parts.append("\n- ")
+        elif tag in ("td", "th"):
+            self.parts.append(" ")  # cells written side by side must not run together
         elif tag == "a":
             self.href = dict(attrs).get("href")
             self.link_text = []

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         return self.database_url.startswith("postgresql") or self.redis_url is not None
 
     @model_validator(mode="after")
+    def _refuse_a_sendgrid_backend_without_a_key(self) -> Self:
+        # In any mode: found only at the first send, it would leave that delivery `sending`.
+        if self.email_backend is EmailBackend.SENDGRID and self.sendgrid_api_key is None:
+            raise ValueError("SENDGRID_API_KEY must be set when EMAIL_BACKEND=sendgrid")
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_production_values(self) -> Self:
         if not self.is_production:
             return self
@@ -77,8 +84,6 @@ class Settings(BaseSettings):
         token = self.ladder_api_token.get_secret_value() if self.ladder_api_token else ""
         if len(token) < 24:
             problems.append("LADDER_API_TOKEN must be set to 24 or more random characters")
-        if self.email_backend is EmailBackend.SENDGRID and self.sendgrid_api_key is None:
-            problems.append("SENDGRID_API_KEY must be set when EMAIL_BACKEND=sendgrid")
         if problems:
             raise ValueError(
                 "unsafe settings for a deployment with PostgreSQL or Redis: " + "; ".join(problems)

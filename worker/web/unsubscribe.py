@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import escape
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from models import Customer
+from models import Customer, Suppression
+from models.db import insert_ignoring_duplicates
 from worker import timesource
 from worker.tokens import read_unsubscribe_token
 from worker.web.deps import db_session, settings_of
@@ -40,16 +40,22 @@ def confirm_page(request: Request, token: str) -> str:
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe(request: Request, token: str, db: Session = Depends(db_session)) -> str:  # noqa: B008
     customer_id = _customer_id(request, token)
-    db.execute(
-        update(Customer)
-        .where(col(Customer.id) == customer_id)
-        .values(
-            accepts_marketing=False,
-            consent_changed_at=timesource.now(),
-            consent_source="unsubscribe_link",
+    now = timesource.now()
+    customer = db.get(Customer, customer_id)
+    if customer is not None:
+        customer.accepts_marketing = False
+        customer.consent_changed_at = now
+        customer.consent_source = "unsubscribe_link"
+        db.add(customer)
+        # Also suppress the address: a platform that never heard of this unsubscribe may send
+        # `accepts_marketing: true` again with its next event, and that must not re-subscribe.
+        insert_ignoring_duplicates(
+            db,
+            Suppression.__table__,  # type: ignore[attr-defined]
+            [{"email": customer.email, "reason": "unsubscribed", "created_at": now}],
+            Suppression.__table__.c.id,  # type: ignore[attr-defined]
         )
-    )
-    db.commit()
+        db.commit()
     shop = escape(settings_of(request).shop_name)
     return _PAGE.format(
         title="Unsubscribed", body=f"<p>You will get no more marketing emails from {shop}.</p>"

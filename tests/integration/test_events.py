@@ -1,0 +1,412 @@
+"""`process`: one stored event → customer facts → cancelled and new scheduled deliveries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import Session, col, select
+
+from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
+from tests.support.factories import order_event
+from worker.canonical import CanonicalEvent
+from worker.errors import PermanentError
+from worker.events import process
+from worker.ingest import store_events
+from worker.runtime import Runtime
+
+T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def customer_event(
+    *, event_id: str, at: datetime, type: str = "customer.updated", **customer: Any
+) -> CanonicalEvent:
+    return CanonicalEvent.model_validate(
+        {
+            "source": "api",
+            "id": event_id,
+            "type": type,
+            "occurred_at": at.isoformat(),
+            "customer": {"email": "ana@example.com", **customer},
+        }
+    )
+
+
+def store(db: Session, event: CanonicalEvent, *, now: datetime) -> int:
+    [event_id] = store_events(db, [event], now=now).stored
+    return event_id
+
+
+def handle(db: Session, runtime: Runtime, event: CanonicalEvent, *, now: datetime) -> list[int]:
+    """Stores one event and processes it at `now`; returns the ids of deliveries due now."""
+    return process(
+        db,
+        store(db, event, now=now),
+        now=now,
+        triggers=runtime.triggers,
+        settings=runtime.settings,
+    )
+
+
+def place(
+    db: Session,
+    runtime: Runtime,
+    number: int,
+    *,
+    at: datetime,
+    total: str = "40.00",
+    email: str = "ana@example.com",
+    type: str = "order.placed",
+) -> list[int]:
+    """The customer at `email` places (or moves on) order `number` at `at`, seen at once."""
+    event = order_event(
+        event_id=f"ord-{number}-{type}",
+        order_id=str(number),
+        at=at,
+        total=total,
+        email=email,
+        type=type,
+    )
+    return handle(db, runtime, event, now=at)
+
+
+def customer(db: Session, email: str = "ana@example.com") -> Customer:
+    db.expire_all()
+    return db.exec(select(Customer).where(col(Customer.email) == email)).one()
+
+
+def deliveries(db: Session, trigger: str, email: str = "ana@example.com") -> list[Delivery]:
+    db.expire_all()
+    query = (
+        select(Delivery)
+        .where(
+            col(Delivery.trigger) == trigger, col(Delivery.customer_id) == customer(db, email).id
+        )
+        .order_by(col(Delivery.id))
+    )
+    return list(db.exec(query).all())
+
+
+def set_segment(db: Session, segment: str, email: str = "ana@example.com") -> None:
+    row = customer(db, email)
+    row.segment = segment
+    db.add(row)
+    db.commit()
+
+
+def test_customer_facts_add_up_over_several_orders(db: Session, runtime: Runtime) -> None:
+    place(db, runtime, 1, at=T0, total="30.00")
+    place(db, runtime, 2, at=T0 + 10 * DAY, total="45.90")
+    place(db, runtime, 3, at=T0 + 20 * DAY, total="60.01")
+
+    ana = customer(db)
+    assert (ana.orders_count, ana.total_spent, ana.average_order_value) == (3, 13591, 4530)
+    assert ana.currency == "EUR"
+    assert (ana.first_order_at, ana.last_order_at) == (T0, T0 + 20 * DAY)
+    assert [o.total for o in db.exec(select(Order).order_by(col(Order.id))).all()] == [
+        3000,
+        4590,
+        6001,
+    ]
+
+
+def test_orders_arriving_out_of_order_give_the_same_facts(db: Session, runtime: Runtime) -> None:
+    place(db, runtime, 2, at=T0 + 10 * DAY, total="45.90")
+    place(db, runtime, 1, at=T0, total="30.00")
+
+    ana = customer(db)
+    assert (ana.orders_count, ana.total_spent) == (2, 7590)
+    assert (ana.first_order_at, ana.last_order_at) == (T0, T0 + 10 * DAY)
+
+
+def test_a_cancelled_order_no_longer_counts(db: Session, runtime: Runtime) -> None:
+    place(db, runtime, 1, at=T0, total="30.00")
+    place(db, runtime, 2, at=T0 + 10 * DAY, total="50.00")
+    place(db, runtime, 3, at=T0 + 20 * DAY, total="70.00")
+
+    place(db, runtime, 3, at=T0 + 21 * DAY, total="70.00", type="order.cancelled")
+
+    ana = customer(db)
+    assert (ana.orders_count, ana.total_spent, ana.average_order_value) == (2, 8000, 4000)
+    assert ana.last_order_at == T0 + 10 * DAY
+    cancelled = db.exec(select(Order).where(col(Order.source_order_id) == "3")).one()
+    assert cancelled.status == "cancelled"
+
+
+def test_a_late_paid_event_does_not_revive_a_cancelled_order(db: Session, runtime: Runtime) -> None:
+    place(db, runtime, 1, at=T0, total="30.00")
+    place(db, runtime, 1, at=T0 + DAY, total="30.00", type="order.cancelled")
+    place(db, runtime, 1, at=T0 + 2 * DAY, total="30.00", type="order.paid")
+
+    assert customer(db).orders_count == 0
+    assert db.exec(select(Order)).one().status == "cancelled"
+
+
+def test_processing_the_same_event_twice_does_nothing_the_second_time(
+    db: Session, runtime: Runtime
+) -> None:
+    event_id = store(db, order_event(event_id="ord-1", order_id="1", at=T0), now=T0)
+    first = process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    again = process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+
+    assert (first, again) == ([], [])
+    assert customer(db).orders_count == 1
+    assert len(deliveries(db, "thank-you")) == 1
+    assert db.get_one(Event, event_id).status == EventStatus.PROCESSED
+
+
+def test_a_first_order_schedules_the_thank_you_two_hours_later(
+    db: Session, runtime: Runtime
+) -> None:
+    assert place(db, runtime, 1, at=T0) == []
+
+    [thank_you] = deliveries(db, "thank-you")
+    assert (thank_you.status, thank_you.send_at) == (
+        DeliveryStatus.SCHEDULED,
+        T0 + 2 * timedelta(hours=1),
+    )
+    assert (thank_you.message, thank_you.dedupe_key) == (
+        "thank_you",
+        f"thank-you:{thank_you.cause_event_id}",
+    )
+    place(db, runtime, 2, at=T0 + DAY)
+    assert len(deliveries(db, "thank-you")) == 1  # a second order is not a first order
+
+
+def test_a_new_order_cancels_the_waiting_win_back_but_not_the_one_it_starts(
+    db: Session, runtime: Runtime
+) -> None:
+    place(db, runtime, 1, at=T0)
+    set_segment(db, "loyal")
+    place(db, runtime, 2, at=T0 + 10 * DAY)
+    [waiting] = deliveries(db, "win-back")
+    assert (waiting.status, waiting.send_at) == (DeliveryStatus.SCHEDULED, T0 + 70 * DAY)
+
+    place(db, runtime, 3, at=T0 + 20 * DAY)
+
+    cancelled, started = deliveries(db, "win-back")
+    third = db.exec(select(Event).where(col(Event.source_event_id) == "ord-3-order.placed")).one()
+    assert cancelled.id == waiting.id
+    assert cancelled.status == DeliveryStatus.CANCELLED
+    assert cancelled.reason == f"order.placed at 2026-05-21 10:00 (event {third.id})"
+    assert (started.status, started.cause_event_id) == (DeliveryStatus.SCHEDULED, third.id)
+    assert started.send_at == T0 + 80 * DAY
+
+
+def test_a_new_order_leaves_another_customers_win_back_alone(db: Session, runtime: Runtime) -> None:
+    place(db, runtime, 1, at=T0, email="bo@example.com")
+    set_segment(db, "champions", email="bo@example.com")
+    place(db, runtime, 2, at=T0 + DAY, email="bo@example.com")
+
+    place(db, runtime, 3, at=T0 + 2 * DAY)
+
+    [bo_win_back] = deliveries(db, "win-back", email="bo@example.com")
+    assert bo_win_back.status == DeliveryStatus.SCHEDULED
+
+
+def test_the_win_back_waits_only_for_the_segments_it_names(db: Session, runtime: Runtime) -> None:
+    place(db, runtime, 1, at=T0)
+    set_segment(db, "lost")
+    place(db, runtime, 2, at=T0 + DAY)
+    assert deliveries(db, "win-back") == []
+
+
+@pytest.mark.parametrize(
+    ("second_total", "fires"),
+    [("59.99", False), ("60.00", True), ("120.00", True)],
+)
+def test_the_upsell_fires_for_an_order_at_least_one_and_a_half_times_the_usual(
+    db: Session, runtime: Runtime, second_total: str, fires: bool
+) -> None:
+    place(db, runtime, 1, at=T0, total="40.00")
+    place(db, runtime, 2, at=T0 + DAY, total=second_total)
+
+    upsells = deliveries(db, "upsell")
+    assert len(upsells) == int(fires)
+    if fires:
+        assert upsells[0].status == DeliveryStatus.SCHEDULED
+        assert upsells[0].send_at == T0 + 4 * DAY
+        assert upsells[0].reason is None
+
+
+def test_the_upsell_compares_with_the_average_before_the_order_not_after(
+    db: Session, runtime: Runtime
+) -> None:
+    place(db, runtime, 1, at=T0, total="40.00")
+    place(db, runtime, 2, at=T0 + DAY, total="40.00")
+    # 70 is 1.75 times the usual 40 before it, but only 1.4 times the 50 average after it.
+    place(db, runtime, 3, at=T0 + 2 * DAY, total="70.00")
+    assert [d.status for d in deliveries(db, "upsell")] == [DeliveryStatus.SCHEDULED]
+
+
+def test_a_first_order_is_never_an_upsell_however_large(db: Session, runtime: Runtime) -> None:
+    place(db, runtime, 1, at=T0, total="900.00")
+    assert deliveries(db, "upsell") == []
+
+
+def test_a_second_upsell_within_the_cooldown_is_skipped_with_the_reason(
+    db: Session, runtime: Runtime
+) -> None:
+    place(db, runtime, 1, at=T0, total="40.00")
+    place(db, runtime, 2, at=T0 + DAY, total="100.00")
+    place(db, runtime, 3, at=T0 + 2 * DAY, total="300.00")
+
+    first, second = deliveries(db, "upsell")
+    assert first.status == DeliveryStatus.SCHEDULED
+    assert second.status == DeliveryStatus.SKIPPED
+    assert second.reason == "cooldown: upsell already sent or scheduled within it"
+
+
+def test_an_event_older_than_a_day_is_recorded_as_missed_not_sent_late(
+    db: Session, runtime: Runtime
+) -> None:
+    now = T0 + 3 * DAY
+    due = handle(db, runtime, order_event(event_id="old", order_id="1", at=T0), now=now)
+
+    assert due == []
+    [thank_you] = deliveries(db, "thank-you")
+    assert thank_you.status == DeliveryStatus.SKIPPED
+    assert thank_you.reason == "missed: was due 2026-05-01 12:00, too late to send"
+    assert customer(db).orders_count == 1  # the facts still count it
+
+
+def test_an_event_a_few_hours_late_is_due_at_once(db: Session, runtime: Runtime) -> None:
+    now = T0 + timedelta(hours=5)
+    due = handle(db, runtime, order_event(event_id="late", order_id="1", at=T0), now=now)
+
+    [thank_you] = deliveries(db, "thank-you")
+    assert due == [thank_you.id]
+    assert thank_you.status == DeliveryStatus.SCHEDULED
+
+
+def test_a_payload_that_does_not_fit_is_kept_failed_with_the_reason(
+    db: Session, runtime: Runtime
+) -> None:
+    payload = order_event(event_id="bad", order_id="1", at=T0).model_dump(mode="json")
+    payload["order"]["total"] = "12,50"  # stored by an older version that did not check
+    row = Event(
+        source="api",
+        source_event_id="bad",
+        type="order.placed",
+        occurred_at=T0,
+        received_at=T0,
+        payload=payload,
+    )
+    db.add(row)
+    db.commit()
+    assert row.id is not None
+
+    with pytest.raises(PermanentError, match="payload does not fit the canonical event"):
+        process(db, row.id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+
+    db.expire_all()
+    failed = db.get_one(Event, row.id)
+    assert failed.status == EventStatus.FAILED
+    assert failed.error is not None
+    assert "order.total" in failed.error
+    assert failed.attempts == 1
+    assert db.exec(select(Customer)).all() == []
+    assert db.exec(select(Delivery)).all() == []
+
+
+def test_an_unknown_customer_id_without_an_email_fails_permanently(
+    db: Session, runtime: Runtime
+) -> None:
+    event = CanonicalEvent.model_validate(
+        {
+            "id": "upd-1",
+            "type": "customer.updated",
+            "occurred_at": T0.isoformat(),
+            "customer": {"id": "c-99", "first_name": "Nobody"},
+        }
+    )
+    event_id = store(db, event, now=T0)
+
+    with pytest.raises(PermanentError, match="unknown customer id 'c-99' from api"):
+        process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+
+    db.expire_all()
+    failed = db.get_one(Event, event_id)
+    assert failed.status == EventStatus.FAILED
+    assert failed.error == "unknown customer id 'c-99' from api: no email to create one"
+
+
+def test_a_customer_first_seen_with_an_email_is_found_again_by_id_alone(
+    db: Session, runtime: Runtime
+) -> None:
+    handle(db, runtime, customer_event(event_id="c-1", at=T0, id="c-17"), now=T0)
+    later = CanonicalEvent.model_validate(
+        {
+            "id": "c-2",
+            "type": "customer.updated",
+            "occurred_at": (T0 + DAY).isoformat(),
+            "customer": {"id": "c-17", "first_name": "Ana", "locale": "es"},
+        }
+    )
+    handle(db, runtime, later, now=T0 + DAY)
+
+    ana = customer(db)
+    assert (ana.first_name, ana.locale) == ("Ana", "es")
+    assert len(db.exec(select(Customer)).all()) == 1
+
+
+def test_a_late_older_consent_event_does_not_undo_a_newer_one(
+    db: Session, runtime: Runtime
+) -> None:
+    handle(db, runtime, customer_event(event_id="yes", at=T0, accepts_marketing=True), now=T0)
+    withdrawn = customer_event(event_id="no", at=T0 + 2 * DAY, accepts_marketing=False)
+    handle(db, runtime, withdrawn, now=T0 + 2 * DAY)
+    late = customer_event(event_id="late-yes", at=T0 + DAY, accepts_marketing=True)
+    handle(db, runtime, late, now=T0 + 3 * DAY)
+
+    ana = customer(db)
+    assert ana.accepts_marketing is False
+    assert ana.consent_changed_at == T0 + 2 * DAY
+
+
+def test_a_late_consent_does_not_undo_a_refusal_given_on_first_sight(
+    db: Session, runtime: Runtime
+) -> None:
+    refused = customer_event(event_id="no", at=T0 + DAY, accepts_marketing=False)
+    handle(db, runtime, refused, now=T0 + DAY)
+    late = customer_event(event_id="late-yes", at=T0, accepts_marketing=True)
+    handle(db, runtime, late, now=T0 + 2 * DAY)
+
+    assert customer(db).accepts_marketing is False
+
+
+def test_a_late_consent_does_not_undo_a_refusal_repeated_later(
+    db: Session, runtime: Runtime
+) -> None:
+    handle(db, runtime, customer_event(event_id="yes", at=T0, accepts_marketing=True), now=T0)
+    handle(
+        db,
+        runtime,
+        customer_event(event_id="no", at=T0 + DAY, accepts_marketing=False),
+        now=T0 + DAY,
+    )
+    again = customer_event(event_id="no-again", at=T0 + 3 * DAY, accepts_marketing=False)
+    handle(db, runtime, again, now=T0 + 3 * DAY)
+    late = customer_event(event_id="late-yes", at=T0 + 2 * DAY, accepts_marketing=True)
+    handle(db, runtime, late, now=T0 + 4 * DAY)
+
+    assert customer(db).accepts_marketing is False
+
+
+def test_a_newer_consent_event_does_change_consent(db: Session, runtime: Runtime) -> None:
+    handle(db, runtime, customer_event(event_id="no", at=T0, accepts_marketing=False), now=T0)
+    handle(
+        db,
+        runtime,
+        customer_event(event_id="yes", at=T0 + DAY, accepts_marketing=True),
+        now=T0 + DAY,
+    )
+
+    ana = customer(db)
+    assert (ana.accepts_marketing, ana.consent_changed_at, ana.consent_source) == (
+        True,
+        T0 + DAY,
+        "api",
+    )

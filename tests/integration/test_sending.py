@@ -1,0 +1,259 @@
+"""`deliver`: claim → re-check eligibility → choose variant → render → provider → record."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, col, select
+
+from models import Customer, Delivery, DeliveryStatus, Event, Suppression
+from tests.support.factories import order_event
+from worker.canonical import CanonicalEvent
+from worker.events import process
+from worker.ingest import store_events
+from worker.providers import DeliveryError
+from worker.runtime import Runtime
+from worker.sending import deliver
+from worker.tokens import read_unsubscribe_token
+
+T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+DUE = T0 + 2 * HOUR  # the thank-you waits two hours
+
+
+def handle(db: Session, runtime: Runtime, event: CanonicalEvent, *, now: datetime) -> None:
+    [event_id] = store_events(db, [event], now=now).stored
+    process(db, event_id, now=now, triggers=runtime.triggers, settings=runtime.settings)
+
+
+def place(
+    db: Session, runtime: Runtime, number: int, *, at: datetime, now: datetime | None = None
+) -> None:
+    event = order_event(event_id=f"ord-{number}", order_id=str(number), at=at, locale="en")
+    handle(db, runtime, event, now=now or at)
+
+
+def withdraw_consent(db: Session, runtime: Runtime, *, at: datetime) -> None:
+    event = CanonicalEvent.model_validate(
+        {
+            "id": "consent-off",
+            "type": "customer.updated",
+            "occurred_at": at.isoformat(),
+            "customer": {"email": "ana@example.com", "accepts_marketing": False},
+        }
+    )
+    handle(db, runtime, event, now=at)
+
+
+def only(db: Session, trigger: str) -> Delivery:
+    db.expire_all()
+    return db.exec(select(Delivery).where(col(Delivery.trigger) == trigger)).one()
+
+
+def send(
+    db: Session, runtime: Runtime, delivery: Delivery, *, now: datetime
+) -> DeliveryStatus | None:
+    assert delivery.id is not None
+    return deliver(db, delivery.id, now=now, runtime=runtime)
+
+
+def reread(db: Session, delivery: Delivery) -> Delivery:
+    db.expire_all()
+    return db.get_one(Delivery, delivery.id)
+
+
+def outbox(runtime: Runtime) -> list[Path]:
+    return sorted(Path(runtime.settings.outbox_dir).glob("*.eml"))
+
+
+def sent_message(runtime: Runtime) -> EmailMessage:
+    [path] = outbox(runtime)
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+@pytest.fixture
+def thank_you(db: Session, runtime: Runtime) -> Delivery:
+    """Ana's first order at T0: her thank-you is scheduled for two hours later."""
+    place(db, runtime, 1, at=T0)
+    return only(db, "thank-you")
+
+
+def test_a_due_delivery_is_sent_once_and_recorded(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    assert send(db, runtime, thank_you, now=DUE) == DeliveryStatus.SENT
+
+    sent = reread(db, thank_you)
+    assert sent.status == DeliveryStatus.SENT
+    assert sent.variant == "thank_you/default.html.j2"
+    assert (sent.sent_at, sent.attempts, sent.reason) == (DUE, 1, None)
+    assert sent.provider_message_id == f"file:{sent.id:09d}.eml"
+    message = sent_message(runtime)
+    assert message["To"] == "ana@example.com"
+    assert message["Subject"] == "Thank you for your first order, Ana"
+    assert message["From"] == f"{runtime.settings.shop_name} <{runtime.settings.sender}>"
+
+
+def test_the_sent_email_carries_a_working_one_click_unsubscribe(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    send(db, runtime, thank_you, now=DUE)
+
+    message = sent_message(runtime)
+    link = message["List-Unsubscribe"].strip().removeprefix("<").removesuffix(">")
+    assert link.startswith(f"{runtime.settings.public_url}/unsubscribe/")
+    token = link.rpartition("/")[2]
+    assert read_unsubscribe_token(runtime.settings.secret_key(), token) == thank_you.customer_id
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert f"Unsubscribe ({link})" in text.get_content()
+
+
+def test_a_delivery_that_is_not_due_yet_is_left_alone(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    assert send(db, runtime, thank_you, now=DUE - HOUR) is None
+
+    waiting = reread(db, thank_you)
+    assert (waiting.status, waiting.attempts) == (DeliveryStatus.SCHEDULED, 0)
+    assert outbox(runtime) == []
+
+
+def test_a_cancelled_delivery_is_not_sent(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    thank_you.status = DeliveryStatus.CANCELLED
+    db.add(thank_you)
+    db.commit()
+
+    assert send(db, runtime, thank_you, now=DUE) is None
+    assert reread(db, thank_you).status == DeliveryStatus.CANCELLED
+    assert outbox(runtime) == []
+
+
+def test_a_second_deliver_for_the_same_delivery_sends_nothing_more(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    send(db, runtime, thank_you, now=DUE)
+    again = send(db, runtime, thank_you, now=DUE + HOUR)
+
+    assert again is None
+    assert len(outbox(runtime)) == 1
+    sent = reread(db, thank_you)
+    assert (sent.status, sent.sent_at, sent.attempts) == (DeliveryStatus.SENT, DUE, 1)
+
+
+def test_a_customer_who_withdrew_consent_meanwhile_is_not_mailed(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    withdraw_consent(db, runtime, at=T0 + HOUR)
+
+    assert send(db, runtime, thank_you, now=DUE) == DeliveryStatus.SUPPRESSED
+    suppressed = reread(db, thank_you)
+    assert (suppressed.status, suppressed.reason) == (
+        DeliveryStatus.SUPPRESSED,
+        "no marketing consent",
+    )
+    assert outbox(runtime) == []
+
+
+def test_an_address_on_the_suppression_list_is_not_mailed(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    db.add(Suppression(email="ana@example.com", reason="bounced", created_at=T0 + HOUR))
+    db.commit()
+
+    assert send(db, runtime, thank_you, now=DUE) == DeliveryStatus.SUPPRESSED
+    suppressed = reread(db, thank_you)
+    assert suppressed.reason == "address is on the suppression list"
+    assert outbox(runtime) == []
+
+
+def test_a_newer_unless_event_cancels_the_delivery_at_send_time(
+    db: Session, runtime: Runtime
+) -> None:
+    # The later order is processed first, so nothing was waiting for it to cancel; the
+    # earlier one then starts a win-back that the send-time check must stop.
+    place(db, runtime, 2, at=T0 + 10 * DAY)
+    ana = db.exec(select(Customer)).one()
+    ana.segment = "loyal"
+    db.add(ana)
+    db.commit()
+    place(db, runtime, 1, at=T0, now=T0 + 10 * DAY)
+    win_back = only(db, "win-back")
+    assert win_back.send_at == T0 + 60 * DAY
+
+    status = send(db, runtime, win_back, now=T0 + 60 * DAY)
+
+    newer = db.exec(select(Event).where(col(Event.source_event_id) == "ord-2")).one()
+    cancelled = reread(db, win_back)
+    assert status == cancelled.status == DeliveryStatus.CANCELLED
+    assert cancelled.reason == f"order.placed (event {newer.id}) came first"
+    assert outbox(runtime) == []
+
+
+def test_a_when_that_no_longer_holds_cancels_the_delivery(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    place(db, runtime, 2, at=T0 + HOUR)  # no longer a first order when the thank-you is due
+
+    assert send(db, runtime, thank_you, now=DUE) == DeliveryStatus.CANCELLED
+    cancelled = reread(db, thank_you)
+    assert cancelled.reason == "`when` no longer holds: customer.orders_count == 1"
+    assert outbox(runtime) == []
+
+
+def test_a_delivery_whose_trigger_was_removed_is_cancelled(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    thank_you.trigger = "welcome-series"
+    db.add(thank_you)
+    db.commit()
+
+    assert send(db, runtime, thank_you, now=DUE) == DeliveryStatus.CANCELLED
+    assert reread(db, thank_you).reason == "trigger 'welcome-series' no longer exists"
+
+
+def test_a_missing_template_fails_the_delivery_with_the_file_to_add(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    thank_you.message = "birthday"
+    db.add(thank_you)
+    db.commit()
+
+    assert send(db, runtime, thank_you, now=DUE) == DeliveryStatus.FAILED
+    failed = reread(db, thank_you)
+    assert failed.status == DeliveryStatus.FAILED
+    assert failed.reason == "no template for message 'birthday': add birthday/default.html.j2"
+    assert outbox(runtime) == []
+
+
+def test_a_transient_provider_error_puts_the_delivery_back_for_a_retry(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    blocker = Path(runtime.settings.outbox_dir)
+    blocker.write_text("a file where the outbox folder should be")
+
+    with pytest.raises(DeliveryError) as caught:
+        send(db, runtime, thank_you, now=DUE)
+    assert not caught.value.permanent
+    waiting = reread(db, thank_you)
+    assert waiting.status == DeliveryStatus.SCHEDULED
+    assert waiting.reason is not None
+    assert waiting.reason.startswith("will retry: cannot write")
+
+    blocker.unlink()
+    status = send(db, runtime, thank_you, now=DUE + HOUR)
+    assert status == DeliveryStatus.SENT
+    sent = reread(db, thank_you)
+    assert (sent.attempts, sent.reason, sent.sent_at) == (2, None, DUE + HOUR)
+    assert len(outbox(runtime)) == 1

@@ -1,0 +1,102 @@
+"""Settings: database URLs normalised, unsafe deployments refused by the variable's name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from worker.settings import EmailBackend, Settings
+
+SECRET = "k" * 32
+TOKEN = "t" * 24
+POSTGRES = "postgresql+psycopg://ladder:pw@db.internal:5432/ladder"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No variable from this shell or from tests/conftest.py may decide these tests."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+        monkeypatch.delenv(name, raising=False)
+
+
+def settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://ladder:pw@db.internal:5432/ladder",
+        "postgresql://ladder:pw@db.internal:5432/ladder",
+        POSTGRES,
+    ],
+)
+def test_postgres_urls_are_normalised_to_the_psycopg_driver(url: str) -> None:
+    configured = settings(database_url=url, ladder_secret_key=SECRET, ladder_api_token=TOKEN)
+    assert configured.database_url == POSTGRES
+    assert configured.is_production
+
+
+def test_the_defaults_run_the_embedded_mode_with_nothing_set() -> None:
+    configured = settings()
+    assert configured.database_url == "sqlite:///var/ladder.db"
+    assert configured.email_backend is EmailBackend.FILE
+    assert not configured.is_production
+    assert configured.secret_key() == b"ladder-embedded-development-key-not-for-production"
+
+
+def test_postgresql_without_a_secret_key_is_refused_naming_ladder_secret_key() -> None:
+    with pytest.raises(ValidationError, match="LADDER_SECRET_KEY must be set") as caught:
+        settings(database_url=POSTGRES, ladder_api_token=TOKEN)
+    assert "LADDER_API_TOKEN" not in str(caught.value)
+
+
+def test_redis_without_secrets_is_refused_naming_both() -> None:
+    with pytest.raises(ValidationError) as caught:
+        settings(redis_url="redis://localhost:6379/0")
+    assert "LADDER_SECRET_KEY must be set to 32" in str(caught.value)
+    assert "LADDER_API_TOKEN must be set to 24" in str(caught.value)
+
+
+def test_a_short_secret_key_is_refused_in_production() -> None:
+    with pytest.raises(ValidationError, match="LADDER_SECRET_KEY"):
+        settings(database_url=POSTGRES, ladder_secret_key="short", ladder_api_token=TOKEN)
+
+
+def test_the_secret_key_read_from_the_environment_signs_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://ladder@db/ladder")
+    monkeypatch.setenv("LADDER_SECRET_KEY", SECRET)
+    monkeypatch.setenv("LADDER_API_TOKEN", TOKEN)
+    configured = settings()
+    assert configured.database_url == "postgresql+psycopg://ladder@db/ladder"
+    assert configured.secret_key() == SECRET.encode()
+
+
+@pytest.mark.parametrize("database_url", [POSTGRES, "sqlite:///var/ladder.db"])
+def test_the_sendgrid_backend_without_an_api_key_is_refused(database_url: str) -> None:
+    with pytest.raises(ValidationError, match="SENDGRID_API_KEY must be set"):
+        settings(
+            database_url=database_url,
+            email_backend="sendgrid",
+            ladder_secret_key=SECRET,
+            ladder_api_token=TOKEN,
+        )
+
+
+def test_the_sendgrid_backend_with_an_api_key_is_accepted() -> None:
+    configured = settings(
+        database_url=POSTGRES,
+        email_backend="sendgrid",
+        sendgrid_api_key="SG.key",
+        ladder_secret_key=SECRET,
+        ladder_api_token=TOKEN,
+    )
+    assert configured.email_backend is EmailBackend.SENDGRID
+    assert configured.sendgrid_api_key is not None
+    assert configured.sendgrid_api_key.get_secret_value() == "SG.key"
+    assert "SG.key" not in repr(configured)

@@ -1,0 +1,170 @@
+"""Trigger files: durations, and errors that name the file, the line and the field."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from jinja2.sandbox import SandboxedEnvironment
+
+from triggers import TriggerError, format_duration, load_trigger, load_triggers, parse_duration
+from worker.rendering import make_environment
+from worker.settings import PROJECT_ROOT
+
+SHIPPED = PROJECT_ROOT / "triggers"
+
+VALID = """\
+name    = "win-back"
+message = "win_back"
+on      = "order.placed"
+wait    = "60d"
+unless  = ["order.placed"]
+when    = "customer.segment in ['champions', 'loyal']"
+cooldown = "90d"
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> SandboxedEnvironment:
+    return make_environment(tmp_path)
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2h", timedelta(hours=2)),
+        ("60d", timedelta(days=60)),
+        ("1d12h", timedelta(days=1, hours=12)),
+        ("90m", timedelta(minutes=90)),
+        ("2w", timedelta(weeks=2)),
+        ("1d 12h", timedelta(days=1, hours=12)),
+        ("0", timedelta(0)),
+    ],
+)
+def test_parse_duration_reads_what_a_marketer_writes(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "2", "2 days", "1.5h", "-2h", "h", "2y", "soon", "2h!"])
+def test_parse_duration_refuses_anything_else_and_shows_the_format(text: str) -> None:
+    with pytest.raises(ValueError, match=r"is not a duration: write e\.g\. '2h', '60d' or '1d12h'"):
+        parse_duration(text)
+
+
+def test_format_duration_writes_back_what_parse_duration_reads() -> None:
+    for text in ("2h", "60d", "1d12h", "1h30m", "0"):
+        assert format_duration(parse_duration(text)) == text
+
+
+def test_a_valid_trigger_file_loads_with_its_durations(
+    tmp_path: Path, env: SandboxedEnvironment
+) -> None:
+    trigger = load_trigger(write(tmp_path, "win_back.toml", VALID), env)
+    assert trigger.name == "win-back"
+    assert trigger.on == "order.placed"
+    assert trigger.wait == timedelta(days=60)
+    assert trigger.cooldown == timedelta(days=90)
+    assert trigger.unless == ("order.placed",)
+    assert trigger.enabled
+
+
+def test_the_three_shipped_triggers_load(env: SandboxedEnvironment) -> None:
+    triggers = {trigger.name: trigger for trigger in load_triggers(SHIPPED, env)}
+    assert set(triggers) == {"thank-you", "upsell", "win-back"}
+    assert triggers["thank-you"].wait == timedelta(hours=2)
+    assert triggers["upsell"].cooldown == timedelta(days=30)
+    assert triggers["win-back"].unless == ("order.placed",)
+
+
+def test_a_bad_wait_names_the_file_the_line_and_the_format(
+    tmp_path: Path, env: SandboxedEnvironment
+) -> None:
+    path = write(tmp_path, "late.toml", VALID.replace('wait    = "60d"', 'wait    = "two months"'))
+    with pytest.raises(TriggerError) as caught:
+        load_trigger(path, env)
+    assert (caught.value.path, caught.value.line, caught.value.field) == (path, 4, "wait")
+    assert str(caught.value).startswith(f"{path}:4: wait: ")
+    assert "'two months' is not a duration" in str(caught.value)
+
+
+def test_an_unknown_field_is_named_with_its_line(tmp_path: Path, env: SandboxedEnvironment) -> None:
+    path = write(tmp_path, "colour.toml", VALID + 'colour = "red"\n')
+    with pytest.raises(TriggerError) as caught:
+        load_trigger(path, env)
+    assert (caught.value.line, caught.value.field) == (8, "colour")
+    assert str(caught.value).startswith(f"{path}:8: colour: Extra inputs are not permitted")
+
+
+def test_a_misspelt_on_points_at_the_line_with_the_typo(
+    tmp_path: Path, env: SandboxedEnvironment
+) -> None:
+    path = write(tmp_path, "typo.toml", VALID.replace("on      =", "onn     ="))
+    with pytest.raises(TriggerError) as caught:
+        load_trigger(path, env)
+    assert (caught.value.line, caught.value.field) == (3, "onn")
+    message = str(caught.value)
+    assert message.startswith(f"{path}:3: onn: Extra inputs are not permitted")
+    assert "on: Field required" in message
+
+
+def test_an_event_type_that_is_not_dotted_lower_case_is_refused(
+    tmp_path: Path, env: SandboxedEnvironment
+) -> None:
+    path = write(
+        tmp_path, "shout.toml", VALID.replace('"order.placed"\nwait', '"Order Placed"\nwait')
+    )
+    with pytest.raises(TriggerError) as caught:
+        load_trigger(path, env)
+    assert (caught.value.line, caught.value.field) == (3, "on")
+    assert "String should match pattern" in str(caught.value)
+
+
+def test_invalid_toml_names_the_file_and_the_line(
+    tmp_path: Path, env: SandboxedEnvironment
+) -> None:
+    path = write(tmp_path, "broken.toml", VALID.replace('"60d"', "60d"))
+    with pytest.raises(TriggerError) as caught:
+        load_trigger(path, env)
+    assert caught.value.line == 4
+    assert str(caught.value).startswith(f"{path}:4: not valid TOML")
+
+
+def test_a_when_that_is_not_an_expression_names_the_when_line(
+    tmp_path: Path, env: SandboxedEnvironment
+) -> None:
+    broken = VALID.replace(
+        "when    = \"customer.segment in ['champions', 'loyal']\"",
+        'when    = "customer.orders_count =="',
+    )
+    path = write(tmp_path, "half.toml", broken)
+    with pytest.raises(TriggerError) as caught:
+        load_trigger(path, env)
+    assert (caught.value.line, caught.value.field) == (6, "when")
+    assert str(caught.value).startswith(f"{path}:6: when: not a valid expression")
+
+
+def test_two_files_with_the_same_name_name_the_second_file_and_the_first(
+    tmp_path: Path, env: SandboxedEnvironment
+) -> None:
+    first = write(tmp_path, "a.toml", VALID)
+    second = write(tmp_path, "b.toml", VALID)
+    with pytest.raises(TriggerError) as caught:
+        load_triggers(tmp_path, env)
+    assert (caught.value.path, caught.value.line, caught.value.field) == (second, 1, "name")
+    assert f"name 'win-back' is already used by {first}" in str(caught.value)
+
+
+def test_load_triggers_reads_every_toml_file_in_name_order(
+    tmp_path: Path, env: SandboxedEnvironment
+) -> None:
+    write(tmp_path, "b.toml", VALID.replace('"win-back"', '"second"'))
+    write(tmp_path, "a.toml", VALID.replace('"win-back"', '"first"'))
+    write(tmp_path, "notes.txt", "not a trigger")
+    assert [trigger.name for trigger in load_triggers(tmp_path, env)] == ["first", "second"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session, col
@@ -54,6 +55,16 @@ def finish(db: Session, delivery_id: int, status: DeliveryStatus, **values: obje
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed delivery with the rows it is about."""
+
+    delivery: Delivery
+    customer: Customer
+    cause: Event
+    order: Order | None
+
+
 def deliver(
     db: Session, delivery_id: int, *, now: datetime, runtime: Runtime
 ) -> DeliveryStatus | None:
@@ -64,19 +75,18 @@ def deliver(
     """
     if not claim(db, delivery_id, now):
         return None
-    delivery = db.get_one(Delivery, delivery_id)
-    customer = db.get_one(Customer, delivery.customer_id)
-    cause = db.get_one(Event, delivery.cause_event_id)
-    order = _cause_order(db, cause)
-    verdict = eligibility(db, delivery, customer, cause, order, now=now, runtime=runtime)
-    if verdict is not None:
-        finish(db, delivery_id, verdict.status, reason=verdict.reason)
-        return verdict.status
     try:
-        email, variant = compose(db, delivery, customer, cause, order, now=now, runtime=runtime)
-    except RenderError as exc:
-        finish(db, delivery_id, DeliveryStatus.FAILED, reason=str(exc))
-        return DeliveryStatus.FAILED
+        outcome = _prepare(db, delivery_id, now=now, runtime=runtime)
+    except Exception:
+        # Nothing was sent: give the delivery back rather than leave it `sending` until the
+        # claim times out (and, with a non-idempotent provider, is given up as unknown).
+        db.rollback()
+        finish(db, delivery_id, DeliveryStatus.SCHEDULED, reason="released after an error")
+        raise
+    if isinstance(outcome, Verdict):
+        finish(db, delivery_id, outcome.status, reason=outcome.reason)
+        return outcome.status
+    email, variant = outcome
     db.commit()  # End the read transaction: hold no lock while the provider answers.
     try:
         message_id = runtime.provider.send(email)
@@ -98,6 +108,32 @@ def deliver(
     return DeliveryStatus.SENT
 
 
+def _prepare(
+    db: Session, delivery_id: int, *, now: datetime, runtime: Runtime
+) -> Verdict | tuple[OutgoingEmail, str]:
+    """Loads the rows, re-checks eligibility and renders: a Verdict, or the email to send."""
+    delivery = db.get_one(Delivery, delivery_id)
+    cause = db.get_one(Event, delivery.cause_event_id)
+    claimed = Claimed(
+        delivery, db.get_one(Customer, delivery.customer_id), cause, _cause_order(db, cause)
+    )
+    context = build_context(
+        db,
+        event=cause,
+        customer=claimed.customer,
+        order=claimed.order,
+        settings=runtime.settings,
+        now=now,
+    )
+    verdict = eligibility(db, claimed, context, now=now, runtime=runtime)
+    if verdict is not None:
+        return verdict
+    try:
+        return compose(claimed, context, now=now, runtime=runtime)
+    except RenderError as exc:
+        return Verdict(DeliveryStatus.FAILED, str(exc))
+
+
 def _cause_order(db: Session, cause: Event) -> Order | None:
     order_id = (cause.payload.get("order") or {}).get("id")
     if order_id is None:
@@ -110,16 +146,10 @@ def _cause_order(db: Session, cause: Event) -> Order | None:
 
 
 def eligibility(
-    db: Session,
-    delivery: Delivery,
-    customer: Customer,
-    cause: Event,
-    order: Order | None,
-    *,
-    now: datetime,
-    runtime: Runtime,
+    db: Session, claimed: Claimed, context: dict[str, Any], *, now: datetime, runtime: Runtime
 ) -> Verdict | None:
     """Why this delivery must not go out now, checked at send time; None when it may."""
+    delivery, customer = claimed.delivery, claimed.customer
     compiled = runtime.triggers.by_name.get(delivery.trigger)
     if compiled is None:
         return Verdict(DeliveryStatus.CANCELLED, f"trigger {delivery.trigger!r} no longer exists")
@@ -136,7 +166,7 @@ def eligibility(
             .where(
                 col(Event.customer_id) == customer.id,
                 col(Event.type).in_(trigger.unless),
-                col(Event.occurred_at) > cause.occurred_at,
+                col(Event.occurred_at) > claimed.cause.occurred_at,
                 col(Event.occurred_at) <= now,
             )
             .limit(1)
@@ -152,15 +182,6 @@ def eligibility(
         excluding=delivery.id,
     ):
         return Verdict(DeliveryStatus.SKIPPED, f"cooldown: another {trigger.name} within it")
-    context = build_context(
-        db,
-        event=cause,
-        customer=customer,
-        order=order,
-        settings=runtime.settings,
-        now=now,
-        needs=compiled.names,
-    )
     try:
         if not compiled.matches(context):
             return Verdict(DeliveryStatus.CANCELLED, f"`when` no longer holds: {trigger.when}")
@@ -170,26 +191,17 @@ def eligibility(
 
 
 def compose(
-    db: Session,
-    delivery: Delivery,
-    customer: Customer,
-    cause: Event,
-    order: Order | None,
-    *,
-    now: datetime,
-    runtime: Runtime,
+    claimed: Claimed, context: dict[str, Any], *, now: datetime, runtime: Runtime
 ) -> tuple[OutgoingEmail, str]:
     """Renders the variant chosen for this person; returns the email and the variant's name.
 
     Raises RenderError for a missing or broken template.
     """
     settings = runtime.settings
+    delivery, customer = claimed.delivery, claimed.customer
     token = unsubscribe_token(settings.secret_key(), customer.id)  # type: ignore[arg-type]
     unsubscribe_url = f"{settings.public_url.rstrip('/')}/unsubscribe/{token}"
-    context = build_context(
-        db, event=cause, customer=customer, order=order, settings=settings, now=now
-    )
-    context["unsubscribe_url"] = unsubscribe_url
+    context = {**context, "unsubscribe_url": unsubscribe_url}
     rendered = runtime.renderer.render(
         delivery.message, segment=customer.segment, locale=customer.locale, context=context
     )

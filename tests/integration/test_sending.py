@@ -257,3 +257,25 @@ def test_a_transient_provider_error_puts_the_delivery_back_for_a_retry(
     sent = reread(db, thank_you)
     assert (sent.attempts, sent.reason, sent.sent_at) == (2, None, DUE + HOUR)
     assert len(outbox(runtime)) == 1
+
+
+def test_an_unexpected_error_before_sending_gives_the_delivery_back(
+    db: Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    place(db, runtime, 1, at=T0)
+    delivery = only(db, "thank-you")
+
+    def broken_render(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk full while loading templates")
+
+    working_render = runtime.renderer.render
+    monkeypatch.setattr(runtime.renderer, "render", broken_render)
+    with pytest.raises(RuntimeError):
+        send(db, runtime, delivery, now=DUE)
+
+    released = reread(db, delivery)
+    assert released.status == DeliveryStatus.SCHEDULED
+    assert released.reason == "released after an error"
+    assert outbox(runtime) == []
+    monkeypatch.setattr(runtime.renderer, "render", working_render)
+    assert send(db, runtime, released, now=DUE) == DeliveryStatus.SENT

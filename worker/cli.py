@@ -69,7 +69,7 @@ def import_events(
     for column in ("lines", "stored", "duplicates", "invalid"):
         table.add_column(column, justify="right")
     table.add_row(
-        *(str(n) for n in (result.lines, result.stored, result.duplicates, len(result.invalid)))
+        *(str(n) for n in (result.lines, result.stored, result.duplicates, result.invalid_count))
     )
     console.print(table)
     if result.invalid:

@@ -1,0 +1,125 @@
+"""A broker outage delays work and never loses it: the database holds every event."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dramatiq
+import pytest
+from dramatiq import Worker
+from dramatiq.brokers.redis import RedisBroker
+from sqlmodel import Session, col, select
+
+from models import Customer, Delivery, Event
+from tests.support.redis_server import RedisServer
+from tests.support.web import TestClient
+from worker import broker as broker_module
+from worker import clock, timesource
+from worker.runtime import Runtime
+from worker.web import create_app
+
+T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+
+
+def order(n: int) -> dict[str, Any]:
+    return {
+        "source": "api",
+        "id": f"order-{n}-placed",
+        "type": "order.placed",
+        "occurred_at": T0.isoformat(),
+        "customer": {
+            "email": f"buyer-{n}@example.com",
+            "first_name": f"Buyer{n}",
+            "accepts_marketing": True,
+        },
+        "order": {"id": str(n), "total": "45.90", "currency": "EUR"},
+    }
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, so taking it away disturbs no other test."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def broker(redis_server: RedisServer) -> Iterator[RedisBroker]:
+    import worker.actors  # noqa: F401  (declares the actors, then moves them onto this broker)
+
+    previous = dramatiq.get_broker()
+    broker = RedisBroker(url=redis_server.url)  # type: ignore[no-untyped-call]
+    broker.emit_after("process_boot")
+    broker_module.install(broker)
+    yield broker
+    broker.close()
+    broker_module.install(previous)
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    token = runtime.settings.ladder_api_token
+    assert token is not None
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+    with TestClient(create_app(runtime.settings), headers=headers) as client:
+        yield client
+
+
+def drain(broker: RedisBroker) -> None:
+    worker = Worker(broker, worker_threads=4, worker_timeout=100)
+    worker.start()
+    try:
+        broker.join("events", timeout=30_000)
+        worker.join()
+    finally:
+        worker.stop()
+
+
+def test_events_posted_while_redis_is_away_are_all_processed_once_it_is_back(
+    runtime: Runtime,
+    db: Session,
+    redis_server: RedisServer,
+    broker: RedisBroker,
+    client: TestClient,
+) -> None:
+    timesource.freeze(T0)
+    before = client.post("/events", json=order(0))
+    assert before.status_code == 202, before.text
+
+    redis_server.stop()
+    during = [client.post("/events", json=order(n)) for n in range(1, 6)]
+    during.append(client.post("/events", json=[order(n) for n in range(6, 21)]))
+    # The platform posting them gets its answer: stored, nothing to resend.
+    assert [response.status_code for response in during] == [202] * 6
+    assert sum(response.json()["stored"] for response in during) == 20
+    # Committed, and left for the relay: the failed hand-off cleared `enqueued_at`.
+    waiting = db.exec(select(Event).where(col(Event.enqueued_at).is_(None))).all()
+    assert sorted(event.source_event_id for event in waiting) == sorted(
+        f"order-{n}-placed" for n in range(1, 21)
+    )
+
+    redis_server.start()
+    back = T0 + timedelta(seconds=5)
+    assert clock.tick(db, now=back, runtime=runtime).events == 20
+    drain(broker)
+    # The first event's message was in Redis when it went down, and is gone with it; its row
+    # is still pending, and the relay sends it again once it has waited `requeue_after_s`.
+    later = back + timedelta(seconds=runtime.settings.requeue_after_s + 1)
+    assert clock.tick(db, now=later, runtime=runtime).events == 1
+    drain(broker)
+    assert clock.tick(db, now=later + timedelta(hours=1), runtime=runtime).events == 0
+
+    db.expire_all()
+    stored = db.exec(select(Event)).all()
+    assert len(stored) == 21
+    assert Counter(event.status for event in stored) == Counter({"processed": 21})
+    customers = db.exec(select(Customer)).all()
+    assert len(customers) == 21
+    assert {customer.orders_count for customer in customers} == {1}
+    thank_yous = db.exec(select(Delivery).where(col(Delivery.trigger) == "thank-you")).all()
+    # One thank-you each: no event was processed twice.
+    assert len(thank_yous) == len(customers)
+    assert {delivery.customer_id for delivery in thank_yous} == {c.id for c in customers}

@@ -119,7 +119,7 @@ def redis_broker(redis_url: str) -> Iterator[RedisBroker]:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     previous = dramatiq.get_broker()
-    broker = RedisBroker(url=redis_url)
+    broker = RedisBroker(url=redis_url)  # type: ignore[no-untyped-call]
     broker.emit_after("process_boot")
     broker_module.install(broker)
     yield broker

@@ -99,7 +99,7 @@ def private_postgres() -> Iterator[str]:
             raise RuntimeError(
                 "no PostgreSQL: set TEST_DATABASE_URL or `pip install pgserver`"
             ) from exc
-        server = pgserver.get_server(folder, cleanup_mode="stop")
+        server = pgserver.get_server(folder, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield str(server.get_uri())
     finally:

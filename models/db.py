@@ -74,8 +74,10 @@ def insert_ignoring_duplicates(
         return []
     dialect = db.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(list(rows)).on_conflict_do_nothing().returning(returning)
-    return list(db.execute(statement).scalars())
+    # Parameters passed apart from the statement: it compiles once and is cached, and many rows
+    # go out in SQLAlchemy's batched "insertmanyvalues" form.
+    statement = insert(table).on_conflict_do_nothing().returning(returning)
+    return list(db.execute(statement, list(rows)).scalars())
 
 
 def create_all(url: str) -> None:

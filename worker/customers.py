@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from models import Customer, CustomerExternalId, Order
@@ -94,13 +94,14 @@ def _apply_profile(
         customer.consent_source = source
 
 
-def refresh_facts(db: Session, customer_id: int) -> None:
+def refresh_facts(db: Session, customer: Customer) -> None:
     """Recomputes orders count, total spent, first/last order and average from the order rows.
 
     One indexed aggregate over one customer's orders: exact whatever order events arrive in,
-    and idempotent, so no nightly recount is ever needed.
+    and idempotent, so no nightly recount is ever needed. The new values are set on `customer`
+    and written with the transaction's next flush.
     """
-    counted = (col(Order.customer_id) == customer_id) & col(Order.status).not_in(UNCOUNTED_STATUSES)
+    counted = (col(Order.customer_id) == customer.id) & col(Order.status).not_in(UNCOUNTED_STATUSES)
     count, total, first, last = db.execute(
         select(
             func.count(),
@@ -109,17 +110,10 @@ def refresh_facts(db: Session, customer_id: int) -> None:
             func.max(Order.placed_at),
         ).where(counted)
     ).one()
-    db.execute(
-        update(Customer)
-        .where(col(Customer.id) == customer_id)
-        .values(
-            orders_count=count,
-            total_spent=total,
-            first_order_at=first,
-            last_order_at=last,
-            average_order_value=total // count if count else 0,
-        )
-    )
+    customer.orders_count, customer.total_spent = count, total
+    customer.first_order_at, customer.last_order_at = first, last
+    customer.average_order_value = total // count if count else 0
+    db.add(customer)
 
 
 def facts_before(db: Session, customer_id: int, order: Order) -> dict[str, int]:

@@ -41,15 +41,15 @@ def process(
     Returns [] without doing anything if the event was already processed (a repeated message).
     Raises PermanentError, after marking the event failed, for a payload it cannot use.
     """
-    claimed = db.execute(
+    event = db.scalars(
         update(Event)
         .where(col(Event.id) == event_id, col(Event.status) == EventStatus.PENDING)
         .values(status=EventStatus.PROCESSED)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        .returning(Event)
+    ).one_or_none()
+    if event is None:
         db.rollback()
         return []  # Another worker got there first, or it failed for good earlier.
-    event = db.get_one(Event, event_id)
     try:
         due = _apply(db, event, now=now, triggers=triggers, settings=settings)
     except PermanentError as exc:
@@ -94,8 +94,7 @@ def _apply(
         )
         if customer.currency is None:
             customer.currency = order.currency
-        customers.refresh_facts(db, customer.id)  # type: ignore[arg-type]
-        db.refresh(customer)
+        customers.refresh_facts(db, customer)
     cancel_waiting(db, event, triggers)
     due = []
     for compiled in triggers.started_by(event.type):

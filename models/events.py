@@ -32,6 +32,7 @@ class Event(SQLModel, table=True):
     source_event_id: str = Field(max_length=255)
     type: str = Field(max_length=64)
     customer_id: int | None = Field(default=None, foreign_key="customers.id")
+    order_id: int | None = Field(default=None, foreign_key="orders.id")  # the order it is about
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -89,10 +90,37 @@ def build_context(
     if order is not None and (needs is None or "order" in needs):
         context["order"] = order_view(db, order)
     if order is not None and (needs is None or "before" in needs):
-        facts = customers.facts_before(db, customer.id, order)  # type: ignore[arg-type]
-        context["before"] = {
-            "orders_count": facts["orders_count"],
-            "total_spent": to_major(facts["total_spent"], currency),
-            "average_order_value": to_major(facts["average_order_value"], currency),
-        }
+        cause_order = order
+
+        def load_before() -> dict[str, Any]:
+            facts = customers.facts_before(db, customer.id, cause_order)  # type: ignore[arg-type]
+            return {
+                "orders_count": facts["orders_count"],
+                "total_spent": to_major(facts["total_spent"], currency),
+                "average_order_value": to_major(facts["average_order_value"], currency),
+            }
+
+        context["before"] = LazyMapping(load_before)
     return context
+
+
+class LazyMapping(Mapping[str, Any]):
+    """A mapping loaded on first read: a template that never reads it costs no query."""
+
+    def __init__(self, load: Callable[[], Mapping[str, Any]]) -> None:
+        self._load = load
+        self._data: Mapping[str, Any] | None = None
+
+    def _loaded(self) -> Mapping[str, Any]:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._loaded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())

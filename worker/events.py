@@ -94,6 +94,7 @@ def _apply(
         )
         if customer.currency is None:
             customer.currency = order.currency
+        event.order_id = order.id
         customers.refresh_facts(db, customer)
     cancel_waiting(db, event, triggers)
     due = []

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
@@ -28,10 +28,10 @@ class Verdict:
     reason: str
 
 
-def claim(db: Session, delivery_id: int, now: datetime) -> bool:
-    """Moves a due delivery from scheduled to sending. False if another worker got there first,
-    it was cancelled meanwhile, or it is not due yet."""
-    result = db.execute(
+def claim(db: Session, delivery_id: int, now: datetime) -> Delivery | None:
+    """Moves a due delivery from scheduled to sending and returns it. None if another worker got
+    there first, it was cancelled meanwhile, or it is not due yet."""
+    delivery = db.scalars(
         update(Delivery)
         .where(
             col(Delivery.id) == delivery_id,
@@ -39,9 +39,10 @@ def claim(db: Session, delivery_id: int, now: datetime) -> bool:
             col(Delivery.send_at) <= now,
         )
         .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1)
-    )
+        .returning(Delivery)
+    ).one_or_none()
     db.commit()
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    return delivery
 
 
 def finish(db: Session, delivery_id: int, status: DeliveryStatus, **values: object) -> bool:
@@ -63,6 +64,7 @@ class Claimed:
     customer: Customer
     cause: Event
     order: Order | None
+    suppressed: bool  # the address is on the suppression list
 
 
 def deliver(
@@ -73,10 +75,11 @@ def deliver(
     Raises DeliveryError for a transient provider error, after releasing the claim, so the
     actor's retries try again later; a permanent one is recorded on the row as `failed`.
     """
-    if not claim(db, delivery_id, now):
+    delivery = claim(db, delivery_id, now)
+    if delivery is None:
         return None
     try:
-        outcome = _prepare(db, delivery_id, now=now, runtime=runtime)
+        outcome = _prepare(db, delivery, now=now, runtime=runtime)
     except Exception:
         # Nothing was sent: give the delivery back rather than leave it `sending` until the
         # claim times out (and, with a non-idempotent provider, is given up as unknown).
@@ -109,17 +112,13 @@ def deliver(
 
 
 def _prepare(
-    db: Session, delivery_id: int, *, now: datetime, runtime: Runtime
+    db: Session, delivery: Delivery, *, now: datetime, runtime: Runtime
 ) -> Verdict | tuple[OutgoingEmail, str]:
     """Loads the rows, re-checks eligibility and renders: a Verdict, or the email to send."""
-    delivery = db.get_one(Delivery, delivery_id)
-    cause = db.get_one(Event, delivery.cause_event_id)
-    claimed = Claimed(
-        delivery, db.get_one(Customer, delivery.customer_id), cause, _cause_order(db, cause)
-    )
+    claimed = load(db, delivery)
     context = build_context(
         db,
-        event=cause,
+        event=claimed.cause,
         customer=claimed.customer,
         order=claimed.order,
         settings=runtime.settings,
@@ -134,15 +133,17 @@ def _prepare(
         return Verdict(DeliveryStatus.FAILED, str(exc))
 
 
-def _cause_order(db: Session, cause: Event) -> Order | None:
-    order_id = (cause.payload.get("order") or {}).get("id")
-    if order_id is None:
-        return None
-    return db.execute(
-        select(Order).where(
-            col(Order.source) == cause.source, col(Order.source_order_id) == str(order_id)
-        )
-    ).scalar_one_or_none()
+def load(db: Session, delivery: Delivery) -> Claimed:
+    """The customer, the cause event, its order and the suppression check in one query."""
+    suppressed = exists().where(col(Suppression.email) == col(Customer.email))
+    customer, cause, order, is_suppressed = db.execute(
+        select(Customer, Event, Order, suppressed.label("suppressed"))
+        .select_from(Event)
+        .join(Customer, col(Customer.id) == col(Event.customer_id))
+        .outerjoin(Order, col(Order.id) == col(Event.order_id))
+        .where(col(Event.id) == delivery.cause_event_id)
+    ).one()
+    return Claimed(delivery, customer, cause, order, bool(is_suppressed))
 
 
 def eligibility(
@@ -153,9 +154,7 @@ def eligibility(
     compiled = runtime.triggers.by_name.get(delivery.trigger)
     if compiled is None:
         return Verdict(DeliveryStatus.CANCELLED, f"trigger {delivery.trigger!r} no longer exists")
-    if db.execute(
-        select(col(Suppression.id)).where(col(Suppression.email) == customer.email)
-    ).first():
+    if claimed.suppressed:
         return Verdict(DeliveryStatus.SUPPRESSED, "address is on the suppression list")
     if not customer.accepts_marketing:
         return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")

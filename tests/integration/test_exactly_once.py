@@ -127,6 +127,7 @@ def schedule_thank_yous(db: Session, count: int) -> list[int]:
                 "source_event_id": item.id,
                 "type": item.type,
                 "customer_id": customer_ids[item.customer.email],
+                "order_id": order_ids[item.order.id],  # type: ignore[union-attr]
                 "occurred_at": placed,
                 "received_at": placed,
                 "payload": item.model_dump(mode="json", exclude_none=True),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:15:40.639822
+Create Date: 2026-11-23 16:12:27.425319
 """
 
 from collections.abc import Sequence
@@ -86,33 +86,6 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "events",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("source_event_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-        sa.Column("type", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("customer_id", sa.Integer(), nullable=True),
-        sa.Column("occurred_at", models.types.UTCDateTime(), nullable=False),
-        sa.Column("received_at", models.types.UTCDateTime(), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("enqueued_at", models.types.UTCDateTime(), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("error", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["customer_id"],
-            ["customers.id"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("source", "source_event_id"),
-    )
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_events_customer_type_time", ["customer_id", "type", "occurred_at"], unique=False
-        )
-        batch_op.create_index("ix_events_status_enqueued", ["status", "enqueued_at"], unique=False)
-
-    op.create_table(
         "orders",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -133,6 +106,56 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_orders_customer_placed", ["customer_id", "placed_at"], unique=False
         )
+
+    op.create_table(
+        "events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("source_event_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("type", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=True),
+        sa.Column("order_id", sa.Integer(), nullable=True),
+        sa.Column("occurred_at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("received_at", models.types.UTCDateTime(), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("enqueued_at", models.types.UTCDateTime(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["orders.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("source", "source_event_id"),
+    )
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_events_customer_type_time", ["customer_id", "type", "occurred_at"], unique=False
+        )
+        batch_op.create_index("ix_events_status_enqueued", ["status", "enqueued_at"], unique=False)
+
+    op.create_table(
+        "order_lines",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("product_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("price", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["orders.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("order_lines", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_order_lines_order_id"), ["order_id"], unique=False)
 
     op.create_table(
         "deliveries",
@@ -174,48 +197,30 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_deliveries_status_send_at", ["status", "send_at"], unique=False)
 
-    op.create_table(
-        "order_lines",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("order_id", sa.Integer(), nullable=False),
-        sa.Column("product_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
-        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
-        sa.Column("category", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.Column("price", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["order_id"],
-            ["orders.id"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    with op.batch_alter_table("order_lines", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_order_lines_order_id"), ["order_id"], unique=False)
-
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table("order_lines", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_order_lines_order_id"))
-
-    op.drop_table("order_lines")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_status_send_at")
         batch_op.drop_index("ix_deliveries_customer_trigger")
         batch_op.drop_index(batch_op.f("ix_deliveries_cause_event_id"))
 
     op.drop_table("deliveries")
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_index("ix_orders_customer_placed")
+    with op.batch_alter_table("order_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_order_lines_order_id"))
 
-    op.drop_table("orders")
+    op.drop_table("order_lines")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_status_enqueued")
         batch_op.drop_index("ix_events_customer_type_time")
 
     op.drop_table("events")
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_orders_customer_placed")
+
+    op.drop_table("orders")
     with op.batch_alter_table("customer_external_ids", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customer_external_ids_customer_id"))
 

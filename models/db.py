@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,6 +15,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, SQLModel, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+T = TypeVar("T", bound=SQLModel)
 
 
 @lru_cache(maxsize=8)
@@ -78,6 +80,18 @@ def insert_ignoring_duplicates(
     # go out in SQLAlchemy's batched "insertmanyvalues" form.
     statement = insert(table).on_conflict_do_nothing().returning(returning)
     return list(db.execute(statement, list(rows)).scalars())
+
+
+def insert_new(db: Session, model: type[T], row: dict[str, Any]) -> T | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the ORM object; None if the row existed.
+
+    For rows that two workers may create at once (a new customer, a new order): the unique
+    constraint decides, and the loser reads the winner's row.
+    """
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).on_conflict_do_nothing().returning(model)
+    return db.scalars(statement, [row]).one_or_none()
 
 
 def create_all(url: str) -> None:

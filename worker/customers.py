@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from models import Customer, CustomerExternalId, Order
-from models.db import insert_ignoring_duplicates
+from models.db import insert_ignoring_duplicates, insert_new
 from models.orders import UNCOUNTED_STATUSES
 from worker.canonical import CustomerIn
 from worker.errors import PermanentError
@@ -23,30 +23,27 @@ def resolve_customer(
 
     Raises PermanentError when the event names an id we have never seen and no email.
     """
-    customer = _find(db, source, incoming)
+    customer, linked = _find(db, source, incoming)
     if customer is None:
         if incoming.email is None:
             raise PermanentError(
                 f"unknown customer id {incoming.id!r} from {source}: no email to create one"
             )
-        # Two workers may see a new address at once: the unique email decides, both read it back.
-        insert_ignoring_duplicates(
+        customer = insert_new(
             db,
-            Customer.__table__,  # type: ignore[attr-defined]
-            [
-                {
-                    "email": incoming.email,
-                    "created_at": occurred_at,
-                    "accepts_marketing": False,
-                    "orders_count": 0,
-                    "total_spent": 0,
-                    "average_order_value": 0,
-                }
-            ],
-            Customer.__table__.c.id,  # type: ignore[attr-defined]
+            Customer,
+            {
+                "email": incoming.email,
+                "created_at": occurred_at,
+                "accepts_marketing": False,
+                "orders_count": 0,
+                "total_spent": 0,
+                "average_order_value": 0,
+            },
         )
-        customer = db.exec(select(Customer).where(col(Customer.email) == incoming.email)).one()
-    if incoming.id is not None:
+        if customer is None:  # another worker created this address a moment ago
+            customer = db.exec(select(Customer).where(col(Customer.email) == incoming.email)).one()
+    if incoming.id is not None and not linked:
         insert_ignoring_duplicates(
             db,
             CustomerExternalId.__table__,  # type: ignore[attr-defined]
@@ -59,7 +56,8 @@ def resolve_customer(
     return customer
 
 
-def _find(db: Session, source: str, incoming: CustomerIn) -> Customer | None:
+def _find(db: Session, source: str, incoming: CustomerIn) -> tuple[Customer | None, bool]:
+    """The known customer, and whether it was found by this source's id (already linked)."""
     if incoming.id is not None:
         by_id = db.exec(
             select(Customer)
@@ -70,10 +68,11 @@ def _find(db: Session, source: str, incoming: CustomerIn) -> Customer | None:
             )
         ).one_or_none()
         if by_id is not None:
-            return by_id
+            return by_id, True
     if incoming.email is not None:
-        return db.exec(select(Customer).where(col(Customer.email) == incoming.email)).one_or_none()
-    return None
+        by_email = db.exec(select(Customer).where(col(Customer.email) == incoming.email))
+        return by_email.one_or_none(), False
+    return None, False
 
 
 def _apply_profile(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from models import Order, OrderLine, OrderStatus
-from models.db import insert_ignoring_duplicates
+from models.db import insert_new
 from models.orders import UNCOUNTED_STATUSES
 from models.types import to_minor
 from worker.canonical import OrderIn
@@ -32,30 +31,23 @@ def record_order(
     occurred_at: datetime,
 ) -> Order:
     """The order row for `incoming`, created with its lines on first sight; status moved on."""
-    inserted = insert_ignoring_duplicates(
+    order = insert_new(
         db,
-        Order.__table__,  # type: ignore[attr-defined]
-        [
-            {
-                "source": source,
-                "source_order_id": incoming.id,
-                "customer_id": customer_id,
-                "status": OrderStatus.PLACED.value,
-                "total": to_minor(incoming.total, incoming.currency),
-                "currency": incoming.currency,
-                "placed_at": occurred_at,
-            }
-        ],
-        Order.__table__.c.id,  # type: ignore[attr-defined]
+        Order,
+        {
+            "source": source,
+            "source_order_id": incoming.id,
+            "customer_id": customer_id,
+            "status": OrderStatus.PLACED.value,
+            "total": to_minor(incoming.total, incoming.currency),
+            "currency": incoming.currency,
+            "placed_at": occurred_at,
+        },
     )
-    order: Order = db.execute(
-        select(Order).where(Order.source == source, Order.source_order_id == incoming.id)  # type: ignore[arg-type]
-    ).scalar_one()
-    if inserted:
-        order_id = int(inserted[0])
+    if order is not None:
         db.add_all(
             OrderLine(
-                order_id=order_id,
+                order_id=order.id,  # type: ignore[arg-type]  (set by RETURNING)
                 product_id=line.product_id,
                 title=line.title,
                 category=line.category,
@@ -64,6 +56,12 @@ def record_order(
             )
             for line in incoming.lines
         )
+    else:  # known already: a later event about the same order
+        order = db.exec(
+            select(Order).where(
+                col(Order.source) == source, col(Order.source_order_id) == incoming.id
+            )
+        ).one()
     new_status = STATUS_BY_EVENT.get(event_type)
     if new_status is not None and _may_move(order.status, new_status):
         order.status = new_status
@@ -81,4 +79,4 @@ def _may_move(current: str, new: OrderStatus) -> bool:
 
 
 def order_lines(db: Session, order_id: int) -> list[OrderLine]:
-    return list(db.execute(select(OrderLine).where(OrderLine.order_id == order_id)).scalars())  # type: ignore[arg-type]
+    return list(db.exec(select(OrderLine).where(col(OrderLine.order_id) == order_id)))

@@ -47,7 +47,7 @@ def record_order(
     if order is not None:
         db.add_all(
             OrderLine(
-                order_id=order.id,  # type: ignore[arg-type]  (set by RETURNING)
+                order_id=order.id,  # type: ignore[arg-type]
                 product_id=line.product_id,
                 title=line.title,
                 category=line.category,

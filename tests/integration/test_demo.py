@@ -1,0 +1,41 @@
+"""`ladder demo` on a small shop: emails on disk, a page listing each of them, a summary."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+from html import escape
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from worker.demo import run_demo
+
+
+def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # var/ lands here
+    console = Console(file=io.StringIO(), width=160, record=True)
+
+    run = run_demo(customers=60, seed=7, console=console)
+
+    outbox = tmp_path / "var" / "outbox"
+    emails = sorted(outbox.glob("*.eml"))
+    assert emails
+    assert run.emails == len(emails)
+    index = (outbox / "index.html").read_text(encoding="utf-8")
+    for path in emails:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        # As a mail client shows it: the folded header unfolded, without the fold's whitespace.
+        subject = " ".join(str(message["Subject"]).split())
+        assert f">{escape(subject)}</a>" in index
+        assert f'href="html/{path.stem}.html"' in index
+        page = (outbox / "html" / f"{path.stem}.html").read_text(encoding="utf-8")
+        assert page.startswith("<!doctype html>")
+    summary = console.export_text()
+    for name in ("thank_you", "upsell", "win_back"):
+        assert name in summary
+    assert str(outbox / "index.html") in summary

@@ -1,0 +1,172 @@
+"""The demo's summary: what the replay did, read back from the database with GROUP BY queries."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
+
+SENT = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+NOT_SENT = (
+    DeliveryStatus.SKIPPED,
+    DeliveryStatus.HELD_OUT,
+    DeliveryStatus.SUPPRESSED,
+    DeliveryStatus.CANCELLED,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.BOUNCED,
+)
+LOCALE_ORDER = ("en", "es", "de", "ru", "zh")
+# Reasons name event ids and times; these rewrites leave the kind of reason, to group by.
+_REASON_REWRITES = (
+    (re.compile(r"\s*\(event \d+\)"), ""),
+    # Cancelled when the newer event was processed: "order.placed at 2024-05-01 10:00".
+    (re.compile(r"^([a-z_]+\.[a-z_]+) at \d{4}-\d\d-\d\d \d\d:\d\d$"), r"\1 came first"),
+    (re.compile(r"was due \d{4}-\d\d-\d\d \d\d:\d\d, "), ""),
+    (re.compile(r"\d{4}-\d\d-\d\dT?[ \d:.+]*"), "…"),
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    start: datetime  # the simulated period
+    end: datetime
+    ticks: int  # clock ticks that had work to do
+    elapsed_s: float  # wall time
+    index: Path
+    emails: int
+
+
+def reason_kind(reason: str | None) -> str:
+    """`order.placed (event 812) came first` → `order.placed came first`."""
+    if not reason:
+        return "(no reason recorded)"
+    for pattern, replacement in _REASON_REWRITES:
+        reason = pattern.sub(replacement, reason)
+    return reason.strip()
+
+
+def _count_by(db: Session, *columns: Any, where: Any = None) -> list[tuple[Any, ...]]:
+    """(value, …, rows) for each combination of the columns' values, among rows `where` holds."""
+    query = select(*columns, func.count()).group_by(*columns)
+    if where is not None:
+        query = query.where(where)
+    return [tuple(row) for row in db.execute(query).all()]
+
+
+def totals_table(db: Session) -> Table:
+    table = Table(title="Totals", title_justify="left")
+    table.add_column("what")
+    table.add_column("rows", justify="right")
+    table.add_column("of which")
+    consent = db.execute(
+        select(func.count()).where(col(Customer.accepts_marketing).is_(True))
+    ).scalar_one()
+    customers = db.execute(select(func.count()).select_from(Customer)).scalar_one()
+    table.add_row("customers", str(customers), f"{consent} accept marketing")
+    # Events always show both outcomes: "0 failed" is news too.
+    for title, model, always in (
+        ("orders", Order, ()),
+        ("events", Event, (EventStatus.PROCESSED, EventStatus.FAILED)),
+        ("deliveries", Delivery, ()),
+    ):
+        by_status = dict.fromkeys(map(str, always), 0)
+        by_status.update((str(status), count) for status, count in _count_by(db, col(model.status)))
+        detail = ", ".join(f"{count} {status}" for status, count in sorted(by_status.items()))
+        table.add_row(title, str(sum(by_status.values())), detail)
+    return table
+
+
+def triggers_table(db: Session) -> Table:
+    rows = _count_by(db, col(Delivery.trigger), col(Delivery.status))
+    statuses = sorted({str(status) for _, status, _ in rows}, key=_status_rank)
+    table = Table(title="Triggers fired (a delivery row each)", title_justify="left")
+    table.add_column("trigger")
+    table.add_column("fired", justify="right")
+    for status in statuses:
+        table.add_column(status, justify="right")
+    for trigger in sorted({str(name) for name, _, _ in rows}):
+        mine = {str(status): int(count) for name, status, count in rows if name == trigger}
+        cells = [str(mine.get(status, 0)) for status in statuses]
+        table.add_row(trigger, str(sum(mine.values())), *cells)
+    return table
+
+
+def _status_rank(status: str) -> int:
+    """Sent first, then what is still on its way, then each reason for not sending."""
+    order = [*SENT, DeliveryStatus.SCHEDULED, DeliveryStatus.SENDING, *NOT_SENT]
+    return order.index(DeliveryStatus(status)) if status in order else len(order)
+
+
+def sent_table(db: Session) -> Table:
+    rows = _count_by(
+        db,
+        col(Delivery.message),
+        col(Customer.segment),
+        col(Customer.locale),
+        where=(col(Customer.id) == col(Delivery.customer_id)) & col(Delivery.status).in_(SENT),
+    )
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for message, segment, locale, count in rows:
+        counts[(message, segment or "-", locale or "-")] += count
+    locales = sorted({key[2] for key in counts}, key=_locale_rank)
+    table = Table(
+        title="Emails sent by message, segment and locale (segment as of the end of the replay)",
+        title_justify="left",
+    )
+    for column in ("message", "segment", *locales, "total"):
+        table.add_column(column, justify="left" if column in ("message", "segment") else "right")
+    for message, segment in sorted({key[:2] for key in counts}):
+        cells = [counts[(message, segment, locale)] for locale in locales]
+        table.add_row(message, segment, *(str(n or "") for n in cells), str(sum(cells)))
+    table.add_section()
+    totals = [sum(n for key, n in counts.items() if key[2] == locale) for locale in locales]
+    table.add_row("all", "", *(str(n) for n in totals), str(sum(totals)), style="bold")
+    return table
+
+
+def _locale_rank(locale: str) -> tuple[int, str]:
+    known = LOCALE_ORDER.index(locale) if locale in LOCALE_ORDER else len(LOCALE_ORDER)
+    return known, locale
+
+
+def not_sent_table(db: Session) -> Table:
+    rows = _count_by(
+        db,
+        col(Delivery.status),
+        col(Delivery.trigger),
+        col(Delivery.reason),
+        where=col(Delivery.status).in_(NOT_SENT),
+    )
+    kinds: Counter[tuple[str, str, str]] = Counter()
+    for status, trigger, reason, count in rows:
+        kinds[(str(status), trigger, reason_kind(reason))] += count
+    table = Table(title="Not sent, and why", title_justify="left")
+    for column in ("status", "trigger", "why"):
+        table.add_column(column)
+    table.add_column("deliveries", justify="right")
+    for (status, trigger, kind), count in sorted(
+        kinds.items(), key=lambda item: (_status_rank(item[0][0]), item[0][1], -item[1])
+    ):
+        table.add_row(status, trigger, Text(kind), str(count))
+    return table
+
+
+def print_summary(console: Console, db: Session, run: Run) -> None:
+    console.rule("[bold]Ladder demo")
+    for table in (totals_table(db), triggers_table(db), sent_table(db), not_sent_table(db)):
+        console.print(table)
+    days = (run.end - run.start).days
+    period = f"{run.start:%Y-%m-%d} → {run.end:%Y-%m-%d} ({days} days, {run.ticks} clock ticks)"
+    console.print(f"Simulated {period} in {run.elapsed_s:.1f} s of wall time.")
+    console.print(f"Browse the {run.emails} emails sent: [bold]{run.index}[/bold]")

@@ -38,6 +38,7 @@ class Delivery(SQLModel, table=True):
     trigger: str = Field(max_length=64)
     message: str = Field(max_length=64)
     variant: str | None = Field(default=None, max_length=255)  # the template actually used
+    segment: str | None = Field(default=None, max_length=32)  # the customer's, when it was sent
     customer_id: int = Field(foreign_key="customers.id")
     cause_event_id: int = Field(foreign_key="events.id", index=True)
     status: DeliveryStatus = Field(

@@ -144,8 +144,13 @@ def recover_stale_claims(
 
 def is_due_daily(db: Session, job: str, now: datetime) -> bool:
     """True once per UTC day for `job`: a compare-and-set on its lease row's last_run_at."""
-    insert_ignoring_duplicates(db, Lease.__table__, [{"name": job}], Lease.__table__.c.name)  # type: ignore[attr-defined]
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    row = db.execute(select(col(Lease.last_run_at)).where(col(Lease.name) == job)).first()
+    if row is not None and row[0] is not None and row[0] >= midnight:
+        db.commit()
+        return False  # ran today already: the common case costs one read, no write
+    if row is None:
+        insert_ignoring_duplicates(db, Lease.__table__, [{"name": job}], Lease.__table__.c.name)  # type: ignore[attr-defined]
     result = db.execute(
         update(Lease)
         .where(

@@ -89,7 +89,7 @@ def deliver(
     if isinstance(outcome, Verdict):
         finish(db, delivery_id, outcome.status, reason=outcome.reason)
         return outcome.status
-    email, variant = outcome
+    email, variant, segment = outcome
     db.commit()  # End the read transaction: hold no lock while the provider answers.
     try:
         message_id = runtime.provider.send(email)
@@ -106,6 +106,7 @@ def deliver(
         sent_at=now,
         provider_message_id=message_id,
         variant=variant,
+        segment=segment,
         reason=None,
     )
     return DeliveryStatus.SENT
@@ -113,8 +114,9 @@ def deliver(
 
 def _prepare(
     db: Session, delivery: Delivery, *, now: datetime, runtime: Runtime
-) -> Verdict | tuple[OutgoingEmail, str]:
-    """Loads the rows, re-checks eligibility and renders: a Verdict, or the email to send."""
+) -> Verdict | tuple[OutgoingEmail, str, str | None]:
+    """Loads the rows, re-checks eligibility and renders: a Verdict, or the email to send
+    with the variant used and the customer's segment now."""
     claimed = load(db, delivery)
     context = build_context(
         db,
@@ -128,9 +130,10 @@ def _prepare(
     if verdict is not None:
         return verdict
     try:
-        return compose(claimed, context, now=now, runtime=runtime)
+        email, variant = compose(claimed, context, now=now, runtime=runtime)
     except RenderError as exc:
         return Verdict(DeliveryStatus.FAILED, str(exc))
+    return email, variant, claimed.customer.segment
 
 
 def load(db: Session, delivery: Delivery) -> Claimed:

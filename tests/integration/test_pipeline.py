@@ -58,6 +58,9 @@ def test_a_first_order_gets_one_thank_you_two_hours_later(
     sent = db.get_one(Delivery, thank_you.id)
     assert sent.status == "sent"
     assert sent.variant == "thank_you/default.es.html.j2"
+    # The clock's first tick of the day refreshed segments; the email records the one it met.
+    assert sent.segment is not None
+    assert sent.segment == db.get_one(Customer, customer.id).segment
     files = list(Path(runtime.settings.outbox_dir).glob("*.eml"))
     assert len(files) == 1
     message = email.message_from_bytes(files[0].read_bytes())

@@ -65,7 +65,7 @@ def _extract(eml: Path, outbox: Path, delivery: Delivery, customer: Customer) ->
         to=customer.email,
         subject=" ".join(subject.split()),
         message=delivery.message,
-        segment=customer.segment or "-",
+        segment=delivery.segment or "-",
         locale=customer.locale or "-",
         variant=delivery.variant or "-",
         page=target.as_posix(),
@@ -138,7 +138,7 @@ def page(rows: list[Row]) -> str:
     """The whole page: a filter box, a message picker and one table row per email."""
     messages = sorted({row.message for row in rows})
     options = "".join(f'<option value="{escape(m)}">{escape(m)}</option>' for m in messages)
-    headers = ("sent (UTC)", "to", "subject", "message", "segment (now)", "locale", "variant", "")
+    headers = ("sent (UTC)", "to", "subject", "message", "segment", "locale", "variant", "")
     parts = [
         _HEAD,
         "<h1>Ladder demo: emails sent</h1>\n",

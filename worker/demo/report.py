@@ -112,7 +112,7 @@ def sent_table(db: Session) -> Table:
     rows = _count_by(
         db,
         col(Delivery.message),
-        col(Customer.segment),
+        col(Delivery.segment),
         col(Customer.locale),
         where=(col(Customer.id) == col(Delivery.customer_id)) & col(Delivery.status).in_(SENT),
     )
@@ -121,7 +121,7 @@ def sent_table(db: Session) -> Table:
         counts[(message, segment or "-", locale or "-")] += count
     locales = sorted({key[2] for key in counts}, key=_locale_rank)
     table = Table(
-        title="Emails sent by message, segment and locale (segment as of the end of the replay)",
+        title="Emails sent by message, segment (when sent) and locale",
         title_justify="left",
     )
     for column in ("message", "segment", *locales, "total"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import threading
 from pathlib import Path
 
 from worker.providers import DeliveryError, OutgoingEmail
@@ -24,26 +24,30 @@ class FileProvider:
         return self.outbox / f"{delivery_id:09d}.eml"
 
     def send(self, email: OutgoingEmail) -> str:
-        """Writes the message atomically, once: a second send of the same delivery is a no-op."""
+        """Writes the message once: a second send of the same delivery is a no-op.
+
+        The file appears whole or not at all (written aside, then linked into place), and
+        link() fails if the target exists, so of two racing senders exactly one wins. No
+        fsync: this backend is for laptops and tests, where a power cut is not the risk.
+        """
         target = self.path_for(email.delivery_id)
         message_id = f"file:{target.name}"
         if target.exists():
             return message_id
+        aside = self.outbox / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
-            self.outbox.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(
-                "wb", dir=self.outbox, suffix=".tmp", delete=False
-            ) as tmp:
-                tmp.write(email.to_mime().as_bytes())
-                tmp.flush()
-                os.fsync(tmp.fileno())
+            content = email.to_mime().as_bytes()
             try:
-                # link() fails if the target exists: of two racing senders exactly one wins.
-                os.link(tmp.name, target)
+                aside.write_bytes(content)
+            except FileNotFoundError:  # the first email: make the outbox folder
+                self.outbox.mkdir(parents=True, exist_ok=True)
+                aside.write_bytes(content)
+            try:
+                os.link(aside, target)
             except FileExistsError:
                 pass
             finally:
-                os.unlink(tmp.name)
+                aside.unlink()
         except OSError as exc:
             raise DeliveryError(f"cannot write {target}: {exc.strerror}", permanent=False) from exc
         return message_id

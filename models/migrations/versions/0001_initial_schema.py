@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 16:12:27.425319
+Create Date: 2026-11-23 16:46:07.878404
 """
 
 from collections.abc import Sequence
@@ -164,6 +164,7 @@ def upgrade() -> None:
         sa.Column("trigger", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("message", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("variant", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column("segment", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("cause_event_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
+from models import Customer, Delivery, DeliveryStatus, Event, EventStatus
 from models.db import insert_ignoring_duplicates
 from triggers import CompiledTrigger, ConditionError, TriggerSet
 from worker import customers, outbox
@@ -97,11 +98,17 @@ def _apply(
         event.order_id = order.id
         customers.refresh_facts(db, customer)
     cancel_waiting(db, event, triggers)
+    started = triggers.started_by(event.type)
+    if not started:
+        return []
+    # One context for every trigger this event starts, with what any of them reads.
+    needs = frozenset[str]().union(*(compiled.names for compiled in started))
+    context = build_context(
+        db, event=event, customer=customer, order=order, settings=settings, now=now, needs=needs
+    )
     due = []
-    for compiled in triggers.started_by(event.type):
-        delivery_id = _schedule(
-            db, compiled, event=event, customer=customer, order=order, now=now, settings=settings
-        )
+    for compiled in started:
+        delivery_id = _schedule(db, compiled, context, event=event, customer=customer, now=now)
         if delivery_id is not None:
             due.append(delivery_id)
     return due
@@ -138,24 +145,14 @@ def cancel_waiting(db: Session, event: Event, triggers: TriggerSet) -> int:
 def _schedule(
     db: Session,
     compiled: CompiledTrigger,
+    context: dict[str, Any],
     *,
     event: Event,
     customer: Customer,
-    order: Order | None,
     now: datetime,
-    settings: Settings,
 ) -> int | None:
     """Creates the delivery row for one matching trigger; returns its id if it is due now."""
     trigger = compiled.trigger
-    context = build_context(
-        db,
-        event=event,
-        customer=customer,
-        order=order,
-        settings=settings,
-        now=now,
-        needs=compiled.names,
-    )
     status, reason = DeliveryStatus.SCHEDULED, None
     try:
         if not compiled.matches(context):

@@ -14,7 +14,7 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, Event
-from tests.support.redis_server import RedisServer
+from tests.support.services import RedisServer
 from tests.support.web import TestClient
 from worker import broker as broker_module
 from worker import clock, timesource

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
-from tests.support.factories import order_event
+from tests.support.factories import customer_event, order_event
 from worker.canonical import CanonicalEvent
 from worker.errors import PermanentError
 from worker.events import process
@@ -18,20 +17,6 @@ from worker.runtime import Runtime
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-def customer_event(
-    *, event_id: str, at: datetime, type: str = "customer.updated", **customer: Any
-) -> CanonicalEvent:
-    return CanonicalEvent.model_validate(
-        {
-            "source": "api",
-            "id": event_id,
-            "type": type,
-            "occurred_at": at.isoformat(),
-            "customer": {"email": "ana@example.com", **customer},
-        }
-    )
 
 
 def store(db: Session, event: CanonicalEvent, *, now: datetime) -> int:

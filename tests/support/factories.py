@@ -52,3 +52,17 @@ def order_event(
             },
         }
     )
+
+
+def customer_event(
+    *, event_id: str, at: datetime, type: str = "customer.updated", **customer: Any
+) -> CanonicalEvent:
+    return CanonicalEvent.model_validate(
+        {
+            "source": "api",
+            "id": event_id,
+            "type": type,
+            "occurred_at": at.isoformat(),
+            "customer": {"email": "ana@example.com", **customer},
+        }
+    )

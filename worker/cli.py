@@ -87,7 +87,9 @@ def import_events(
 def run(
     host: str = "127.0.0.1",
     port: int = 8000,
-    threads: Annotated[int, typer.Option(min=1, max=64)] = 4,
+    threads: Annotated[
+        int, typer.Option(min=1, max=64, help="worker threads; SQLite gains little past 2")
+    ] = 2,
 ) -> None:
     """The embedded all-in-one process: web, worker threads and the clock."""
     import uvicorn

@@ -185,7 +185,7 @@ def check() -> None:
 
 @app.command()
 def demo(
-    customers: Annotated[int, typer.Option(min=50, max=100_000)] = 3000,
+    customers: Annotated[int, typer.Option(min=50, max=100_000)] = 2000,
     seed: int = 7,
 ) -> None:
     """Build a realistic shop, replay two years through the pipeline, summarise what was sent."""

@@ -25,7 +25,7 @@ OUTBOX = VAR / "outbox"
 WORKER_THREADS = 1
 
 
-def run_demo(*, customers: int = 3000, seed: int = 7, console: Console | None = None) -> Run:
+def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = None) -> Run:
     """Replays a fresh shop into `var/demo.db` and `var/outbox/`, both emptied first."""
     console = console or Console()
     started = time.monotonic()

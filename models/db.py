@@ -92,10 +92,3 @@ def insert_new(db: Session, model: type[T], row: dict[str, Any]) -> T | None:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).on_conflict_do_nothing().returning(model)
     return db.scalars(statement, [row]).one_or_none()
-
-
-def create_all(url: str) -> None:
-    """Creates the tables directly: for throwaway databases only; deployments use Alembic."""
-    import models  # noqa: F401  (registers the tables)
-
-    SQLModel.metadata.create_all(get_engine(url))

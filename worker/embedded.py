@@ -41,10 +41,3 @@ def running_clock(runtime: Runtime) -> Iterator[threading.Event]:
     finally:
         stop.set()
         thread.join(timeout=10)
-
-
-def join_queues(timeout_s: float = 60.0) -> None:
-    """Waits until every queue is empty and every message handled (in-process broker only)."""
-    broker = dramatiq.get_broker()
-    for queue in broker_module.QUEUES:
-        broker.join(queue, timeout=int(timeout_s * 1000))

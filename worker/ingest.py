@@ -22,11 +22,6 @@ class IngestResult:
     duplicates: int = 0
     enqueued: int = 0
 
-    def add(self, other: IngestResult) -> None:
-        self.stored.extend(other.stored)
-        self.duplicates += other.duplicates
-        self.enqueued += other.enqueued
-
 
 def store_events(db: Session, events: Sequence[CanonicalEvent], *, now: datetime) -> IngestResult:
     """Inserts the events that are new on (source, id) and commits; duplicates are counted.

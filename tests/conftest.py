@@ -11,7 +11,6 @@ os.environ.setdefault("LADDER_API_TOKEN", "test-api-token-" + "y" * 24)
 from collections.abc import Iterator
 from pathlib import Path
 
-import dramatiq
 import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
@@ -98,31 +97,19 @@ def runtime(
 @pytest.fixture
 def stub_broker() -> Iterator[StubBroker]:
     """A fresh in-process broker with the actors on it, as in the embedded mode."""
-    import worker.actors  # noqa: F401
-
-    previous = dramatiq.get_broker()
-    broker = StubBroker()
-    broker.emit_after("process_boot")
-    broker_module.install(broker)
-    broker_module.mark_consumed_here(broker)
-    yield broker
-    broker.flush_all()
-    broker.close()
-    broker_module.install(previous)
+    with broker_module.installed(StubBroker()) as broker:
+        assert isinstance(broker, StubBroker)
+        broker_module.mark_consumed_here(broker)
+        yield broker
+        broker.flush_all()
 
 
 @pytest.fixture
 def redis_broker(redis_url: str) -> Iterator[RedisBroker]:
     """A real Redis broker with the actors on it; the database is flushed before and after."""
-    import worker.actors  # noqa: F401
-
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    previous = dramatiq.get_broker()
-    broker = RedisBroker(url=redis_url)  # type: ignore[no-untyped-call]
-    broker.emit_after("process_boot")
-    broker_module.install(broker)
-    yield broker
-    broker.close()
-    broker_module.install(previous)
+    with broker_module.installed(RedisBroker(url=redis_url)) as broker:  # type: ignore[no-untyped-call]
+        assert isinstance(broker, RedisBroker)
+        yield broker
     client.flushdb()

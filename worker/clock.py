@@ -186,7 +186,7 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
     settings = runtime.settings
     holder = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     ttl = timedelta(seconds=max(30.0, settings.clock_tick_s * 5))
-    leading = False
+    leading: bool | None = None  # unknown: the first round logs which it is
     while not stop.is_set():
         try:
             with session(settings.database_url) as db:

@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import dramatiq
 import pytest
-from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, Event
+from tests.support.brokers import drain
 from tests.support.services import RedisServer
 from tests.support.web import TestClient
 from worker import broker as broker_module
@@ -48,15 +47,9 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def broker(redis_server: RedisServer) -> Iterator[RedisBroker]:
-    import worker.actors  # noqa: F401  (declares the actors, then moves them onto this broker)
-
-    previous = dramatiq.get_broker()
-    broker = RedisBroker(url=redis_server.url)  # type: ignore[no-untyped-call]
-    broker.emit_after("process_boot")
-    broker_module.install(broker)
-    yield broker
-    broker.close()
-    broker_module.install(previous)
+    with broker_module.installed(RedisBroker(url=redis_server.url)) as broker:  # type: ignore[no-untyped-call]
+        assert isinstance(broker, RedisBroker)
+        yield broker
 
 
 @pytest.fixture
@@ -66,16 +59,6 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
     headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
     with TestClient(create_app(runtime.settings), headers=headers) as client:
         yield client
-
-
-def drain(broker: RedisBroker) -> None:
-    worker = Worker(broker, worker_threads=4, worker_timeout=100)
-    worker.start()
-    try:
-        broker.join("events", timeout=30_000)
-        worker.join()
-    finally:
-        worker.stop()
 
 
 def test_events_posted_while_redis_is_away_are_all_processed_once_it_is_back(
@@ -104,12 +87,12 @@ def test_events_posted_while_redis_is_away_are_all_processed_once_it_is_back(
     redis_server.start()
     back = T0 + timedelta(seconds=5)
     assert clock.tick(db, now=back, runtime=runtime).events == 20
-    drain(broker)
+    drain(broker, ("events",))
     # The first event's message was in Redis when it went down, and is gone with it; its row
     # is still pending, and the relay sends it again once it has waited `requeue_after_s`.
     later = back + timedelta(seconds=runtime.settings.requeue_after_s + 1)
     assert clock.tick(db, now=later, runtime=runtime).events == 1
-    drain(broker)
+    drain(broker, ("events",))
     assert clock.tick(db, now=later + timedelta(hours=1), runtime=runtime).events == 0
 
     db.expire_all()

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dramatiq import Worker
 from dramatiq.brokers.stub import StubBroker
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, Event, Lease
+from tests.support.brokers import drain
 from tests.support.factories import order_event
 from tests.support.waiting import wait_until
 from worker import clock, events, sending, timesource
@@ -50,16 +50,6 @@ def lease(db: Session) -> tuple[str | None, datetime | None]:
     holder, expires_at = row.holder, row.expires_at
     db.rollback()  # On SQLite an open transaction would hold the lock the clock needs.
     return holder, expires_at
-
-
-def run_queues(broker: StubBroker) -> None:
-    worker = Worker(broker, worker_timeout=50)
-    worker.start()
-    try:
-        broker.join("deliveries", timeout=30_000)
-        worker.join()
-    finally:
-        worker.stop()
 
 
 def test_a_second_clock_idles_while_the_first_holds_the_lease_and_takes_over_after_expiry(
@@ -150,7 +140,7 @@ def test_a_delivery_left_sending_is_released_and_sent_once_when_the_provider_is_
     timesource.freeze(late)
     report = clock.tick(db, now=late, runtime=runtime)
     assert (report.released, report.abandoned, report.deliveries) == (1, 0, 1)
-    run_queues(stub_broker)
+    drain(stub_broker, ("deliveries",))
 
     db.refresh(delivery)
     assert (delivery.status, delivery.attempts, delivery.sent_at) == ("sent", 2, late)

@@ -6,11 +6,11 @@ import email
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dramatiq import Worker
 from dramatiq.brokers.stub import StubBroker
 from sqlmodel import Session, select
 
 from models import Customer, Delivery, Event
+from tests.support.brokers import drain
 from tests.support.factories import order_event
 from worker import clock, timesource
 from worker.ingest import ingest
@@ -19,24 +19,13 @@ from worker.runtime import Runtime
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
 
-def run_queues(broker: StubBroker) -> None:
-    worker = Worker(broker, worker_timeout=50)
-    worker.start()
-    try:
-        broker.join("events", timeout=30_000)
-        broker.join("deliveries", timeout=30_000)
-        worker.join()
-    finally:
-        worker.stop()
-
-
 def test_a_first_order_gets_one_thank_you_two_hours_later(
     db: Session, runtime: Runtime, stub_broker: StubBroker
 ) -> None:
     timesource.freeze(T0)
     event = order_event(event_id="ord-1-placed", order_id="1", at=T0, locale="es")
     ingest(db, [event], now=T0)
-    run_queues(stub_broker)
+    drain(stub_broker)
 
     customer = db.exec(select(Customer)).one()
     assert (customer.orders_count, customer.total_spent, customer.average_order_value) == (
@@ -52,7 +41,7 @@ def test_a_first_order_gets_one_thank_you_two_hours_later(
     timesource.freeze(later)
     report = clock.tick(db, now=later, runtime=runtime)
     assert report.deliveries == 1
-    run_queues(stub_broker)
+    drain(stub_broker)
 
     db.expire_all()
     sent = db.get_one(Delivery, thank_you.id)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name
 from sqlalchemy import func, select
@@ -73,18 +72,9 @@ def _clear_caches() -> None:
 @contextmanager
 def private_broker(threads: int) -> Iterator[StubBroker]:
     """A fresh in-process broker with a worker consuming it; the previous one is put back after."""
-    import worker.actors  # noqa: F401  (declares the actors before they move to the new broker)
-
-    previous = dramatiq.get_broker()
     broker = StubBroker()
-    broker.emit_after("process_boot")
-    broker_module.install(broker)
-    try:
-        with running_worker(threads):
-            yield broker
-    finally:
-        broker.close()
-        broker_module.install(previous)
+    with broker_module.installed(broker), running_worker(threads):
+        yield broker
 
 
 def drain(broker: StubBroker, timeout_s: float = JOIN_TIMEOUT_S) -> None:

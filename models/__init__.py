@@ -1,6 +1,7 @@
 """Ladder's tables, the engine and session, and the Alembic migrations."""
 
 from models.customers import Customer, CustomerExternalId
+from models.deliverability import Preference, ProviderEvent, SendingPause
 from models.deliveries import Delivery, DeliveryStatus, Suppression
 from models.events import Event, EventStatus
 from models.leases import Lease
@@ -17,5 +18,8 @@ __all__ = [
     "Order",
     "OrderLine",
     "OrderStatus",
+    "Preference",
+    "ProviderEvent",
+    "SendingPause",
     "Suppression",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -59,3 +59,7 @@ class Trigger(BaseModel):
     unless: tuple[Annotated[str, Field(pattern=EVENT_TYPE)], ...] = ()
     cooldown: Duration | None = None
     enabled: bool = True
+    # Marketing mail needs consent and carries List-Unsubscribe; transactional mail does not.
+    message_class: Literal["marketing", "transactional"] = Field(
+        default="marketing", alias="class"
+    )

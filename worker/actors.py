@@ -53,6 +53,8 @@ def deliver(delivery_id: int) -> None:
         try:
             sending.deliver(db, delivery_id, now=timesource.now(), runtime=runtime)
         except DeliveryError as exc:
-            if exc.retry_after_s is not None:  # rate-limited: come back when the limit resets
-                raise dramatiq.Retry(delay=int(exc.retry_after_s * 1000)) from exc
-            raise
+            if exc.retry_after_s is None:
+                raise  # Retries backs off, within max_retries
+            # Rate-limited: a fresh message, due when the limit resets. Not a failure, so it
+            # uses none of the retry budget that outages and 5xx answers count against.
+            deliver.send_with_options(args=(delivery_id,), delay=int(exc.retry_after_s * 1000))

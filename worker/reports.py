@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus, Event, EventStatus
+from worker import pauses
 from worker.settings import Settings
 
 
@@ -45,6 +46,15 @@ def status_report(db: Session, *, now: datetime, settings: Settings) -> dict[str
         "events": counts_by_status(db, Event),
         "deliveries": counts_by_status(db, Delivery),
         "stuck": stuck(db, now=now, settings=settings),
+        "sending_paused": [
+            {
+                "provider": pause.provider,
+                "reason": pause.reason,
+                "since": pause.paused_at.isoformat(),
+                "probe_at": pause.probe_at.isoformat(),
+            }
+            for pause in pauses.all_pauses(db)
+        ],
         "failed_recently": [
             {"table": table, "id": row_id, "reason": reason}
             for table, model, field in (

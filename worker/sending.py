@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
 from triggers import ConditionError
-from worker import events
+from worker import events, pauses, preferences
 from worker.context import build_context
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.rendering import RenderError
@@ -74,7 +74,10 @@ def deliver(
 
     Raises DeliveryError for a transient provider error, after releasing the claim, so the
     actor's retries try again later; a permanent one is recorded on the row as `failed`.
+    Does nothing while sending is paused (the provider refused our credentials).
     """
+    if pauses.active_pause(db, runtime.settings.email_backend.value, now) is not None:
+        return None  # stays scheduled; the clock's relay brings it back after the pause
     delivery = claim(db, delivery_id, now)
     if delivery is None:
         return None
@@ -94,11 +97,9 @@ def deliver(
     try:
         message_id = runtime.provider.send(email)
     except DeliveryError as exc:
-        if exc.permanent:
-            finish(db, delivery_id, DeliveryStatus.FAILED, reason=str(exc))
-            return DeliveryStatus.FAILED
-        finish(db, delivery_id, DeliveryStatus.SCHEDULED, reason=f"will retry: {exc}")
-        raise
+        return record_refusal(db, delivery_id, exc, now=now, runtime=runtime)
+    # The provider took it (SendGrid: 202). From here to the commit below is the one window
+    # where a crash could leave a sent email recorded as `sending`: nothing else happens in it.
     finish(
         db,
         delivery_id,
@@ -110,6 +111,28 @@ def deliver(
         reason=None,
     )
     return DeliveryStatus.SENT
+
+
+def record_refusal(
+    db: Session, delivery_id: int, exc: DeliveryError, *, now: datetime, runtime: Runtime
+) -> DeliveryStatus:
+    """Records why the provider did not take the email. Permanent: `failed` with its message.
+    Refused credentials: sending pauses for every worker and the delivery waits, `scheduled`.
+    Otherwise the delivery is released and `exc` raised again for the actor to retry.
+    """
+    if exc.permanent:
+        finish(db, delivery_id, DeliveryStatus.FAILED, reason=str(exc))
+        return DeliveryStatus.FAILED
+    if exc.pauses_sending:
+        backend = runtime.settings.email_backend.value
+        finish(db, delivery_id, DeliveryStatus.SCHEDULED, reason=f"sending paused: {exc}")
+        pauses.pause(
+            db, backend, str(exc), now=now, probe_after_s=runtime.settings.sending_pause_probe_s
+        )
+        logger.error("sending through %s paused (delivery %s): %s", backend, delivery_id, exc)
+        return DeliveryStatus.SCHEDULED
+    finish(db, delivery_id, DeliveryStatus.SCHEDULED, reason=f"will retry: {exc}")
+    raise exc
 
 
 def _prepare(
@@ -157,11 +180,13 @@ def eligibility(
     compiled = runtime.triggers.by_name.get(delivery.trigger)
     if compiled is None:
         return Verdict(DeliveryStatus.CANCELLED, f"trigger {delivery.trigger!r} no longer exists")
+    trigger = compiled.trigger
     if claimed.suppressed:
         return Verdict(DeliveryStatus.SUPPRESSED, "address is on the suppression list")
-    if not customer.accepts_marketing:
+    if trigger.message_class == "marketing" and not customer.accepts_marketing:
         return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
-    trigger = compiled.trigger
+    if preferences.is_opted_out(db, delivery.customer_id, trigger.message_class):
+        return Verdict(DeliveryStatus.SUPPRESSED, f"opted out of {trigger.message_class} mail")
     if trigger.unless:
         newer = db.execute(
             select(col(Event.type), col(Event.id))
@@ -201,8 +226,9 @@ def compose(
     """
     settings = runtime.settings
     delivery, customer = claimed.delivery, claimed.customer
-    token = unsubscribe_token(settings.secret_key(), customer.id)  # type: ignore[arg-type]
-    unsubscribe_url = f"{settings.public_url.rstrip('/')}/unsubscribe/{token}"
+    message_class = runtime.triggers.by_name[delivery.trigger].trigger.message_class
+    token = unsubscribe_token(settings.secret_key(), customer.id, message_class)  # type: ignore[arg-type]
+    unsubscribe_url = f"{settings.public_url.rstrip('/')}/u/{token}"
     context = {**context, "unsubscribe_url": unsubscribe_url}
     rendered = runtime.renderer.render(
         delivery.message, segment=customer.segment, locale=customer.locale, context=context
@@ -216,15 +242,19 @@ def compose(
         html=rendered.html,
         text=rendered.text,
         created_at=now,
-        headers={
-            "List-Unsubscribe": f"<{unsubscribe_url}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
+        headers=unsubscribe_headers(unsubscribe_url) if message_class == "marketing" else {},
         categories=(delivery.trigger, delivery.message),
         custom_args={
             "delivery_id": str(delivery.id),
             "trigger": delivery.trigger,
             "segment": customer.segment or "",
         },
+        reply_to=settings.sendgrid_reply_to,
+        unsubscribe_group=getattr(settings, f"sendgrid_group_{message_class}"),
     )
     return email, rendered.variant
+
+
+def unsubscribe_headers(url: str) -> dict[str, str]:
+    """RFC 2369 + RFC 8058: mail clients show an unsubscribe button that POSTs to `url`."""
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

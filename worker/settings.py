@@ -31,6 +31,19 @@ class Settings(BaseSettings):
     sendgrid_api_key: SecretStr | None = None
     sendgrid_api_host: str = "https://api.sendgrid.com"
     sendgrid_timeout_s: float = 10.0
+    sendgrid_sandbox_mode: bool = False  # SendGrid validates but delivers nothing
+    sendgrid_reply_to: EmailStr | None = None
+    # SendGrid unsubscribe groups (ASM), by message class; unset: no group on the message.
+    sendgrid_group_marketing: int | None = None
+    sendgrid_group_transactional: int | None = None
+    # Mail Send requests per second, shared by every worker process (in Redis when REDIS_URL).
+    sendgrid_requests_per_s: int | None = Field(default=None, gt=0)
+    # Event Webhook: the verification key (base64 DER, from Mail Settings) and the oldest
+    # timestamp accepted, against replays.
+    sendgrid_webhook_public_key: str | None = None
+    sendgrid_webhook_max_age_s: float = Field(default=600.0, gt=0)
+    # After a 401/403 sending pauses; the next delivery after this long probes again.
+    sending_pause_probe_s: float = Field(default=300.0, gt=0)
     ladder_api_token: SecretStr | None = None
     ladder_secret_key: SecretStr | None = None
     public_url: str = "http://localhost:8000"

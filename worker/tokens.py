@@ -1,29 +1,51 @@
-"""Signed, tamper-proof unsubscribe tokens: the customer id and an HMAC, nothing personal."""
+"""Signed, tamper-proof unsubscribe tokens: a customer id, a message class and an HMAC."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+from typing import NamedTuple
 
-_PURPOSE = b"unsubscribe:v1:"
+_PURPOSE_V1 = b"unsubscribe:v1:"  # links sent before message classes: marketing
+_PURPOSE = b"unsubscribe:v2:"
+_CLASS_CODES = {"marketing": "m", "transactional": "t"}
+_CLASSES = {code: name for name, code in _CLASS_CODES.items()}
 
 
-def _mac(secret: bytes, customer_id: int) -> str:
-    digest = hmac.new(secret, _PURPOSE + str(customer_id).encode(), hashlib.sha256).digest()
+class UnsubscribeToken(NamedTuple):
+    customer_id: int
+    message_class: str
+
+
+def _mac(secret: bytes, message: bytes) -> str:
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode().rstrip("=")
 
 
-def unsubscribe_token(secret: bytes, customer_id: int) -> str:
-    return f"{customer_id}.{_mac(secret, customer_id)}"
+def unsubscribe_token(secret: bytes, customer_id: int, message_class: str = "marketing") -> str:
+    """`<customer id>.<class code>.<mac>`: safe in a URL as it is, nothing personal in it."""
+    code = _CLASS_CODES[message_class]
+    return f"{customer_id}.{code}.{_mac(secret, _PURPOSE + f'{customer_id}.{code}'.encode())}"
 
 
-def read_unsubscribe_token(secret: bytes, token: str) -> int | None:
-    """The customer id the token was signed for, or None if it was not signed by us."""
-    customer_part, _, mac = token.partition(".")
-    if not customer_part.isdigit() or not mac:
+def read_unsubscribe_token(secret: bytes, token: str) -> UnsubscribeToken | None:
+    """The customer and message class the token was signed for; None if we did not sign it.
+
+    Two-part tokens from before message classes (`<id>.<mac>`) still read, as marketing.
+    """
+    parts = token.split(".")
+    if not parts[0].isdigit():
         return None
-    customer_id = int(customer_part)
-    if not hmac.compare_digest(mac, _mac(secret, customer_id)):
+    customer_id = int(parts[0])
+    if len(parts) == 2 and parts[1]:
+        expected = _mac(secret, _PURPOSE_V1 + parts[0].encode())
+        message_class = "marketing"
+    elif len(parts) == 3 and parts[1] in _CLASSES and parts[2]:
+        expected = _mac(secret, _PURPOSE + f"{parts[0]}.{parts[1]}".encode())
+        message_class = _CLASSES[parts[1]]
+    else:
         return None
-    return customer_id
+    if not hmac.compare_digest(parts[-1].encode(), expected.encode()):
+        return None
+    return UnsubscribeToken(customer_id, message_class)

@@ -21,14 +21,25 @@ _UTF8_QP.body_encoding = charset.QP
 
 
 class DeliveryError(Exception):
-    """The provider did not take the email. Permanent: never retry; otherwise retry later."""
+    """The provider did not take the email. Permanent: never retry; otherwise retry later.
+
+    `retry_after_s`: rate-limited, try again after this long (not counted as a failure).
+    `pauses_sending`: the provider refuses our credentials, so every email would fail alike:
+    stop sending instead of failing them one by one.
+    """
 
     def __init__(
-        self, message: str, *, permanent: bool, retry_after_s: float | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        retry_after_s: float | None = None,
+        pauses_sending: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after_s = retry_after_s
+        self.pauses_sending = pauses_sending
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,8 @@ class OutgoingEmail:
     headers: dict[str, str] = field(default_factory=dict)
     categories: tuple[str, ...] = ()
     custom_args: dict[str, str] = field(default_factory=dict)
+    reply_to: str | None = None
+    unsubscribe_group: int | None = None  # the provider's group for this message class
 
     def to_mime(self) -> Message:
         """The RFC 5322 message: text/plain first, then text/html (multipart/alternative).
@@ -60,6 +73,8 @@ class OutgoingEmail:
         # One id per delivery, so a resent copy is recognisably the same message.
         domain = self.sender.rpartition("@")[2]
         message["Message-ID"] = f"<ladder-delivery-{self.delivery_id}@{domain}>"
+        if self.reply_to:
+            message["Reply-To"] = self.reply_to
         for name, value in self.headers.items():
             message[name] = value
         # typeshed says `str`; the stdlib takes a Charset too, which is how QP is chosen.

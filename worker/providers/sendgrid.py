@@ -2,27 +2,48 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
 from typing import Any
 from urllib.error import URLError
 
+import redis
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from worker.providers import DeliveryError, OutgoingEmail
+from worker.providers.ratelimit import RateLimiter, build_rate_limiter
 from worker.settings import Settings
 
 # SendGrid answers these when the request itself is wrong: sending it again cannot help.
-PERMANENT_STATUSES = {400, 401, 403, 404, 413}
+PERMANENT_STATUSES = {400, 404, 413}
+# Our API key is refused (revoked, or lacking the mail.send scope): every email would fail
+# alike, so sending pauses rather than failing the whole queue.
+PAUSING_STATUSES = {401, 403}
 
 
 class SendGridProvider:
     idempotent = False
+    name = "sendgrid"
 
-    def __init__(self, api_key: str, *, host: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        host: str,
+        timeout_s: float,
+        sandbox_mode: bool = False,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
         self.client = SendGridAPIClient(api_key=api_key, host=host)
         self.client.client.timeout = timeout_s
+        self.sandbox_mode = sandbox_mode
+        self.rate_limiter = rate_limiter
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SendGridProvider:
@@ -32,20 +53,30 @@ class SendGridProvider:
             settings.sendgrid_api_key.get_secret_value(),
             host=settings.sendgrid_api_host,
             timeout_s=settings.sendgrid_timeout_s,
+            sandbox_mode=settings.sendgrid_sandbox_mode,
+            rate_limiter=build_rate_limiter(
+                cls.name, settings.sendgrid_requests_per_s, settings.redis_url
+            ),
         )
 
     def send(self, email: OutgoingEmail) -> str:
+        """Returns SendGrid's X-Message-Id once it answered 202. Raises DeliveryError."""
+        body = request_body(email, sandbox_mode=self.sandbox_mode)
         try:
-            response = self.client.send(request_body(email))
+            if self.rate_limiter is not None:
+                self.rate_limiter.acquire()
+            response = self.client.send(body)
         except HTTPError as exc:
             raise _error_from(exc) from exc
+        except redis.RedisError as exc:
+            raise DeliveryError(f"rate limiter unreachable: {exc}", permanent=False) from exc
         except (URLError, TimeoutError, OSError) as exc:
             raise DeliveryError(f"SendGrid unreachable: {exc}", permanent=False) from exc
         headers = {key.lower(): value for key, value in response.headers.items()}
         return str(headers.get("x-message-id", ""))
 
 
-def request_body(email: OutgoingEmail) -> dict[str, Any]:
+def request_body(email: OutgoingEmail, *, sandbox_mode: bool = False) -> dict[str, Any]:
     """The v3 mail/send body: text/plain before text/html, as the API requires."""
     body: dict[str, Any] = {
         "personalizations": [{"to": [{"email": email.to}]}],
@@ -57,10 +88,17 @@ def request_body(email: OutgoingEmail) -> dict[str, Any]:
         ],
         "custom_args": email.custom_args,
     }
+    if email.reply_to:
+        body["reply_to"] = {"email": email.reply_to}
     if email.headers:
         body["headers"] = email.headers
     if email.categories:
-        body["categories"] = list(email.categories)
+        # SendGrid refuses repeated categories: a trigger named like its message is one.
+        body["categories"] = list(dict.fromkeys(email.categories))
+    if email.unsubscribe_group is not None:
+        body["asm"] = {"group_id": email.unsubscribe_group}
+    if sandbox_mode:
+        body["mail_settings"] = {"sandbox_mode": {"enable": True}}
     return body
 
 
@@ -71,8 +109,36 @@ def _error_from(exc: HTTPError) -> DeliveryError:
     except (ValueError, KeyError, TypeError, AttributeError):
         detail = str(exc.reason)
     if status == 429:
-        reset = (exc.headers or {}).get("X-RateLimit-Reset")
-        # SendGrid sends the epoch second at which the limit resets.
-        wait = max(1.0, float(reset) - time.time()) if reset else None
+        wait = _seconds_until_reset((exc.headers or {}).get("X-RateLimit-Reset"))
         return DeliveryError(f"SendGrid rate limit: {detail}", permanent=False, retry_after_s=wait)
+    if status in PAUSING_STATUSES:
+        return DeliveryError(f"SendGrid {status}: {detail}", permanent=False, pauses_sending=True)
     return DeliveryError(f"SendGrid {status}: {detail}", permanent=status in PERMANENT_STATUSES)
+
+
+def _seconds_until_reset(reset: str | None) -> float:
+    """SendGrid sends the epoch second at which the limit resets; at least a second from now."""
+    try:
+        return max(1.0, float(reset or 0) - time.time())
+    except ValueError:
+        return 1.0
+
+
+def is_signed_event_body(public_key: str, *, signature: str, timestamp: str, body: bytes) -> bool:
+    """True when `signature` (the X-Twilio-Email-Event-Webhook-Signature header) is SendGrid's
+    ECDSA P-256/SHA-256 signature over the timestamp header followed by the raw body.
+
+    `public_key` is the verification key from SendGrid's Mail Settings (base64 DER).
+    """
+    try:
+        key = serialization.load_der_public_key(base64.b64decode(public_key, validate=True))
+        decoded = base64.b64decode(signature, validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return False
+    try:
+        key.verify(decoded, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from worker.settings import Settings, get_settings
-from worker.web import events_api, health, unsubscribe
+from worker.web import events_api, health, provider_events, unsubscribe
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -13,6 +13,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     app.include_router(events_api.router)
     app.include_router(unsubscribe.router)
+    app.include_router(provider_events.router)
     app.include_router(health.router)
     return app
 

@@ -1,62 +1,131 @@
-"""Unsubscribe links: a confirm page on GET; one-click POST (RFC 8058) withdraws consent."""
+"""Unsubscribe links: a confirm page, RFC 8058 one-click POST, and a preferences page."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from markupsafe import escape
+from markupsafe import Markup, escape
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
-from models import Customer, Suppression
-from models.db import insert_ignoring_duplicates
+from models import Customer
+from models.db import session
 from worker import timesource
-from worker.tokens import read_unsubscribe_token
-from worker.web.deps import db_session, settings_of
+from worker.preferences import MESSAGE_CLASSES, preferences_of, set_preference
+from worker.tokens import UnsubscribeToken, read_unsubscribe_token
+from worker.web.deps import db_session, read_body, settings_of
+from worker.web.unsubscribe_texts import Texts, texts_for
 
 router = APIRouter()
+FORM_LIMIT_BYTES = 4096
 
-_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
+_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width"><title>{title}</title></head>
 <body style="font-family:sans-serif;max-width:32em;margin:4em auto">{body}</body></html>"""
 
 
-def _customer_id(request: Request, token: str) -> int:
-    customer_id = read_unsubscribe_token(settings_of(request).secret_key(), token)
-    if customer_id is None:
+def _token(request: Request, token: str) -> UnsubscribeToken:
+    read = read_unsubscribe_token(settings_of(request).secret_key(), token)
+    if read is None:
         raise HTTPException(404, "this unsubscribe link is not valid")
-    return customer_id
+    return read
 
 
+def _page(lang: str, title: str, body: str) -> str:
+    return _PAGE.format(lang=lang, title=escape(title), body=body)
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
-def confirm_page(request: Request, token: str) -> str:
-    _customer_id(request, token)
-    shop = escape(settings_of(request).shop_name)
-    form = (
-        f'<form method="post"><p>Stop marketing emails from {shop}?</p>'
-        '<button type="submit">Unsubscribe</button></form>'
+def confirm_page(request: Request, token: str, db: Session = Depends(db_session)) -> str:  # noqa: B008
+    """Changes nothing: link scanners follow GET links, only a person presses the button."""
+    read = _token(request, token)
+    customer = db.get(Customer, read.customer_id)
+    lang, text = texts_for(customer.locale if customer else None)
+    shop = settings_of(request).shop_name
+    body = Markup(
+        '<form method="post"><p>{question}</p>'
+        '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">{button}</button></form><p><a href="/u/{token}/preferences">'
+        "{preferences}</a></p>"
+    ).format(
+        question=text["question"][read.message_class].format(shop=shop),
+        button=text["button"],
+        token=token,
+        preferences=text["preferences"],
     )
-    return _PAGE.format(title="Unsubscribe", body=form)
+    return _page(lang, text["title"], body)
 
 
+@router.post("/u/{token}", response_class=HTMLResponse)
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe(request: Request, token: str, db: Session = Depends(db_session)) -> str:  # noqa: B008
-    customer_id = _customer_id(request, token)
-    now = timesource.now()
-    customer = db.get(Customer, customer_id)
+    """RFC 8058 one-click: no login, no confirmation, 200. Repeating it changes nothing more."""
+    read = _token(request, token)
+    customer = db.get(Customer, read.customer_id)
+    lang, text = texts_for(customer.locale if customer else None)
     if customer is not None:
-        customer.accepts_marketing = False
-        customer.consent_changed_at = now
-        customer.consent_source = "unsubscribe_link"
-        db.add(customer)
-        # Also suppress the address: a platform that never heard of this unsubscribe may send
-        # `accepts_marketing: true` again with its next event, and that must not re-subscribe.
-        insert_ignoring_duplicates(
+        set_preference(
             db,
-            Suppression.__table__,  # type: ignore[attr-defined]
-            [{"email": customer.email, "reason": "unsubscribed", "created_at": now}],
-            Suppression.__table__.c.id,  # type: ignore[attr-defined]
+            customer,
+            read.message_class,
+            wanted=False,
+            source="unsubscribe_link",
+            now=timesource.now(),
         )
         db.commit()
-    shop = escape(settings_of(request).shop_name)
-    return _PAGE.format(
-        title="Unsubscribed", body=f"<p>You will get no more marketing emails from {shop}.</p>"
+    shop = settings_of(request).shop_name
+    done = escape(text["done"][read.message_class].format(shop=shop))
+    return _page(lang, text["title"], f"<p>{done}</p>")
+
+
+@router.get("/u/{token}/preferences", response_class=HTMLResponse)
+def preferences_page(request: Request, token: str, db: Session = Depends(db_session)) -> str:  # noqa: B008
+    read = _token(request, token)
+    customer = db.get(Customer, read.customer_id)
+    lang, text = texts_for(customer.locale if customer else None)
+    wanted = preferences_of(db, read.customer_id)
+    if customer is not None and not customer.accepts_marketing:
+        wanted["marketing"] = False
+    boxes = Markup("").join(
+        Markup(
+            '<p><label><input type="checkbox" name="{name}" value="yes"{checked}> {label}'
+        ).format(name=name, checked=Markup(" checked") if wanted[name] else "", label=text[name])
+        + Markup("</label></p>")
+        for name in MESSAGE_CLASSES
     )
+    body = Markup(
+        '<form method="post"><p>{intro}</p>{boxes}<button type="submit">{save}</button></form>'
+    ).format(intro=text["intro"], boxes=boxes, save=text["save"])
+    return _page(lang, text["preferences"], body)
+
+
+@router.post("/u/{token}/preferences", response_class=HTMLResponse)
+async def save_preferences(request: Request, token: str) -> str:
+    """Each class ticked stays wanted, each one left blank is dropped."""
+    read = _token(request, token)
+    form = parse_qs((await read_body(request, FORM_LIMIT_BYTES)).decode("utf-8", "replace"))
+    settings = settings_of(request)
+    chosen = {name: name in form for name in MESSAGE_CLASSES}
+    lang, text = await run_in_threadpool(_save, settings.database_url, read.customer_id, chosen)
+    return _page(lang, text["preferences"], f"<p>{escape(text['saved'])}</p>")
+
+
+def _save(database_url: str, customer_id: int, chosen: dict[str, bool]) -> tuple[str, Texts]:
+    with session(database_url) as db:
+        customer = db.get(Customer, customer_id)
+        if customer is None:
+            return texts_for(None)
+        now = timesource.now()
+        for name, wanted in chosen.items():
+            set_preference(db, customer, name, wanted=wanted, source="preferences_page", now=now)
+        if chosen["marketing"] and not customer.accepts_marketing:
+            # Ticking the box on this page is the customer's own, dated consent.
+            customer.accepts_marketing = True
+            customer.consent_changed_at = now
+            customer.consent_source = "preferences_page"
+            db.add(customer)
+        db.commit()
+        return texts_for(customer.locale)

@@ -1,0 +1,70 @@
+"""The words of the unsubscribe and preferences pages, in each language the shop writes in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Texts = dict[str, Any]
+
+_TEXTS: dict[str, Texts] = {
+    "en": {
+        "title": "Unsubscribe",
+        "question": {
+            "marketing": "Stop marketing emails from {shop}?",
+            "transactional": "Stop emails about your orders from {shop}?",
+        },
+        "button": "Unsubscribe",
+        "done": {
+            "marketing": "You will get no more marketing emails from {shop}.",
+            "transactional": "You will get no more emails about your orders from {shop}.",
+        },
+        "preferences": "Choose which emails you get",
+        "intro": "Tick the emails you want to keep getting.",
+        "marketing": "News and offers",
+        "transactional": "About my orders",
+        "save": "Save",
+        "saved": "Your choice is saved.",
+    },
+    "es": {
+        "title": "Darse de baja",
+        "question": {
+            "marketing": "¿Dejar de recibir correos promocionales de {shop}?",
+            "transactional": "¿Dejar de recibir correos sobre tus pedidos de {shop}?",
+        },
+        "button": "Darme de baja",
+        "done": {
+            "marketing": "No recibirás más correos promocionales de {shop}.",
+            "transactional": "No recibirás más correos sobre tus pedidos de {shop}.",
+        },
+        "preferences": "Elige qué correos recibes",
+        "intro": "Marca los correos que quieres seguir recibiendo.",
+        "marketing": "Novedades y ofertas",
+        "transactional": "Sobre mis pedidos",
+        "save": "Guardar",
+        "saved": "Tu elección está guardada.",
+    },
+    "de": {
+        "title": "Abmelden",
+        "question": {
+            "marketing": "Keine Werbe-E-Mails mehr von {shop}?",
+            "transactional": "Keine E-Mails mehr zu Ihren Bestellungen von {shop}?",
+        },
+        "button": "Abmelden",
+        "done": {
+            "marketing": "Sie erhalten keine Werbe-E-Mails mehr von {shop}.",
+            "transactional": "Sie erhalten keine E-Mails zu Ihren Bestellungen mehr von {shop}.",
+        },
+        "preferences": "Wählen Sie, welche E-Mails Sie erhalten",
+        "intro": "Kreuzen Sie die E-Mails an, die Sie weiter erhalten möchten.",
+        "marketing": "Neuigkeiten und Angebote",
+        "transactional": "Zu meinen Bestellungen",
+        "save": "Speichern",
+        "saved": "Ihre Auswahl ist gespeichert.",
+    },
+}
+
+
+def texts_for(locale: str | None) -> tuple[str, Texts]:
+    """The language code and texts for a customer's locale (`es-MX` → `es`); English if none."""
+    lang = (locale or "en").replace("_", "-").split("-")[0].lower()
+    return (lang, _TEXTS[lang]) if lang in _TEXTS else ("en", _TEXTS["en"])

@@ -60,6 +60,4 @@ class Trigger(BaseModel):
     cooldown: Duration | None = None
     enabled: bool = True
     # Marketing mail needs consent and carries List-Unsubscribe; transactional mail does not.
-    message_class: Literal["marketing", "transactional"] = Field(
-        default="marketing", alias="class"
-    )
+    message_class: Literal["marketing", "transactional"] = Field(default="marketing", alias="class")

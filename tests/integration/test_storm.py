@@ -135,5 +135,5 @@ def sent_count(url: str) -> int:
 
 def states(url: str) -> dict[str, int]:
     with session(url) as db:
-        rows = db.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+        rows = db.execute(select(col(Delivery.status), func.count()).group_by(col(Delivery.status)))
         return {str(status): int(count) for status, count in rows}

@@ -90,8 +90,7 @@ def seed_due_deliveries(db: Session, count: int, *, now: datetime, prefix: str =
         ],
     )
     db.commit()
-    return list(
-        db.scalars(
-            select(col(Delivery.id)).where(col(Delivery.trigger) == "hello").order_by(Delivery.id)
-        )
-    )
+    delivery_ids = db.execute(
+        select(col(Delivery.id)).where(col(Delivery.trigger) == "hello").order_by(col(Delivery.id))
+    ).scalars()
+    return [int(delivery_id) for delivery_id in delivery_ids]

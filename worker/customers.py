@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from models import Customer, CustomerExternalId, Order
 from models.db import insert_ignoring_duplicates, insert_new
 from models.orders import UNCOUNTED_STATUSES
+from worker.addresses import suppress_if_invalid
 from worker.canonical import CustomerIn
 from worker.errors import PermanentError
 
@@ -43,6 +44,7 @@ def resolve_customer(
         )
         if customer is None:  # another worker created this address a moment ago
             customer = db.exec(select(Customer).where(col(Customer.email) == incoming.email)).one()
+        suppress_if_invalid(db, customer.email, now=occurred_at)  # a new address: check it once
     if incoming.id is not None and not linked:
         insert_ignoring_duplicates(
             db,

@@ -20,7 +20,9 @@ from worker.settings import get_settings
 app = typer.Typer(help="Ladder: lifecycle emails from store events.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 segments_app = typer.Typer(help="RFM segments.", no_args_is_help=True)
+sending_app = typer.Typer(help="The email provider: pause and resume.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(sending_app, name="sending")
 app.add_typer(segments_app, name="segments")
 console = Console()
 err = Console(stderr=True)
@@ -156,6 +158,22 @@ def status(
         style = "red" if item["count"] else ""
         table.add_row(what, str(item["count"]), item["oldest"] or "-", style=style)
     console.print(table)
+    for pause in report["sending_paused"]:
+        console.print(
+            f"[red]Sending through {pause['provider']} is paused[/red] since {pause['since']}: "
+            f"{pause['reason']}. The next delivery after {pause['probe_at']} tries again; "
+            "`ladder sending resume` tries now."
+        )
+
+
+@sending_app.command("resume")
+def sending_resume() -> None:
+    """Lift a sending pause (after fixing the API key): deliveries go out on the next tick."""
+    from worker import pauses
+
+    with session(get_settings().database_url) as db:
+        lifted = pauses.resume(db)
+    console.print("sending resumed" if lifted else "sending was not paused")
 
 
 @segments_app.command("refresh")

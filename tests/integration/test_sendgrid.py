@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from sqlmodel import Session, col, select
+from typer.testing import CliRunner
 
 from models import Delivery, DeliveryStatus, SendingPause
 from tests.support.factories import order_event
@@ -23,6 +24,7 @@ from tests.support.sendgrid_standin import (
 )
 from tests.support.services import free_port
 from worker import pauses
+from worker.cli import app
 from worker.events import process
 from worker.ingest import store_events
 from worker.providers import DeliveryError, OutgoingEmail
@@ -462,3 +464,23 @@ def test_the_rate_limiter_is_asked_before_each_request(sendgrid: SendGridStandIn
     provider.send(outgoing())
 
     assert limiter.requests_seen == [0, 1]
+
+
+def test_ladder_status_shows_the_pause_and_ladder_sending_resume_lifts_it(
+    db: Session,
+    runtime: Runtime,  # noqa: ARG001  (points `ladder` at this test's database)
+) -> None:
+    pauses.pause(db, "sendgrid", "SendGrid 401: bad key", now=DUE, probe_after_s=300)
+    runner = CliRunner()
+
+    shown = runner.invoke(app, ["status"])
+    resumed = runner.invoke(app, ["sending", "resume"])
+    again = runner.invoke(app, ["sending", "resume"])
+
+    assert shown.exit_code == 0, shown.output
+    said = " ".join(shown.output.split())  # as read, whatever the terminal's width
+    assert "Sending through sendgrid is paused since 2026-05-01T12:00:00+00:00" in said
+    assert "SendGrid 401: bad key. The next delivery after 2026-05-01T12:05:00+00:00" in said
+    assert (resumed.exit_code, resumed.output.strip()) == (0, "sending resumed")
+    assert again.output.strip() == "sending was not paused"
+    assert pauses.all_pauses(db) == []

@@ -1,0 +1,183 @@
+"""`make bench` (delivery): emails/s from the queue to a SendGrid stand-in through the real
+client, one worker process, beside a no-op Dramatiq actor on the same Redis in the same run.
+
+    python -m bench.delivery [--emails 3000] [--threads 8]
+
+The deliveries are written due into a scratch PostgreSQL database first (not timed): this
+measures `deliver` alone — claim, eligibility, render, the HTTP request, record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from bench.baseline import measure_noop
+from bench.harness import (
+    BenchError,
+    Services,
+    bench_services,
+    cpu_seconds,
+    cpu_spent,
+    dramatiq_worker,
+    wait_until,
+    worker_child,
+)
+from bench.report import Measurement, markdown, print_table, rows, this_machine
+from models import Delivery, DeliveryStatus
+from models.db import session
+from tests.support.deliveries import seed_due_deliveries, write_hello_message
+from tests.support.sendgrid_standin import API_KEY, SendGridStandIn, running_standin
+
+WARMUP_EMAILS = 50
+POLL_S = 0.02
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.delivery", description=__doc__)
+    parser.add_argument("--emails", type=int, default=3_000, help="deliveries to time")
+    parser.add_argument("--threads", type=int, default=8, help="dramatiq --threads, both runs")
+    args = parser.parse_args(argv)
+    if args.emails < 1 or args.threads < 1:
+        parser.error("--emails and --threads must be at least 1")
+    return args
+
+
+def bench_env(services: Services, standin: SendGridStandIn, workdir: Path) -> dict[str, str]:
+    triggers, templates = write_hello_message(workdir)
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=services.database_url,
+        REDIS_URL=services.redis_url,
+        EMAIL_BACKEND="sendgrid",
+        SENDGRID_API_KEY=API_KEY,
+        SENDGRID_API_HOST=standin.url,
+        TRIGGERS_DIR=str(triggers),
+        TEMPLATES_DIR=str(templates),
+        LADDER_SECRET_KEY=secrets.token_urlsafe(32),
+        LADDER_API_TOKEN=secrets.token_urlsafe(24),
+        no_proxy="127.0.0.1",
+    )
+    return env
+
+
+def sent(database_url: str) -> int:
+    with session(database_url) as db:
+        count = db.scalar(select(func.count()).where(col(Delivery.status) == DeliveryStatus.SENT))
+        return int(count or 0)
+
+
+def measure_delivery(
+    services: Services, *, emails: int, threads: int, env: dict[str, str], workdir: Path
+) -> Measurement:
+    """Times `emails` deliver messages from the first send until the last row is `sent`."""
+    from dramatiq.brokers.redis import RedisBroker
+
+    from worker import broker as broker_module
+
+    broker_module.install(RedisBroker(url=services.redis_url))  # type: ignore[no-untyped-call]
+    from worker.actors import deliver
+
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    with session(services.database_url) as db:
+        warm = seed_due_deliveries(db, WARMUP_EMAILS, now=due, prefix="warm")
+    log = workdir / "delivery-worker.log"
+    with dramatiq_worker(
+        ["worker.broker", "worker.actors"], threads=threads, env=env, log=log
+    ) as proc:
+        for delivery_id in warm:
+            deliver.send(delivery_id)
+        wait_until(
+            lambda: sent(services.database_url) == WARMUP_EMAILS,
+            timeout_s=60,
+            interval_s=POLL_S,
+            process=proc,
+            log=log,
+            what="warming up",
+        )
+        with session(services.database_url) as db:
+            ids = seed_due_deliveries(db, emails, now=due, prefix="bench")[WARMUP_EMAILS:]
+        child = worker_child(proc)
+        cpu_before = cpu_seconds(child)
+        started = time.monotonic()
+        for delivery_id in ids:
+            deliver.send(delivery_id)
+        finished = wait_until(
+            lambda: sent(services.database_url) == WARMUP_EMAILS + emails,
+            timeout_s=max(120.0, emails / 20),
+            interval_s=POLL_S,
+            process=proc,
+            log=log,
+            what=f"sending {emails} emails",
+        )
+        cpu_used = cpu_spent(cpu_before, cpu_seconds(child))
+    return Measurement(
+        "Ladder: queue → SendGrid stand-in (202)", "emails", emails, finished - started, cpu_used
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console()
+    if not console.is_terminal:
+        console.width = 120
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="ladder-bench-delivery-") as tmp,
+            bench_services() as services,
+            running_standin(validate=False) as standin,
+        ):
+            workdir = Path(tmp)
+            env = bench_env(services, standin, workdir)
+            os.environ.update(env)  # this process enqueues as Ladder: the same settings
+            machine = this_machine(redis=services.redis_version, postgres=services.postgres_version)
+            baseline = measure_noop(
+                redis_url=services.redis_url,
+                messages=args.emails,
+                threads=args.threads,
+                env=env,
+                workdir=workdir,
+            )
+            emails = measure_delivery(
+                services, emails=args.emails, threads=args.threads, env=env, workdir=workdir
+            )
+            accepted = len(standin.accepted_delivery_ids())
+    except BenchError as exc:
+        console.print("[red]bench failed:[/red]")
+        console.print(str(exc), markup=False, highlight=False)
+        return 1
+    if accepted != WARMUP_EMAILS + args.emails:
+        console.print(f"[red]the stand-in accepted {accepted} emails, not {args.emails}[/red]")
+        return 1
+    found = rows(baseline, [emails], [])
+    shape = (
+        f"one worker process (dramatiq --processes 1 --threads {args.threads}), the sendgrid "
+        f"client against a local stand-in answering 202 (no schema check), {args.emails:,} emails"
+    )
+    notes = [
+        machine.describe(),
+        shape,
+        f"load average as the run started: {machine.load_before:.2f}",
+    ]
+    print_table(
+        console, found, title="Ladder: deliveries → SendGrid, beside bare Dramatiq", notes=notes
+    )
+    console.print("\nFor the README:\n")
+    heading = f"`python -m bench.delivery` ({shape}; {machine.describe()}):"
+    console.print(markdown(found, heading=heading), markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -172,7 +172,7 @@ def sending_resume() -> None:
     from worker import pauses
 
     with session(get_settings().database_url) as db:
-        lifted = pauses.resume(db)
+        lifted = pauses.resume(db, now=timesource.now())
     console.print("sending resumed" if lifted else "sending was not paused")
 
 

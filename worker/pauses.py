@@ -7,18 +7,23 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
-from models import SendingPause
+from models import Delivery, DeliveryStatus, SendingPause
 from models.db import insert_ignoring_duplicates
 
 
-def active_pause(db: Session, provider: str, now: datetime) -> SendingPause | None:
-    """The pause in force for `provider`, or None when it may send (never paused, resumed, or
-    its probe time has come: the next delivery then tries the credentials once more)."""
-    return db.scalars(
-        select(SendingPause).where(
-            col(SendingPause.provider) == provider, col(SendingPause.probe_at) > now
-        )
+def pause_of(db: Session, provider: str) -> SendingPause | None:
+    """The pause recorded for `provider`, if any. Sending waits while `now < probe_at`; from
+    then on the next delivery tries the credentials once more, and lifts the pause if they work.
+    """
+    # A query every time, never the session's identity map: another worker may have paused
+    # or resumed since.
+    pause = db.scalars(
+        select(SendingPause)
+        .where(col(SendingPause.provider) == provider)
+        .execution_options(populate_existing=True)
     ).one_or_none()
+    db.commit()  # end the read: on SQLite every transaction holds the write lock
+    return pause
 
 
 def pause(db: Session, provider: str, reason: str, *, now: datetime, probe_after_s: float) -> None:
@@ -36,14 +41,24 @@ def pause(db: Session, provider: str, reason: str, *, now: datetime, probe_after
     db.commit()
 
 
-def resume(db: Session, provider: str | None = None) -> int:
-    """Lifts the pause of `provider` (every provider when None); returns how many were lifted."""
+def resume(db: Session, provider: str | None = None, *, now: datetime | None = None) -> int:
+    """Lifts the pause of `provider` (every provider when None); returns how many were lifted.
+
+    With `now`, deliveries due by then are handed to the clock's next tick at once, instead
+    of after the relay's patience (the messages they had were consumed during the pause).
+    """
     statement = delete(SendingPause)
     if provider is not None:
         statement = statement.where(col(SendingPause.provider) == provider)
-    result = db.execute(statement)
+    lifted = int(db.execute(statement).rowcount)  # type: ignore[attr-defined]
+    if lifted and now is not None:
+        db.execute(
+            update(Delivery)
+            .where(col(Delivery.status) == DeliveryStatus.SCHEDULED, col(Delivery.send_at) <= now)
+            .values(enqueued_at=None)
+        )
     db.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return lifted
 
 
 def all_pauses(db: Session) -> list[SendingPause]:

@@ -33,6 +33,7 @@ TRANSITIONS: dict[str, tuple[DeliveryStatus, tuple[DeliveryStatus, ...]]] = {
     "bounce": (S.BOUNCED, (*_AFTER_SEND, S.DELIVERED)),
     "dropped": (S.DROPPED, _AFTER_SEND),
 }
+OUTCOME_UNKNOWN = "outcome unknown"  # the reason worker/clock.py gives a stale `sending` claim
 # What a `dropped` reason says about the address (SendGrid's own suppression lists).
 _DROPPED_SUPPRESSES = ("invalid", "bounced address", "spam reporting address")
 
@@ -125,9 +126,14 @@ def apply(db: Session, row: ProviderEvent, *, settings: Settings) -> None:
         values: dict[str, Any] = {"status": status}
         if row.type in ("bounce", "dropped"):
             values["reason"] = f"{row.type}: {event.get('reason', '')}".strip()
+        # A delivery the clock gave up as "outcome unknown" (its worker died after sending)
+        # is settled by the provider's word too.
+        unknown = (col(Delivery.status) == S.FAILED) & col(Delivery.reason).startswith(
+            OUTCOME_UNKNOWN
+        )
         db.execute(
             update(Delivery)
-            .where(col(Delivery.id) == row.delivery_id, col(Delivery.status).in_(before))
+            .where(col(Delivery.id) == row.delivery_id, col(Delivery.status).in_(before) | unknown)
             .values(values)
         )
     email = str(event.get("email", "")).strip().lower()

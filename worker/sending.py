@@ -76,7 +76,9 @@ def deliver(
     actor's retries try again later; a permanent one is recorded on the row as `failed`.
     Does nothing while sending is paused (the provider refused our credentials).
     """
-    if pauses.active_pause(db, runtime.settings.email_backend.value, now) is not None:
+    backend = runtime.settings.email_backend.value
+    pause = pauses.pause_of(db, backend)
+    if pause is not None and pause.probe_at > now:
         return None  # stays scheduled; the clock's relay brings it back after the pause
     delivery = claim(db, delivery_id, now)
     if delivery is None:
@@ -110,6 +112,9 @@ def deliver(
         segment=segment,
         reason=None,
     )
+    if pause is not None:  # this send was the probe after a pause: the key works again
+        pauses.resume(db, backend)
+        logger.info("sending through %s resumed: delivery %s was accepted", backend, delivery_id)
     return DeliveryStatus.SENT
 
 

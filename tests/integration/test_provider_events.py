@@ -357,3 +357,27 @@ def test_a_soft_bounce_does_not_suppress_the_address(
     post(client_for(runtime, signer), signer, [blocked])
 
     assert db.exec(select(Suppression)).all() == []
+
+
+def test_an_event_settles_a_delivery_the_clock_gave_up_as_unknown(
+    db: Session, runtime: Runtime, signer: Signer
+) -> None:
+    delivery = sent_delivery(db, message_id="")
+    delivery.status = DeliveryStatus.FAILED
+    delivery.reason = "outcome unknown: the worker stopped while sending; not resent"
+    db.add(delivery)
+    other = sent_delivery(db, email="bo@example.com", message_id="")
+    other.status = DeliveryStatus.FAILED
+    other.reason = "SendGrid 400: The subject is required."
+    db.add(other)
+    db.commit()
+    events = [
+        {**sample("delivered"), "delivery_id": str(d.id), "sg_event_id": f"e-{d.id}"}
+        for d in (delivery, other)
+    ]
+
+    post(client_for(runtime, signer), signer, events)
+
+    db.expire_all()
+    assert db.get_one(Delivery, delivery.id).status == DeliveryStatus.DELIVERED
+    assert db.get_one(Delivery, other.id).status == DeliveryStatus.FAILED  # really refused

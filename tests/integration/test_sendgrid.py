@@ -420,7 +420,9 @@ def test_a_refused_key_pauses_every_delivery_until_resumed(
         }
     ]
     sendgrid.always(Reply(202, {"X-Message-Id": "sg-ok"}))
-    assert pauses.resume(db, "sendgrid") == 1
+    assert pauses.resume(db, "sendgrid", now=DUE) == 1
+    # Their broker messages were consumed during the pause: the clock's next tick sends them.
+    assert [stored(db, i).enqueued_at for i in (first, second)] == [None, None]
     assert deliver(db, second, now=DUE, runtime=live) == DeliveryStatus.SENT
     assert status_report(db, now=DUE, settings=live.settings)["sending_paused"] == []
 
@@ -445,6 +447,7 @@ def test_after_the_probe_interval_the_next_delivery_tries_the_key_again(
     assert deliver(db, delivery_id, now=later + timedelta(seconds=61), runtime=live) == (
         DeliveryStatus.SENT
     )
+    assert pauses.all_pauses(db) == []  # the probe got through: the pause is lifted
 
 
 class CountingLimiter:

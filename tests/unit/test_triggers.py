@@ -168,3 +168,22 @@ def test_load_triggers_reads_every_toml_file_in_name_order(
     write(tmp_path, "a.toml", VALID.replace('"win-back"', '"first"'))
     write(tmp_path, "notes.txt", "not a trigger")
     assert [trigger.name for trigger in load_triggers(tmp_path, env)] == ["first", "second"]
+
+
+def test_a_trigger_is_marketing_unless_it_says_transactional(
+    tmp_path: Path, env: SandboxedEnvironment
+) -> None:
+    plain = load_trigger(write(tmp_path, "a.toml", VALID), env)
+    receipt = load_trigger(write(tmp_path, "b.toml", VALID + 'class = "transactional"\n'), env)
+
+    assert (plain.message_class, receipt.message_class) == ("marketing", "transactional")
+
+
+def test_an_unknown_message_class_is_named_with_its_line(
+    tmp_path: Path, env: SandboxedEnvironment
+) -> None:
+    path = write(tmp_path, "class.toml", VALID + 'class = "promo"\n')
+    with pytest.raises(TriggerError) as caught:
+        load_trigger(path, env)
+    assert (caught.value.line, caught.value.field) == (8, "class")
+    assert "'marketing' or 'transactional'" in str(caught.value)

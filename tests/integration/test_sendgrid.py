@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dramatiq import Worker
+from dramatiq.brokers.stub import StubBroker
 from pydantic import SecretStr
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
@@ -17,6 +19,7 @@ from tests.support.sendgrid_standin import (
     API_KEY,
     Reply,
     SendGridStandIn,
+    accepted,
     body_problems,
     error_body,
     rate_limited,
@@ -24,6 +27,9 @@ from tests.support.sendgrid_standin import (
 )
 from tests.support.services import free_port
 from worker import pauses
+from worker import runtime as runtime_module
+from worker import settings as settings_module
+from worker.actors import deliver as deliver_actor
 from worker.cli import app
 from worker.events import process
 from worker.ingest import store_events
@@ -487,3 +493,38 @@ def test_ladder_status_shows_the_pause_and_ladder_sending_resume_lifts_it(
     assert (resumed.exit_code, resumed.output.strip()) == (0, "sending resumed")
     assert again.output.strip() == "sending was not paused"
     assert pauses.all_pauses(db) == []
+
+
+@pytest.mark.parametrize(("refusal", "outcome"), [("429", "sent"), ("500", "scheduled")])
+def test_a_429_uses_none_of_the_retry_budget_a_500_does(
+    db: Session,
+    runtime: Runtime,  # noqa: ARG001  (the actor's database, through get_runtime())
+    sendgrid: SendGridStandIn,
+    stub_broker: StubBroker,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: str,
+    outcome: str,
+) -> None:
+    monkeypatch.setenv("EMAIL_BACKEND", "sendgrid")
+    monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
+    monkeypatch.setenv("SENDGRID_API_HOST", sendgrid.url)
+    settings_module.get_settings.cache_clear()
+    runtime_module.get_runtime.cache_clear()
+    delivery_id = due_thank_you(db, runtime_module.get_runtime())
+    db.commit()
+    refusals = [rate_limited(reset_in_s=0) if refusal == "429" else Reply(500)] * 2
+    sendgrid.answer = lambda _request: refusals.pop() if refusals else accepted()
+    # No retries at all: whatever reaches SendGrid in the end did so without one.
+    monkeypatch.setitem(deliver_actor.options, "max_retries", 0)
+
+    deliver_actor.send(delivery_id)
+    worker = Worker(stub_broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        stub_broker.join("deliveries", timeout=30_000, fail_fast=False)
+    finally:
+        worker.stop()
+
+    assert stored(db, delivery_id).status == outcome
+    # The 500 is not lost either: the row waits, `scheduled`, for the clock's relay.
+    assert [r.status for r in sendgrid.requests] == ([429, 429, 202] if refusal == "429" else [500])

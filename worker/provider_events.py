@@ -15,7 +15,7 @@ from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, ProviderEvent
 from models.db import insert_ignoring_duplicates
-from worker.preferences import set_preference, suppress
+from worker.preferences import MESSAGE_CLASSES, set_preference, suppress
 from worker.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -159,13 +159,10 @@ def _reach_address(
         suppress(db, email, kind, now=occurred)
         _leave(db, email, "marketing", occurred)
     elif kind == "group_unsubscribe":
-        groups = {
-            settings.sendgrid_group_marketing: "marketing",
-            settings.sendgrid_group_transactional: "transactional",
-        }
-        message_class = groups.get(_int_or_none(event.get("asm_group_id")))
-        if message_class is not None:
-            _leave(db, email, message_class, occurred)
+        group = _int_or_none(event.get("asm_group_id"))
+        for message_class in MESSAGE_CLASSES:
+            if group is not None and settings.sendgrid_group(message_class) == group:
+                _leave(db, email, message_class, occurred)
 
 
 def _leave(db: Session, email: str, message_class: str, occurred: datetime) -> None:

@@ -255,7 +255,7 @@ def compose(
             "segment": customer.segment or "",
         },
         reply_to=settings.sendgrid_reply_to,
-        unsubscribe_group=getattr(settings, f"sendgrid_group_{message_class}"),
+        unsubscribe_group=settings.sendgrid_group(message_class),
     )
     return email, rendered.variant
 

@@ -103,6 +103,14 @@ class Settings(BaseSettings):
             )
         return self
 
+    def sendgrid_group(self, message_class: str) -> int | None:
+        """The SendGrid unsubscribe group (ASM id) configured for a message class, if any."""
+        groups = {
+            "marketing": self.sendgrid_group_marketing,
+            "transactional": self.sendgrid_group_transactional,
+        }
+        return groups.get(message_class)
+
     def secret_key(self) -> bytes:
         """The key that signs unsubscribe links; a fixed dev key only in embedded mode."""
         if self.ladder_secret_key is not None:

@@ -176,6 +176,18 @@ def sending_resume() -> None:
     console.print("sending resumed" if lifted else "sending was not paused")
 
 
+@sending_app.command("replay-events")
+def sending_replay_events() -> None:
+    """Apply the provider events that were stored but not applied (see `ladder status`)."""
+    from worker import provider_events
+
+    settings = get_settings()
+    with session(settings.database_url) as db:
+        ids = provider_events.unapplied_ids(db)
+        applied = provider_events.apply_stored(db, ids, now=timesource.now(), settings=settings)
+    console.print(f"applied {applied} of {len(ids)} stored provider events")
+
+
 @segments_app.command("refresh")
 def segments_refresh() -> None:
     """Recompute RFM scores and segments now."""

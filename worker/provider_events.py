@@ -100,6 +100,16 @@ def _delivery_id(db: Session, event: dict[str, Any]) -> int | None:
     )
 
 
+def unapplied_ids(db: Session) -> list[int]:
+    """Stored events whose application failed (or was cut short), oldest first."""
+    ids = db.scalars(
+        select(col(ProviderEvent.id))
+        .where(col(ProviderEvent.applied_at).is_(None))
+        .order_by(col(ProviderEvent.id))
+    ).all()
+    return [int(i) for i in ids if i is not None]
+
+
 def apply_stored(db: Session, ids: Sequence[int], *, now: datetime, settings: Settings) -> int:
     """Applies the stored events `ids` in order, each in its own transaction, marking each
     applied. Returns how many were applied."""

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from models import Delivery, DeliveryStatus, Event, EventStatus
+from models import Delivery, DeliveryStatus, Event, EventStatus, ProviderEvent
 from worker import pauses
 from worker.settings import Settings
 
@@ -33,6 +33,10 @@ def stuck(db: Session, *, now: datetime, settings: Settings) -> dict[str, dict[s
         "deliveries sending": select(func.count(), func.min(Delivery.claimed_at)).where(
             col(Delivery.status) == DeliveryStatus.SENDING, col(Delivery.claimed_at) < claim
         ),
+        # Applied as they arrive; one left over failed (`ladder sending replay-events`).
+        "provider events unapplied": select(
+            func.count(), func.min(ProviderEvent.received_at)
+        ).where(col(ProviderEvent.applied_at).is_(None)),
     }
     report = {}
     for name, query in checks.items():

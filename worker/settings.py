@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -73,6 +74,26 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value.removeprefix(prefix)
         return value
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _check_webhook_key(cls, value: str | None) -> str | None:
+        """Refuse at start a key every signed event would fail against, naming the variable."""
+        if not value:
+            return None
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        try:
+            key = load_der_public_key(base64.b64decode(value.strip(), validate=True))
+        except ValueError as exc:
+            raise ValueError(
+                "SENDGRID_WEBHOOK_PUBLIC_KEY must be the base64 verification key from "
+                "SendGrid's Mail Settings"
+            ) from exc
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise ValueError("SENDGRID_WEBHOOK_PUBLIC_KEY must be an elliptic-curve key")
+        return value.strip()
 
     @property
     def is_production(self) -> bool:

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
 from models import (
     Customer,
@@ -26,6 +27,9 @@ from models import (
     Suppression,
 )
 from tests.support.web import TestClient
+from worker import provider_events
+from worker.cli import app
+from worker.reports import status_report
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -381,3 +385,26 @@ def test_an_event_settles_a_delivery_the_clock_gave_up_as_unknown(
     db.expire_all()
     assert db.get_one(Delivery, delivery.id).status == DeliveryStatus.DELIVERED
     assert db.get_one(Delivery, other.id).status == DeliveryStatus.FAILED  # really refused
+
+
+def test_an_event_that_could_not_be_applied_is_kept_shown_and_replayed(
+    db: Session, runtime: Runtime, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivery = sent_delivery(db)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug in apply")
+
+    monkeypatch.setattr(provider_events, "apply", broken)
+    answer = post(client_for(runtime, signer), signer, [sample("delivered")])
+    monkeypatch.undo()
+
+    assert answer.status_code == 200  # stored raw: SendGrid need not send it again
+    assert answer.json() == {"received": 1, "new": 1, "applied": 0}
+    report = status_report(db, now=datetime.now(UTC), settings=runtime.settings)
+    assert report["stuck"]["provider events unapplied"]["count"] == 1
+    db.commit()
+    replayed = CliRunner().invoke(app, ["sending", "replay-events"])
+    assert replayed.output.strip() == "applied 1 of 1 stored provider events"
+    db.expire_all()
+    assert db.get_one(Delivery, delivery.id).status == DeliveryStatus.DELIVERED

@@ -100,3 +100,24 @@ def test_the_sendgrid_backend_with_an_api_key_is_accepted() -> None:
     assert configured.sendgrid_api_key is not None
     assert configured.sendgrid_api_key.get_secret_value() == "SG.key"
     assert "SG.key" not in repr(configured)
+
+
+# sendgrid-python's published test key (tests/fixtures/sendgrid/event_webhook_test_vectors.json).
+WEBHOOK_KEY = (
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw"
+    "+2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
+)
+
+
+def test_the_event_webhook_key_is_checked_when_settings_load() -> None:
+    assert settings(
+        sendgrid_webhook_public_key=f" {WEBHOOK_KEY}\n"
+    ).sendgrid_webhook_public_key == (WEBHOOK_KEY)
+    with pytest.raises(ValidationError, match="SENDGRID_WEBHOOK_PUBLIC_KEY must be the base64"):
+        settings(sendgrid_webhook_public_key="not-a-key")
+
+
+def test_each_message_class_has_its_own_sendgrid_group() -> None:
+    configured = settings(sendgrid_group_marketing=10, sendgrid_group_transactional=11)
+    assert [configured.sendgrid_group(c) for c in ("marketing", "transactional")] == [10, 11]
+    assert settings().sendgrid_group("marketing") is None

@@ -11,9 +11,10 @@ from worker.web import events_api, health, provider_events, unsubscribe
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Ladder", docs_url=None, redoc_url=None)
     app.state.settings = settings or get_settings()
+    # First: its fixed path must win over a `/webhooks/{platform}` route for shops.
+    app.include_router(provider_events.router)
     app.include_router(events_api.router)
     app.include_router(unsubscribe.router)
-    app.include_router(provider_events.router)
     app.include_router(health.router)
     return app
 

@@ -3,6 +3,7 @@
 from models.customers import Customer, CustomerExternalId
 from models.deliveries import Delivery, DeliveryStatus, Suppression
 from models.events import Event, EventStatus
+from models.inbox import InboxItem, InboxStatus, PrivacyRecord
 from models.leases import Lease
 from models.orders import Order, OrderLine, OrderStatus
 
@@ -13,9 +14,12 @@ __all__ = [
     "DeliveryStatus",
     "Event",
     "EventStatus",
+    "InboxItem",
+    "InboxStatus",
     "Lease",
     "Order",
     "OrderLine",
     "OrderStatus",
+    "PrivacyRecord",
     "Suppression",
 ]

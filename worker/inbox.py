@@ -1,0 +1,163 @@
+"""The inbox: stores verified deliveries raw, and `normalise` turns them into canonical events."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from models import InboxItem, InboxStatus
+from models.db import insert_ignoring_duplicates
+from worker import outbox
+from worker.canonical import describe_errors
+from worker.ingest import ingest
+from worker.sources import Ignored, Normalised, Unreadable, Verified, get_source
+
+logger = logging.getLogger(__name__)
+
+# What a payload of an unexpected shape raises while a source reads it: the row is marked
+# failed with the reason and kept for a replay after a fix. Anything else (the database away)
+# propagates, leaves the row pending, and the actor retries.
+UNREADABLE = (Unreadable, ValidationError, KeyError, TypeError, ValueError, AttributeError)
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int | None  # None for a repeat of a delivery already stored
+    duplicate: bool
+
+
+def store(db: Session, source: str, verified: Verified, body: bytes, *, now: datetime) -> Stored:
+    """Inserts the delivery unless (source, dedupe_key) is stored already, and commits.
+
+    Returns only after the commit: the caller answers 200 then, and enqueues the new id.
+    """
+    row = {
+        "source": source,
+        "topic": verified.topic,
+        "dedupe_key": verified.dedupe_key,
+        "headers": verified.headers,
+        "body": body,
+        "received_at": now,
+        "status": InboxStatus.PENDING.value,
+        "enqueued_at": outbox.enqueue_at(now),
+        "events": 0,
+        "attempts": 0,
+    }
+    table = InboxItem.__table__  # type: ignore[attr-defined]
+    inserted = insert_ignoring_duplicates(db, table, [row], table.c.id)
+    db.commit()
+    return Stored(int(inserted[0]), False) if inserted else Stored(None, True)
+
+
+def accept(db: Session, source: str, verified: Verified, body: bytes, *, now: datetime) -> Stored:
+    """Stores the delivery, then hands its id to `normalise` (or leaves it for the relay)."""
+    from worker.actors import normalise
+
+    stored = store(db, source, verified, body, now=now)
+    if stored.id is not None:
+        outbox.enqueue(db, normalise, InboxItem, [stored.id])
+    return stored
+
+
+def normalise(db: Session, inbox_id: int, *, now: datetime) -> list[int]:
+    """Reads one pending delivery into canonical events, stored with the row's new state in one
+    commit; `process` is enqueued for each. Returns the new event ids.
+
+    Returns [] without doing anything if the row is not pending (a repeated message). A row whose
+    payload cannot be read is marked failed, one Ladder has no use for ignored, with the reason.
+    """
+    item = db.scalars(
+        update(InboxItem)
+        .where(col(InboxItem.id) == inbox_id, col(InboxItem.status) == InboxStatus.PENDING)
+        .values(
+            status=InboxStatus.NORMALISED,
+            normalised_at=now,
+            attempts=InboxItem.attempts + 1,
+            error=None,
+        )
+        .returning(InboxItem)
+    ).one_or_none()
+    if item is None:
+        db.rollback()
+        return []  # Another worker got there first, or it was ignored or failed earlier.
+    try:
+        result = _read(db, item)
+    except Ignored as exc:
+        db.rollback()
+        _mark(db, inbox_id, InboxStatus.IGNORED, str(exc), now=now)
+        return []
+    except UNREADABLE as exc:
+        db.rollback()
+        logger.info("inbox %d (%s %s) failed: %s", inbox_id, item.source, item.topic, type(exc))
+        _mark(db, inbox_id, InboxStatus.FAILED, _reason(exc), now=now)
+        return []
+    if result.privacy:
+        from worker.privacy import carry_out
+
+        carry_out(db, item.source, result.privacy, now=now)
+    db.execute(
+        update(InboxItem).where(col(InboxItem.id) == inbox_id).values(events=len(result.events))
+    )
+    return ingest(db, result.events, now=now).stored  # commits the row's state with the events
+
+
+def _read(db: Session, item: InboxItem) -> Normalised:
+    source = get_source(item.source)
+    if source is None:
+        raise Unreadable(f"no source module for {item.source!r}")
+    return source.normalise(db, item)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        fields = "; ".join(f"{e['field']}: {e['error']}" for e in describe_errors(exc))
+        return f"does not fit the canonical event: {fields}"
+    if isinstance(exc, KeyError):
+        return f"field {exc} missing from the payload"
+    if isinstance(exc, Unreadable):
+        return str(exc)
+    # Messages of TypeError / ValueError may quote payload values: keep only the kind.
+    return f"{type(exc).__name__} while reading the payload"
+
+
+def _mark(db: Session, inbox_id: int, status: InboxStatus, reason: str, *, now: datetime) -> None:
+    db.execute(
+        update(InboxItem)
+        .where(col(InboxItem.id) == inbox_id, col(InboxItem.status) == InboxStatus.PENDING)
+        .values(
+            status=status,
+            error=reason[:2000],
+            normalised_at=now,
+            attempts=InboxItem.attempts + 1,
+        )
+    )
+    db.commit()
+
+
+def replay(
+    db: Session, *, now: datetime, only_failed: bool = False, topic: str | None = None
+) -> list[int]:
+    """Puts failed and ignored rows (only failed ones if asked) back to pending, commits, and
+    enqueues them. Returns their ids. Normalised rows are never replayed: their events exist.
+    """
+    from worker.actors import normalise as normalise_actor
+
+    states = [InboxStatus.FAILED] if only_failed else [InboxStatus.FAILED, InboxStatus.IGNORED]
+    query = select(col(InboxItem.id)).where(col(InboxItem.status).in_(states))
+    if topic is not None:
+        query = query.where(col(InboxItem.topic) == topic)
+    ids = [row_id for row_id in db.exec(query.order_by(col(InboxItem.id))) if row_id is not None]
+    if ids:
+        db.execute(
+            update(InboxItem)
+            .where(col(InboxItem.id).in_(ids), col(InboxItem.status).in_(states))
+            .values(status=InboxStatus.PENDING, enqueued_at=outbox.enqueue_at(now))
+        )
+    db.commit()
+    outbox.enqueue(db, normalise_actor, InboxItem, ids)
+    return ids

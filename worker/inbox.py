@@ -15,7 +15,7 @@ from models.db import insert_ignoring_duplicates
 from worker import outbox
 from worker.canonical import describe_errors
 from worker.ingest import ingest
-from worker.sources import Ignored, Normalised, Unreadable, Verified, get_source
+from worker.sources import Ignored, Normalised, Unreadable, Verified, Waiting, get_source
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 # failed with the reason and kept for a replay after a fix. Anything else (the database away)
 # propagates, leaves the row pending, and the actor retries.
 UNREADABLE = (Unreadable, ValidationError, KeyError, TypeError, ValueError, AttributeError)
+# A delivery waiting for something not seen yet is tried this many times, a relay period apart.
+WAIT_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -87,13 +89,18 @@ def normalise(db: Session, inbox_id: int, *, now: datetime) -> list[int]:
         return []  # Another worker got there first, or it was ignored or failed earlier.
     try:
         result = _read(db, item)
+    except Waiting as exc:
+        attempts = item.attempts  # read before the rollback expires it
+        db.rollback()
+        _wait(db, inbox_id, attempts, str(exc), now=now)
+        return []
     except Ignored as exc:
         db.rollback()
         _mark(db, inbox_id, InboxStatus.IGNORED, str(exc), now=now)
         return []
     except UNREADABLE as exc:
         db.rollback()
-        logger.info("inbox %d (%s %s) failed: %s", inbox_id, item.source, item.topic, type(exc))
+        logger.info("inbox %d failed: %s", inbox_id, type(exc).__name__)
         _mark(db, inbox_id, InboxStatus.FAILED, _reason(exc), now=now)
         return []
     if result.privacy:
@@ -135,6 +142,22 @@ def _mark(db: Session, inbox_id: int, status: InboxStatus, reason: str, *, now: 
             normalised_at=now,
             attempts=InboxItem.attempts + 1,
         )
+    )
+    db.commit()
+
+
+def _wait(db: Session, inbox_id: int, attempts: int, reason: str, *, now: datetime) -> None:
+    """Leaves the row pending, enqueued now, so the relay tries again after REQUEUE_AFTER_S.
+
+    `attempts` counts this try; at WAIT_ATTEMPTS the row is marked failed instead.
+    """
+    if attempts >= WAIT_ATTEMPTS:
+        _mark(db, inbox_id, InboxStatus.FAILED, f"{reason}, after {attempts} tries", now=now)
+        return
+    db.execute(
+        update(InboxItem)
+        .where(col(InboxItem.id) == inbox_id, col(InboxItem.status) == InboxStatus.PENDING)
+        .values(error=f"waiting: {reason}"[:2000], attempts=attempts, enqueued_at=now)
     )
     db.commit()
 

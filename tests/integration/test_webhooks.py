@@ -8,40 +8,25 @@ from datetime import UTC, datetime
 
 import pytest
 from dramatiq.brokers.stub import StubBroker
-from pydantic import SecretStr
 from sqlmodel import Session, select
 
 from models import InboxItem
 from tests.support.web import TestClient
 from tests.support.webhooks import (
     SHOPIFY_OLD_SECRET,
-    SHOPIFY_SECRET,
-    STRIPE_SECRET,
-    WOO_SECRET,
     shopify_headers,
     shopify_payload,
     stripe_event,
     stripe_headers,
+    with_secrets,
     woo_headers,
     woo_order,
 )
 from worker import timesource
 from worker.runtime import Runtime
-from worker.settings import Settings
 from worker.web import create_app
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
-
-
-def with_secrets(settings: Settings, **changes: object) -> Settings:
-    return settings.model_copy(
-        update={
-            "shopify_webhook_secrets": SecretStr(f"{SHOPIFY_SECRET}, {SHOPIFY_OLD_SECRET}"),
-            "woocommerce_webhook_secrets": SecretStr(WOO_SECRET),
-            "stripe_webhook_secrets": SecretStr(f"whsec_new_one,{STRIPE_SECRET}"),
-            **changes,
-        }
-    )
 
 
 @pytest.fixture

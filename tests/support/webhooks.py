@@ -10,6 +10,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+from sqlmodel import Session
+from sqlmodel.sql.expression import SelectOfScalar
+
+from worker.settings import Settings
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SHOPIFY_SECRET = "shpss_test_secret_one"
 SHOPIFY_OLD_SECRET = "shpss_test_secret_rotated_out"
@@ -93,3 +99,29 @@ def stripe_headers(body: bytes, *, timestamp: int, secret: str = STRIPE_SECRET) 
     signed = str(timestamp).encode() + b"." + body
     signature = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return {"Content-Type": "application/json", "Stripe-Signature": f"t={timestamp},v1={signature}"}
+
+
+def with_secrets(settings: Settings, **changes: object) -> Settings:
+    """`settings` with the test secrets of the three platforms (two for Shopify and Stripe)."""
+    return settings.model_copy(
+        update={
+            "shopify_webhook_secrets": SecretStr(f"{SHOPIFY_SECRET}, {SHOPIFY_OLD_SECRET}"),
+            "woocommerce_webhook_secrets": SecretStr(WOO_SECRET),
+            "stripe_webhook_secrets": SecretStr(f"whsec_new_one,{STRIPE_SECRET}"),
+            **changes,
+        }
+    )
+
+
+def rows(db: Session, statement: SelectOfScalar[Any]) -> list[Any]:
+    """The rows, read fresh and detached, with the read transaction ended (SQLite's write lock)."""
+    db.expire_all()
+    found = list(db.exec(statement).all())
+    db.expunge_all()
+    db.rollback()
+    return found
+
+
+def one(db: Session, statement: SelectOfScalar[Any]) -> Any:
+    [row] = rows(db, statement)
+    return row

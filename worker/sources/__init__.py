@@ -40,6 +40,11 @@ class Unreadable(Exception):
     """A delivery the code cannot read yet; kept, marked failed, replayable after a fix."""
 
 
+class Waiting(Unreadable):
+    """A delivery about something not seen yet (a refund before its order): left pending for the
+    relay to try again later, and marked failed only after several tries."""
+
+
 @dataclass(frozen=True)
 class Verified:
     """A delivery whose signature holds: what to store it under."""

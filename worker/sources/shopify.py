@@ -18,8 +18,8 @@ from worker.sources import (
     Normalised,
     PrivacyRequest,
     Rejected,
-    Unreadable,
     Verified,
+    Waiting,
     base64_hmac_matches,
     header_subset,
     json_object,
@@ -154,7 +154,7 @@ def _refund(db: Session, item: InboxItem, refund: dict[str, Any]) -> Normalised:
     order_id = str(refund["order_id"])
     found = known_order(db, NAME, order_id)
     if found is None:
-        raise Unreadable(f"refund for order {order_id}, which Ladder has not seen: replay later")
+        raise Waiting(f"refund for order {order_id}, which Ladder has not seen yet")
     order, customer = found
     refunded = [
         Decimal(str(tx["amount"]))

@@ -21,8 +21,8 @@ from worker.sources import (
     Ignored,
     Normalised,
     Rejected,
-    Unreadable,
     Verified,
+    Waiting,
     is_known_customer,
     json_object,
     payload_of,
@@ -127,9 +127,9 @@ def _customer(db: Session, obj: Mapping[str, Any]) -> dict[str, Any]:
     if external_id is None:
         raise Ignored("no customer on this Stripe object")
     if not is_known_customer(db, NAME, external_id):
-        raise Unreadable(
-            f"Stripe customer {external_id} is not known yet and this event has no email: "
-            "replay after their checkout.session.completed arrives"
+        raise Waiting(
+            f"Stripe customer {external_id} is not known yet and this event has no email "
+            "(it comes with their checkout.session.completed)"
         )
     return {"id": external_id}
 

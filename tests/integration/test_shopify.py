@@ -98,7 +98,7 @@ def test_a_shopify_first_order_becomes_one_order_placed_and_one_thank_you_email(
 
 
 def order_of(db: Session) -> Order:
-    [order] = rows(db, select(Order))
+    order: Order = one(db, select(Order))
     return order
 
 

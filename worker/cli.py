@@ -22,6 +22,10 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 segments_app = typer.Typer(help="RFM segments.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(segments_app, name="segments")
+inbox_app = typer.Typer(help="Webhook deliveries as the platforms sent them.", no_args_is_help=True)
+customers_app = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(customers_app, name="customers")
 console = Console()
 err = Console(stderr=True)
 
@@ -142,7 +146,7 @@ def status(
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
-    for name in ("events", "deliveries"):
+    for name in ("inbox", "events", "deliveries"):
         table = Table(title=name)
         table.add_column("state")
         table.add_column("rows", justify="right")
@@ -156,6 +160,33 @@ def status(
         style = "red" if item["count"] else ""
         table.add_row(what, str(item["count"]), item["oldest"] or "-", style=style)
     console.print(table)
+    _print_inbox_unused(report["inbox_unused"])
+
+
+def _print_inbox_unused(unused: list[dict[str, object]]) -> None:
+    if not unused:
+        return
+    table = Table(title="webhooks kept but not used (`ladder inbox replay` after a fix)")
+    for column in ("source", "topic", "state", "rows", "reason"):
+        table.add_column(column)
+    for item in unused:
+        style = "red" if item["status"] == "failed" else ""
+        row = (item["source"], item["topic"], item["status"], item["count"], item["reason"] or "")
+        table.add_row(*(str(value) for value in row), style=style)
+    console.print(table)
+
+
+@inbox_app.command("replay")
+def inbox_replay(
+    failed: Annotated[bool, typer.Option("--failed", help="only failed, not ignored")] = False,
+    topic: Annotated[str | None, typer.Option(help="only this topic, e.g. orders/create")] = None,
+) -> None:
+    """Normalise failed and ignored webhook deliveries again, after a fix."""
+    from worker import inbox
+
+    with session(get_settings().database_url) as db:
+        ids = inbox.replay(db, now=timesource.now(), only_failed=failed, topic=topic)
+    console.print(f"{len(ids)} deliveries back to pending, handed to the worker")
 
 
 @segments_app.command("refresh")

@@ -70,4 +70,4 @@ def normalise(inbox_id: int) -> None:
     """Read one stored webhook delivery into canonical events; does nothing if already read."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
-        inbox.normalise(db, inbox_id, now=timesource.now())
+        inbox.normalise(db, inbox_id, now=timesource.now(), settings=runtime.settings)

@@ -223,3 +223,41 @@ def demo(
     from worker.demo import run_demo
 
     run_demo(customers=customers, seed=seed, console=console)
+
+
+@customers_app.command("export")
+def customers_export(email: str) -> None:
+    """Write everything held on a customer to a JSON file (a data request), and record it."""
+    from worker import privacy
+
+    settings = get_settings()
+    with session(settings.database_url) as db:
+        customer = privacy.find_customer(db, "cli", None, email)
+        if customer is None:
+            err.print("[red]No customer with that email address.[/red]")
+            raise typer.Exit(1)
+        path = privacy.export(
+            db,
+            customer,
+            source="cli",
+            reference=None,
+            now=timesource.now(),
+            into=settings.exports_dir,
+        )
+        db.commit()
+    console.print(f"customer {customer.id} exported to {path}")
+
+
+@customers_app.command("forget")
+def customers_forget(email: str) -> None:
+    """Erase a customer's personal data everywhere; anonymous order totals are kept."""
+    from worker import privacy
+
+    with session(get_settings().database_url) as db:
+        customer = privacy.find_customer(db, "cli", None, email)
+        if customer is None:
+            err.print("[red]No customer with that email address.[/red]")
+            raise typer.Exit(1)
+        privacy.forget(db, customer, source="cli", reference=None, now=timesource.now())
+        db.commit()
+    console.print(f"customer {customer.id} forgotten")

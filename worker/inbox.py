@@ -15,6 +15,7 @@ from models.db import insert_ignoring_duplicates
 from worker import outbox
 from worker.canonical import describe_errors
 from worker.ingest import ingest
+from worker.settings import Settings
 from worker.sources import Ignored, Normalised, Unreadable, Verified, Waiting, get_source
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def accept(db: Session, source: str, verified: Verified, body: bytes, *, now: da
     return stored
 
 
-def normalise(db: Session, inbox_id: int, *, now: datetime) -> list[int]:
+def normalise(db: Session, inbox_id: int, *, now: datetime, settings: Settings) -> list[int]:
     """Reads one pending delivery into canonical events, stored with the row's new state in one
     commit; `process` is enqueued for each. Returns the new event ids.
 
@@ -106,7 +107,7 @@ def normalise(db: Session, inbox_id: int, *, now: datetime) -> list[int]:
     if result.privacy:
         from worker.privacy import carry_out
 
-        carry_out(db, item.source, result.privacy, now=now)
+        carry_out(db, item.source, result.privacy, now=now, exports_dir=settings.exports_dir)
     db.execute(
         update(InboxItem).where(col(InboxItem.id) == inbox_id).values(events=len(result.events))
     )

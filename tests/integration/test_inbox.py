@@ -122,12 +122,12 @@ def test_a_delivery_stored_while_no_worker_listened_is_normalised_by_the_clock(
 
 def test_a_repeated_normalise_message_does_nothing(
     db: Session,
-    runtime: Runtime,  # noqa: ARG001
+    runtime: Runtime,
 ) -> None:
     body = json.dumps(shopify_payload("orders/create")).encode()
     stored = inbox.store(db, "shopify", Verified("orders/create", "wh-1"), body, now=T0)
     assert stored.id is not None
-    first = inbox.normalise(db, stored.id, now=T0)
-    second = inbox.normalise(db, stored.id, now=T0)
+    first = inbox.normalise(db, stored.id, now=T0, settings=runtime.settings)
+    second = inbox.normalise(db, stored.id, now=T0, settings=runtime.settings)
     assert (len(first), second) == (1, [])
     assert one(db, select(InboxItem.attempts)) == 1

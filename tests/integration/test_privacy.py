@@ -49,7 +49,8 @@ def client(runtime: Runtime, stub_broker: StubBroker) -> Iterator[TestClient]:  
 def post_shopify(client: TestClient, topic: str, payload: dict[str, Any]) -> int:
     body = json.dumps(payload).encode()
     headers = shopify_headers(topic, body, webhook_id=f"wh-{topic}")
-    return client.post("/webhooks/shopify", content=body, headers=headers).status_code
+    status: int = client.post("/webhooks/shopify", content=body, headers=headers).status_code
+    return status
 
 
 def everything_in_the_database(db: Session) -> str:

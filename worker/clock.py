@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus, Event, EventStatus, InboxItem, InboxStatus, Lease
 from models.db import insert_ignoring_duplicates, session
-from worker import broker, outbox, segments, timesource
+from worker import broker, outbox, segments, spool, timesource
 from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class TickReport:
     deliveries: int = 0
     events: int = 0
     inbox: int = 0
+    spooled: int = 0
     released: int = 0
     abandoned: int = 0
     segments: dict[str, int] = field(default_factory=dict)
@@ -192,6 +193,7 @@ def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
         claim_timeout=timedelta(seconds=settings.claim_timeout_s),
         idempotent=runtime.provider.idempotent,
     )
+    report.spooled = spool.drain(db, settings.spool_dir)
     report.inbox = relay_inbox(db, now=now, requeue_after=requeue_after)
     report.events = relay_events(db, now=now, requeue_after=requeue_after)
     report.deliveries = relay_deliveries(db, now=now, requeue_after=requeue_after)

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from models.db import session
-from worker import inbox, timesource
+from worker import inbox, spool, timesource
 from worker.settings import Settings
 from worker.sources import Rejected, Verified, get_source
 from worker.web.deps import read_body, settings_of
 
+logger = logging.getLogger(__name__)
 router = APIRouter()
 
 
 @router.post("/webhooks/{platform}")
 async def receive(platform: str, request: Request) -> JSONResponse:
-    """200 once the delivery is committed (or was already); 401 bad signature; 400 malformed;
-    413 too large; 404 for a platform Ladder does not know. Parsing waits for the worker."""
+    """200 once the delivery is committed (or was already, or is fsync'd in the spool while the
+    database is away); 401 bad signature; 400 malformed; 413 too large; 404 for a platform
+    Ladder does not know. Parsing waits for the worker."""
     source = get_source(platform)
     if source is None:
         return JSONResponse({"detail": f"no such platform: {platform[:40]!r}"}, status_code=404)
@@ -32,10 +37,18 @@ async def receive(platform: str, request: Request) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
     if verified.is_ping:
         return JSONResponse({"detail": "pong"})
-    stored = await run_in_threadpool(_accept, settings, platform, verified, body)
-    return JSONResponse({"id": stored.id, "duplicate": stored.duplicate})
+    return JSONResponse(await run_in_threadpool(_accept, settings, platform, verified, body))
 
 
-def _accept(settings: Settings, platform: str, verified: Verified, body: bytes) -> inbox.Stored:
-    with session(settings.database_url) as db:
-        return inbox.accept(db, platform, verified, body, now=timesource.now())
+def _accept(
+    settings: Settings, platform: str, verified: Verified, body: bytes
+) -> dict[str, object]:
+    now = timesource.now()
+    try:
+        with session(settings.database_url) as db:
+            stored = inbox.accept(db, platform, verified, body, now=now)
+    except (OperationalError, InterfaceError) as exc:  # the database is away: keep it on disk
+        logger.warning("database unavailable, delivery spooled: %s", type(exc).__name__)
+        spool.append(settings.spool_dir, platform, verified, body, received_at=now)
+        return {"id": None, "duplicate": False, "spooled": True}
+    return {"id": stored.id, "duplicate": stored.duplicate}

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from models import InboxItem, InboxStatus
-from models.db import insert_ignoring_duplicates
+from models.db import session
 from worker import outbox
 from worker.canonical import describe_errors
 from worker.ingest import ingest
@@ -34,12 +37,9 @@ class Stored:
     duplicate: bool
 
 
-def store(db: Session, source: str, verified: Verified, body: bytes, *, now: datetime) -> Stored:
-    """Inserts the delivery unless (source, dedupe_key) is stored already, and commits.
-
-    Returns only after the commit: the caller answers 200 then, and enqueues the new id.
-    """
-    row = {
+def row_for(source: str, verified: Verified, body: bytes, *, now: datetime) -> dict[str, Any]:
+    """The inbox row of one verified delivery, as INSERT takes it."""
+    return {
         "source": source,
         "topic": verified.topic,
         "dedupe_key": verified.dedupe_key,
@@ -51,20 +51,54 @@ def store(db: Session, source: str, verified: Verified, body: bytes, *, now: dat
         "events": 0,
         "attempts": 0,
     }
+
+
+def insert_rows(db: Session, rows: Sequence[dict[str, Any]]) -> list[int | None]:
+    """Inserts the rows that are new on (source, dedupe_key) and commits. Returns, per row, its
+    new id, or None for a delivery already stored (a repeat, also one earlier in `rows`)."""
     table = InboxItem.__table__  # type: ignore[attr-defined]
-    inserted = insert_ignoring_duplicates(db, table, [row], table.c.id)
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.source, table.c.dedupe_key)
+    )
+    inserted = db.execute(statement, list(rows)).all() if rows else []
     db.commit()
-    return Stored(int(inserted[0]), False) if inserted else Stored(None, True)
+    new = {(source, key): int(row_id) for row_id, source, key in inserted}
+    results: list[int | None] = []
+    for row in rows:
+        results.append(new.pop((row["source"], row["dedupe_key"]), None))
+    return results
+
+
+def store_rows(database_url: str, rows: Sequence[dict[str, Any]]) -> list[int | None]:
+    with session(database_url) as db:
+        return insert_rows(db, rows)
+
+
+def store(db: Session, source: str, verified: Verified, body: bytes, *, now: datetime) -> Stored:
+    """Inserts the delivery unless (source, dedupe_key) is stored already, and commits.
+
+    Returns only after the commit: the caller answers 200 then, and enqueues the new id.
+    """
+    [new_id] = insert_rows(db, [row_for(source, verified, body, now=now)])
+    return Stored(new_id, new_id is None)
 
 
 def accept(db: Session, source: str, verified: Verified, body: bytes, *, now: datetime) -> Stored:
     """Stores the delivery, then hands its id to `normalise` (or leaves it for the relay)."""
+    stored = store(db, source, verified, body, now=now)
+    hand_over(db, stored)
+    return stored
+
+
+def hand_over(db: Session, stored: Stored) -> None:
+    """Enqueues `normalise` for a newly stored delivery; a broker away leaves it to the relay."""
     from worker.actors import normalise
 
-    stored = store(db, source, verified, body, now=now)
     if stored.id is not None:
         outbox.enqueue(db, normalise, InboxItem, [stored.id])
-    return stored
 
 
 def normalise(db: Session, inbox_id: int, *, now: datetime, settings: Settings) -> list[int]:

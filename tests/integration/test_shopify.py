@@ -242,7 +242,7 @@ def test_an_email_marketing_consent_update_withdraws_consent_at_its_time(
     # X-Shopify-Triggered-At.
     assert (bob.accepts_marketing, bob.consent_source) == (False, "shopify")
     assert bob.consent_changed_at == datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
-    consent = events_of(db)[-1]
+    [consent] = [e for e in events_of(db) if e.source_event_id.startswith("consent:")]
     assert consent.payload["data"]["consent"]["state"] == "not_subscribed"
 
 
@@ -286,3 +286,15 @@ def test_a_topic_ladder_does_not_use_is_kept_and_marked_ignored(
         "Shopify topic 'app/uninstalled' is not used by Ladder",
     )
     assert json.loads(row.body) == shopify_payload("app/uninstalled")
+
+
+def test_the_accepts_marketing_fields_of_older_api_versions_are_consent_too(
+    client: TestClient, db: Session, stub_broker: StubBroker
+) -> None:
+    legacy = shopify_payload("customers/create")
+    legacy.update(accepts_marketing=True, accepts_marketing_updated_at="2021-12-31T20:00:00-05:00")
+    post_shopify(client, "customers/create", legacy)
+    drain(stub_broker)
+    bob = one(db, select(Customer))
+    assert (bob.accepts_marketing, bob.consent_source) == (True, "shopify")
+    assert bob.consent_changed_at == datetime(2022, 1, 1, 1, 0, tzinfo=UTC)

@@ -152,3 +152,17 @@ def test_a_topic_ladder_does_not_use_is_kept_and_marked_ignored(
         "ignored",
         "WooCommerce topic 'product.created' is not used by Ladder",
     )
+
+
+def test_a_unit_price_that_does_not_terminate_is_rounded_to_minor_units(
+    client: TestClient, db: Session, stub_broker: StubBroker
+) -> None:
+    order = woo_order()
+    # Three for 10.00: WooCommerce computes `price` as total / quantity, a float.
+    order["line_items"] = [
+        {**order["line_items"][0], "quantity": 3, "total": "10.00", "price": 3.3333333333333335}
+    ]
+    post_woo(client, "order.created", order)
+    drain(stub_broker)
+    line = one(db, select(OrderLine))
+    assert (line.quantity, line.price) == (3, 333)

@@ -83,9 +83,16 @@ def _triggered_at(item: InboxItem) -> datetime:
 
 
 def _consent(customer: Mapping[str, Any] | None) -> tuple[bool | None, str | None]:
-    """(accepts_marketing, when) from a customer's `email_marketing_consent`, if it says."""
-    consent = (customer or {}).get("email_marketing_consent") or {}
-    return CONSENT_STATES.get(str(consent.get("state"))), consent.get("consent_updated_at")
+    """(accepts_marketing, when) from a customer's `email_marketing_consent`, or from the
+    `accepts_marketing` fields of API versions before 2022-04; (None, None) if it says nothing."""
+    customer = customer or {}
+    consent = customer.get("email_marketing_consent")
+    if isinstance(consent, Mapping):
+        return CONSENT_STATES.get(str(consent.get("state"))), consent.get("consent_updated_at")
+    legacy = customer.get("accepts_marketing")
+    if isinstance(legacy, bool):
+        return legacy, customer.get("accepts_marketing_updated_at")
+    return None, None
 
 
 def _customer(payload: Mapping[str, Any], *, email: Any = None) -> dict[str, Any]:

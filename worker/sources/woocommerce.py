@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlmodel import Session
@@ -105,12 +106,21 @@ def _lines(order: Mapping[str, Any]) -> list[dict[str, Any]]:
             "product_id": text_id(line.get("product_id")),
             "title": line.get("name") or "(untitled)",
             "quantity": line["quantity"],
-            # `price` is the unit price after discounts; older payloads only carry line totals.
-            "price": str(line.get("price", float(line["total"]) / line["quantity"])),
+            "price": _unit_price(line),
         }
         for line in order.get("line_items") or []
         if line.get("quantity", 0) >= 1
     ]
+
+
+def _unit_price(line: Mapping[str, Any]) -> Decimal:
+    """`price` is the unit price after discounts, a JSON number that may not terminate
+    (10 / 3); older payloads carry only the line total."""
+    if line.get("price") is not None:
+        price = Decimal(str(line["price"]))
+    else:
+        price = Decimal(str(line["total"])) / Decimal(line["quantity"])
+    return price.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
 
 
 def _reached(order: Mapping[str, Any]) -> list[tuple[str, Any]]:

@@ -151,6 +151,7 @@ def test_a_refund_becomes_order_refunded_with_its_amount(
     )
     # The two successful refund transactions of the sample: 75.00 + 10.00.
     assert refunded.payload["data"]["amount"] == "85.00"
+    assert refunded.payload["data"]["full"] is False  # of 404.95
     assert refunded.payload["order"]["currency"] == "USD"
     assert order_of(db).status == "refunded"
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sqlmodel import Session
 
 from models import InboxItem
-from models.types import to_major
+from models.types import to_major, to_minor
 from worker.canonical import CanonicalEvent
 from worker.settings import Settings
 from worker.sources import (
@@ -168,6 +168,7 @@ def _refund(db: Session, item: InboxItem, refund: dict[str, Any]) -> Normalised:
         for tx in refund.get("transactions") or []
         if tx.get("kind") == "refund" and tx.get("status") == "success"
     ]
+    amount = sum(refunded, Decimal(0))
     event = {
         "source": NAME,
         "id": f"refund:{refund['id']}",
@@ -179,7 +180,12 @@ def _refund(db: Session, item: InboxItem, refund: dict[str, Any]) -> Normalised:
             "total": to_major(order.total, order.currency),
             "currency": order.currency,
         },
-        "data": {"refund_id": str(refund["id"]), "amount": str(sum(refunded, Decimal(0)))},
+        "data": {
+            "refund_id": str(refund["id"]),
+            "amount": str(amount),
+            # A partial refund is still `order.refunded`; `full` tells triggers which it was.
+            "full": to_minor(amount, order.currency) >= order.total,
+        },
     }
     return Normalised([CanonicalEvent.model_validate(event)])
 

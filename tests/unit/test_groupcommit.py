@@ -39,7 +39,7 @@ def test_a_lone_row_is_committed_at_once_with_its_result() -> None:
 def test_rows_arriving_during_a_commit_share_the_next_one() -> None:
     recorder = Recorder()
     recorder.hold.clear()
-    group = GroupCommit(recorder)
+    group = GroupCommit(recorder, max_flushes=1)
     results: dict[int, int | None] = {}
 
     def submit(n: int) -> None:

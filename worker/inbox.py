@@ -77,6 +77,14 @@ def store_rows(database_url: str, rows: Sequence[dict[str, Any]]) -> list[int | 
         return insert_rows(db, rows)
 
 
+def hand_over_ids(database_url: str, ids: list[int]) -> None:
+    """Enqueues `normalise` for rows already committed; a broker away leaves them to the relay."""
+    from worker.actors import normalise
+
+    with session(database_url) as db:
+        outbox.enqueue(db, normalise, InboxItem, ids)
+
+
 def store(db: Session, source: str, verified: Verified, body: bytes, *, now: datetime) -> Stored:
     """Inserts the delivery unless (source, dedupe_key) is stored already, and commits.
 

@@ -19,8 +19,6 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from models import InboxItem
-from worker import outbox
 from worker.sources import Verified
 
 logger = logging.getLogger(__name__)
@@ -62,7 +60,6 @@ def drain(db: Session, spool_dir: Path) -> int:
     the inbox's dedupe key absorbs, and never loses one. A database error stops the drain.
     """
     from worker import inbox
-    from worker.actors import normalise
 
     if not spool_dir.is_dir():
         return 0
@@ -72,9 +69,7 @@ def drain(db: Session, spool_dir: Path) -> int:
         verified = Verified(record["topic"], record["dedupe_key"], record["headers"])
         body = base64.b64decode(record["body"])
         received_at = datetime.fromisoformat(record["received_at"])
-        stored = inbox.store(db, record["source"], verified, body, now=received_at)
-        if stored.id is not None:
-            outbox.enqueue(db, normalise, InboxItem, [stored.id])
+        inbox.accept(db, record["source"], verified, body, now=received_at)
         path.unlink()
         moved += 1
     if moved:

@@ -2,67 +2,69 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from tests.support.waiting import wait_until
 from worker.groupcommit import GroupCommit
 
 
 class Recorder:
-    """A flush that records its batches and can be held until released."""
+    """A flush that records its batches and can be held until released, and a hand-over."""
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
+        self.handed: list[int] = []
         self.hold = threading.Event()
         self.hold.set()
         self.entered = threading.Event()
 
-    def __call__(self, rows: Sequence[dict[str, Any]]) -> list[int | None]:
+    def flush(self, rows: Sequence[dict[str, Any]]) -> list[int | None]:
         self.entered.set()
-        self.hold.wait(timeout=10)
+        assert self.hold.wait(timeout=10)
         self.batches.append([row["n"] for row in rows])
         return [row["n"] * 10 if row["n"] % 2 == 0 else None for row in rows]
 
+    def hand_over(self, ids: list[int]) -> None:
+        self.handed.extend(ids)
 
-def test_a_lone_row_is_committed_at_once_with_its_result() -> None:
+
+def test_a_lone_row_is_committed_and_handed_over_before_the_answer() -> None:
     recorder = Recorder()
-    group = GroupCommit(recorder)
-    assert group.submit({"n": 2}) == 20
-    assert group.submit({"n": 3}) is None  # a duplicate
+    group = GroupCommit(recorder.flush, recorder.hand_over)
+
+    async def scenario() -> tuple[int | None, int | None]:
+        return await group.submit({"n": 2}), await group.submit({"n": 3})
+
+    assert asyncio.run(scenario()) == (20, None)  # 3 is a duplicate
     assert recorder.batches == [[2], [3]]
+    assert recorder.handed == [20]
 
 
 def test_rows_arriving_during_a_commit_share_the_next_one() -> None:
     recorder = Recorder()
     recorder.hold.clear()
-    group = GroupCommit(recorder, max_flushes=1)
-    results: dict[int, int | None] = {}
+    group = GroupCommit(recorder.flush, recorder.hand_over)
 
-    def submit(n: int) -> None:
-        results[n] = group.submit({"n": n})
+    async def scenario() -> list[int | None]:
+        first = asyncio.ensure_future(group.submit({"n": 0}))
+        # The first commit is under way in a worker thread, held.
+        assert await asyncio.to_thread(recorder.entered.wait, 10)
+        others = [asyncio.ensure_future(group.submit({"n": n})) for n in range(1, 6)]
+        await asyncio.sleep(0)  # let them queue
+        recorder.hold.set()
+        return list(await asyncio.gather(first, *others))
 
-    first = threading.Thread(target=submit, args=(0,))
-    first.start()
-    assert recorder.entered.wait(timeout=10)  # the first commit is under way, held
-    others = [threading.Thread(target=submit, args=(n,)) for n in range(1, 6)]
-    for thread in others:
-        thread.start()
-    wait_until(lambda: len(group._queued) == 5, timeout_s=10, what="five queued rows")
-    recorder.hold.set()
-    for thread in (first, *others):
-        thread.join(timeout=10)
-    assert len(recorder.batches) == 2  # two commits for six rows
-    assert recorder.batches[0] == [0]
-    assert sorted(recorder.batches[1]) == [1, 2, 3, 4, 5]
-    assert results == {0: 0, 1: None, 2: 20, 3: None, 4: 40, 5: None}
+    assert asyncio.run(scenario()) == [0, None, 20, None, 40, None]
+    assert recorder.batches == [[0], [1, 2, 3, 4, 5]]  # two commits for six rows
+    assert sorted(recorder.handed) == [0, 20, 40]
 
 
 def test_a_failed_commit_is_raised_to_every_row_of_its_batch_and_the_next_one_works() -> None:
-    calls = []
+    calls: list[int] = []
 
     def flaky(rows: Sequence[dict[str, Any]]) -> list[int | None]:
         calls.append(len(rows))
@@ -70,7 +72,11 @@ def test_a_failed_commit_is_raised_to_every_row_of_its_batch_and_the_next_one_wo
             raise ConnectionError("database away")
         return [1 for _ in rows]
 
-    group = GroupCommit(flaky)
-    with pytest.raises(ConnectionError):
-        group.submit({"n": 1})
-    assert group.submit({"n": 2}) == 1
+    group = GroupCommit(flaky, Recorder().hand_over)
+
+    async def scenario() -> int | None:
+        with pytest.raises(ConnectionError):
+            await group.submit({"n": 1})
+        return await group.submit({"n": 2})
+
+    assert asyncio.run(scenario()) == 1

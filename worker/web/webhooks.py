@@ -9,11 +9,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from models.db import session
 from worker import inbox, spool, timesource
 from worker.groupcommit import group_for
-from worker.settings import Settings
-from worker.sources import Rejected, Verified, get_source
+from worker.sources import Rejected, get_source
 from worker.web.deps import read_body, settings_of
 
 logger = logging.getLogger(__name__)
@@ -38,21 +36,14 @@ async def receive(platform: str, request: Request) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
     if verified.is_ping:
         return JSONResponse({"detail": "pong"})
-    return JSONResponse(await run_in_threadpool(_accept, settings, platform, verified, body))
-
-
-def _accept(
-    settings: Settings, platform: str, verified: Verified, body: bytes
-) -> dict[str, object]:
     now = timesource.now()
     row = inbox.row_for(platform, verified, body, now=now)
     try:
-        new_id = group_for(settings.database_url).submit(row)
+        new_id = await group_for(settings.database_url).submit(row)
     except (OperationalError, InterfaceError) as exc:  # the database is away: keep it on disk
         logger.warning("database unavailable, delivery spooled: %s", type(exc).__name__)
-        spool.append(settings.spool_dir, platform, verified, body, received_at=now)
-        return {"id": None, "duplicate": False, "spooled": True}
-    stored = inbox.Stored(new_id, new_id is None)
-    with session(settings.database_url) as db:
-        inbox.hand_over(db, stored)  # after the commit: the row is durable before its message
-    return {"id": stored.id, "duplicate": stored.duplicate}
+        await run_in_threadpool(
+            spool.append, settings.spool_dir, platform, verified, body, received_at=now
+        )
+        return JSONResponse({"id": None, "duplicate": False, "spooled": True})
+    return JSONResponse({"id": new_id, "duplicate": new_id is None})

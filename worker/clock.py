@@ -193,10 +193,10 @@ def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
         claim_timeout=timedelta(seconds=settings.claim_timeout_s),
         idempotent=runtime.provider.idempotent,
     )
-    report.spooled = spool.drain(db, settings.spool_dir)
     report.inbox = relay_inbox(db, now=now, requeue_after=requeue_after)
     report.events = relay_events(db, now=now, requeue_after=requeue_after)
     report.deliveries = relay_deliveries(db, now=now, requeue_after=requeue_after)
+    report.spooled = spool.drain(db, settings.spool_dir)
     return report
 
 

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     stripe_tolerance_s: int = Field(default=300, gt=0)  # older signed timestamps are replays
     spool_dir: Path = Path("var/spool")  # deliveries accepted while the database was away
     exports_dir: Path = Path("var/exports")  # customers' data exports (privacy requests)
+
     clock_tick_s: float = Field(default=2.0, gt=0)
     # A row enqueued this long ago and still waiting is enqueued again (the outbox relay).
     requeue_after_s: float = Field(default=300.0, gt=0)

@@ -65,10 +65,15 @@ def drain(db: Session, spool_dir: Path) -> int:
         return 0
     moved = 0
     for path in sorted(spool_dir.glob("*.json")):
-        record = json.loads(path.read_bytes())
-        verified = Verified(record["topic"], record["dedupe_key"], record["headers"])
-        body = base64.b64decode(record["body"])
-        received_at = datetime.fromisoformat(record["received_at"])
+        try:
+            record = json.loads(path.read_bytes())
+            verified = Verified(record["topic"], record["dedupe_key"], record["headers"])
+            body = base64.b64decode(record["body"], validate=True)
+            received_at = datetime.fromisoformat(record["received_at"])
+        except (ValueError, KeyError, TypeError) as exc:  # not ours, or damaged: set aside
+            logger.error("spool file %s unreadable (%s), renamed .bad", path.name, exc)
+            path.rename(path.with_suffix(".bad"))
+            continue
         inbox.accept(db, record["source"], verified, body, now=received_at)
         path.unlink()
         moved += 1

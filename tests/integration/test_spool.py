@@ -39,11 +39,14 @@ def test_deliveries_during_a_database_outage_are_spooled_answered_200_and_draine
     assert len(list(spool_dir.glob("*.json"))) == 2  # both kept; the inbox dedupes them later
     assert list(spool_dir.glob("*.partial")) == []
 
+    # A damaged file (a disk fault, a hand edit) is set aside, not allowed to block the rest.
+    (spool_dir / "00000000000000000000-damaged.json").write_text("{not json")
+
     # The database is back (this test's own): the clock moves the spool into the inbox.
     clock_settings = runtime.settings.model_copy(update={"spool_dir": spool_dir})
     report = clock.tick(db, now=T0 + timedelta(seconds=5), runtime=Runtime(clock_settings))
     assert report.spooled == 2
-    assert list(spool_dir.iterdir()) == []
+    assert [path.name for path in spool_dir.iterdir()] == ["00000000000000000000-damaged.bad"]
     drain(stub_broker)
     row = one(db, select(InboxItem))
     assert (row.dedupe_key, row.status, row.body) == ("during-outage", "normalised", body)

@@ -26,7 +26,15 @@ logger = logging.getLogger(__name__)
 # What a payload of an unexpected shape raises while a source reads it: the row is marked
 # failed with the reason and kept for a replay after a fix. Anything else (the database away)
 # propagates, leaves the row pending, and the actor retries.
-UNREADABLE = (Unreadable, ValidationError, KeyError, TypeError, ValueError, AttributeError)
+UNREADABLE = (
+    Unreadable,
+    ValidationError,
+    LookupError,  # a field missing (KeyError), a list too short
+    TypeError,
+    ValueError,
+    AttributeError,  # a list where an object was expected
+    ArithmeticError,  # decimal.InvalidOperation: an amount that is not a number
+)
 # A delivery waiting for something not seen yet is tried this many times, a relay period apart.
 WAIT_ATTEMPTS = 5
 

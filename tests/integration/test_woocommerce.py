@@ -166,3 +166,15 @@ def test_a_unit_price_that_does_not_terminate_is_rounded_to_minor_units(
     drain(stub_broker)
     line = one(db, select(OrderLine))
     assert (line.quantity, line.price) == (3, 333)
+
+
+def test_a_line_price_that_is_not_a_number_fails_the_delivery_with_the_reason(
+    client: TestClient, db: Session, stub_broker: StubBroker
+) -> None:
+    order = woo_order()
+    order["line_items"][0]["price"] = "n/a"
+    post_woo(client, "order.created", order)
+    drain(stub_broker)
+    row = one(db, select(InboxItem))
+    assert (row.status, row.error) == ("failed", "InvalidOperation while reading the payload")
+    assert rows(db, select(Event)) == []

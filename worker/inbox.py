@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError
 from sqlmodel import Session, col, select
 
 from models import InboxItem, InboxStatus
@@ -154,12 +155,24 @@ def normalise(db: Session, inbox_id: int, *, now: datetime, settings: Settings) 
         logger.info("inbox %d failed: %s", inbox_id, type(exc).__name__)
         _mark(db, inbox_id, InboxStatus.FAILED, _reason(exc), now=now)
         return []
+    try:
+        return _apply(db, item, result, now=now, settings=settings)
+    except DataError as exc:  # a value the database refuses (a NUL in a text): no retry helps
+        db.rollback()
+        reason = f"the database refused a value ({type(exc.orig).__name__})"  # no value quoted
+        _mark(db, inbox_id, InboxStatus.FAILED, reason, now=now)
+        return []
+
+
+def _apply(
+    db: Session, item: InboxItem, result: Normalised, *, now: datetime, settings: Settings
+) -> list[int]:
     if result.privacy:
         from worker.privacy import carry_out
 
         carry_out(db, item.source, result.privacy, now=now, exports_dir=settings.exports_dir)
     db.execute(
-        update(InboxItem).where(col(InboxItem.id) == inbox_id).values(events=len(result.events))
+        update(InboxItem).where(col(InboxItem.id) == item.id).values(events=len(result.events))
     )
     return ingest(db, result.events, now=now).stored  # commits the row's state with the events
 

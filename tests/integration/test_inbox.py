@@ -131,3 +131,19 @@ def test_a_repeated_normalise_message_does_nothing(
     second = inbox.normalise(db, stored.id, now=T0, settings=runtime.settings)
     assert (len(first), second) == (1, [])
     assert one(db, select(InboxItem.attempts)) == 1
+
+
+def test_a_value_the_database_refuses_fails_the_delivery_instead_of_retrying_forever(
+    db: Session, runtime: Runtime, database_url: str
+) -> None:
+    order = shopify_payload("orders/create")
+    order["id"] = "1001\u0000"  # PostgreSQL text cannot hold a NUL; SQLite can
+    body = json.dumps(order).encode()
+    stored = inbox.store(db, "shopify", Verified("orders/create", "wh-nul"), body, now=T0)
+    assert stored.id is not None
+    inbox.normalise(db, stored.id, now=T0, settings=runtime.settings)
+    row = one(db, select(InboxItem))
+    if database_url.startswith("postgresql"):
+        assert (row.status, row.error) == ("failed", "the database refused a value (DataError)")
+    else:
+        assert row.status == "normalised"

@@ -263,3 +263,15 @@ def test_stripes_own_signature_vector_is_accepted_when_fresh_and_refused_when_st
     assert fresh.json()["detail"] == "a Stripe event needs a string `id` and `type`"
     assert stale.json()["detail"].startswith("Stripe-Signature timestamp outside the tolerance")
     assert inbox_rows(db) == []
+
+
+def test_a_stripe_signature_header_with_several_v1_values_passes_if_any_matches(
+    client: TestClient, db: Session
+) -> None:
+    body = json.dumps(stripe_event("invoice.paid", "invoice", event_id="evt_3")).encode()
+    now = int(T0.timestamp())
+    right = stripe_headers(body, timestamp=now)["Stripe-Signature"].split("v1=")[1]
+    header = f"t={now},v1={'0' * 64},v0=legacy,v1={right}"
+    response = client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
+    assert response.status_code == 200
+    assert [row.dedupe_key for row in inbox_rows(db)] == ["evt_3"]

@@ -4,6 +4,7 @@ from models.customers import Customer, CustomerExternalId
 from models.deliverability import Preference, ProviderEvent, SendingPause
 from models.deliveries import Delivery, DeliveryStatus, Suppression
 from models.events import Event, EventStatus
+from models.inbox import InboxItem, InboxStatus, PrivacyRecord
 from models.leases import Lease
 from models.orders import Order, OrderLine, OrderStatus
 
@@ -14,11 +15,14 @@ __all__ = [
     "DeliveryStatus",
     "Event",
     "EventStatus",
+    "InboxItem",
+    "InboxStatus",
     "Lease",
     "Order",
     "OrderLine",
     "OrderStatus",
     "Preference",
+    "PrivacyRecord",
     "ProviderEvent",
     "SendingPause",
     "Suppression",

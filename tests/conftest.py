@@ -84,6 +84,9 @@ def runtime(
     """Settings for this test's database and outbox, seen by actors through get_runtime()."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))
+    # Everything a test writes stays in its own folder, never in the checkout's var/.
+    monkeypatch.setenv("EXPORTS_DIR", str(tmp_path / "exports"))
+    monkeypatch.setenv("SPOOL_DIR", str(tmp_path / "spool"))
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("EMAIL_BACKEND", "file")
     settings_module.get_settings.cache_clear()

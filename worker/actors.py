@@ -9,7 +9,7 @@ import dramatiq
 from models import Delivery
 from models.db import session
 from worker import broker as _broker  # noqa: F401  (sets the global broker first)
-from worker import events, outbox, sending, timesource
+from worker import events, inbox, outbox, sending, timesource
 from worker.errors import PermanentError
 from worker.providers import DeliveryError
 from worker.runtime import get_runtime
@@ -58,3 +58,18 @@ def deliver(delivery_id: int) -> None:
             # Rate-limited: a fresh message, due when the limit resets. Not a failure, so it
             # uses none of the retry budget that outages and 5xx answers count against.
             deliver.send_with_options(args=(delivery_id,), delay=int(exc.retry_after_s * 1000))
+
+
+@dramatiq.actor(
+    queue_name="events",
+    max_retries=10,
+    min_backoff=1_000,
+    max_backoff=300_000,
+    time_limit=60_000,
+    max_age=7 * DAY_MS,
+)
+def normalise(inbox_id: int) -> None:
+    """Read one stored webhook delivery into canonical events; does nothing if already read."""
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        inbox.normalise(db, inbox_id, now=timesource.now(), settings=runtime.settings)

@@ -24,6 +24,10 @@ sending_app = typer.Typer(help="The email provider: pause and resume.", no_args_
 app.add_typer(db_app, name="db")
 app.add_typer(sending_app, name="sending")
 app.add_typer(segments_app, name="segments")
+inbox_app = typer.Typer(help="Webhook deliveries as the platforms sent them.", no_args_is_help=True)
+customers_app = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(customers_app, name="customers")
 console = Console()
 err = Console(stderr=True)
 
@@ -144,7 +148,7 @@ def status(
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
-    for name in ("events", "deliveries"):
+    for name in ("inbox", "events", "deliveries"):
         table = Table(title=name)
         table.add_column("state")
         table.add_column("rows", justify="right")
@@ -164,6 +168,7 @@ def status(
             f"{pause['reason']}. The next delivery after {pause['probe_at']} tries again; "
             "`ladder sending resume` tries now."
         )
+    _print_inbox_unused(report["inbox_unused"])
 
 
 @sending_app.command("resume")
@@ -186,6 +191,32 @@ def sending_replay_events() -> None:
         ids = provider_events.unapplied_ids(db)
         applied = provider_events.apply_stored(db, ids, now=timesource.now(), settings=settings)
     console.print(f"applied {applied} of {len(ids)} stored provider events")
+
+
+def _print_inbox_unused(unused: list[dict[str, object]]) -> None:
+    if not unused:
+        return
+    table = Table(title="webhooks kept but not used (`ladder inbox replay` after a fix)")
+    for column in ("source", "topic", "state", "rows", "reason"):
+        table.add_column(column)
+    for item in unused:
+        style = "red" if item["status"] == "failed" else ""
+        row = (item["source"], item["topic"], item["status"], item["count"], item["reason"] or "")
+        table.add_row(*(str(value) for value in row), style=style)
+    console.print(table)
+
+
+@inbox_app.command("replay")
+def inbox_replay(
+    failed: Annotated[bool, typer.Option("--failed", help="only failed, not ignored")] = False,
+    topic: Annotated[str | None, typer.Option(help="only this topic, e.g. orders/create")] = None,
+) -> None:
+    """Normalise failed and ignored webhook deliveries again, after a fix."""
+    from worker import inbox
+
+    with session(get_settings().database_url) as db:
+        ids = inbox.replay(db, now=timesource.now(), only_failed=failed, topic=topic)
+    console.print(f"{len(ids)} deliveries back to pending, handed to the worker")
 
 
 @segments_app.command("refresh")
@@ -222,3 +253,41 @@ def demo(
     from worker.demo import run_demo
 
     run_demo(customers=customers, seed=seed, console=console)
+
+
+@customers_app.command("export")
+def customers_export(email: str) -> None:
+    """Write everything held on a customer to a JSON file (a data request), and record it."""
+    from worker import privacy
+
+    settings = get_settings()
+    with session(settings.database_url) as db:
+        customer = privacy.find_customer(db, "cli", None, email)
+        if customer is None:
+            err.print("[red]No customer with that email address.[/red]")
+            raise typer.Exit(1)
+        path = privacy.export(
+            db,
+            customer,
+            source="cli",
+            reference=None,
+            now=timesource.now(),
+            into=settings.exports_dir,
+        )
+        db.commit()
+    console.print(f"customer {customer.id} exported to {path}")
+
+
+@customers_app.command("forget")
+def customers_forget(email: str) -> None:
+    """Erase a customer's personal data everywhere; anonymous order totals are kept."""
+    from worker import privacy
+
+    with session(get_settings().database_url) as db:
+        customer = privacy.find_customer(db, "cli", None, email)
+        if customer is None:
+            err.print("[red]No customer with that email address.[/red]")
+            raise typer.Exit(1)
+        privacy.forget(db, customer, source="cli", reference=None, now=timesource.now())
+        db.commit()
+    console.print(f"customer {customer.id} forgotten")

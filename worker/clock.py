@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from models import Delivery, DeliveryStatus, Event, EventStatus, Lease
+from models import Delivery, DeliveryStatus, Event, EventStatus, InboxItem, InboxStatus, Lease
 from models.db import insert_ignoring_duplicates, session
-from worker import broker, outbox, segments, timesource
+from worker import broker, outbox, segments, spool, timesource
 from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ BATCH = 1000
 class TickReport:
     deliveries: int = 0
     events: int = 0
+    inbox: int = 0
+    spooled: int = 0
     released: int = 0
     abandoned: int = 0
     segments: dict[str, int] = field(default_factory=dict)
@@ -101,6 +103,21 @@ def relay_events(db: Session, *, now: datetime, requeue_after: timedelta) -> int
     total = 0
     while ids := _relay(db, Event, waiting, now, requeue_after):
         total += outbox.enqueue(db, process, Event, ids)
+        if len(ids) < BATCH:
+            break
+    return total
+
+
+def relay_inbox(db: Session, *, now: datetime, requeue_after: timedelta) -> int:
+    """Webhook deliveries stored but not normalised (a lost message, or one waiting its turn)."""
+    from worker.actors import normalise
+
+    if not broker.has_consumer():
+        return 0
+    waiting = col(InboxItem.status) == InboxStatus.PENDING
+    total = 0
+    while ids := _relay(db, InboxItem, waiting, now, requeue_after):
+        total += outbox.enqueue(db, normalise, InboxItem, ids)
         if len(ids) < BATCH:
             break
     return total
@@ -176,8 +193,10 @@ def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
         claim_timeout=timedelta(seconds=settings.claim_timeout_s),
         idempotent=runtime.provider.idempotent,
     )
+    report.inbox = relay_inbox(db, now=now, requeue_after=requeue_after)
     report.events = relay_events(db, now=now, requeue_after=requeue_after)
     report.deliveries = relay_deliveries(db, now=now, requeue_after=requeue_after)
+    report.spooled = spool.drain(db, settings.spool_dir)
     return report
 
 

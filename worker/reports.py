@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from models import Delivery, DeliveryStatus, Event, EventStatus, ProviderEvent
+from models import (
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventStatus,
+    InboxItem,
+    InboxStatus,
+    ProviderEvent,
+)
 from worker import pauses
 from worker.settings import Settings
 
@@ -24,6 +32,9 @@ def stuck(db: Session, *, now: datetime, settings: Settings) -> dict[str, dict[s
     requeue = now - timedelta(seconds=settings.requeue_after_s)
     claim = now - timedelta(seconds=settings.claim_timeout_s)
     checks = {
+        "webhooks not normalised": select(func.count(), func.min(InboxItem.received_at)).where(
+            col(InboxItem.status) == InboxStatus.PENDING, col(InboxItem.received_at) < requeue
+        ),
         "events pending": select(func.count(), func.min(Event.received_at)).where(
             col(Event.status) == EventStatus.PENDING, col(Event.received_at) < requeue
         ),
@@ -47,6 +58,7 @@ def stuck(db: Session, *, now: datetime, settings: Settings) -> dict[str, dict[s
 
 def status_report(db: Session, *, now: datetime, settings: Settings) -> dict[str, Any]:
     return {
+        "inbox": counts_by_status(db, InboxItem),
         "events": counts_by_status(db, Event),
         "deliveries": counts_by_status(db, Delivery),
         "stuck": stuck(db, now=now, settings=settings),
@@ -62,6 +74,7 @@ def status_report(db: Session, *, now: datetime, settings: Settings) -> dict[str
         "failed_recently": [
             {"table": table, "id": row_id, "reason": reason}
             for table, model, field in (
+                ("inbox", InboxItem, InboxItem.error),
                 ("events", Event, Event.error),
                 ("deliveries", Delivery, Delivery.reason),
             )
@@ -72,4 +85,30 @@ def status_report(db: Session, *, now: datetime, settings: Settings) -> dict[str
                 .limit(5)
             )
         ],
+        "inbox_unused": inbox_unused(db),
     }
+
+
+def inbox_unused(db: Session) -> list[dict[str, Any]]:
+    """Webhook deliveries kept but not turned into events, by source, topic, state and reason:
+    what `ladder inbox replay` would re-run after a fix."""
+    count = func.count().label("rows")
+    query = (
+        select(
+            col(InboxItem.source),
+            col(InboxItem.topic),
+            col(InboxItem.status),
+            col(InboxItem.error),
+            count,
+        )
+        .where(col(InboxItem.status).in_([InboxStatus.FAILED, InboxStatus.IGNORED]))
+        .group_by(
+            col(InboxItem.source), col(InboxItem.topic), col(InboxItem.status), col(InboxItem.error)
+        )
+        .order_by(count.desc())
+        .limit(20)
+    )
+    return [
+        {"source": source, "topic": topic, "status": status, "reason": reason, "count": rows}
+        for source, topic, status, reason, rows in db.execute(query)
+    ]

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     triggers_dir: Path = PROJECT_ROOT / "triggers"
 
     max_body_bytes: int = Field(default=2_000_000, gt=0)
+
+    # Store platforms' webhook secrets, comma-separated: during a rotation both keep working.
+    shopify_webhook_secrets: SecretStr | None = None
+    woocommerce_webhook_secrets: SecretStr | None = None
+    stripe_webhook_secrets: SecretStr | None = None
+    webhook_max_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    stripe_tolerance_s: int = Field(default=300, gt=0)  # older signed timestamps are replays
+    spool_dir: Path = Path("var/spool")  # deliveries accepted while the database was away
+    exports_dir: Path = Path("var/exports")  # customers' data exports (privacy requests)
+
     clock_tick_s: float = Field(default=2.0, gt=0)
     # A row enqueued this long ago and still waiting is enqueued again (the outbox relay).
     requeue_after_s: float = Field(default=300.0, gt=0)
@@ -131,6 +141,15 @@ class Settings(BaseSettings):
             "transactional": self.sendgrid_group_transactional,
         }
         return groups.get(message_class)
+
+    def webhook_secrets(self, platform: str) -> list[bytes]:
+        """The platform's webhook secrets, newest first as configured; [] when none is set."""
+        value: SecretStr | None = getattr(self, f"{platform}_webhook_secrets", None)
+        if value is None:
+            return []
+        return [
+            part.strip().encode() for part in value.get_secret_value().split(",") if part.strip()
+        ]
 
     def secret_key(self) -> bytes:
         """The key that signs unsubscribe links; a fixed dev key only in embedded mode."""

@@ -1,11 +1,11 @@
-"""The web process: the events API, unsubscribe links, health. Stateless; scale it freely."""
+"""The web process: events API, webhooks, unsubscribe links, health. Stateless; scale it freely."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from worker.settings import Settings, get_settings
-from worker.web import events_api, health, provider_events, unsubscribe
+from worker.web import events_api, health, provider_events, unsubscribe, webhooks
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_api.router)
     app.include_router(unsubscribe.router)
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     return app
 
 

@@ -1,7 +1,7 @@
 """sendgrid: provider events, preferences, sending pauses
 
 Revision ID: 0003_sendgrid
-Revises: 0001
+Revises: 0002_inbox
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import models.types
 
 revision: str = "0003_sendgrid"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_inbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

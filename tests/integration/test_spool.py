@@ -1,0 +1,54 @@
+"""The database away: deliveries are spooled to disk, answered 200, and drained by the clock."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from dramatiq.brokers.stub import StubBroker
+from sqlmodel import Session, select
+
+from models import Event, InboxItem
+from tests.support.brokers import drain
+from tests.support.services import free_port
+from tests.support.web import TestClient
+from tests.support.webhooks import one, rows, shopify_headers, shopify_payload, with_secrets
+from worker import clock, timesource
+from worker.runtime import Runtime
+from worker.web import create_app
+
+T0 = datetime(2022, 1, 1, 0, 0, 30, tzinfo=UTC)
+
+
+def test_deliveries_during_a_database_outage_are_spooled_answered_200_and_drained_after(
+    db: Session, runtime: Runtime, stub_broker: StubBroker, tmp_path: Path
+) -> None:
+    timesource.freeze(T0)
+    spool_dir = tmp_path / "spool"
+    # Nothing listens on this port: every connection is refused, as when PostgreSQL is down.
+    away = f"postgresql+psycopg://ladder@127.0.0.1:{free_port()}/ladder?connect_timeout=2"
+    web_settings = with_secrets(runtime.settings, database_url=away, spool_dir=spool_dir)
+    body = json.dumps(shopify_payload("orders/create")).encode()
+    headers = shopify_headers("orders/create", body, webhook_id="during-outage")
+    with TestClient(create_app(web_settings)) as client:
+        first = client.post("/webhooks/shopify", content=body, headers=headers)
+        retried = client.post("/webhooks/shopify", content=body, headers=headers)
+    assert (first.status_code, retried.status_code) == (200, 200)
+    assert first.json() == {"id": None, "duplicate": False, "spooled": True}
+    assert len(list(spool_dir.glob("*.json"))) == 2  # both kept; the inbox dedupes them later
+    assert list(spool_dir.glob("*.partial")) == []
+
+    # A damaged file (a disk fault, a hand edit) is set aside, not allowed to block the rest.
+    (spool_dir / "00000000000000000000-damaged.json").write_text("{not json")
+
+    # The database is back (this test's own): the clock moves the spool into the inbox.
+    clock_settings = runtime.settings.model_copy(update={"spool_dir": spool_dir})
+    report = clock.tick(db, now=T0 + timedelta(seconds=5), runtime=Runtime(clock_settings))
+    assert report.spooled == 2
+    assert [path.name for path in spool_dir.iterdir()] == ["00000000000000000000-damaged.bad"]
+    drain(stub_broker)
+    row = one(db, select(InboxItem))
+    assert (row.dedupe_key, row.status, row.body) == ("during-outage", "normalised", body)
+    assert row.received_at == T0  # when the shop sent it, not when the spool was drained
+    assert [e.type for e in rows(db, select(Event))] == ["order.placed"]

@@ -1,0 +1,82 @@
+"""Group commit: rows that arrive while a commit is under way go together in the next one."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from worker.groupcommit import GroupCommit
+
+
+class Recorder:
+    """A flush that records its batches and can be held until released, and a hand-over."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.handed: list[int] = []
+        self.hold = threading.Event()
+        self.hold.set()
+        self.entered = threading.Event()
+
+    def flush(self, rows: Sequence[dict[str, Any]]) -> list[int | None]:
+        self.entered.set()
+        assert self.hold.wait(timeout=10)
+        self.batches.append([row["n"] for row in rows])
+        return [row["n"] * 10 if row["n"] % 2 == 0 else None for row in rows]
+
+    def hand_over(self, ids: list[int]) -> None:
+        self.handed.extend(ids)
+
+
+def test_a_lone_row_is_committed_and_handed_over_before_the_answer() -> None:
+    recorder = Recorder()
+    group = GroupCommit(recorder.flush, recorder.hand_over)
+
+    async def scenario() -> tuple[int | None, int | None]:
+        return await group.submit({"n": 2}), await group.submit({"n": 3})
+
+    assert asyncio.run(scenario()) == (20, None)  # 3 is a duplicate
+    assert recorder.batches == [[2], [3]]
+    assert recorder.handed == [20]
+
+
+def test_rows_arriving_during_a_commit_share_the_next_one() -> None:
+    recorder = Recorder()
+    recorder.hold.clear()
+    group = GroupCommit(recorder.flush, recorder.hand_over)
+
+    async def scenario() -> list[int | None]:
+        first = asyncio.ensure_future(group.submit({"n": 0}))
+        # The first commit is under way in a worker thread, held.
+        assert await asyncio.to_thread(recorder.entered.wait, 10)
+        others = [asyncio.ensure_future(group.submit({"n": n})) for n in range(1, 6)]
+        await asyncio.sleep(0)  # let them queue
+        recorder.hold.set()
+        return list(await asyncio.gather(first, *others))
+
+    assert asyncio.run(scenario()) == [0, None, 20, None, 40, None]
+    assert recorder.batches == [[0], [1, 2, 3, 4, 5]]  # two commits for six rows
+    assert sorted(recorder.handed) == [0, 20, 40]
+
+
+def test_a_failed_commit_is_raised_to_every_row_of_its_batch_and_the_next_one_works() -> None:
+    calls: list[int] = []
+
+    def flaky(rows: Sequence[dict[str, Any]]) -> list[int | None]:
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise ConnectionError("database away")
+        return [1 for _ in rows]
+
+    group = GroupCommit(flaky, Recorder().hand_over)
+
+    async def scenario() -> int | None:
+        with pytest.raises(ConnectionError):
+            await group.submit({"n": 1})
+        return await group.submit({"n": 2})
+
+    assert asyncio.run(scenario()) == 1

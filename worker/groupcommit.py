@@ -1,0 +1,95 @@
+"""Group commit: webhook deliveries arriving together are inserted and committed together.
+
+A commit costs a round trip and a WAL flush, and a hop to a worker thread costs about as much
+CPU as the rest of a request: paying both once per delivery is what limits the web process.
+Requests queue their row on the event loop and await it; one flush at a time takes every row
+queued meanwhile to a worker thread, inserts them in one statement, commits once and resolves
+each request once the new ids are handed to the broker, which happens beside the next flush,
+not in its way. A lone request is committed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+Flush = Callable[[Sequence[dict[str, Any]]], list[int | None]]
+
+
+@dataclass
+class GroupCommit:
+    """`flush(rows)` stores the rows in one transaction and returns, per row, its new id or None
+    for a duplicate; `hand_over(ids)` enqueues the new ones. Belongs to one event loop."""
+
+    flush: Flush
+    hand_over: Callable[[list[int]], None]
+    _queued: list[tuple[dict[str, Any], asyncio.Future[int | None]]] = field(default_factory=list)
+    _flusher: asyncio.Task[None] | None = None
+    _handing_over: set[asyncio.Future[None]] = field(default_factory=set)
+
+    async def submit(self, row: dict[str, Any]) -> int | None:
+        """Returns once `row` is committed: its new id, or None if it was a duplicate.
+
+        Raises what the flush raised (the database away) for every row of that batch.
+        """
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._queued.append((row, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queued:  # rows that queued during a flush go in the next one
+            batch, self._queued = self._queued, []
+            await self._run(batch)
+
+    async def _run(self, batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]]) -> None:
+        try:
+            results = await run_in_threadpool(self.flush, [row for row, _ in batch])
+        except Exception as exc:  # handed to each waiting request, which decides (spool)
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        new = [row_id for row_id in results if row_id is not None]
+        if not new:
+            _resolve(batch, results)
+            return
+        # The answer waits for the hand-over, so a 200 means the message is sent too; the next
+        # flush does not: it starts as soon as this one is committed.
+        handing = asyncio.ensure_future(run_in_threadpool(self.hand_over, new))
+        self._handing_over.add(handing)  # a reference, so the task is not collected early
+        handing.add_done_callback(self._handing_over.discard)
+        handing.add_done_callback(lambda _: _resolve(batch, results))
+
+
+def _resolve(
+    batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]], results: list[int | None]
+) -> None:
+    """Answers each request. The rows are committed whatever the hand-over did: a message not
+    sent is the relay's."""
+    for (_, future), result in zip(batch, results, strict=True):
+        if not future.done():
+            future.set_result(result)
+
+
+_groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, GroupCommit]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def group_for(database_url: str) -> GroupCommit:
+    """The group of this event loop for this database."""
+    from worker import inbox
+
+    by_url = _groups.setdefault(asyncio.get_running_loop(), {})
+    if database_url not in by_url:
+        by_url[database_url] = GroupCommit(
+            lambda rows: inbox.store_rows(database_url, rows),
+            lambda ids: inbox.hand_over_ids(database_url, ids),
+        )
+    return by_url[database_url]

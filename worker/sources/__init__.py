@@ -1,0 +1,176 @@
+"""Store platforms: the Source protocol, what verifying and reading give back, and the registry.
+
+A platform is one module here with a `source` object; adding one is a module and a registry line.
+`verify` runs in the web process on the raw body and headers, before anything is stored;
+`normalise` runs in the worker on a stored inbox row and gives canonical events.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from sqlmodel import Session, col, select
+
+from models import Customer, CustomerExternalId, InboxItem, Order
+from worker.canonical import CanonicalEvent
+from worker.settings import Settings
+
+
+class Rejected(Exception):
+    """The delivery is refused before anything is stored: 401 (signature) or 400 (malformed)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class Ignored(Exception):
+    """A readable delivery Ladder has no use for (an unknown topic); kept, marked ignored."""
+
+
+class Unreadable(Exception):
+    """A delivery the code cannot read yet; kept, marked failed, replayable after a fix."""
+
+
+class Waiting(Unreadable):
+    """A delivery about something not seen yet (a refund before its order): left pending for the
+    relay to try again later, and marked failed only after several tries."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A delivery whose signature holds: what to store it under."""
+
+    topic: str
+    dedupe_key: str
+    headers: dict[str, str] = field(default_factory=dict)  # the platform headers worth keeping
+    is_ping: bool = False  # answered 200 and not stored (WooCommerce's webhook-created ping)
+
+
+@dataclass(frozen=True)
+class PrivacyRequest:
+    """A platform asking Ladder to export or erase what it holds on a customer, or a shop."""
+
+    kind: Literal["export", "forget", "shop_redact"]
+    external_id: str | None = None  # the platform's customer id
+    email: str | None = None
+    reference: str | None = None  # the platform's request id
+
+
+@dataclass
+class Normalised:
+    events: list[CanonicalEvent] = field(default_factory=list)
+    privacy: list[PrivacyRequest] = field(default_factory=list)
+
+
+class Source(Protocol):
+    name: str
+
+    def verify(
+        self, body: bytes, headers: Mapping[str, str], *, settings: Settings, now: datetime
+    ) -> Verified:
+        """Raises Rejected(401) unless one of the platform's secrets signed `body`, and
+        Rejected(400) for a body or headers the platform would not send."""
+        ...
+
+    def normalise(self, db: Session, item: InboxItem) -> Normalised:
+        """The canonical events in a stored delivery. Raises Ignored or Unreadable (or a
+        KeyError, TypeError, ValueError on a payload of an unexpected shape)."""
+        ...
+
+
+def get_source(name: str) -> Source | None:
+    """The registry: one line per platform."""
+    from worker.sources import shopify, stripe, woocommerce
+
+    registry: dict[str, Source] = {
+        "shopify": shopify.source,
+        "woocommerce": woocommerce.source,
+        "stripe": stripe.source,
+    }
+    return registry.get(name)
+
+
+def base64_hmac_matches(body: bytes, given: str | None, secrets: list[bytes]) -> bool:
+    """True if `given` is the base64 HMAC-SHA256 of `body` under any secret (constant time)."""
+    if not given or not secrets:
+        return False
+    given_bytes = given.strip().encode("ascii", "replace")
+    matched = False
+    for secret in secrets:  # every secret is tried, so the time does not say which one matched
+        expected = base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest())
+        matched |= hmac.compare_digest(expected, given_bytes)
+    return matched
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or Rejected(400)."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Rejected(400, f"body is not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise Rejected(400, "body is not a JSON object")
+    return document
+
+
+def payload_of(item: InboxItem) -> dict[str, Any]:
+    """A stored body as a JSON object, or Unreadable."""
+    try:
+        document = json.loads(item.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Unreadable(f"body is not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise Unreadable("body is not a JSON object")
+    return document
+
+
+def parse_time(value: Any, *, default: datetime | None = None) -> datetime:
+    """An ISO 8601 time with its offset kept; a naive one is UTC (WooCommerce's `*_gmt`)."""
+    if value in (None, ""):
+        if default is None:
+            raise Unreadable("a time is missing")
+        return default
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def text_id(value: Any) -> str | None:
+    """A platform id as text; None for missing, null, 0 (WooCommerce guests) and ''."""
+    if value in (None, "", 0, "0"):
+        return None
+    return str(value)
+
+
+def header_subset(headers: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    return {name: headers[name] for name in names if name in headers}
+
+
+def known_order(db: Session, source: str, order_id: str) -> tuple[Order, Customer] | None:
+    """The order a platform knows as `order_id`, and its customer, if Ladder has seen it."""
+    row = db.exec(
+        select(Order, Customer)
+        .join(Customer, col(Customer.id) == col(Order.customer_id))
+        .where(col(Order.source) == source, col(Order.source_order_id) == order_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def is_known_customer(db: Session, source: str, external_id: str) -> bool:
+    return (
+        db.exec(
+            select(CustomerExternalId.id).where(
+                col(CustomerExternalId.source) == source,
+                col(CustomerExternalId.external_id) == external_id,
+            )
+        ).first()
+        is not None
+    )

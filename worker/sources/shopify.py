@@ -1,0 +1,295 @@
+"""Shopify: HMAC-signed webhooks by topic, read into canonical events and privacy requests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlmodel import Session
+
+from models import InboxItem
+from models.types import to_major, to_minor
+from worker.canonical import CanonicalEvent
+from worker.settings import Settings
+from worker.sources import (
+    Ignored,
+    Normalised,
+    PrivacyRequest,
+    Rejected,
+    Verified,
+    Waiting,
+    base64_hmac_matches,
+    header_subset,
+    json_object,
+    known_order,
+    parse_time,
+    payload_of,
+    text_id,
+)
+
+NAME = "shopify"
+KEPT_HEADERS = (
+    "x-shopify-topic",
+    "x-shopify-webhook-id",
+    "x-shopify-shop-domain",
+    "x-shopify-api-version",
+    "x-shopify-triggered-at",
+    "x-shopify-event-id",
+)
+ORDER_EVENTS = {
+    "orders/create": "placed",
+    "orders/paid": "paid",
+    "orders/fulfilled": "fulfilled",
+    "orders/cancelled": "cancelled",
+}
+# Shopify's email marketing consent states; "pending" (double opt-in unconfirmed) says nothing yet.
+CONSENT_STATES = {"subscribed": True, "not_subscribed": False, "unsubscribed": False}
+
+
+class Shopify:
+    name = NAME
+
+    def verify(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        settings: Settings,
+        now: datetime,  # noqa: ARG002  (Shopify signs no timestamp)
+    ) -> Verified:
+        if not base64_hmac_matches(
+            body, headers.get("x-shopify-hmac-sha256"), settings.webhook_secrets(NAME)
+        ):
+            raise Rejected(401, "missing or wrong X-Shopify-Hmac-Sha256")
+        topic = headers.get("x-shopify-topic", "").strip()
+        webhook_id = headers.get("x-shopify-webhook-id", "").strip()
+        if not topic or not webhook_id or len(topic) > 128 or len(webhook_id) > 200:
+            raise Rejected(400, "X-Shopify-Topic and X-Shopify-Webhook-Id are required")
+        json_object(body)
+        return Verified(topic, webhook_id, header_subset(headers, KEPT_HEADERS))
+
+    def normalise(self, db: Session, item: InboxItem) -> Normalised:
+        payload = payload_of(item)
+        reader = _READERS.get(item.topic)
+        if reader is None:
+            raise Ignored(f"Shopify topic {item.topic!r} is not used by Ladder")
+        return reader(db, item, payload)
+
+
+def _triggered_at(item: InboxItem) -> datetime:
+    return parse_time(item.headers.get("x-shopify-triggered-at"), default=item.received_at)
+
+
+def _consent(customer: Mapping[str, Any] | None) -> tuple[bool | None, str | None]:
+    """(accepts_marketing, when) from a customer's `email_marketing_consent`, or from the
+    `accepts_marketing` fields of API versions before 2022-04; (None, None) if it says nothing."""
+    customer = customer or {}
+    consent = customer.get("email_marketing_consent")
+    if isinstance(consent, Mapping):
+        return CONSENT_STATES.get(str(consent.get("state"))), consent.get("consent_updated_at")
+    legacy = customer.get("accepts_marketing")
+    if isinstance(legacy, bool):
+        return legacy, customer.get("accepts_marketing_updated_at")
+    return None, None
+
+
+def _customer(payload: Mapping[str, Any], *, email: Any = None) -> dict[str, Any]:
+    """The canonical customer from a Shopify customer object (or an order's `customer`)."""
+    accepts, _ = _consent(payload)
+    return {
+        "id": text_id(payload.get("id")),
+        "email": payload.get("email") or email,
+        "first_name": payload.get("first_name"),
+        "last_name": payload.get("last_name"),
+        "accepts_marketing": accepts,
+    }
+
+
+def _lines(items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "product_id": text_id(line.get("product_id")),
+            "title": line.get("title") or line.get("name") or "(untitled)",
+            "category": line.get("product_type") or None,
+            "quantity": line["quantity"],
+            "price": line["price"],
+        }
+        for line in items
+        if line.get("quantity", 0) >= 1
+    ]
+
+
+def _order_event(_db: Session, item: InboxItem, order: dict[str, Any]) -> Normalised:
+    kind = ORDER_EVENTS[item.topic]
+    customer = _customer(order.get("customer") or {}, email=order.get("email"))
+    customer["email"] = customer["email"] or order.get("contact_email")
+    if customer["accepts_marketing"] is None and "buyer_accepts_marketing" in order:
+        customer["accepts_marketing"] = order["buyer_accepts_marketing"]
+    customer["locale"] = order.get("customer_locale")
+    when = {
+        "placed": order.get("created_at"),
+        "paid": order.get("updated_at"),
+        "fulfilled": order.get("updated_at"),
+        "cancelled": order.get("cancelled_at") or order.get("updated_at"),
+    }[kind]
+    event = {
+        "source": NAME,
+        "id": f"order:{order['id']}:{kind}",
+        "type": f"order.{kind}",
+        "occurred_at": parse_time(when, default=_triggered_at(item)),
+        "customer": _needs_email(customer),
+        "order": {
+            "id": str(order["id"]),
+            "total": order["total_price"],
+            "currency": order["currency"],
+            "lines": _lines(order.get("line_items") or []),
+        },
+        "data": {"name": order.get("name"), "financial_status": order.get("financial_status")},
+    }
+    return Normalised([CanonicalEvent.model_validate(event)])
+
+
+def _needs_email(customer: dict[str, Any]) -> dict[str, Any]:
+    if not customer.get("email") and not customer.get("id"):
+        raise Ignored("no customer email or id: Ladder has no one to write to")
+    return {key: value for key, value in customer.items() if value is not None}
+
+
+def _refund(db: Session, item: InboxItem, refund: dict[str, Any]) -> Normalised:
+    order_id = str(refund["order_id"])
+    found = known_order(db, NAME, order_id)
+    if found is None:
+        raise Waiting(f"refund for order {order_id}, which Ladder has not seen yet")
+    order, customer = found
+    refunded = [
+        Decimal(str(tx["amount"]))
+        for tx in refund.get("transactions") or []
+        if tx.get("kind") == "refund" and tx.get("status") == "success"
+    ]
+    amount = sum(refunded, Decimal(0))
+    event = {
+        "source": NAME,
+        "id": f"refund:{refund['id']}",
+        "type": "order.refunded",
+        "occurred_at": parse_time(refund.get("created_at"), default=_triggered_at(item)),
+        "customer": {"email": customer.email},
+        "order": {
+            "id": order_id,
+            "total": to_major(order.total, order.currency),
+            "currency": order.currency,
+        },
+        "data": {
+            "refund_id": str(refund["id"]),
+            "amount": str(amount),
+            # A partial refund is still `order.refunded`; `full` tells triggers which it was.
+            "full": to_minor(amount, order.currency) >= order.total,
+        },
+    }
+    return Normalised([CanonicalEvent.model_validate(event)])
+
+
+def _customer_event(_db: Session, item: InboxItem, customer: dict[str, Any]) -> Normalised:
+    kind = item.topic.split("/")[1]  # create | update
+    canonical = _needs_email(_customer(customer))
+    if "email" not in canonical:
+        raise Ignored("a customer without an email address: Ladder has no one to write to")
+    _, consent_at = _consent(customer)
+    when = customer.get("updated_at") or customer.get("created_at")
+    event = {
+        "source": NAME,
+        "id": f"{item.topic}:{item.dedupe_key}",
+        "type": f"customer.{kind}d",
+        "occurred_at": parse_time(consent_at or when, default=_triggered_at(item)),
+        "customer": canonical,
+    }
+    return Normalised([CanonicalEvent.model_validate(event)])
+
+
+def _consent_update(_db: Session, item: InboxItem, payload: dict[str, Any]) -> Normalised:
+    accepts, consent_at = _consent(payload)
+    if accepts is None:
+        raise Ignored("a consent state that says neither yes nor no (pending double opt-in)")
+    event = {
+        "source": NAME,
+        "id": f"consent:{item.dedupe_key}",
+        "type": "customer.updated",
+        "occurred_at": parse_time(consent_at, default=_triggered_at(item)),
+        "customer": _needs_email(
+            {
+                "id": text_id(payload.get("customer_id")),
+                "email": payload.get("email_address"),
+                "accepts_marketing": accepts,
+            }
+        ),
+        "data": {"consent": payload.get("email_marketing_consent")},
+    }
+    return Normalised([CanonicalEvent.model_validate(event)])
+
+
+def _checkout(_db: Session, item: InboxItem, checkout: dict[str, Any]) -> Normalised:
+    kind = "started" if item.topic == "checkouts/create" else "updated"
+    customer = _customer(checkout.get("customer") or {}, email=checkout.get("email"))
+    customer["accepts_marketing"] = None  # an unticked box at checkout withdraws nothing
+    customer["locale"] = checkout.get("customer_locale")
+    token = checkout.get("token") or item.dedupe_key
+    event = {
+        "source": NAME,
+        "id": f"checkout:{token}:started"
+        if kind == "started"
+        else f"{item.topic}:{item.dedupe_key}",
+        "type": f"checkout.{kind}",
+        "occurred_at": parse_time(
+            checkout.get("updated_at") or checkout.get("created_at"), default=_triggered_at(item)
+        ),
+        "customer": _needs_email(customer),
+        "data": {
+            "checkout": {
+                "token": token,
+                "total": checkout.get("total_price"),
+                "currency": checkout.get("currency"),
+                "url": checkout.get("abandoned_checkout_url"),
+                "completed_at": checkout.get("completed_at"),
+                "lines": _lines(checkout.get("line_items") or []),
+            }
+        },
+    }
+    return Normalised([CanonicalEvent.model_validate(event)])
+
+
+def _privacy(_db: Session, item: InboxItem, payload: dict[str, Any]) -> Normalised:
+    if item.topic == "shop/redact":
+        return Normalised(privacy=[PrivacyRequest("shop_redact", reference=item.dedupe_key)])
+    customer = payload.get("customer") or {}
+    kind: Literal["export", "forget"] = (
+        "export" if item.topic == "customers/data_request" else "forget"
+    )
+    request = (payload.get("data_request") or {}).get("id") or item.dedupe_key
+    return Normalised(
+        privacy=[
+            PrivacyRequest(
+                kind,
+                external_id=text_id(customer.get("id")),
+                email=customer.get("email"),
+                reference=str(request),
+            )
+        ]
+    )
+
+
+Reader = Callable[[Session, InboxItem, dict[str, Any]], Normalised]
+_READERS: dict[str, Reader] = {
+    **dict.fromkeys(ORDER_EVENTS, _order_event),
+    "refunds/create": _refund,
+    "customers/create": _customer_event,
+    "customers/update": _customer_event,
+    "customers_email_marketing_consent/update": _consent_update,
+    "checkouts/create": _checkout,
+    "checkouts/update": _checkout,
+    "customers/redact": _privacy,
+    "customers/data_request": _privacy,
+    "shop/redact": _privacy,
+}
+
+source = Shopify()

@@ -1,0 +1,137 @@
+"""Stripe: `Stripe-Signature` with a timestamp, read into membership events for paid programmes.
+
+A subscription or an invoice names the customer only by Stripe id; the email that makes them a
+Ladder customer arrives with `checkout.session.completed` (or an invoice's `customer_email`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from models import InboxItem
+from worker.canonical import CanonicalEvent
+from worker.settings import Settings
+from worker.sources import (
+    Ignored,
+    Normalised,
+    Rejected,
+    Verified,
+    Waiting,
+    is_known_customer,
+    json_object,
+    payload_of,
+    text_id,
+)
+
+NAME = "stripe"
+EVENT_TYPES = {
+    "checkout.session.completed": "checkout.completed",
+    "invoice.paid": "membership.paid",
+    "customer.subscription.created": "membership.started",
+    "customer.subscription.updated": "membership.updated",
+    "customer.subscription.deleted": "membership.ended",
+}
+# What each event keeps from its object, besides the customer.
+KEPT_FIELDS = (
+    "id",
+    "object",
+    "mode",
+    "status",
+    "subscription",
+    "amount_total",
+    "amount_paid",
+    "currency",
+    "billing_reason",
+    "cancel_at_period_end",
+    "current_period_end",
+    "ended_at",
+)
+
+
+class Stripe:
+    name = NAME
+
+    def verify(
+        self, body: bytes, headers: Mapping[str, str], *, settings: Settings, now: datetime
+    ) -> Verified:
+        secrets = settings.webhook_secrets(NAME)
+        timestamp, signatures = _parse_header(headers.get("stripe-signature", ""))
+        if timestamp is None or not signatures or not secrets:
+            raise Rejected(401, "missing or malformed Stripe-Signature")
+        signed = str(timestamp).encode() + b"." + body
+        matched = False
+        for secret in secrets:  # every pair is compared: the time says nothing about which
+            expected = hmac.new(secret, signed, hashlib.sha256).hexdigest().encode()
+            for given in signatures:
+                matched |= hmac.compare_digest(expected, given)
+        if not matched:
+            raise Rejected(401, "wrong Stripe-Signature")
+        if timestamp < now.timestamp() - settings.stripe_tolerance_s:
+            raise Rejected(401, "Stripe-Signature timestamp outside the tolerance: a replay?")
+        document = json_object(body)
+        event_id, event_type = document.get("id"), document.get("type")
+        if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
+            raise Rejected(400, "a Stripe event needs a string `id` and `type`")
+        if len(event_id) > 255 or len(event_type) > 128:
+            raise Rejected(400, "Stripe event id or type too long")
+        return Verified(event_type, event_id, {"stripe-timestamp": str(timestamp)})
+
+    def normalise(self, db: Session, item: InboxItem) -> Normalised:
+        envelope = payload_of(item)
+        canonical_type = EVENT_TYPES.get(item.topic)
+        if canonical_type is None:
+            raise Ignored(f"Stripe event type {item.topic!r} is not used by Ladder")
+        obj = envelope["data"]["object"]
+        customer = _customer(db, obj)
+        event = {
+            "source": NAME,
+            "id": envelope["id"],
+            "type": canonical_type,
+            "occurred_at": datetime.fromtimestamp(int(envelope["created"]), UTC),
+            "customer": customer,
+            "data": {name: obj[name] for name in KEPT_FIELDS if obj.get(name) is not None},
+        }
+        if "currency" in event["data"]:
+            event["data"]["currency"] = str(event["data"]["currency"]).upper()
+        return Normalised([CanonicalEvent.model_validate(event)])
+
+
+def _parse_header(header: str) -> tuple[int | None, list[bytes]]:
+    """`t=…,v1=…,v1=…` → (t, [v1 …]); other schemes (v0) are ignored, as Stripe's libraries do."""
+    timestamp, signatures = None, []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit() and len(value) <= 12:
+            timestamp = int(value)
+        elif key == "v1" and value:
+            signatures.append(value.encode("ascii", "replace"))
+    return timestamp, signatures
+
+
+def _customer(db: Session, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The Ladder customer for a Stripe object, or Unreadable while only an unknown id names it."""
+    customer_id = obj.get("customer")
+    if isinstance(customer_id, Mapping):  # an expanded customer object
+        customer_id = customer_id.get("id")
+    external_id = text_id(customer_id)
+    details = obj.get("customer_details") or {}
+    email = details.get("email") or obj.get("customer_email")
+    if email:
+        return {"id": external_id, "email": email} if external_id else {"email": email}
+    if external_id is None:
+        raise Ignored("no customer on this Stripe object")
+    if not is_known_customer(db, NAME, external_id):
+        raise Waiting(
+            f"Stripe customer {external_id} is not known yet and this event has no email "
+            "(it comes with their checkout.session.completed)"
+        )
+    return {"id": external_id}
+
+
+source = Stripe()

@@ -1,0 +1,49 @@
+"""`POST /webhooks/{platform}`: verify, store the raw body, commit, enqueue its id, answer."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.concurrency import run_in_threadpool
+
+from worker import inbox, spool, timesource
+from worker.groupcommit import group_for
+from worker.sources import Rejected, get_source
+from worker.web.deps import read_body, settings_of
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+
+@router.post("/webhooks/{platform}")
+async def receive(platform: str, request: Request) -> JSONResponse:
+    """200 once the delivery is committed (or was already, or is fsync'd in the spool while the
+    database is away); 401 bad signature; 400 malformed; 413 too large; 404 for a platform
+    Ladder does not know. Parsing waits for the worker."""
+    source = get_source(platform)
+    if source is None:
+        return JSONResponse({"detail": f"no such platform: {platform[:40]!r}"}, status_code=404)
+    settings = settings_of(request)
+    try:
+        body = await read_body(request, settings.webhook_max_bytes)
+        verified = source.verify(body, request.headers, settings=settings, now=timesource.now())
+    except HTTPException as exc:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    except Rejected as exc:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+    if verified.is_ping:
+        return JSONResponse({"detail": "pong"})
+    now = timesource.now()
+    row = inbox.row_for(platform, verified, body, now=now)
+    try:
+        new_id = await group_for(settings.database_url).submit(row)
+    except (OperationalError, InterfaceError) as exc:  # the database is away: keep it on disk
+        logger.warning("database unavailable, delivery spooled: %s", type(exc).__name__)
+        await run_in_threadpool(
+            spool.append, settings.spool_dir, platform, verified, body, received_at=now
+        )
+        return JSONResponse({"id": None, "duplicate": False, "spooled": True})
+    return JSONResponse({"id": new_id, "duplicate": new_id is None})

@@ -139,8 +139,8 @@ class Timings:
 def send_and_wait(
     ids: Sequence[int], *, database_url: str, process: Popen[bytes], log: Path
 ) -> Timings:
-    """Sends `process` for each event id, then polls the database until every email is sent."""
-    from worker import actors
+    """Enqueues the event ids as ingest does, then polls the database until every email is sent."""
+    from worker import actors, outbox
 
     first, last = min(ids), max(ids)
     processed_at: float | None = None
@@ -154,8 +154,8 @@ def send_and_wait(
         return seen.deliveries[DeliveryStatus.SENT] == len(ids)
 
     started = time.monotonic()
-    for event_id in ids:
-        actors.process.send(event_id)
+    with session(database_url) as db:
+        outbox.enqueue_batches(db, actors.process_batch, Event, ids, size=actors.EVENT_BATCH)
     enqueued = time.monotonic()
     finished = wait_until(
         all_sent,

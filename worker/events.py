@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
-from sqlmodel import Session, col
+from sqlalchemy import Table, bindparam, select, update
+from sqlmodel import Session
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus
 from models.db import insert_ignoring_duplicates
+from models.types import UTCDateTime
 from triggers import CompiledTrigger, ConditionError, TriggerSet
 from worker import customers, outbox
 from worker.canonical import CanonicalEvent
@@ -21,6 +25,9 @@ from worker.orders import record_order
 from worker.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+EVENTS = cast(Table, Event.__table__)  # type: ignore[attr-defined]
+DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 
 # A delivery that would already have been due this long ago when its event arrives (a
 # backfill of old history, a platform replaying last month) is recorded as skipped, not sent.
@@ -34,6 +41,20 @@ LIVE_STATUSES = (
 )
 
 
+@dataclass
+class Processed:
+    """What a batch of events left: deliveries due now, and events that failed for good."""
+
+    due: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)  # event id → reason, kept on the row
+
+
+class _EventFailed(Exception):
+    def __init__(self, event_id: int, reason: str) -> None:
+        super().__init__(reason)
+        self.event_id, self.reason = event_id, reason
+
+
 def process(
     db: Session, event_id: int, *, now: datetime, triggers: TriggerSet, settings: Settings
 ) -> list[int]:
@@ -42,38 +63,114 @@ def process(
     Returns [] without doing anything if the event was already processed (a repeated message).
     Raises PermanentError, after marking the event failed, for a payload it cannot use.
     """
-    event = db.scalars(
-        update(Event)
-        .where(col(Event.id) == event_id, col(Event.status) == EventStatus.PENDING)
-        .values(status=EventStatus.PROCESSED)
-        .returning(Event)
-    ).one_or_none()
-    if event is None:
-        db.rollback()
-        return []  # Another worker got there first, or it failed for good earlier.
-    try:
-        due = _apply(db, event, now=now, triggers=triggers, settings=settings)
-    except PermanentError as exc:
-        db.rollback()
-        mark_failed(db, event_id, str(exc))
-        raise
-    db.commit()
-    return due
+    result = process_many(db, [event_id], now=now, triggers=triggers, settings=settings)
+    if event_id in result.failed:
+        raise PermanentError(result.failed[event_id])
+    return result.due
+
+
+def process_many(
+    db: Session,
+    event_ids: Sequence[int],
+    *,
+    now: datetime,
+    triggers: TriggerSet,
+    settings: Settings,
+) -> Processed:
+    """Processes the pending events among `event_ids`, in id order, in one transaction.
+
+    Each event moves `pending → processed` by its own compare-and-set, so one already
+    processed (a repeated message, a batch overlapping another) is left alone, and a crash
+    rolls the whole batch back to pending for the relay. An event whose payload cannot be
+    used is marked failed with the reason and the batch is done again without it.
+    """
+    processed = Processed()
+    remaining = list(event_ids)
+    while remaining:
+        claimed = sorted(db.execute(_claim(), {"ids": remaining}), key=lambda row: row.id)
+        if not claimed:
+            db.rollback()
+            break  # Another worker got there first, or they failed for good earlier.
+        try:
+            processed.due = _apply_all(db, claimed, now=now, triggers=triggers, settings=settings)
+        except _EventFailed as exc:
+            db.rollback()
+            mark_failed(db, exc.event_id, exc.reason)
+            processed.failed[exc.event_id] = exc.reason
+            logger.warning("event %d failed for good; the reason is on the row", exc.event_id)
+            remaining = [row.id for row in claimed if row.id != exc.event_id]
+            continue
+        db.commit()
+        break
+    return processed
+
+
+@cache
+def _claim() -> Any:
+    return (
+        update(EVENTS)
+        .where(
+            EVENTS.c.id.in_(bindparam("ids", expanding=True)),
+            EVENTS.c.status == EventStatus.PENDING.value,
+        )
+        .values(status=EventStatus.PROCESSED.value)
+        .returning(
+            EVENTS.c.id,
+            EVENTS.c.source,
+            EVENTS.c.source_event_id,
+            EVENTS.c.type,
+            EVENTS.c.occurred_at,
+            EVENTS.c.payload,
+        )
+    )
+
+
+@cache
+def _link() -> Any:
+    return (
+        update(EVENTS)
+        .where(EVENTS.c.id == bindparam("event_id"))
+        .values(customer_id=bindparam("linked_customer"), order_id=bindparam("linked_order"))
+    )
 
 
 def mark_failed(db: Session, event_id: int, reason: str) -> None:
     """Keeps the event, marked failed with the reason, for a replay after a fix."""
     db.execute(
-        update(Event)
-        .where(col(Event.id) == event_id, col(Event.status) == EventStatus.PENDING)
-        .values(status=EventStatus.FAILED, error=reason[:2000], attempts=Event.attempts + 1)
+        update(EVENTS)
+        .where(EVENTS.c.id == event_id, EVENTS.c.status == EventStatus.PENDING.value)
+        .values(
+            status=EventStatus.FAILED.value, error=reason[:2000], attempts=EVENTS.c.attempts + 1
+        )
     )
     db.commit()
 
 
-def _apply(
-    db: Session, event: Event, *, now: datetime, triggers: TriggerSet, settings: Settings
+def _apply_all(
+    db: Session, claimed: Sequence[Any], *, now: datetime, triggers: TriggerSet, settings: Settings
 ) -> list[int]:
+    due: list[int] = []
+    links: list[dict[str, Any]] = []
+    for event in claimed:
+        try:
+            customer_id, order_id, started = _apply(
+                db, event, now=now, triggers=triggers, settings=settings
+            )
+        except PermanentError as exc:
+            raise _EventFailed(event.id, str(exc)) from exc
+        due.extend(started)
+        links.append(
+            {"event_id": event.id, "linked_customer": customer_id, "linked_order": order_id}
+        )
+    db.execute(_link(), links)  # one executemany for the batch: nothing above reads them
+    return due
+
+
+def _apply(
+    db: Session, event: Any, *, now: datetime, triggers: TriggerSet, settings: Settings
+) -> tuple[int, int | None, list[int]]:
+    """Applies one claimed event (a row of `_claim`); returns its customer id, order id and
+    the ids of the deliveries it made that are due now."""
     try:
         incoming = CanonicalEvent.model_validate(event.payload)
     except ValidationError as exc:
@@ -81,40 +178,42 @@ def _apply(
     customer = customers.resolve_customer(
         db, event.source, incoming.customer, occurred_at=event.occurred_at
     )
-    event.customer_id = customer.id
-    db.add(event)
+    customer_id: int = customer.id  # type: ignore[assignment]
     order = None
     if incoming.order is not None:
         order = record_order(
             db,
             event.source,
             incoming.order,
-            customer_id=customer.id,  # type: ignore[arg-type]
+            customer_id=customer_id,
             event_type=event.type,
             occurred_at=event.occurred_at,
         )
-        if customer.currency is None:
-            customer.currency = order.currency
-        event.order_id = order.id
-        customers.refresh_facts(db, customer)
-    cancel_waiting(db, event, triggers)
+        customer = customers.refresh_facts(db, customer_id, currency=order.currency)
+    cancel_waiting(db, event, triggers, customer_id=customer_id)
     started = triggers.started_by(event.type)
     if not started:
-        return []
+        return customer_id, order.id if order else None, []
     # One context for every trigger this event starts, with what any of them reads.
     needs = frozenset[str]().union(*(compiled.names for compiled in started))
     context = build_context(
-        db, event=event, customer=customer, order=order, settings=settings, now=now, needs=needs
+        db,
+        event=cast(Event, event),  # a row of `_claim`: it reads like the model
+        customer=customer,
+        order=order,
+        settings=settings,
+        now=now,
+        needs=needs,
     )
     due = []
     for compiled in started:
         delivery_id = _schedule(db, compiled, context, event=event, customer=customer, now=now)
         if delivery_id is not None:
             due.append(delivery_id)
-    return due
+    return customer_id, order.id if order else None, due
 
 
-def cancel_waiting(db: Session, event: Event, triggers: TriggerSet) -> int:
+def cancel_waiting(db: Session, event: Any, triggers: TriggerSet, *, customer_id: int) -> int:
     """Cancels this customer's scheduled deliveries whose `unless` lists this event's type.
 
     Only deliveries caused by an earlier event: the one this event starts is not cancelled.
@@ -122,24 +221,40 @@ def cancel_waiting(db: Session, event: Event, triggers: TriggerSet) -> int:
     names = triggers.cancelled_by_event(event.type)
     if not names:
         return 0
-    earlier_causes = select(col(Event.id)).where(
-        col(Event.customer_id) == event.customer_id, col(Event.occurred_at) < event.occurred_at
-    )
+    reason = f"{event.type} at {event.occurred_at:%Y-%m-%d %H:%M} (event {event.id})"
     result = db.execute(
-        update(Delivery)
-        .where(
-            col(Delivery.customer_id) == event.customer_id,
-            col(Delivery.status) == DeliveryStatus.SCHEDULED,
-            col(Delivery.trigger).in_(names),
-            col(Delivery.cause_event_id).in_(earlier_causes),
-        )
-        .values(
-            status=DeliveryStatus.CANCELLED,
-            reason=f"{event.type} at {event.occurred_at:%Y-%m-%d %H:%M} (event {event.id})",
-        )
-        .execution_options(synchronize_session=False)
+        _cancel_waiting(),
+        {
+            "p_customer_id": customer_id,
+            "names": sorted(names),
+            "occurred_at": event.occurred_at,
+            "p_reason": reason,
+        },
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@cache
+def _cancel_waiting() -> Any:
+    # The cause's time, not its customer: events of this batch get their customer_id at its end.
+    earlier_cause = (
+        select(EVENTS.c.id)
+        .where(
+            EVENTS.c.id == DELIVERIES.c.cause_event_id,
+            EVENTS.c.occurred_at < bindparam("occurred_at", type_=UTCDateTime()),
+        )
+        .exists()
+    )
+    return (
+        update(DELIVERIES)
+        .where(
+            DELIVERIES.c.customer_id == bindparam("p_customer_id"),
+            DELIVERIES.c.status == DeliveryStatus.SCHEDULED.value,
+            DELIVERIES.c.trigger.in_(bindparam("names", expanding=True)),
+            earlier_cause,
+        )
+        .values(status=DeliveryStatus.CANCELLED.value, reason=bindparam("p_reason"))
+    )
 
 
 def _schedule(
@@ -147,7 +262,7 @@ def _schedule(
     compiled: CompiledTrigger,
     context: dict[str, Any],
     *,
-    event: Event,
+    event: Any,
     customer: Customer,
     now: datetime,
 ) -> int | None:
@@ -164,7 +279,7 @@ def _schedule(
         status, reason = _rules_say(db, trigger.name, trigger.cooldown, customer, send_at, now)
     inserted = insert_ignoring_duplicates(
         db,
-        Delivery.__table__,  # type: ignore[attr-defined]
+        DELIVERIES,
         [
             {
                 "dedupe_key": f"{trigger.name}:{event.id}",
@@ -180,7 +295,7 @@ def _schedule(
                 "enqueued_at": outbox.enqueue_at(now) if send_at <= now else None,
             }
         ],
-        Delivery.__table__.c.id,  # type: ignore[attr-defined]
+        DELIVERIES.c.id,
     )
     if inserted and status is DeliveryStatus.SCHEDULED and send_at <= now:
         return int(inserted[0])
@@ -212,13 +327,28 @@ def in_cooldown(
     excluding: int | None = None,
 ) -> bool:
     """True if this customer has a live delivery of `trigger` within `cooldown` of `send_at`."""
-    query = select(col(Delivery.id)).where(
-        col(Delivery.customer_id) == customer_id,
-        col(Delivery.trigger) == trigger,
-        col(Delivery.status).in_(LIVE_STATUSES),
-        col(Delivery.send_at) > send_at - cooldown,
-        col(Delivery.send_at) < send_at + cooldown,
+    values = {
+        "customer_id": customer_id,
+        "trigger": trigger,
+        "after": send_at - cooldown,
+        "before": send_at + cooldown,
+        "excluding": 0 if excluding is None else excluding,  # ids start at 1
+    }
+    return db.execute(_live_within(), values).first() is not None
+
+
+@cache
+def _live_within() -> Any:
+    c = DELIVERIES.c
+    return (
+        select(c.id)
+        .where(
+            c.customer_id == bindparam("customer_id"),
+            c.trigger == bindparam("trigger"),
+            c.status.in_([status.value for status in LIVE_STATUSES]),
+            c.send_at > bindparam("after", type_=UTCDateTime()),
+            c.send_at < bindparam("before", type_=UTCDateTime()),
+            c.id != bindparam("excluding"),
+        )
+        .limit(1)
     )
-    if excluding is not None:
-        query = query.where(col(Delivery.id) != excluding)
-    return db.execute(query.limit(1)).first() is not None

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
+from typing import Any, cast
 
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.sql.dml import Insert
+from sqlmodel import Session
 
 from models import Order, OrderLine, OrderStatus
-from models.db import insert_new
+from models.db import dialect_insert
 from models.orders import UNCOUNTED_STATUSES
 from models.types import to_minor
 from worker.canonical import OrderIn
@@ -19,6 +24,10 @@ STATUS_BY_EVENT = {
     "order.cancelled": OrderStatus.CANCELLED,
     "order.refunded": OrderStatus.REFUNDED,
 }
+ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
+LINES = cast(Table, OrderLine.__table__)  # type: ignore[attr-defined]
+# Lines loaded ahead for a batch (`preload_lines`), kept on the session until `forget_lines`.
+_LINES_KEY = "ladder.order_lines"
 
 
 def record_order(
@@ -30,44 +39,65 @@ def record_order(
     event_type: str,
     occurred_at: datetime,
 ) -> Order:
-    """The order row for `incoming`, created with its lines on first sight; status moved on."""
-    order = insert_new(
-        db,
-        Order,
-        {
-            "source": source,
-            "source_order_id": incoming.id,
-            "customer_id": customer_id,
-            "status": OrderStatus.PLACED.value,
-            "total": to_minor(incoming.total, incoming.currency),
-            "currency": incoming.currency,
-            "placed_at": occurred_at,
-        },
-    )
-    if order is not None:
-        db.add_all(
-            OrderLine(
-                order_id=order.id,  # type: ignore[arg-type]
-                product_id=line.product_id,
-                title=line.title,
-                category=line.category,
-                quantity=line.quantity,
-                price=to_minor(line.price, incoming.currency),
-            )
+    """The order row for `incoming`, created with its lines on first sight; status moved on.
+
+    The row comes back as read from the database (attributes as on `Order`), not tracked by
+    the session.
+    """
+    row = {
+        "source": source,
+        "source_order_id": incoming.id,
+        "customer_id": customer_id,
+        "status": OrderStatus.PLACED.value,
+        "total": to_minor(incoming.total, incoming.currency),
+        "currency": incoming.currency,
+        "placed_at": occurred_at,
+    }
+    order: Any = db.execute(_insert_new(db.get_bind().dialect.name), row).one_or_none()
+    if order is not None and incoming.lines:
+        lines = [
+            {
+                "order_id": order.id,
+                "product_id": line.product_id,
+                "title": line.title,
+                "category": line.category,
+                "quantity": line.quantity,
+                "price": to_minor(line.price, incoming.currency),
+            }
             for line in incoming.lines
-        )
-    else:  # known already: a later event about the same order
-        order = db.exec(
-            select(Order).where(
-                col(Order.source) == source, col(Order.source_order_id) == incoming.id
-            )
+        ]
+        db.execute(LINES.insert(), lines)
+    elif order is None:  # known already: a later event about the same order
+        order = db.execute(
+            _by_source_id(), {"source": source, "source_order_id": incoming.id}
         ).one()
     new_status = STATUS_BY_EVENT.get(event_type)
     if new_status is not None and _may_move(order.status, new_status):
-        order.status = new_status
-        db.add(order)
-    db.flush()
-    return order
+        order = db.execute(_move(), {"order_id": order.id, "new_status": new_status.value}).one()
+    return cast(Order, order)
+
+
+@cache
+def _insert_new(dialect: str) -> Insert:
+    return dialect_insert(dialect)(ORDERS).on_conflict_do_nothing().returning(*ORDERS.c)  # type: ignore[no-any-return]
+
+
+@cache
+def _by_source_id() -> Any:
+    return select(ORDERS).where(
+        ORDERS.c.source == bindparam("source"),
+        ORDERS.c.source_order_id == bindparam("source_order_id"),
+    )
+
+
+@cache
+def _move() -> Any:
+    return (
+        update(ORDERS)
+        .where(ORDERS.c.id == bindparam("order_id"))
+        .values(status=bindparam("new_status"))
+        .returning(*ORDERS.c)
+    )
 
 
 def _may_move(current: str, new: OrderStatus) -> bool:
@@ -78,5 +108,32 @@ def _may_move(current: str, new: OrderStatus) -> bool:
     return new in UNCOUNTED_STATUSES or order.index(new) > order.index(OrderStatus(current))
 
 
+@cache
+def _lines_of() -> Any:
+    return (
+        select(LINES)
+        .where(LINES.c.order_id.in_(bindparam("order_ids", expanding=True)))
+        .order_by(LINES.c.id)
+    )
+
+
 def order_lines(db: Session, order_id: int) -> list[OrderLine]:
-    return list(db.exec(select(OrderLine).where(col(OrderLine.order_id) == order_id)))
+    """The order's lines (rows with the attributes of `OrderLine`), preloaded ones first."""
+    preloaded: dict[int, list[Any]] | None = db.info.get(_LINES_KEY)
+    if preloaded is not None and order_id in preloaded:
+        return cast(list[OrderLine], preloaded[order_id])
+    return cast(list[OrderLine], list(db.execute(_lines_of(), {"order_ids": [order_id]})))
+
+
+def preload_lines(db: Session, order_ids: Iterable[int]) -> None:
+    """Loads the lines of many orders in one query, for `order_lines` to serve in a batch."""
+    wanted = sorted(set(order_ids))
+    preloaded: dict[int, list[Any]] = {order_id: [] for order_id in wanted}
+    if wanted:
+        for line in db.execute(_lines_of(), {"order_ids": wanted}):
+            preloaded[line.order_id].append(line)
+    db.info[_LINES_KEY] = preloaded
+
+
+def forget_lines(db: Session) -> None:
+    db.info.pop(_LINES_KEY, None)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import cache, lru_cache
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Table, bindparam, exists, select, update
 from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
+from models.types import UTCDateTime
 from triggers import ConditionError
 from worker import events
 from worker.context import build_context
@@ -21,6 +25,12 @@ from worker.tokens import unsubscribe_token
 
 logger = logging.getLogger(__name__)
 
+DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
+CUSTOMERS = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
+EVENTS = cast(Table, Event.__table__)  # type: ignore[attr-defined]
+ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
+SUPPRESSIONS = cast(Table, Suppression.__table__)  # type: ignore[attr-defined]
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -30,30 +40,55 @@ class Verdict:
 
 def claim(db: Session, delivery_id: int, now: datetime) -> Delivery | None:
     """Moves a due delivery from scheduled to sending and returns it. None if another worker got
-    there first, it was cancelled meanwhile, or it is not due yet."""
-    delivery = db.scalars(
-        update(Delivery)
-        .where(
-            col(Delivery.id) == delivery_id,
-            col(Delivery.status) == DeliveryStatus.SCHEDULED,
-            col(Delivery.send_at) <= now,
-        )
-        .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1)
-        .returning(Delivery)
-    ).one_or_none()
+    there first, it was cancelled meanwhile, or it is not due yet.
+
+    The row comes back as read (attributes as on `Delivery`), not tracked by the session."""
+    delivery = db.execute(_claim(), {"delivery_id": delivery_id, "now": now}).one_or_none()
     db.commit()
-    return delivery
+    return cast(Delivery | None, delivery)
+
+
+@cache
+def _claim() -> Any:
+    c = DELIVERIES.c
+    return (
+        update(DELIVERIES)
+        .where(
+            c.id == bindparam("delivery_id"),
+            c.status == DeliveryStatus.SCHEDULED.value,
+            c.send_at <= bindparam("now", type_=UTCDateTime()),
+        )
+        .values(
+            status=DeliveryStatus.SENDING.value,
+            claimed_at=bindparam("now", type_=UTCDateTime()),
+            attempts=c.attempts + 1,
+        )
+        .returning(*DELIVERIES.c)
+    )
 
 
 def finish(db: Session, delivery_id: int, status: DeliveryStatus, **values: object) -> bool:
     """Moves a claimed delivery out of sending. False if it was no longer ours."""
+    parameters = {f"v_{name}": value for name, value in values.items()}
     result = db.execute(
-        update(Delivery)
-        .where(col(Delivery.id) == delivery_id, col(Delivery.status) == DeliveryStatus.SENDING)
-        .values(status=status, **values)
+        _finish(tuple(sorted(values))),
+        {"delivery_id": delivery_id, "v_status": status.value, **parameters},
     )
     db.commit()
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+@lru_cache(maxsize=32)
+def _finish(names: tuple[str, ...]) -> Any:
+    c = DELIVERIES.c
+    return (
+        update(DELIVERIES)
+        .where(c.id == bindparam("delivery_id"), c.status == DeliveryStatus.SENDING.value)
+        .values(
+            status=bindparam("v_status"),
+            **{name: bindparam(f"v_{name}", type_=c[name].type) for name in names},
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -138,15 +173,36 @@ def _prepare(
 
 def load(db: Session, delivery: Delivery) -> Claimed:
     """The customer, the cause event, its order and the suppression check in one query."""
-    suppressed = exists().where(col(Suppression.email) == col(Customer.email))
-    customer, cause, order, is_suppressed = db.execute(
-        select(Customer, Event, Order, suppressed.label("suppressed"))
-        .select_from(Event)
-        .join(Customer, col(Customer.id) == col(Event.customer_id))
-        .outerjoin(Order, col(Order.id) == col(Event.order_id))
-        .where(col(Event.id) == delivery.cause_event_id)
-    ).one()
-    return Claimed(delivery, customer, cause, order, bool(is_suppressed))
+    row = db.execute(_load(), {"event_id": delivery.cause_event_id}).one()
+    customer = _record(row, CUSTOMERS, 0)
+    cause = _record(row, EVENTS, len(CUSTOMERS.c))
+    order = _record(row, ORDERS, len(CUSTOMERS.c) + len(EVENTS.c))
+    return Claimed(
+        delivery,
+        cast(Customer, customer),
+        cast(Event, cause),
+        cast(Order | None, order if order.id is not None else None),
+        bool(row[-1]),
+    )
+
+
+def _record(row: Any, table: Table, start: int) -> SimpleNamespace:
+    """One table's columns out of a joined row: it reads like the model."""
+    return SimpleNamespace(
+        **dict(zip(table.c.keys(), row[start : start + len(table.c)], strict=True))
+    )
+
+
+@cache
+def _load() -> Any:
+    suppressed = exists().where(SUPPRESSIONS.c.email == CUSTOMERS.c.email)
+    return (
+        select(*CUSTOMERS.c, *EVENTS.c, *ORDERS.c, suppressed.label("suppressed"))
+        .select_from(EVENTS)
+        .join(CUSTOMERS, CUSTOMERS.c.id == EVENTS.c.customer_id)
+        .outerjoin(ORDERS, ORDERS.c.id == EVENTS.c.order_id)
+        .where(EVENTS.c.id == bindparam("event_id"))
+    )
 
 
 def eligibility(
@@ -228,3 +284,21 @@ def compose(
         },
     )
     return email, rendered.variant
+
+
+def deliver_many(
+    db: Session, delivery_ids: Sequence[int], *, now: datetime, runtime: Runtime
+) -> list[int]:
+    """Sends each delivery as `deliver` does, one after another in this session.
+
+    Returns the ids that met a transient provider error: their claims are released, and the
+    caller hands them to `deliver`, whose retries back off. Any other error propagates (the
+    delivery it met is released; those sent before it stay sent).
+    """
+    to_retry = []
+    for delivery_id in delivery_ids:
+        try:
+            deliver(db, delivery_id, now=now, runtime=runtime)
+        except DeliveryError:
+            to_retry.append(delivery_id)
+    return to_retry

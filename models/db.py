@@ -59,7 +59,12 @@ def session(url: str | None = None) -> Iterator[Session]:
         from worker.settings import get_settings
 
         url = get_settings().database_url
-    with Session(get_engine(url), expire_on_commit=False) as db:
+    # One connection for the session's life: a batch commits many times, and each checkout
+    # from the pool would cost a pre-ping round trip.
+    with (
+        get_engine(url).connect() as connection,
+        Session(bind=connection, expire_on_commit=False) as db,
+    ):
         yield db
 
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
 from models.types import UTCDateTime
 from triggers import ConditionError
-from worker import events
+from worker import events, orders
 from worker.context import build_context
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.rendering import RenderError
@@ -25,6 +25,8 @@ from worker.tokens import unsubscribe_token
 
 logger = logging.getLogger(__name__)
 
+# What `claim_many` claimed and loaded for this session: delivery id → row, event id → row.
+_CLAIMED_KEY, _LOADED_KEY = "ladder.claimed", "ladder.loaded"
 DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 CUSTOMERS = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
 EVENTS = cast(Table, Event.__table__)  # type: ignore[attr-defined]
@@ -42,19 +44,24 @@ def claim(db: Session, delivery_id: int, now: datetime) -> Delivery | None:
     """Moves a due delivery from scheduled to sending and returns it. None if another worker got
     there first, it was cancelled meanwhile, or it is not due yet.
 
-    The row comes back as read (attributes as on `Delivery`), not tracked by the session."""
+    The row comes back as read (attributes as on `Delivery`), not tracked by the session.
+    One this session claimed already with `claim_many` is returned without a statement."""
+    preclaimed = db.info.get(_CLAIMED_KEY)
+    if preclaimed is not None and delivery_id in preclaimed:
+        return cast(Delivery, preclaimed.pop(delivery_id))
     delivery = db.execute(_claim(), {"delivery_id": delivery_id, "now": now}).one_or_none()
     db.commit()
     return cast(Delivery | None, delivery)
 
 
-@cache
-def _claim() -> Any:
+@lru_cache(maxsize=2)
+def _claim(many: bool = False) -> Any:
     c = DELIVERIES.c
+    which = c.id.in_(bindparam("ids", expanding=True)) if many else c.id == bindparam("delivery_id")
     return (
         update(DELIVERIES)
         .where(
-            c.id == bindparam("delivery_id"),
+            which,
             c.status == DeliveryStatus.SCHEDULED.value,
             c.send_at <= bindparam("now", type_=UTCDateTime()),
         )
@@ -172,8 +179,12 @@ def _prepare(
 
 
 def load(db: Session, delivery: Delivery) -> Claimed:
-    """The customer, the cause event, its order and the suppression check in one query."""
-    row = db.execute(_load(), {"event_id": delivery.cause_event_id}).one()
+    """The customer, the cause event, its order and the suppression check in one query
+    (none if `claim_many` loaded them with the claim)."""
+    preloaded = db.info.get(_LOADED_KEY, {})
+    row = preloaded.get(delivery.cause_event_id)
+    if row is None:
+        row = db.execute(_load(), {"event_ids": [delivery.cause_event_id]}).one()
     customer = _record(row, CUSTOMERS, 0)
     cause = _record(row, EVENTS, len(CUSTOMERS.c))
     order = _record(row, ORDERS, len(CUSTOMERS.c) + len(EVENTS.c))
@@ -201,7 +212,7 @@ def _load() -> Any:
         .select_from(EVENTS)
         .join(CUSTOMERS, CUSTOMERS.c.id == EVENTS.c.customer_id)
         .outerjoin(ORDERS, ORDERS.c.id == EVENTS.c.order_id)
-        .where(EVENTS.c.id == bindparam("event_id"))
+        .where(EVENTS.c.id.in_(bindparam("event_ids", expanding=True)))
     )
 
 
@@ -291,14 +302,65 @@ def deliver_many(
 ) -> list[int]:
     """Sends each delivery as `deliver` does, one after another in this session.
 
+    With an idempotent provider the batch is claimed and loaded up front (`claim_many`): a
+    crash then leaves the unsent ones `sending`, and the clock sends them again, harmlessly.
+    Otherwise each is claimed just before it is sent, so a crash strands at most one.
+
     Returns the ids that met a transient provider error: their claims are released, and the
     caller hands them to `deliver`, whose retries back off. Any other error propagates (the
-    delivery it met is released; those sent before it stay sent).
+    delivery it met, and those claimed after it, are released; those before it stay sent).
     """
     to_retry = []
-    for delivery_id in delivery_ids:
-        try:
-            deliver(db, delivery_id, now=now, runtime=runtime)
-        except DeliveryError:
-            to_retry.append(delivery_id)
+    if runtime.provider.idempotent:
+        claim_many(db, delivery_ids, now)
+    try:
+        for delivery_id in delivery_ids:
+            try:
+                deliver(db, delivery_id, now=now, runtime=runtime)
+            except DeliveryError:
+                to_retry.append(delivery_id)
+    finally:
+        _release_unsent(db)
     return to_retry
+
+
+def claim_many(db: Session, delivery_ids: Sequence[int], now: datetime) -> None:
+    """Claims the due deliveries among `delivery_ids` at once, each by its own compare-and-set,
+    and loads their rows, for `claim` and `load` to serve as `deliver` asks for them.
+
+    Call `_release_unsent` when done: whatever `deliver` did not take goes back to scheduled.
+    """
+    rows = db.execute(_claim(many=True), {"ids": list(delivery_ids), "now": now}).all()
+    db.commit()
+    db.info[_CLAIMED_KEY] = {row.id: row for row in rows}
+    causes = sorted({row.cause_event_id for row in rows})
+    if not causes:
+        return
+    loaded = {row[len(CUSTOMERS.c)]: row for row in db.execute(_load(), {"event_ids": causes})}
+    db.info[_LOADED_KEY] = loaded
+    order_position = len(CUSTOMERS.c) + len(EVENTS.c)
+    orders.preload_lines(
+        db, [row[order_position] for row in loaded.values() if row[order_position]]
+    )
+    db.commit()  # End the read transaction.
+
+
+def _release_unsent(db: Session) -> None:
+    unsent = db.info.pop(_CLAIMED_KEY, {})
+    db.info.pop(_LOADED_KEY, None)
+    orders.forget_lines(db)
+    if not unsent:
+        return
+    db.rollback()
+    db.execute(_release(), {"ids": sorted(unsent)})
+    db.commit()
+
+
+@cache
+def _release() -> Any:
+    c = DELIVERIES.c
+    return (
+        update(DELIVERIES)
+        .where(c.id.in_(bindparam("ids", expanding=True)), c.status == DeliveryStatus.SENDING.value)
+        .values(status=DeliveryStatus.SCHEDULED.value, reason="released: its batch stopped early")
+    )

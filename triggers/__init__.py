@@ -10,7 +10,13 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ValidationError
 
-from triggers.matching import CompiledTrigger, ConditionError, TriggerSet, compile_trigger
+from triggers.matching import (
+    CompiledTrigger,
+    ConditionError,
+    TriggerSet,
+    UnknownNameError,
+    compile_expression,
+)
 from triggers.schema import Trigger, format_duration, parse_duration
 
 __all__ = [
@@ -77,16 +83,27 @@ def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger
             field=_dotted(first["loc"]),
         ) from exc
     if env is not None:
+        _check_expressions(path, text, trigger, env)
+    return trigger
+
+
+def _check_expressions(path: Path, text: str, trigger: Trigger, env: SandboxedEnvironment) -> None:
+    for field in ("when", "dedupe"):
+        expression = getattr(trigger, field)
+        if expression is None:
+            continue
         try:
-            compile_trigger(env, trigger)
+            compile_expression(env, field, expression)
         except TemplateSyntaxError as exc:
             raise TriggerError(
                 path,
-                f"not a valid expression: {exc.message}",
-                line=_line_of(text, "when"),
-                field="when",
+                f"not a valid expression: {exc.message} (hint: conditions are Jinja"
+                ' expressions, e.g. "customer.orders_count >= 2 and order.total > 50")',
+                line=_line_of(text, field),
+                field=field,
             ) from exc
-    return trigger
+        except UnknownNameError as exc:
+            raise TriggerError(path, str(exc), line=_line_of(text, field), field=field) from exc
 
 
 def load_triggers(directory: Path, env: SandboxedEnvironment | None = None) -> list[Trigger]:

@@ -14,14 +14,14 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlmodel import Session
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus
-from models.db import insert_ignoring_duplicates
+from models.db import dialect_insert
 from models.types import UTCDateTime
 from triggers import CompiledTrigger, ConditionError, TriggerSet
 from worker import customers, outbox
 from worker.canonical import CanonicalEvent
 from worker.context import build_context
 from worker.errors import PermanentError
-from worker.orders import record_order
+from worker.orders import forget_lines, insert_lines, record_order
 from worker.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -146,31 +146,80 @@ def mark_failed(db: Session, event_id: int, reason: str) -> None:
     db.commit()
 
 
+@dataclass
+class _Batch:
+    """What a batch writes at its end, in one statement each."""
+
+    links: list[dict[str, Any]] = field(default_factory=list)  # event → customer and order
+    lines: list[dict[str, Any]] = field(default_factory=list)  # new orders' lines
+    deliveries: list[dict[str, Any]] = field(default_factory=list)  # new delivery rows
+    customers: set[int] = field(default_factory=set)  # whom those deliveries are for
+    due: list[int] = field(default_factory=list)  # inserted deliveries that are due now
+
+
 def _apply_all(
     db: Session, claimed: Sequence[Any], *, now: datetime, triggers: TriggerSet, settings: Settings
 ) -> list[int]:
-    due: list[int] = []
-    links: list[dict[str, Any]] = []
-    for event in claimed:
-        try:
-            customer_id, order_id, started = _apply(
-                db, event, now=now, triggers=triggers, settings=settings
+    batch = _Batch()
+    try:
+        for event in claimed:
+            try:
+                customer_id, order_id = _apply(
+                    db, event, batch, now=now, triggers=triggers, settings=settings
+                )
+            except PermanentError as exc:
+                raise _EventFailed(event.id, str(exc)) from exc
+            batch.links.append(
+                {"event_id": event.id, "linked_customer": customer_id, "linked_order": order_id}
             )
-        except PermanentError as exc:
-            raise _EventFailed(event.id, str(exc)) from exc
-        due.extend(started)
-        links.append(
-            {"event_id": event.id, "linked_customer": customer_id, "linked_order": order_id}
-        )
-    db.execute(_link(), links)  # one executemany for the batch: nothing above reads them
-    return due
+        _insert_deliveries(db, batch, now=now)
+        insert_lines(db, batch.lines)
+        db.execute(_link(), batch.links)  # nothing in the batch reads these columns
+    finally:
+        forget_lines(db)
+    return batch.due
+
+
+def _insert_deliveries(db: Session, batch: _Batch, *, now: datetime) -> None:
+    """Inserts the batch's new deliveries so far; adds those due now to `batch.due` (a dedupe
+    key seen before, from an earlier run of the same event, inserts nothing)."""
+    rows, batch.deliveries, batch.customers = batch.deliveries, [], set()
+    if not rows:
+        return
+    statement = _insert_deliveries_statement(db.get_bind().dialect.name)
+    inserted = {key: delivery_id for delivery_id, key in db.execute(statement, rows)}
+    batch.due += sorted(
+        inserted[row["dedupe_key"]]
+        for row in rows
+        if row["dedupe_key"] in inserted
+        and row["status"] == DeliveryStatus.SCHEDULED.value
+        and row["send_at"] <= now
+    )
+
+
+@cache
+def _insert_deliveries_statement(dialect: str) -> Any:
+    return (
+        dialect_insert(dialect)(DELIVERIES)
+        .on_conflict_do_nothing()
+        .returning(DELIVERIES.c.id, DELIVERIES.c.dedupe_key)
+    )
 
 
 def _apply(
-    db: Session, event: Any, *, now: datetime, triggers: TriggerSet, settings: Settings
-) -> tuple[int, int | None, list[int]]:
-    """Applies one claimed event (a row of `_claim`); returns its customer id, order id and
-    the ids of the deliveries it made that are due now."""
+    db: Session,
+    event: Any,
+    batch: _Batch,
+    *,
+    now: datetime,
+    triggers: TriggerSet,
+    settings: Settings,
+) -> tuple[int, int | None]:
+    """Applies one claimed event (a row of `_claim`); returns its customer id and order id.
+
+    New deliveries and order lines go to `batch`, to be written at its end; a customer seen
+    again in the batch has theirs written first, for the `unless` and cooldown look-ups.
+    """
     try:
         incoming = CanonicalEvent.model_validate(event.payload)
     except ValidationError as exc:
@@ -179,6 +228,8 @@ def _apply(
         db, event.source, incoming.customer, occurred_at=event.occurred_at
     )
     customer_id: int = customer.id  # type: ignore[assignment]
+    if customer_id in batch.customers:
+        _insert_deliveries(db, batch, now=now)
     order = None
     if incoming.order is not None:
         order = record_order(
@@ -188,12 +239,14 @@ def _apply(
             customer_id=customer_id,
             event_type=event.type,
             occurred_at=event.occurred_at,
+            lines_later=batch.lines,
         )
         customer = customers.refresh_facts(db, customer_id, currency=order.currency)
     cancel_waiting(db, event, triggers, customer_id=customer_id)
     started = triggers.started_by(event.type)
+    order_id = order.id if order else None
     if not started:
-        return customer_id, order.id if order else None, []
+        return customer_id, order_id
     # One context for every trigger this event starts, with what any of them reads.
     needs = frozenset[str]().union(*(compiled.names for compiled in started))
     context = build_context(
@@ -205,12 +258,12 @@ def _apply(
         now=now,
         needs=needs,
     )
-    due = []
     for compiled in started:
-        delivery_id = _schedule(db, compiled, context, event=event, customer=customer, now=now)
-        if delivery_id is not None:
-            due.append(delivery_id)
-    return customer_id, order.id if order else None, due
+        row = _delivery_row(db, compiled, context, event=event, customer=customer, now=now)
+        if row is not None:
+            batch.deliveries.append(row)
+            batch.customers.add(customer_id)
+    return customer_id, order_id
 
 
 def cancel_waiting(db: Session, event: Any, triggers: TriggerSet, *, customer_id: int) -> int:
@@ -257,7 +310,7 @@ def _cancel_waiting() -> Any:
     )
 
 
-def _schedule(
+def _delivery_row(
     db: Session,
     compiled: CompiledTrigger,
     context: dict[str, Any],
@@ -265,8 +318,8 @@ def _schedule(
     event: Any,
     customer: Customer,
     now: datetime,
-) -> int | None:
-    """Creates the delivery row for one matching trigger; returns its id if it is due now."""
+) -> dict[str, Any] | None:
+    """The delivery row for one trigger, if it matches: scheduled, skipped or failed."""
     trigger = compiled.trigger
     status, reason = DeliveryStatus.SCHEDULED, None
     try:
@@ -277,29 +330,19 @@ def _schedule(
     send_at = event.occurred_at + trigger.wait
     if status is DeliveryStatus.SCHEDULED:
         status, reason = _rules_say(db, trigger.name, trigger.cooldown, customer, send_at, now)
-    inserted = insert_ignoring_duplicates(
-        db,
-        DELIVERIES,
-        [
-            {
-                "dedupe_key": f"{trigger.name}:{event.id}",
-                "trigger": trigger.name,
-                "message": trigger.message,
-                "customer_id": customer.id,
-                "cause_event_id": event.id,
-                "status": status.value,
-                "send_at": send_at,
-                "created_at": now,
-                "reason": reason,
-                "attempts": 0,
-                "enqueued_at": outbox.enqueue_at(now) if send_at <= now else None,
-            }
-        ],
-        DELIVERIES.c.id,
-    )
-    if inserted and status is DeliveryStatus.SCHEDULED and send_at <= now:
-        return int(inserted[0])
-    return None
+    return {
+        "dedupe_key": f"{trigger.name}:{event.id}",
+        "trigger": trigger.name,
+        "message": trigger.message,
+        "customer_id": customer.id,
+        "cause_event_id": event.id,
+        "status": status.value,
+        "send_at": send_at,
+        "created_at": now,
+        "reason": reason,
+        "attempts": 0,
+        "enqueued_at": outbox.enqueue_at(now) if send_at <= now else None,
+    }
 
 
 def _rules_say(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -38,11 +39,13 @@ def record_order(
     customer_id: int,
     event_type: str,
     occurred_at: datetime,
+    lines_later: list[dict[str, Any]] | None = None,
 ) -> Order:
     """The order row for `incoming`, created with its lines on first sight; status moved on.
 
     The row comes back as read from the database (attributes as on `Order`), not tracked by
-    the session.
+    the session. With `lines_later`, a new order's lines are added to it for the caller to
+    insert with `insert_lines` (a batch inserts all its lines at once).
     """
     row = {
         "source": source,
@@ -66,7 +69,12 @@ def record_order(
             }
             for line in incoming.lines
         ]
-        db.execute(LINES.insert(), lines)
+        if lines_later is None:
+            db.execute(LINES.insert(), lines)
+        else:  # the caller inserts them; until then `order_lines` serves them from here
+            lines_later.extend(lines)
+            preloaded = db.info.setdefault(_LINES_KEY, {})
+            preloaded[order.id] = [SimpleNamespace(id=None, **line) for line in lines]
     elif order is None:  # known already: a later event about the same order
         order = db.execute(
             _by_source_id(), {"source": source, "source_order_id": incoming.id}
@@ -98,6 +106,12 @@ def _move() -> Any:
         .values(status=bindparam("new_status"))
         .returning(*ORDERS.c)
     )
+
+
+def insert_lines(db: Session, lines: list[dict[str, Any]]) -> None:
+    """Inserts order lines in one executemany (those `record_order` left for later)."""
+    if lines:
+        db.execute(LINES.insert(), lines)
 
 
 def _may_move(current: str, new: OrderStatus) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
 from types import SimpleNamespace
@@ -25,8 +25,8 @@ from worker.tokens import unsubscribe_token
 
 logger = logging.getLogger(__name__)
 
-# What `claim_many` claimed and loaded for this session: delivery id → row, event id → row.
-_CLAIMED_KEY, _LOADED_KEY = "ladder.claimed", "ladder.loaded"
+# The batch `claim_many` claimed for this session (a `_Batch`), until `_end_batch`.
+_BATCH_KEY = "ladder.delivery_batch"
 DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 CUSTOMERS = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
 EVENTS = cast(Table, Event.__table__)  # type: ignore[attr-defined]
@@ -46,9 +46,9 @@ def claim(db: Session, delivery_id: int, now: datetime) -> Delivery | None:
 
     The row comes back as read (attributes as on `Delivery`), not tracked by the session.
     One this session claimed already with `claim_many` is returned without a statement."""
-    preclaimed = db.info.get(_CLAIMED_KEY)
-    if preclaimed is not None and delivery_id in preclaimed:
-        return cast(Delivery, preclaimed.pop(delivery_id))
+    batch = db.info.get(_BATCH_KEY)
+    if batch is not None and delivery_id in batch.unsent:
+        return cast(Delivery, batch.unsent.pop(delivery_id))
     delivery = db.execute(_claim(), {"delivery_id": delivery_id, "now": now}).one_or_none()
     db.commit()
     return cast(Delivery | None, delivery)
@@ -75,12 +75,20 @@ def _claim(many: bool = False) -> Any:
 
 
 def finish(db: Session, delivery_id: int, status: DeliveryStatus, **values: object) -> bool:
-    """Moves a claimed delivery out of sending. False if it was no longer ours."""
+    """Moves a claimed delivery out of sending. False if it was no longer ours.
+
+    For a delivery claimed by `claim_many` the write waits for the end of the batch, and the
+    answer is True: the provider is idempotent, so a crash before the write costs only a
+    harmless second send when the clock releases the claim.
+    """
+    names = tuple(sorted(values))
     parameters = {f"v_{name}": value for name, value in values.items()}
-    result = db.execute(
-        _finish(tuple(sorted(values))),
-        {"delivery_id": delivery_id, "v_status": status.value, **parameters},
-    )
+    parameters.update(delivery_id=delivery_id, v_status=status.value)
+    batch = db.info.get(_BATCH_KEY)
+    if batch is not None and delivery_id in batch.ids:
+        batch.finishing.setdefault(names, []).append(parameters)
+        return True
+    result = db.execute(_finish(names), parameters)
     db.commit()
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
@@ -181,8 +189,8 @@ def _prepare(
 def load(db: Session, delivery: Delivery) -> Claimed:
     """The customer, the cause event, its order and the suppression check in one query
     (none if `claim_many` loaded them with the claim)."""
-    preloaded = db.info.get(_LOADED_KEY, {})
-    row = preloaded.get(delivery.cause_event_id)
+    batch = db.info.get(_BATCH_KEY)
+    row = batch.loaded.get(delivery.cause_event_id) if batch is not None else None
     if row is None:
         row = db.execute(_load(), {"event_ids": [delivery.cause_event_id]}).one()
     customer = _record(row, CUSTOMERS, 0)
@@ -320,39 +328,52 @@ def deliver_many(
             except DeliveryError:
                 to_retry.append(delivery_id)
     finally:
-        _release_unsent(db)
+        _end_batch(db)
     return to_retry
+
+
+@dataclass
+class _Batch:
+    """Deliveries claimed together: rows not yet sent, their loaded rows, finishes to write."""
+
+    ids: frozenset[int]
+    unsent: dict[int, Any]  # delivery id → claimed row
+    loaded: dict[int, Any] = field(default_factory=dict)  # cause event id → row of `_load`
+    finishing: dict[tuple[str, ...], list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def claim_many(db: Session, delivery_ids: Sequence[int], now: datetime) -> None:
     """Claims the due deliveries among `delivery_ids` at once, each by its own compare-and-set,
     and loads their rows, for `claim` and `load` to serve as `deliver` asks for them.
 
-    Call `_release_unsent` when done: whatever `deliver` did not take goes back to scheduled.
+    Only for an idempotent provider (see `finish`). Call `_end_batch` when done: it writes the
+    finishes and puts whatever `deliver` did not take back to scheduled.
     """
     rows = db.execute(_claim(many=True), {"ids": list(delivery_ids), "now": now}).all()
     db.commit()
-    db.info[_CLAIMED_KEY] = {row.id: row for row in rows}
+    batch = _Batch(ids=frozenset(row.id for row in rows), unsent={row.id: row for row in rows})
+    db.info[_BATCH_KEY] = batch
     causes = sorted({row.cause_event_id for row in rows})
     if not causes:
         return
-    loaded = {row[len(CUSTOMERS.c)]: row for row in db.execute(_load(), {"event_ids": causes})}
-    db.info[_LOADED_KEY] = loaded
-    order_position = len(CUSTOMERS.c) + len(EVENTS.c)
-    orders.preload_lines(
-        db, [row[order_position] for row in loaded.values() if row[order_position]]
-    )
+    batch.loaded = {
+        row[len(CUSTOMERS.c)]: row for row in db.execute(_load(), {"event_ids": causes})
+    }
+    at = len(CUSTOMERS.c) + len(EVENTS.c)  # where the order's columns start, its id first
+    orders.preload_lines(db, [row[at] for row in batch.loaded.values() if row[at] is not None])
     db.commit()  # End the read transaction.
 
 
-def _release_unsent(db: Session) -> None:
-    unsent = db.info.pop(_CLAIMED_KEY, {})
-    db.info.pop(_LOADED_KEY, None)
+def _end_batch(db: Session) -> None:
+    batch: _Batch | None = db.info.pop(_BATCH_KEY, None)
     orders.forget_lines(db)
-    if not unsent:
+    if batch is None:
         return
     db.rollback()
-    db.execute(_release(), {"ids": sorted(unsent)})
+    for names, parameters in batch.finishing.items():
+        db.execute(_finish(names), parameters)  # one executemany per kind of finish
+    if batch.unsent:
+        db.execute(_release(), {"ids": sorted(batch.unsent)})
     db.commit()
 
 

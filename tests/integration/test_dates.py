@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -17,14 +18,14 @@ ANNIVERSARY = Trigger(name="anniversary", message="anniv", on="date:customer.fir
 HOLIDAY = Trigger(name="holiday", message="holiday", on="date:02-28")
 
 
-def add(db: Session, email: str, *, consent: bool = True, **fields: object) -> None:
+def add(db: Session, email: str, *, consent: bool = True, **fields: Any) -> None:
     db.add(Customer(email=email, accepts_marketing=consent, created_at=NOW, **fields))
 
 
 def events_of(db: Session, entry: str) -> dict[str, Event]:
     found = db.exec(select(Event).where(col(Event.type) == entry)).all()
     emails = {c.id: c.email for c in db.exec(select(Customer)).all()}
-    return {emails[e.customer_id]: e for e in found}  # type: ignore[index]
+    return {emails[e.customer_id]: e for e in found}
 
 
 def test_the_sweep_finds_birthdays_anniversaries_and_the_holiday_of_the_day(db: Session) -> None:

@@ -16,8 +16,8 @@ from sqlmodel import Session
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus
 from models.db import dialect_insert
 from models.types import UTCDateTime
-from triggers import CompiledTrigger, ConditionError, TriggerSet
-from worker import customers, outbox
+from triggers import CompiledTrigger, ConditionError, Trigger, TriggerSet
+from worker import customers, outbox, scheduling
 from worker.canonical import CanonicalEvent
 from worker.context import build_context
 from worker.errors import PermanentError
@@ -259,7 +259,9 @@ def _apply(
         needs=needs,
     )
     for compiled in started:
-        row = _delivery_row(db, compiled, context, event=event, customer=customer, now=now)
+        row = _delivery_row(
+            db, compiled, context, event=event, customer=customer, now=now, settings=settings
+        )
         if row is not None:
             batch.deliveries.append(row)
             batch.customers.add(customer_id)
@@ -318,45 +320,59 @@ def _delivery_row(
     event: Any,
     customer: Customer,
     now: datetime,
+    settings: Settings,
 ) -> dict[str, Any] | None:
-    """The delivery row for one trigger, if it matches: scheduled, skipped or failed."""
+    """The delivery row for one trigger, if it matches: scheduled, held out, skipped or failed."""
     trigger = compiled.trigger
     status, reason = DeliveryStatus.SCHEDULED, None
+    key = f"{trigger.name}:{event.id}"
     try:
         if not compiled.matches(context):
             return None
+        key = scheduling.dedupe_key(compiled, context, event.id)
     except ConditionError as exc:
         status, reason = DeliveryStatus.FAILED, str(exc)
-    send_at = event.occurred_at + trigger.wait
+    when = scheduling.when_due(
+        trigger,
+        occurred_at=event.occurred_at,
+        payload=event.payload,
+        customer=customer,
+        settings=settings,
+        now=now,
+    )
     if status is DeliveryStatus.SCHEDULED:
-        status, reason = _rules_say(db, trigger.name, trigger.cooldown, customer, send_at, now)
+        status, reason = _rules_say(db, trigger, customer, when.due_at, now)
+        reason = reason or when.reason
     return {
-        "dedupe_key": f"{trigger.name}:{event.id}",
+        "dedupe_key": key,
         "trigger": trigger.name,
         "message": trigger.message,
         "customer_id": customer.id,
         "cause_event_id": event.id,
         "status": status.value,
-        "send_at": send_at,
+        "send_at": when.send_at,
+        "due_at": when.due_at,
+        "message_class": trigger.message_class,
+        "priority": trigger.priority,
         "created_at": now,
         "reason": reason,
         "attempts": 0,
-        "enqueued_at": outbox.enqueue_at(now) if send_at <= now else None,
+        "enqueued_at": outbox.enqueue_at(now) if when.send_at <= now else None,
     }
 
 
 def _rules_say(
-    db: Session,
-    trigger: str,
-    cooldown: timedelta | None,
-    customer: Customer,
-    send_at: datetime,
-    now: datetime,
+    db: Session, trigger: Trigger, customer: Customer, due_at: datetime, now: datetime
 ) -> tuple[DeliveryStatus, str | None]:
-    if send_at < now - LATE_LIMIT:
-        return DeliveryStatus.SKIPPED, f"missed: was due {send_at:%Y-%m-%d %H:%M}, too late to send"
-    if cooldown is not None and in_cooldown(db, trigger, customer.id, send_at, cooldown):  # type: ignore[arg-type]
-        return DeliveryStatus.SKIPPED, f"cooldown: {trigger} already sent or scheduled within it"
+    if due_at < now - LATE_LIMIT:
+        return DeliveryStatus.SKIPPED, f"missed: was due {due_at:%Y-%m-%d %H:%M}, too late to send"
+    cooldown = scheduling.cooldown_of(trigger)
+    if cooldown is not None and in_cooldown(db, trigger.name, customer.id, due_at, cooldown):  # type: ignore[arg-type]
+        rule = "once: sent or scheduled before" if trigger.once else "cooldown"
+        return DeliveryStatus.SKIPPED, f"{rule}: {trigger.name} already sent or scheduled within it"
+    held = scheduling.holdout_reason(trigger, customer.id)  # type: ignore[arg-type]
+    if held is not None:
+        return DeliveryStatus.HELD_OUT, held
     return DeliveryStatus.SCHEDULED, None
 
 

@@ -15,8 +15,8 @@ from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
 from models.types import UTCDateTime
-from triggers import ConditionError
-from worker import events, orders
+from triggers import ConditionError, Trigger
+from worker import events, orders, scheduling
 from worker.context import build_context
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.rendering import RenderError
@@ -38,6 +38,7 @@ SUPPRESSIONS = cast(Table, Suppression.__table__)  # type: ignore[attr-defined]
 class Verdict:
     status: DeliveryStatus
     reason: str
+    send_at: datetime | None = None  # back to scheduled, to try again then
 
 
 def claim(db: Session, delivery_id: int, now: datetime) -> Delivery | None:
@@ -137,7 +138,8 @@ def deliver(
         finish(db, delivery_id, DeliveryStatus.SCHEDULED, reason="released after an error")
         raise
     if isinstance(outcome, Verdict):
-        finish(db, delivery_id, outcome.status, reason=outcome.reason)
+        later = {} if outcome.send_at is None else {"send_at": outcome.send_at, "enqueued_at": None}
+        finish(db, delivery_id, outcome.status, reason=outcome.reason, **later)
         return outcome.status
     email, variant, segment = outcome
     db.commit()  # End the read transaction: hold no lock while the provider answers.
@@ -234,9 +236,9 @@ def eligibility(
         return Verdict(DeliveryStatus.CANCELLED, f"trigger {delivery.trigger!r} no longer exists")
     if claimed.suppressed:
         return Verdict(DeliveryStatus.SUPPRESSED, "address is on the suppression list")
-    if not customer.accepts_marketing:
-        return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
     trigger = compiled.trigger
+    if trigger.is_marketing and not customer.accepts_marketing:
+        return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
     if trigger.unless:
         newer = db.execute(
             select(col(Event.type), col(Event.id))
@@ -250,12 +252,13 @@ def eligibility(
         ).first()
         if newer is not None:
             return Verdict(DeliveryStatus.CANCELLED, f"{newer.type} (event {newer.id}) came first")
-    if trigger.cooldown is not None and events.in_cooldown(
+    cooldown = scheduling.cooldown_of(trigger)
+    if cooldown is not None and events.in_cooldown(
         db,
         trigger.name,
         delivery.customer_id,
         delivery.send_at,
-        trigger.cooldown,
+        cooldown,
         excluding=delivery.id,
     ):
         return Verdict(DeliveryStatus.SKIPPED, f"cooldown: another {trigger.name} within it")
@@ -264,7 +267,29 @@ def eligibility(
             return Verdict(DeliveryStatus.CANCELLED, f"`when` no longer holds: {trigger.when}")
     except ConditionError as exc:
         return Verdict(DeliveryStatus.FAILED, str(exc))
+    if trigger.is_marketing:
+        return _held_back(db, claimed, trigger, now=now, runtime=runtime)
     return None
+
+
+def _held_back(
+    db: Session, claimed: Claimed, trigger: Trigger, *, now: datetime, runtime: Runtime
+) -> Verdict | None:
+    """Quiet hours and the frequency budget: later (still scheduled), or skipped past the
+    trigger's maximum lateness."""
+    decision = scheduling.hold_back(
+        db,
+        claimed.delivery,
+        trigger=trigger,
+        customer=claimed.customer,
+        settings=runtime.settings,
+        now=now,
+    )
+    if decision is None:
+        return None
+    if decision.send_at is None:
+        return Verdict(DeliveryStatus.SKIPPED, decision.reason)
+    return Verdict(DeliveryStatus.SCHEDULED, decision.reason, send_at=decision.send_at)
 
 
 def compose(

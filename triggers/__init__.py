@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
@@ -57,6 +59,17 @@ def _top(loc: tuple[int | str, ...]) -> str:
     return str(loc[0]) if loc else ""
 
 
+def _hint(error: Any) -> str:
+    """For a misspelt field, the field meant; the known fields otherwise."""
+    if error["type"] != "extra_forbidden":
+        return ""
+    known = sorted(field.alias or name for name, field in Trigger.model_fields.items())
+    close = difflib.get_close_matches(_top(error["loc"]), known, n=1)
+    if close:
+        return f" (hint: did you mean {close[0]!r}?)"
+    return f" (hint: a trigger has {', '.join(known)})"
+
+
 def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger:
     """Parses and validates one file; with `env`, also compiles its `when` expression."""
     text = path.read_text(encoding="utf-8")
@@ -78,7 +91,7 @@ def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger
         more = f" (and {len(others)} more: {'; '.join(others)})" if others else ""
         raise TriggerError(
             path,
-            first["msg"] + more,
+            first["msg"] + _hint(first) + more,
             line=_line_of(text, _top(first["loc"])),
             field=_dotted(first["loc"]),
         ) from exc

@@ -167,7 +167,8 @@ def test_a_new_order_cancels_the_waiting_win_back_but_not_the_one_it_starts(
     set_segment(db, "loyal")
     place(db, runtime, 2, at=T0 + 10 * DAY)
     [waiting] = deliveries(db, "win-back")
-    assert (waiting.status, waiting.send_at) == (DeliveryStatus.SCHEDULED, T0 + 70 * DAY)
+    # Twice the usual 10-day gap is 20 days, raised to the trigger's 30-day floor.
+    assert (waiting.status, waiting.send_at) == (DeliveryStatus.SCHEDULED, T0 + 40 * DAY)
 
     place(db, runtime, 3, at=T0 + 20 * DAY)
 
@@ -177,7 +178,7 @@ def test_a_new_order_cancels_the_waiting_win_back_but_not_the_one_it_starts(
     assert cancelled.status == DeliveryStatus.CANCELLED
     assert cancelled.reason == f"order.placed at 2026-05-21 10:00 (event {third.id})"
     assert (started.status, started.cause_event_id) == (DeliveryStatus.SCHEDULED, third.id)
-    assert started.send_at == T0 + 80 * DAY
+    assert started.send_at == T0 + 50 * DAY
 
 
 def test_a_new_order_leaves_another_customers_win_back_alone(db: Session, runtime: Runtime) -> None:

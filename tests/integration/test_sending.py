@@ -190,9 +190,10 @@ def test_a_newer_unless_event_cancels_the_delivery_at_send_time(
     db.commit()
     place(db, runtime, 1, at=T0, now=T0 + 10 * DAY)
     win_back = only(db, "win-back")
-    assert win_back.send_at == T0 + 60 * DAY
+    # Twice the usual 10-day gap between the two orders is 20 days, raised to the 30-day floor.
+    assert win_back.send_at == T0 + 30 * DAY
 
-    status = send(db, runtime, win_back, now=T0 + 60 * DAY)
+    status = send(db, runtime, win_back, now=T0 + 30 * DAY)
 
     newer = db.exec(select(Event).where(col(Event.source_event_id) == "ord-2")).one()
     cancelled = reread(db, win_back)
@@ -226,14 +227,14 @@ def test_a_delivery_whose_trigger_was_removed_is_cancelled(
 def test_a_missing_template_fails_the_delivery_with_the_file_to_add(
     db: Session, runtime: Runtime, thank_you: Delivery
 ) -> None:
-    thank_you.message = "birthday"
+    thank_you.message = "name_day"
     db.add(thank_you)
     db.commit()
 
     assert send(db, runtime, thank_you, now=DUE) == DeliveryStatus.FAILED
     failed = reread(db, thank_you)
     assert failed.status == DeliveryStatus.FAILED
-    assert failed.reason == "no template for message 'birthday': add birthday/default.html.j2"
+    assert failed.reason == "no template for message 'name_day': add name_day/default.html.j2"
     assert outbox(runtime) == []
 
 

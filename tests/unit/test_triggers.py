@@ -75,12 +75,36 @@ def test_a_valid_trigger_file_loads_with_its_durations(
     assert trigger.enabled
 
 
-def test_the_three_shipped_triggers_load(env: SandboxedEnvironment) -> None:
+def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
     triggers = {trigger.name: trigger for trigger in load_triggers(SHIPPED, env)}
-    assert set(triggers) == {"thank-you", "upsell", "win-back"}
+    assert set(triggers) == {
+        "thank-you",
+        "second-order",
+        "upsell",
+        "bigger-basket",
+        "win-back",
+        "birthday",
+        "holiday-card",
+        "moved-up",
+    }
     assert triggers["thank-you"].wait == timedelta(hours=2)
     assert triggers["upsell"].cooldown == timedelta(days=30)
     assert triggers["win-back"].unless == ("order.placed",)
+    assert triggers["win-back"].wait_for_gap == 2.0
+    assert triggers["birthday"].on == "date:customer.birthday"
+    assert triggers["holiday-card"].on == "date:12-20"
+    assert triggers["moved-up"].on == "segment.entered"
+    assert triggers["bigger-basket"].dedupe == "order.id"
+
+
+def test_a_misspelt_field_suggests_the_one_meant(tmp_path: Path, env: SandboxedEnvironment) -> None:
+    path = write(tmp_path, "typo.toml", VALID.replace("cooldown", "cooldwn"))
+    with pytest.raises(
+        TriggerError,
+        match=r"cooldwn: Extra inputs are not permitted \(hint: did"
+        r" you mean 'cooldown'\?\)",
+    ):
+        load_trigger(path, env)
 
 
 def test_a_bad_wait_names_the_file_the_line_and_the_format(

@@ -192,3 +192,26 @@ def demo(
     from worker.demo import run_demo
 
     run_demo(customers=customers, seed=seed, console=console)
+
+
+@app.command()
+def explain(email: str) -> None:
+    """One customer's timeline: events, triggers matched or not and why, every delivery's fate."""
+    from worker.explaining import explain as explain_customer
+    from worker.explaining import print_explanation
+    from worker.runtime import get_runtime
+
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        found = explain_customer(
+            db,
+            email,
+            triggers=runtime.triggers,
+            env=runtime.renderer.env,
+            settings=runtime.settings,
+            now=timesource.now(),
+        )
+        if found is None:
+            err.print("[red]No customer with that address.[/red]")
+            raise typer.Exit(1)
+        print_explanation(found, console)

@@ -49,10 +49,11 @@ class Budget:
 
     def next_allowed(self, taken: Sequence[datetime], *, now: datetime) -> tuple[datetime, str]:
         """The first moment one more email fits, given the send times already taken (those
-        still to go first count as `now`), and the rule that holds it back ("" if none)."""
+        still to go first count as `now`; later ones are not looked at), and the rule that
+        holds it back ("" if none)."""
         allowed, why = now, ""
         for rule in self.rules:
-            recent = sorted(moment for moment in taken if moment > now - rule.window)
+            recent = sorted(m for m in taken if now - rule.window < m <= now)
             if len(recent) >= rule.limit:
                 # Once enough of them age out of the window, one more fits.
                 frees_at = recent[len(recent) - rule.limit] + rule.window

@@ -215,3 +215,22 @@ def explain(email: str) -> None:
             err.print("[red]No customer with that address.[/red]")
             raise typer.Exit(1)
         print_explanation(found, console)
+
+
+@app.command()
+def plan(days: Annotated[int, typer.Option(min=1, max=366)] = 30) -> None:
+    """What the trigger files would send over the next days, per trigger, segment and locale."""
+    from worker.planning import plan as plan_period
+    from worker.planning import print_plan
+    from worker.runtime import get_runtime
+
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        found = plan_period(
+            db,
+            triggers=runtime.triggers,
+            settings=runtime.settings,
+            now=timesource.now(),
+            days=days,
+        )
+    print_plan(found, console)

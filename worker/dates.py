@@ -28,7 +28,7 @@ def _month_days(day: date) -> list[str]:
     return found
 
 
-def _who(entry: str, day: date, dialect: str) -> ColumnElement[bool] | None:
+def who_on(entry: str, day: date, dialect: str) -> ColumnElement[bool] | None:
     """Which customers `entry` reaches on `day`; None when it reaches nobody that day."""
     c = synthetic.CUSTOMERS.c
     if entry == "date:customer.birthday":
@@ -53,7 +53,7 @@ def sweep(db: Session, triggers: Iterable[Trigger], *, day: date, now: datetime)
             entries[trigger.on] = entries.get(trigger.on, False) or not trigger.is_marketing
     added = {}
     for entry, transactional in sorted(entries.items()):
-        who = _who(entry, day, dialect)
+        who = who_on(entry, day, dialect)
         if who is None:
             continue
         if not transactional:

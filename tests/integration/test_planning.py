@@ -1,0 +1,57 @@
+"""`ladder plan`: what the trigger files would send over the next days, without sending."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from rich.console import Console
+from sqlmodel import col, select
+
+from models import Customer, Delivery
+from worker.planning import plan, print_plan
+from worker.runtime import Runtime
+from worker.testing import time_machine
+
+T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def test_plan_counts_who_would_enter_each_trigger_and_what_would_go_out(
+    runtime: Runtime,  # noqa: ARG001
+) -> None:
+    with time_machine(T0) as machine:
+        machine.happen(
+            machine.order_placed("ana@example.com", locale="es", birthday="1990-12-05"),
+            machine.order_placed("bo@example.com"),
+            machine.order_placed("cy@example.com", accepts_marketing=False),
+        )
+        machine.advance(timedelta(days=1))
+        db = machine.db
+        before = len(db.exec(select(Delivery)).all())
+        found = plan(
+            db, triggers=machine.runtime.triggers, settings=machine.runtime.settings,
+            now=machine.now, days=30,
+        )  # fmt: skip
+        assert len(db.exec(select(Delivery)).all()) == before  # nothing was scheduled or sent
+        ana = db.exec(select(Customer).where(col(Customer.email) == "ana@example.com")).one()
+
+    # The three first orders again in the next 30 days: three would enter thank-you…
+    assert len(found.entering["thank-you"]) == 3
+    assert found.no_consent["thank-you"] == 1  # …one has not said yes to marketing
+    assert found.entering["birthday"] == {ana.id}  # 5 December is within the 30 days
+    assert found.entering["holiday-card"] == found.entering["thank-you"]  # 20 December: buyers
+    assert found.not_estimated == ["moved-up"]
+    per_trigger = {name: 0 for name in found.entering}
+    for (name, _, _), count in found.emails.items():
+        per_trigger[name] += count
+    # Those who said yes, less the birthday's 10 % control group; a week holds all three.
+    assert per_trigger["thank-you"] == per_trigger["holiday-card"] == 2
+    assert per_trigger["birthday"] + found.held_out["birthday"] == 1
+    assert sum(found.deferred.values()) == sum(found.skipped.values()) == 0
+    assert ("thank-you", ana.segment or "-", "es") in found.emails
+
+    console = Console(record=True, width=200)
+    print_plan(found, console)
+    text = console.export_text()
+    assert "ladder plan: the next 30 days" in text
+    assert "not estimated: starts on segment moves" in text
+    assert date(2026, 12, 5).isoformat() not in text  # counts, not personal data

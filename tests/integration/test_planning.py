@@ -40,7 +40,7 @@ def test_plan_counts_who_would_enter_each_trigger_and_what_would_go_out(
     assert found.entering["birthday"] == {ana.id}  # 5 December is within the 30 days
     assert found.entering["holiday-card"] == found.entering["thank-you"]  # 20 December: buyers
     assert found.not_estimated == ["moved-up"]
-    per_trigger = {name: 0 for name in found.entering}
+    per_trigger = dict.fromkeys(found.entering, 0)
     for (name, _, _), count in found.emails.items():
         per_trigger[name] += count
     # Those who said yes, less the birthday's 10 % control group; a week holds all three.

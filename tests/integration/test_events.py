@@ -486,3 +486,32 @@ def test_a_batch_processed_again_does_nothing_the_second_time(
     db.expire_all()
     assert len(db.exec(select(Delivery)).all()) == 3
     assert len(db.exec(select(Order)).all()) == 3
+
+
+def test_an_id_linked_by_an_earlier_event_of_the_batch_finds_the_same_customer(
+    db: Session, runtime: Runtime
+) -> None:
+    def by_id_alone(event_id: str, **fields: str) -> CanonicalEvent:
+        return CanonicalEvent.model_validate(
+            {
+                "id": event_id,
+                "type": "customer.updated",
+                "occurred_at": (T0 + DAY).isoformat(),
+                "customer": {"id": "c-17", **fields},
+            }
+        )
+
+    events = [
+        customer_event(event_id="c-1", at=T0, id="c-17", first_name="Ana"),
+        by_id_alone("c-2", first_name="Anita"),
+        by_id_alone("c-3", email="other@example.com", last_name="Ruiz"),
+    ]
+    ids = store_all(db, events, now=T0 + DAY)
+
+    result = process_many(
+        db, ids, now=T0 + DAY, triggers=runtime.triggers, settings=runtime.settings
+    )
+
+    assert result.failed == {}
+    [ana] = db.exec(select(Customer)).all()
+    assert (ana.email, ana.first_name, ana.last_name) == ("ana@example.com", "Anita", "Ruiz")

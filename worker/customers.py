@@ -87,6 +87,7 @@ def resolve_customers(
     Two workers racing on a new address both end on the one row the unique email allows.
     """
     rows = [_new_row(sighting, key) for sighting, key in zip(sightings, keys, strict=True)]
+    rows.sort(key=lambda row: row["email"])  # rows locked in one order: no deadlock between batches
     dialect = db.get_bind().dialect.name
     by_email = {row.email: row for row in db.execute(_upsert(dialect), rows)}
     found = [by_email[key] for key in keys]

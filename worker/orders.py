@@ -55,6 +55,7 @@ def record_orders(
     if not sightings:
         return []
     rows = [_new_row(sighting) for sighting in sightings]
+    rows.sort(key=lambda row: (row["source"], row["source_order_id"]))  # one lock order
     dialect = db.get_bind().dialect.name
     inserted = {(o.source, o.source_order_id): o for o in db.execute(_insert_new(dialect), rows)}
     known = {key: o for key, o in _existing(db, rows, inserted).items() if key not in inserted}

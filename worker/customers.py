@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     Table,
     and_,
@@ -16,9 +17,9 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
     update,
 )
-from sqlalchemy import cast as sa_cast
 from sqlalchemy.sql.dml import Insert, Update
 from sqlmodel import Session
 
@@ -27,7 +28,6 @@ from models.db import dialect_insert, insert_ignoring_duplicates
 from models.orders import UNCOUNTED_STATUSES
 from models.types import UTCDateTime
 from worker.canonical import CustomerIn
-from worker.errors import PermanentError
 
 _PROFILE_FIELDS = ("first_name", "last_name", "locale", "timezone", "birthday")
 
@@ -38,105 +38,108 @@ EXTERNAL_IDS = cast(Table, CustomerExternalId.__table__)  # type: ignore[attr-de
 ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
 
 
-def resolve_customer(
-    db: Session, source: str, incoming: CustomerIn, *, occurred_at: datetime
-) -> Customer:
-    """The customer row for `incoming`, created on first sight and updated with what it says.
+@dataclass(frozen=True)
+class Sighting:
+    """A customer as one event describes them."""
 
-    The row comes back as read from the database (attributes as on `Customer`), not tracked by
-    the session: write changes with a statement. Raises PermanentError when the event names an
-    id we have never seen and no email.
+    source: str
+    incoming: CustomerIn
+    occurred_at: datetime
+
+
+def find_keys(db: Session, sightings: Sequence[Sighting]) -> list[str | None]:
+    """The email each sighting's customer is known by: the linked customer's for a known
+    platform id, else the one the event gives; None for an unknown id and no email."""
+    wanted = sorted({(s.source, s.incoming.id) for s in sightings if s.incoming.id is not None})
+    linked: dict[tuple[str, str], str] = {}
+    if wanted:
+        rows = db.execute(_linked_emails(), {"keys": wanted})
+        linked = {(row.source, row.external_id): row.email for row in rows}
+    return [
+        linked.get((s.source, s.incoming.id), s.incoming.email)
+        if s.incoming.id is not None
+        else s.incoming.email
+        for s in sightings
+    ]
+
+
+@cache
+def _linked_emails() -> Any:
+    return (
+        select(EXTERNAL_IDS.c.source, EXTERNAL_IDS.c.external_id, CUSTOMERS.c.email)
+        .join(CUSTOMERS, CUSTOMERS.c.id == EXTERNAL_IDS.c.customer_id)
+        .where(
+            tuple_(EXTERNAL_IDS.c.source, EXTERNAL_IDS.c.external_id).in_(
+                bindparam("keys", expanding=True)
+            )
+        )
+    )
+
+
+def resolve_customers(
+    db: Session, sightings: Sequence[Sighting], keys: Sequence[str]
+) -> list[Customer]:
+    """The customer rows for `sightings` (one each, by the distinct `keys` from `find_keys`),
+    created on first sight and updated with what each says, in one statement; each platform
+    id is linked to its customer. The rows come back as read (attributes as on `Customer`),
+    not tracked by the session: write changes with a statement.
+
+    Two workers racing on a new address both end on the one row the unique email allows.
     """
-    values = _profile_values(source, incoming, occurred_at)
-    customer: Any = None
-    if incoming.id is not None:
-        customer = db.execute(
-            _update_found_by_id(), {**values, "external_id": incoming.id}
-        ).one_or_none()
-        if customer is not None:
-            return cast(Customer, customer)
-    if incoming.email is None:
-        raise PermanentError(
-            f"unknown customer id {incoming.id!r} from {source}: no email to create one"
-        )
+    rows = [_new_row(sighting, key) for sighting, key in zip(sightings, keys, strict=True)]
+    rows.sort(key=lambda row: row["email"])  # rows locked in one order: no deadlock between batches
     dialect = db.get_bind().dialect.name
-    # Found or created, and updated, in one statement: two workers racing on a new address
-    # both end on the one row the unique email allows.
-    customer = db.execute(_upsert_by_email(dialect), {**values, "p_email": incoming.email}).one()
-    if incoming.id is not None:
-        insert_ignoring_duplicates(
-            db,
-            EXTERNAL_IDS,
-            [{"customer_id": customer.id, "source": source, "external_id": incoming.id}],
-            EXTERNAL_IDS.c.id,
-        )
-    return cast(Customer, customer)
+    by_email = {row.email: row for row in db.execute(_upsert(dialect), rows)}
+    found = [by_email[key] for key in keys]
+    links = [
+        {"customer_id": customer.id, "source": s.source, "external_id": s.incoming.id}
+        for s, customer in zip(sightings, found, strict=True)
+        if s.incoming.id is not None
+    ]
+    insert_ignoring_duplicates(db, EXTERNAL_IDS, links, EXTERNAL_IDS.c.id)
+    return cast(list[Customer], found)
 
 
-def _profile_values(source: str, incoming: CustomerIn, occurred_at: datetime) -> dict[str, Any]:
-    values: dict[str, Any] = {f"p_{name}": getattr(incoming, name) for name in _PROFILE_FIELDS}
-    values.update(consent=incoming.accepts_marketing, occurred_at=occurred_at, source=source)
-    return values
+def _new_row(sighting: Sighting, email: str) -> dict[str, Any]:
+    """The row to insert for a new customer; its profile and consent columns also say what
+    the event says to an existing one (`_upsert` reads them as `excluded`)."""
+    incoming, said = sighting.incoming, sighting.incoming.accepts_marketing is not None
+    row: dict[str, Any] = {name: getattr(incoming, name) for name in _PROFILE_FIELDS}
+    row.update(
+        email=email,
+        created_at=sighting.occurred_at,
+        accepts_marketing=bool(incoming.accepts_marketing),
+        consent_changed_at=sighting.occurred_at if said else None,
+        consent_source=sighting.source if said else None,
+        orders_count=0,
+        total_spent=0,
+        average_order_value=0,
+    )
+    return row
 
 
-def _profile_assignments(table: Table) -> dict[str, ColumnElement[Any]]:
-    """SET clauses applying an event's profile to an existing row: given fields win, and
+@cache
+def _upsert(dialect: str) -> Insert:
+    """INSERT … ON CONFLICT (email) DO UPDATE with what the event says: given fields win, and
     consent only from a statement at least as new as the last one.
 
     An older event arriving late must not undo a newer consent decision; the newest statement
     wins even when it repeats the current value, so a "no" on first sight (equal to the
     default) or said again outranks a late, older "yes".
     """
-    c = table.c
-    consent = sa_cast(bindparam("consent"), Boolean)  # typed: PostgreSQL must know it
-    at = bindparam("occurred_at", type_=UTCDateTime())
+    statement = dialect_insert(dialect)(CUSTOMERS)
+    new, c = statement.excluded, CUSTOMERS.c
     takes = and_(
-        consent.is_not(None), or_(c.consent_changed_at.is_(None), at >= c.consent_changed_at)
+        new.consent_changed_at.is_not(None),
+        or_(c.consent_changed_at.is_(None), new.consent_changed_at >= c.consent_changed_at),
     )
-    assignments: dict[str, ColumnElement[Any]] = {
-        name: func.coalesce(bindparam(f"p_{name}", type_=c[name].type), c[name])
-        for name in _PROFILE_FIELDS
+    assignments: dict[str, Any] = {
+        name: func.coalesce(new[name], c[name]) for name in _PROFILE_FIELDS
     }
-    assignments["accepts_marketing"] = case((takes, consent), else_=c.accepts_marketing)
-    assignments["consent_changed_at"] = case((takes, at), else_=c.consent_changed_at)
-    assignments["consent_source"] = case((takes, bindparam("source")), else_=c.consent_source)
-    return assignments
-
-
-@cache
-def _update_found_by_id() -> Update:
-    linked = select(EXTERNAL_IDS.c.customer_id).where(
-        EXTERNAL_IDS.c.source == bindparam("source"),
-        EXTERNAL_IDS.c.external_id == bindparam("external_id"),
-    )
-    return (
-        update(CUSTOMERS)
-        .where(CUSTOMERS.c.id == linked.scalar_subquery())
-        .values(_profile_assignments(CUSTOMERS))
-        .returning(*CUSTOMERS.c)
-    )
-
-
-@cache
-def _upsert_by_email(dialect: str) -> Insert:
-    consent = sa_cast(bindparam("consent"), Boolean)  # typed: PostgreSQL must know it
-    said = consent.is_not(None)
-    new_row: dict[str, Any] = {
-        name: bindparam(f"p_{name}", type_=CUSTOMERS.c[name].type) for name in _PROFILE_FIELDS
-    }
-    new_row.update(
-        email=bindparam("p_email"),
-        created_at=bindparam("occurred_at", type_=UTCDateTime()),
-        accepts_marketing=func.coalesce(consent, False),
-        consent_changed_at=case((said, bindparam("occurred_at", type_=UTCDateTime()))),
-        consent_source=case((said, bindparam("source"))),
-        orders_count=0,
-        total_spent=0,
-        average_order_value=0,
-    )
-    statement = dialect_insert(dialect)(CUSTOMERS).values(new_row)
+    for name in ("accepts_marketing", "consent_changed_at", "consent_source"):
+        assignments[name] = case((takes, new[name]), else_=c[name])
     return statement.on_conflict_do_update(  # type: ignore[no-any-return]
-        index_elements=[CUSTOMERS.c.email], set_=_profile_assignments(CUSTOMERS)
+        index_elements=[c.email], set_=assignments
     ).returning(*CUSTOMERS.c)
 
 
@@ -151,30 +154,40 @@ def _refresh_facts() -> Update:
 
     count = aggregate(func.count())
     total = aggregate(func.coalesce(func.sum(ORDERS.c.total), 0))
+    first_currency = (
+        select(ORDERS.c.currency)
+        .where(ORDERS.c.customer_id == CUSTOMERS.c.id)
+        .order_by(ORDERS.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
     return (
         update(CUSTOMERS)
-        .where(CUSTOMERS.c.id == bindparam("customer_id"))
+        .where(CUSTOMERS.c.id.in_(bindparam("customer_ids", expanding=True)))
         .values(
             orders_count=count,
             total_spent=total,
             first_order_at=aggregate(func.min(ORDERS.c.placed_at)),
             last_order_at=aggregate(func.max(ORDERS.c.placed_at)),
             average_order_value=case((count > 0, total // count), else_=0),
-            currency=func.coalesce(CUSTOMERS.c.currency, bindparam("p_currency")),
+            currency=func.coalesce(CUSTOMERS.c.currency, first_currency),
         )
         .returning(*CUSTOMERS.c)
     )
 
 
-def refresh_facts(db: Session, customer_id: int, *, currency: str) -> Customer:
+def refresh_facts(db: Session, customer_ids: Sequence[int]) -> dict[int, Customer]:
     """Recomputes orders count, total spent, first/last order and average from the order rows,
-    sets the customer's currency if they had none; returns the customer row as it now is.
+    sets the currency of their first order on customers who had none; returns the customer
+    rows as they now are, by id.
 
-    One statement over one customer's indexed orders: exact whatever order events arrive in,
+    One statement over the customers' indexed orders: exact whatever order events arrive in,
     and idempotent, so no nightly recount is ever needed.
     """
-    row = db.execute(_refresh_facts(), {"customer_id": customer_id, "p_currency": currency}).one()
-    return cast(Customer, row)
+    if not customer_ids:
+        return {}
+    rows = db.execute(_refresh_facts(), {"customer_ids": sorted(set(customer_ids))})
+    return {row.id: cast(Customer, row) for row in rows}
 
 
 @cache

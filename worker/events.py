@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, select, update
 from sqlmodel import Session
 
-from models import Customer, Delivery, DeliveryStatus, Event, EventStatus
+from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
 from models.db import dialect_insert
 from models.types import UTCDateTime
 from triggers import CompiledTrigger, ConditionError, Trigger, TriggerSet
@@ -21,7 +21,7 @@ from worker import customers, outbox, scheduling
 from worker.canonical import CanonicalEvent
 from worker.context import build_context
 from worker.errors import PermanentError
-from worker.orders import forget_lines, insert_lines, record_order
+from worker.orders import OrderSighting, forget_lines, insert_lines, record_orders
 from worker.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -153,7 +153,6 @@ class _Batch:
     links: list[dict[str, Any]] = field(default_factory=list)  # event → customer and order
     lines: list[dict[str, Any]] = field(default_factory=list)  # new orders' lines
     deliveries: list[dict[str, Any]] = field(default_factory=list)  # new delivery rows
-    customers: set[int] = field(default_factory=set)  # whom those deliveries are for
     due: list[int] = field(default_factory=list)  # inserted deliveries that are due now
 
 
@@ -162,15 +161,10 @@ def _apply_all(
 ) -> list[int]:
     batch = _Batch()
     try:
-        for event in claimed:
-            try:
-                customer_id, order_id = _apply(
-                    db, event, batch, now=now, triggers=triggers, settings=settings
-                )
-            except PermanentError as exc:
-                raise _EventFailed(event.id, str(exc)) from exc
-            batch.links.append(
-                {"event_id": event.id, "linked_customer": customer_id, "linked_order": order_id}
+        waiting = [(event, _parse(event)) for event in claimed]
+        while waiting:
+            waiting = _apply_round(
+                db, waiting, batch, now=now, triggers=triggers, settings=settings
             )
         _insert_deliveries(db, batch, now=now)
         insert_lines(db, batch.lines)
@@ -180,10 +174,146 @@ def _apply_all(
     return batch.due
 
 
+def _parse(event: Any) -> CanonicalEvent:
+    try:
+        return CanonicalEvent.model_validate(event.payload)
+    except ValidationError as exc:
+        reason = f"payload does not fit the canonical event: {exc}"
+        raise _EventFailed(event.id, reason) from exc
+
+
+Parsed = tuple[Any, CanonicalEvent]  # a row of `_claim` and its payload
+
+
+def _apply_round(
+    db: Session,
+    waiting: list[Parsed],
+    batch: _Batch,
+    *,
+    now: datetime,
+    triggers: TriggerSet,
+    settings: Settings,
+) -> list[Parsed]:
+    """Applies the first waiting event of each customer, a few statements for them all;
+    returns the others, in order, for the next round.
+
+    One event per customer a round: each sees its customer's facts as of itself, as if the
+    events came one by one. New deliveries and order lines go to `batch`.
+    """
+    sightings = [
+        customers.Sighting(event.source, incoming.customer, event.occurred_at)
+        for event, incoming in waiting
+    ]
+    now_round, later = _split_round(waiting, sightings, customers.find_keys(db, sightings))
+    found = customers.resolve_customers(
+        db, [sightings[i] for i, _ in now_round], [key for _, key in now_round]
+    )
+    placed = [
+        (position, waiting[i]) for position, (i, _) in enumerate(now_round) if waiting[i][1].order
+    ]
+    recorded = record_orders(
+        db,
+        [
+            OrderSighting(event.source, incoming.order, found[p].id, event.type, event.occurred_at)  # type: ignore[arg-type]
+            for p, (event, incoming) in placed
+        ],
+        batch.lines,
+    )
+    orders = {p: order for (p, _), order in zip(placed, recorded, strict=True)}
+    facts = customers.refresh_facts(db, [found[p].id for p, _ in placed])  # type: ignore[misc]
+    for position, (i, _) in enumerate(now_round):
+        event = waiting[i][0]
+        customer = facts.get(found[position].id, found[position])  # type: ignore[arg-type]
+        order = orders.get(position)
+        _start_triggers(
+            db,
+            event,
+            customer=customer,
+            order=order,
+            batch=batch,
+            now=now,
+            triggers=triggers,
+            settings=settings,
+        )
+        batch.links.append(
+            {
+                "event_id": event.id,
+                "linked_customer": customer.id,
+                "linked_order": order.id if order else None,
+            }
+        )
+    if later:  # written now, for the next round's `unless` and cooldown look-ups
+        _insert_deliveries(db, batch, now=now)
+    return [waiting[i] for i in later]
+
+
+def _split_round(
+    waiting: list[Parsed], sightings: list[customers.Sighting], keys: list[str | None]
+) -> tuple[list[tuple[int, str]], list[int]]:
+    """(position, customer key) of the events to apply this round, and positions left for
+    the next: any event after one with the same email or platform id waits.
+
+    Raises _EventFailed for an event naming an unknown id and no email (unless an earlier
+    event of this round may link that id first: then it waits).
+    """
+    now_round: list[tuple[int, str]] = []
+    later: list[int] = []
+    seen: set[object] = set()
+    for i, (sighting, key) in enumerate(zip(sightings, keys, strict=True)):
+        handles = {key, (sighting.source, sighting.incoming.id)} - {None, (sighting.source, None)}
+        if handles & seen:
+            later.append(i)
+        elif key is None:
+            raise _EventFailed(
+                waiting[i][0].id,
+                f"unknown customer id {sighting.incoming.id!r} from {sighting.source}: "
+                "no email to create one",
+            )
+        else:
+            now_round.append((i, key))
+        seen |= handles
+    return now_round, later
+
+
+def _start_triggers(
+    db: Session,
+    event: Any,
+    *,
+    customer: Customer,
+    order: Order | None,
+    batch: _Batch,
+    now: datetime,
+    triggers: TriggerSet,
+    settings: Settings,
+) -> None:
+    """Cancels what this event's type cancels, then adds the deliveries it starts to `batch`."""
+    cancel_waiting(db, event, triggers, customer_id=customer.id)  # type: ignore[arg-type]
+    started = triggers.started_by(event.type)
+    if not started:
+        return
+    # One context for every trigger this event starts, with what any of them reads.
+    needs = frozenset[str]().union(*(compiled.names for compiled in started))
+    context = build_context(
+        db,
+        event=cast(Event, event),  # a row of `_claim`: it reads like the model
+        customer=customer,
+        order=order,
+        settings=settings,
+        now=now,
+        needs=needs,
+    )
+    for compiled in started:
+        row = _delivery_row(
+            db, compiled, context, event=event, customer=customer, now=now, settings=settings
+        )
+        if row is not None:
+            batch.deliveries.append(row)
+
+
 def _insert_deliveries(db: Session, batch: _Batch, *, now: datetime) -> None:
     """Inserts the batch's new deliveries so far; adds those due now to `batch.due` (a dedupe
     key seen before, from an earlier run of the same event, inserts nothing)."""
-    rows, batch.deliveries, batch.customers = batch.deliveries, [], set()
+    rows, batch.deliveries = batch.deliveries, []
     if not rows:
         return
     statement = _insert_deliveries_statement(db.get_bind().dialect.name)
@@ -204,68 +334,6 @@ def _insert_deliveries_statement(dialect: str) -> Any:
         .on_conflict_do_nothing()
         .returning(DELIVERIES.c.id, DELIVERIES.c.dedupe_key)
     )
-
-
-def _apply(
-    db: Session,
-    event: Any,
-    batch: _Batch,
-    *,
-    now: datetime,
-    triggers: TriggerSet,
-    settings: Settings,
-) -> tuple[int, int | None]:
-    """Applies one claimed event (a row of `_claim`); returns its customer id and order id.
-
-    New deliveries and order lines go to `batch`, to be written at its end; a customer seen
-    again in the batch has theirs written first, for the `unless` and cooldown look-ups.
-    """
-    try:
-        incoming = CanonicalEvent.model_validate(event.payload)
-    except ValidationError as exc:
-        raise PermanentError(f"payload does not fit the canonical event: {exc}") from exc
-    customer = customers.resolve_customer(
-        db, event.source, incoming.customer, occurred_at=event.occurred_at
-    )
-    customer_id: int = customer.id  # type: ignore[assignment]
-    if customer_id in batch.customers:
-        _insert_deliveries(db, batch, now=now)
-    order = None
-    if incoming.order is not None:
-        order = record_order(
-            db,
-            event.source,
-            incoming.order,
-            customer_id=customer_id,
-            event_type=event.type,
-            occurred_at=event.occurred_at,
-            lines_later=batch.lines,
-        )
-        customer = customers.refresh_facts(db, customer_id, currency=order.currency)
-    cancel_waiting(db, event, triggers, customer_id=customer_id)
-    started = triggers.started_by(event.type)
-    order_id = order.id if order else None
-    if not started:
-        return customer_id, order_id
-    # One context for every trigger this event starts, with what any of them reads.
-    needs = frozenset[str]().union(*(compiled.names for compiled in started))
-    context = build_context(
-        db,
-        event=cast(Event, event),  # a row of `_claim`: it reads like the model
-        customer=customer,
-        order=order,
-        settings=settings,
-        now=now,
-        needs=needs,
-    )
-    for compiled in started:
-        row = _delivery_row(
-            db, compiled, context, event=event, customer=customer, now=now, settings=settings
-        )
-        if row is not None:
-            batch.deliveries.append(row)
-            batch.customers.add(customer_id)
-    return customer_id, order_id
 
 
 def cancel_waiting(db: Session, event: Any, triggers: TriggerSet, *, customer_id: int) -> int:

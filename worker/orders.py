@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session
 
@@ -31,58 +32,93 @@ LINES = cast(Table, OrderLine.__table__)  # type: ignore[attr-defined]
 _LINES_KEY = "ladder.order_lines"
 
 
-def record_order(
-    db: Session,
-    source: str,
-    incoming: OrderIn,
-    *,
-    customer_id: int,
-    event_type: str,
-    occurred_at: datetime,
-    lines_later: list[dict[str, Any]] | None = None,
-) -> Order:
-    """The order row for `incoming`, created with its lines on first sight; status moved on.
+@dataclass(frozen=True)
+class OrderSighting:
+    """An order as one event describes it."""
 
-    The row comes back as read from the database (attributes as on `Order`), not tracked by
-    the session. With `lines_later`, a new order's lines are added to it for the caller to
-    insert with `insert_lines` (a batch inserts all its lines at once).
+    source: str
+    incoming: OrderIn
+    customer_id: int
+    event_type: str
+    occurred_at: datetime
+
+
+def record_orders(
+    db: Session, sightings: Sequence[OrderSighting], lines_later: list[dict[str, Any]]
+) -> list[Order]:
+    """The order rows for `sightings`, created on first sight; status moved on by each event.
+
+    A new order's lines are added to `lines_later` for the caller to insert with
+    `insert_lines` (a batch inserts all its lines at once); until then `order_lines` serves
+    them. The rows come back as read (attributes as on `Order`), not tracked by the session.
     """
-    row = {
-        "source": source,
+    if not sightings:
+        return []
+    rows = [_new_row(sighting) for sighting in sightings]
+    rows.sort(key=lambda row: (row["source"], row["source_order_id"]))  # one lock order
+    dialect = db.get_bind().dialect.name
+    inserted = {(o.source, o.source_order_id): o for o in db.execute(_insert_new(dialect), rows)}
+    known = {key: o for key, o in _existing(db, rows, inserted).items() if key not in inserted}
+    recorded: list[Order] = []
+    for sighting in sightings:
+        key = (sighting.source, sighting.incoming.id)
+        order: Any = inserted.pop(key, None)  # popped: the same order twice is new only once
+        if order is not None:
+            _lines_for_later(db, sighting.incoming, order.id, lines_later)
+        else:  # known already: a later event about the same order
+            order = known.get(key) or _just_recorded(recorded, key)
+        new_status = STATUS_BY_EVENT.get(sighting.event_type)
+        if new_status is not None and _may_move(order.status, new_status):
+            db.execute(_move(), {"order_id": order.id, "new_status": new_status.value})
+            fields = vars(order) if isinstance(order, SimpleNamespace) else order._asdict()
+            order = SimpleNamespace(**{**fields, "status": new_status.value})
+        recorded.append(cast(Order, order))
+    return recorded
+
+
+def _new_row(sighting: OrderSighting) -> dict[str, Any]:
+    incoming = sighting.incoming
+    return {
+        "source": sighting.source,
         "source_order_id": incoming.id,
-        "customer_id": customer_id,
+        "customer_id": sighting.customer_id,
         "status": OrderStatus.PLACED.value,
         "total": to_minor(incoming.total, incoming.currency),
         "currency": incoming.currency,
-        "placed_at": occurred_at,
+        "placed_at": sighting.occurred_at,
     }
-    order: Any = db.execute(_insert_new(db.get_bind().dialect.name), row).one_or_none()
-    if order is not None and incoming.lines:
-        lines = [
-            {
-                "order_id": order.id,
-                "product_id": line.product_id,
-                "title": line.title,
-                "category": line.category,
-                "quantity": line.quantity,
-                "price": to_minor(line.price, incoming.currency),
-            }
-            for line in incoming.lines
-        ]
-        if lines_later is None:
-            db.execute(LINES.insert(), lines)
-        else:  # the caller inserts them; until then `order_lines` serves them from here
-            lines_later.extend(lines)
-            preloaded = db.info.setdefault(_LINES_KEY, {})
-            preloaded[order.id] = [SimpleNamespace(id=None, **line) for line in lines]
-    elif order is None:  # known already: a later event about the same order
-        order = db.execute(
-            _by_source_id(), {"source": source, "source_order_id": incoming.id}
-        ).one()
-    new_status = STATUS_BY_EVENT.get(event_type)
-    if new_status is not None and _may_move(order.status, new_status):
-        order = db.execute(_move(), {"order_id": order.id, "new_status": new_status.value}).one()
-    return cast(Order, order)
+
+
+def _existing(
+    db: Session, rows: list[dict[str, Any]], inserted: dict[tuple[str, str], Any]
+) -> dict[tuple[str, str], Any]:
+    missing = sorted({(r["source"], r["source_order_id"]) for r in rows} - set(inserted))
+    if not missing:
+        return {}
+    return {(o.source, o.source_order_id): o for o in db.execute(_by_keys(), {"keys": missing})}
+
+
+def _just_recorded(recorded: list[Order], key: tuple[str, str]) -> Any:
+    return next(o for o in reversed(recorded) if (o.source, o.source_order_id) == key)
+
+
+def _lines_for_later(
+    db: Session, incoming: OrderIn, order_id: int, lines_later: list[dict[str, Any]]
+) -> None:
+    lines = [
+        {
+            "order_id": order_id,
+            "product_id": line.product_id,
+            "title": line.title,
+            "category": line.category,
+            "quantity": line.quantity,
+            "price": to_minor(line.price, incoming.currency),
+        }
+        for line in incoming.lines
+    ]
+    lines_later.extend(lines)
+    preloaded = db.info.setdefault(_LINES_KEY, {})
+    preloaded[order_id] = [SimpleNamespace(id=None, **line) for line in lines]
 
 
 @cache
@@ -91,10 +127,9 @@ def _insert_new(dialect: str) -> Insert:
 
 
 @cache
-def _by_source_id() -> Any:
+def _by_keys() -> Any:
     return select(ORDERS).where(
-        ORDERS.c.source == bindparam("source"),
-        ORDERS.c.source_order_id == bindparam("source_order_id"),
+        tuple_(ORDERS.c.source, ORDERS.c.source_order_id).in_(bindparam("keys", expanding=True))
     )
 
 
@@ -104,7 +139,6 @@ def _move() -> Any:
         update(ORDERS)
         .where(ORDERS.c.id == bindparam("order_id"))
         .values(status=bindparam("new_status"))
-        .returning(*ORDERS.c)
     )
 
 

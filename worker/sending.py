@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, exists, select, update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
 from models.types import UTCDateTime
@@ -241,14 +241,13 @@ def eligibility(
         return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
     if trigger.unless:
         newer = db.execute(
-            select(col(Event.type), col(Event.id))
-            .where(
-                col(Event.customer_id) == customer.id,
-                col(Event.type).in_(trigger.unless),
-                col(Event.occurred_at) > claimed.cause.occurred_at,
-                col(Event.occurred_at) <= now,
-            )
-            .limit(1)
+            _newer_event(),
+            {
+                "customer_id": customer.id,
+                "types": list(trigger.unless),
+                "after": claimed.cause.occurred_at,
+                "now": now,
+            },
         ).first()
         if newer is not None:
             return Verdict(DeliveryStatus.CANCELLED, f"{newer.type} (event {newer.id}) came first")
@@ -290,6 +289,21 @@ def _held_back(
     if decision.send_at is None:
         return Verdict(DeliveryStatus.SKIPPED, decision.reason)
     return Verdict(DeliveryStatus.SCHEDULED, decision.reason, send_at=decision.send_at)
+
+
+@cache
+def _newer_event() -> Any:
+    c = EVENTS.c
+    return (
+        select(c.type, c.id)
+        .where(
+            c.customer_id == bindparam("customer_id"),
+            c.type.in_(bindparam("types", expanding=True)),
+            c.occurred_at > bindparam("after", type_=UTCDateTime()),
+            c.occurred_at <= bindparam("now", type_=UTCDateTime()),
+        )
+        .limit(1)
+    )
 
 
 def compose(

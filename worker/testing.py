@@ -114,12 +114,14 @@ class TimeMachine:
 
     def deliveries(self, email: str | None = None) -> list[Delivery]:
         """Every delivery row (of `email` only, if given), oldest first."""
-        query = select(Delivery).order_by(col(Delivery.id))
+        # Fresh from the database, without expiring rows handed out before.
+        query = (
+            select(Delivery).order_by(col(Delivery.id)).execution_options(populate_existing=True)
+        )
         if email is not None:
             query = query.join(Customer, col(Customer.id) == col(Delivery.customer_id)).where(
                 col(Customer.email) == email
             )
-        self.db.expire_all()
         rows = list(self.db.execute(query).scalars())
         self.db.commit()
         return rows

@@ -7,7 +7,7 @@ and only then is skipped, with the reason. Transactional email is never counted 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -78,9 +78,17 @@ def taken(
     priority: int,
     now: datetime,
     since: datetime,
+    settled: Mapping[int, str] | None = None,
 ) -> list[datetime]:
     """The budget this customer has used since `since`, as send times: marketing sent, and
-    marketing due now that goes before this delivery (higher priority, or equal and older)."""
+    marketing due now that goes before this delivery (higher priority, or equal and older).
+
+    `settled`: deliveries of this session's batch already decided (id → new status) whose
+    rows still say `sending` until the batch writes them: sent ones count, others do not.
+    """
+    settled = settled or {}
+    sent = [i for i, status in settled.items() if status == DeliveryStatus.SENT.value]
+    refused = [i for i, status in settled.items() if status != DeliveryStatus.SENT.value]
     rows = db.execute(
         _taken(),
         {
@@ -89,6 +97,8 @@ def taken(
             "priority": priority,
             "now": now,
             "since": since,
+            "sent_in_batch": sent,
+            "refused_in_batch": refused,
         },
     ).scalars()
     return [moment if moment is not None else now for moment in rows]
@@ -103,12 +113,18 @@ def _taken() -> Any:
         mine, c.sent_at > bindparam("since", type_=UTCDateTime()), c.sent_at <= now
     )
     priority: Any = bindparam("priority")
+    goes_first = or_(
+        c.priority > priority, and_(c.priority == priority, c.id < bindparam("delivery_id"))
+    )
     ahead = select(c.sent_at).where(
         mine,
         c.status.in_([DeliveryStatus.SCHEDULED.value, DeliveryStatus.SENDING.value]),
         c.send_at <= now,
         c.id != bindparam("delivery_id"),
-        or_(c.priority > priority, and_(c.priority == priority, c.id < bindparam("delivery_id"))),
+        or_(
+            c.id.in_(bindparam("sent_in_batch", expanding=True)),
+            and_(c.id.not_in(bindparam("refused_in_batch", expanding=True)), goes_first),
+        ),
     )
     return union_all(sent, ahead)
 

@@ -104,10 +104,11 @@ def hold_back(
     customer: Customer,
     settings: Settings,
     now: datetime,
+    settled: Mapping[int, str] | None = None,
 ) -> budget.Decision | None:
     """For a marketing delivery about to go out: None if it may go now; else a Decision to
     send it later (quiet hours now in the customer's zone, or the frequency budget is spent)
-    or, past the trigger's maximum lateness, to skip it."""
+    or, past the trigger's maximum lateness, to skip it. `settled`: see `budget.taken`."""
     zone = timing.zone_of(customer.timezone, settings.default_timezone)
     window = settings.window
     due_at = delivery.due_at or delivery.send_at
@@ -125,6 +126,7 @@ def hold_back(
         priority=delivery.priority,
         now=now,
         since=now - rules.longest,
+        settled=settled,
     )
     return budget.decide(
         rules,

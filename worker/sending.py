@@ -283,6 +283,7 @@ def _held_back(
         customer=claimed.customer,
         settings=runtime.settings,
         now=now,
+        settled=_settled_in_batch(db),
     )
     if decision is None:
         return None
@@ -304,6 +305,19 @@ def _newer_event() -> Any:
         )
         .limit(1)
     )
+
+
+def _settled_in_batch(db: Session) -> dict[int, str]:
+    """Deliveries of this session's batch already decided, whose rows the batch writes at
+    its end: delivery id → the status they will have."""
+    batch: _Batch | None = db.info.get(_BATCH_KEY)
+    if batch is None:
+        return {}
+    return {
+        parameters["delivery_id"]: parameters["v_status"]
+        for finishing in batch.finishing.values()
+        for parameters in finishing
+    }
 
 
 def compose(

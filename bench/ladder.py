@@ -211,7 +211,7 @@ def measure_ladder(
         raise BenchError(f"{written} .eml files for {WARMUP_EVENTS + count} sent deliveries")
     return LadderRun(
         ingest=Measurement("ingest: store_events", "events", count, ingest_s),
-        enqueue=Measurement("enqueue: process.send", "messages", count, timings.enqueued),
+        enqueue=Measurement("enqueue: process_batch.send", "events", count, timings.enqueued),
         events=Measurement("Ladder: events processed", "events", count, timings.processed),
         emails=Measurement(
             "Ladder: events → emails sent",

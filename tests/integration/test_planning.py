@@ -55,3 +55,24 @@ def test_plan_counts_who_would_enter_each_trigger_and_what_would_go_out(
     assert "ladder plan: the next 30 days" in text
     assert "not estimated: starts on segment moves" in text
     assert date(2026, 12, 5).isoformat() not in text  # counts, not personal data
+
+
+def test_the_plan_and_explain_commands_print_their_tables(runtime: Runtime) -> None:  # noqa: ARG001
+    from typer.testing import CliRunner
+
+    from worker.cli import app
+
+    with time_machine(T0) as machine:
+        machine.happen(machine.order_placed("ana@example.com"))
+    runner = CliRunner()
+
+    planned = runner.invoke(app, ["plan", "--days", "7"])
+    explained = runner.invoke(app, ["explain", "ana@example.com"])
+    unknown = runner.invoke(app, ["explain", "nobody@example.com"])
+
+    assert planned.exit_code == 0, planned.output
+    assert "thank-you" in planned.output
+    assert explained.exit_code == 0, explained.output
+    assert "timeline (UTC)" in explained.output
+    assert "matched" in explained.output
+    assert unknown.exit_code == 1

@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from models import Customer, Delivery
 from worker.planning import plan, print_plan
+from worker import timesource
 from worker.runtime import Runtime
 from worker.testing import time_machine
 
@@ -64,6 +65,7 @@ def test_the_plan_and_explain_commands_print_their_tables(runtime: Runtime) -> N
 
     with time_machine(T0) as machine:
         machine.happen(machine.order_placed("ana@example.com"))
+    timesource.freeze(T0 + timedelta(days=1))  # the runtime fixture unfreezes it
     runner = CliRunner()
 
     planned = runner.invoke(app, ["plan", "--days", "7"])

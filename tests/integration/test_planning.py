@@ -8,8 +8,8 @@ from rich.console import Console
 from sqlmodel import col, select
 
 from models import Customer, Delivery
-from worker.planning import plan, print_plan
 from worker import timesource
+from worker.planning import plan, print_plan
 from worker.runtime import Runtime
 from worker.testing import time_machine
 

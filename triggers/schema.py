@@ -110,6 +110,12 @@ class Trigger(BaseModel):
     @field_validator("days", mode="before")
     @classmethod
     def _lower_days(cls, value: object) -> object:
+        """["Mon", "tue"] or a range "mon-fri" (wrapping: "fri-mon") → ("mon", "tue", …)."""
+        if isinstance(value, str) and "-" in value:
+            first, last = (part.strip().lower()[:3] for part in value.split("-", 1))
+            if first in WEEKDAYS and last in WEEKDAYS:
+                start, end = WEEKDAYS.index(first), WEEKDAYS.index(last)
+                return tuple(WEEKDAYS[(start + n) % 7] for n in range((end - start) % 7 + 1))
         if isinstance(value, list | tuple):
             return tuple(str(day).strip().lower()[:3] for day in value)
         return value

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from models import Customer, Delivery, Event, Order, Suppression
+from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
 from triggers import CompiledTrigger, ConditionError, TriggerSet
 from triggers.matching import UnknownNameError, compile_expression
 from worker.context import build_context
@@ -34,7 +34,7 @@ class Match:
 class Step:
     event: Event
     matches: list[Match] = field(default_factory=list)
-    cancels: list[str] = field(default_factory=list)  # triggers whose waiting email it stops
+    cancels: list[str] = field(default_factory=list)  # triggers whose waiting email it stopped
 
 
 @dataclass
@@ -73,7 +73,13 @@ def explain(
     started = {(d.cause_event_id, d.trigger) for d in deliveries}
     steps = []
     for event in found:
-        step = Step(event, cancels=triggers.cancelled_by_event(event.type))
+        # The reasons of cancelled deliveries name the event that stopped them.
+        stopped = [
+            d.trigger
+            for d in deliveries
+            if d.status == DeliveryStatus.CANCELLED and f"(event {event.id})" in (d.reason or "")
+        ]
+        step = Step(event, cancels=stopped)
         for compiled in triggers.started_by(event.type):
             if (event.id, compiled.trigger.name) in started:
                 step.matches.append(Match(compiled.trigger.name, "matched"))
@@ -138,7 +144,7 @@ def print_explanation(found: Explanation, console: Console) -> None:
         timeline.add_column(column)
     for step in found.steps:
         rows = [(m.trigger + ": " + m.outcome, m.detail) for m in step.matches]
-        rows += [(f"cancels waiting {name}", "") for name in step.cancels]
+        rows += [(f"cancelled the waiting {name}", "its `unless`") for name in step.cancels]
         first, *more = rows or [("-", "")]
         event = step.event
         timeline.add_row(_when(event.occurred_at), f"{event.type} ({event.source})", *first)

@@ -79,6 +79,21 @@ class TimeMachine:
             }
         )
 
+    def event(
+        self, type: str, email: str, *, data: Mapping[str, Any] | None = None, **customer: Any
+    ) -> CanonicalEvent:
+        """Any canonical event without an order, now, for `email` (`checkout.started`, …)."""
+        return CanonicalEvent.model_validate(
+            {
+                "source": "api",
+                "id": f"time-machine-{next(self._ids)}",
+                "type": type,
+                "occurred_at": self.now.isoformat(),
+                "customer": {"email": email, **customer},
+                "data": dict(data or {}),
+            }
+        )
+
     def advance(self, by: timedelta) -> None:
         self.travel_to(self.now + by)
 

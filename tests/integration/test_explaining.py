@@ -46,7 +46,7 @@ def test_explain_shows_what_matched_what_did_not_and_what_became_of_each_email(
     assert outcomes["thank-you"] == ("matched", "")
     assert outcomes["upsell"] == ("did not match", "before.orders_count >= 1 is false")
     assert {m.trigger: m.outcome for m in second.matches}["thank-you"] == "did not match"
-    assert "win-back" in second.cancels
+    assert second.cancels == ["second-order"]  # the nudge waiting since the first order
     fates = {(d.trigger, str(d.status)) for d in found.deliveries}
     assert ("thank-you", "sent") in fates
 
@@ -56,4 +56,4 @@ def test_explain_shows_what_matched_what_did_not_and_what_became_of_each_email(
     assert "upsell: did not match" in text
     assert "before.orders_count >= 1 is false" in text
     assert "thank-you: matched" in text
-    assert "cancels waiting win-back" in text
+    assert "cancelled the waiting second-order" in text

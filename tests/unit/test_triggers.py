@@ -243,3 +243,18 @@ def test_a_bad_new_field_names_its_line_and_says_how_to_write_it(
     assert caught.value.line == len(text.splitlines()) + 1
     assert caught.value.field.split(".")[0] == field
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [
+        ('"mon-fri"', range(5)),
+        ('"fri-mon"', (4, 5, 6, 0)),
+        ('["Sat", "sunday"]', (5, 6)),
+    ],
+)
+def test_days_read_as_a_list_or_a_range(
+    tmp_path: Path, env: SandboxedEnvironment, days: str, expected: tuple[int, ...]
+) -> None:
+    trigger = load_trigger(write(tmp_path, "t.toml", VALID + f"days = {days}\n"), env)
+    assert trigger.weekdays == frozenset(expected)

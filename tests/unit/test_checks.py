@@ -45,3 +45,19 @@ def test_a_message_without_templates_is_reported(tmp_path: Path) -> None:
     )
     problems, _ = check(tmp_path)
     assert problems == ["trigger message 'gift_card' has no templates/gift_card/default.html.j2"]
+
+
+def test_every_broken_file_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text(
+        'name = "a"\nmessage = "thank_you"\non = "order.placed"\nwait = "soon"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "b.toml").write_text(
+        'name = "b"\nmessage = "thank_you"\non = "order.placed"\nat = "25:00"\n',
+        encoding="utf-8",
+    )
+    problems, _ = check(tmp_path)
+    assert [problem.split(": ")[0] for problem in problems] == [
+        f"{tmp_path / 'a.toml'}:4",
+        f"{tmp_path / 'b.toml'}:4",
+    ]

@@ -2,9 +2,9 @@
 
 An estimate from the data as it is: event triggers replay the events of the last `days` as
 if they happened again (their `when` on today's customer facts), date triggers look at the
-calendar ahead, and the frequency budget is simulated per customer over both. Segment moves
-cannot be foreseen and are reported as not estimated. `unless` cancellations are not
-simulated, so a trigger that waits for silence is counted as if nobody answered.
+calendar ahead, segment triggers see the moves a refresh would make now (later ones cannot
+be foreseen), and the frequency budget is simulated per customer over all of them. `unless`
+cancellations are not simulated: a trigger that waits for silence counts as if nobody answered.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order
 from triggers import CompiledTrigger, ConditionError, TriggerSet
-from worker import dates, scheduling
+from worker import dates, scheduling, segments
 from worker.budget import MARKETING
 from worker.context import build_context, customer_view
 from worker.settings import Settings
@@ -44,7 +44,6 @@ class Plan:
     no_consent: Counter[str] = field(default_factory=Counter)
     deferred: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
-    not_estimated: list[str] = field(default_factory=list)
 
 
 def plan(
@@ -54,10 +53,12 @@ def plan(
     result = Plan(days)
     matched: list[Planned] = []
     period = timedelta(days=days)
+    moves = segments.preview_moves(db)
     for compiled in triggers.by_name.values():
         trigger = compiled.trigger
+        result.entering[trigger.name] = set()  # listed even when nobody would enter
         if trigger.on.startswith("segment."):
-            result.not_estimated.append(trigger.name)
+            matched += _moved(db, compiled, moves, settings=settings, now=now)
         elif trigger.is_dated:
             matched += _dated(db, compiled, settings=settings, now=now, days=days)
         else:
@@ -155,6 +156,39 @@ def _dated(
     return planned
 
 
+def _moved(
+    db: Session,
+    compiled: CompiledTrigger,
+    moves: dict[int, tuple[str | None, str]],
+    *,
+    settings: Settings,
+    now: datetime,
+) -> list[Planned]:
+    """The next segment refresh's moves (later ones cannot be foreseen), as if it ran now."""
+    trigger = compiled.trigger
+    planned = []
+    movers = [i for i, (old, _) in moves.items() if old is not None]  # a first scoring: no move
+    for customer in db.exec(select(Customer).where(col(Customer.id).in_(movers))).all():
+        old, new = moves[customer.id]  # type: ignore[index]
+        data = {"from": old, "to": new}
+        context = {
+            "event": {"type": trigger.on, "data": data, "source": "ladder"},
+            "customer": customer_view(
+                customer, now=now, default_currency=settings.default_currency
+            ),
+            "order": None,
+            "before": None,
+            "shop": {"name": settings.shop_name, "postal_address": settings.postal_address},
+            "now": now,
+        }
+        if _matches(compiled, context):
+            when = scheduling.when_due(
+                trigger, occurred_at=now, payload={}, customer=customer, settings=settings, now=now
+            )
+            planned.append(Planned(compiled, customer, when.send_at, when.due_at))
+    return planned
+
+
 def _date_event(entry: str, day: date, now: datetime) -> Event:
     data = {"on": entry, "date": day.isoformat()}
     return Event(
@@ -207,7 +241,10 @@ def _taken_before(db: Session, since: datetime) -> dict[int, list[datetime]]:
 
 def print_plan(found: Plan, console: Console) -> None:
     """Per trigger, then per trigger x segment x locale, as rich tables."""
-    table = Table(title=f"ladder plan: the next {found.days} days (an estimate, nothing is sent)")
+    table = Table(
+        title=f"ladder plan: the next {found.days} days (an estimate, nothing is sent)",
+        caption="segment triggers: the moves the next refresh would make",
+    )
     for column in ("trigger", "customers entering", "emails", "held out", "no consent"):
         table.add_column(column, justify="right" if column != "trigger" else "left")
     for column in ("deferred by budget", "skipped by budget"):
@@ -225,8 +262,6 @@ def print_plan(found: Plan, console: Console) -> None:
                 for c in (found.held_out, found.no_consent, found.deferred, found.skipped)
             ),
         )
-    for name in sorted(found.not_estimated):
-        table.add_row(name, "not estimated: starts on segment moves", "", "", "", "", "")
     console.print(table)
     detail = Table(title="emails by trigger, segment and locale")
     for column in ("trigger", "segment", "locale", "emails"):

@@ -80,6 +80,22 @@ def refresh(db: Session, now: datetime) -> dict[str, int]:
     return {segment or PROSPECT: count for segment, count in rows}
 
 
+def preview_moves(db: Session) -> dict[int, tuple[str | None, str]]:
+    """What a refresh now would change, without writing: customer id → (segment, new one)."""
+    rows = db.execute(
+        text(f"""
+        SELECT customers.id, customers.segment,
+               COALESCE(s.segment, '{PROSPECT}') AS new_segment
+        FROM customers
+        LEFT JOIN (SELECT id, {_segment_case()} AS segment FROM ({_SCORED}) AS scored) AS s
+               ON s.id = customers.id
+        WHERE customers.segment IS DISTINCT FROM COALESCE(s.segment, '{PROSPECT}')
+        """)
+    ).all()
+    db.commit()
+    return {row.id: (row.segment, row.new_segment) for row in rows}
+
+
 def emit_moves(db: Session, now: datetime) -> int:
     """segment.exited and segment.entered events for those whose segment changed at `now`."""
     c = synthetic.CUSTOMERS.c

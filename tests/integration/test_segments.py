@@ -220,3 +220,26 @@ def test_a_customer_who_moves_gets_an_exited_and_an_entered_event(db: Session) -
     total = len(db.exec(select(Event)).all())
     changed = [c for c in people.values() if c.segment_changed_at == later]
     assert total == 2 * len(changed)
+
+
+def test_a_preview_names_the_moves_the_refresh_then_makes_and_writes_nothing(
+    db: Session,
+) -> None:
+    build_population(db)
+    segments.refresh(db, NOW)
+    gone = everyone(db)["gone@example.com"]
+    gone.orders_count, gone.total_spent, gone.last_order_at = 5, 400_000, NOW + DAY
+    db.add(gone)
+    db.commit()
+    first = {email: c.segment for email, c in everyone(db).items()}
+
+    preview = segments.preview_moves(db)
+    assert {email: c.segment for email, c in everyone(db).items()} == first  # nothing written
+
+    segments.refresh(db, NOW + 2 * DAY)
+    people = everyone(db)
+    moved = {
+        c.id: (first[email], c.segment) for email, c in people.items() if c.segment != first[email]
+    }
+    assert preview == moved
+    assert preview[gone.id] == ("lost", "champions")

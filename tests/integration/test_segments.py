@@ -242,4 +242,4 @@ def test_a_preview_names_the_moves_the_refresh_then_makes_and_writes_nothing(
         c.id: (first[email], c.segment) for email, c in people.items() if c.segment != first[email]
     }
     assert preview == moved
-    assert preview[gone.id] == ("lost", "champions")
+    assert gone.id is not None and preview[gone.id] == ("lost", "champions")

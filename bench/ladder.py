@@ -52,6 +52,7 @@ class LadderRun:
     enqueue: Measurement
     events: Measurement
     emails: Measurement
+    worker_system_s: float | None = None  # the system part of emails.worker_cpu_s
 
 
 def write_triggers(folder: Path) -> Path:
@@ -203,9 +204,11 @@ def measure_ladder(
         send_and_wait(warm_ids, database_url=database_url, process=proc, log=log)
         child = worker_child(proc)
         cpu_before = cpu_seconds(child)
+        system_before = cpu_seconds(child, system_only=True)
         with py_spy(child, profile) if profile else nullcontext():
             timings = send_and_wait(ids, database_url=database_url, process=proc, log=log)
         cpu_after = cpu_seconds(child)
+        system_after = cpu_seconds(child, system_only=True)
     written = len(list((workdir / "outbox").glob("*.eml")))
     if written != WARMUP_EVENTS + count:
         raise BenchError(f"{written} .eml files for {WARMUP_EVENTS + count} sent deliveries")
@@ -220,4 +223,5 @@ def measure_ladder(
             timings.sent,
             cpu_spent(cpu_before, cpu_after),
         ),
+        worker_system_s=cpu_spent(system_before, system_after),
     )

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
 from triggers import CompiledTrigger, ConditionError, TriggerSet
 from triggers.matching import UnknownNameError, compile_expression
+from worker import scheduling
 from worker.context import build_context
 from worker.settings import Settings
 
@@ -71,6 +72,7 @@ def explain(
         ).all()
     )
     started = {(d.cause_event_id, d.trigger) for d in deliveries}
+    keys = {d.dedupe_key: d for d in deliveries}
     steps = []
     for event in found:
         # The reasons of cancelled deliveries name the event that stopped them.
@@ -92,12 +94,33 @@ def explain(
                 settings=settings,
                 now=now,
             )
-            step.matches.append(why_not(compiled, context, env))
+            step.matches.append(
+                _deduplicated(compiled, context, event, keys) or why_not(compiled, context, env)
+            )
         steps.append(step)
     suppressed = db.exec(
         select(Suppression).where(col(Suppression.email) == customer.email)
     ).first()
     return Explanation(customer, suppressed is not None, steps, deliveries)
+
+
+def _deduplicated(
+    compiled: CompiledTrigger, context: dict[str, Any], event: Event, keys: dict[str, Delivery]
+) -> Match | None:
+    """A match that made no row because an earlier event with the same dedupe value did."""
+    if compiled.trigger.dedupe is None:
+        return None
+    try:
+        key = scheduling.dedupe_key(compiled, context, event.id)  # type: ignore[arg-type]
+    except ConditionError:
+        return None
+    earlier = keys.get(key)
+    if earlier is None:
+        return None
+    detail = (
+        f"dedupe: {compiled.trigger.dedupe} was already started by event {earlier.cause_event_id}"
+    )
+    return Match(compiled.trigger.name, "deduplicated", detail)
 
 
 def why_not(compiled: CompiledTrigger, context: dict[str, Any], env: SandboxedEnvironment) -> Match:

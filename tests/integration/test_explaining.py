@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from rich.console import Console
 
@@ -57,3 +58,38 @@ def test_explain_shows_what_matched_what_did_not_and_what_became_of_each_email(
     assert "before.orders_count >= 1 is false" in text
     assert "thank-you: matched" in text
     assert "cancelled the waiting second-order" in text
+
+
+def test_explain_says_when_a_dedupe_key_stopped_a_second_start(
+    runtime: Runtime,  # noqa: ARG001
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "triggers"
+    folder.mkdir()
+    (folder / "receipt.toml").write_text(
+        'name = "receipt"\nmessage = "thank_you"\non = "order.placed"\ndedupe = "order.id"\n'
+        'class = "transactional"\n',
+        encoding="utf-8",
+    )
+    with time_machine(T0, settings={"TRIGGERS_DIR": str(folder)}) as machine:
+        placed = machine.order_placed("ana@example.com")
+        again = placed.model_copy(update={"id": "the-same-order-from-another-feed"})
+        machine.happen(placed)
+        machine.happen(again)
+        found = explain(
+            machine.db,
+            "ana@example.com",
+            triggers=machine.runtime.triggers,
+            env=machine.runtime.renderer.env,
+            settings=machine.runtime.settings,
+            now=machine.now,
+        )
+
+    assert found is not None
+    assert len(found.deliveries) == 1
+    first, second = found.steps
+    assert first.matches[0].outcome == "matched"
+    assert second.matches[0].outcome == "deduplicated"
+    assert second.matches[0].detail == (
+        f"dedupe: order.id was already started by event {first.event.id}"
+    )

@@ -436,8 +436,12 @@ def _rules_say(
         return DeliveryStatus.SKIPPED, f"missed: was due {due_at:%Y-%m-%d %H:%M}, too late to send"
     cooldown = scheduling.cooldown_of(trigger)
     if cooldown is not None and in_cooldown(db, trigger.name, customer.id, due_at, cooldown):  # type: ignore[arg-type]
-        rule = "once: sent or scheduled before" if trigger.once else "cooldown"
-        return DeliveryStatus.SKIPPED, f"{rule}: {trigger.name} already sent or scheduled within it"
+        if trigger.once:
+            return DeliveryStatus.SKIPPED, f"once: {trigger.name} was sent or scheduled before"
+        return (
+            DeliveryStatus.SKIPPED,
+            f"cooldown: {trigger.name} already sent or scheduled within it",
+        )
     held = scheduling.holdout_reason(trigger, customer.id)  # type: ignore[arg-type]
     if held is not None:
         return DeliveryStatus.HELD_OUT, held

@@ -132,3 +132,34 @@ def test_a_holdout_keeps_the_same_share_of_customers_and_never_mails_them(
     }
     assert 0 < len(held) < 24
     assert all(row.sent_at is None for row in rows if row.status == DeliveryStatus.HELD_OUT)
+
+
+def test_once_means_once_ever_and_the_second_match_is_skipped_saying_so(
+    runtime: Runtime,  # noqa: ARG001
+    tmp_path: Path,
+) -> None:
+    folder = write_triggers(tmp_path / "triggers", {"welcome": "once = true"})
+    with time_machine(MONDAY, settings={"TRIGGERS_DIR": str(folder)}) as machine:
+        machine.happen(machine.order_placed("ana@example.com"))
+        machine.advance(timedelta(days=400))
+        machine.happen(machine.order_placed("ana@example.com"))
+        machine.advance(timedelta(hours=1))
+        first, second = machine.deliveries("ana@example.com")
+
+    assert first.status == DeliveryStatus.SENT
+    assert second.status == DeliveryStatus.SKIPPED
+    assert second.reason == "once: welcome was sent or scheduled before"
+
+
+def test_transactional_email_keeps_no_quiet_hours_and_needs_no_marketing_consent(
+    runtime: Runtime,  # noqa: ARG001
+    tmp_path: Path,
+) -> None:
+    folder = write_triggers(tmp_path / "triggers", {"receipt": 'class = "transactional"'})
+    night = datetime(2026, 6, 1, 23, 30, tzinfo=UTC)
+    settings = {"TRIGGERS_DIR": str(folder), "SEND_WINDOW": "09:00-20:00"}
+    with time_machine(night, settings=settings) as machine:
+        machine.happen(machine.order_placed("ana@example.com", accepts_marketing=False))
+        emails = machine.emails("ana@example.com")
+
+    assert emails == [Sent("receipt", night)]

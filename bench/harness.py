@@ -165,8 +165,8 @@ def worker_child(process: subprocess.Popen[bytes]) -> int | None:
     return None
 
 
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of one process so far, from /proc (Linux only)."""
+def cpu_seconds(pid: int | None, *, system_only: bool = False) -> float | None:
+    """User + system (or only system) CPU time of one process so far, from /proc (Linux only)."""
     if pid is None:
         return None
     try:
@@ -174,7 +174,8 @@ def cpu_seconds(pid: int | None) -> float | None:
     except OSError:
         return None
     # utime and stime are fields 14 and 15 of proc_pid_stat(5): indexes 11 and 12 after the name.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[12]) if system_only else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_spent(before: float | None, after: float | None) -> float | None:

@@ -115,6 +115,12 @@ def report(
         if measured.worker_cpu_s is not None:
             busy = measured.worker_cpu_s / measured.seconds
             notes.append(f"{measured.component}: worker process busy {busy:.0%} of one core")
+    if ladder.emails.worker_cpu_s is not None and ladder.worker_system_s is not None:
+        system_ms = 1000 * ladder.worker_system_s / ladder.emails.items
+        user_ms = 1000 * ladder.emails.worker_cpu_s / ladder.emails.items - system_ms
+        notes.append(
+            f"Ladder worker CPU per email: {user_ms:.2f} ms user + {system_ms:.2f} ms system"
+        )
     notes.append(f"load average as the run started: {machine.load_before:.2f}")
     notes.append(f"target ≥ {TARGET_EMAILS_PER_S:.0f} emails/s: {verdict}")
     print_table(console, found, title="Ladder: events → emails, beside bare Dramatiq", notes=notes)

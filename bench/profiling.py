@@ -25,7 +25,14 @@ def py_spy(pid: int | None, output: Path) -> Iterator[None]:
         raise BenchError("--profile: could not find the worker's consuming process")
     output.parent.mkdir(parents=True, exist_ok=True)
     command = [binary, "record", "--pid", str(pid), "--output", str(output)]
-    command += ["--format", FORMATS.get(output.suffix, "raw"), "--rate", "200", "--nonblocking"]
+    command += [
+        "--format",
+        FORMATS.get(output.suffix, "raw"),
+        "--rate",
+        "200",
+        "--nonblocking",
+        "--gil",
+    ]
     spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         yield

@@ -40,6 +40,7 @@ class Customer(SQLModel, table=True):
     rfm: str | None = Field(default=None, max_length=3)
     segment: str | None = Field(default=None, max_length=32)
     segment_changed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    previous_segment: str | None = Field(default=None, max_length=32)  # before the last change
 
 
 class CustomerExternalId(SQLModel, table=True):

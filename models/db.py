@@ -6,17 +6,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-T = TypeVar("T", bound=SQLModel)
 
 
 @lru_cache(maxsize=8)
@@ -61,8 +59,23 @@ def session(url: str | None = None) -> Iterator[Session]:
         from worker.settings import get_settings
 
         url = get_settings().database_url
-    with Session(get_engine(url), expire_on_commit=False) as db:
+    # One connection for the session's life: a batch commits many times, and each checkout
+    # from the pool would cost a pre-ping round trip.
+    with (
+        get_engine(url).connect() as connection,
+        Session(bind=connection, expire_on_commit=False) as db,
+    ):
         yield db
+
+
+def dialect_insert(dialect: str) -> Any:
+    """The `insert` construct with ON CONFLICT for this dialect (PostgreSQL or SQLite)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+@lru_cache(maxsize=64)
+def _insert_ignoring(dialect: str, table: Table, returning: Any) -> Any:
+    return dialect_insert(dialect)(table).on_conflict_do_nothing().returning(returning)
 
 
 def insert_ignoring_duplicates(
@@ -74,21 +87,7 @@ def insert_ignoring_duplicates(
     """
     if not rows:
         return []
-    dialect = db.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # Parameters passed apart from the statement: it compiles once and is cached, and many rows
-    # go out in SQLAlchemy's batched "insertmanyvalues" form.
-    statement = insert(table).on_conflict_do_nothing().returning(returning)
+    # Built once per table and parameters passed apart from the statement: it compiles once and
+    # is cached, and many rows go out in SQLAlchemy's batched "insertmanyvalues" form.
+    statement = _insert_ignoring(db.get_bind().dialect.name, table, returning)
     return list(db.execute(statement, list(rows)).scalars())
-
-
-def insert_new(db: Session, model: type[T], row: dict[str, Any]) -> T | None:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING the ORM object; None if the row existed.
-
-    For rows that two workers may create at once (a new customer, a new order): the unique
-    constraint decides, and the loser reads the winner's row.
-    """
-    dialect = db.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).on_conflict_do_nothing().returning(model)
-    return db.scalars(statement, [row]).one_or_none()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, Text
+from sqlalchemy import Column, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -36,6 +36,8 @@ class Delivery(SQLModel, table=True):
         Index("ix_deliveries_status_send_at", "status", "send_at"),
         # Cooldown and `unless` look-ups.
         Index("ix_deliveries_customer_trigger", "customer_id", "trigger", "status"),
+        # The frequency budget: what a customer was sent lately.
+        Index("ix_deliveries_customer_sent_at", "customer_id", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -50,6 +52,14 @@ class Delivery(SQLModel, table=True):
         default=DeliveryStatus.SCHEDULED, sa_column=Column(String(16), nullable=False)
     )
     send_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # When it was first due, before quiet hours or the budget moved it: lateness counts from it.
+    due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # marketing counts against the frequency budget and keeps quiet hours; transactional not.
+    message_class: str = Field(
+        default="marketing",
+        sa_column=Column(String(16), nullable=False, server_default="marketing"),
+    )
+    priority: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     enqueued_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

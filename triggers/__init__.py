@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ValidationError
 
-from triggers.matching import CompiledTrigger, ConditionError, TriggerSet, compile_trigger
+from triggers.matching import (
+    CompiledTrigger,
+    ConditionError,
+    TriggerSet,
+    UnknownNameError,
+    compile_expression,
+)
 from triggers.schema import Trigger, format_duration, parse_duration
 
 __all__ = [
@@ -51,6 +59,17 @@ def _top(loc: tuple[int | str, ...]) -> str:
     return str(loc[0]) if loc else ""
 
 
+def _hint(error: Any) -> str:
+    """For a misspelt field, the field meant; the known fields otherwise."""
+    if error["type"] != "extra_forbidden":
+        return ""
+    known = sorted(field.alias or name for name, field in Trigger.model_fields.items())
+    close = difflib.get_close_matches(_top(error["loc"]), known, n=1)
+    if close:
+        return f" (hint: did you mean {close[0]!r}?)"
+    return f" (hint: a trigger has {', '.join(known)})"
+
+
 def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger:
     """Parses and validates one file; with `env`, also compiles its `when` expression."""
     text = path.read_text(encoding="utf-8")
@@ -72,21 +91,32 @@ def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger
         more = f" (and {len(others)} more: {'; '.join(others)})" if others else ""
         raise TriggerError(
             path,
-            first["msg"] + more,
+            first["msg"] + _hint(first) + more,
             line=_line_of(text, _top(first["loc"])),
             field=_dotted(first["loc"]),
         ) from exc
     if env is not None:
+        _check_expressions(path, text, trigger, env)
+    return trigger
+
+
+def _check_expressions(path: Path, text: str, trigger: Trigger, env: SandboxedEnvironment) -> None:
+    for field in ("when", "dedupe"):
+        expression = getattr(trigger, field)
+        if expression is None:
+            continue
         try:
-            compile_trigger(env, trigger)
+            compile_expression(env, field, expression)
         except TemplateSyntaxError as exc:
             raise TriggerError(
                 path,
-                f"not a valid expression: {exc.message}",
-                line=_line_of(text, "when"),
-                field="when",
+                f"not a valid expression: {exc.message} (hint: conditions are Jinja"
+                ' expressions, e.g. "customer.orders_count >= 2 and order.total > 50")',
+                line=_line_of(text, field),
+                field=field,
             ) from exc
-    return trigger
+        except UnknownNameError as exc:
+            raise TriggerError(path, str(exc), line=_line_of(text, field), field=field) from exc
 
 
 def load_triggers(directory: Path, env: SandboxedEnvironment | None = None) -> list[Trigger]:

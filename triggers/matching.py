@@ -14,6 +14,14 @@ from triggers.schema import Trigger
 Condition = Callable[..., Any]
 
 
+# What a `when` or `dedupe` expression may read (worker/context.py builds them).
+KNOWN_NAMES = frozenset({"event", "customer", "order", "before", "shop", "now"})
+
+
+class UnknownNameError(Exception):
+    """An expression reads a variable no trigger context has (a typo, most often)."""
+
+
 class ConditionError(Exception):
     """A `when` expression failed to evaluate (a typo in a name, a type mismatch…)."""
 
@@ -22,7 +30,19 @@ class ConditionError(Exception):
 class CompiledTrigger:
     trigger: Trigger
     condition: Condition | None
-    names: frozenset[str]  # the variables the condition reads, so unused ones aren't computed
+    names: frozenset[str]  # the variables the conditions read, so unused ones aren't computed
+    dedupe: Condition | None = None
+
+    def dedupe_value(self, context: Mapping[str, Any]) -> str | None:
+        """The dedupe key's value for this context; None without a `dedupe` or when it is empty.
+        Raises ConditionError."""
+        if self.dedupe is None:
+            return None
+        try:
+            value = self.dedupe(**context)
+        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+            raise ConditionError(f"trigger {self.trigger.name!r}: `dedupe` failed: {exc}") from exc
+        return None if value is None or value == "" else str(value)
 
     def matches(self, context: Mapping[str, Any]) -> bool:
         """True when the trigger has no `when`, or it holds. Raises ConditionError."""
@@ -34,13 +54,33 @@ class CompiledTrigger:
             raise ConditionError(f"trigger {self.trigger.name!r}: `when` failed: {exc}") from exc
 
 
+def compile_expression(
+    env: SandboxedEnvironment, field: str, text: str
+) -> tuple[Condition, set[str]]:
+    """Compiles one expression and names what it reads. Raises jinja2.TemplateSyntaxError
+    for a malformed one, UnknownNameError for one reading a name no context has."""
+    names = meta.find_undeclared_variables(env.parse("{{ " + text + " }}"))
+    unknown = sorted(names - KNOWN_NAMES)
+    if unknown:
+        raise UnknownNameError(
+            f"`{field}` reads {', '.join(unknown)}, which no trigger has: use "
+            + ", ".join(sorted(KNOWN_NAMES))
+        )
+    return env.compile_expression(text, undefined_to_none=False), names
+
+
 def compile_trigger(env: SandboxedEnvironment, trigger: Trigger) -> CompiledTrigger:
-    """Compiles `when`; raises jinja2.TemplateSyntaxError for a malformed expression."""
-    if trigger.when is None:
-        return CompiledTrigger(trigger, None, frozenset())
-    names = meta.find_undeclared_variables(env.parse("{{ " + trigger.when + " }}"))
-    condition = env.compile_expression(trigger.when, undefined_to_none=False)
-    return CompiledTrigger(trigger, condition, frozenset(names))
+    """Compiles `when` and `dedupe`; raises jinja2.TemplateSyntaxError for a malformed
+    expression, UnknownNameError for a misspelt variable."""
+    condition = dedupe = None
+    names: set[str] = set()
+    if trigger.when is not None:
+        condition, read = compile_expression(env, "when", trigger.when)
+        names |= read
+    if trigger.dedupe is not None:
+        dedupe, read = compile_expression(env, "dedupe", trigger.dedupe)
+        names |= read
+    return CompiledTrigger(trigger, condition, frozenset(names), dedupe)
 
 
 @dataclass

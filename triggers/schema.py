@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 _DURATION = re.compile(r"(\d+)\s*(w|d|h|m|s)")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 SLUG = r"^[a-z][a-z0-9_-]{0,63}$"
 EVENT_TYPE = r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$"
+# `on`: an event type, a customer date (birthday, first-order anniversary) or a calendar date.
+DATE_FIELDS = ("customer.birthday", "customer.first_order_at")
+_CALENDAR_DATE = re.compile(r"^date:(\d{2})-(\d{2})$")
+_ENTRY = re.compile(
+    r"^(?:[a-z][a-z_]*(?:\.[a-z][a-z_]*)+|date:(?:customer\.birthday|customer\.first_order_at|\d\d-\d\d))$"
+)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MessageClass = Literal["marketing", "transactional"]
 
 
 def parse_duration(value: object) -> timedelta:
@@ -30,7 +38,18 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(**parts)
 
 
+def parse_time_of_day(value: object) -> time:
+    """ "10:00", "9:30" → time. Raises ValueError naming the format."""
+    if isinstance(value, time):
+        return value
+    found = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(value).strip())
+    if found is None:
+        raise ValueError(f"{value!r} is not a time of day: write e.g. '10:00' or '18:30'")
+    return time(int(found[1]), int(found[2]))
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+TimeOfDay = Annotated[time, BeforeValidator(parse_time_of_day)]
 
 
 def format_duration(value: timedelta) -> str:
@@ -52,12 +71,73 @@ class Trigger(BaseModel):
 
     name: str = Field(pattern=SLUG)
     message: str = Field(pattern=SLUG)
-    on: str = Field(pattern=EVENT_TYPE)
+    on: str
     description: str = ""
     when: str | None = None  # a Jinja expression over event, customer, order, before
     wait: Duration = timedelta(0)
+    # Relative wait: this many times the customer's usual gap between orders, within bounds.
+    wait_for_gap: float | None = Field(default=None, gt=0, le=20)
+    gap_floor: Duration = timedelta(days=14)
+    gap_ceiling: Duration = timedelta(days=365)
+    at: TimeOfDay | None = None  # local time of day in the customer's zone
+    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = ()
     unless: tuple[Annotated[str, Field(pattern=EVENT_TYPE)], ...] = ()
     cooldown: Duration | None = None
+    once: bool = False  # at most once per customer, ever
+    dedupe: str | None = None  # an expression: one delivery per trigger and value
+    holdout: float = Field(default=0.0, ge=0.0, le=0.5)  # share kept as a control group
+    message_class: MessageClass = Field(default="marketing", alias="class")
+    priority: int = Field(default=0, ge=-100, le=100)  # higher wins a place in the budget
+    max_lateness: Duration = timedelta(days=2)  # how far the budget may push it back
     enabled: bool = True
-    # Marketing mail needs consent and carries List-Unsubscribe; transactional mail does not.
-    message_class: Literal["marketing", "transactional"] = Field(default="marketing", alias="class")
+
+    @field_validator("on")
+    @classmethod
+    def _known_entry(cls, value: str) -> str:
+        if not _ENTRY.match(value):
+            raise ValueError(
+                f"{value!r} is not an entry: write an event type ('order.placed',"
+                " 'segment.entered'), 'date:customer.birthday', 'date:customer.first_order_at'"
+                " or a calendar date 'date:12-20'"
+            )
+        found = _CALENDAR_DATE.match(value)
+        if found and not (1 <= int(found[1]) <= 12 and 1 <= int(found[2]) <= 31):
+            raise ValueError(
+                f"{value!r} is not a calendar date: write month-day, e.g. 'date:12-20'"
+            )
+        return value
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _lower_days(cls, value: object) -> object:
+        """["Mon", "tue"] or a range "mon-fri" (wrapping: "fri-mon") → ("mon", "tue", …)."""
+        if isinstance(value, str) and "-" in value:
+            first, last = (part.strip().lower()[:3] for part in value.split("-", 1))
+            if first in WEEKDAYS and last in WEEKDAYS:
+                start, end = WEEKDAYS.index(first), WEEKDAYS.index(last)
+                return tuple(WEEKDAYS[(start + n) % 7] for n in range((end - start) % 7 + 1))
+        if isinstance(value, list | tuple):
+            return tuple(str(day).strip().lower()[:3] for day in value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Trigger:
+        if self.gap_floor > self.gap_ceiling:
+            raise ValueError("gap_floor must not be longer than gap_ceiling")
+        if self.is_dated and self.wait_for_gap is not None:
+            raise ValueError("wait_for_gap needs an order event, not a date")
+        return self
+
+    @property
+    def is_dated(self) -> bool:
+        """Started by the daily date sweep rather than by an event from outside."""
+        return self.on.startswith("date:")
+
+    @property
+    def is_marketing(self) -> bool:
+        return self.message_class == "marketing"
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        """The allowed days as `date.weekday()` numbers; empty means every day."""
+        return frozenset(WEEKDAYS.index(day) for day in self.days)

@@ -17,6 +17,8 @@ from worker.runtime import get_runtime
 logger = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
+# Ids per message for the batch actors: ingest stores up to 1,000 events per commit.
+EVENT_BATCH = 100
 
 
 @dramatiq.actor(
@@ -36,6 +38,31 @@ def process(event_id: int) -> None:
             db, event_id, now=timesource.now(), triggers=runtime.triggers, settings=runtime.settings
         )
         outbox.enqueue(db, deliver, Delivery, due)
+
+
+@dramatiq.actor(
+    queue_name="events",
+    max_retries=10,
+    min_backoff=1_000,
+    max_backoff=300_000,
+    time_limit=300_000,
+    max_age=7 * DAY_MS,
+)
+def process_batch(event_ids: list[int]) -> None:
+    """Process many stored events in one transaction, each moved by its own compare-and-set.
+
+    Events already processed are skipped; one that fails for good is marked failed on its row.
+    """
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        result = events.process_many(
+            db,
+            event_ids,
+            now=timesource.now(),
+            triggers=runtime.triggers,
+            settings=runtime.settings,
+        )
+        outbox.enqueue_batches(db, deliver_batch, Delivery, result.due, size=EVENT_BATCH)
 
 
 @dramatiq.actor(
@@ -73,3 +100,20 @@ def normalise(inbox_id: int) -> None:
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
         inbox.normalise(db, inbox_id, now=timesource.now(), settings=runtime.settings)
+
+
+@dramatiq.actor(
+    queue_name="deliveries",
+    max_retries=8,
+    min_backoff=5_000,
+    max_backoff=600_000,
+    time_limit=600_000,
+    max_age=7 * DAY_MS,
+)
+def deliver_batch(delivery_ids: list[int]) -> None:
+    """Send many deliveries, each as `deliver` would; a transient provider error hands that
+    one to `deliver`, whose retries back off."""
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        to_retry = sending.deliver_many(db, delivery_ids, now=timesource.now(), runtime=runtime)
+        outbox.enqueue(db, deliver, Delivery, to_retry)

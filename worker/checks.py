@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from triggers import TriggerError, TriggerSet, load_triggers
+from triggers import TriggerError, TriggerSet, load_trigger, load_triggers
 from worker.rendering import Renderer, RenderError
 from worker.settings import Settings
 
@@ -72,6 +72,29 @@ def sample_context(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _check_triggers(
+    settings: Settings, renderer: Renderer, table: Table, problems: list[str]
+) -> set[str]:
+    """Checks each trigger file on its own, so one mistake does not hide the next; adds rows
+    and problems; returns the messages the valid ones send."""
+    messages: set[str] = set()
+    for path in sorted(settings.triggers_dir.glob("*.toml")):
+        try:
+            trigger = load_trigger(path, renderer.env)
+            table.add_row("trigger", trigger.name, "[green]ok[/green]")
+            messages.add(trigger.message)
+        except TriggerError as exc:
+            problems.append(str(exc))
+            table.add_row("trigger", path.name, f"[red]{exc}[/red]")
+    if not problems:
+        try:  # names unique across files
+            TriggerSet.build(renderer.env, load_triggers(settings.triggers_dir, renderer.env))
+        except TriggerError as exc:
+            problems.append(str(exc))
+            table.add_row("trigger", exc.path.name, f"[red]{exc}[/red]")
+    return messages
+
+
 def run_checks(settings: Settings, console: Console) -> list[str]:
     """Prints a table of what was checked; returns the problems found."""
     renderer = Renderer(settings.templates_dir, settings.default_locale)
@@ -79,16 +102,7 @@ def run_checks(settings: Settings, console: Console) -> list[str]:
     table = Table(title="ladder check")
     for column in ("kind", "name", "result"):
         table.add_column(column)
-    messages: set[str] = set()
-    try:
-        triggers = load_triggers(settings.triggers_dir, renderer.env)
-        TriggerSet.build(renderer.env, triggers)
-        for trigger in triggers:
-            table.add_row("trigger", trigger.name, "[green]ok[/green]")
-            messages.add(trigger.message)
-    except TriggerError as exc:
-        problems.append(str(exc))
-        table.add_row("trigger", str(exc.path.name), f"[red]{exc}[/red]")
+    messages = _check_triggers(settings, renderer, table, problems)
     context = sample_context(settings)
     for variant in sorted(renderer.available):
         if variant.startswith(("layouts/", "partials/")):

@@ -291,3 +291,45 @@ def customers_forget(email: str) -> None:
         privacy.forget(db, customer, source="cli", reference=None, now=timesource.now())
         db.commit()
     console.print(f"customer {customer.id} forgotten")
+
+
+@app.command()
+def explain(email: str) -> None:
+    """One customer's timeline: events, triggers matched or not and why, every delivery's fate."""
+    from worker.explaining import explain as explain_customer
+    from worker.explaining import print_explanation
+    from worker.runtime import get_runtime
+
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        found = explain_customer(
+            db,
+            email,
+            triggers=runtime.triggers,
+            env=runtime.renderer.env,
+            settings=runtime.settings,
+            now=timesource.now(),
+        )
+        if found is None:
+            err.print("[red]No customer with that address.[/red]")
+            raise typer.Exit(1)
+        print_explanation(found, console)
+
+
+@app.command()
+def plan(days: Annotated[int, typer.Option(min=1, max=366)] = 30) -> None:
+    """What the trigger files would send over the next days, per trigger, segment and locale."""
+    from worker.planning import plan as plan_period
+    from worker.planning import print_plan
+    from worker.runtime import get_runtime
+
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        found = plan_period(
+            db,
+            triggers=runtime.triggers,
+            settings=runtime.settings,
+            now=timesource.now(),
+            days=days,
+        )
+    print_plan(found, console)

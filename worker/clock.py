@@ -19,13 +19,14 @@ from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus, Event, EventStatus, InboxItem, InboxStatus, Lease
 from models.db import insert_ignoring_duplicates, session
-from worker import broker, outbox, segments, spool, timesource
+from worker import broker, dates, outbox, segments, spool, timesource
 from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
 LEADER_LEASE = "clock"
 SEGMENTS_JOB = "segments.refresh"
+DATES_JOB = "dates.sweep"
 BATCH = 1000
 
 
@@ -38,6 +39,7 @@ class TickReport:
     released: int = 0
     abandoned: int = 0
     segments: dict[str, int] = field(default_factory=dict)
+    dates: dict[str, int] = field(default_factory=dict)
 
 
 def acquire(db: Session, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
@@ -180,6 +182,17 @@ def is_due_daily(db: Session, job: str, now: datetime) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
+def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
+    """Today's and tomorrow's date events (UTC): a day ahead for zones east of UTC, and
+    today's so a clock started late in the day still finds them. Reruns add nothing."""
+    triggers = [compiled.trigger for compiled in runtime.triggers.by_name.values()]
+    added: dict[str, int] = {}
+    for day in (now.date(), now.date() + timedelta(days=1)):
+        for entry, count in dates.sweep(db, triggers, day=day, now=now).items():
+            added[entry] = added.get(entry, 0) + count
+    return added
+
+
 def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
     """One round of the clock's work. Safe to run twice: every step is a compare-and-set."""
     settings = runtime.settings
@@ -187,6 +200,8 @@ def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
     report = TickReport()
     if is_due_daily(db, SEGMENTS_JOB, now):
         report.segments = segments.refresh(db, now)
+    if is_due_daily(db, DATES_JOB, now):
+        report.dates = sweep_dates(db, now=now, runtime=runtime)
     report.released, report.abandoned = recover_stale_claims(
         db,
         now=now,

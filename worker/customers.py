@@ -2,131 +2,214 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.sql.dml import Insert, Update
+from sqlmodel import Session
 
 from models import Customer, CustomerExternalId, Order
-from models.db import insert_ignoring_duplicates, insert_new
+from models.db import dialect_insert, insert_ignoring_duplicates
 from models.orders import UNCOUNTED_STATUSES
+from models.types import UTCDateTime
 from worker.addresses import suppress_if_invalid
 from worker.canonical import CustomerIn
-from worker.errors import PermanentError
 
 _PROFILE_FIELDS = ("first_name", "last_name", "locale", "timezone", "birthday")
 
+# Core tables: the hot path builds its statements once and binds values per event, which costs
+# a fraction of the ORM's per-statement work (see ARCHITECTURE.md, "Where the time goes").
+CUSTOMERS = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
+EXTERNAL_IDS = cast(Table, CustomerExternalId.__table__)  # type: ignore[attr-defined]
+ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
 
-def resolve_customer(
-    db: Session, source: str, incoming: CustomerIn, *, occurred_at: datetime
-) -> Customer:
-    """The customer row for `incoming`, created on first sight and updated with what it says.
 
-    Raises PermanentError when the event names an id we have never seen and no email.
-    """
-    customer, linked = _find(db, source, incoming)
-    if customer is None:
-        if incoming.email is None:
-            raise PermanentError(
-                f"unknown customer id {incoming.id!r} from {source}: no email to create one"
+@dataclass(frozen=True)
+class Sighting:
+    """A customer as one event describes them."""
+
+    source: str
+    incoming: CustomerIn
+    occurred_at: datetime
+
+
+def find_keys(db: Session, sightings: Sequence[Sighting]) -> list[str | None]:
+    """The email each sighting's customer is known by: the linked customer's for a known
+    platform id, else the one the event gives; None for an unknown id and no email."""
+    wanted = sorted({(s.source, s.incoming.id) for s in sightings if s.incoming.id is not None})
+    linked: dict[tuple[str, str], str] = {}
+    if wanted:
+        rows = db.execute(_linked_emails(), {"keys": wanted})
+        linked = {(row.source, row.external_id): row.email for row in rows}
+    return [
+        linked.get((s.source, s.incoming.id), s.incoming.email)
+        if s.incoming.id is not None
+        else s.incoming.email
+        for s in sightings
+    ]
+
+
+@cache
+def _linked_emails() -> Any:
+    return (
+        select(EXTERNAL_IDS.c.source, EXTERNAL_IDS.c.external_id, CUSTOMERS.c.email)
+        .join(CUSTOMERS, CUSTOMERS.c.id == EXTERNAL_IDS.c.customer_id)
+        .where(
+            tuple_(EXTERNAL_IDS.c.source, EXTERNAL_IDS.c.external_id).in_(
+                bindparam("keys", expanding=True)
             )
-        customer = insert_new(
-            db,
-            Customer,
-            {
-                "email": incoming.email,
-                "created_at": occurred_at,
-                "accepts_marketing": False,
-                "orders_count": 0,
-                "total_spent": 0,
-                "average_order_value": 0,
-            },
         )
-        if customer is None:  # another worker created this address a moment ago
-            customer = db.exec(select(Customer).where(col(Customer.email) == incoming.email)).one()
-        suppress_if_invalid(db, customer.email, now=occurred_at)  # a new address: check it once
-    if incoming.id is not None and not linked:
-        insert_ignoring_duplicates(
-            db,
-            CustomerExternalId.__table__,  # type: ignore[attr-defined]
-            [{"customer_id": customer.id, "source": source, "external_id": incoming.id}],
-            CustomerExternalId.__table__.c.id,  # type: ignore[attr-defined]
-        )
-    _apply_profile(customer, incoming, source=source, occurred_at=occurred_at)
-    db.add(customer)
-    db.flush()
-    return customer
+    )
 
 
-def _find(db: Session, source: str, incoming: CustomerIn) -> tuple[Customer | None, bool]:
-    """The known customer, and whether it was found by this source's id (already linked)."""
-    if incoming.id is not None:
-        by_id = db.exec(
-            select(Customer)
-            .join(CustomerExternalId, col(CustomerExternalId.customer_id) == col(Customer.id))
-            .where(
-                col(CustomerExternalId.source) == source,
-                col(CustomerExternalId.external_id) == incoming.id,
-            )
-        ).one_or_none()
-        if by_id is not None:
-            return by_id, True
-    if incoming.email is not None:
-        by_email = db.exec(select(Customer).where(col(Customer.email) == incoming.email))
-        return by_email.one_or_none(), False
-    return None, False
+def resolve_customers(
+    db: Session, sightings: Sequence[Sighting], keys: Sequence[str]
+) -> list[Customer]:
+    """The customer rows for `sightings` (one each, by the distinct `keys` from `find_keys`),
+    created on first sight and updated with what each says, in one statement; each platform
+    id is linked to its customer. The rows come back as read (attributes as on `Customer`),
+    not tracked by the session: write changes with a statement.
 
-
-def _apply_profile(
-    customer: Customer, incoming: CustomerIn, *, source: str, occurred_at: datetime
-) -> None:
-    for name in _PROFILE_FIELDS:
-        value = getattr(incoming, name)
-        if value is not None:
-            setattr(customer, name, value)
-    consent = incoming.accepts_marketing
-    # An older event arriving late must not undo a newer consent decision.
-    is_newer = customer.consent_changed_at is None or occurred_at >= customer.consent_changed_at
-    if consent is not None and is_newer:
-        # The newest statement wins, even one repeating the current value: a "no" on first
-        # sight (equal to the default) or said again must outrank a late, older "yes".
-        customer.accepts_marketing = consent
-        customer.consent_changed_at = occurred_at
-        customer.consent_source = source
-
-
-def refresh_facts(db: Session, customer: Customer) -> None:
-    """Recomputes orders count, total spent, first/last order and average from the order rows.
-
-    One indexed aggregate over one customer's orders: exact whatever order events arrive in,
-    and idempotent, so no nightly recount is ever needed. The new values are set on `customer`
-    and written with the transaction's next flush.
+    Two workers racing on a new address both end on the one row the unique email allows.
     """
-    counted = (col(Order.customer_id) == customer.id) & col(Order.status).not_in(UNCOUNTED_STATUSES)
-    count, total, first, last = db.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(Order.total), 0),
-            func.min(Order.placed_at),
-            func.max(Order.placed_at),
-        ).where(counted)
-    ).one()
-    customer.orders_count, customer.total_spent = count, total
-    customer.first_order_at, customer.last_order_at = first, last
-    customer.average_order_value = total // count if count else 0
-    db.add(customer)
+    rows = [_new_row(sighting, key) for sighting, key in zip(sightings, keys, strict=True)]
+    rows.sort(key=lambda row: row["email"])  # rows locked in one order: no deadlock between batches
+    dialect = db.get_bind().dialect.name
+    by_email = {row.email: row for row in db.execute(_upsert(dialect), rows)}
+    found = [by_email[key] for key in keys]
+    links = [
+        {"customer_id": customer.id, "source": s.source, "external_id": s.incoming.id}
+        for s, customer in zip(sightings, found, strict=True)
+        if s.incoming.id is not None
+    ]
+    insert_ignoring_duplicates(db, EXTERNAL_IDS, links, EXTERNAL_IDS.c.id)
+    # An address that is not one is suppressed with the reason (a syntax check, ~20 µs; the
+    # suppression list keeps the first reason, so seeing the address again changes nothing).
+    seen_at = {key: sighting.occurred_at for sighting, key in zip(sightings, keys, strict=True)}
+    for email, occurred_at in seen_at.items():
+        suppress_if_invalid(db, email, now=occurred_at)
+    return cast(list[Customer], found)
+
+
+def _new_row(sighting: Sighting, email: str) -> dict[str, Any]:
+    """The row to insert for a new customer; its profile and consent columns also say what
+    the event says to an existing one (`_upsert` reads them as `excluded`)."""
+    incoming, said = sighting.incoming, sighting.incoming.accepts_marketing is not None
+    row: dict[str, Any] = {name: getattr(incoming, name) for name in _PROFILE_FIELDS}
+    row.update(
+        email=email,
+        created_at=sighting.occurred_at,
+        accepts_marketing=bool(incoming.accepts_marketing),
+        consent_changed_at=sighting.occurred_at if said else None,
+        consent_source=sighting.source if said else None,
+        orders_count=0,
+        total_spent=0,
+        average_order_value=0,
+    )
+    return row
+
+
+@cache
+def _upsert(dialect: str) -> Insert:
+    """INSERT … ON CONFLICT (email) DO UPDATE with what the event says: given fields win, and
+    consent only from a statement at least as new as the last one.
+
+    An older event arriving late must not undo a newer consent decision; the newest statement
+    wins even when it repeats the current value, so a "no" on first sight (equal to the
+    default) or said again outranks a late, older "yes".
+    """
+    statement = dialect_insert(dialect)(CUSTOMERS)
+    new, c = statement.excluded, CUSTOMERS.c
+    takes = and_(
+        new.consent_changed_at.is_not(None),
+        or_(c.consent_changed_at.is_(None), new.consent_changed_at >= c.consent_changed_at),
+    )
+    assignments: dict[str, Any] = {
+        name: func.coalesce(new[name], c[name]) for name in _PROFILE_FIELDS
+    }
+    for name in ("accepts_marketing", "consent_changed_at", "consent_source"):
+        assignments[name] = case((takes, new[name]), else_=c[name])
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[c.email], set_=assignments
+    ).returning(*CUSTOMERS.c)
+
+
+def _counted(customer_id: Any) -> ColumnElement[bool]:
+    return and_(ORDERS.c.customer_id == customer_id, ORDERS.c.status.not_in(UNCOUNTED_STATUSES))
+
+
+@cache
+def _refresh_facts() -> Update:
+    def aggregate(expression: Any) -> Any:
+        return select(expression).where(_counted(CUSTOMERS.c.id)).scalar_subquery()
+
+    count = aggregate(func.count())
+    total = aggregate(func.coalesce(func.sum(ORDERS.c.total), 0))
+    first_currency = (
+        select(ORDERS.c.currency)
+        .where(ORDERS.c.customer_id == CUSTOMERS.c.id)
+        .order_by(ORDERS.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        update(CUSTOMERS)
+        .where(CUSTOMERS.c.id.in_(bindparam("customer_ids", expanding=True)))
+        .values(
+            orders_count=count,
+            total_spent=total,
+            first_order_at=aggregate(func.min(ORDERS.c.placed_at)),
+            last_order_at=aggregate(func.max(ORDERS.c.placed_at)),
+            average_order_value=case((count > 0, total // count), else_=0),
+            currency=func.coalesce(CUSTOMERS.c.currency, first_currency),
+        )
+        .returning(*CUSTOMERS.c)
+    )
+
+
+def refresh_facts(db: Session, customer_ids: Sequence[int]) -> dict[int, Customer]:
+    """Recomputes orders count, total spent, first/last order and average from the order rows,
+    sets the currency of their first order on customers who had none; returns the customer
+    rows as they now are, by id.
+
+    One statement over the customers' indexed orders: exact whatever order events arrive in,
+    and idempotent, so no nightly recount is ever needed.
+    """
+    if not customer_ids:
+        return {}
+    rows = db.execute(_refresh_facts(), {"customer_ids": sorted(set(customer_ids))})
+    return {row.id: cast(Customer, row) for row in rows}
+
+
+@cache
+def _facts_before() -> Any:
+    return select(func.count(), func.coalesce(func.sum(ORDERS.c.total), 0)).where(
+        _counted(bindparam("customer_id")),
+        ORDERS.c.placed_at < bindparam("placed_at", type_=UTCDateTime()),
+        ORDERS.c.id != bindparam("order_id"),
+    )
 
 
 def facts_before(db: Session, customer_id: int, order: Order) -> dict[str, int]:
     """The customer's order facts from before `order`: for "larger than their usual" conditions."""
-    earlier = (
-        (col(Order.customer_id) == customer_id)
-        & col(Order.status).not_in(UNCOUNTED_STATUSES)
-        & (col(Order.placed_at) < order.placed_at)
-        & (col(Order.id) != order.id)
-    )
     count, total = db.execute(
-        select(func.count(), func.coalesce(func.sum(Order.total), 0)).where(earlier)
+        _facts_before(),
+        {"customer_id": customer_id, "placed_at": order.placed_at, "order_id": order.id},
     ).one()
     return {
         "orders_count": count,

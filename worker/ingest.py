@@ -52,11 +52,13 @@ def store_events(db: Session, events: Sequence[CanonicalEvent], *, now: datetime
 
 
 def ingest(db: Session, events: Sequence[CanonicalEvent], *, now: datetime) -> IngestResult:
-    """Stores, commits, then enqueues `process` for each new event."""
-    from worker.actors import process
+    """Stores, commits, then enqueues the new events' ids for `process_batch`."""
+    from worker.actors import EVENT_BATCH, process_batch
 
     result = store_events(db, events, now=now)
-    result.enqueued = outbox.enqueue(db, process, Event, result.stored)
+    result.enqueued = outbox.enqueue_batches(
+        db, process_batch, Event, result.stored, size=EVENT_BATCH
+    )
     return result
 
 

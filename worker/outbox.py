@@ -46,6 +46,33 @@ def enqueue(db: Session, actor: dramatiq.Actor[Any, Any], model: Any, ids: Seque
     return sent
 
 
+def enqueue_batches(
+    db: Session, actor: dramatiq.Actor[Any, Any], model: Any, ids: Sequence[int], *, size: int
+) -> int:
+    """Like `enqueue`, with one message per `size` ids: for an actor that takes a list of ids.
+
+    Returns how many ids were sent.
+    """
+    if not broker.has_consumer():
+        return 0
+    sent = 0
+    for start in range(0, len(ids), size):
+        batch = list(ids[start : start + size])
+        try:
+            actor.send(batch)
+        except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
+            logger.warning(
+                "broker unavailable, %d %s rows left to the relay: %s",
+                len(ids) - start,
+                model.__tablename__,
+                type(exc).__name__,
+            )
+            _leave_for_relay(db, model, ids[start:])
+            break
+        sent += len(batch)
+    return sent
+
+
 def _leave_for_relay(db: Session, model: Any, ids: Sequence[int]) -> None:
     try:
         db.execute(update(model).where(model.id.in_(ids)).values(enqueued_at=None))

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import cache, lru_cache
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import exists, select, update
-from sqlmodel import Session, col
+from sqlalchemy import Table, bindparam, exists, select, update
+from sqlmodel import Session
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
-from triggers import ConditionError
-from worker import events, pauses, preferences
+from models.types import UTCDateTime
+from triggers import ConditionError, Trigger
+from worker import events, orders, pauses, preferences, scheduling
 from worker.context import build_context
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.rendering import RenderError
@@ -21,39 +25,86 @@ from worker.tokens import unsubscribe_token
 
 logger = logging.getLogger(__name__)
 
+# The batch `claim_many` claimed for this session (a `_Batch`), until `_end_batch`.
+_BATCH_KEY = "ladder.delivery_batch"
+DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
+CUSTOMERS = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
+EVENTS = cast(Table, Event.__table__)  # type: ignore[attr-defined]
+ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
+SUPPRESSIONS = cast(Table, Suppression.__table__)  # type: ignore[attr-defined]
+
 
 @dataclass(frozen=True)
 class Verdict:
     status: DeliveryStatus
     reason: str
+    send_at: datetime | None = None  # back to scheduled, to try again then
 
 
 def claim(db: Session, delivery_id: int, now: datetime) -> Delivery | None:
     """Moves a due delivery from scheduled to sending and returns it. None if another worker got
-    there first, it was cancelled meanwhile, or it is not due yet."""
-    delivery = db.scalars(
-        update(Delivery)
-        .where(
-            col(Delivery.id) == delivery_id,
-            col(Delivery.status) == DeliveryStatus.SCHEDULED,
-            col(Delivery.send_at) <= now,
-        )
-        .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1)
-        .returning(Delivery)
-    ).one_or_none()
+    there first, it was cancelled meanwhile, or it is not due yet.
+
+    The row comes back as read (attributes as on `Delivery`), not tracked by the session.
+    One this session claimed already with `claim_many` is returned without a statement."""
+    batch = db.info.get(_BATCH_KEY)
+    if batch is not None and delivery_id in batch.unsent:
+        return cast(Delivery, batch.unsent.pop(delivery_id))
+    delivery = db.execute(_claim(), {"delivery_id": delivery_id, "now": now}).one_or_none()
     db.commit()
-    return delivery
+    return cast(Delivery | None, delivery)
+
+
+@lru_cache(maxsize=2)
+def _claim(many: bool = False) -> Any:
+    c = DELIVERIES.c
+    which = c.id.in_(bindparam("ids", expanding=True)) if many else c.id == bindparam("delivery_id")
+    return (
+        update(DELIVERIES)
+        .where(
+            which,
+            c.status == DeliveryStatus.SCHEDULED.value,
+            c.send_at <= bindparam("now", type_=UTCDateTime()),
+        )
+        .values(
+            status=DeliveryStatus.SENDING.value,
+            claimed_at=bindparam("now", type_=UTCDateTime()),
+            attempts=c.attempts + 1,
+        )
+        .returning(*DELIVERIES.c)
+    )
 
 
 def finish(db: Session, delivery_id: int, status: DeliveryStatus, **values: object) -> bool:
-    """Moves a claimed delivery out of sending. False if it was no longer ours."""
-    result = db.execute(
-        update(Delivery)
-        .where(col(Delivery.id) == delivery_id, col(Delivery.status) == DeliveryStatus.SENDING)
-        .values(status=status, **values)
-    )
+    """Moves a claimed delivery out of sending. False if it was no longer ours.
+
+    For a delivery claimed by `claim_many` the write waits for the end of the batch, and the
+    answer is True: the provider is idempotent, so a crash before the write costs only a
+    harmless second send when the clock releases the claim.
+    """
+    names = tuple(sorted(values))
+    parameters = {f"v_{name}": value for name, value in values.items()}
+    parameters.update(delivery_id=delivery_id, v_status=status.value)
+    batch = db.info.get(_BATCH_KEY)
+    if batch is not None and delivery_id in batch.ids:
+        batch.finishing.setdefault(names, []).append(parameters)
+        return True
+    result = db.execute(_finish(names), parameters)
     db.commit()
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+@lru_cache(maxsize=32)
+def _finish(names: tuple[str, ...]) -> Any:
+    c = DELIVERIES.c
+    return (
+        update(DELIVERIES)
+        .where(c.id == bindparam("delivery_id"), c.status == DeliveryStatus.SENDING.value)
+        .values(
+            status=bindparam("v_status"),
+            **{name: bindparam(f"v_{name}", type_=c[name].type) for name in names},
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -92,7 +143,8 @@ def deliver(
         finish(db, delivery_id, DeliveryStatus.SCHEDULED, reason="released after an error")
         raise
     if isinstance(outcome, Verdict):
-        finish(db, delivery_id, outcome.status, reason=outcome.reason)
+        later = {} if outcome.send_at is None else {"send_at": outcome.send_at, "enqueued_at": None}
+        finish(db, delivery_id, outcome.status, reason=outcome.reason, **later)
         return outcome.status
     email, variant, segment = outcome
     db.commit()  # End the read transaction: hold no lock while the provider answers.
@@ -165,16 +217,41 @@ def _prepare(
 
 
 def load(db: Session, delivery: Delivery) -> Claimed:
-    """The customer, the cause event, its order and the suppression check in one query."""
-    suppressed = exists().where(col(Suppression.email) == col(Customer.email))
-    customer, cause, order, is_suppressed = db.execute(
-        select(Customer, Event, Order, suppressed.label("suppressed"))
-        .select_from(Event)
-        .join(Customer, col(Customer.id) == col(Event.customer_id))
-        .outerjoin(Order, col(Order.id) == col(Event.order_id))
-        .where(col(Event.id) == delivery.cause_event_id)
-    ).one()
-    return Claimed(delivery, customer, cause, order, bool(is_suppressed))
+    """The customer, the cause event, its order and the suppression check in one query
+    (none if `claim_many` loaded them with the claim)."""
+    batch = db.info.get(_BATCH_KEY)
+    row = batch.loaded.get(delivery.cause_event_id) if batch is not None else None
+    if row is None:
+        row = db.execute(_load(), {"event_ids": [delivery.cause_event_id]}).one()
+    customer = _record(row, CUSTOMERS, 0)
+    cause = _record(row, EVENTS, len(CUSTOMERS.c))
+    order = _record(row, ORDERS, len(CUSTOMERS.c) + len(EVENTS.c))
+    return Claimed(
+        delivery,
+        cast(Customer, customer),
+        cast(Event, cause),
+        cast(Order | None, order if order.id is not None else None),
+        bool(row[-1]),
+    )
+
+
+def _record(row: Any, table: Table, start: int) -> SimpleNamespace:
+    """One table's columns out of a joined row: it reads like the model."""
+    return SimpleNamespace(
+        **dict(zip(table.c.keys(), row[start : start + len(table.c)], strict=True))
+    )
+
+
+@cache
+def _load() -> Any:
+    suppressed = exists().where(SUPPRESSIONS.c.email == CUSTOMERS.c.email)
+    return (
+        select(*CUSTOMERS.c, *EVENTS.c, *ORDERS.c, suppressed.label("suppressed"))
+        .select_from(EVENTS)
+        .join(CUSTOMERS, CUSTOMERS.c.id == EVENTS.c.customer_id)
+        .outerjoin(ORDERS, ORDERS.c.id == EVENTS.c.order_id)
+        .where(EVENTS.c.id.in_(bindparam("event_ids", expanding=True)))
+    )
 
 
 def eligibility(
@@ -186,31 +263,28 @@ def eligibility(
     if compiled is None:
         return Verdict(DeliveryStatus.CANCELLED, f"trigger {delivery.trigger!r} no longer exists")
     trigger = compiled.trigger
-    if claimed.suppressed:
-        return Verdict(DeliveryStatus.SUPPRESSED, "address is on the suppression list")
-    if trigger.message_class == "marketing" and not customer.accepts_marketing:
-        return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
-    if preferences.is_opted_out(db, delivery.customer_id, trigger.message_class):
-        return Verdict(DeliveryStatus.SUPPRESSED, f"opted out of {trigger.message_class} mail")
+    refused = _refused(db, claimed, trigger)
+    if refused is not None:
+        return refused
     if trigger.unless:
         newer = db.execute(
-            select(col(Event.type), col(Event.id))
-            .where(
-                col(Event.customer_id) == customer.id,
-                col(Event.type).in_(trigger.unless),
-                col(Event.occurred_at) > claimed.cause.occurred_at,
-                col(Event.occurred_at) <= now,
-            )
-            .limit(1)
+            _newer_event(),
+            {
+                "customer_id": customer.id,
+                "types": list(trigger.unless),
+                "after": claimed.cause.occurred_at,
+                "now": now,
+            },
         ).first()
         if newer is not None:
             return Verdict(DeliveryStatus.CANCELLED, f"{newer.type} (event {newer.id}) came first")
-    if trigger.cooldown is not None and events.in_cooldown(
+    cooldown = scheduling.cooldown_of(trigger)
+    if cooldown is not None and events.in_cooldown(
         db,
         trigger.name,
         delivery.customer_id,
         delivery.send_at,
-        trigger.cooldown,
+        cooldown,
         excluding=delivery.id,
     ):
         return Verdict(DeliveryStatus.SKIPPED, f"cooldown: another {trigger.name} within it")
@@ -219,7 +293,70 @@ def eligibility(
             return Verdict(DeliveryStatus.CANCELLED, f"`when` no longer holds: {trigger.when}")
     except ConditionError as exc:
         return Verdict(DeliveryStatus.FAILED, str(exc))
+    if trigger.is_marketing:
+        return _held_back(db, claimed, trigger, now=now, runtime=runtime)
     return None
+
+
+def _refused(db: Session, claimed: Claimed, trigger: Trigger) -> Verdict | None:
+    """Whether the person still wants this class of mail: the suppression list, marketing
+    consent and their per-class preferences, read again at every send."""
+    if claimed.suppressed:
+        return Verdict(DeliveryStatus.SUPPRESSED, "address is on the suppression list")
+    if trigger.is_marketing and not claimed.customer.accepts_marketing:
+        return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
+    if preferences.is_opted_out(db, claimed.delivery.customer_id, trigger.message_class):
+        return Verdict(DeliveryStatus.SUPPRESSED, f"opted out of {trigger.message_class} mail")
+    return None
+
+
+def _held_back(
+    db: Session, claimed: Claimed, trigger: Trigger, *, now: datetime, runtime: Runtime
+) -> Verdict | None:
+    """Quiet hours and the frequency budget: later (still scheduled), or skipped past the
+    trigger's maximum lateness."""
+    decision = scheduling.hold_back(
+        db,
+        claimed.delivery,
+        trigger=trigger,
+        customer=claimed.customer,
+        settings=runtime.settings,
+        now=now,
+        settled=_settled_in_batch(db),
+    )
+    if decision is None:
+        return None
+    if decision.send_at is None:
+        return Verdict(DeliveryStatus.SKIPPED, decision.reason)
+    return Verdict(DeliveryStatus.SCHEDULED, decision.reason, send_at=decision.send_at)
+
+
+@cache
+def _newer_event() -> Any:
+    c = EVENTS.c
+    return (
+        select(c.type, c.id)
+        .where(
+            c.customer_id == bindparam("customer_id"),
+            c.type.in_(bindparam("types", expanding=True)),
+            c.occurred_at > bindparam("after", type_=UTCDateTime()),
+            c.occurred_at <= bindparam("now", type_=UTCDateTime()),
+        )
+        .limit(1)
+    )
+
+
+def _settled_in_batch(db: Session) -> dict[int, str]:
+    """Deliveries of this session's batch already decided, whose rows the batch writes at
+    its end: delivery id → the status they will have."""
+    batch: _Batch | None = db.info.get(_BATCH_KEY)
+    if batch is None:
+        return {}
+    return {
+        parameters["delivery_id"]: parameters["v_status"]
+        for finishing in batch.finishing.values()
+        for parameters in finishing
+    }
 
 
 def compose(
@@ -263,3 +400,85 @@ def compose(
 def unsubscribe_headers(url: str) -> dict[str, str]:
     """RFC 2369 + RFC 8058: mail clients show an unsubscribe button that POSTs to `url`."""
     return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def deliver_many(
+    db: Session, delivery_ids: Sequence[int], *, now: datetime, runtime: Runtime
+) -> list[int]:
+    """Sends each delivery as `deliver` does, one after another in this session.
+
+    With an idempotent provider the batch is claimed and loaded up front (`claim_many`): a
+    crash then leaves the unsent ones `sending`, and the clock sends them again, harmlessly.
+    Otherwise each is claimed just before it is sent, so a crash strands at most one.
+
+    Returns the ids that met a transient provider error: their claims are released, and the
+    caller hands them to `deliver`, whose retries back off. Any other error propagates (the
+    delivery it met, and those claimed after it, are released; those before it stay sent).
+    """
+    to_retry = []
+    if runtime.provider.idempotent:
+        claim_many(db, delivery_ids, now)
+    try:
+        for delivery_id in delivery_ids:
+            try:
+                deliver(db, delivery_id, now=now, runtime=runtime)
+            except DeliveryError:
+                to_retry.append(delivery_id)
+    finally:
+        _end_batch(db)
+    return to_retry
+
+
+@dataclass
+class _Batch:
+    """Deliveries claimed together: rows not yet sent, their loaded rows, finishes to write."""
+
+    ids: frozenset[int]
+    unsent: dict[int, Any]  # delivery id → claimed row
+    loaded: dict[int, Any] = field(default_factory=dict)  # cause event id → row of `_load`
+    finishing: dict[tuple[str, ...], list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def claim_many(db: Session, delivery_ids: Sequence[int], now: datetime) -> None:
+    """Claims the due deliveries among `delivery_ids` at once, each by its own compare-and-set,
+    and loads their rows, for `claim` and `load` to serve as `deliver` asks for them.
+
+    Only for an idempotent provider (see `finish`). Call `_end_batch` when done: it writes the
+    finishes and puts whatever `deliver` did not take back to scheduled.
+    """
+    rows = db.execute(_claim(many=True), {"ids": list(delivery_ids), "now": now}).all()
+    db.commit()
+    batch = _Batch(ids=frozenset(row.id for row in rows), unsent={row.id: row for row in rows})
+    db.info[_BATCH_KEY] = batch
+    causes = sorted({row.cause_event_id for row in rows})
+    if not causes:
+        return
+    batch.loaded = {
+        row[len(CUSTOMERS.c)]: row for row in db.execute(_load(), {"event_ids": causes})
+    }
+    at = len(CUSTOMERS.c) + len(EVENTS.c)  # where the order's columns start, its id first
+    orders.preload_lines(db, [row[at] for row in batch.loaded.values() if row[at] is not None])
+    db.commit()  # End the read transaction.
+
+
+def _end_batch(db: Session) -> None:
+    batch: _Batch | None = db.info.pop(_BATCH_KEY, None)
+    orders.forget_lines(db)
+    if batch is None:
+        return
+    db.rollback()
+    for names, parameters in batch.finishing.items():
+        db.execute(_finish(names), parameters)  # one executemany per kind of finish
+    if batch.unsent:
+        db.execute(_release(), {"ids": sorted(batch.unsent)})
+    db.commit()
+
+
+@cache
+def _release() -> Any:
+    c = DELIVERIES.c
+    return (
+        update(DELIVERIES)
+        .where(c.id.in_(bindparam("ids", expanding=True)), c.status == DeliveryStatus.SENDING.value)
+        .values(status=DeliveryStatus.SCHEDULED.value, reason="released: its batch stopped early")
+    )

@@ -11,6 +11,9 @@ from typing import Self
 from pydantic import EmailStr, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.budget import Budget
+from worker.timing import SendWindow, parse_window
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -75,6 +78,27 @@ class Settings(BaseSettings):
     requeue_after_s: float = Field(default=300.0, gt=0)
     # A delivery claimed this long ago and still `sending` belonged to a worker that died.
     claim_timeout_s: float = Field(default=600.0, gt=0)
+
+    # Quiet hours: marketing goes out only inside this local window ("" for none).
+    send_window: str = "09:00-20:00"
+    # The frequency budget: marketing emails per customer per rolling day and week (0: no limit).
+    marketing_per_day: int = Field(default=1, ge=0)
+    marketing_per_week: int = Field(default=2, ge=0)
+
+    @field_validator("send_window")
+    @classmethod
+    def _check_send_window(cls, value: str) -> str:
+        parse_window(value)  # raises ValueError naming the format
+        return value
+
+    @property
+    def window(self) -> SendWindow | None:
+        """The parsed `send_window`, None when quiet hours are off."""
+        return parse_window(self.send_window)
+
+    @property
+    def budget(self) -> Budget:
+        return Budget.of(per_day=self.marketing_per_day, per_week=self.marketing_per_week)
 
     @field_validator("database_url")
     @classmethod

@@ -10,9 +10,16 @@ from sqlmodel import Session, select
 from models import Suppression
 from worker.addresses import address_problem
 from worker.canonical import CustomerIn
-from worker.customers import resolve_customer
+from worker.customers import Sighting, find_keys, resolve_customers
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+
+
+def arrive(db: Session, sighting: Sighting) -> None:
+    """The customer as `process` resolves one: found by key, then upserted."""
+    keys = find_keys(db, [sighting])
+    resolve_customers(db, [sighting], [key for key in keys if key is not None])
+    db.commit()
 
 
 @pytest.mark.parametrize(
@@ -35,8 +42,7 @@ def test_a_new_customer_with_an_invalid_address_is_suppressed_with_the_reason(
     # A platform module may build the customer without the API's EmailStr check.
     incoming = CustomerIn.model_construct(id="c-1", email="ana@localhost")
 
-    resolve_customer(db, "shopify", incoming, occurred_at=T0)
-    db.commit()
+    arrive(db, Sighting("shopify", incoming, T0))
 
     suppression = db.exec(select(Suppression)).one()
     assert suppression.email == "ana@localhost"
@@ -45,7 +51,6 @@ def test_a_new_customer_with_an_invalid_address_is_suppressed_with_the_reason(
 
 
 def test_a_new_customer_with_a_good_address_is_not_suppressed(db: Session) -> None:
-    resolve_customer(db, "api", CustomerIn(email="ana@example.com"), occurred_at=T0)
-    db.commit()
+    arrive(db, Sighting("api", CustomerIn(email="ana@example.com"), T0))
 
     assert db.exec(select(Suppression)).all() == []

@@ -11,12 +11,13 @@ from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
 from tests.support.factories import customer_event, order_event
 from worker.canonical import CanonicalEvent
 from worker.errors import PermanentError
-from worker.events import process
+from worker.events import process, process_many
 from worker.ingest import store_events
 from worker.runtime import Runtime
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 
 
 def store(db: Session, event: CanonicalEvent, *, now: datetime) -> int:
@@ -167,7 +168,8 @@ def test_a_new_order_cancels_the_waiting_win_back_but_not_the_one_it_starts(
     set_segment(db, "loyal")
     place(db, runtime, 2, at=T0 + 10 * DAY)
     [waiting] = deliveries(db, "win-back")
-    assert (waiting.status, waiting.send_at) == (DeliveryStatus.SCHEDULED, T0 + 70 * DAY)
+    # Twice the usual 10-day gap is 20 days, raised to the trigger's 30-day floor.
+    assert (waiting.status, waiting.send_at) == (DeliveryStatus.SCHEDULED, T0 + 40 * DAY)
 
     place(db, runtime, 3, at=T0 + 20 * DAY)
 
@@ -177,7 +179,7 @@ def test_a_new_order_cancels_the_waiting_win_back_but_not_the_one_it_starts(
     assert cancelled.status == DeliveryStatus.CANCELLED
     assert cancelled.reason == f"order.placed at 2026-05-21 10:00 (event {third.id})"
     assert (started.status, started.cause_event_id) == (DeliveryStatus.SCHEDULED, third.id)
-    assert started.send_at == T0 + 80 * DAY
+    assert started.send_at == T0 + 50 * DAY
 
 
 def test_a_new_order_leaves_another_customers_win_back_alone(db: Session, runtime: Runtime) -> None:
@@ -395,3 +397,122 @@ def test_a_newer_consent_event_does_change_consent(db: Session, runtime: Runtime
         T0 + DAY,
         "api",
     )
+
+
+def store_all(db: Session, events: list[CanonicalEvent], *, now: datetime) -> list[int]:
+    return store_events(db, events, now=now).stored
+
+
+def test_a_batch_gives_each_event_what_it_would_get_alone(db: Session, runtime: Runtime) -> None:
+    first = order_event(event_id="ord-1", order_id="1", at=T0, total="40.00")
+    second = order_event(event_id="ord-2", order_id="2", at=T0 + DAY, total="60.00")
+    ids = store_all(db, [first, second], now=T0 + DAY)
+
+    result = process_many(
+        db, ids, now=T0 + DAY, triggers=runtime.triggers, settings=runtime.settings
+    )
+
+    [thank_you] = deliveries(db, "thank-you")  # the first order was a first order, not the second
+    [upsell] = deliveries(db, "upsell")  # 60 is 1.5 times the 40 usual before it
+    assert (thank_you.cause_event_id, upsell.cause_event_id) == (ids[0], ids[1])
+    assert result.due == [thank_you.id]  # two hours after T0: due; the upsell waits 3 days
+    assert result.failed == {}
+    ana = customer(db)
+    assert (ana.orders_count, ana.total_spent, ana.average_order_value) == (2, 10000, 5000)
+    linked = db.exec(select(Event).where(col(Event.id).in_(ids))).all()
+    assert {(e.status, e.customer_id) for e in linked} == {(EventStatus.PROCESSED, ana.id)}
+
+
+def test_a_later_order_in_the_same_batch_cancels_the_win_back_an_earlier_one_started(
+    db: Session, runtime: Runtime
+) -> None:
+    place(db, runtime, 1, at=T0)
+    set_segment(db, "loyal")
+    second = order_event(event_id="ord-2", order_id="2", at=T0 + 10 * DAY)
+    third = order_event(event_id="ord-3", order_id="3", at=T0 + 20 * DAY)
+    ids = store_all(db, [second, third], now=T0 + 20 * DAY)
+
+    process_many(db, ids, now=T0 + 20 * DAY, triggers=runtime.triggers, settings=runtime.settings)
+
+    cancelled, started = deliveries(db, "win-back")
+    assert (cancelled.cause_event_id, cancelled.status) == (ids[0], DeliveryStatus.CANCELLED)
+    assert cancelled.reason == f"order.placed at 2026-05-21 10:00 (event {ids[1]})"
+    assert (started.cause_event_id, started.status) == (ids[1], DeliveryStatus.SCHEDULED)
+
+
+def test_an_event_that_fails_for_good_leaves_the_rest_of_its_batch_processed(
+    db: Session, runtime: Runtime
+) -> None:
+    ana = order_event(event_id="ord-1", order_id="1", at=T0)
+    nobody = CanonicalEvent.model_validate(
+        {
+            "id": "upd-1",
+            "type": "customer.updated",
+            "occurred_at": T0.isoformat(),
+            "customer": {"id": "c-99", "first_name": "Nobody"},
+        }
+    )
+    bo = order_event(event_id="ord-2", order_id="2", at=T0, email="bo@example.com")
+    ids = store_all(db, [ana, nobody, bo], now=T0)
+    later = T0 + 3 * HOUR  # the thank-yous are due
+
+    result = process_many(db, ids, now=later, triggers=runtime.triggers, settings=runtime.settings)
+
+    assert result.failed == {ids[1]: "unknown customer id 'c-99' from api: no email to create one"}
+    db.expire_all()
+    statuses = [db.get_one(Event, event_id).status for event_id in ids]
+    assert statuses == [EventStatus.PROCESSED, EventStatus.FAILED, EventStatus.PROCESSED]
+    assert len(deliveries(db, "thank-you")) == 1
+    assert len(deliveries(db, "thank-you", email="bo@example.com")) == 1
+    assert sorted(result.due) == sorted(
+        d.id for d in db.exec(select(Delivery)).all() if d.trigger == "thank-you" and d.id
+    )
+
+
+def test_a_batch_processed_again_does_nothing_the_second_time(
+    db: Session, runtime: Runtime
+) -> None:
+    events = [
+        order_event(event_id=f"ord-{n}", order_id=str(n), at=T0, email=f"c{n}@example.com")
+        for n in range(3)
+    ]
+    ids = store_all(db, events, now=T0)
+    later = T0 + 3 * HOUR  # the thank-yous are due
+    first = process_many(db, ids, now=later, triggers=runtime.triggers, settings=runtime.settings)
+
+    again = process_many(db, ids, now=later, triggers=runtime.triggers, settings=runtime.settings)
+
+    assert len(first.due) == 3
+    assert (again.due, again.failed) == ([], {})
+    db.expire_all()
+    assert len(db.exec(select(Delivery)).all()) == 6  # a thank-you and a second-order nudge each
+    assert len(db.exec(select(Order)).all()) == 3
+
+
+def test_an_id_linked_by_an_earlier_event_of_the_batch_finds_the_same_customer(
+    db: Session, runtime: Runtime
+) -> None:
+    def by_id_alone(event_id: str, **fields: str) -> CanonicalEvent:
+        return CanonicalEvent.model_validate(
+            {
+                "id": event_id,
+                "type": "customer.updated",
+                "occurred_at": (T0 + DAY).isoformat(),
+                "customer": {"id": "c-17", **fields},
+            }
+        )
+
+    events = [
+        customer_event(event_id="c-1", at=T0, id="c-17", first_name="Ana"),
+        by_id_alone("c-2", first_name="Anita"),
+        by_id_alone("c-3", email="other@example.com", last_name="Ruiz"),
+    ]
+    ids = store_all(db, events, now=T0 + DAY)
+
+    result = process_many(
+        db, ids, now=T0 + DAY, triggers=runtime.triggers, settings=runtime.settings
+    )
+
+    assert result.failed == {}
+    [ana] = db.exec(select(Customer)).all()
+    assert (ana.email, ana.first_name, ana.last_name) == ("ana@example.com", "Anita", "Ruiz")

@@ -187,3 +187,59 @@ def test_sqlite_and_postgresql_give_every_customer_the_same_score_and_segment(
     assert len(sqlite_scores) == 53
     assert sqlite_scores == pg_scores
     assert sqlite_counts == pg_counts
+
+
+def test_a_customer_who_moves_gets_an_exited_and_an_entered_event(db: Session) -> None:
+    from models import Event, EventStatus
+
+    build_population(db)
+    segments.refresh(db, NOW)
+    assert db.exec(select(Event)).all() == []  # a first scoring is nobody's move
+
+    gone = everyone(db)["gone@example.com"]
+    gone.orders_count, gone.total_spent, gone.last_order_at = 5, 400_000, NOW + DAY
+    db.add(gone)
+    db.commit()
+    later = NOW + 2 * DAY
+    segments.refresh(db, later)
+    segments.refresh(db, later)  # a rerun at the same moment adds nothing twice
+
+    moved = [e for e in db.exec(select(Event)).all() if e.customer_id == gone.id]
+    assert sorted(e.type for e in moved) == ["segment.entered", "segment.exited"]
+    for event in moved:
+        assert (event.source, event.status, event.occurred_at) == (
+            "ladder",
+            EventStatus.PENDING,
+            later,
+        )
+        assert event.payload["data"] == {"from": "lost", "to": "champions"}
+        assert event.payload["customer"] == {"email": "gone@example.com"}
+        assert event.payload["type"] == event.type
+    people = everyone(db)
+    assert people["gone@example.com"].previous_segment == "lost"
+    total = len(db.exec(select(Event)).all())
+    changed = [c for c in people.values() if c.segment_changed_at == later]
+    assert total == 2 * len(changed)
+
+
+def test_a_preview_names_the_moves_the_refresh_then_makes_and_writes_nothing(
+    db: Session,
+) -> None:
+    build_population(db)
+    segments.refresh(db, NOW)
+    gone = everyone(db)["gone@example.com"]
+    gone.orders_count, gone.total_spent, gone.last_order_at = 5, 400_000, NOW + DAY
+    db.add(gone)
+    db.commit()
+    first = {email: c.segment for email, c in everyone(db).items()}
+
+    preview = segments.preview_moves(db)
+    assert {email: c.segment for email, c in everyone(db).items()} == first  # nothing written
+
+    segments.refresh(db, NOW + 2 * DAY)
+    people = everyone(db)
+    moved = {
+        c.id: (first[email], c.segment) for email, c in people.items() if c.segment != first[email]
+    }
+    assert preview == moved
+    assert gone.id is not None and preview[gone.id] == ("lost", "champions")

@@ -26,7 +26,7 @@ from tests.support.sendgrid_standin import (
     running_standin,
 )
 from tests.support.services import free_port
-from worker import pauses
+from worker import pauses, timesource
 from worker import runtime as runtime_module
 from worker import settings as settings_module
 from worker.actors import deliver as deliver_actor
@@ -516,6 +516,7 @@ def test_a_429_uses_none_of_the_retry_budget_a_500_does(
     sendgrid.answer = lambda _request: refusals.pop() if refusals else accepted()
     # No retries at all: whatever reaches SendGrid in the end did so without one.
     monkeypatch.setitem(deliver_actor.options, "max_retries", 0)
+    timesource.freeze(DUE)  # the actor's clock: when the thank-you is due, not months later
 
     deliver_actor.send(delivery_id)
     worker = Worker(stub_broker, worker_threads=1, worker_timeout=50)

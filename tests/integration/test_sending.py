@@ -7,6 +7,7 @@ import email.policy
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session, col, select
@@ -18,7 +19,7 @@ from worker.events import process
 from worker.ingest import store_events
 from worker.providers import DeliveryError
 from worker.runtime import Runtime
-from worker.sending import deliver
+from worker.sending import deliver, deliver_many
 from worker.tokens import read_unsubscribe_token
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -191,9 +192,10 @@ def test_a_newer_unless_event_cancels_the_delivery_at_send_time(
     db.commit()
     place(db, runtime, 1, at=T0, now=T0 + 10 * DAY)
     win_back = only(db, "win-back")
-    assert win_back.send_at == T0 + 60 * DAY
+    # Twice the usual 10-day gap between the two orders is 20 days, raised to the 30-day floor.
+    assert win_back.send_at == T0 + 30 * DAY
 
-    status = send(db, runtime, win_back, now=T0 + 60 * DAY)
+    status = send(db, runtime, win_back, now=T0 + 30 * DAY)
 
     newer = db.exec(select(Event).where(col(Event.source_event_id) == "ord-2")).one()
     cancelled = reread(db, win_back)
@@ -227,14 +229,14 @@ def test_a_delivery_whose_trigger_was_removed_is_cancelled(
 def test_a_missing_template_fails_the_delivery_with_the_file_to_add(
     db: Session, runtime: Runtime, thank_you: Delivery
 ) -> None:
-    thank_you.message = "birthday"
+    thank_you.message = "name_day"
     db.add(thank_you)
     db.commit()
 
     assert send(db, runtime, thank_you, now=DUE) == DeliveryStatus.FAILED
     failed = reread(db, thank_you)
     assert failed.status == DeliveryStatus.FAILED
-    assert failed.reason == "no template for message 'birthday': add birthday/default.html.j2"
+    assert failed.reason == "no template for message 'name_day': add name_day/default.html.j2"
     assert outbox(runtime) == []
 
 
@@ -280,3 +282,87 @@ def test_an_unexpected_error_before_sending_gives_the_delivery_back(
     assert outbox(runtime) == []
     monkeypatch.setattr(runtime.renderer, "render", working_render)
     assert send(db, runtime, released, now=DUE) == DeliveryStatus.SENT
+
+
+def thank_yous(db: Session, runtime: Runtime, customers: int) -> list[int]:
+    """First orders at T0 from `customers` people: their thank-yous, due at DUE."""
+    for number in range(customers):
+        event = order_event(
+            event_id=f"ord-{number}",
+            order_id=str(number),
+            at=T0,
+            email=f"c{number}@example.com",
+            locale="en",
+        )
+        handle(db, runtime, event, now=T0)
+    db.expire_all()
+    thanks = select(Delivery.id).where(col(Delivery.trigger) == "thank-you")
+    return list(db.exec(thanks.order_by(col(Delivery.id))).all())  # type: ignore[arg-type]
+
+
+def statuses(db: Session, ids: list[int]) -> list[tuple[DeliveryStatus, str | None]]:
+    db.expire_all()
+    return [(row.status, row.reason) for row in (db.get_one(Delivery, i) for i in ids)]
+
+
+def test_a_batch_sends_each_due_delivery_once_and_records_it(db: Session, runtime: Runtime) -> None:
+    ids = thank_yous(db, runtime, 3)
+    cancelled = db.get_one(Delivery, ids[1])
+    cancelled.status = DeliveryStatus.CANCELLED
+    db.add(cancelled)
+    db.commit()
+
+    assert deliver_many(db, ids, now=DUE, runtime=runtime) == []
+    assert deliver_many(db, ids, now=DUE, runtime=runtime) == []  # a repeated message
+
+    assert [status for status, _ in statuses(db, ids)] == [
+        DeliveryStatus.SENT,
+        DeliveryStatus.CANCELLED,
+        DeliveryStatus.SENT,
+    ]
+    assert [path.name for path in outbox(runtime)] == [f"{ids[0]:09d}.eml", f"{ids[2]:09d}.eml"]
+    first = db.get_one(Delivery, ids[0])
+    assert (first.attempts, first.sent_at, first.variant) == (1, DUE, "thank_you/default.html.j2")
+
+
+def test_a_batch_stopped_by_an_unexpected_error_gives_back_what_it_did_not_send(
+    db: Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = thank_yous(db, runtime, 3)
+    working_render = runtime.renderer.render
+    calls = 0
+
+    def render_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise RuntimeError("disk full while loading templates")
+        return working_render(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.renderer, "render", render_once)
+    with pytest.raises(RuntimeError):
+        deliver_many(db, ids, now=DUE, runtime=runtime)
+
+    assert statuses(db, ids) == [
+        (DeliveryStatus.SENT, None),
+        (DeliveryStatus.SCHEDULED, "released after an error"),
+        (DeliveryStatus.SCHEDULED, "released: its batch stopped early"),
+    ]
+    assert len(outbox(runtime)) == 1
+    monkeypatch.setattr(runtime.renderer, "render", working_render)
+    assert deliver_many(db, ids, now=DUE, runtime=runtime) == []
+    assert len(outbox(runtime)) == 3
+
+
+def test_a_transient_provider_error_in_a_batch_hands_the_delivery_back_for_retries(
+    db: Session, runtime: Runtime
+) -> None:
+    ids = thank_yous(db, runtime, 2)
+    Path(runtime.settings.outbox_dir).write_text("a file where the outbox folder should be")
+
+    assert deliver_many(db, ids, now=DUE, runtime=runtime) == ids
+
+    for status, reason in statuses(db, ids):
+        assert status == DeliveryStatus.SCHEDULED
+        assert reason is not None
+        assert reason.startswith("will retry: cannot write")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from dramatiq.brokers.stub import StubBroker
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import Customer, CustomerExternalId, Delivery, Event, InboxItem, Order, OrderLine
 from tests.support.brokers import drain
@@ -89,7 +89,7 @@ def test_a_shopify_first_order_becomes_one_order_placed_and_one_thank_you_email(
     db.rollback()
     clock.tick(db, now=later, runtime=runtime)
     drain(stub_broker)
-    delivery = db.exec(select(Delivery)).one()
+    delivery = db.exec(select(Delivery).where(col(Delivery.trigger) == "thank-you")).one()
     db.refresh(delivery)
     assert delivery.status == "sent"
     [eml] = Path(runtime.settings.outbox_dir).glob("*.eml")

@@ -11,7 +11,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from triggers import ConditionError, Trigger, TriggerSet
-from triggers.matching import CompiledTrigger, compile_trigger
+from triggers.matching import CompiledTrigger, UnknownNameError, compile_trigger
 from worker.rendering import make_environment
 
 
@@ -77,10 +77,18 @@ def test_a_condition_cannot_change_the_customer_it_reads(env: SandboxedEnvironme
     assert facts["customer"]["segment"] == "lost"
 
 
-def test_a_typo_in_a_variable_is_an_error_naming_the_trigger(env: SandboxedEnvironment) -> None:
-    trigger = compiled(env, "custmer.segment == 'champions'")
-    with pytest.raises(ConditionError, match=r"trigger 't': `when` failed: 'custmer' is undefined"):
-        trigger.matches(context())
+def test_a_typo_in_a_variable_is_refused_before_the_trigger_runs(
+    env: SandboxedEnvironment,
+) -> None:
+    with pytest.raises(UnknownNameError, match=r"`when` reads custmer, which no trigger has"):
+        compiled(env, "custmer.segment == 'champions'")
+
+
+def test_a_dedupe_key_is_the_value_of_its_expression(env: SandboxedEnvironment) -> None:
+    trigger = compiled(env, None, dedupe="order.id")
+    assert trigger.dedupe_value(context(order={"id": "1001"})) == "1001"
+    assert trigger.names == frozenset({"order"})
+    assert compiled(env, None).dedupe_value(context()) is None
 
 
 def test_a_typo_in_an_attribute_is_an_error_not_a_quiet_false(env: SandboxedEnvironment) -> None:

@@ -121,3 +121,16 @@ def test_each_message_class_has_its_own_sendgrid_group() -> None:
     configured = settings(sendgrid_group_marketing=10, sendgrid_group_transactional=11)
     assert [configured.sendgrid_group(c) for c in ("marketing", "transactional")] == [10, 11]
     assert settings().sendgrid_group("marketing") is None
+
+
+def test_quiet_hours_and_the_budget_default_to_daytime_and_one_a_day_two_a_week() -> None:
+    defaults = settings()
+    assert str(defaults.window) == "09:00-20:00"
+    assert [(rule.limit, rule.window.days) for rule in defaults.budget.rules] == [(1, 1), (2, 7)]
+    assert settings(send_window="").window is None
+    assert settings(marketing_per_day=0, marketing_per_week=0).budget.rules == ()
+
+
+def test_a_send_window_that_is_not_one_is_refused_naming_the_format() -> None:
+    with pytest.raises(ValidationError, match=r"not a send window: write e\.g\. '09:00-20:00'"):
+        settings(send_window="9 to 5")

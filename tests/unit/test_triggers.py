@@ -75,12 +75,36 @@ def test_a_valid_trigger_file_loads_with_its_durations(
     assert trigger.enabled
 
 
-def test_the_three_shipped_triggers_load(env: SandboxedEnvironment) -> None:
+def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
     triggers = {trigger.name: trigger for trigger in load_triggers(SHIPPED, env)}
-    assert set(triggers) == {"thank-you", "upsell", "win-back"}
+    assert set(triggers) == {
+        "thank-you",
+        "second-order",
+        "upsell",
+        "bigger-basket",
+        "win-back",
+        "birthday",
+        "holiday-card",
+        "moved-up",
+    }
     assert triggers["thank-you"].wait == timedelta(hours=2)
     assert triggers["upsell"].cooldown == timedelta(days=30)
     assert triggers["win-back"].unless == ("order.placed",)
+    assert triggers["win-back"].wait_for_gap == 2.0
+    assert triggers["birthday"].on == "date:customer.birthday"
+    assert triggers["holiday-card"].on == "date:12-20"
+    assert triggers["moved-up"].on == "segment.entered"
+    assert triggers["bigger-basket"].dedupe == "order.id"
+
+
+def test_a_misspelt_field_suggests_the_one_meant(tmp_path: Path, env: SandboxedEnvironment) -> None:
+    path = write(tmp_path, "typo.toml", VALID.replace("cooldown", "cooldwn"))
+    with pytest.raises(
+        TriggerError,
+        match=r"cooldwn: Extra inputs are not permitted \(hint: did"
+        r" you mean 'cooldown'\?\)",
+    ):
+        load_trigger(path, env)
 
 
 def test_a_bad_wait_names_the_file_the_line_and_the_format(
@@ -123,7 +147,7 @@ def test_an_event_type_that_is_not_dotted_lower_case_is_refused(
     with pytest.raises(TriggerError) as caught:
         load_trigger(path, env)
     assert (caught.value.line, caught.value.field) == (3, "on")
-    assert "String should match pattern" in str(caught.value)
+    assert "'Order Placed' is not an entry: write an event type" in str(caught.value)
 
 
 def test_invalid_toml_names_the_file_and_the_line(
@@ -187,3 +211,69 @@ def test_an_unknown_message_class_is_named_with_its_line(
         load_trigger(path, env)
     assert (caught.value.line, caught.value.field) == (8, "class")
     assert "'marketing' or 'transactional'" in str(caught.value)
+
+
+TIMED = """\
+name         = "birthday"
+message      = "birthday"
+on           = "date:customer.birthday"
+at           = "10:00"
+days         = ["mon", "tue", "wed", "thu", "fri"]
+class        = "marketing"
+priority     = 5
+holdout      = 0.1
+once         = false
+max_lateness = "1d"
+"""
+
+
+def test_timing_classes_and_holdouts_read_as_a_marketer_writes_them(
+    tmp_path: Path, env: SandboxedEnvironment
+) -> None:
+    trigger = load_trigger(write(tmp_path, "birthday.toml", TIMED), env)
+    assert trigger.is_dated and trigger.is_marketing
+    assert trigger.weekdays == frozenset(range(5))
+    assert (trigger.at.hour, trigger.priority, trigger.holdout) == (10, 5, 0.1)  # type: ignore[union-attr]
+    assert trigger.max_lateness == timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "message"),
+    [
+        ('at = "25:00"', "at", "'25:00' is not a time of day: write e.g. '10:00'"),
+        ('days = ["mon", "someday"]', "days", "Input should be 'mon'"),
+        ('class = "promo"', "class", "Input should be 'marketing' or 'transactional'"),
+        ("holdout = 0.9", "holdout", "less than or equal to 0.5"),
+        ('max_lateness = "soon"', "max_lateness", "'soon' is not a duration"),
+        ('on = "date:13-45"', "on", "is not a calendar date: write month-day"),
+        ('dedupe = "order.id +"', "dedupe", "not a valid expression"),
+        ('when = "custmer.orders_count > 1"', "when", "`when` reads custmer, which no trigger"),
+    ],
+)
+def test_a_bad_new_field_names_its_line_and_says_how_to_write_it(
+    tmp_path: Path, env: SandboxedEnvironment, line: str, field: str, message: str
+) -> None:
+    text = "\n".join(
+        row for row in VALID.splitlines() if not row.startswith(field.split(".")[0] + " ")
+    )
+    path = write(tmp_path, "bad.toml", text + "\n" + line + "\n")
+    with pytest.raises(TriggerError) as caught:
+        load_trigger(path, env)
+    assert caught.value.line == len(text.splitlines()) + 1
+    assert caught.value.field.split(".")[0] == field
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [
+        ('"mon-fri"', range(5)),
+        ('"fri-mon"', (4, 5, 6, 0)),
+        ('["Sat", "sunday"]', (5, 6)),
+    ],
+)
+def test_days_read_as_a_list_or_a_range(
+    tmp_path: Path, env: SandboxedEnvironment, days: str, expected: tuple[int, ...]
+) -> None:
+    trigger = load_trigger(write(tmp_path, "t.toml", VALID + f"days = {days}\n"), env)
+    assert trigger.weekdays == frozenset(expected)

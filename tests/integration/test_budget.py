@@ -1,0 +1,95 @@
+"""The frequency budget when one worker claims a batch holding two emails for one customer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, col, select
+
+from models import Customer, Delivery, DeliveryStatus
+from tests.support.factories import order_event
+from worker.events import process
+from worker.ingest import store_events
+from worker.runtime import Runtime
+from worker.sending import deliver_many
+from worker.settings import Settings
+
+T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+
+
+def runtime_with(
+    tmp_path: Path, database_url: str, priorities: dict[str, int], *, first_when: str = "true"
+) -> Runtime:
+    folder = tmp_path / "triggers"
+    folder.mkdir()
+    for name, priority in priorities.items():
+        when = first_when if name.startswith("a-") else "true"
+        (folder / f"{name}.toml").write_text(
+            f'name = "{name}"\nmessage = "thank_you"\non = "order.placed"\npriority = {priority}\n'
+            f'when = "{when}"\n',
+            encoding="utf-8",
+        )
+    settings = Settings(
+        database_url=database_url,
+        triggers_dir=folder,
+        outbox_dir=tmp_path / "outbox",
+        marketing_per_day=1,
+        marketing_per_week=2,
+    )
+    return Runtime(settings)
+
+
+@pytest.mark.parametrize(
+    ("priorities", "sent", "deferred"),
+    [
+        ({"a-low": 0, "b-high": 5}, "b-high", "a-low"),  # the later id, but the higher priority
+        ({"a-first": 0, "b-second": 0}, "a-first", "b-second"),  # equal: the older one
+    ],
+)
+def test_one_batch_sends_one_of_a_customers_two_emails_and_defers_the_other(
+    db: Session,
+    database_url: str,
+    tmp_path: Path,
+    priorities: dict[str, int],
+    sent: str,
+    deferred: str,
+) -> None:
+    runtime = runtime_with(tmp_path, database_url, priorities)
+    event = order_event(event_id="ord-1", order_id="1", at=T0)
+    [event_id] = store_events(db, [event], now=T0).stored
+    due = process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    assert len(due) == 2 and runtime.provider.idempotent  # claimed together by `claim_many`
+
+    assert deliver_many(db, sorted(due), now=T0, runtime=runtime) == []
+
+    db.expire_all()
+    rows = {d.trigger: d for d in db.exec(select(Delivery).order_by(col(Delivery.id))).all()}
+    assert rows[sent].status == DeliveryStatus.SENT
+    assert rows[deferred].status == DeliveryStatus.SCHEDULED
+    assert rows[deferred].send_at == T0 + timedelta(days=1)
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
+def test_an_email_refused_earlier_in_the_batch_leaves_its_place_in_the_budget(
+    db: Session, database_url: str, tmp_path: Path
+) -> None:
+    priorities = {"a-first": 0, "b-second": 0}
+    runtime = runtime_with(
+        tmp_path, database_url, priorities, first_when="customer.first_name == 'Ana'"
+    )
+    event = order_event(event_id="ord-1", order_id="1", at=T0)
+    [event_id] = store_events(db, [event], now=T0).stored
+    due = process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    customer = db.exec(select(Customer)).one()
+    customer.first_name = "Anna"  # a-first's `when` no longer holds at send time
+    db.add(customer)
+    db.commit()
+
+    deliver_many(db, sorted(due), now=T0, runtime=runtime)
+
+    db.expire_all()
+    rows = {d.trigger: d for d in db.exec(select(Delivery)).all()}
+    assert rows["a-first"].status == DeliveryStatus.CANCELLED
+    assert rows["b-second"].status == DeliveryStatus.SENT  # not deferred behind a cancelled one

@@ -1,0 +1,95 @@
+"""`ladder plan`: what the trigger files would send over the next days, without sending."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from rich.console import Console
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from models import Customer, Delivery
+from worker import timesource
+from worker.planning import plan, print_plan
+from worker.runtime import Runtime
+from worker.testing import time_machine
+
+T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def test_plan_counts_who_would_enter_each_trigger_and_what_would_go_out(
+    runtime: Runtime,  # noqa: ARG001
+) -> None:
+    with time_machine(T0) as machine:
+        machine.happen(
+            machine.order_placed("ana@example.com", locale="es", birthday="1990-12-05"),
+            machine.order_placed("bo@example.com"),
+            machine.order_placed("cy@example.com", accepts_marketing=False),
+        )
+        machine.advance(timedelta(days=1))
+        db = machine.db
+        # Bo becomes the best customer: tomorrow's refresh would move him up to champions.
+        db.execute(
+            update(Customer)
+            .where(col(Customer.email) == "bo@example.com")
+            .values(orders_count=12, total_spent=300_000, last_order_at=machine.now)
+        )
+        db.commit()
+        before = len(db.exec(select(Delivery)).all())
+        found = plan(
+            db, triggers=machine.runtime.triggers, settings=machine.runtime.settings,
+            now=machine.now, days=30,
+        )  # fmt: skip
+        assert len(db.exec(select(Delivery)).all()) == before  # nothing was scheduled or sent
+        ana = db.exec(select(Customer).where(col(Customer.email) == "ana@example.com")).one()
+        bo = db.exec(select(Customer).where(col(Customer.email) == "bo@example.com")).one()
+        cy = db.exec(select(Customer).where(col(Customer.email) == "cy@example.com")).one()
+
+    # The three first orders again in the next 30 days; Bo's is no first order any more.
+    assert found.entering["thank-you"] == {ana.id, cy.id}
+    assert found.no_consent["thank-you"] == 1  # Cy has not said yes to marketing
+    assert found.entering["second-order"] == set()  # 21 days after a replayed order: too late
+    assert found.entering["birthday"] == {ana.id}  # 5 December is within the 30 days
+    assert found.entering["holiday-card"] == {ana.id, bo.id, cy.id}  # 20 December: buyers
+    assert found.entering["moved-up"] == {bo.id}  # the only move the next refresh would make
+    assert found.entering["win-back"] == set()  # listed, though nobody would enter
+    per_trigger = dict.fromkeys(found.entering, 0)
+    for (name, _, _), count in found.emails.items():
+        per_trigger[name] += count
+    assert per_trigger["thank-you"] == 1
+    assert per_trigger["holiday-card"] == 2
+    assert per_trigger["birthday"] + found.held_out["birthday"] == 1
+    # Bo's moved-up is due at 10:00 today, less than a day after yesterday's 12:00 thank-you:
+    # the budget (1 a day) defers it to 12:00, well within its max lateness.
+    assert found.deferred == {"moved-up": 1}
+    assert sum(found.skipped.values()) == 0
+    assert ("thank-you", ana.segment or "-", "es") in found.emails
+
+    console = Console(record=True, width=200)
+    print_plan(found, console)
+    text = console.export_text()
+    assert "ladder plan: the next 30 days" in text
+    assert "moved-up" in text
+    assert date(2026, 12, 5).isoformat() not in text  # counts, not personal data
+
+
+def test_the_plan_and_explain_commands_print_their_tables(runtime: Runtime) -> None:  # noqa: ARG001
+    from typer.testing import CliRunner
+
+    from worker.cli import app
+
+    with time_machine(T0) as machine:
+        machine.happen(machine.order_placed("ana@example.com"))
+    timesource.freeze(T0 + timedelta(days=1))  # the runtime fixture unfreezes it
+    runner = CliRunner()
+
+    planned = runner.invoke(app, ["plan", "--days", "7"])
+    explained = runner.invoke(app, ["explain", "ana@example.com"])
+    unknown = runner.invoke(app, ["explain", "nobody@example.com"])
+
+    assert planned.exit_code == 0, planned.output
+    assert "thank-you" in planned.output
+    assert explained.exit_code == 0, explained.output
+    assert "timeline (UTC)" in explained.output
+    assert "matched" in explained.output
+    assert unknown.exit_code == 1

@@ -1,0 +1,159 @@
+"""The frequency budget: how many marketing emails a customer may get per day and per week.
+
+Checked at send time. Over budget, a delivery waits for the first moment the budget allows
+(a higher-priority one due at the same time goes first), up to its trigger's maximum lateness,
+and only then is skipped, with the reason. Transactional email is never counted or deferred.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, or_, select, union_all
+from sqlmodel import Session
+
+from models import Delivery, DeliveryStatus
+from models.types import UTCDateTime
+
+DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
+MARKETING = "marketing"
+
+
+@dataclass(frozen=True)
+class Rule:
+    limit: int
+    window: timedelta
+    label: str  # "1 per day"
+
+
+@dataclass(frozen=True)
+class Budget:
+    rules: tuple[Rule, ...]
+
+    @classmethod
+    def of(cls, *, per_day: int, per_week: int) -> Budget:
+        """A limit of 0 means none."""
+        rules = [
+            Rule(per_day, timedelta(days=1), f"{per_day} per day"),
+            Rule(per_week, timedelta(days=7), f"{per_week} per 7 days"),
+        ]
+        return cls(tuple(rule for rule in rules if rule.limit > 0))
+
+    @property
+    def longest(self) -> timedelta:
+        return max((rule.window for rule in self.rules), default=timedelta(0))
+
+    def next_allowed(self, taken: Sequence[datetime], *, now: datetime) -> tuple[datetime, str]:
+        """The first moment one more email fits, given the send times already taken (those
+        still to go first count as `now`; later ones are not looked at), and the rule that
+        holds it back ("" if none)."""
+        allowed, why = now, ""
+        for rule in self.rules:
+            recent = sorted(m for m in taken if now - rule.window < m <= now)
+            if len(recent) >= rule.limit:
+                # Once enough of them age out of the window, one more fits.
+                frees_at = recent[len(recent) - rule.limit] + rule.window
+                if frees_at > allowed:
+                    allowed, why = frees_at, rule.label
+        return allowed, why
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Over budget: send at `send_at`, or skip when that is None; `reason` says which."""
+
+    send_at: datetime | None
+    reason: str
+
+
+def taken(
+    db: Session,
+    *,
+    customer_id: int,
+    delivery_id: int,
+    priority: int,
+    now: datetime,
+    since: datetime,
+    settled: Mapping[int, str] | None = None,
+) -> list[datetime]:
+    """The budget this customer has used since `since`, as send times: marketing sent, and
+    marketing due now that goes before this delivery (higher priority, or equal and older).
+
+    `settled`: deliveries of this session's batch already decided (id → new status) whose
+    rows still say `sending` until the batch writes them: sent ones count, others do not.
+    """
+    settled = settled or {}
+    sent = [i for i, status in settled.items() if status == DeliveryStatus.SENT.value]
+    refused = [i for i, status in settled.items() if status != DeliveryStatus.SENT.value]
+    rows = db.execute(
+        _taken(),
+        {
+            "customer_id": customer_id,
+            "delivery_id": delivery_id,
+            "priority": priority,
+            "now": now,
+            "since": since,
+            "sent_in_batch": sent,
+            "refused_in_batch": refused,
+        },
+    ).scalars()
+    return [moment if moment is not None else now for moment in rows]
+
+
+@cache
+def _taken() -> Any:
+    c = DELIVERIES.c
+    now = bindparam("now", type_=UTCDateTime())
+    mine = and_(c.customer_id == bindparam("customer_id"), c.message_class == MARKETING)
+    sent = select(c.sent_at).where(
+        mine, c.sent_at > bindparam("since", type_=UTCDateTime()), c.sent_at <= now
+    )
+    priority: Any = bindparam("priority")
+    goes_first = or_(
+        c.priority > priority, and_(c.priority == priority, c.id < bindparam("delivery_id"))
+    )
+    ahead = select(c.sent_at).where(
+        mine,
+        c.status.in_([DeliveryStatus.SCHEDULED.value, DeliveryStatus.SENDING.value]),
+        c.send_at <= now,
+        c.id != bindparam("delivery_id"),
+        or_(
+            c.id.in_(bindparam("sent_in_batch", expanding=True)),
+            and_(c.id.not_in(bindparam("refused_in_batch", expanding=True)), goes_first),
+        ),
+    )
+    return union_all(sent, ahead)
+
+
+def decide(
+    budget: Budget,
+    taken_times: Sequence[datetime],
+    *,
+    now: datetime,
+    due_at: datetime,
+    max_lateness: timedelta,
+    settle: Any = None,
+) -> Decision | None:
+    """None when the budget has room now; else when to try again, or to skip.
+
+    `settle` moves the allowed moment into the send window (quiet hours), if given.
+    """
+    allowed, rule = budget.next_allowed(taken_times, now=now)
+    if allowed <= now:
+        return None
+    if settle is not None:
+        allowed = settle(allowed)
+    latest = due_at + max_lateness
+    if allowed > latest:
+        return Decision(
+            None,
+            f"budget ({rule} marketing): no room before {latest:%Y-%m-%d %H:%M} UTC,"
+            " the trigger's max lateness",
+        )
+    return Decision(
+        allowed, f"deferred by the budget ({rule} marketing) to {allowed:%Y-%m-%d %H:%M} UTC"
+    )

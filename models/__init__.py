@@ -5,6 +5,7 @@ from models.deliveries import Delivery, DeliveryStatus, Suppression
 from models.events import Event, EventStatus
 from models.leases import Lease
 from models.orders import Order, OrderLine, OrderStatus
+from models.recommendations import ProductRecommendation
 
 __all__ = [
     "Customer",
@@ -17,5 +18,6 @@ __all__ = [
     "Order",
     "OrderLine",
     "OrderStatus",
+    "ProductRecommendation",
     "Suppression",
 ]

@@ -19,13 +19,14 @@ from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus, Event, EventStatus, Lease
 from models.db import insert_ignoring_duplicates, session
-from worker import broker, outbox, segments, timesource
+from worker import broker, outbox, recommendations, segments, timesource
 from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
 LEADER_LEASE = "clock"
 SEGMENTS_JOB = "segments.refresh"
+RECOMMENDATIONS_JOB = "recommendations.refresh"
 BATCH = 1000
 
 
@@ -36,6 +37,7 @@ class TickReport:
     released: int = 0
     abandoned: int = 0
     segments: dict[str, int] = field(default_factory=dict)
+    recommendations: int | None = None  # rows kept, when the daily refresh ran
 
 
 def acquire(db: Session, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
@@ -170,6 +172,8 @@ def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
     report = TickReport()
     if is_due_daily(db, SEGMENTS_JOB, now):
         report.segments = segments.refresh(db, now)
+    if is_due_daily(db, RECOMMENDATIONS_JOB, now):
+        report.recommendations = recommendations.refresh(db)
     report.released, report.abandoned = recover_stale_claims(
         db,
         now=now,

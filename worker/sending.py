@@ -203,9 +203,14 @@ def compose(
     delivery, customer = claimed.delivery, claimed.customer
     token = unsubscribe_token(settings.secret_key(), customer.id)  # type: ignore[arg-type]
     unsubscribe_url = f"{settings.public_url.rstrip('/')}/unsubscribe/{token}"
-    context = {**context, "unsubscribe_url": unsubscribe_url}
+    preferences_url = f"{settings.public_url.rstrip('/')}/u/{token}/preferences"
+    context = {**context, "unsubscribe_url": unsubscribe_url, "preferences_url": preferences_url}
     rendered = runtime.renderer.render(
-        delivery.message, segment=customer.segment, locale=customer.locale, context=context
+        delivery.message,
+        segment=customer.segment,
+        locale=customer.locale,
+        context=context,
+        campaign=delivery.trigger,
     )
     email = OutgoingEmail(
         delivery_id=delivery.id,  # type: ignore[arg-type]

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     default_locale: str = "en"
     default_timezone: str = "UTC"
     default_currency: str = "EUR"
+    shop_url: str = "https://shop.example"  # links in emails; products at {shop_url}/products/{id}
+    recommendations_count: int = Field(default=3, ge=0, le=12)
+    # The template preview page (/studio/preview): off unless both are set.
+    studio_user: str | None = None
+    studio_password: SecretStr | None = None
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     triggers_dir: Path = PROJECT_ROOT / "triggers"

@@ -154,7 +154,9 @@ def test_a_typo_in_a_variable_is_an_error_naming_the_template(tmp_path: Path) ->
 def test_a_template_without_a_subject_block_is_an_error(tmp_path: Path) -> None:
     body_only = '{% extends "layouts/base.html.j2" %}{% block body %}<p>Hi</p>{% endblock %}'
     renderer = Renderer(make_templates(tmp_path, {"offer/default.html.j2": body_only}), "en")
-    with pytest.raises(RenderError, match=r"offer/default\.html\.j2 declares no \{% block subject"):
+    with pytest.raises(
+        RenderError, match=r"offer/default\.html\.j2:1: declares no \{% block subject"
+    ):
         renderer.render("offer", segment=None, locale=None, context=context())
 
 

@@ -125,6 +125,10 @@ def formatting_locale(variant_code: str, customer_locale: str | None) -> str:
     return variant_code
 
 
+# What a template's own code can raise: a bug in the template, permanent for the delivery. A
+# database error while loading recommendations is none of these: it stays transient.
+_TEMPLATE_BUGS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError)
+
 _TITLE = re.compile(r"<title>(.*?)</title>", re.DOTALL)
 _PREHEADER = re.compile(r"<!--preheader-->(.*?)<!--/preheader-->", re.DOTALL)
 _HREF = re.compile(r'href="(https?://[^"]+)"')
@@ -230,7 +234,7 @@ class Renderer:
             if "subject" not in template.blocks:
                 raise RenderError(f"{variant}:1: declares no {{% block subject %}}")
             html = template.render(full)
-        except TemplateError as exc:
+        except _TEMPLATE_BUGS as exc:
             raise RenderError(f"{where(exc, variant, self.templates_dir)}: {exc}") from exc
         title = _TITLE.search(html)
         subject = _text_of(title.group(1)) if title else ""

@@ -34,6 +34,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.rendering
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

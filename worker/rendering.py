@@ -54,12 +54,14 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 def make_environment(
-    templates_dir: Path, *, inline_css: bool = True
+    templates_dir: Path, *, inline_css: bool = True, auto_reload: bool = False
 ) -> ImmutableSandboxedEnvironment:
     """Templates and trigger conditions share this sandbox: marketers learn one language.
 
     `inline_css=False` reads the files as written, so errors point at the lines a marketer
     sees (`ladder check` uses it); sending inlines the stylesheet once per template version.
+    `auto_reload` looks for changed files at every render (previews); a worker reads its
+    templates once, as it reads its code, and a deploy restarts it.
     """
     loader: BaseLoader = (
         InliningLoader(templates_dir) if inline_css else FileSystemLoader(templates_dir)
@@ -70,6 +72,7 @@ def make_environment(
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=auto_reload,
     )
     env.filters.update(formatting.FILTERS)
     return env
@@ -174,10 +177,15 @@ class Renderer:
     """Chooses the variant for a person and renders subject, preheader, HTML and plain text."""
 
     def __init__(
-        self, templates_dir: Path, default_locale: str, *, inline_css: bool = True
+        self,
+        templates_dir: Path,
+        default_locale: str,
+        *,
+        inline_css: bool = True,
+        auto_reload: bool = False,
     ) -> None:
         self.templates_dir = templates_dir
-        self.env = make_environment(templates_dir, inline_css=inline_css)
+        self.env = make_environment(templates_dir, inline_css=inline_css, auto_reload=auto_reload)
         self.default_locale = default_locale
 
     @cached_property
@@ -240,12 +248,12 @@ class Renderer:
         subject = _text_of(title.group(1)) if title else ""
         if not subject:
             raise RenderError(f"{variant}:1: renders an empty subject")
-        found = _PREHEADER.search(html)
-        preheader = _text_of(found.group(1)) if found else ""
         untracked = tuple(
             str(context[name]) for name in ("unsubscribe_url", "preferences_url") if name in context
         )
         html = tag_links(html, campaign or variant.split("/")[0], untracked)
+        found = _PREHEADER.search(html)
+        preheader = _text_of(found.group(1)) if found else ""
         body = html[: found.start()] + html[found.end() :] if found else html
         return RenderedEmail(
             variant=variant,

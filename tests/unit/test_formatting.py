@@ -22,7 +22,7 @@ def render(source: str, **context: Any) -> str:
     ("locale", "expected"),
     [
         ("de", "1.234,50\xa0€"),
-        ("de_CH", "EUR\xa01’234.50"),
+        ("de_CH", "EUR\xa01\u2019234.50"),
         ("en", "€1,234.50"),
         ("es", "1.234,50\xa0€"),
         ("ru", "1\xa0234,50\xa0€"),
@@ -53,7 +53,7 @@ def test_dates_are_written_in_the_readers_language_and_time_zone() -> None:
     assert render("{{ at|date('short') }}", at=late, locale="en") == "5/1/26"
     # 23:30 UTC is already the next day in Moscow.
     moscow = {"timezone": "Europe/Moscow"}
-    assert render("{{ at|date }}", at=late, customer=moscow, locale="ru") == "2 мая 2026\u202fг."
+    assert render("{{ at|date }}", at=late, customer=moscow, locale="ru") == "2 мая 2026\u202fг."  # noqa: RUF001
     assert render("{{ day|date }}", day=date(2026, 2, 3), locale="zh") == "2026年2月3日"
 
 

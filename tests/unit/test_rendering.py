@@ -196,12 +196,17 @@ def test_messages_lists_the_message_folders_but_not_layouts(renderer: Renderer) 
 
 FULL_LAYOUT = """\
 <!doctype html><html lang="{{ language }}"><head><title>{% block subject %}{% endblock %}</title>
-</head><body><div class="pre"><!--preheader-->{% block preheader %}{% endblock %}<!--/preheader--></div>
+</head><body>
+<div class="pre"><!--preheader-->{% block preheader %}{% endblock %}<!--/preheader--></div>
 <table class="box"><tr><td>{% block body %}{% endblock %}</td></tr></table>
-<p><a href="{{ unsubscribe_url }}">Unsubscribe</a> <a href="{{ preferences_url }}">Preferences</a></p>
+<p><a href="{{ unsubscribe_url }}">Unsubscribe</a>
+<a href="{{ preferences_url }}">Preferences</a></p>
 </body></html>
 """
-CSS = ".box { width: 600px; } .lead { color: #5a3e2b; } @media (max-width: 600px) { .box { width: 100% !important; } }"
+CSS = (
+    ".box { width: 600px; } .lead { color: #5a3e2b; }"
+    " @media (max-width: 600px) { .box { width: 100% !important; } }"
+)
 
 
 @pytest.fixture
@@ -218,7 +223,7 @@ def styled(tmp_path: Path) -> Renderer:
             ' <a href="https://shop.example/sale?c=1">Sale</a></p>{% endblock %}'
         ),
     }
-    return Renderer(make_templates(tmp_path, files), "en")
+    return Renderer(make_templates(tmp_path, files), "en", auto_reload=True)
 
 
 def personal(**extra: Any) -> dict[str, Any]:
@@ -245,7 +250,12 @@ def test_the_stylesheet_is_inlined_once_per_template_version_not_per_send(
 
     calls: list[str] = []
     real = inlining.inline_source
-    monkeypatch.setattr(inlining, "inline_source", lambda s, c: calls.append(s) or real(s, c))
+
+    def counting(source: str, css: str) -> str:
+        calls.append(source)
+        return real(source, css)
+
+    monkeypatch.setattr(inlining, "inline_source", counting)
     for _ in range(3):
         styled.render("offer", segment=None, locale="en", context=personal())
     assert len(calls) == 2  # the message and its layout, once each
@@ -316,7 +326,10 @@ def test_variant_locale_reads_the_language_from_the_file_name() -> None:
 
 
 def test_an_undefined_name_in_a_layout_names_the_layout_and_its_line(tmp_path: Path) -> None:
-    layout = "<html><head><title>{% block subject %}{% endblock %}</title></head>\n<body>\n{{ shop.nmae }}</body></html>"
+    layout = (
+        "<html><head><title>{% block subject %}{% endblock %}</title></head>\n"
+        "<body>\n{{ shop.nmae }}</body></html>"
+    )
     files = {"layouts/base.html.j2": layout, "offer/default.html.j2": template("Hi")}
     renderer = Renderer(make_templates(tmp_path, files), "en", inline_css=False)
     with pytest.raises(RenderError, match=r"^layouts/base\.html\.j2:3: .*nmae"):

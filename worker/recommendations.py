@@ -63,14 +63,16 @@ WITH owned AS (
   SELECT DISTINCT l.product_id, l.category
   FROM orders o JOIN order_lines l ON l.order_id = o.id
   WHERE o.customer_id = :customer_id
+),
+anchors AS (
+  SELECT product_id AS anchor FROM owned WHERE product_id IS NOT NULL
+  UNION SELECT 'category:' || category FROM owned WHERE category IS NOT NULL
+  UNION SELECT '*'
 )
 SELECT r.product_id, MAX(r.title) AS title, MAX(r.category) AS category,
   MAX(r.price) AS price, MAX(r.currency) AS currency
-FROM product_recommendations r
-WHERE (r.anchor = '*'
-    OR r.anchor IN (SELECT product_id FROM owned WHERE product_id IS NOT NULL)
-    OR r.anchor IN (SELECT 'category:' || category FROM owned WHERE category IS NOT NULL))
-  AND r.product_id NOT IN (SELECT product_id FROM owned WHERE product_id IS NOT NULL)
+FROM anchors a JOIN product_recommendations r ON r.anchor = a.anchor
+WHERE r.product_id NOT IN (SELECT product_id FROM owned WHERE product_id IS NOT NULL)
 GROUP BY r.product_id
 ORDER BY MIN(r.kind), SUM(r.score) DESC, r.product_id
 LIMIT :limit

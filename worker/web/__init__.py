@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from worker.settings import Settings, get_settings
-from worker.web import events_api, health, unsubscribe
+from worker.web import events_api, health, studio, unsubscribe
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -14,6 +14,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_api.router)
     app.include_router(unsubscribe.router)
     app.include_router(health.router)
+    app.include_router(studio.router)  # 404 unless STUDIO_USER and STUDIO_PASSWORD are set
     return app
 
 

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench snapshots clean
+.PHONY: install demo test lint format bench snapshots browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -20,8 +20,20 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ladder demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest
+
+# The studio's end-to-end test drives Debian's Chromium; as root, install it when missing.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium and chromium-driver for the browser test…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "The browser test needs Debian's chromium and chromium-driver:" \
+	      "run 'sudo apt-get install chromium chromium-driver'."; exit 1; \
+	  fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,8 +44,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-snapshots: $(STAMP)
-	UPDATE_SNAPSHOTS=1 $(BIN)/pytest -q tests/unit/test_snapshots.py
+# After an intended change to the emails: refresh the snapshots and review the diff.
+snapshots: $(STAMP) browser
+	UPDATE_SNAPSHOTS=1 $(BIN)/pytest -q tests/unit/test_snapshots.py \
+	  tests/integration/test_studio_browser.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline

@@ -186,7 +186,8 @@ pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 
 const shown = document.body.dataset.version;
 setInterval(async () => {
   try {
-    const answer = await fetch("/studio/preview/version", {credentials: "same-origin"});
+    // From the origin: a page opened as http://user:password@host/ may not fetch relative URLs.
+    const answer = await fetch(location.origin + "/studio/preview/version");
     if (answer.ok && (await answer.text()) !== shown) location.reload();
   } catch (error) { /* the server restarts: try again at the next tick */ }
 }, 1000);

@@ -15,11 +15,11 @@ _BREAK = re.compile(r"<br\b[^>]*>", re.I)
 _ITEM = re.compile(r"<li\b[^>]*>", re.I)
 _CELL = re.compile(r"<t[dh]\b[^>]*>", re.I)  # cells side by side must not run together
 _TAG = re.compile(r"<[^>]*>")
-# Only runs to shorten and tabs to replace: a pattern matching every single space costs more.
-# Not \xa0: "15,00\xa0€" must not break.
-_SPACES = re.compile(r"[ \t\r\f\v]{2,}|[\t\r\f\v]")
-_SPACE_AROUND_NEWLINES = re.compile(r" \n ?|\n ")
-_BLANK_LINES = re.compile(r"\n{3,}")
+# Patterns that start with a literal run fast; one matching at every single space does not.
+# Spaces only: a no-break space stays, so "15,00\xa0€" does not break.
+_RUNS_OF_SPACES = re.compile(r"  +")
+_OTHER_SPACES = str.maketrans("\t\r\f\v", "    ")
+_BLANK_LINES = re.compile(r"\n\n\n+")
 
 
 def _link(match: re.Match[str]) -> str:
@@ -44,6 +44,7 @@ def html_to_text(html: str) -> str:
     text = _ITEM.sub("\n- ", text)
     text = _CELL.sub(" ", text)
     text = unescape(_TAG.sub("", text))
-    text = _SPACES.sub(" ", text)
-    text = _SPACE_AROUND_NEWLINES.sub("\n", text)
+    if "\t" in text or "\r" in text or "\f" in text or "\v" in text:
+        text = text.translate(_OTHER_SPACES)
+    text = _RUNS_OF_SPACES.sub(" ", text).replace(" \n", "\n").replace("\n ", "\n")
     return _BLANK_LINES.sub("\n\n", text).strip() + "\n"

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -14,7 +15,6 @@ from urllib.parse import quote
 from jinja2 import BaseLoader, FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import Markup
 
 from worker import formatting
 from worker.inlining import InliningLoader
@@ -135,6 +135,7 @@ _TEMPLATE_BUGS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupE
 _TITLE = re.compile(r"<title>(.*?)</title>", re.DOTALL)
 _PREHEADER = re.compile(r"<!--preheader-->(.*?)<!--/preheader-->", re.DOTALL)
 _HREF = re.compile(r'href="(https?://[^"]+)"')
+_TAG = re.compile(r"<[^>]*>")
 
 
 def tag_links(html: str, campaign: str, untracked: tuple[str, ...]) -> str:
@@ -155,7 +156,11 @@ def tag_links(html: str, campaign: str, untracked: tuple[str, ...]) -> str:
 
 def _text_of(fragment: str) -> str:
     """Rendered HTML as one line of plain text: tags dropped, entities decoded."""
-    return " ".join(Markup(fragment).striptags().split())
+    if "<" in fragment:
+        fragment = _TAG.sub("", fragment)
+    if "&" in fragment:
+        fragment = unescape(fragment)
+    return " ".join(fragment.split())
 
 
 def where(exc: BaseException, fallback: str, templates_dir: Path) -> str:

@@ -226,6 +226,8 @@ def run_checks(settings: Settings, console: Console) -> list[str]:
         problems.append(missing)
         table.add_row("message", message, f"[red]{missing}[/red]")
     console.print(table)
+    for problem_line in problems:  # one per line, unwrapped: editors open file:line
+        console.print(problem_line, style="red", soft_wrap=True, markup=False, highlight=False)
     console.print(
         f"{len(renditions)} combinations of message, segment and language rendered, "
         f"{len(problems)} problem(s)."

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import Session
 from typer.testing import CliRunner
 
 from models import Customer
 from tests.support.factories import order_event
+from worker import settings as settings_module
 from worker.cli import app
 from worker.events import process
 from worker.ingest import store_events
 from worker.runtime import Runtime
+from worker.settings import PROJECT_ROOT
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -81,3 +85,24 @@ def test_preview_of_a_message_without_templates_names_the_file_to_add(
     result = CliRunner().invoke(app, ["preview", "birthday", "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "add birthday/default.html.j2" in result.output
+
+
+def test_ladder_check_fails_naming_the_file_and_line_and_passes_once_fixed(
+    runtime: Runtime,  # noqa: ARG001  (settings for this test's database)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", templates)
+    monkeypatch.setenv("TEMPLATES_DIR", str(templates))
+    settings_module.get_settings.cache_clear()
+    assert CliRunner().invoke(app, ["check"]).exit_code == 0
+
+    broken = templates / "win_back" / "champions.de.html.j2"
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace("{{ greeting }}", "{{ greting }}"),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert "\nwin_back/champions.de.html.j2:6: 'greting' is undefined\n" in result.output

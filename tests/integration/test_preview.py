@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,9 +55,18 @@ def test_preview_renders_for_a_real_customer_in_their_language_and_segment(
     assert "/unsubscribe/" in html and "utm_campaign=win_back" in html
 
 
-def test_preview_renders_a_sample_customer_for_any_segment_and_language(
-    runtime: Runtime, tmp_path: Path
-) -> None:
+@pytest.fixture
+def no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Settings for commands that read no database: the CLI takes them from the environment."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    settings_module.get_settings.cache_clear()
+    yield
+    settings_module.get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("no_database")
+def test_preview_renders_a_sample_customer_for_any_segment_and_language(tmp_path: Path) -> None:
     out = tmp_path / "preview"
     result = CliRunner().invoke(
         app,
@@ -66,10 +76,11 @@ def test_preview_renders_a_sample_customer_for_any_segment_and_language(
     text = (out / "upsell.loyal.ru.txt").read_text(encoding="utf-8")
     assert "Subject: Небольшой подарок для постоянного покупателя" in text
     assert "Здравствуйте, Анна!" in text
-    assert runtime.settings.postal_address in text
+    assert settings_module.get_settings().postal_address in text
 
 
-def test_preview_for_an_unknown_customer_says_so(runtime: Runtime, tmp_path: Path) -> None:  # noqa: ARG001
+@pytest.mark.usefixtures("runtime")  # this test's database, empty
+def test_preview_for_an_unknown_customer_says_so(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["preview", "win_back", "--customer", "nobody@example.com", "--out", str(tmp_path)]
     )
@@ -78,19 +89,16 @@ def test_preview_for_an_unknown_customer_says_so(runtime: Runtime, tmp_path: Pat
     assert not list(tmp_path.glob("*.html"))
 
 
-def test_preview_of_a_message_without_templates_names_the_file_to_add(
-    runtime: Runtime,  # noqa: ARG001  (settings for this test's database)
-    tmp_path: Path,
-) -> None:
+@pytest.mark.usefixtures("no_database")
+def test_preview_of_a_message_without_templates_names_the_file_to_add(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["preview", "birthday", "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "add birthday/default.html.j2" in result.output
 
 
-def test_ladder_check_fails_naming_the_file_and_line_and_passes_once_fixed(
-    runtime: Runtime,  # noqa: ARG001  (settings for this test's database)
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.usefixtures("no_database")
+def test_ladder_check_fails_naming_the_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     templates = tmp_path / "templates"
     shutil.copytree(PROJECT_ROOT / "templates", templates)

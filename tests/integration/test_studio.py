@@ -24,29 +24,32 @@ from worker.web import create_app
 LOGIN = ("marketing", "correct horse battery staple")
 
 
-def studio_settings(runtime: Runtime, templates: Path | None = None) -> Settings:
-    return runtime.settings.model_copy(
+@pytest.fixture
+def plain(tmp_path: Path) -> Settings:
+    """Settings with nothing set, whatever the environment says; no database is read."""
+    return Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'unused.db'}")
+
+
+def studio_settings(settings: Settings, templates: Path | None = None) -> Settings:
+    return settings.model_copy(
         update={
             "studio_user": LOGIN[0],
             "studio_password": SecretStr(LOGIN[1]),
-            "templates_dir": templates or runtime.settings.templates_dir,
+            "templates_dir": templates or settings.templates_dir,
         }
     )
 
 
-def test_the_studio_is_off_unless_a_login_is_configured(runtime: Runtime) -> None:
-    client = TestClient(create_app(runtime.settings))
-    assert runtime.settings.studio_user is None
+def test_the_studio_is_off_unless_a_login_is_configured(plain: Settings) -> None:
+    client = TestClient(create_app(plain))
+    assert plain.studio_user is None
     assert client.get("/studio/preview", auth=LOGIN).status_code == 404
     assert client.get("/studio/preview/version", auth=LOGIN).status_code == 404
 
 
 @pytest.mark.parametrize("auth", [None, ("marketing", "wrong"), ("admin", LOGIN[1])])
-def test_the_studio_asks_for_the_login(runtime: Runtime, auth: tuple[str, str] | None) -> None:
-    from pydantic import SecretStr
-
-    settings = studio_settings(runtime).model_copy(update={"studio_password": SecretStr(LOGIN[1])})
-    client = TestClient(create_app(settings))
+def test_the_studio_asks_for_the_login(plain: Settings, auth: tuple[str, str] | None) -> None:
+    client = TestClient(create_app(studio_settings(plain)))
     answer = client.get("/studio/preview", auth=auth)
     assert answer.status_code == 401
     assert answer.headers["WWW-Authenticate"] == 'Basic realm="Ladder studio"'
@@ -58,9 +61,9 @@ def client_for(settings: Settings) -> TestClient:
 
 
 def test_the_page_shows_subject_preheader_both_widths_text_and_no_warnings(
-    runtime: Runtime,
+    plain: Settings,
 ) -> None:
-    client = client_for(studio_settings(runtime))
+    client = client_for(studio_settings(plain))
     page = client.get(
         "/studio/preview",
         params={"message": "win_back", "segment": "champions", "locale": "de"},
@@ -89,7 +92,7 @@ def test_the_page_shows_a_real_customers_email(db: Session, runtime: Runtime) ->
     )
     db.execute(update(Customer).values(segment="loyal"))
     db.commit()
-    client = client_for(studio_settings(runtime))
+    client = client_for(studio_settings(runtime.settings))
     page = client.get(
         "/studio/preview",
         params={"message": "upsell", "customer": "olga@example.com"},
@@ -100,7 +103,7 @@ def test_the_page_shows_a_real_customers_email(db: Session, runtime: Runtime) ->
     assert "customer olga@example.com" in page.text
 
 
-def test_the_page_shows_what_the_check_would_refuse(runtime: Runtime, tmp_path: Path) -> None:
+def test_the_page_shows_what_the_check_would_refuse(plain: Settings, tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     shutil.copytree(PROJECT_ROOT / "templates", templates)
     path = templates / "win_back" / "default.de.html.j2"
@@ -110,7 +113,7 @@ def test_the_page_shows_what_the_check_would_refuse(runtime: Runtime, tmp_path: 
         ),
         encoding="utf-8",
     )
-    client = client_for(studio_settings(runtime, templates))
+    client = client_for(studio_settings(plain, templates))
     page = client.get("/studio/preview", params={"message": "win_back", "locale": "de"}, auth=LOGIN)
     assert "win_back/default.de.html.j2:5: image &#39;https://x.example/a.png&#39; has no alt" in (
         page.text
@@ -122,12 +125,10 @@ def test_the_page_shows_what_the_check_would_refuse(runtime: Runtime, tmp_path: 
     assert "win_back/default.de.html.j2:1: &#39;nope&#39; is undefined" in page.text
 
 
-def test_the_version_changes_when_a_template_file_is_saved(
-    runtime: Runtime, tmp_path: Path
-) -> None:
+def test_the_version_changes_when_a_template_file_is_saved(plain: Settings, tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     shutil.copytree(PROJECT_ROOT / "templates", templates)
-    client = client_for(studio_settings(runtime, templates))
+    client = client_for(studio_settings(plain, templates))
     before = client.get("/studio/preview/version", auth=LOGIN).text
     assert client.get("/studio/preview/version", auth=LOGIN).text == before
     path = templates / "upsell" / "default.html.j2"

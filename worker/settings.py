@@ -79,6 +79,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _refuse_half_a_studio_login(self) -> Self:
+        # One without the other would leave the studio off with no word why.
+        if (self.studio_user is None) != (self.studio_password is None):
+            raise ValueError("set both STUDIO_USER and STUDIO_PASSWORD, or neither")
+        password = self.studio_password.get_secret_value() if self.studio_password else None
+        if password is not None and len(password) < 12:
+            raise ValueError("STUDIO_PASSWORD must be 12 or more characters")
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_production_values(self) -> Self:
         if not self.is_production:
             return self

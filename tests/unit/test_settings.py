@@ -100,3 +100,15 @@ def test_the_sendgrid_backend_with_an_api_key_is_accepted() -> None:
     assert configured.sendgrid_api_key is not None
     assert configured.sendgrid_api_key.get_secret_value() == "SG.key"
     assert "SG.key" not in repr(configured)
+
+
+def test_the_studio_login_needs_both_a_user_and_a_long_enough_password() -> None:
+    with pytest.raises(ValidationError, match="set both STUDIO_USER and STUDIO_PASSWORD"):
+        settings(studio_user="marketing")
+    with pytest.raises(ValidationError, match="set both STUDIO_USER and STUDIO_PASSWORD"):
+        settings(studio_password="a long enough password")
+    with pytest.raises(ValidationError, match="STUDIO_PASSWORD must be 12 or more characters"):
+        settings(studio_user="marketing", studio_password="short")
+    configured = settings(studio_user="marketing", studio_password="a long enough password")
+    assert configured.studio_user == "marketing"
+    assert "a long enough password" not in repr(configured)

@@ -47,7 +47,7 @@ def inline_source(source: str, css: str) -> str:
 
 class InliningLoader(FileSystemLoader):
     """Serves `*.html.j2` with the stylesheet inlined. A template is recompiled (and inlined
-    again) only when its file or the stylesheet changes."""
+    again) only when its file or the stylesheet changes, or the stylesheet appears."""
 
     def __init__(self, searchpath: Path) -> None:
         super().__init__(searchpath)
@@ -57,12 +57,16 @@ class InliningLoader(FileSystemLoader):
         self, environment: Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
-        if not template.endswith(".html.j2") or not self.stylesheet.exists():
+        if not template.endswith(".html.j2"):
             return source, filename, uptodate
-        css = self.stylesheet.read_text(encoding="utf-8")
-        css_mtime = self.stylesheet.stat().st_mtime
+        # Without a stylesheet the HTML still goes through the parser: every email comes out
+        # in the same normal form (lower-case tags, quoted attributes) for the text part.
+        exists = self.stylesheet.exists()
+        css = self.stylesheet.read_text(encoding="utf-8") if exists else ""
+        css_mtime = self.stylesheet.stat().st_mtime if exists else None
 
         def still_current() -> bool:
-            return uptodate() and self.stylesheet.stat().st_mtime == css_mtime
+            mtime = self.stylesheet.stat().st_mtime if self.stylesheet.exists() else None
+            return uptodate() and mtime == css_mtime
 
         return inline_source(source, css), filename, still_current

@@ -125,7 +125,7 @@ def test_the_subject_is_plain_text_not_escaped_html(tmp_path: Path) -> None:
         "offer", segment=None, locale=None, context=context(first_name='Bo "B" <b>')
     )
     assert rendered.subject == 'Tea & cake for Bo "B" <b>'
-    assert "<title>Tea & cake for Bo &#34;B&#34; &lt;b&gt;</title>" in rendered.html
+    assert "<title>Tea &amp; cake for Bo &#34;B&#34; &lt;b&gt;</title>" in rendered.html
 
 
 def test_customer_data_is_escaped_in_the_html(renderer: Renderer) -> None:
@@ -334,3 +334,10 @@ def test_an_undefined_name_in_a_layout_names_the_layout_and_its_line(tmp_path: P
     renderer = Renderer(make_templates(tmp_path, files), "en", inline_css=False)
     with pytest.raises(RenderError, match=r"^layouts/base\.html\.j2:3: .*nmae"):
         renderer.render("offer", segment=None, locale=None, context=context(shop={}))
+
+
+def test_tags_written_in_capitals_still_make_paragraphs_in_the_text_part(tmp_path: Path) -> None:
+    files = {"offer/default.html.j2": template("Hi", "<P>One</P><P>Two<BR>three</P>")}
+    renderer = Renderer(make_templates(tmp_path, files), "en")
+    rendered = renderer.render("offer", segment=None, locale=None, context=context())
+    assert rendered.text.startswith("One\n\nTwo\nthree\n\n")

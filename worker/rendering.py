@@ -132,8 +132,8 @@ def formatting_locale(variant_code: str, customer_locale: str | None) -> str:
 # database error while loading recommendations is none of these: it stays transient.
 _TEMPLATE_BUGS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError)
 
-_TITLE = re.compile(r"<title>(.*?)</title>", re.DOTALL)
-_PREHEADER = re.compile(r"<!--preheader-->(.*?)<!--/preheader-->", re.DOTALL)
+# The layout marks the preheader so it can be read back, and left out of the text part.
+PREHEADER_START, PREHEADER_END = "<!--preheader-->", "<!--/preheader-->"
 _HREF = re.compile(r'href="(https?://[^"]+)"')
 _TAG = re.compile(r"<[^>]*>")
 
@@ -152,6 +152,15 @@ def tag_links(html: str, campaign: str, untracked: tuple[str, ...]) -> str:
         return f'href="{base}{joiner}{tags}{hash_}{fragment}"'
 
     return _HREF.sub(tag, html)
+
+
+def _between(html: str, start: str, end: str) -> tuple[str, str]:
+    """What lies between the first `start` and the next `end`, and the HTML without it."""
+    first = html.find(start)
+    last = html.find(end, first) if first >= 0 else -1
+    if last < 0:
+        return "", html
+    return html[first + len(start) : last], html[:first] + html[last + len(end) :]
 
 
 def _text_of(fragment: str) -> str:
@@ -249,17 +258,15 @@ class Renderer:
             html = template.render(full)
         except _TEMPLATE_BUGS as exc:
             raise RenderError(f"{where(exc, variant, self.templates_dir)}: {exc}") from exc
-        title = _TITLE.search(html)
-        subject = _text_of(title.group(1)) if title else ""
+        subject = _text_of(_between(html, "<title>", "</title>")[0])
         if not subject:
             raise RenderError(f"{variant}:1: renders an empty subject")
         untracked = tuple(
             str(context[name]) for name in ("unsubscribe_url", "preferences_url") if name in context
         )
         html = tag_links(html, campaign or variant.split("/")[0], untracked)
-        found = _PREHEADER.search(html)
-        preheader = _text_of(found.group(1)) if found else ""
-        body = html[: found.start()] + html[found.end() :] if found else html
+        preheader, body = _between(html, PREHEADER_START, PREHEADER_END)
+        preheader = _text_of(preheader)
         return RenderedEmail(
             variant=variant,
             locale=code,

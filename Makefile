@@ -23,16 +23,19 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/pytest
 
-# The studio's end-to-end test drives Debian's Chromium; as root, install it when missing.
+# The studio's end-to-end test drives Debian's Chromium, and compares a screenshot drawn with
+# these fonts; as root, install what is missing.
+BROWSER_PACKAGES := chromium chromium-driver fonts-liberation fonts-dejavu-core
 browser:
-	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver \
+	  -a -d /usr/share/fonts/truetype/liberation -a -d /usr/share/fonts/truetype/dejavu || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing Debian's chromium and chromium-driver for the browser test…"; \
+	    echo "Installing $(BROWSER_PACKAGES) for the browser test…"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      chromium chromium-driver >/dev/null; \
+	      $(BROWSER_PACKAGES) >/dev/null; \
 	  else \
-	    echo "The browser test needs Debian's chromium and chromium-driver:" \
-	      "run 'sudo apt-get install chromium chromium-driver'."; exit 1; \
+	    echo "The browser test needs Debian's $(BROWSER_PACKAGES):" \
+	      "run 'sudo apt-get install $(BROWSER_PACKAGES)'."; exit 1; \
 	  fi; }
 
 lint: $(STAMP)

@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -76,10 +77,15 @@ def studio(tmp_path: Path, templates: Path) -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+    for path, package in (
+        (CHROMIUM, "chromium"),
+        (CHROMEDRIVER, "chromium-driver"),
+        ("/usr/share/fonts/truetype/liberation", "fonts-liberation"),
+        ("/usr/share/fonts/truetype/dejavu", "fonts-dejavu-core"),
+    ):
         assert Path(path).exists(), (
-            f"{path} is missing: install Debian's {package} (`apt-get install chromium "
-            "chromium-driver`; `make test` does it when run as root)"
+            f"{path} is missing: install Debian's {package} (`make test` installs the browser"
+            " and its fonts when run as root)"
         )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -133,6 +139,14 @@ def different_pixels(driver: WebDriver, first: bytes, second: bytes) -> float:
     return share
 
 
+def subject_shown(driver: WebDriver) -> str:
+    """The subject on the page; empty while the page is being reloaded."""
+    try:
+        return str(driver.find_element(By.ID, "subject").text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
 def pick(driver: WebDriver, base: str, message: str, segment: str, locale: str) -> None:
     driver.get(f"{base}/studio/preview")
     Select(driver.find_element(By.ID, "message")).select_by_visible_text(message)
@@ -140,7 +154,11 @@ def pick(driver: WebDriver, base: str, message: str, segment: str, locale: str) 
     Select(driver.find_element(By.ID, "locale")).select_by_visible_text(locale)
     driver.find_element(By.ID, "show").click()
     wait_until(
-        lambda: f"message={message}" in driver.current_url,
+        lambda: (
+            f"message={message}" in driver.current_url
+            and driver.execute_script("return document.readyState") == "complete"
+            and subject_shown(driver) != ""
+        ),
         timeout_s=20,
         what="the page for the picked message",
     )
@@ -195,9 +213,7 @@ def test_the_page_reloads_itself_when_the_template_is_saved(
     path.write_text(edited, encoding="utf-8")
 
     wait_until(
-        lambda: (
-            browser.find_element(By.ID, "subject").text == "Wir haben etwas für Sie zurückgelegt"
-        ),
+        lambda: subject_shown(browser) == "Wir haben etwas für Sie zurückgelegt",
         timeout_s=20,
         interval_s=0.2,
         what="the page to follow the edited template",

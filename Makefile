@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-triggers clean
+.PHONY: install demo test lint format bench bench-triggers snapshots browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -20,8 +20,23 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ladder demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest
+
+# The studio's end-to-end test drives Debian's Chromium, and compares a screenshot drawn with
+# these fonts; as root, install what is missing.
+BROWSER_PACKAGES := chromium chromium-driver fonts-liberation fonts-dejavu-core
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver \
+	  -a -d /usr/share/fonts/truetype/liberation -a -d /usr/share/fonts/truetype/dejavu || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing $(BROWSER_PACKAGES) for the browser test…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      $(BROWSER_PACKAGES) >/dev/null; \
+	  else \
+	    echo "The browser test needs Debian's $(BROWSER_PACKAGES):" \
+	      "run 'sudo apt-get install $(BROWSER_PACKAGES)'."; exit 1; \
+	  fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,10 +47,16 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# After an intended change to the emails: refresh the snapshots and review the diff.
+snapshots: $(STAMP) browser
+	UPDATE_SNAPSHOTS=1 $(BIN)/pytest -q tests/unit/test_snapshots.py \
+	  tests/integration/test_studio_browser.py
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.delivery
 	$(BIN)/python -m bench.webhooks
+	$(BIN)/python -m bench.rendering
 
 bench-triggers: $(STAMP)
 	$(BIN)/python -m bench.triggers

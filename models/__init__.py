@@ -7,6 +7,7 @@ from models.events import Event, EventStatus
 from models.inbox import InboxItem, InboxStatus, PrivacyRecord
 from models.leases import Lease
 from models.orders import Order, OrderLine, OrderStatus
+from models.recommendations import ProductRecommendation
 
 __all__ = [
     "Customer",
@@ -23,6 +24,7 @@ __all__ = [
     "OrderStatus",
     "Preference",
     "PrivacyRecord",
+    "ProductRecommendation",
     "ProviderEvent",
     "SendingPause",
     "Suppression",

@@ -333,3 +333,44 @@ def plan(days: Annotated[int, typer.Option(min=1, max=366)] = 30) -> None:
             days=days,
         )
     print_plan(found, console)
+
+
+@app.command()
+def preview(
+    message: Annotated[str, typer.Argument(help="e.g. win_back")],
+    segment: Annotated[str | None, typer.Option(help="e.g. champions")] = None,
+    locale: Annotated[str | None, typer.Option(help="e.g. de or es_MX")] = None,
+    customer: Annotated[str | None, typer.Option(help="a real customer's e-mail")] = None,
+    out: Annotated[Path, typer.Option(help="where the files go")] = Path("var/preview"),
+    open_: Annotated[bool, typer.Option("--open", help="open the HTML in a browser")] = False,
+) -> None:
+    """Render one message for a sample or real customer into var/preview/ (HTML and text)."""
+    import webbrowser
+    from contextlib import nullcontext
+
+    from worker.preview import PreviewError, render_preview, write_preview
+    from worker.rendering import Renderer, RenderError
+
+    settings = get_settings()
+    renderer = Renderer(settings.templates_dir, settings.default_locale)
+    try:
+        with session(settings.database_url) if customer else nullcontext() as db:
+            result = render_preview(
+                renderer,
+                settings,
+                message,
+                segment=segment,
+                locale=locale,
+                db=db,
+                email=customer,
+                now=timesource.now(),
+            )
+    except (RenderError, PreviewError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    html_path, text_path = write_preview(result, out)
+    console.print(f"[bold]{result.email.subject}[/bold]  ({result.email.variant}, {result.locale})")
+    console.print(f"preheader: {result.email.preheader}")
+    console.print(f"HTML: {html_path}\ntext: {text_path}")
+    if open_:
+        webbrowser.open(html_path.resolve().as_uri())

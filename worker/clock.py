@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus, Event, EventStatus, InboxItem, InboxStatus, Lease
 from models.db import insert_ignoring_duplicates, session
-from worker import broker, dates, outbox, segments, spool, timesource
+from worker import broker, dates, outbox, recommendations, segments, spool, timesource
 from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 LEADER_LEASE = "clock"
 SEGMENTS_JOB = "segments.refresh"
 DATES_JOB = "dates.sweep"
+RECOMMENDATIONS_JOB = "recommendations.refresh"
 BATCH = 1000
 
 
@@ -40,6 +41,7 @@ class TickReport:
     abandoned: int = 0
     segments: dict[str, int] = field(default_factory=dict)
     dates: dict[str, int] = field(default_factory=dict)
+    recommendations: int | None = None  # rows kept, when the daily refresh ran
 
 
 def acquire(db: Session, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
@@ -202,6 +204,8 @@ def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
         report.segments = segments.refresh(db, now)
     if is_due_daily(db, DATES_JOB, now):
         report.dates = sweep_dates(db, now=now, runtime=runtime)
+    if is_due_daily(db, RECOMMENDATIONS_JOB, now):
+        report.recommendations = recommendations.refresh(db)
     report.released, report.abandoned = recover_stale_claims(
         db,
         now=now,

@@ -1,16 +1,17 @@
-"""The variables a trigger condition and a template see: event, customer, order, before, shop."""
+"""The variables a trigger condition and a template see; templates/README.md documents them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlmodel import Session
 
 from models import Customer, Event, Order
 from models.types import to_major
-from worker import customers, orders
+from worker import customers, orders, recommendations
+from worker.recommendations import product_url
 from worker.settings import Settings
 
 
@@ -37,7 +38,16 @@ def customer_view(customer: Customer, *, now: datetime, default_currency: str) -
     }
 
 
-def order_view(db: Session, order: Order) -> dict[str, Any]:
+def shop_view(settings: Settings) -> dict[str, Any]:
+    return {
+        "name": settings.shop_name,
+        "postal_address": settings.postal_address,
+        "url": settings.shop_url,
+        "currency": settings.default_currency,
+    }
+
+
+def order_view(db: Session, order: Order, *, shop_url: str = "") -> dict[str, Any]:
     return {
         "id": order.source_order_id,
         "status": order.status,
@@ -51,6 +61,7 @@ def order_view(db: Session, order: Order) -> dict[str, Any]:
                 "category": line.category,
                 "quantity": line.quantity,
                 "price": to_major(line.price, order.currency),
+                "url": product_url(shop_url, line.product_id),
             }
             for line in orders.order_lines(db, order.id)  # type: ignore[arg-type]
         ],
@@ -84,11 +95,19 @@ def build_context(
         "customer": customer_view(customer, now=now, default_currency=settings.default_currency),
         "order": None,
         "before": None,
-        "shop": {"name": settings.shop_name, "postal_address": settings.postal_address},
+        "segment": customer.segment or "default",
+        "shop": shop_view(settings),
         "now": now,
     }
+    if needs is None or "recommendations" in needs:
+        customer_id: int = customer.id  # type: ignore[assignment]
+        context["recommendations"] = LazySequence(
+            lambda: recommendations.for_customer(
+                db, customer_id, limit=settings.recommendations_count, shop_url=settings.shop_url
+            )
+        )
     if order is not None and (needs is None or "order" in needs):
-        context["order"] = order_view(db, order)
+        context["order"] = order_view(db, order, shop_url=settings.shop_url)
     if order is not None and (needs is None or "before" in needs):
         cause_order = order
 
@@ -124,3 +143,29 @@ class LazyMapping(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._loaded())
+
+
+class LazySequence(Sequence[Any]):
+    """A list loaded on first read: an email that shows no recommendations runs no query."""
+
+    def __init__(self, load: Callable[[], Sequence[Any]]) -> None:
+        self._load = load
+        self._data: Sequence[Any] | None = None
+
+    def _loaded(self) -> Sequence[Any]:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        return self._loaded()[index]
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __bool__(self) -> bool:
+        return len(self) > 0

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
+from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import BaseLoader, FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import Markup
 
+from worker import formatting
+from worker.inlining import InliningLoader
 from worker.plaintext import html_to_text
 
 SUFFIX = ".html.j2"
@@ -27,7 +31,9 @@ class RenderError(Exception):
 @dataclass(frozen=True)
 class RenderedEmail:
     variant: str  # the template used, e.g. "win_back/champions.es.html.j2"
+    locale: str  # the language it was formatted in, e.g. "es_MX"
     subject: str
+    preheader: str
     html: str
     text: str
 
@@ -47,15 +53,29 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
-def make_environment(templates_dir: Path) -> ImmutableSandboxedEnvironment:
-    """Templates and trigger conditions share this sandbox: marketers learn one language."""
-    return _Sandbox(
-        loader=FileSystemLoader(templates_dir),
+def make_environment(
+    templates_dir: Path, *, inline_css: bool = True, auto_reload: bool = False
+) -> ImmutableSandboxedEnvironment:
+    """Templates and trigger conditions share this sandbox: marketers learn one language.
+
+    `inline_css=False` reads the files as written, so errors point at the lines a marketer
+    sees (`ladder check` uses it); sending inlines the stylesheet once per template version.
+    `auto_reload` looks for changed files at every render (previews); a worker reads its
+    templates once, as it reads its code, and a deploy restarts it.
+    """
+    loader: BaseLoader = (
+        InliningLoader(templates_dir) if inline_css else FileSystemLoader(templates_dir)
+    )
+    env = _Sandbox(
+        loader=loader,
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=auto_reload,
     )
+    env.filters.update(formatting.FILTERS)
+    return env
 
 
 def locale_chain(locale: str | None, default_locale: str) -> list[str]:
@@ -91,11 +111,95 @@ def variant_candidates(
                 yield f"{message}/{name}{SUFFIX}"
 
 
-class Renderer:
-    """Chooses the variant for a person and renders subject, HTML and plain text."""
+def variant_locale(variant: str, default_locale: str) -> str:
+    """The language a variant is written in: `win_back/default.es.html.j2` → "es"; a file
+    without a locale is in the shop's default language."""
+    parts = variant.rsplit("/", 1)[-1].removesuffix(SUFFIX).split(".")
+    return parts[1] if len(parts) > 1 else default_locale.replace("-", "_")
 
-    def __init__(self, templates_dir: Path, default_locale: str) -> None:
-        self.env = make_environment(templates_dir)
+
+def formatting_locale(variant_code: str, customer_locale: str | None) -> str:
+    """The customer's own locale when the email is in their language (es_MX formats as in
+    Mexico), else the variant's: an English email formats numbers the English way."""
+    if customer_locale:
+        code = customer_locale.replace("-", "_")
+        if code.split("_")[0] == variant_code.split("_")[0]:
+            return code
+    return variant_code
+
+
+# What a template's own code can raise: a bug in the template, permanent for the delivery. A
+# database error while loading recommendations is none of these: it stays transient.
+_TEMPLATE_BUGS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError)
+
+# The layout marks the preheader so it can be read back, and left out of the text part.
+PREHEADER_START, PREHEADER_END = "<!--preheader-->", "<!--/preheader-->"
+_HREF = re.compile(r'href="(https?://[^"]+)"')
+_TAG = re.compile(r"<[^>]*>")
+
+
+def tag_links(html: str, campaign: str, untracked: tuple[str, ...]) -> str:
+    """Adds utm_source=ladder, utm_medium=email and utm_campaign to every http(s) link, except
+    the `untracked` ones (unsubscribe, preferences) and links that carry their own UTM tags."""
+    tags = f"utm_source=ladder&amp;utm_medium=email&amp;utm_campaign={quote(campaign)}"
+
+    def tag(match: re.Match[str]) -> str:
+        url = match.group(1)
+        if url in untracked or "utm_source=" in url:
+            return match.group(0)
+        base, hash_, fragment = url.partition("#")
+        joiner = "&amp;" if "?" in base else "?"
+        return f'href="{base}{joiner}{tags}{hash_}{fragment}"'
+
+    return _HREF.sub(tag, html)
+
+
+def _between(html: str, start: str, end: str) -> tuple[str, str]:
+    """What lies between the first `start` and the next `end`, and the HTML without it."""
+    first = html.find(start)
+    last = html.find(end, first) if first >= 0 else -1
+    if last < 0:
+        return "", html
+    return html[first + len(start) : last], html[:first] + html[last + len(end) :]
+
+
+def _text_of(fragment: str) -> str:
+    """Rendered HTML as one line of plain text: tags dropped, entities decoded."""
+    if "<" in fragment:
+        fragment = _TAG.sub("", fragment)
+    if "&" in fragment:
+        fragment = unescape(fragment)
+    return " ".join(fragment.split())
+
+
+def where(exc: BaseException, fallback: str, templates_dir: Path) -> str:
+    """`file:line` of the template line that raised, from the traceback Jinja rewrites."""
+    if isinstance(exc, TemplateSyntaxError) and exc.lineno:
+        return f"{exc.name or fallback}:{exc.lineno}"
+    root = str(templates_dir.resolve()) + "/"
+    tb = exc.__traceback__
+    found = fallback
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            found = f"{filename.removeprefix(root)}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
+
+
+class Renderer:
+    """Chooses the variant for a person and renders subject, preheader, HTML and plain text."""
+
+    def __init__(
+        self,
+        templates_dir: Path,
+        default_locale: str,
+        *,
+        inline_css: bool = True,
+        auto_reload: bool = False,
+    ) -> None:
+        self.templates_dir = templates_dir
+        self.env = make_environment(templates_dir, inline_css=inline_css, auto_reload=auto_reload)
         self.default_locale = default_locale
 
     @cached_property
@@ -103,13 +207,11 @@ class Renderer:
         return frozenset(self.env.list_templates(extensions=["j2"]))
 
     def messages(self) -> list[str]:
-        return sorted(
-            {name.split("/")[0] for name in self.available if "/" in name}
-            - {
-                "layouts",
-                "partials",
-            }
-        )
+        names = {name.split("/")[0] for name in self.available if "/" in name}
+        return sorted(names - {"layouts", "partials"})
+
+    def variants(self, message: str) -> list[str]:
+        return sorted(name for name in self.available if name.startswith(f"{message}/"))
 
     def choose_variant(self, message: str, segment: str | None, locale: str | None) -> str:
         for name in variant_candidates(message, segment, locale, self.default_locale):
@@ -118,23 +220,58 @@ class Renderer:
         raise RenderError(f"no template for message {message!r}: add {message}/default{SUFFIX}")
 
     def render(
-        self, message: str, *, segment: str | None, locale: str | None, context: Mapping[str, Any]
+        self,
+        message: str,
+        *,
+        segment: str | None,
+        locale: str | None,
+        context: Mapping[str, Any],
+        campaign: str | None = None,
     ) -> RenderedEmail:
+        """Raises RenderError, naming the file and line, for a missing or broken template."""
         variant = self.choose_variant(message, segment, locale)
-        return self.render_variant(variant, context)
+        return self.render_variant(variant, context, locale=locale, campaign=campaign)
 
-    def render_variant(self, variant: str, context: Mapping[str, Any]) -> RenderedEmail:
+    def render_variant(
+        self,
+        variant: str,
+        context: Mapping[str, Any],
+        *,
+        locale: str | None = None,
+        campaign: str | None = None,
+    ) -> RenderedEmail:
+        """Renders one file. `locale` is the customer's (for regional formats); `campaign` is
+        the utm_campaign of its links (the trigger; the message name when not given)."""
+        code = formatting_locale(variant_locale(variant, self.default_locale), locale)
+        language = code.split("_")[0]
+        customer = context.get("customer") or {}
+        full = {
+            **context,
+            "locale": code,
+            "language": language,
+            "greeting": formatting.greeting(customer.get("first_name"), language),
+        }
         try:
             template = self.env.get_template(variant)
             if "subject" not in template.blocks:
-                raise RenderError(f"{variant} declares no {{% block subject %}}")
-            html = template.render(context)
-            subject_html = "".join(template.blocks["subject"](template.new_context(dict(context))))
-        except TemplateError as exc:
-            lineno = getattr(exc, "lineno", None)
-            where = f"{variant}:{lineno}" if lineno else variant
-            raise RenderError(f"{where}: {exc}") from exc
-        subject = " ".join(Markup(subject_html).unescape().split())
+                raise RenderError(f"{variant}:1: declares no {{% block subject %}}")
+            html = template.render(full)
+        except _TEMPLATE_BUGS as exc:
+            raise RenderError(f"{where(exc, variant, self.templates_dir)}: {exc}") from exc
+        subject = _text_of(_between(html, "<title>", "</title>")[0])
         if not subject:
-            raise RenderError(f"{variant} renders an empty subject")
-        return RenderedEmail(variant=variant, subject=subject, html=html, text=html_to_text(html))
+            raise RenderError(f"{variant}:1: renders an empty subject")
+        untracked = tuple(
+            str(context[name]) for name in ("unsubscribe_url", "preferences_url") if name in context
+        )
+        html = tag_links(html, campaign or variant.split("/")[0], untracked)
+        preheader, body = _between(html, PREHEADER_START, PREHEADER_END)
+        preheader = _text_of(preheader)
+        return RenderedEmail(
+            variant=variant,
+            locale=code,
+            subject=subject,
+            preheader=preheader,
+            html=html,
+            text=html_to_text(body),
+        )

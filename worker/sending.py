@@ -371,9 +371,17 @@ def compose(
     message_class = runtime.triggers.by_name[delivery.trigger].trigger.message_class
     token = unsubscribe_token(settings.secret_key(), customer.id, message_class)  # type: ignore[arg-type]
     unsubscribe_url = f"{settings.public_url.rstrip('/')}/u/{token}"
-    context = {**context, "unsubscribe_url": unsubscribe_url}
+    context = {
+        **context,
+        "unsubscribe_url": unsubscribe_url,
+        "preferences_url": f"{unsubscribe_url}/preferences",
+    }
     rendered = runtime.renderer.render(
-        delivery.message, segment=customer.segment, locale=customer.locale, context=context
+        delivery.message,
+        segment=customer.segment,
+        locale=customer.locale,
+        context=context,
+        campaign=delivery.trigger,
     )
     email = OutgoingEmail(
         delivery_id=delivery.id,  # type: ignore[arg-type]

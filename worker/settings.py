@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     default_locale: str = "en"
     default_timezone: str = "UTC"
     default_currency: str = "EUR"
+    shop_url: str = "https://shop.example"  # links in emails; products at {shop_url}/products/{id}
+    recommendations_count: int = Field(default=3, ge=0, le=12)
+    # The template preview page (/studio/preview): off unless both are set.
+    studio_user: str | None = None
+    studio_password: SecretStr | None = None
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     triggers_dir: Path = PROJECT_ROOT / "triggers"
@@ -139,6 +144,16 @@ class Settings(BaseSettings):
         # In any mode: found only at the first send, it would leave that delivery `sending`.
         if self.email_backend is EmailBackend.SENDGRID and self.sendgrid_api_key is None:
             raise ValueError("SENDGRID_API_KEY must be set when EMAIL_BACKEND=sendgrid")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_half_a_studio_login(self) -> Self:
+        # One without the other would leave the studio off with no word why.
+        if (self.studio_user is None) != (self.studio_password is None):
+            raise ValueError("set both STUDIO_USER and STUDIO_PASSWORD, or neither")
+        password = self.studio_password.get_secret_value() if self.studio_password else None
+        if password is not None and len(password) < 12:
+            raise ValueError("STUDIO_PASSWORD must be 12 or more characters")
         return self
 
     @model_validator(mode="after")

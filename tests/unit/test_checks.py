@@ -1,13 +1,165 @@
-"""`ladder check`: the shipped files pass; a broken trigger is named with its line and a hint."""
+"""`ladder check`: every trigger file on its own, and every message x segment x language rendered
+and linted, each problem with its file and line."""
 
 from __future__ import annotations
 
+import io
+import shutil
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
-from worker.checks import run_checks
-from worker.settings import Settings
+from worker.checks import check_templates, run_checks
+from worker.rendering import Renderer
+from worker.samples import sample_context
+from worker.settings import PROJECT_ROOT, Settings
+
+HEAD = '{% extends "layouts/base.html.j2" %}\n'
+
+
+@pytest.fixture
+def templates(tmp_path: Path) -> Path:
+    """A copy of the shipped templates, for a test to break."""
+    root = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", root)
+    return root
+
+
+def problems_in(templates: Path) -> list[str]:
+    _, problems = check_templates(Settings(templates_dir=templates))
+    return [str(problem) for problem in problems]
+
+
+def add(templates: Path, name: str, body: str, subject: str = "Hello") -> None:
+    (templates / name).write_text(
+        f"{HEAD}{{% block subject %}}{subject}{{% endblock %}}\n"
+        f"{{% block body %}}\n{body}\n{{% endblock %}}\n",
+        encoding="utf-8",
+    )
+
+
+def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
+    renditions, problems = check_templates(Settings())
+    assert [str(p) for p in problems] == []
+    messages = {r.message for r in renditions}
+    assert messages == {"thank_you", "upsell", "win_back"}
+    assert {r.locale for r in renditions} == {"de", "en", "es", "ru", "zh"}
+    assert {"champions", "loyal", "at_risk", "new", "prospect", "default"} <= {
+        r.segment for r in renditions
+    }
+    assert all(r.email is not None for r in renditions)
+
+
+def test_an_undefined_name_is_reported_with_its_file_and_line(templates: Path) -> None:
+    add(
+        templates, "win_back/champions.de.html.j2", "<p>Hallo</p>\n<p>{{ customer.frist_name }}</p>"
+    )
+    assert any(
+        p.startswith("win_back/champions.de.html.j2:5: ") and "frist_name" in p
+        for p in problems_in(templates)
+    )
+
+
+def test_an_email_without_the_unsubscribe_link_or_address_is_refused(templates: Path) -> None:
+    footer = templates / "partials" / "footer.html.j2"
+    text = footer.read_text(encoding="utf-8")
+    text = text.replace('<a href="{{ unsubscribe_url }}">{{ words[1] }}</a> · ', "")
+    footer.write_text(text.replace("{{ shop.postal_address }}", ""), encoding="utf-8")
+    problems = problems_in(templates)
+    assert "thank_you/default.html.j2:1: no unsubscribe link ({{ unsubscribe_url }})" in problems
+    assert "thank_you/default.html.j2:1: no postal address ({{ shop.postal_address }})" in problems
+
+
+def test_a_template_without_a_subject_is_refused(templates: Path) -> None:
+    (templates / "upsell" / "loyal.de.html.j2").write_text(
+        HEAD + "{% block body %}<p>Hallo</p>{% endblock %}", encoding="utf-8"
+    )
+    assert "upsell/loyal.de.html.j2:1: declares no {% block subject %}" in problems_in(templates)
+
+
+def test_an_empty_subject_is_refused(templates: Path) -> None:
+    add(templates, "upsell/loyal.de.html.j2", "<p>Hallo</p>", subject="{{ '' }}")
+    assert "upsell/loyal.de.html.j2:1: renders an empty subject" in problems_in(templates)
+
+
+def test_relative_and_non_http_links_are_refused_with_their_line(templates: Path) -> None:
+    body = (
+        '<p>Hallo</p>\n<p><a href="/sale">Sale</a></p>\n'
+        '<p><a href="mailto:hi@shop.example">Mail</a></p>'
+    )
+    add(templates, "win_back/at_risk.de.html.j2", body)
+    problems = problems_in(templates)
+    assert "win_back/at_risk.de.html.j2:5: link '/sale' is not an absolute http(s) URL" in problems
+    assert (
+        "win_back/at_risk.de.html.j2:6: link 'mailto:hi@shop.example' is not an absolute "
+        "http(s) URL" in problems
+    )
+
+
+def test_an_image_without_alt_text_is_refused_with_its_line(templates: Path) -> None:
+    body = '<p>Hallo</p>\n<img src="https://shop.example/a.png" alt="Tea">\n<img src="https://shop.example/b.png">'
+    add(templates, "win_back/at_risk.de.html.j2", body)
+    problems = problems_in(templates)
+    assert (
+        "win_back/at_risk.de.html.j2:6: image 'https://shop.example/b.png' has no alt text"
+        in problems
+    )
+    assert not any("a.png" in p for p in problems)
+
+
+def test_html_over_102_kb_is_refused(templates: Path) -> None:
+    add(templates, "win_back/at_risk.de.html.j2", "<p>" + "Hallo " * 20_000 + "</p>")
+    assert any(
+        p.startswith("win_back/at_risk.de.html.j2:1: HTML is ") and "Gmail clips" in p
+        for p in problems_in(templates)
+    )
+
+
+def test_a_language_missing_a_message_the_others_have_is_refused(templates: Path) -> None:
+    for path in (templates / "upsell").glob("*.ru.html.j2"):
+        path.unlink()
+    problems = problems_in(templates)
+    assert (
+        "upsell/: no variant in 'ru', which other messages have: add upsell/default.ru.html.j2"
+        in problems
+    )
+
+
+def test_a_missing_first_name_that_would_read_none_is_refused(templates: Path) -> None:
+    add(templates, "win_back/at_risk.de.html.j2", "<p>Hallo {{ customer.first_name }},</p>")
+    assert any(
+        p.startswith("win_back/at_risk.de.html.j2:1: the email reads 'None'")
+        for p in problems_in(templates)
+    )
+
+
+def test_a_marketer_adds_a_german_champions_variant_and_a_german_champion_gets_it(
+    templates: Path,
+) -> None:
+    add(
+        templates,
+        "win_back/champions.de.html.j2",
+        "<p>{{ greeting }},</p>\n<p>Ihr Gutschein über {{ 15|money }} wartet.</p>",
+        subject="Wir vermissen Sie",
+    )
+    assert problems_in(templates) == []
+    settings = Settings(templates_dir=templates)
+    renderer = Renderer(templates, "en")
+    context = sample_context(settings, segment="champions", locale="de_DE")
+    email = renderer.render("win_back", segment="champions", locale="de_DE", context=context)
+    assert email.variant == "win_back/champions.de.html.j2"
+    assert "Ihr Gutschein über 15,00\xa0€ wartet." in email.text
+
+
+def test_run_checks_prints_each_variant_and_returns_the_problems(templates: Path) -> None:
+    add(templates, "win_back/at_risk.de.html.j2", "<p>{{ nope }}</p>")
+    out = io.StringIO()
+    problems = run_checks(Settings(templates_dir=templates), Console(file=out, width=200))
+    assert problems == ["win_back/at_risk.de.html.j2:4: 'nope' is undefined"]
+    printed = out.getvalue()
+    assert "win_back/champions.de.html.j2" in printed and "Ihre Lieblingsstücke" in printed
+    assert "'nope' is undefined" in printed
 
 
 def check(triggers_dir: Path | None = None) -> tuple[list[str], str]:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from worker.rendering import Renderer, RenderError, locale_chain, variant_candidates
+from worker.rendering import (
+    Renderer,
+    RenderError,
+    formatting_locale,
+    locale_chain,
+    tag_links,
+    variant_candidates,
+    variant_locale,
+)
 
 LAYOUT = """\
 <html><head><title>{% block subject %}{% endblock %}</title></head>
@@ -116,7 +125,7 @@ def test_the_subject_is_plain_text_not_escaped_html(tmp_path: Path) -> None:
         "offer", segment=None, locale=None, context=context(first_name='Bo "B" <b>')
     )
     assert rendered.subject == 'Tea & cake for Bo "B" <b>'
-    assert "<title>Tea & cake for Bo &#34;B&#34; &lt;b&gt;</title>" in rendered.html
+    assert "<title>Tea &amp; cake for Bo &#34;B&#34; &lt;b&gt;</title>" in rendered.html
 
 
 def test_customer_data_is_escaped_in_the_html(renderer: Renderer) -> None:
@@ -154,7 +163,9 @@ def test_a_typo_in_a_variable_is_an_error_naming_the_template(tmp_path: Path) ->
 def test_a_template_without_a_subject_block_is_an_error(tmp_path: Path) -> None:
     body_only = '{% extends "layouts/base.html.j2" %}{% block body %}<p>Hi</p>{% endblock %}'
     renderer = Renderer(make_templates(tmp_path, {"offer/default.html.j2": body_only}), "en")
-    with pytest.raises(RenderError, match=r"offer/default\.html\.j2 declares no \{% block subject"):
+    with pytest.raises(
+        RenderError, match=r"offer/default\.html\.j2:1: declares no \{% block subject"
+    ):
         renderer.render("offer", segment=None, locale=None, context=context())
 
 
@@ -181,3 +192,152 @@ def test_a_syntax_error_names_the_template_and_line(tmp_path: Path) -> None:
 
 def test_messages_lists_the_message_folders_but_not_layouts(renderer: Renderer) -> None:
     assert renderer.messages() == ["win_back"]
+
+
+FULL_LAYOUT = """\
+<!doctype html><html lang="{{ language }}"><head><title>{% block subject %}{% endblock %}</title>
+</head><body>
+<div class="pre"><!--preheader-->{% block preheader %}{% endblock %}<!--/preheader--></div>
+<table class="box"><tr><td>{% block body %}{% endblock %}</td></tr></table>
+<p><a href="{{ unsubscribe_url }}">Unsubscribe</a>
+<a href="{{ preferences_url }}">Preferences</a></p>
+</body></html>
+"""
+CSS = (
+    ".box { width: 600px; } .lead { color: #5a3e2b; }"
+    " @media (max-width: 600px) { .box { width: 100% !important; } }"
+)
+
+
+@pytest.fixture
+def styled(tmp_path: Path) -> Renderer:
+    files = {
+        "layouts/base.html.j2": FULL_LAYOUT,
+        "layouts/email.css": CSS,
+        "offer/default.html.j2": (
+            '{% extends "layouts/base.html.j2" %}'
+            "{% block subject %}Hello {{ customer.first_name }}{% endblock %}"
+            "{% block preheader %}Ten percent off, today only{% endblock %}"
+            '{% block body %}<p class="lead">{{ greeting }},</p>'
+            '<p><a href="https://shop.example/new#top">New in</a>'
+            ' <a href="https://shop.example/sale?c=1">Sale</a></p>{% endblock %}'
+        ),
+    }
+    return Renderer(make_templates(tmp_path, files), "en", auto_reload=True)
+
+
+def personal(**extra: Any) -> dict[str, Any]:
+    return context(
+        preferences_url="https://shop.example/u/1.abc/preferences",
+        **extra,
+    )
+
+
+def test_the_stylesheet_is_inlined_into_the_tags_and_media_rules_stay_for_phones(
+    styled: Renderer,
+) -> None:
+    html = styled.render("offer", segment=None, locale="en", context=personal()).html
+    assert '<p class="lead" style="color: #5a3e2b;">' in html
+    assert 'style="width: 600px;"' in html
+    assert "@media (max-width: 600px)" in html
+    assert html.startswith("<!doctype html>")
+
+
+def test_the_stylesheet_is_inlined_once_per_template_version_not_per_send(
+    styled: Renderer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker import inlining
+
+    calls: list[str] = []
+    real = inlining.inline_source
+
+    def counting(source: str, css: str) -> str:
+        calls.append(source)
+        return real(source, css)
+
+    monkeypatch.setattr(inlining, "inline_source", counting)
+    for _ in range(3):
+        styled.render("offer", segment=None, locale="en", context=personal())
+    assert len(calls) == 2  # the message and its layout, once each
+    css = tmp_path / "layouts" / "email.css"
+    css.write_text(CSS.replace("#5a3e2b", "#000000"), encoding="utf-8")
+    os.utime(css, (css.stat().st_atime, css.stat().st_mtime + 5))
+    html = styled.render("offer", segment=None, locale="en", context=personal()).html
+    assert 'style="color: #000000;"' in html
+    assert len(calls) == 4  # a changed stylesheet is a new version of every template
+
+
+def test_the_preheader_is_read_from_its_block_and_left_out_of_the_text_part(
+    styled: Renderer,
+) -> None:
+    rendered = styled.render("offer", segment=None, locale="en", context=personal())
+    assert rendered.preheader == "Ten percent off, today only"
+    assert "Ten percent" not in rendered.text
+    assert rendered.subject == "Hello Ana"
+
+
+def test_links_carry_utm_tags_for_the_trigger_but_unsubscribe_links_do_not(
+    styled: Renderer,
+) -> None:
+    rendered = styled.render(
+        "offer", segment=None, locale="en", context=personal(), campaign="win-back"
+    )
+    tags = "utm_source=ladder&amp;utm_medium=email&amp;utm_campaign=win-back"
+    assert f'href="https://shop.example/new?{tags}#top"' in rendered.html
+    assert f'href="https://shop.example/sale?c=1&amp;{tags}"' in rendered.html
+    assert 'href="https://shop.example/unsubscribe/1.abc"' in rendered.html
+    assert 'href="https://shop.example/u/1.abc/preferences"' in rendered.html
+    assert "Sale (https://shop.example/sale?c=1&utm_source=ladder" in rendered.text
+
+
+def test_without_a_trigger_the_campaign_is_the_message(styled: Renderer) -> None:
+    rendered = styled.render("offer", segment=None, locale="en", context=personal())
+    assert "utm_campaign=offer" in rendered.html
+
+
+def test_a_link_with_its_own_utm_tags_keeps_them() -> None:
+    html = '<a href="https://x.example/?utm_source=news">x</a>'
+    assert tag_links(html, "win-back", ()) == html
+
+
+def test_the_greeting_falls_back_gracefully_in_each_language(styled: Renderer) -> None:
+    def greeting(first_name: str | None, locale: str) -> str:
+        html = styled.render(
+            "offer", segment=None, locale=locale, context=personal(first_name=first_name)
+        ).html
+        return html.split('<p class="lead" style="color: #5a3e2b;">')[1].split("</p>")[0]
+
+    assert greeting("Ana", "en") == "Hi Ana,"
+    assert greeting(None, "en") == "Hi there,"
+    assert greeting("  ", "en") == "Hi there,"
+
+
+def test_the_formatting_locale_is_the_customers_when_the_email_is_in_their_language() -> None:
+    assert formatting_locale("es", "es_MX") == "es_MX"
+    assert formatting_locale("es", "es-AR") == "es_AR"
+    assert formatting_locale("en", "fr_FR") == "en"  # an English email formats the English way
+    assert formatting_locale("de", None) == "de"
+
+
+def test_variant_locale_reads_the_language_from_the_file_name() -> None:
+    assert variant_locale("win_back/champions.de.html.j2", "en") == "de"
+    assert variant_locale("win_back/champions.es_MX.html.j2", "en") == "es_MX"
+    assert variant_locale("win_back/champions.html.j2", "en") == "en"
+
+
+def test_an_undefined_name_in_a_layout_names_the_layout_and_its_line(tmp_path: Path) -> None:
+    layout = (
+        "<html><head><title>{% block subject %}{% endblock %}</title></head>\n"
+        "<body>\n{{ shop.nmae }}</body></html>"
+    )
+    files = {"layouts/base.html.j2": layout, "offer/default.html.j2": template("Hi")}
+    renderer = Renderer(make_templates(tmp_path, files), "en", inline_css=False)
+    with pytest.raises(RenderError, match=r"^layouts/base\.html\.j2:3: .*nmae"):
+        renderer.render("offer", segment=None, locale=None, context=context(shop={}))
+
+
+def test_tags_written_in_capitals_still_make_paragraphs_in_the_text_part(tmp_path: Path) -> None:
+    files = {"offer/default.html.j2": template("Hi", "<P>One</P><P>Two<BR>three</P>")}
+    renderer = Renderer(make_templates(tmp_path, files), "en")
+    rendered = renderer.render("offer", segment=None, locale=None, context=context())
+    assert rendered.text.startswith("One\n\nTwo\nthree\n\n")

@@ -134,3 +134,15 @@ def test_quiet_hours_and_the_budget_default_to_daytime_and_one_a_day_two_a_week(
 def test_a_send_window_that_is_not_one_is_refused_naming_the_format() -> None:
     with pytest.raises(ValidationError, match=r"not a send window: write e\.g\. '09:00-20:00'"):
         settings(send_window="9 to 5")
+
+
+def test_the_studio_login_needs_both_a_user_and_a_long_enough_password() -> None:
+    with pytest.raises(ValidationError, match="set both STUDIO_USER and STUDIO_PASSWORD"):
+        settings(studio_user="marketing")
+    with pytest.raises(ValidationError, match="set both STUDIO_USER and STUDIO_PASSWORD"):
+        settings(studio_password="a long enough password")
+    with pytest.raises(ValidationError, match="STUDIO_PASSWORD must be 12 or more characters"):
+        settings(studio_user="marketing", studio_password="short")
+    configured = settings(studio_user="marketing", studio_password="a long enough password")
+    assert configured.studio_user == "marketing"
+    assert "a long enough password" not in repr(configured)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from worker.settings import Settings, get_settings
-from worker.web import events_api, health, provider_events, unsubscribe, webhooks
+from worker.web import events_api, health, provider_events, studio, unsubscribe, webhooks
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -17,6 +17,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(unsubscribe.router)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(studio.router)  # 404 unless STUDIO_USER and STUDIO_PASSWORD are set
     return app
 
 

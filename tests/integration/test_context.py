@@ -1,0 +1,65 @@
+"""The names a template sees are the same in a real send as in `ladder check`'s samples."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models import Customer, Event, Order
+from tests.support.factories import order_event
+from worker.context import build_context
+from worker.events import process
+from worker.ingest import store_events
+from worker.preview import personal_links
+from worker.runtime import Runtime
+from worker.samples import sample_context
+
+T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+DOCUMENTED = {
+    "customer",
+    "order",
+    "before",
+    "event",
+    "segment",
+    "shop",
+    "recommendations",
+    "unsubscribe_url",
+    "preferences_url",
+    "now",
+}
+
+
+def shape(value: Any) -> Any:
+    """The names in a context, nested, without the values."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [shape(value[0])]
+    return None
+
+
+def test_a_real_context_has_the_documented_names_and_the_samples_the_same_shape(
+    db: Session, runtime: Runtime
+) -> None:
+    event = order_event(event_id="o-1", order_id="1", at=T0)
+    [event_id] = store_events(db, [event], now=T0).stored
+    process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    customer = db.exec(select(Customer)).one()
+    cause = db.exec(select(Event).where(col(Event.id) == event_id)).one()
+    order = db.exec(select(Order)).one()
+    real = build_context(
+        db, event=cause, customer=customer, order=order, settings=runtime.settings, now=T0
+    )
+    real.update(personal_links(runtime.settings, customer.id or 0))
+    real["before"] = dict(real["before"])
+    real["recommendations"] = [
+        {"product_id": "", "title": "", "category": "", "price": 0, "currency": "", "url": ""}
+    ]  # the shop has no recommendations yet: the shape of one, as for_customer returns it
+
+    assert set(real) == DOCUMENTED
+    sample = sample_context(runtime.settings)
+    assert shape(sample) == shape(real)
+    assert real["segment"] == "default"  # no segment yet
+    assert real["order"]["lines"][0]["url"] == "https://shop.example/products/p-9"

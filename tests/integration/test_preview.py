@@ -1,0 +1,116 @@
+"""`ladder preview`: a message as a sample or a real customer would get it, into var/preview/."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from models import Customer
+from tests.support.factories import order_event
+from worker import settings as settings_module
+from worker.cli import app
+from worker.events import process
+from worker.ingest import store_events
+from worker.runtime import Runtime
+from worker.settings import PROJECT_ROOT
+
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+
+
+def german_champion(db: Session, runtime: Runtime) -> None:
+    event = order_event(
+        event_id="ord-1", order_id="1", at=T0, email="lena@example.com", first_name="Lena",
+        locale="de_DE", total="1234.50",
+    )  # fmt: skip
+    [event_id] = store_events(db, [event], now=T0).stored
+    process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    db.execute(update(Customer).values(segment="champions"))
+    db.commit()
+
+
+def test_preview_renders_for_a_real_customer_in_their_language_and_segment(
+    db: Session, runtime: Runtime, tmp_path: Path
+) -> None:
+    german_champion(db, runtime)
+    out = tmp_path / "preview"
+    result = CliRunner().invoke(
+        app, ["preview", "win_back", "--customer", "Lena@Example.com", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Ihre Lieblingsstücke warten auf Sie" in result.output
+    text = (out / "win_back.champions.de_DE.txt").read_text(encoding="utf-8")
+    assert text.startswith("Subject: Ihre Lieblingsstücke warten auf Sie\nPreheader: Nach 1 ")
+    assert "Hallo Lena," in text
+    assert "(insgesamt 1.234,50\xa0€)" in text  # euros, the German way
+    assert "vom 1. März 2026 stammt" in text
+    html = (out / "win_back.champions.de_DE.html").read_text(encoding="utf-8")
+    assert html.startswith("<!doctype html>") and 'lang="de"' in html
+    assert "/unsubscribe/" in html and "utm_campaign=win_back" in html
+
+
+@pytest.fixture
+def no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Settings for commands that read no database: the CLI takes them from the environment."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    settings_module.get_settings.cache_clear()
+    yield
+    settings_module.get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("no_database")
+def test_preview_renders_a_sample_customer_for_any_segment_and_language(tmp_path: Path) -> None:
+    out = tmp_path / "preview"
+    result = CliRunner().invoke(
+        app,
+        ["preview", "upsell", "--segment", "loyal", "--locale", "ru", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    text = (out / "upsell.loyal.ru.txt").read_text(encoding="utf-8")
+    assert "Subject: Небольшой подарок для постоянного покупателя" in text
+    assert "Здравствуйте, Анна!" in text
+    assert settings_module.get_settings().postal_address in text
+
+
+@pytest.mark.usefixtures("runtime")  # this test's database, empty
+def test_preview_for_an_unknown_customer_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["preview", "win_back", "--customer", "nobody@example.com", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "no customer with the address 'nobody@example.com'" in result.output
+    assert not list(tmp_path.glob("*.html"))
+
+
+@pytest.mark.usefixtures("no_database")
+def test_preview_of_a_message_without_templates_names_the_file_to_add(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["preview", "birthday", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "add birthday/default.html.j2" in result.output
+
+
+@pytest.mark.usefixtures("no_database")
+def test_ladder_check_fails_naming_the_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", templates)
+    monkeypatch.setenv("TEMPLATES_DIR", str(templates))
+    settings_module.get_settings.cache_clear()
+    assert CliRunner().invoke(app, ["check"]).exit_code == 0
+
+    broken = templates / "win_back" / "champions.de.html.j2"
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace("{{ greeting }}", "{{ greting }}"),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert "\nwin_back/champions.de.html.j2:6: 'greting' is undefined\n" in result.output

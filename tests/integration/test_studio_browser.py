@@ -1,0 +1,225 @@
+"""The studio's preview page end to end in headless Chromium (Debian's `chromium` and
+`chromium-driver`, driven by Selenium): pick, see, compare a screenshot, follow an edit.
+
+The reference screenshot is refreshed with `make snapshots` (UPDATE_SNAPSHOTS=1).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from pydantic import SecretStr
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select
+
+from tests.support.waiting import wait_until
+from worker.settings import PROJECT_ROOT, Settings
+from worker.web import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+REFERENCE = Path(__file__).parent / "screenshots" / "studio_win_back_champions_de.png"
+UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
+MAX_DIFFERENT_PIXELS = 0.01  # anti-aliasing may move a few pixels; a layout change moves many
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def templates(tmp_path: Path) -> Path:
+    root = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", root)
+    return root
+
+
+@pytest.fixture
+def studio(tmp_path: Path, templates: Path) -> Iterator[str]:
+    """The web process on a free port, with the studio on; yields its base URL with login."""
+    settings = Settings(
+        _env_file=None,
+        database_url=f"sqlite:///{tmp_path / 'ladder.db'}",
+        templates_dir=templates,
+        studio_user="marketing",
+        studio_password=SecretStr("s3cret-preview"),
+        shop_name="Ladder Tea Co.",
+        postal_address="Calle Mayor 1, 28013 Madrid",
+        shop_url="https://tea.example",
+        public_url="https://ladder.tea.example",
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout_s=20, what="the web process to listen")
+    yield f"http://marketing:s3cret-preview@127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    for path, package in (
+        (CHROMIUM, "chromium"),
+        (CHROMEDRIVER, "chromium-driver"),
+        ("/usr/share/fonts/truetype/liberation", "fonts-liberation"),
+        ("/usr/share/fonts/truetype/dejavu", "fonts-dejavu-core"),
+    ):
+        assert Path(path).exists(), (
+            f"{path} is missing: install Debian's {package} (`make test` installs the browser"
+            " and its fonts when run as root)"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        "--window-size=1280,1000",
+        "--font-render-hinting=none",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def different_pixels(driver: WebDriver, first: bytes, second: bytes) -> float:
+    """The share of pixels that differ between two PNGs, measured by the browser's canvas."""
+    script = """
+    const [a, b, done] = arguments;
+    const load = (data) => new Promise((ok) => {
+      const image = new Image(); image.onload = () => ok(image); image.src = data; });
+    Promise.all([load(a), load(b)]).then(([one, two]) => {
+      if (one.width !== two.width || one.height !== two.height) { done(1); return; }
+      const pixels = (image) => {
+        const canvas = document.createElement("canvas");
+        canvas.width = image.width; canvas.height = image.height;
+        const context = canvas.getContext("2d"); context.drawImage(image, 0, 0);
+        return context.getImageData(0, 0, image.width, image.height).data;
+      };
+      const p = pixels(one), q = pixels(two);
+      let different = 0;
+      for (let i = 0; i < p.length; i += 4) {
+        const distance = Math.abs(p[i] - q[i]) + Math.abs(p[i + 1] - q[i + 1])
+          + Math.abs(p[i + 2] - q[i + 2]);
+        if (distance > 48) different++;
+      }
+      done(different / (p.length / 4));
+    });
+    """
+
+    def url(png: bytes) -> str:
+        return "data:image/png;base64," + base64.b64encode(png).decode()
+
+    share: float = driver.execute_async_script(script, url(first), url(second))
+    return share
+
+
+def subject_shown(driver: WebDriver) -> str:
+    """The subject on the page; empty while the page is being reloaded."""
+    try:
+        return str(driver.find_element(By.ID, "subject").text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
+def pick(driver: WebDriver, base: str, message: str, segment: str, locale: str) -> None:
+    driver.get(f"{base}/studio/preview")
+    Select(driver.find_element(By.ID, "message")).select_by_visible_text(message)
+    Select(driver.find_element(By.ID, "segment")).select_by_visible_text(segment)
+    Select(driver.find_element(By.ID, "locale")).select_by_visible_text(locale)
+    driver.find_element(By.ID, "show").click()
+    wait_until(
+        lambda: (
+            f"message={message}" in driver.current_url
+            and driver.execute_script("return document.readyState") == "complete"
+            and subject_shown(driver) != ""
+        ),
+        timeout_s=20,
+        what="the page for the picked message",
+    )
+
+
+def test_a_marketer_picks_a_german_champion_and_sees_the_email_at_both_widths(
+    studio: str, browser: WebDriver
+) -> None:
+    pick(browser, studio, "win_back", "champions", "de")
+
+    assert browser.find_element(By.ID, "subject").text == "Ihre Lieblingsstücke warten auf Sie"
+    assert browser.find_element(By.ID, "preheader").text.startswith("Nach 7 Bestellungen")
+    assert browser.find_element(By.ID, "warnings").text == "No warnings: this email may be sent."
+    assert "Hallo Lena," in browser.find_element(By.ID, "text").text
+    desktop = browser.find_element(By.ID, "desktop")
+    mobile = browser.find_element(By.ID, "mobile")
+
+    # Inside the phone-width frame the @media rules make the email fit the screen.
+    browser.switch_to.frame(mobile)
+    assert browser.execute_script("return window.innerWidth") == 375
+    container = browser.find_element(By.CSS_SELECTOR, "table.container")
+    assert container.size["width"] <= 375 - 24
+    assert "Sie gehören zu unseren besten Kundinnen und Kunden" in container.text
+    browser.switch_to.default_content()
+    browser.switch_to.frame(desktop)
+    assert browser.execute_script("return window.innerWidth") == 700
+    assert browser.find_element(By.CSS_SELECTOR, "table.container").size["width"] == 600
+    browser.switch_to.default_content()
+
+    shot = desktop.screenshot_as_png
+    if UPDATE or not REFERENCE.exists():
+        REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+        REFERENCE.write_bytes(shot)
+        assert UPDATE, f"wrote a first {REFERENCE.name}: review it and commit it"
+    share = different_pixels(browser, shot, REFERENCE.read_bytes())
+    assert share <= MAX_DIFFERENT_PIXELS, (
+        f"the desktop email differs from {REFERENCE.name} in {share:.1%} of its pixels: "
+        "if the change is intended, run `make snapshots` and review the image"
+    )
+
+
+def test_the_page_reloads_itself_when_the_template_is_saved(
+    studio: str, browser: WebDriver, templates: Path
+) -> None:
+    pick(browser, studio, "win_back", "champions", "de")
+    path = templates / "win_back" / "champions.de.html.j2"
+    edited = (
+        path.read_text(encoding="utf-8")
+        .replace("Ihre Lieblingsstücke warten auf Sie", "Wir haben etwas für Sie zurückgelegt")
+        .replace("{% include", "<h1>Nur für Sie</h1>\n{% include")
+    )
+    path.write_text(edited, encoding="utf-8")
+
+    wait_until(
+        lambda: subject_shown(browser) == "Wir haben etwas für Sie zurückgelegt",
+        timeout_s=20,
+        interval_s=0.2,
+        what="the page to follow the edited template",
+    )
+    assert "message=win_back" in browser.current_url  # still the marketer's pick
+    browser.save_screenshot(str(templates.parent / "studio.png"))
+    # The screenshot comparison sees the new heading: a changed email does not pass for the old.
+    shot = browser.find_element(By.ID, "desktop").screenshot_as_png
+    assert different_pixels(browser, shot, REFERENCE.read_bytes()) > MAX_DIFFERENT_PIXELS

@@ -1,0 +1,197 @@
+"""The template studio: `/studio/preview` shows a message as a customer would get it.
+
+Off unless STUDIO_USER and STUDIO_PASSWORD are set (404 otherwise); HTTP Basic login,
+compared in constant time. The page reloads itself when a template file changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from jinja2 import Environment
+
+from models.db import session
+from worker import timesource
+from worker.checks import lint_email
+from worker.preview import Preview, PreviewError, render_preview
+from worker.rendering import Renderer, RenderError
+from worker.segments import PROSPECT, SEGMENTS
+from worker.settings import Settings
+from worker.web.deps import settings_of
+
+router = APIRouter(prefix="/studio")
+_basic = HTTPBasic(auto_error=False, realm="Ladder studio")
+
+LANGUAGES = ["en", "es", "de", "ru", "zh"]
+SEGMENT_NAMES = ["default"] + [name for name, _, _ in SEGMENTS] + [PROSPECT]
+
+
+def require_login(
+    request: Request,
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
+) -> Settings:
+    """404 while the studio is not configured; 401 without the right user and password."""
+    settings = settings_of(request)
+    if not settings.studio_user or settings.studio_password is None:
+        raise HTTPException(404, "Not Found")
+    given_user = credentials.username if credentials else ""
+    given_password = credentials.password if credentials else ""
+    user_ok = hmac.compare_digest(given_user.encode(), settings.studio_user.encode())
+    password_ok = hmac.compare_digest(
+        given_password.encode(), settings.studio_password.get_secret_value().encode()
+    )
+    if not (user_ok and password_ok):
+        raise HTTPException(
+            401, "login required", headers={"WWW-Authenticate": 'Basic realm="Ladder studio"'}
+        )
+    return settings
+
+
+def templates_version(templates_dir: Path) -> str:
+    """Changes whenever a file under templates/ is added, removed or saved."""
+    digest = hashlib.sha256()
+    for path in sorted(templates_dir.rglob("*")):
+        if path.is_file():
+            digest.update(f"{path}:{path.stat().st_mtime_ns}:{path.stat().st_size};".encode())
+    return digest.hexdigest()[:16]
+
+
+@router.get("/preview/version", response_class=PlainTextResponse)
+def version(settings: Annotated[Settings, Depends(require_login)]) -> str:
+    return templates_version(settings.templates_dir)
+
+
+@router.get("/preview", response_class=HTMLResponse)
+def preview_page(
+    settings: Annotated[Settings, Depends(require_login)],
+    message: Annotated[str | None, Query(max_length=64)] = None,
+    segment: Annotated[str, Query(max_length=32)] = "default",
+    locale: Annotated[str, Query(max_length=35)] = "en",
+    customer: Annotated[str, Query(max_length=320)] = "",
+) -> str:
+    """The page: a form to pick, then subject, preheader, warnings, two widths, the text."""
+    # Read afresh on every request: the studio is where templates are being edited.
+    renderer = Renderer(settings.templates_dir, settings.default_locale, auto_reload=True)
+    messages = renderer.messages()
+    chosen = message if message in messages else (messages[0] if messages else "")
+    shown: Preview | None = None
+    problems: list[str] = []
+    if chosen:
+        try:
+            shown = _render(renderer, settings, chosen, segment, locale, customer.strip())
+        except (RenderError, PreviewError) as exc:
+            problems.append(str(exc))
+    if shown is not None:
+        problems += [
+            str(problem)
+            for problem in lint_email(
+                shown.email,
+                templates_dir=settings.templates_dir,
+                unsubscribe_url=f"{settings.public_url.rstrip('/')}/unsubscribe/",
+                postal_address=settings.postal_address,
+            )
+        ]
+    return _PAGE.render(
+        messages=messages,
+        segments=SEGMENT_NAMES,
+        languages=sorted({*LANGUAGES, settings.default_locale}),
+        message=chosen,
+        segment=segment,
+        locale=locale,
+        customer=customer,
+        shown=shown,
+        problems=problems,
+        version=templates_version(settings.templates_dir),
+    )
+
+
+def _render(
+    renderer: Renderer, settings: Settings, message: str, segment: str, locale: str, email: str
+) -> Preview:
+    with session(settings.database_url) as db:
+        return render_preview(
+            renderer,
+            settings,
+            message,
+            segment=None if email else segment,
+            locale=None if email else locale,
+            db=db if email else None,
+            email=email or None,
+            now=timesource.now(),
+        )
+
+
+# The page's own template (code, not a marketer's file). The email goes in an iframe's srcdoc,
+# escaped as any attribute value: shown exactly as sent, and sandboxed from the page.
+_PAGE = Environment(autoescape=True).from_string(
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Ladder studio · preview</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 16px; background: #fafafa; color: #222; }
+form { display: flex; gap: 8px; align-items: end; flex-wrap: wrap; margin-bottom: 12px; }
+label { display: flex; flex-direction: column; font-size: 12px; color: #555; }
+.meta { background: #fff; border: 1px solid #ddd; padding: 8px 12px; margin-bottom: 12px; }
+.warnings { background: #fff4e5; border: 1px solid #f0b37e; padding: 8px 12px; }
+.ok { color: #2a7a2a; }
+.frames { display: flex; gap: 16px; align-items: flex-start; }
+iframe { border: 1px solid #ccc; background: #fff; height: 900px; }
+pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 12px; }
+</style></head>
+<body data-version="{{ version }}">
+{% macro choose(label, name, options, current) %}
+<label>{{ label }}<select name="{{ name }}" id="{{ name }}">
+{% for option in options %}
+<option{{ " selected" if option == current else "" }}>{{ option }}</option>
+{% endfor %}
+</select></label>
+{% endmacro %}
+<form method="get" action="/studio/preview">
+{{ choose("Message", "message", messages, message) }}
+{{ choose("Segment", "segment", segments, segment) }}
+{{ choose("Language", "locale", languages, locale) }}
+<label>Customer e-mail (empty: a sample customer)
+<input name="customer" id="customer" value="{{ customer }}" size="30"></label>
+<button type="submit" id="show">Show</button>
+</form>
+{% if shown %}
+<div class="meta">
+<div>Subject: <strong id="subject">{{ shown.email.subject }}</strong></div>
+<div>Preheader: <span id="preheader">{{ shown.email.preheader }}</span></div>
+<div>File: <code id="variant">{{ shown.email.variant }}</code> · language {{ shown.email.locale }}
+· segment {{ shown.segment }} · customer {{ shown.customer }}
+· {{ "{:,}".format(shown.email.html|length) }} characters of HTML</div>
+</div>
+{% endif %}
+<div class="warnings" id="warnings">
+{% for problem in problems %}<div class="problem">{{ problem }}</div>
+{% else %}<span class="ok">No warnings: this email may be sent.</span>{% endfor %}
+</div>
+{% if shown %}
+<h3>Desktop and mobile</h3>
+<div class="frames">
+<iframe id="desktop" title="desktop" width="700" sandbox srcdoc="{{ shown.email.html }}"></iframe>
+<iframe id="mobile" title="mobile" width="375" sandbox srcdoc="{{ shown.email.html }}"></iframe>
+</div>
+<h3>Text part</h3>
+<pre id="text">{{ shown.email.text }}</pre>
+{% endif %}
+<script>
+// Reload when a template file changes, so the page follows the editor.
+const shown = document.body.dataset.version;
+setInterval(async () => {
+  try {
+    // From the origin: a page opened as http://user:password@host/ may not fetch relative URLs.
+    const answer = await fetch(location.origin + "/studio/preview/version");
+    if (answer.ok && (await answer.text()) !== shown) location.reload();
+  } catch (error) { /* the server restarts: try again at the next tick */ }
+}, 1000);
+</script>
+</body></html>
+"""
+)

@@ -91,9 +91,9 @@ def test_preview_for_an_unknown_customer_says_so(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("no_database")
 def test_preview_of_a_message_without_templates_names_the_file_to_add(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["preview", "birthday", "--out", str(tmp_path)])
+    result = CliRunner().invoke(app, ["preview", "name_day", "--out", str(tmp_path)])
     assert result.exit_code == 1
-    assert "add birthday/default.html.j2" in result.output
+    assert "add name_day/default.html.j2" in result.output
 
 
 @pytest.mark.usefixtures("no_database")

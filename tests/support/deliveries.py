@@ -3,6 +3,7 @@ delivery bench, which time sending, not the pipeline before it."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -10,20 +11,24 @@ from sqlalchemy import insert, select
 from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus
+from worker.settings import PROJECT_ROOT
 
 TRIGGER = """name = "hello"
 message = "hello"
 on = "customer.created"
 """
-TEMPLATE = """{% block subject %}Hello {{ customer.first_name or "friend" }}{% endblock %}
-<p>Hi {{ customer.first_name }}, welcome to {{ shop.name }}.</p>
-<p><a href="{{ unsubscribe_url }}">Unsubscribe</a> · {{ shop.postal_address }}</p>
+TEMPLATE = """{% extends "layouts/base.html.j2" %}
+{% block subject %}Hello {{ customer.first_name or "friend" }}{% endblock %}
+{% block body %}<p>{{ greeting }}, welcome to {{ shop.name }}.</p>{% endblock %}
 """
 
 
 def write_hello_message(root: Path) -> tuple[Path, Path]:
-    """A one-trigger, one-template shop under `root`; returns (triggers_dir, templates_dir)."""
+    """A one-trigger, one-template shop under `root`, with the shipped layout and partials (the
+    unsubscribe link and postal address live there); returns (triggers_dir, templates_dir)."""
     triggers, templates = root / "triggers", root / "templates"
+    for shared in ("layouts", "partials"):
+        shutil.copytree(PROJECT_ROOT / "templates" / shared, templates / shared, dirs_exist_ok=True)
     (templates / "hello").mkdir(parents=True, exist_ok=True)
     triggers.mkdir(parents=True, exist_ok=True)
     (triggers / "hello.toml").write_text(TRIGGER, encoding="utf-8")

@@ -43,7 +43,16 @@ def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
     renditions, problems = check_templates(Settings())
     assert [str(p) for p in problems] == []
     messages = {r.message for r in renditions}
-    assert messages == {"thank_you", "upsell", "win_back"}
+    assert messages == {
+        "bigger_basket",
+        "birthday",
+        "holiday_card",
+        "moved_up",
+        "second_order",
+        "thank_you",
+        "upsell",
+        "win_back",
+    }
     assert {r.locale for r in renditions} == {"de", "en", "es", "ru", "zh"}
     assert {"champions", "loyal", "at_risk", "new", "prospect", "default"} <= {
         r.segment for r in renditions

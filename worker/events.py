@@ -1,23 +1,21 @@
-"""`process`: one event → customer facts → cancelled and new scheduled deliveries."""
+"""`process`: stored events → customers, orders, facts → cancelled and new deliveries."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, update
 from sqlmodel import Session
 
-from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
-from models.db import dialect_insert
-from models.types import UTCDateTime
-from triggers import CompiledTrigger, ConditionError, TriggerSet
-from worker import customers, outbox
+from models import Customer, Event, EventStatus, Order
+from triggers import TriggerSet
+from worker import customers, scheduling
 from worker.canonical import CanonicalEvent
 from worker.context import build_context
 from worker.errors import PermanentError
@@ -27,18 +25,6 @@ from worker.settings import Settings
 logger = logging.getLogger(__name__)
 
 EVENTS = cast(Table, Event.__table__)  # type: ignore[attr-defined]
-DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
-
-# A delivery that would already have been due this long ago when its event arrives (a
-# backfill of old history, a platform replaying last month) is recorded as skipped, not sent.
-LATE_LIMIT = timedelta(days=1)
-# States in which a delivery counts against a trigger's cooldown.
-LIVE_STATUSES = (
-    DeliveryStatus.SCHEDULED,
-    DeliveryStatus.SENDING,
-    DeliveryStatus.SENT,
-    DeliveryStatus.DELIVERED,
-)
 
 
 @dataclass
@@ -166,7 +152,7 @@ def _apply_all(
             waiting = _apply_round(
                 db, waiting, batch, now=now, triggers=triggers, settings=settings
             )
-        _insert_deliveries(db, batch, now=now)
+        _write_deliveries(db, batch, now=now)
         insert_lines(db, batch.lines)
         db.execute(_link(), batch.links)  # nothing in the batch reads these columns
     finally:
@@ -243,7 +229,7 @@ def _apply_round(
             }
         )
     if later:  # written now, for the next round's `unless` and cooldown look-ups
-        _insert_deliveries(db, batch, now=now)
+        _write_deliveries(db, batch, now=now)
     return [waiting[i] for i in later]
 
 
@@ -287,7 +273,7 @@ def _start_triggers(
     settings: Settings,
 ) -> None:
     """Cancels what this event's type cancels, then adds the deliveries it starts to `batch`."""
-    cancel_waiting(db, event, triggers, customer_id=customer.id)  # type: ignore[arg-type]
+    scheduling.cancel_waiting(db, event, triggers, customer_id=customer.id)  # type: ignore[arg-type]
     started = triggers.started_by(event.type)
     if not started:
         return
@@ -303,163 +289,13 @@ def _start_triggers(
         needs=needs,
     )
     for compiled in started:
-        row = _delivery_row(db, compiled, context, event=event, customer=customer, now=now)
+        row = scheduling.delivery_row(
+            db, compiled, context, event=event, customer=customer, now=now
+        )
         if row is not None:
             batch.deliveries.append(row)
 
 
-def _insert_deliveries(db: Session, batch: _Batch, *, now: datetime) -> None:
-    """Inserts the batch's new deliveries so far; adds those due now to `batch.due` (a dedupe
-    key seen before, from an earlier run of the same event, inserts nothing)."""
+def _write_deliveries(db: Session, batch: _Batch, *, now: datetime) -> None:
     rows, batch.deliveries = batch.deliveries, []
-    if not rows:
-        return
-    statement = _insert_deliveries_statement(db.get_bind().dialect.name)
-    inserted = {key: delivery_id for delivery_id, key in db.execute(statement, rows)}
-    batch.due += sorted(
-        inserted[row["dedupe_key"]]
-        for row in rows
-        if row["dedupe_key"] in inserted
-        and row["status"] == DeliveryStatus.SCHEDULED.value
-        and row["send_at"] <= now
-    )
-
-
-@cache
-def _insert_deliveries_statement(dialect: str) -> Any:
-    return (
-        dialect_insert(dialect)(DELIVERIES)
-        .on_conflict_do_nothing()
-        .returning(DELIVERIES.c.id, DELIVERIES.c.dedupe_key)
-    )
-
-
-def cancel_waiting(db: Session, event: Any, triggers: TriggerSet, *, customer_id: int) -> int:
-    """Cancels this customer's scheduled deliveries whose `unless` lists this event's type.
-
-    Only deliveries caused by an earlier event: the one this event starts is not cancelled.
-    """
-    names = triggers.cancelled_by_event(event.type)
-    if not names:
-        return 0
-    reason = f"{event.type} at {event.occurred_at:%Y-%m-%d %H:%M} (event {event.id})"
-    result = db.execute(
-        _cancel_waiting(),
-        {
-            "p_customer_id": customer_id,
-            "names": sorted(names),
-            "occurred_at": event.occurred_at,
-            "p_reason": reason,
-        },
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-@cache
-def _cancel_waiting() -> Any:
-    # The cause's time, not its customer: events of this batch get their customer_id at its end.
-    earlier_cause = (
-        select(EVENTS.c.id)
-        .where(
-            EVENTS.c.id == DELIVERIES.c.cause_event_id,
-            EVENTS.c.occurred_at < bindparam("occurred_at", type_=UTCDateTime()),
-        )
-        .exists()
-    )
-    return (
-        update(DELIVERIES)
-        .where(
-            DELIVERIES.c.customer_id == bindparam("p_customer_id"),
-            DELIVERIES.c.status == DeliveryStatus.SCHEDULED.value,
-            DELIVERIES.c.trigger.in_(bindparam("names", expanding=True)),
-            earlier_cause,
-        )
-        .values(status=DeliveryStatus.CANCELLED.value, reason=bindparam("p_reason"))
-    )
-
-
-def _delivery_row(
-    db: Session,
-    compiled: CompiledTrigger,
-    context: dict[str, Any],
-    *,
-    event: Any,
-    customer: Customer,
-    now: datetime,
-) -> dict[str, Any] | None:
-    """The delivery row for one trigger, if it matches: scheduled, skipped or failed."""
-    trigger = compiled.trigger
-    status, reason = DeliveryStatus.SCHEDULED, None
-    try:
-        if not compiled.matches(context):
-            return None
-    except ConditionError as exc:
-        status, reason = DeliveryStatus.FAILED, str(exc)
-    send_at = event.occurred_at + trigger.wait
-    if status is DeliveryStatus.SCHEDULED:
-        status, reason = _rules_say(db, trigger.name, trigger.cooldown, customer, send_at, now)
-    return {
-        "dedupe_key": f"{trigger.name}:{event.id}",
-        "trigger": trigger.name,
-        "message": trigger.message,
-        "customer_id": customer.id,
-        "cause_event_id": event.id,
-        "status": status.value,
-        "send_at": send_at,
-        "created_at": now,
-        "reason": reason,
-        "attempts": 0,
-        "enqueued_at": outbox.enqueue_at(now) if send_at <= now else None,
-    }
-
-
-def _rules_say(
-    db: Session,
-    trigger: str,
-    cooldown: timedelta | None,
-    customer: Customer,
-    send_at: datetime,
-    now: datetime,
-) -> tuple[DeliveryStatus, str | None]:
-    if send_at < now - LATE_LIMIT:
-        return DeliveryStatus.SKIPPED, f"missed: was due {send_at:%Y-%m-%d %H:%M}, too late to send"
-    if cooldown is not None and in_cooldown(db, trigger, customer.id, send_at, cooldown):  # type: ignore[arg-type]
-        return DeliveryStatus.SKIPPED, f"cooldown: {trigger} already sent or scheduled within it"
-    return DeliveryStatus.SCHEDULED, None
-
-
-def in_cooldown(
-    db: Session,
-    trigger: str,
-    customer_id: int,
-    send_at: datetime,
-    cooldown: timedelta,
-    *,
-    excluding: int | None = None,
-) -> bool:
-    """True if this customer has a live delivery of `trigger` within `cooldown` of `send_at`."""
-    values = {
-        "customer_id": customer_id,
-        "trigger": trigger,
-        "after": send_at - cooldown,
-        "before": send_at + cooldown,
-        "excluding": 0 if excluding is None else excluding,  # ids start at 1
-    }
-    return db.execute(_live_within(), values).first() is not None
-
-
-@cache
-def _live_within() -> Any:
-    c = DELIVERIES.c
-    return (
-        select(c.id)
-        .where(
-            c.customer_id == bindparam("customer_id"),
-            c.trigger == bindparam("trigger"),
-            c.status.in_([status.value for status in LIVE_STATUSES]),
-            c.send_at > bindparam("after", type_=UTCDateTime()),
-            c.send_at < bindparam("before", type_=UTCDateTime()),
-            c.id != bindparam("excluding"),
-        )
-        .limit(1)
-    )
+    batch.due += scheduling.insert_deliveries(db, rows, now=now)

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
 from models.types import UTCDateTime
 from triggers import ConditionError
-from worker import events, orders
+from worker import orders, scheduling
 from worker.context import build_context
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.rendering import RenderError
@@ -249,7 +249,7 @@ def eligibility(
         ).first()
         if newer is not None:
             return Verdict(DeliveryStatus.CANCELLED, f"{newer.type} (event {newer.id}) came first")
-    if trigger.cooldown is not None and events.in_cooldown(
+    if trigger.cooldown is not None and scheduling.in_cooldown(
         db,
         trigger.name,
         delivery.customer_id,

@@ -6,15 +6,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+T = TypeVar("T", bound=SQLModel)
 
 
 @lru_cache(maxsize=8)
@@ -91,3 +93,15 @@ def insert_ignoring_duplicates(
     # is cached, and many rows go out in SQLAlchemy's batched "insertmanyvalues" form.
     statement = _insert_ignoring(db.get_bind().dialect.name, table, returning)
     return list(db.execute(statement, list(rows)).scalars())
+
+
+def insert_new(db: Session, model: type[T], row: dict[str, Any]) -> T | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the ORM object; None if the row existed.
+
+    For rows that two workers may create at once (a new customer, a new order): the unique
+    constraint decides, and the loser reads the winner's row.
+    """
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).on_conflict_do_nothing().returning(model)
+    return db.scalars(statement, [row]).one_or_none()

@@ -85,28 +85,28 @@ def _relay(
 
 
 def relay_deliveries(db: Session, *, now: datetime, requeue_after: timedelta) -> int:
-    from worker.actors import deliver
+    from worker.actors import EVENT_BATCH, deliver_batch
 
     if not broker.has_consumer():  # nobody would read the messages: leave the rows waiting
         return 0
     waiting = (col(Delivery.status) == DeliveryStatus.SCHEDULED) & (col(Delivery.send_at) <= now)
     total = 0
     while ids := _relay(db, Delivery, waiting, now, requeue_after):
-        total += outbox.enqueue(db, deliver, Delivery, ids)
+        total += outbox.enqueue_batches(db, deliver_batch, Delivery, ids, size=EVENT_BATCH)
         if len(ids) < BATCH:
             break
     return total
 
 
 def relay_events(db: Session, *, now: datetime, requeue_after: timedelta) -> int:
-    from worker.actors import process
+    from worker.actors import EVENT_BATCH, process_batch
 
     if not broker.has_consumer():
         return 0
     waiting = col(Event.status) == EventStatus.PENDING
     total = 0
     while ids := _relay(db, Event, waiting, now, requeue_after):
-        total += outbox.enqueue(db, process, Event, ids)
+        total += outbox.enqueue_batches(db, process_batch, Event, ids, size=EVENT_BATCH)
         if len(ids) < BATCH:
             break
     return total

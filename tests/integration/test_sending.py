@@ -366,3 +366,31 @@ def test_a_transient_provider_error_in_a_batch_hands_the_delivery_back_for_retri
         assert status == DeliveryStatus.SCHEDULED
         assert reason is not None
         assert reason.startswith("will retry: cannot write")
+
+
+def test_with_a_provider_that_is_not_idempotent_a_batch_claims_one_delivery_at_a_time(
+    db: Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = thank_yous(db, runtime, 3)
+    monkeypatch.setattr(runtime.provider, "idempotent", False)
+    working_render = runtime.renderer.render
+    calls = 0
+
+    def render_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise RuntimeError("disk full while loading templates")
+        return working_render(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.renderer, "render", render_once)
+    with pytest.raises(RuntimeError):
+        deliver_many(db, ids, now=DUE, runtime=runtime)
+
+    # The third was never claimed: a crash at that moment would have stranded only the second.
+    assert statuses(db, ids) == [
+        (DeliveryStatus.SENT, None),
+        (DeliveryStatus.SCHEDULED, "released after an error"),
+        (DeliveryStatus.SCHEDULED, None),
+    ]
+    assert db.get_one(Delivery, ids[2]).attempts == 0

@@ -61,6 +61,7 @@ def bench_env(services: Services, standin: SendGridStandIn, workdir: Path) -> di
         DATABASE_URL=services.database_url,
         REDIS_URL=services.redis_url,
         EMAIL_BACKEND="sendgrid",
+        SEND_WINDOW="",  # the bench times sending at any hour, not the wait for 09:00
         SENDGRID_API_KEY=API_KEY,
         SENDGRID_API_HOST=standin.url,
         TRIGGERS_DIR=str(triggers),

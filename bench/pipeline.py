@@ -66,6 +66,7 @@ def bench_env(services: Services, workdir: Path) -> dict[str, str]:
         DATABASE_URL=services.database_url,
         REDIS_URL=services.redis_url,
         EMAIL_BACKEND="file",
+        SEND_WINDOW="",  # the bench times sending at any hour, not the wait for 09:00
         OUTBOX_DIR=str(workdir / "outbox"),
         TRIGGERS_DIR=str(write_triggers(workdir / "triggers")),
         LADDER_SECRET_KEY=secrets.token_urlsafe(32),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from triggers import TriggerSet, load_triggers
+from worker import timesource
 from worker.providers import Provider, build_provider
 from worker.rendering import Renderer
 from worker.settings import Settings, get_settings
@@ -33,3 +37,29 @@ class Runtime:
 @lru_cache
 def get_runtime() -> Runtime:
     return Runtime(get_settings())
+
+
+@contextmanager
+def in_process(overrides: Mapping[str, str]) -> Iterator[Runtime]:
+    """The runtime the actors see (through get_runtime()) with these settings and the
+    in-process broker whatever the shell says; the environment, the cached settings and the
+    frozen clock are restored when the block ends."""
+    saved = {name: os.environ.get(name) for name in [*overrides, "REDIS_URL"]}
+    os.environ.update(overrides)
+    os.environ.pop("REDIS_URL", None)
+    _clear_caches()
+    try:
+        yield get_runtime()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        _clear_caches()
+        timesource.freeze(None)
+
+
+def _clear_caches() -> None:
+    get_settings.cache_clear()
+    get_runtime.cache_clear()

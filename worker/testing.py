@@ -14,7 +14,6 @@ the environment for the block (e.g. `{"SEND_WINDOW": "09:00-20:00"}`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,8 +32,7 @@ from worker import clock, segments, timesource
 from worker.canonical import CanonicalEvent
 from worker.demo.replay import drain, private_broker
 from worker.ingest import ingest
-from worker.runtime import Runtime, get_runtime
-from worker.settings import get_settings
+from worker.runtime import Runtime, in_process
 
 
 @dataclass(frozen=True)
@@ -152,28 +150,9 @@ def time_machine(
     start: datetime, *, settings: Mapping[str, str] | None = None, threads: int = 2
 ) -> Iterator[TimeMachine]:
     """A TimeMachine at `start`, with a private in-process broker and worker for the block."""
-    overrides = dict(settings or {})
-    saved = {name: os.environ.get(name) for name in [*overrides, "REDIS_URL"]}
-    os.environ.update(overrides)
-    os.environ.pop("REDIS_URL", None)  # the in-process broker, whatever the shell says
-    _clear_caches()
-    try:
-        runtime = get_runtime()
-        with (
-            private_broker(threads) as broker,
-            session(runtime.settings.database_url) as db,
-        ):
-            yield TimeMachine(db, runtime, broker, start)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        _clear_caches()
-        timesource.freeze(None)
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    get_runtime.cache_clear()
+    with (
+        in_process(dict(settings or {})) as runtime,
+        private_broker(threads) as broker,
+        session(runtime.settings.database_url) as db,
+    ):
+        yield TimeMachine(db, runtime, broker, start)

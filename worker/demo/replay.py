@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -22,8 +21,7 @@ from worker.broker import QUEUES
 from worker.canonical import CanonicalEvent
 from worker.embedded import running_worker
 from worker.ingest import batched, ingest
-from worker.runtime import Runtime, get_runtime
-from worker.settings import get_settings
+from worker.runtime import Runtime, in_process
 
 STEP = timedelta(hours=6)  # the clock ticks this often in simulated time
 TAIL = timedelta(days=70)  # keep the clock going this long after the last event: win-backs fire
@@ -39,34 +37,15 @@ class Period:
 
 @contextmanager
 def embedded_runtime(database: Path, outbox: Path) -> Iterator[Runtime]:
-    """The embedded default on `database` and `outbox`, seen by the actors via get_runtime().
-
-    The environment and the cached settings are restored when the block ends.
-    """
+    """The embedded default on `database` and `outbox`, seen by the actors via get_runtime();
+    restored when the block ends."""
     wanted = {
         "DATABASE_URL": f"sqlite:///{database.resolve()}",
         "OUTBOX_DIR": str(outbox.resolve()),
         "EMAIL_BACKEND": "file",
     }
-    saved = {name: os.environ.get(name) for name in [*wanted, "REDIS_URL"]}
-    os.environ.update(wanted)
-    os.environ.pop("REDIS_URL", None)  # the in-process broker, whatever the shell says
-    _clear_caches()
-    try:
-        yield get_runtime()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        _clear_caches()
-        timesource.freeze(None)
-
-
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    get_runtime.cache_clear()
+    with in_process(wanted) as runtime:
+        yield runtime
 
 
 @contextmanager

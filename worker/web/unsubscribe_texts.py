@@ -61,6 +61,42 @@ _TEXTS: dict[str, Texts] = {
         "save": "Speichern",
         "saved": "Ihre Auswahl ist gespeichert.",
     },
+    "ru": {
+        "title": "Отписаться",
+        "question": {
+            "marketing": "Больше не получать рекламные письма от {shop}?",
+            "transactional": "Больше не получать письма о ваших заказах от {shop}?",
+        },
+        "button": "Отписаться",
+        "done": {
+            "marketing": "Вы больше не будете получать рекламные письма от {shop}.",
+            "transactional": "Вы больше не будете получать письма о ваших заказах от {shop}.",
+        },
+        "preferences": "Выберите, какие письма получать",
+        "intro": "Отметьте письма, которые хотите получать и дальше.",
+        "marketing": "Новости и предложения",
+        "transactional": "О моих заказах",
+        "save": "Сохранить",
+        "saved": "Ваш выбор сохранён.",
+    },
+    "zh": {
+        "title": "退订",
+        "question": {
+            "marketing": "不再接收{shop}的营销邮件？",
+            "transactional": "不再接收{shop}关于您订单的邮件？",
+        },
+        "button": "退订",
+        "done": {
+            "marketing": "您将不再收到{shop}的营销邮件。",
+            "transactional": "您将不再收到{shop}关于您订单的邮件。",
+        },
+        "preferences": "选择您想接收的邮件",
+        "intro": "请勾选您希望继续接收的邮件。",
+        "marketing": "新品与优惠",
+        "transactional": "我的订单相关",
+        "save": "保存",
+        "saved": "您的选择已保存。",
+    },
 }
 
 

@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DatabaseError
 
 from models.db import session
 from worker import timesource
@@ -50,6 +51,26 @@ def _logging(verbose: bool = False) -> None:
 @app.callback()
 def _main() -> None:
     _settings_or_exit()
+
+
+def main() -> None:
+    """The `ladder` command: the Typer app, and a database without Ladder's tables explained
+    instead of a traceback."""
+    try:
+        app()
+    except DatabaseError as exc:
+        if not is_missing_table(exc):
+            raise
+        err.print(
+            f"[red]The database has no Ladder tables yet[/red] ({get_settings().database_url}):"
+            " run [bold]ladder db upgrade[/bold] first."
+        )
+        raise SystemExit(1) from exc
+
+
+def is_missing_table(exc: DatabaseError) -> bool:
+    """SQLite's "no such table", PostgreSQL's undefined_table (42P01)."""
+    return "no such table" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "42P01"
 
 
 @db_app.command("upgrade")

@@ -19,7 +19,16 @@ from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus, Event, EventStatus, InboxItem, InboxStatus, Lease
 from models.db import insert_ignoring_duplicates, session
-from worker import broker, dates, outbox, recommendations, segments, spool, timesource
+from worker import (
+    broker,
+    dates,
+    outbox,
+    provider_events,
+    recommendations,
+    segments,
+    spool,
+    timesource,
+)
 from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -28,6 +37,7 @@ LEADER_LEASE = "clock"
 SEGMENTS_JOB = "segments.refresh"
 DATES_JOB = "dates.sweep"
 RECOMMENDATIONS_JOB = "recommendations.refresh"
+PROVIDER_EVENTS_JOB = "provider_events.reapply"
 BATCH = 1000
 
 
@@ -42,6 +52,7 @@ class TickReport:
     segments: dict[str, int] = field(default_factory=dict)
     dates: dict[str, int] = field(default_factory=dict)
     recommendations: int | None = None  # rows kept, when the daily refresh ran
+    provider_events: int = 0  # stored provider events applied late
 
 
 def acquire(db: Session, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
@@ -184,6 +195,21 @@ def is_due_daily(db: Session, job: str, now: datetime) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
+def is_due_every(db: Session, job: str, now: datetime, period: timedelta) -> bool:
+    """True at most once per `period` for `job`: a compare-and-set on its lease row."""
+    insert_ignoring_duplicates(db, Lease.__table__, [{"name": job}], Lease.__table__.c.name)  # type: ignore[attr-defined]
+    result = db.execute(
+        update(Lease)
+        .where(
+            col(Lease.name) == job,
+            col(Lease.last_run_at).is_(None) | (col(Lease.last_run_at) <= now - period),
+        )
+        .values(last_run_at=now)
+    )
+    db.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
 def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
     """Today's and tomorrow's date events (UTC): a day ahead for zones east of UTC, and
     today's so a clock started late in the day still finds them. Reruns add nothing."""
@@ -216,6 +242,10 @@ def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
     report.events = relay_events(db, now=now, requeue_after=requeue_after)
     report.deliveries = relay_deliveries(db, now=now, requeue_after=requeue_after)
     report.spooled = spool.drain(db, settings.spool_dir)
+    if is_due_every(db, PROVIDER_EVENTS_JOB, now, requeue_after):
+        report.provider_events = provider_events.reapply_stale(
+            db, now=now, older_than=requeue_after, settings=settings
+        )
     return report
 
 

@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -124,6 +124,31 @@ def apply_stored(db: Session, ids: Sequence[int], *, now: datetime, settings: Se
         db.add(row)
         db.commit()
         applied += 1
+    return applied
+
+
+def reapply_stale(db: Session, *, now: datetime, older_than: timedelta, settings: Settings) -> int:
+    """Applies the stored events whose application failed (the web request stored them, then
+    met an error) and that were received before `now - older_than`; returns how many were
+    applied. One that fails again is logged with its id and left, counted by `ladder status`,
+    so it cannot stop the others or the clock."""
+    ids = db.scalars(
+        select(col(ProviderEvent.id))
+        .where(
+            col(ProviderEvent.applied_at).is_(None),
+            col(ProviderEvent.received_at) < now - older_than,
+        )
+        .order_by(col(ProviderEvent.id))
+        .limit(1000)
+    ).all()
+    db.commit()
+    applied = 0
+    for event_id in ids:
+        try:
+            applied += apply_stored(db, [event_id], now=now, settings=settings)
+        except Exception:  # logged with its id; the row stays unapplied for the next run
+            db.rollback()
+            logger.exception("provider event %s could not be applied again", event_id)
     return applied
 
 

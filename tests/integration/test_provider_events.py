@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from models import (
     Suppression,
 )
 from tests.support.web import TestClient
-from worker import provider_events
+from worker import clock, provider_events
 from worker.cli import app
 from worker.reports import status_report
 from worker.runtime import Runtime
@@ -408,3 +408,27 @@ def test_an_event_that_could_not_be_applied_is_kept_shown_and_replayed(
     assert replayed.output.strip() == "applied 1 of 1 stored provider events"
     db.expire_all()
     assert db.get_one(Delivery, delivery.id).status == DeliveryStatus.DELIVERED
+
+
+def test_the_clock_applies_an_event_left_unapplied_once_the_relay_has_waited(
+    db: Session, runtime: Runtime, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivery = sent_delivery(db)
+    monkeypatch.setattr(provider_events, "apply", _broken)
+    post(client_for(runtime, signer), signer, [sample("delivered")])
+    monkeypatch.undo()
+    db.commit()
+    received = db.exec(select(ProviderEvent)).one().received_at
+    wait = timedelta(seconds=runtime.settings.requeue_after_s)
+
+    early = clock.tick(db, now=received + wait / 2, runtime=runtime)
+    late = clock.tick(db, now=received + wait * 2, runtime=runtime)
+
+    assert (early.provider_events, late.provider_events) == (0, 1)
+    db.expire_all()
+    assert db.get_one(Delivery, delivery.id).status == DeliveryStatus.DELIVERED
+    assert db.exec(select(ProviderEvent)).one().applied_at is not None
+
+
+def _broken(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError("a bug in apply")

@@ -132,15 +132,19 @@ def reapply_stale(db: Session, *, now: datetime, older_than: timedelta, settings
     met an error) and that were received before `now - older_than`; returns how many were
     applied. One that fails again is logged with its id and left, counted by `ladder status`,
     so it cannot stop the others or the clock."""
-    ids = db.scalars(
-        select(col(ProviderEvent.id))
-        .where(
-            col(ProviderEvent.applied_at).is_(None),
-            col(ProviderEvent.received_at) < now - older_than,
+    ids = [
+        int(event_id)
+        for event_id in db.scalars(
+            select(col(ProviderEvent.id))
+            .where(
+                col(ProviderEvent.applied_at).is_(None),
+                col(ProviderEvent.received_at) < now - older_than,
+            )
+            .order_by(col(ProviderEvent.id))
+            .limit(1000)
         )
-        .order_by(col(ProviderEvent.id))
-        .limit(1000)
-    ).all()
+        if event_id is not None
+    ]
     db.commit()
     applied = 0
     for event_id in ids:

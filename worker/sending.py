@@ -16,7 +16,7 @@ from sqlmodel import Session
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
 from models.types import UTCDateTime
 from triggers import ConditionError, Trigger
-from worker import events, orders, pauses, preferences, scheduling
+from worker import budget, events, orders, pauses, preferences, scheduling
 from worker.context import build_context
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.rendering import RenderError
@@ -323,6 +323,7 @@ def _held_back(
         settings=runtime.settings,
         now=now,
         settled=_settled_in_batch(db),
+        candidates=_budget_candidates(db, claimed.customer.id, now=now, runtime=runtime),  # type: ignore[arg-type]
     )
     if decision is None:
         return None
@@ -344,6 +345,24 @@ def _newer_event() -> Any:
         )
         .limit(1)
     )
+
+
+def _budget_candidates(
+    db: Session, customer_id: int, *, now: datetime, runtime: Runtime
+) -> frozenset[int] | None:
+    """The customer's deliveries the budget could count (`budget.candidates`), read for the
+    whole batch at its first marketing delivery; None outside a batch.
+
+    What another worker schedules or sends to the same customer while the batch goes out
+    (a fraction of a second) is not seen: the budget is a rate limit, not a lock."""
+    batch: _Batch | None = db.info.get(_BATCH_KEY)
+    if batch is None:
+        return None
+    if batch.budget is None:
+        settings = runtime.settings
+        since = now - settings.budget.longest
+        batch.budget = budget.candidates(db, batch.customers, now=now, since=since)
+    return batch.budget.get(customer_id)
 
 
 def _settled_in_batch(db: Session) -> dict[int, str]:
@@ -443,7 +462,9 @@ class _Batch:
 
     ids: frozenset[int]
     unsent: dict[int, Any]  # delivery id → claimed row
+    customers: frozenset[int] = frozenset()  # theirs
     loaded: dict[int, Any] = field(default_factory=dict)  # cause event id → row of `_load`
+    budget: dict[int, frozenset[int]] | None = None  # see `_budget_candidates`
     finishing: dict[tuple[str, ...], list[dict[str, Any]]] = field(default_factory=dict)
 
 
@@ -456,7 +477,11 @@ def claim_many(db: Session, delivery_ids: Sequence[int], now: datetime) -> None:
     """
     rows = db.execute(_claim(many=True), {"ids": list(delivery_ids), "now": now}).all()
     db.commit()
-    batch = _Batch(ids=frozenset(row.id for row in rows), unsent={row.id: row for row in rows})
+    batch = _Batch(
+        ids=frozenset(row.id for row in rows),
+        unsent={row.id: row for row in rows},
+        customers=frozenset(row.customer_id for row in rows),
+    )
     db.info[_BATCH_KEY] = batch
     causes = sorted({row.cause_event_id for row in rows})
     if not causes:

@@ -10,14 +10,15 @@ from functools import cache, lru_cache
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, select, update
+from sqlalchemy import Table, bindparam, exists, select, true, update
 from sqlmodel import Session
 
-from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
+from models import Customer, Delivery, DeliveryStatus, Event, Order, Preference, Suppression
 from models.types import UTCDateTime
 from triggers import ConditionError, Trigger
-from worker import budget, events, orders, pauses, preferences, scheduling
+from worker import budget, events, orders, pauses, scheduling
 from worker.context import build_context
+from worker.preferences import MESSAGE_CLASSES
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.rendering import RenderError
 from worker.runtime import Runtime
@@ -32,6 +33,7 @@ CUSTOMERS = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
 EVENTS = cast(Table, Event.__table__)  # type: ignore[attr-defined]
 ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
 SUPPRESSIONS = cast(Table, Suppression.__table__)  # type: ignore[attr-defined]
+PREFERENCES = cast(Table, Preference.__table__)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class Claimed:
     cause: Event
     order: Order | None
     suppressed: bool  # the address is on the suppression list
+    opted_out: frozenset[str]  # the message classes the customer said no to
 
 
 def deliver(
@@ -217,8 +220,8 @@ def _prepare(
 
 
 def load(db: Session, delivery: Delivery) -> Claimed:
-    """The customer, the cause event, its order and the suppression check in one query
-    (none if `claim_many` loaded them with the claim)."""
+    """The customer, the cause event, its order, the suppression check and the customer's
+    preferences in one query (none if `claim_many` loaded them with the claim)."""
     batch = db.info.get(_BATCH_KEY)
     row = batch.loaded.get(delivery.cause_event_id) if batch is not None else None
     if row is None:
@@ -226,12 +229,14 @@ def load(db: Session, delivery: Delivery) -> Claimed:
     customer = _record(row, CUSTOMERS, 0)
     cause = _record(row, EVENTS, len(CUSTOMERS.c))
     order = _record(row, ORDERS, len(CUSTOMERS.c) + len(EVENTS.c))
+    flags = row[len(CUSTOMERS.c) + len(EVENTS.c) + len(ORDERS.c) :]
     return Claimed(
         delivery,
         cast(Customer, customer),
         cast(Event, cause),
         cast(Order | None, order if order.id is not None else None),
-        bool(row[-1]),
+        bool(flags[0]),
+        frozenset(name for name, out in zip(MESSAGE_CLASSES, flags[1:], strict=True) if out),
     )
 
 
@@ -245,8 +250,15 @@ def _record(row: Any, table: Table, start: int) -> SimpleNamespace:
 @cache
 def _load() -> Any:
     suppressed = exists().where(SUPPRESSIONS.c.email == CUSTOMERS.c.email)
+    p = PREFERENCES.c
+    opted_out = [
+        exists()
+        .where(p.customer_id == CUSTOMERS.c.id, p.message_class == name, p.opted_out.is_(true()))
+        .label(f"opted_out_{name}")
+        for name in MESSAGE_CLASSES
+    ]
     return (
-        select(*CUSTOMERS.c, *EVENTS.c, *ORDERS.c, suppressed.label("suppressed"))
+        select(*CUSTOMERS.c, *EVENTS.c, *ORDERS.c, suppressed.label("suppressed"), *opted_out)
         .select_from(EVENTS)
         .join(CUSTOMERS, CUSTOMERS.c.id == EVENTS.c.customer_id)
         .outerjoin(ORDERS, ORDERS.c.id == EVENTS.c.order_id)
@@ -263,7 +275,7 @@ def eligibility(
     if compiled is None:
         return Verdict(DeliveryStatus.CANCELLED, f"trigger {delivery.trigger!r} no longer exists")
     trigger = compiled.trigger
-    refused = _refused(db, claimed, trigger)
+    refused = _refused(claimed, trigger)
     if refused is not None:
         return refused
     if trigger.unless:
@@ -298,14 +310,14 @@ def eligibility(
     return None
 
 
-def _refused(db: Session, claimed: Claimed, trigger: Trigger) -> Verdict | None:
+def _refused(claimed: Claimed, trigger: Trigger) -> Verdict | None:
     """Whether the person still wants this class of mail: the suppression list, marketing
-    consent and their per-class preferences, read again at every send."""
+    consent and their per-class preferences, read again with the claim."""
     if claimed.suppressed:
         return Verdict(DeliveryStatus.SUPPRESSED, "address is on the suppression list")
     if trigger.is_marketing and not claimed.customer.accepts_marketing:
         return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
-    if preferences.is_opted_out(db, claimed.delivery.customer_id, trigger.message_class):
+    if trigger.message_class in claimed.opted_out:
         return Verdict(DeliveryStatus.SUPPRESSED, f"opted out of {trigger.message_class} mail")
     return None
 

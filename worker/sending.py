@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,7 +14,16 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, exists, select, true, update
 from sqlmodel import Session
 
-from models import Customer, Delivery, DeliveryStatus, Event, Order, Preference, Suppression
+from models import (
+    Customer,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    Order,
+    Preference,
+    SendingPause,
+    Suppression,
+)
 from models.types import UTCDateTime
 from triggers import ConditionError, Trigger
 from worker import budget, events, orders, pauses, scheduling
@@ -28,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 # The batch `claim_many` claimed for this session (a `_Batch`), until `_end_batch`.
 _BATCH_KEY = "ladder.delivery_batch"
+# The sending pause as `deliver_many` last read it: (pause or None, time.monotonic() then).
+_PAUSE_KEY = "ladder.sending_pause"
+# How long `deliver_many` trusts the pause it read: a pause another worker records (the
+# provider refused our credentials) stops this one's sends within about this long.
+PAUSE_FRESH_S = 1.0
 DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 CUSTOMERS = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
 EVENTS = cast(Table, Event.__table__)  # type: ignore[attr-defined]
@@ -131,7 +146,7 @@ def deliver(
     Does nothing while sending is paused (the provider refused our credentials).
     """
     backend = runtime.settings.email_backend.value
-    pause = pauses.pause_of(db, backend)
+    pause = _pause_of(db, backend)
     if pause is not None and pause.probe_at > now:
         return None  # stays scheduled; the clock's relay brings it back after the pause
     delivery = claim(db, delivery_id, now)
@@ -169,8 +184,27 @@ def deliver(
     )
     if pause is not None:  # this send was the probe after a pause: the key works again
         pauses.resume(db, backend)
+        _forget_pause(db)
         logger.info("sending through %s resumed: delivery %s was accepted", backend, delivery_id)
     return DeliveryStatus.SENT
+
+
+def _pause_of(db: Session, backend: str) -> SendingPause | None:
+    """`pauses.pause_of`; within `deliver_many`, read again only once the last read is older
+    than `PAUSE_FRESH_S` or this session paused or resumed sending."""
+    if _PAUSE_KEY not in db.info:
+        return pauses.pause_of(db, backend)
+    pause: SendingPause | None
+    pause, read_at = db.info[_PAUSE_KEY]
+    if read_at is None or time.monotonic() - read_at > PAUSE_FRESH_S:
+        pause = pauses.pause_of(db, backend)
+        db.info[_PAUSE_KEY] = (pause, time.monotonic())
+    return pause
+
+
+def _forget_pause(db: Session) -> None:
+    if _PAUSE_KEY in db.info:
+        db.info[_PAUSE_KEY] = (None, None)
 
 
 def record_refusal(
@@ -189,6 +223,7 @@ def record_refusal(
         pauses.pause(
             db, backend, str(exc), now=now, probe_after_s=runtime.settings.sending_pause_probe_s
         )
+        _forget_pause(db)
         logger.error("sending through %s paused (delivery %s): %s", backend, delivery_id, exc)
         return DeliveryStatus.SCHEDULED
     finish(db, delivery_id, DeliveryStatus.SCHEDULED, reason=f"will retry: {exc}")
@@ -449,6 +484,7 @@ def deliver_many(
     With an idempotent provider the batch is claimed and loaded up front (`claim_many`): a
     crash then leaves the unsent ones `sending`, and the clock sends them again, harmlessly.
     Otherwise each is claimed just before it is sent, so a crash strands at most one.
+    The sending pause is read once a second (`PAUSE_FRESH_S`), not once per delivery.
 
     Returns the ids that met a transient provider error: their claims are released, and the
     caller hands them to `deliver`, whose retries back off. Any other error propagates (the
@@ -457,6 +493,7 @@ def deliver_many(
     to_retry = []
     if runtime.provider.idempotent:
         claim_many(db, delivery_ids, now)
+    db.info[_PAUSE_KEY] = (None, None)  # read at the first delivery, then once a second
     try:
         for delivery_id in delivery_ids:
             try:
@@ -464,6 +501,7 @@ def deliver_many(
             except DeliveryError:
                 to_retry.append(delivery_id)
     finally:
+        db.info.pop(_PAUSE_KEY, None)
         _end_batch(db)
     return to_retry
 

@@ -7,7 +7,7 @@ and only then is skipped, with the reason. Transactional email is never counted 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -46,6 +46,11 @@ class Budget:
     @property
     def longest(self) -> timedelta:
         return max((rule.window for rule in self.rules), default=timedelta(0))
+
+    def has_room(self, taken_count: int) -> bool:
+        """Whether one more email fits under every rule with `taken_count` already taken
+        within the rules' windows, wherever in them they fall."""
+        return all(taken_count < rule.limit for rule in self.rules)
 
     def next_allowed(self, taken: Sequence[datetime], *, now: datetime) -> tuple[datetime, str]:
         """The first moment one more email fits, given the send times already taken (those
@@ -102,6 +107,39 @@ def taken(
         },
     ).scalars()
     return [moment if moment is not None else now for moment in rows]
+
+
+def candidates(
+    db: Session, customer_ids: Collection[int], *, now: datetime, since: datetime
+) -> dict[int, frozenset[int]]:
+    """Customer id → the ids of their marketing deliveries that `taken` could count at `now`
+    (for any of their deliveries, whatever is settled): sent since `since`, or due and not yet
+    sent. One query for a batch: a customer with fewer than the budget allows has room,
+    without `taken` (`Budget.has_room`)."""
+    found: dict[int, set[int]] = {customer_id: set() for customer_id in customer_ids}
+    if not found:
+        return {}
+    rows = db.execute(_candidates(), {"customer_ids": sorted(found), "now": now, "since": since})
+    for customer_id, delivery_id in rows:
+        found[customer_id].add(delivery_id)
+    return {customer_id: frozenset(ids) for customer_id, ids in found.items()}
+
+
+@cache
+def _candidates() -> Any:
+    c = DELIVERIES.c
+    now = bindparam("now", type_=UTCDateTime())
+    return select(c.customer_id, c.id).where(
+        c.customer_id.in_(bindparam("customer_ids", expanding=True)),
+        c.message_class == MARKETING,
+        or_(
+            and_(c.sent_at > bindparam("since", type_=UTCDateTime()), c.sent_at <= now),
+            and_(
+                c.status.in_([DeliveryStatus.SCHEDULED.value, DeliveryStatus.SENDING.value]),
+                c.send_at <= now,
+            ),
+        ),
+    )
 
 
 @cache

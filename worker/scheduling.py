@@ -4,7 +4,7 @@ class. The arithmetic of time lives in `timing`; this module applies a trigger t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -105,10 +105,13 @@ def hold_back(
     settings: Settings,
     now: datetime,
     settled: Mapping[int, str] | None = None,
+    candidates: Collection[int] | None = None,
 ) -> budget.Decision | None:
     """For a marketing delivery about to go out: None if it may go now; else a Decision to
     send it later (quiet hours now in the customer's zone, or the frequency budget is spent)
-    or, past the trigger's maximum lateness, to skip it. `settled`: see `budget.taken`."""
+    or, past the trigger's maximum lateness, to skip it. `settled`: see `budget.taken`.
+    `candidates`: the customer's deliveries `budget.candidates` found; too few of them to
+    spend the budget, and the budget is not looked up."""
     zone = timing.zone_of(customer.timezone, settings.default_timezone)
     window = settings.window
     due_at = delivery.due_at or delivery.send_at
@@ -118,6 +121,8 @@ def hold_back(
         return budget.Decision(later, f"quiet hours ({window} local): moved to {local}")
     rules = settings.budget
     if not rules.rules:
+        return None
+    if candidates is not None and rules.has_room(len(set(candidates) - {delivery.id})):
         return None
     taken = budget.taken(
         db,

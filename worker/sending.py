@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,14 +11,24 @@ from functools import cache, lru_cache
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, select, update
+from sqlalchemy import Table, bindparam, exists, select, true, update
 from sqlmodel import Session
 
-from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
+from models import (
+    Customer,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    Order,
+    Preference,
+    SendingPause,
+    Suppression,
+)
 from models.types import UTCDateTime
 from triggers import ConditionError, Trigger
-from worker import events, orders, pauses, preferences, scheduling
+from worker import budget, events, orders, pauses, scheduling
 from worker.context import build_context
+from worker.preferences import MESSAGE_CLASSES
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.rendering import RenderError
 from worker.runtime import Runtime
@@ -27,11 +38,17 @@ logger = logging.getLogger(__name__)
 
 # The batch `claim_many` claimed for this session (a `_Batch`), until `_end_batch`.
 _BATCH_KEY = "ladder.delivery_batch"
+# The sending pause as `deliver_many` last read it: (pause or None, time.monotonic() then).
+_PAUSE_KEY = "ladder.sending_pause"
+# How long `deliver_many` trusts the pause it read: a pause another worker records (the
+# provider refused our credentials) stops this one's sends within about this long.
+PAUSE_FRESH_S = 1.0
 DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 CUSTOMERS = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
 EVENTS = cast(Table, Event.__table__)  # type: ignore[attr-defined]
 ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
 SUPPRESSIONS = cast(Table, Suppression.__table__)  # type: ignore[attr-defined]
+PREFERENCES = cast(Table, Preference.__table__)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -116,6 +133,7 @@ class Claimed:
     cause: Event
     order: Order | None
     suppressed: bool  # the address is on the suppression list
+    opted_out: frozenset[str]  # the message classes the customer said no to
 
 
 def deliver(
@@ -128,7 +146,7 @@ def deliver(
     Does nothing while sending is paused (the provider refused our credentials).
     """
     backend = runtime.settings.email_backend.value
-    pause = pauses.pause_of(db, backend)
+    pause = _pause_of(db, backend)
     if pause is not None and pause.probe_at > now:
         return None  # stays scheduled; the clock's relay brings it back after the pause
     delivery = claim(db, delivery_id, now)
@@ -166,8 +184,27 @@ def deliver(
     )
     if pause is not None:  # this send was the probe after a pause: the key works again
         pauses.resume(db, backend)
+        _forget_pause(db)
         logger.info("sending through %s resumed: delivery %s was accepted", backend, delivery_id)
     return DeliveryStatus.SENT
+
+
+def _pause_of(db: Session, backend: str) -> SendingPause | None:
+    """`pauses.pause_of`; within `deliver_many`, read again only once the last read is older
+    than `PAUSE_FRESH_S` or this session paused or resumed sending."""
+    if _PAUSE_KEY not in db.info:
+        return pauses.pause_of(db, backend)
+    pause: SendingPause | None
+    pause, read_at = db.info[_PAUSE_KEY]
+    if read_at is None or time.monotonic() - read_at > PAUSE_FRESH_S:
+        pause = pauses.pause_of(db, backend)
+        db.info[_PAUSE_KEY] = (pause, time.monotonic())
+    return pause
+
+
+def _forget_pause(db: Session) -> None:
+    if _PAUSE_KEY in db.info:
+        db.info[_PAUSE_KEY] = (None, None)
 
 
 def record_refusal(
@@ -186,6 +223,7 @@ def record_refusal(
         pauses.pause(
             db, backend, str(exc), now=now, probe_after_s=runtime.settings.sending_pause_probe_s
         )
+        _forget_pause(db)
         logger.error("sending through %s paused (delivery %s): %s", backend, delivery_id, exc)
         return DeliveryStatus.SCHEDULED
     finish(db, delivery_id, DeliveryStatus.SCHEDULED, reason=f"will retry: {exc}")
@@ -217,8 +255,8 @@ def _prepare(
 
 
 def load(db: Session, delivery: Delivery) -> Claimed:
-    """The customer, the cause event, its order and the suppression check in one query
-    (none if `claim_many` loaded them with the claim)."""
+    """The customer, the cause event, its order, the suppression check and the customer's
+    preferences in one query (none if `claim_many` loaded them with the claim)."""
     batch = db.info.get(_BATCH_KEY)
     row = batch.loaded.get(delivery.cause_event_id) if batch is not None else None
     if row is None:
@@ -226,12 +264,14 @@ def load(db: Session, delivery: Delivery) -> Claimed:
     customer = _record(row, CUSTOMERS, 0)
     cause = _record(row, EVENTS, len(CUSTOMERS.c))
     order = _record(row, ORDERS, len(CUSTOMERS.c) + len(EVENTS.c))
+    flags = row[len(CUSTOMERS.c) + len(EVENTS.c) + len(ORDERS.c) :]
     return Claimed(
         delivery,
         cast(Customer, customer),
         cast(Event, cause),
         cast(Order | None, order if order.id is not None else None),
-        bool(row[-1]),
+        bool(flags[0]),
+        frozenset(name for name, out in zip(MESSAGE_CLASSES, flags[1:], strict=True) if out),
     )
 
 
@@ -245,8 +285,15 @@ def _record(row: Any, table: Table, start: int) -> SimpleNamespace:
 @cache
 def _load() -> Any:
     suppressed = exists().where(SUPPRESSIONS.c.email == CUSTOMERS.c.email)
+    p = PREFERENCES.c
+    opted_out = [
+        exists()
+        .where(p.customer_id == CUSTOMERS.c.id, p.message_class == name, p.opted_out.is_(true()))
+        .label(f"opted_out_{name}")
+        for name in MESSAGE_CLASSES
+    ]
     return (
-        select(*CUSTOMERS.c, *EVENTS.c, *ORDERS.c, suppressed.label("suppressed"))
+        select(*CUSTOMERS.c, *EVENTS.c, *ORDERS.c, suppressed.label("suppressed"), *opted_out)
         .select_from(EVENTS)
         .join(CUSTOMERS, CUSTOMERS.c.id == EVENTS.c.customer_id)
         .outerjoin(ORDERS, ORDERS.c.id == EVENTS.c.order_id)
@@ -263,7 +310,7 @@ def eligibility(
     if compiled is None:
         return Verdict(DeliveryStatus.CANCELLED, f"trigger {delivery.trigger!r} no longer exists")
     trigger = compiled.trigger
-    refused = _refused(db, claimed, trigger)
+    refused = _refused(claimed, trigger)
     if refused is not None:
         return refused
     if trigger.unless:
@@ -298,14 +345,14 @@ def eligibility(
     return None
 
 
-def _refused(db: Session, claimed: Claimed, trigger: Trigger) -> Verdict | None:
+def _refused(claimed: Claimed, trigger: Trigger) -> Verdict | None:
     """Whether the person still wants this class of mail: the suppression list, marketing
-    consent and their per-class preferences, read again at every send."""
+    consent and their per-class preferences, read again with the claim."""
     if claimed.suppressed:
         return Verdict(DeliveryStatus.SUPPRESSED, "address is on the suppression list")
     if trigger.is_marketing and not claimed.customer.accepts_marketing:
         return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
-    if preferences.is_opted_out(db, claimed.delivery.customer_id, trigger.message_class):
+    if trigger.message_class in claimed.opted_out:
         return Verdict(DeliveryStatus.SUPPRESSED, f"opted out of {trigger.message_class} mail")
     return None
 
@@ -323,6 +370,7 @@ def _held_back(
         settings=runtime.settings,
         now=now,
         settled=_settled_in_batch(db),
+        candidates=_budget_candidates(db, claimed.customer.id, now=now, runtime=runtime),  # type: ignore[arg-type]
     )
     if decision is None:
         return None
@@ -344,6 +392,24 @@ def _newer_event() -> Any:
         )
         .limit(1)
     )
+
+
+def _budget_candidates(
+    db: Session, customer_id: int, *, now: datetime, runtime: Runtime
+) -> frozenset[int] | None:
+    """The customer's deliveries the budget could count (`budget.candidates`), read for the
+    whole batch at its first marketing delivery; None outside a batch.
+
+    What another worker schedules or sends to the same customer while the batch goes out
+    (a fraction of a second) is not seen: the budget is a rate limit, not a lock."""
+    batch: _Batch | None = db.info.get(_BATCH_KEY)
+    if batch is None:
+        return None
+    if batch.budget is None:
+        settings = runtime.settings
+        since = now - settings.budget.longest
+        batch.budget = budget.candidates(db, batch.customers, now=now, since=since)
+    return batch.budget.get(customer_id)
 
 
 def _settled_in_batch(db: Session) -> dict[int, str]:
@@ -418,6 +484,7 @@ def deliver_many(
     With an idempotent provider the batch is claimed and loaded up front (`claim_many`): a
     crash then leaves the unsent ones `sending`, and the clock sends them again, harmlessly.
     Otherwise each is claimed just before it is sent, so a crash strands at most one.
+    The sending pause is read once a second (`PAUSE_FRESH_S`), not once per delivery.
 
     Returns the ids that met a transient provider error: their claims are released, and the
     caller hands them to `deliver`, whose retries back off. Any other error propagates (the
@@ -426,6 +493,7 @@ def deliver_many(
     to_retry = []
     if runtime.provider.idempotent:
         claim_many(db, delivery_ids, now)
+    db.info[_PAUSE_KEY] = (None, None)  # read at the first delivery, then once a second
     try:
         for delivery_id in delivery_ids:
             try:
@@ -433,6 +501,7 @@ def deliver_many(
             except DeliveryError:
                 to_retry.append(delivery_id)
     finally:
+        db.info.pop(_PAUSE_KEY, None)
         _end_batch(db)
     return to_retry
 
@@ -443,7 +512,9 @@ class _Batch:
 
     ids: frozenset[int]
     unsent: dict[int, Any]  # delivery id → claimed row
+    customers: frozenset[int] = frozenset()  # theirs
     loaded: dict[int, Any] = field(default_factory=dict)  # cause event id → row of `_load`
+    budget: dict[int, frozenset[int]] | None = None  # see `_budget_candidates`
     finishing: dict[tuple[str, ...], list[dict[str, Any]]] = field(default_factory=dict)
 
 
@@ -456,7 +527,11 @@ def claim_many(db: Session, delivery_ids: Sequence[int], now: datetime) -> None:
     """
     rows = db.execute(_claim(many=True), {"ids": list(delivery_ids), "now": now}).all()
     db.commit()
-    batch = _Batch(ids=frozenset(row.id for row in rows), unsent={row.id: row for row in rows})
+    batch = _Batch(
+        ids=frozenset(row.id for row in rows),
+        unsent={row.id: row for row in rows},
+        customers=frozenset(row.customer_id for row in rows),
+    )
     db.info[_BATCH_KEY] = batch
     causes = sorted({row.cause_event_id for row in rows})
     if not causes:

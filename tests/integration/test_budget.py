@@ -93,3 +93,30 @@ def test_an_email_refused_earlier_in_the_batch_leaves_its_place_in_the_budget(
     rows = {d.trigger: d for d in db.exec(select(Delivery)).all()}
     assert rows["a-first"].status == DeliveryStatus.CANCELLED
     assert rows["b-second"].status == DeliveryStatus.SENT  # not deferred behind a cancelled one
+
+
+def test_an_email_sent_in_an_earlier_batch_counts_in_the_next_one(
+    db: Session, database_url: str, tmp_path: Path
+) -> None:
+    runtime = runtime_with(tmp_path, database_url, {"a-only": 0})
+    earlier = T0 - timedelta(hours=2)
+
+    def due_for(event_id: str, email: str, at: datetime) -> list[int]:
+        event = order_event(event_id=event_id, order_id=event_id, at=at, email=email)
+        [stored] = store_events(db, [event], now=at).stored
+        return process(db, stored, now=at, triggers=runtime.triggers, settings=runtime.settings)
+
+    deliver_many(db, due_for("ord-1", "ana@example.com", earlier), now=earlier, runtime=runtime)
+    later = due_for("ord-2", "ana@example.com", T0) + due_for("ord-3", "bo@example.com", T0)
+
+    deliver_many(db, sorted(later), now=T0, runtime=runtime)
+
+    db.expire_all()
+    rows = db.exec(select(Delivery).order_by(col(Delivery.id))).all()
+    assert [row.status for row in rows] == [
+        DeliveryStatus.SENT,  # ana, two hours ago
+        DeliveryStatus.SCHEDULED,  # ana again: her one a day is spent
+        DeliveryStatus.SENT,  # bo's first
+    ]
+    assert rows[1].send_at == earlier + timedelta(days=1)
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from models import Delivery, DeliveryStatus, SendingPause
+from models.db import session
 from tests.support.factories import order_event
 from tests.support.sendgrid_standin import (
     API_KEY,
@@ -26,7 +27,7 @@ from tests.support.sendgrid_standin import (
     running_standin,
 )
 from tests.support.services import free_port
-from worker import pauses, timesource
+from worker import pauses, sending, timesource
 from worker import runtime as runtime_module
 from worker import settings as settings_module
 from worker.actors import deliver as deliver_actor
@@ -37,7 +38,7 @@ from worker.providers import DeliveryError, OutgoingEmail
 from worker.providers.sendgrid import SendGridProvider
 from worker.reports import status_report
 from worker.runtime import Runtime
-from worker.sending import deliver
+from worker.sending import deliver, deliver_many
 from worker.settings import EmailBackend
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -431,6 +432,52 @@ def test_a_refused_key_pauses_every_delivery_until_resumed(
     assert [stored(db, i).enqueued_at for i in (first, second)] == [None, None]
     assert deliver(db, second, now=DUE, runtime=live) == DeliveryStatus.SENT
     assert status_report(db, now=DUE, settings=live.settings)["sending_paused"] == []
+
+
+def test_a_refused_key_stops_the_rest_of_its_batch(
+    db: Session, runtime: Runtime, sendgrid: SendGridStandIn
+) -> None:
+    live = sendgrid_runtime(runtime, sendgrid)
+    first, second = due_thank_you(db, live), due_thank_you(db, live, email="bo@example.com")
+    sendgrid.always(Reply(401, {}, error_body("The provided authorization grant is invalid")))
+
+    assert deliver_many(db, [first, second], now=DUE, runtime=live) == []
+
+    assert len(sendgrid.requests) == 1  # the second was not even tried
+    assert [stored(db, i).status for i in (first, second)] == [DeliveryStatus.SCHEDULED] * 2
+
+
+class PausedByAnotherWorker:
+    """Takes each email; while it takes the first, another worker's provider refuses the key."""
+
+    def __init__(self, database_url: str, backend: str) -> None:
+        self.database_url, self.backend = database_url, backend
+        self.sent: list[int] = []
+        self.idempotent = True
+
+    def send(self, email: OutgoingEmail) -> str:
+        if not self.sent:
+            with session(self.database_url) as other:
+                pauses.pause(other, self.backend, "SendGrid 401", now=DUE, probe_after_s=300)
+        self.sent.append(email.delivery_id)
+        return f"msg-{email.delivery_id}"
+
+
+def test_a_batch_sees_a_pause_another_worker_records_once_its_last_read_is_stale(
+    db: Session, runtime: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = due_thank_you(db, runtime), due_thank_you(db, runtime, email="bo@example.com")
+    provider = PausedByAnotherWorker(database_url, runtime.settings.email_backend.value)
+    runtime.provider = provider
+    monkeypatch.setattr(sending, "PAUSE_FRESH_S", 0.0)  # every read is stale at once
+
+    deliver_many(db, [first, second], now=DUE, runtime=runtime)
+
+    assert provider.sent == [first]
+    assert [stored(db, i).status for i in (first, second)] == [
+        DeliveryStatus.SENT,
+        DeliveryStatus.SCHEDULED,  # paused: waits for the probe
+    ]
 
 
 def test_after_the_probe_interval_the_next_delivery_tries_the_key_again(

@@ -21,7 +21,7 @@ from worker import timesource
 from worker.events import process
 from worker.ingest import store_events
 from worker.runtime import Runtime
-from worker.sending import deliver
+from worker.sending import deliver, deliver_many
 from worker.settings import Settings
 from worker.tokens import unsubscribe_token
 from worker.web import create_app
@@ -131,6 +131,44 @@ def test_after_one_click_the_next_email_is_not_sent_even_if_the_shop_says_yes_ag
 
     db.expire_all()
     assert db.get_one(Delivery, delivery.id).reason == "opted out of marketing mail"
+
+
+def test_a_batch_reads_each_customers_choice_for_the_class_of_mail_it_sends(
+    db: Session, runtime: Runtime
+) -> None:
+    for name in ("ana", "bo"):
+        event = order_event(
+            event_id=f"ord-{name}", order_id=name, at=T0, email=f"{name}@example.com", consent=True
+        )
+        [event_id] = store_events(db, [event], now=T0).stored
+        process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    ids = {c.email: c.id for c in db.exec(select(Customer)).all()}
+    for email, message_class in (
+        ("ana@example.com", "marketing"),
+        ("bo@example.com", "transactional"),
+    ):
+        db.add(
+            Preference(
+                customer_id=ids[email],  # type: ignore[arg-type]
+                message_class=message_class,
+                opted_out=True,
+                source="preferences_page",
+                changed_at=T0,
+            )
+        )
+    db.commit()
+
+    thanks = select(Delivery).where(col(Delivery.trigger) == "thank-you")
+    due = [row.id for row in db.exec(thanks.order_by(col(Delivery.id))).all()]
+
+    assert deliver_many(db, due, now=DUE, runtime=runtime) == []  # type: ignore[arg-type]
+
+    db.expire_all()
+    rows = db.exec(thanks.order_by(col(Delivery.customer_id))).all()
+    assert [(row.customer_id, row.status, row.reason) for row in rows] == [
+        (ids["ana@example.com"], DeliveryStatus.SUPPRESSED, "opted out of marketing mail"),
+        (ids["bo@example.com"], DeliveryStatus.SENT, None),  # only transactional mail refused
+    ]
 
 
 def test_links_sent_before_message_classes_still_work(db: Session, runtime: Runtime) -> None:

@@ -56,3 +56,11 @@ def test_a_deferral_lands_in_the_send_window_when_asked() -> None:
 
 def test_no_limits_never_defer() -> None:
     assert Budget.of(per_day=0, per_week=0).next_allowed([NOW] * 9, now=NOW) == (NOW, "")
+
+
+def test_fewer_taken_than_every_limit_leaves_room_wherever_they_fall() -> None:
+    assert BUDGET.has_room(0)
+    assert not BUDGET.has_room(1)  # one a day
+    assert Budget.of(per_day=3, per_week=5).has_room(2)
+    assert not Budget.of(per_day=0, per_week=2).has_room(2)
+    assert Budget.of(per_day=0, per_week=0).has_room(100)  # no limits

@@ -87,6 +87,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     bare_us = median_us(lambda: template.render(bare_context), args.rounds)
     ladder_us = median_us(ladder, args.rounds)
     ratio = ladder_us / bare_us
+    # The text part reads each line of HTML once (worker/plaintext.py): a line with the
+    # customer's own name is new in every email. The same, each email to a new customer.
+    warm_up = max(1, args.rounds // 10)
+    strangers = iter(
+        [
+            {**context, "customer": {**context["customer"], "first_name": f"Olivia {n}"}}
+            for n in range(args.rounds + warm_up)
+        ]
+    )
+
+    def ladder_new_customer() -> Any:
+        return renderer.render(
+            args.message, segment=args.segment, locale=args.locale, context=next(strangers)
+        )
+
+    new_customer_us = median_us(ladder_new_customer, args.rounds)
     # Where Ladder's extra time goes, measured alone on this email's HTML.
     text_us = median_us(lambda: html_to_text(email.html), args.rounds)
     tags_us = median_us(lambda: tag_links(html, args.message, ()), args.rounds)
@@ -97,6 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     table.add_row("bare Jinja2: HTML only", f"{bare_us:.1f}", "1.00", f"{len(html):,}")
     table.add_row(
         "Ladder: subject + HTML + text", f"{ladder_us:.1f}", f"{ratio:.2f}", f"{len(email.html):,}"
+    )
+    table.add_row(
+        "  the same, each to a new customer",
+        f"{new_customer_us:.1f}",
+        f"{new_customer_us / bare_us:.2f}",
+        "",
     )
     table.add_row("  of which: the plain-text part", f"{text_us:.1f}", "", "")
     table.add_row("  of which: UTM tags on the links", f"{tags_us:.1f}", "", "")

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -157,23 +157,29 @@ _TEMPLATE_BUGS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupE
 # The layout marks the preheader so it can be read back, and left out of the text part.
 PREHEADER_START, PREHEADER_END = "<!--preheader-->", "<!--/preheader-->"
 _HREF = re.compile(r'href="(https?://[^"]+)"')
+_UNTRACKED = ("unsubscribe_url", "preferences_url")  # links a click-tracker must not rewrite
 _TAG = re.compile(r"<[^>]*>")
+
+
+@lru_cache(maxsize=256)
+def _utm_tags(campaign: str) -> str:
+    return f"utm_source=ladder&amp;utm_medium=email&amp;utm_campaign={quote(campaign)}"
 
 
 def tag_links(html: str, campaign: str, untracked: tuple[str, ...]) -> str:
     """Adds utm_source=ladder, utm_medium=email and utm_campaign to every http(s) link, except
     the `untracked` ones (unsubscribe, preferences) and links that carry their own UTM tags."""
-    tags = f"utm_source=ladder&amp;utm_medium=email&amp;utm_campaign={quote(campaign)}"
-
-    def tag(match: re.Match[str]) -> str:
-        url = match.group(1)
+    parts = _HREF.split(html)  # [html, url, html, url, …, html]: a loop, not a callback a link
+    tags = _utm_tags(campaign)
+    for index in range(1, len(parts), 2):
+        url = parts[index]
         if url in untracked or "utm_source=" in url:
-            return match.group(0)
+            parts[index] = f'href="{url}"'
+            continue
         base, hash_, fragment = url.partition("#")
         joiner = "&amp;" if "?" in base else "?"
-        return f'href="{base}{joiner}{tags}{hash_}{fragment}"'
-
-    return _HREF.sub(tag, html)
+        parts[index] = f'href="{base}{joiner}{tags}{hash_}{fragment}"'
+    return "".join(parts)
 
 
 def _between(html: str, start: str, end: str) -> tuple[str, str]:
@@ -306,9 +312,7 @@ class Renderer:
         subject = _text_of(_between(html, "<title>", "</title>")[0])
         if not subject:
             raise RenderError(f"{variant}:1: renders an empty subject")
-        untracked = tuple(
-            str(context[name]) for name in ("unsubscribe_url", "preferences_url") if name in context
-        )
+        untracked = tuple([str(context[name]) for name in _UNTRACKED if name in context])
         html = tag_links(html, campaign or variant.split("/")[0], untracked)
         preheader, body = _between(html, PREHEADER_START, PREHEADER_END)
         preheader = _text_of(preheader)

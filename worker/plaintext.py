@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html import unescape
 
 # A handful of regular expressions over the whole document: a parser calling back into Python
@@ -17,6 +18,10 @@ _BLOCK = re.compile(r"</?(?:p|div|tr|table|h[1-6]|ul|ol|section|footer)\b[^>]*>"
 _MARK = re.compile(r"<(?:(br)|(li)|(t[dh]))\b[^>]*>")
 _MARKS = ("", "\n", "\n- ", " ")  # by the number of the group that matched
 _TAG = re.compile(r"<[^>]*>")
+# The lines not looked up are read together, joined by a character no line holds. A match
+# reaching across it means a line opens something it does not close: then the document is
+# read whole.
+_APART = "\x00"
 # What, left over on a line once its dropped elements (then its links) are gone, is still open.
 _DROPPED_OPENS = re.compile(r"<(?:head|style|script|title)\b|<!--", re.I)
 _LINK_OPENS = re.compile(r"<a\b", re.I)
@@ -60,21 +65,39 @@ def _tidy(text: str) -> str:
     return text.replace(" \n", "\n").replace("\n ", "\n")
 
 
-def _line_text(line: str) -> str | None:
-    """The tidied text of one line of HTML; None when something it opens (a tag, a link, a
-    comment, a dropped element) ends on another line: then the line cannot be read alone."""
-    if "<" in line:
-        line = _DROPPED.sub("", line)
-        if _DROPPED_OPENS.search(line):
+def _within_lines(replace: Callable[[re.Match[str]], str]) -> Callable[[re.Match[str]], str]:
+    """`replace`, except a match reaching across lines is left as it is (to be found open)."""
+
+    def replace_within(match: re.Match[str]) -> str:
+        return match.group(0) if _APART in match.group(0) else replace(match)
+
+    return replace_within
+
+
+_DROP_WITHIN_LINES = _within_lines(lambda _match: "")
+_LINK_WITHIN_LINES = _within_lines(_link)
+
+
+def _read_lines(lines: list[str]) -> list[str] | None:
+    """The tidied text of each line of HTML, as if read alone; None when something a line
+    opens (a tag, a link, a comment, a dropped element) ends on another line, or a line holds
+    the character that keeps them apart."""
+    joined = _APART.join(lines)
+    apart = len(lines) - 1
+    if joined.count(_APART) != apart:
+        return None
+    if "<" in joined:
+        joined = _DROPPED.sub(_DROP_WITHIN_LINES, joined)
+        if _DROPPED_OPENS.search(joined):
             return None
-        line = _LINK.sub(_link, line)
-        if _LINK_OPENS.search(line):
+        joined = _LINK.sub(_LINK_WITHIN_LINES, joined)
+        if _LINK_OPENS.search(joined):
             return None
-        line = _BLOCK.sub("\n\n", line)
-        line = _TAG.sub("", _MARK.sub(lambda match: _MARKS[match.lastindex or 0], line))
-        if "<" in line:
+        joined = _BLOCK.sub("\n\n", joined)
+        joined = _TAG.sub("", _MARK.sub(lambda match: _MARKS[match.lastindex or 0], joined))
+        if "<" in joined or joined.count(_APART) != apart:  # a tag reached across lines
             return None
-    return _tidy(unescape(line)).strip(" ")
+    return [text.strip(" ") for text in _tidy(unescape(joined)).split(_APART)]
 
 
 def _lines_text(html: str) -> str | None:
@@ -82,18 +105,17 @@ def _lines_text(html: str) -> str | None:
     are collapsed; None when a line cannot be read alone."""
     lines = html.split("\n")
     texts = [_LINES.get(line) for line in lines]
-    if None not in texts:
-        return "\n".join(texts)  # type: ignore[arg-type]  # no None in it, checked just above
-    for index, line in enumerate(lines):
-        if texts[index] is None:
-            text = _line_text(line)
-            if text is None:
-                return None
-            if len(line) <= _MAX_LINE_LENGTH:
-                if len(_LINES) >= _MAX_LINES:
-                    _LINES.clear()
-                _LINES[line] = text
+    if None in texts:
+        missed = [index for index, text in enumerate(texts) if text is None]
+        read = _read_lines([lines[index] for index in missed])
+        if read is None:
+            return None
+        if len(_LINES) + len(missed) > _MAX_LINES:
+            _LINES.clear()
+        for index, text in zip(missed, read, strict=True):
             texts[index] = text
+            if len(lines[index]) <= _MAX_LINE_LENGTH:
+                _LINES[lines[index]] = text
     return "\n".join(texts)  # type: ignore[arg-type]  # every None replaced above
 
 

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from worker import formatting
 from worker.inlining import InliningLoader
-from worker.plaintext import html_to_text
+from worker.plaintext import forget_lines, html_to_text
 from worker.rendering import Renderer, formatting_locale, tag_links, variant_locale
 from worker.samples import sample_context
 from worker.settings import Settings
@@ -105,6 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     new_customer_us = median_us(ladder_new_customer, args.rounds)
     # Where Ladder's extra time goes, measured alone on this email's HTML.
     text_us = median_us(lambda: html_to_text(email.html), args.rounds)
+
+    def text_of_a_first_email() -> str:
+        forget_lines()
+        return html_to_text(email.html)
+
+    first_text_us = median_us(text_of_a_first_email, args.rounds)
     tags_us = median_us(lambda: tag_links(html, args.message, ()), args.rounds)
 
     table = Table(title=f"rendering {email.variant} ({args.locale}), median of {args.rounds}")
@@ -121,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     )
     table.add_row("  of which: the plain-text part", f"{text_us:.1f}", "", "")
+    table.add_row("  the text part, first of a template", f"{first_text_us:.1f}", "", "")
     table.add_row("  of which: UTM tags on the links", f"{tags_us:.1f}", "", "")
     console = Console()
     console.print(table)

@@ -39,6 +39,11 @@ _MAX_LINES = 4096
 _MAX_LINE_LENGTH = 2048
 
 
+def forget_lines() -> None:
+    """Forgets every line read: the next email is read as the first of its template."""
+    _LINES.clear()
+
+
 def _link(match: re.Match[str]) -> str:
     """`<a href="u">text</a>` → "text (u)", or "u" alone when the text is the address."""
     attributes, inner = match.group(1), match.group(2)
@@ -97,7 +102,8 @@ def _read_lines(lines: list[str]) -> list[str] | None:
         joined = _TAG.sub("", _MARK.sub(lambda match: _MARKS[match.lastindex or 0], joined))
         if "<" in joined or joined.count(_APART) != apart:  # a tag reached across lines
             return None
-    return [text.strip(" ") for text in _tidy(unescape(joined)).split(_APART)]
+    texts = _tidy(unescape(joined)).split(_APART)
+    return [text.strip(" ") for text in texts] if len(texts) == len(lines) else None
 
 
 def _lines_text(html: str) -> str | None:

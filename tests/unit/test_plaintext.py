@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.plaintext import html_to_text
+from worker.plaintext import forget_lines, html_to_text
 
 
 def test_a_link_becomes_its_text_then_its_address_in_brackets() -> None:
@@ -61,3 +61,8 @@ def test_reading_the_same_email_again_gives_the_same_text() -> None:
     first = html_to_text(html)
     assert first == "Tea & cake\n\nShop (https://shop.example)\n"
     assert html_to_text(html) == first
+
+
+def test_a_line_holding_a_nul_character_is_read_like_any_other() -> None:
+    forget_lines()
+    assert html_to_text("<p>Tea\x00cake</p>\n<p>Cups</p>") == "Tea\x00cake\n\nCups\n"

@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     )
     table.add_row("  of which: the plain-text part", f"{text_us:.1f}", "", "")
-    table.add_row("  the text part, first of a template", f"{first_text_us:.1f}", "", "")
+    table.add_row("  the text part, cold", f"{first_text_us:.1f}", "", "")
     table.add_row("  of which: UTM tags on the links", f"{tags_us:.1f}", "", "")
     console = Console()
     console.print(table)

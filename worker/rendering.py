@@ -157,7 +157,7 @@ _TEMPLATE_BUGS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupE
 # The layout marks the preheader so it can be read back, and left out of the text part.
 PREHEADER_START, PREHEADER_END = "<!--preheader-->", "<!--/preheader-->"
 _HREF = re.compile(r'href="(https?://[^"]+)"')
-_UNTRACKED = ("unsubscribe_url", "preferences_url")  # links a click-tracker must not rewrite
+_UNTRACKED = ("unsubscribe_url", "preferences_url")  # their links get no UTM tags
 _TAG = re.compile(r"<[^>]*>")
 
 

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from worker import formatting
 from worker.inlining import InliningLoader
-from worker.plaintext import html_to_text
+from worker.plaintext import forget_lines, html_to_text
 from worker.rendering import Renderer, formatting_locale, tag_links, variant_locale
 from worker.samples import sample_context
 from worker.settings import Settings
@@ -87,8 +87,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     bare_us = median_us(lambda: template.render(bare_context), args.rounds)
     ladder_us = median_us(ladder, args.rounds)
     ratio = ladder_us / bare_us
+    # The text part reads each line of HTML once (worker/plaintext.py): a line with the
+    # customer's own name is new in every email. The same, each email to a new customer.
+    warm_up = max(1, args.rounds // 10)
+    strangers = iter(
+        [
+            {**context, "customer": {**context["customer"], "first_name": f"Olivia {n}"}}
+            for n in range(args.rounds + warm_up)
+        ]
+    )
+
+    def ladder_new_customer() -> Any:
+        return renderer.render(
+            args.message, segment=args.segment, locale=args.locale, context=next(strangers)
+        )
+
+    new_customer_us = median_us(ladder_new_customer, args.rounds)
     # Where Ladder's extra time goes, measured alone on this email's HTML.
     text_us = median_us(lambda: html_to_text(email.html), args.rounds)
+
+    def text_of_a_first_email() -> str:
+        forget_lines()
+        return html_to_text(email.html)
+
+    first_text_us = median_us(text_of_a_first_email, args.rounds)
     tags_us = median_us(lambda: tag_links(html, args.message, ()), args.rounds)
 
     table = Table(title=f"rendering {email.variant} ({args.locale}), median of {args.rounds}")
@@ -98,7 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     table.add_row(
         "Ladder: subject + HTML + text", f"{ladder_us:.1f}", f"{ratio:.2f}", f"{len(email.html):,}"
     )
+    table.add_row(
+        "  the same, each to a new customer",
+        f"{new_customer_us:.1f}",
+        f"{new_customer_us / bare_us:.2f}",
+        "",
+    )
     table.add_row("  of which: the plain-text part", f"{text_us:.1f}", "", "")
+    table.add_row("  the text part, cold", f"{first_text_us:.1f}", "", "")
     table.add_row("  of which: UTM tags on the links", f"{tags_us:.1f}", "", "")
     console = Console()
     console.print(table)

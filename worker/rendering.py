@@ -6,13 +6,20 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import BaseLoader, FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2 import (
+    BaseLoader,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+)
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -22,6 +29,7 @@ from worker.plaintext import html_to_text
 
 SUFFIX = ".html.j2"
 DEFAULT_SEGMENT = "default"
+_MAX_CHOICES = 4096
 
 
 class RenderError(Exception):
@@ -38,12 +46,26 @@ class RenderedEmail:
     text: str
 
 
+# What `getattr` finds on a plain dict: the names a template's `mapping.name` reads as a method.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Money is a Decimal, and `1.5 * before.average_order_value` is what a marketer writes:
     Python refuses float * Decimal, so a float meeting a Decimal is read as the Decimal it spells.
     """
 
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%"})
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`customer.first_name` on a dict, as Jinja reads it (an attribute of that name first,
+        then the item), without the AttributeError Jinja raises and catches on every lookup."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if isinstance(left, float) and isinstance(right, Decimal):
@@ -135,23 +157,29 @@ _TEMPLATE_BUGS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupE
 # The layout marks the preheader so it can be read back, and left out of the text part.
 PREHEADER_START, PREHEADER_END = "<!--preheader-->", "<!--/preheader-->"
 _HREF = re.compile(r'href="(https?://[^"]+)"')
+_UNTRACKED = ("unsubscribe_url", "preferences_url")  # their links get no UTM tags
 _TAG = re.compile(r"<[^>]*>")
+
+
+@lru_cache(maxsize=256)
+def _utm_tags(campaign: str) -> str:
+    return f"utm_source=ladder&amp;utm_medium=email&amp;utm_campaign={quote(campaign)}"
 
 
 def tag_links(html: str, campaign: str, untracked: tuple[str, ...]) -> str:
     """Adds utm_source=ladder, utm_medium=email and utm_campaign to every http(s) link, except
     the `untracked` ones (unsubscribe, preferences) and links that carry their own UTM tags."""
-    tags = f"utm_source=ladder&amp;utm_medium=email&amp;utm_campaign={quote(campaign)}"
-
-    def tag(match: re.Match[str]) -> str:
-        url = match.group(1)
+    parts = _HREF.split(html)  # [html, url, html, url, …, html]: a loop, not a callback a link
+    tags = _utm_tags(campaign)
+    for index in range(1, len(parts), 2):
+        url = parts[index]
         if url in untracked or "utm_source=" in url:
-            return match.group(0)
+            parts[index] = f'href="{url}"'
+            continue
         base, hash_, fragment = url.partition("#")
         joiner = "&amp;" if "?" in base else "?"
-        return f'href="{base}{joiner}{tags}{hash_}{fragment}"'
-
-    return _HREF.sub(tag, html)
+        parts[index] = f'href="{base}{joiner}{tags}{hash_}{fragment}"'
+    return "".join(parts)
 
 
 def _between(html: str, start: str, end: str) -> tuple[str, str]:
@@ -201,6 +229,10 @@ class Renderer:
         self.templates_dir = templates_dir
         self.env = make_environment(templates_dir, inline_css=inline_css, auto_reload=auto_reload)
         self.default_locale = default_locale
+        # What depends only on the template files, worked out once per Renderer (a worker reads
+        # its templates once): the variant for (message, segment, locale), the compiled template.
+        self._chosen: dict[tuple[str, str | None, str | None], str] = {}
+        self._templates: dict[str, Template] = {}
 
     @cached_property
     def available(self) -> frozenset[str]:
@@ -214,10 +246,32 @@ class Renderer:
         return sorted(name for name in self.available if name.startswith(f"{message}/"))
 
     def choose_variant(self, message: str, segment: str | None, locale: str | None) -> str:
-        for name in variant_candidates(message, segment, locale, self.default_locale):
-            if name in self.available:
-                return name
-        raise RenderError(f"no template for message {message!r}: add {message}/default{SUFFIX}")
+        key = (message, segment, locale)
+        chosen = self._chosen.get(key)
+        if chosen is None:
+            for name in variant_candidates(message, segment, locale, self.default_locale):
+                if name in self.available:
+                    chosen = name
+                    break
+            else:
+                raise RenderError(
+                    f"no template for message {message!r}: add {message}/default{SUFFIX}"
+                )
+            if len(self._chosen) >= _MAX_CHOICES:  # locales come from shop data: stay bounded
+                self._chosen.clear()
+            self._chosen[key] = chosen
+        return chosen
+
+    def _template(self, variant: str) -> Template:
+        """The compiled template, checked for a subject once per version of its files."""
+        template = self._templates.get(variant)
+        if template is None:
+            template = self.env.get_template(variant)
+            if "subject" not in template.blocks:
+                raise RenderError(f"{variant}:1: declares no {{% block subject %}}")
+            if not self.env.auto_reload:  # else Jinja looks for changed files at every render
+                self._templates[variant] = template
+        return template
 
     def render(
         self,
@@ -252,18 +306,13 @@ class Renderer:
             "greeting": formatting.greeting(customer.get("first_name"), language),
         }
         try:
-            template = self.env.get_template(variant)
-            if "subject" not in template.blocks:
-                raise RenderError(f"{variant}:1: declares no {{% block subject %}}")
-            html = template.render(full)
+            html = self._template(variant).render(full)
         except _TEMPLATE_BUGS as exc:
             raise RenderError(f"{where(exc, variant, self.templates_dir)}: {exc}") from exc
         subject = _text_of(_between(html, "<title>", "</title>")[0])
         if not subject:
             raise RenderError(f"{variant}:1: renders an empty subject")
-        untracked = tuple(
-            str(context[name]) for name in ("unsubscribe_url", "preferences_url") if name in context
-        )
+        untracked = tuple([str(context[name]) for name in _UNTRACKED if name in context])
         html = tag_links(html, campaign or variant.split("/")[0], untracked)
         preheader, body = _between(html, PREHEADER_START, PREHEADER_END)
         preheader = _text_of(preheader)

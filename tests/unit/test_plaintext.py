@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.plaintext import html_to_text
+from worker.plaintext import forget_lines, html_to_text
 
 
 def test_a_link_becomes_its_text_then_its_address_in_brackets() -> None:
@@ -39,3 +39,30 @@ def test_head_style_and_script_are_left_out() -> None:
 
 def test_entities_are_decoded_and_runs_of_spaces_collapsed() -> None:
     assert html_to_text("<p>Tea   &amp;\t cake &lt;3</p>") == "Tea & cake <3\n"
+
+
+def test_a_link_over_two_lines_is_one_link() -> None:
+    html = '<p>Hi</p>\n<p><a href="https://shop.example/new">our new\nrange</a></p>\n'
+    assert html_to_text(html) == "Hi\n\nour new range (https://shop.example/new)\n"
+
+
+def test_a_tag_over_two_lines_leaves_no_trace() -> None:
+    assert html_to_text('<p\nclass="intro">Hi</p><td\n>Ana</td>') == "Hi\n\nAna\n"
+
+
+def test_a_comment_or_style_over_several_lines_is_left_out_though_its_lines_were_seen() -> None:
+    assert html_to_text("<p>Shown</p>\n<p>Hidden</p>\n") == "Shown\n\nHidden\n"
+    html = "<p>Shown</p>\n<!-- old copy:\n<p>Hidden</p>\n-->\n<style>\np { }\n</style><p>End</p>"
+    assert html_to_text(html) == "Shown\n\nEnd\n"
+
+
+def test_reading_the_same_email_again_gives_the_same_text() -> None:
+    html = '<p>Tea   &amp;\t cake</p>\n  <p> <a href="https://shop.example">Shop</a> </p>\n'
+    first = html_to_text(html)
+    assert first == "Tea & cake\n\nShop (https://shop.example)\n"
+    assert html_to_text(html) == first
+
+
+def test_a_line_holding_a_nul_character_is_read_like_any_other() -> None:
+    forget_lines()
+    assert html_to_text("<p>Tea\x00cake</p>\n<p>Cups</p>") == "Tea\x00cake\n\nCups\n"

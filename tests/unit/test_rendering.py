@@ -160,6 +160,29 @@ def test_a_typo_in_a_variable_is_an_error_naming_the_template(tmp_path: Path) ->
         renderer.render("offer", segment=None, locale=None, context=context())
 
 
+def test_a_dict_reads_as_jinja_reads_it_items_by_name_and_its_own_methods(
+    tmp_path: Path,
+) -> None:
+    body = (
+        "<p>{{ order.number }}: {% for key, value in order.items() %}{{ key }}={{ value }};"
+        "{% endfor %} {{ order.get('missing', 'none') }} {{ order.keys }}</p>"
+    )
+    files = {"offer/default.html.j2": template("Hi", body)}
+    renderer = Renderer(make_templates(tmp_path, files), "en")
+    order = {"number": "#1001", "keys": "a key named keys"}
+    rendered = renderer.render("offer", segment=None, locale=None, context=context(order=order))
+    assert "<p>#1001: number=#1001;keys=a key named keys; none &lt;built-in method keys" in (
+        rendered.html
+    )
+
+
+def test_a_missing_key_of_a_dict_is_an_error_naming_it(tmp_path: Path) -> None:
+    files = {"offer/default.html.j2": template("Hi", "<p>{{ order.number }}</p>")}
+    renderer = Renderer(make_templates(tmp_path, files), "en")
+    with pytest.raises(RenderError, match=r"^offer/default\.html\.j2:\d+: .*'number'"):
+        renderer.render("offer", segment=None, locale=None, context=context(order={}))
+
+
 def test_a_template_without_a_subject_block_is_an_error(tmp_path: Path) -> None:
     body_only = '{% extends "layouts/base.html.j2" %}{% block body %}<p>Hi</p>{% endblock %}'
     renderer = Renderer(make_templates(tmp_path, {"offer/default.html.j2": body_only}), "en")

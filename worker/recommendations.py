@@ -1,4 +1,4 @@
-"""Recommendations: co-purchase affinity and best-sellers, refreshed set-based in SQL daily;
+"""Recommendations: co-purchase affinity and best-sellers, refreshed set-based in SQL weekly;
 a customer's top N read in one indexed query at render time."""
 
 from __future__ import annotations

@@ -193,3 +193,18 @@ def test_the_daily_segment_refresh_runs_once_per_day(
     assert newcomer.segment == "prospect"
     assert clock.tick(db, now=T0 + timedelta(hours=20), runtime=runtime).segments == {}
     assert db.exec(select(Event).where(col(Event.status) != "processed")).all() == []
+
+
+def test_recommendations_are_recomputed_weekly(
+    db: Session,
+    runtime: Runtime,
+    stub_broker: StubBroker,  # noqa: ARG001  (the relay enqueues the thank-you on it)
+) -> None:
+    record(db, runtime, order_event(event_id="ord-1", order_id="1", at=T0), now=T0)
+
+    ran = [
+        clock.tick(db, now=T0 + timedelta(days=day), runtime=runtime).recommendations is not None
+        for day in range(15)
+    ]
+
+    assert [day for day, did in enumerate(ran) if did] == [0, 7, 14]

@@ -1,0 +1,74 @@
+"""The web process's group INSERT on PostgreSQL: one statement, duplicates skipped, rows read
+back exactly as the ORM would have stored them, and a database away raised for the spool."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from models import InboxItem
+from models.db import get_engine, session
+from tests.support.services import free_port
+from worker import inbox
+from worker.inboxwriter import UNAVAILABLE, PostgresInbox
+from worker.sources import Verified
+
+T0 = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+BODY = '{"id": 1, "name": "Zoë"}'.encode()
+
+
+@pytest.fixture
+def empty_inbox(postgres_url: str) -> Iterator[str]:
+    with get_engine(postgres_url).begin() as conn:
+        conn.execute(text("TRUNCATE inbox RESTART IDENTITY CASCADE"))
+    yield postgres_url
+
+
+def row(key: str) -> dict[str, object]:
+    verified = Verified("orders/create", key, {"x-shopify-topic": "orders/create"})
+    # Given in another offset: stored as the same instant.
+    when = T0.astimezone(timezone(timedelta(hours=2)))
+    return inbox.row_for("shopify", verified, BODY, now=when)
+
+
+def test_a_group_is_stored_once_per_key_and_reads_back_as_given(empty_inbox: str) -> None:
+    writer = PostgresInbox(empty_inbox)
+
+    async def scenario() -> tuple[list[int | None], list[int | None]]:
+        first = await writer.store_rows([row("a")])
+        second = await writer.store_rows([row("b"), row("a"), row("c"), row("b")])
+        await writer.close()
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    with session(empty_inbox) as db:
+        stored = db.exec(select(InboxItem).order_by(col(InboxItem.id))).all()
+    ids = {item.dedupe_key: item.id for item in stored}
+    assert sorted(ids) == ["a", "b", "c"]
+    assert first == [ids["a"]]
+    # "a" was stored before, the second "b" is a repeat within the same group.
+    assert second == [ids["b"], None, ids["c"], None]
+    expected = row("a")
+    for item in stored:
+        assert item.headers == expected["headers"]
+        assert item.body == expected["body"]
+        assert item.received_at == T0
+        assert (item.status, item.enqueued_at, item.events, item.attempts) == (
+            "pending",
+            None,  # no consumer in this process
+            0,
+            0,
+        )
+
+
+def test_a_database_away_raises_what_the_route_spools_on() -> None:
+    writer = PostgresInbox(
+        f"postgresql+psycopg://ladder@127.0.0.1:{free_port()}/x?connect_timeout=2"
+    )
+    with pytest.raises(UNAVAILABLE):
+        asyncio.run(writer.store_rows([row("a")]))

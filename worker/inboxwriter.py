@@ -2,8 +2,9 @@
 
 Through SQLAlchemy in a worker thread a flush paid a thread hop and four round trips (pool
 pre-ping, BEGIN, INSERT, COMMIT), each back through the GIL of a busy event loop. Here one
-async psycopg connection per event loop sends the whole group as one INSERT … SELECT FROM
-unnest(…) in autocommit: PostgreSQL commits it (WAL flushed, durably) before it answers.
+async psycopg connection per event loop sends the whole group as one multi-row INSERT in
+autocommit: PostgreSQL commits it (WAL flushed, durably) before it answers. (VALUES rather than
+`unnest` of arrays: psycopg dumps arrays in Python, at 5 times the CPU per row.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
-# The inbox columns `inbox.row_for` fills, with the array type each is sent as.
+# The inbox columns `inbox.row_for` fills, with the type each value is sent as.
 COLUMNS = (
     ("source", "text"),
     ("topic", "text"),
@@ -30,10 +31,12 @@ COLUMNS = (
     ("attempts", "int"),
 )
 INSERT = (
-    f"INSERT INTO inbox ({', '.join(name for name, _ in COLUMNS)}) "
-    f"SELECT * FROM unnest({', '.join(f'%s::{kind}[]' for _, kind in COLUMNS)}) "
+    f"INSERT INTO inbox ({', '.join(name for name, _ in COLUMNS)}) VALUES {{values}} "
     "ON CONFLICT (source, dedupe_key) DO NOTHING RETURNING id, source, dedupe_key"
 )
+# A statement takes at most 65,535 parameters: a larger group goes in several, each committed.
+MAX_ROWS = 1000
+ROW = "(" + ", ".join(f"%s::{kind}" for _, kind in COLUMNS) + ")"
 # What a database away raises; the caller spools the deliveries.
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 
@@ -61,10 +64,13 @@ class PostgresInbox:
         """
         if not rows:
             return []
+        inserted: list[tuple[int, str, str]] = []
         try:
             connection = await self._connect()
-            cursor = await connection.execute(INSERT, _columns(rows))
-            inserted = await cursor.fetchall()
+            for start in range(0, len(rows), MAX_ROWS):
+                chunk = rows[start : start + MAX_ROWS]
+                cursor = await connection.execute(_insert(len(chunk)), _params(chunk))
+                inserted += await cursor.fetchall()
         except UNAVAILABLE:
             await self.close()
             raise
@@ -82,9 +88,13 @@ class PostgresInbox:
         return self._connection
 
 
-def _columns(rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    """One array per column, as `unnest` takes them; times as naive UTC, as UTCDateTime stores."""
-    return [[_value(kind, row[name]) for row in rows] for name, kind in COLUMNS]
+def _insert(count: int) -> str:
+    return INSERT.format(values=", ".join([ROW] * count))
+
+
+def _params(rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """The rows' values in column order; times as naive UTC, as UTCDateTime stores them."""
+    return [_value(kind, row[name]) for row in rows for name, kind in COLUMNS]
 
 
 def _value(kind: str, value: Any) -> Any:

@@ -15,7 +15,7 @@ from models import InboxItem
 from models.db import get_engine, session
 from tests.support.services import free_port
 from worker import inbox
-from worker.inboxwriter import UNAVAILABLE, PostgresInbox
+from worker.inboxwriter import MAX_ROWS, UNAVAILABLE, PostgresInbox
 from worker.sources import Verified
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -64,6 +64,22 @@ def test_a_group_is_stored_once_per_key_and_reads_back_as_given(empty_inbox: str
             0,
             0,
         )
+
+
+def test_a_group_larger_than_one_statement_takes_is_stored_whole(empty_inbox: str) -> None:
+    writer = PostgresInbox(empty_inbox)
+    keys = [f"k{n}" for n in range(2 * MAX_ROWS + 1)]
+
+    async def scenario() -> list[int | None]:
+        try:
+            return await writer.store_rows([row(key) for key in keys])
+        finally:
+            await writer.close()
+
+    ids = asyncio.run(scenario())
+    with session(empty_inbox) as db:
+        stored = {item.dedupe_key: item.id for item in db.exec(select(InboxItem))}
+    assert ids == [stored[key] for key in keys]
 
 
 def test_a_database_away_raises_what_the_route_spools_on() -> None:

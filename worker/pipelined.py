@@ -15,6 +15,7 @@ from uuid import uuid4
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
+from redis.exceptions import NoScriptError
 
 
 def send_all(actor: dramatiq.Actor[Any, Any], args: Sequence[Any]) -> None:
@@ -30,14 +31,25 @@ def send_all(actor: dramatiq.Actor[Any, Any], args: Sequence[Any]) -> None:
             actor.send(arg)
         return
     messages = [actor.message(arg).copy(options={"redis_message_id": str(uuid4())}) for arg in args]
+    for message in messages:
+        broker.emit_before("enqueue", message, None)
     dispatch = broker.scripts["dispatch"]
-    with broker.client.pipeline(transaction=False) as pipe:
-        for message in messages:
-            broker.emit_before("enqueue", message, None)
-            dispatch(keys=[broker.namespace], args=_enqueue_args(broker, message), client=pipe)
-        pipe.execute()
+    try:
+        _execute(broker, dispatch.sha, messages)
+    except NoScriptError:  # a Redis restarted since: load the script, and send them all again
+        dispatch.sha = broker.client.script_load(dispatch.script)
+        _execute(broker, dispatch.sha, messages)
     for message in messages:
         broker.emit_after("enqueue", message, None)
+
+
+def _execute(broker: RedisBroker, sha: str, messages: list[dramatiq.Message[Any]]) -> None:
+    """EVALSHA on a plain pipeline: a `Script` on it would first ask SCRIPT EXISTS, a second
+    round trip each time."""
+    with broker.client.pipeline(transaction=False) as pipe:
+        for message in messages:
+            pipe.evalsha(sha, 1, broker.namespace, *_enqueue_args(broker, message))
+        pipe.execute()
 
 
 def _enqueue_args(broker: RedisBroker, message: dramatiq.Message[Any]) -> list[Any]:

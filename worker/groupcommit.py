@@ -33,6 +33,7 @@ class GroupCommit:
     flush: Flush
     hand_over: Callable[[list[int]], None]
     async_flush: AsyncFlush | None = None
+    close: Callable[[], Awaitable[None]] | None = None  # what the flush holds open
     _queued: list[tuple[dict[str, Any], asyncio.Future[int | None]]] = field(default_factory=list)
     _flusher: asyncio.Task[None] | None = None
     _handing_over: set[asyncio.Future[None]] = field(default_factory=set)
@@ -91,6 +92,15 @@ _groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, GroupCom
 )
 
 
+async def close_all() -> None:
+    """Closes what the groups of this event loop hold open: for the web app's shutdown, so a
+    process that starts many apps (tests) leaves no connection behind."""
+    by_url = _groups.pop(asyncio.get_running_loop(), {})
+    for group in by_url.values():
+        if group.close is not None:
+            await group.close()
+
+
 def group_for(database_url: str) -> GroupCommit:
     """The group of this event loop for this database."""
     from worker import inbox, inboxwriter
@@ -106,5 +116,6 @@ def group_for(database_url: str) -> GroupCommit:
             lambda rows: inbox.store_rows(database_url, rows),
             lambda ids: inbox.hand_over_ids(database_url, ids),
             writer.store_rows if writer is not None else None,
+            writer.close if writer is not None else None,
         )
     return by_url[database_url]

@@ -37,6 +37,8 @@ INSERT = (
 # A statement takes at most 65,535 parameters: a larger group goes in several, each committed.
 MAX_ROWS = 1000
 ROW = "(" + ", ".join(f"%s::{kind}" for _, kind in COLUMNS) + ")"
+# How its connection shows in pg_stat_activity.
+APPLICATION_NAME = "ladder-webhooks"
 # What a database away raises; the caller spools the deliveries.
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 
@@ -84,7 +86,9 @@ class PostgresInbox:
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         if self._connection is None or self._connection.closed:
-            self._connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+            self._connection = await psycopg.AsyncConnection.connect(
+                self.conninfo, autocommit=True, application_name=APPLICATION_NAME
+            )
         return self._connection
 
 

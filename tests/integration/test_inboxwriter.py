@@ -1,22 +1,29 @@
 """The web process's group INSERT on PostgreSQL: one statement, duplicates skipped, rows read
-back exactly as the ORM would have stored them, and a database away raised for the spool."""
+back exactly as the ORM would have stored them, a database away raised for the spool, and its
+connection closed with the app."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import text
 from sqlmodel import col, select
 
 from models import InboxItem
 from models.db import get_engine, session
 from tests.support.services import free_port
+from tests.support.web import TestClient
+from tests.support.webhooks import shopify_headers, shopify_payload, with_secrets
 from worker import inbox
-from worker.inboxwriter import MAX_ROWS, UNAVAILABLE, PostgresInbox
+from worker.inboxwriter import APPLICATION_NAME, MAX_ROWS, UNAVAILABLE, PostgresInbox
+from worker.runtime import Runtime
 from worker.sources import Verified
+from worker.web import create_app
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 BODY = '{"id": 1, "name": "Zoë"}'.encode()
@@ -88,3 +95,23 @@ def test_a_database_away_raises_what_the_route_spools_on() -> None:
     )
     with pytest.raises(UNAVAILABLE):
         asyncio.run(writer.store_rows([row("a")]))
+
+
+def test_the_web_app_closes_its_webhook_connection_when_it_stops(
+    empty_inbox: str,
+    runtime: Runtime,
+    stub_broker: StubBroker,  # noqa: ARG001  (no Redis here)
+) -> None:
+    settings = with_secrets(runtime.settings, database_url=empty_inbox)
+    body = json.dumps(shopify_payload("orders/create")).encode()
+    with TestClient(create_app(settings)) as client:
+        headers = shopify_headers("orders/create", body, webhook_id="w-1")
+        assert client.post("/webhooks/shopify", content=body, headers=headers).status_code == 200
+        assert webhook_connections(empty_inbox) == 1
+    assert webhook_connections(empty_inbox) == 0
+
+
+def webhook_connections(url: str) -> int:
+    with get_engine(url).connect() as conn:
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name")
+        return int(conn.execute(query, {"name": APPLICATION_NAME}).scalar_one())

@@ -87,11 +87,11 @@ def store_rows(database_url: str, rows: Sequence[dict[str, Any]]) -> list[int | 
 
 
 def hand_over_ids(database_url: str, ids: list[int]) -> None:
-    """Enqueues `normalise` for rows already committed; a broker away leaves them to the relay."""
+    """Enqueues `normalise` for rows already committed, in one round trip; a broker away leaves
+    them to the relay."""
     from worker.actors import normalise
 
-    with session(database_url) as db:
-        outbox.enqueue(db, normalise, InboxItem, ids)
+    outbox.enqueue_together(database_url, normalise, InboxItem, ids)
 
 
 def store(db: Session, source: str, verified: Verified, body: bytes, *, now: datetime) -> Stored:

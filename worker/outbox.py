@@ -11,7 +11,8 @@ import dramatiq
 from sqlalchemy import update
 from sqlmodel import Session
 
-from worker import broker
+from models.db import session
+from worker import broker, pipelined
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,30 @@ def enqueue(db: Session, actor: dramatiq.Actor[Any, Any], model: Any, ids: Seque
             break
         sent += 1
     return sent
+
+
+def enqueue_together(
+    database_url: str, actor: dramatiq.Actor[Any, Any], model: Any, ids: Sequence[int]
+) -> int:
+    """Like `enqueue`, all in one round trip to the broker (`worker.pipelined`) and with no
+    database connection unless the broker fails: for the web process, whose answer waits for
+    it. If the broker fails, every row is left to the relay. Returns how many were sent.
+    """
+    if not broker.has_consumer() or not ids:
+        return 0
+    try:
+        pipelined.send_all(actor, ids)
+    except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
+        logger.warning(
+            "broker unavailable, %d %s rows left to the relay: %s",
+            len(ids),
+            model.__tablename__,
+            type(exc).__name__,
+        )
+        with session(database_url) as db:
+            _leave_for_relay(db, model, ids)
+        return 0
+    return len(ids)
 
 
 def enqueue_batches(

@@ -11,6 +11,7 @@ from dramatiq.brokers.stub import StubBroker
 from sqlmodel import Session, select
 
 from models import InboxItem
+from tests.support.brokers import drain
 from tests.support.web import TestClient
 from tests.support.webhooks import (
     SHOPIFY_OLD_SECRET,
@@ -132,6 +133,22 @@ def test_signed_bodies_that_are_not_what_shopify_sends_are_refused_with_400(
     no_topic = {k: v for k, v in shopify_headers("orders/create", body).items() if "Topic" not in k}
     assert client.post("/webhooks/shopify", content=body, headers=no_topic).status_code == 400
     assert inbox_rows(db) == []
+
+
+def test_a_signed_shopify_body_shaped_like_an_object_but_not_json_is_kept_and_marked_failed(
+    client: TestClient, db: Session, stub_broker: StubBroker
+) -> None:
+    # The route checks only the shape (the dedupe key is the webhook id header); nothing is
+    # lost: the row is stored, and `normalise` marks it failed with the reason, for a replay.
+    body = b'{"id": 1, "total_price": }'
+    response = client.post(
+        "/webhooks/shopify", content=body, headers=shopify_headers("orders/create", body)
+    )
+    assert response.status_code == 200
+    drain(stub_broker)
+    [row] = inbox_rows(db)
+    assert (row.body, row.status) == (body, "failed")
+    assert row.error is not None and row.error.startswith("body is not JSON")
 
 
 def test_a_body_over_the_size_limit_is_refused_with_413(runtime: Runtime, db: Session) -> None:

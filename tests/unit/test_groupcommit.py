@@ -80,3 +80,31 @@ def test_a_failed_commit_is_raised_to_every_row_of_its_batch_and_the_next_one_wo
         return await group.submit({"n": 2})
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_an_async_flush_replaces_the_threaded_one_and_groups_rows_the_same_way() -> None:
+    recorder = Recorder()
+    release = asyncio.Event()
+
+    async def async_flush(rows: Sequence[dict[str, Any]]) -> list[int | None]:
+        recorder.batches.append([row["n"] for row in rows])
+        if len(recorder.batches) == 1:
+            await release.wait()  # the first commit under way: the others queue meanwhile
+        return [row["n"] * 10 for row in rows]
+
+    def never(_rows: Sequence[dict[str, Any]]) -> list[int | None]:
+        raise AssertionError("the threaded flush is not used when an async one is given")
+
+    group = GroupCommit(never, recorder.hand_over, async_flush)
+
+    async def scenario() -> list[int | None]:
+        first = asyncio.ensure_future(group.submit({"n": 1}))
+        await asyncio.sleep(0)
+        others = [asyncio.ensure_future(group.submit({"n": n})) for n in (2, 3)]
+        await asyncio.sleep(0)
+        release.set()
+        return list(await asyncio.gather(first, *others))
+
+    assert asyncio.run(scenario()) == [10, 20, 30]
+    assert recorder.batches == [[1], [2, 3]]
+    assert sorted(recorder.handed) == [10, 20, 30]

@@ -122,6 +122,22 @@ def json_object(body: bytes) -> dict[str, Any]:
     return document
 
 
+def json_object_shaped(body: bytes) -> None:
+    """Rejected(400) unless the body is UTF-8 text between `{` and `}`: the shape of a JSON
+    object, checked without parsing it (parsing cost a fifth of a request's CPU).
+
+    For a platform whose dedupe key is in a signed header (Shopify): a signed body of that
+    shape that still is not JSON is stored, and marked failed with the reason when normalised.
+    """
+    stripped = body.strip()
+    if not (stripped.startswith(b"{") and stripped.endswith(b"}")):
+        raise Rejected(400, "body is not a JSON object")
+    try:
+        stripped.decode()
+    except UnicodeDecodeError as exc:
+        raise Rejected(400, f"body is not UTF-8 JSON: {exc}") from exc
+
+
 def payload_of(item: InboxItem) -> dict[str, Any]:
     """A stored body as a JSON object, or Unreadable."""
     try:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
+from worker import groupcommit
 from worker.settings import Settings, get_settings
 from worker.web import events_api, health, provider_events, studio, unsubscribe, webhooks
 
 
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    yield
+    await groupcommit.close_all()  # the webhook group's database connection
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    app = FastAPI(title="Ladder", docs_url=None, redoc_url=None)
+    app = FastAPI(title="Ladder", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.settings = settings or get_settings()
     # First: its fixed path must win over a `/webhooks/{platform}` route for shops.
     app.include_router(provider_events.router)

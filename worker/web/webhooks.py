@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from worker import inbox, spool, timesource
+from worker import inbox, inboxwriter, spool, timesource
 from worker.groupcommit import group_for
 from worker.sources import Rejected, get_source
 from worker.web.deps import read_body, settings_of
@@ -40,7 +40,8 @@ async def receive(platform: str, request: Request) -> JSONResponse:
     row = inbox.row_for(platform, verified, body, now=now)
     try:
         new_id = await group_for(settings.database_url).submit(row)
-    except (OperationalError, InterfaceError) as exc:  # the database is away: keep it on disk
+    except (OperationalError, InterfaceError, *inboxwriter.UNAVAILABLE) as exc:  # database away
+        # Keep the delivery on disk until the clock moves it into the inbox.
         logger.warning("database unavailable, delivery spooled: %s", type(exc).__name__)
         await run_in_threadpool(
             spool.append, settings.spool_dir, platform, verified, body, received_at=now

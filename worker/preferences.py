@@ -13,18 +13,6 @@ from models.db import insert_ignoring_duplicates
 MESSAGE_CLASSES = ("marketing", "transactional")
 
 
-def is_opted_out(db: Session, customer_id: int, message_class: str) -> bool:
-    """True when the customer said no to this class of mail (link, preferences page, provider)."""
-    return bool(
-        db.scalar(
-            select(col(Preference.opted_out)).where(
-                col(Preference.customer_id) == customer_id,
-                col(Preference.message_class) == message_class,
-            )
-        )
-    )
-
-
 def preferences_of(db: Session, customer_id: int) -> dict[str, bool]:
     """Message class → wanted, for every class (no row: wanted)."""
     rows = db.execute(

@@ -112,8 +112,11 @@ def normalise(inbox_id: int) -> None:
 )
 def deliver_batch(delivery_ids: list[int]) -> None:
     """Send many deliveries, each as `deliver` would; a transient provider error hands that
-    one to `deliver`, whose retries back off."""
+    one to `deliver`, whose retries back off. Those the batch had no time for (a provider that
+    is not idempotent, slow or rate-limited) go at once as a new batch."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
-        to_retry = sending.deliver_many(db, delivery_ids, now=timesource.now(), runtime=runtime)
-        outbox.enqueue(db, deliver, Delivery, to_retry)
+        outcome = sending.deliver_many(db, delivery_ids, now=timesource.now(), runtime=runtime)
+        outbox.enqueue(db, deliver, Delivery, outcome.retry)
+        if outcome.later:
+            deliver_batch.send(outcome.later)

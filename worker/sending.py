@@ -43,6 +43,10 @@ _PAUSE_KEY = "ladder.sending_pause"
 # How long `deliver_many` trusts the pause it read: a pause another worker records (the
 # provider refused our credentials) stops this one's sends within about this long.
 PAUSE_FRESH_S = 1.0
+# With a provider that is not idempotent, `deliver_many` starts no new delivery after this
+# long, well inside `deliver_batch`'s time limit (600 s): a limit hit mid-send would strand
+# the email `sending`, and the clock could only mark it failed, outcome unknown.
+BATCH_DEADLINE_S = 200.0
 DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 CUSTOMERS = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
 EVENTS = cast(Table, Event.__table__)  # type: ignore[attr-defined]
@@ -154,7 +158,7 @@ def deliver(
         return None
     try:
         outcome = _prepare(db, delivery, now=now, runtime=runtime)
-    except Exception:
+    except BaseException:  # also Dramatiq's TimeLimitExceeded, raised in this thread
         # Nothing was sent: give the delivery back rather than leave it `sending` until the
         # claim times out (and, with a non-idempotent provider, is given up as unknown).
         db.rollback()
@@ -476,9 +480,17 @@ def unsubscribe_headers(url: str) -> dict[str, str]:
     return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
+@dataclass
+class BatchOutcome:
+    """What `deliver_many` leaves to its caller."""
+
+    retry: list[int] = field(default_factory=list)  # transient errors: for `deliver`'s retries
+    later: list[int] = field(default_factory=list)  # not attempted: to send again as a batch
+
+
 def deliver_many(
     db: Session, delivery_ids: Sequence[int], *, now: datetime, runtime: Runtime
-) -> list[int]:
+) -> BatchOutcome:
     """Sends each delivery as `deliver` does, one after another in this session.
 
     With an idempotent provider the batch is claimed and loaded up front (`claim_many`): a
@@ -486,24 +498,35 @@ def deliver_many(
     Otherwise each is claimed just before it is sent, so a crash strands at most one.
     The sending pause is read once a second (`PAUSE_FRESH_S`), not once per delivery.
 
-    Returns the ids that met a transient provider error: their claims are released, and the
-    caller hands them to `deliver`, whose retries back off. Any other error propagates (the
-    delivery it met, and those claimed after it, are released; those before it stay sent).
+    Without an idempotent provider no delivery starts after `BATCH_DEADLINE_S`: those left,
+    untouched and `scheduled`, come back in `later`, for the caller to send as a new batch.
+
+    Returns in `retry` the ids that met a transient provider error: their claims are released,
+    and the caller hands them to `deliver`, whose retries back off. Any other error propagates
+    (the delivery it met, and those claimed after it, are released; those before it stay sent).
     """
-    to_retry = []
+    outcome = BatchOutcome()
+    started = time.monotonic()
     if runtime.provider.idempotent:
         claim_many(db, delivery_ids, now)
     db.info[_PAUSE_KEY] = (None, None)  # read at the first delivery, then once a second
     try:
-        for delivery_id in delivery_ids:
+        for position, delivery_id in enumerate(delivery_ids):
+            if not runtime.provider.idempotent and _past(started, BATCH_DEADLINE_S):
+                outcome.later = list(delivery_ids[position:])
+                break
             try:
                 deliver(db, delivery_id, now=now, runtime=runtime)
             except DeliveryError:
-                to_retry.append(delivery_id)
+                outcome.retry.append(delivery_id)
     finally:
         db.info.pop(_PAUSE_KEY, None)
         _end_batch(db)
-    return to_retry
+    return outcome
+
+
+def _past(started: float, limit_s: float) -> bool:
+    return time.monotonic() - started > limit_s
 
 
 @dataclass

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dramatiq.middleware.time_limit import TimeLimitExceeded
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Suppression
 from tests.support.factories import order_event
+from worker import sending
 from worker.canonical import CanonicalEvent
 from worker.events import process
 from worker.ingest import store_events
@@ -312,8 +314,8 @@ def test_a_batch_sends_each_due_delivery_once_and_records_it(db: Session, runtim
     db.add(cancelled)
     db.commit()
 
-    assert deliver_many(db, ids, now=DUE, runtime=runtime) == []
-    assert deliver_many(db, ids, now=DUE, runtime=runtime) == []  # a repeated message
+    assert deliver_many(db, ids, now=DUE, runtime=runtime).retry == []
+    assert deliver_many(db, ids, now=DUE, runtime=runtime).retry == []  # a repeated message
 
     assert [status for status, _ in statuses(db, ids)] == [
         DeliveryStatus.SENT,
@@ -350,7 +352,7 @@ def test_a_batch_stopped_by_an_unexpected_error_gives_back_what_it_did_not_send(
     ]
     assert len(outbox(runtime)) == 1
     monkeypatch.setattr(runtime.renderer, "render", working_render)
-    assert deliver_many(db, ids, now=DUE, runtime=runtime) == []
+    assert deliver_many(db, ids, now=DUE, runtime=runtime).retry == []
     assert len(outbox(runtime)) == 3
 
 
@@ -360,7 +362,7 @@ def test_a_transient_provider_error_in_a_batch_hands_the_delivery_back_for_retri
     ids = thank_yous(db, runtime, 2)
     Path(runtime.settings.outbox_dir).write_text("a file where the outbox folder should be")
 
-    assert deliver_many(db, ids, now=DUE, runtime=runtime) == ids
+    assert deliver_many(db, ids, now=DUE, runtime=runtime).retry == ids
 
     for status, reason in statuses(db, ids):
         assert status == DeliveryStatus.SCHEDULED
@@ -394,3 +396,52 @@ def test_with_a_provider_that_is_not_idempotent_a_batch_claims_one_delivery_at_a
         (DeliveryStatus.SCHEDULED, None),
     ]
     assert db.get_one(Delivery, ids[2]).attempts == 0
+
+
+def test_a_batch_to_a_provider_that_is_not_idempotent_stops_starting_sends_at_its_deadline(
+    db: Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = thank_yous(db, runtime, 3)
+    monkeypatch.setattr(runtime.provider, "idempotent", False)
+    working_send = runtime.provider.send
+
+    def send_then_run_out_of_time(email: Any) -> str | None:
+        monkeypatch.setattr(sending, "BATCH_DEADLINE_S", -1.0)  # the deadline has now passed
+        return working_send(email)
+
+    monkeypatch.setattr(runtime.provider, "send", send_then_run_out_of_time)
+    outcome = deliver_many(db, ids, now=DUE, runtime=runtime)
+
+    # The first went out; the others were never claimed, so a time limit could strand none.
+    assert (outcome.retry, outcome.later) == ([], ids[1:])
+    assert statuses(db, ids) == [
+        (DeliveryStatus.SENT, None),
+        (DeliveryStatus.SCHEDULED, None),
+        (DeliveryStatus.SCHEDULED, None),
+    ]
+    assert len(outbox(runtime)) == 1
+    monkeypatch.setattr(sending, "BATCH_DEADLINE_S", 200.0)
+    monkeypatch.setattr(runtime.provider, "send", working_send)
+    assert deliver_many(db, outcome.later, now=DUE, runtime=runtime).later == []
+    assert len(outbox(runtime)) == 3
+
+
+def test_a_time_limit_hit_while_preparing_gives_the_delivery_back(
+    db: Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = thank_yous(db, runtime, 2)
+    monkeypatch.setattr(runtime.provider, "idempotent", False)
+
+    def time_is_up(*_args: object, **_kwargs: object) -> None:
+        raise TimeLimitExceeded()  # what Dramatiq raises in the worker's thread
+
+    monkeypatch.setattr(runtime.renderer, "render", time_is_up)
+    with pytest.raises(TimeLimitExceeded):
+        deliver_many(db, ids, now=DUE, runtime=runtime)
+
+    # Nothing was sent: the clock will not give it up as "outcome unknown".
+    assert statuses(db, ids) == [
+        (DeliveryStatus.SCHEDULED, "released after an error"),
+        (DeliveryStatus.SCHEDULED, None),
+    ]
+    assert outbox(runtime) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -455,15 +455,16 @@ def in_cooldown(
     send_at: datetime,
     cooldown: timedelta,
     *,
-    excluding: int | None = None,
+    excluding: Collection[int] = (),
 ) -> bool:
-    """True if this customer has a live delivery of `trigger` within `cooldown` of `send_at`."""
+    """True if this customer has a live delivery of `trigger` within `cooldown` of `send_at`,
+    other than those with ids in `excluding`."""
     values = {
         "customer_id": customer_id,
         "trigger": trigger,
         "after": send_at - cooldown,
         "before": send_at + cooldown,
-        "excluding": 0 if excluding is None else excluding,  # ids start at 1
+        "excluding": list(excluding) or [0],  # ids start at 1
     }
     return db.execute(_live_within(), values).first() is not None
 
@@ -479,7 +480,7 @@ def _live_within() -> Any:
             c.status.in_([status.value for status in LIVE_STATUSES]),
             c.send_at > bindparam("after", type_=UTCDateTime()),
             c.send_at < bindparam("before", type_=UTCDateTime()),
-            c.id != bindparam("excluding"),
+            c.id.not_in(bindparam("excluding", expanding=True)),
         )
         .limit(1)
     )

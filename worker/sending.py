@@ -336,7 +336,7 @@ def eligibility(
         delivery.customer_id,
         delivery.send_at,
         cooldown,
-        excluding=delivery.id,
+        excluding=_not_live(db, delivery.id),  # type: ignore[arg-type]
     ):
         return Verdict(DeliveryStatus.SKIPPED, f"cooldown: another {trigger.name} within it")
     try:
@@ -414,6 +414,14 @@ def _budget_candidates(
         since = now - settings.budget.longest
         batch.budget = budget.candidates(db, batch.customers, now=now, since=since)
     return batch.budget.get(customer_id)
+
+
+def _not_live(db: Session, delivery_id: int) -> set[int]:
+    """This delivery and those of its batch already decided not to be live (skipped,
+    cancelled, …), though their rows still read `sending` until the batch ends."""
+    live = {status.value for status in events.LIVE_STATUSES}
+    settled = _settled_in_batch(db)
+    return {delivery_id, *(i for i, status in settled.items() if status not in live)}
 
 
 def _settled_in_batch(db: Session) -> dict[int, str]:

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Suppression
 from tests.support.factories import order_event
-from worker import sending
+from worker import scheduling, sending
 from worker.canonical import CanonicalEvent
 from worker.events import process
 from worker.ingest import store_events
@@ -445,3 +445,31 @@ def test_a_time_limit_hit_while_preparing_gives_the_delivery_back(
         (DeliveryStatus.SCHEDULED, None),
     ]
     assert outbox(runtime) == []
+
+
+def two_thank_yous_for_ana(db: Session, runtime: Runtime) -> list[int]:
+    """Ana's thank-you and a twin of it (another event's, say), both due at DUE."""
+    place(db, runtime, 1, at=T0)
+    first = only(db, "thank-you")
+    columns = {name: getattr(first, name) for name in Delivery.model_fields if name != "id"}
+    twin = Delivery(**{**columns, "dedupe_key": f"{first.dedupe_key}-twin"})
+    db.add(twin)
+    db.commit()
+    return [first.id, twin.id]  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("idempotent", [True, False], ids=["files", "not-idempotent"])
+def test_of_two_deliveries_in_one_cooldown_a_batch_sends_one(
+    db: Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, idempotent: bool
+) -> None:
+    ids = two_thank_yous_for_ana(db, runtime)
+    monkeypatch.setattr(scheduling, "cooldown_of", lambda _trigger: DAY)
+    monkeypatch.setattr(runtime.provider, "idempotent", idempotent)
+
+    deliver_many(db, ids, now=DUE, runtime=runtime)
+
+    assert [status for status, _ in statuses(db, ids)] == [
+        DeliveryStatus.SKIPPED,
+        DeliveryStatus.SENT,
+    ]
+    assert len(outbox(runtime)) == 1

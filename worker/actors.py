@@ -113,10 +113,14 @@ def normalise(inbox_id: int) -> None:
 def deliver_batch(delivery_ids: list[int]) -> None:
     """Send many deliveries, each as `deliver` would; a transient provider error hands that
     one to `deliver`, whose retries back off. Those the batch had no time for (a provider that
-    is not idempotent, slow or rate-limited) go at once as a new batch."""
+    is not idempotent, slow or rate-limited) go at once as a new batch; after a 429, the
+    refused one and the rest go as a new batch when the limit resets."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
         outcome = sending.deliver_many(db, delivery_ids, now=timesource.now(), runtime=runtime)
         outbox.enqueue(db, deliver, Delivery, outcome.retry)
         if outcome.later:
-            deliver_batch.send(outcome.later)
+            # Rate-limited, like `deliver`'s 429, or out of time: a fresh message, using none
+            # of the retry budget.
+            delay = None if outcome.delay_s is None else int(outcome.delay_s * 1000)
+            deliver_batch.send_with_options(args=(outcome.later,), delay=delay)

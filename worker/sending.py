@@ -494,6 +494,7 @@ class BatchOutcome:
 
     retry: list[int] = field(default_factory=list)  # transient errors: for `deliver`'s retries
     later: list[int] = field(default_factory=list)  # not attempted: to send again as a batch
+    delay_s: float | None = None  # rate-limited: send `later` again after this long
 
 
 def deliver_many(
@@ -508,6 +509,8 @@ def deliver_many(
 
     Without an idempotent provider no delivery starts after `BATCH_DEADLINE_S`: those left,
     untouched and `scheduled`, come back in `later`, for the caller to send as a new batch.
+    A rate limit (`DeliveryError.retry_after_s`) stops the batch too: the refused delivery
+    and those not yet tried, all `scheduled`, come back in `later`, to send after `delay_s`.
 
     Returns in `retry` the ids that met a transient provider error: their claims are released,
     and the caller hands them to `deliver`, whose retries back off. Any other error propagates
@@ -525,7 +528,11 @@ def deliver_many(
                 break
             try:
                 deliver(db, delivery_id, now=now, runtime=runtime)
-            except DeliveryError:
+            except DeliveryError as exc:
+                if exc.retry_after_s is not None:  # the rest would meet the limit too
+                    outcome.later = list(delivery_ids[position:])
+                    outcome.delay_s = exc.retry_after_s
+                    break
                 outcome.retry.append(delivery_id)
     finally:
         db.info.pop(_PAUSE_KEY, None)

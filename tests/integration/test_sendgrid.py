@@ -31,6 +31,7 @@ from worker import pauses, sending, timesource
 from worker import runtime as runtime_module
 from worker import settings as settings_module
 from worker.actors import deliver as deliver_actor
+from worker.actors import deliver_batch
 from worker.cli import app
 from worker.events import process
 from worker.ingest import store_events
@@ -576,3 +577,54 @@ def test_a_429_uses_none_of_the_retry_budget_a_500_does(
     assert stored(db, delivery_id).status == outcome
     # The 500 is not lost either: the row waits, `scheduled`, for the clock's relay.
     assert [r.status for r in sendgrid.requests] == ([429, 429, 202] if refusal == "429" else [500])
+
+
+def test_a_429_stops_its_batch_and_hands_back_the_rest_for_when_the_limit_resets(
+    db: Session, runtime: Runtime, sendgrid: SendGridStandIn
+) -> None:
+    live = sendgrid_runtime(runtime, sendgrid)
+    ids = [due_thank_you(db, live, email=f"c{n}@example.com") for n in range(3)]
+    sendgrid.always(rate_limited(reset_in_s=20))
+
+    outcome = deliver_many(db, ids, now=DUE, runtime=live)
+
+    assert len(sendgrid.requests) == 1  # the others were not sent into the same limit
+    assert (outcome.retry, outcome.later) == ([], ids)
+    assert outcome.delay_s is not None and outcome.delay_s > 15
+    assert [stored(db, i).status for i in ids] == [DeliveryStatus.SCHEDULED] * 3
+
+
+def test_a_429_in_a_batch_uses_none_of_the_retry_budget(
+    db: Session,
+    runtime: Runtime,  # noqa: ARG001  (the actor's database, through get_runtime())
+    sendgrid: SendGridStandIn,
+    stub_broker: StubBroker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EMAIL_BACKEND", "sendgrid")
+    monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
+    monkeypatch.setenv("SENDGRID_API_HOST", sendgrid.url)
+    settings_module.get_settings.cache_clear()
+    runtime_module.get_runtime.cache_clear()
+    live = runtime_module.get_runtime()
+    ids = [due_thank_you(db, live, email=f"c{n}@example.com") for n in range(3)]
+    db.commit()
+    refusals = [rate_limited(reset_in_s=0)] * 2
+    sendgrid.answer = lambda _request: refusals.pop() if refusals else accepted()
+    monkeypatch.setitem(deliver_batch.options, "max_retries", 0)
+    monkeypatch.setitem(deliver_actor.options, "max_retries", 0)
+    timesource.freeze(DUE)
+
+    deliver_batch.send(ids)
+    worker = Worker(stub_broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        stub_broker.join("deliveries", timeout=30_000, fail_fast=False)
+    finally:
+        worker.stop()
+
+    assert [stored(db, i).status for i in ids] == [DeliveryStatus.SENT] * 3
+    # Each 429 stopped its batch: the others were not sent into the limit, nor retried.
+    tried = [int(r.json()["custom_args"]["delivery_id"]) for r in sendgrid.requests]
+    assert tried == [ids[0], ids[0], *ids]
+    assert [r.status for r in sendgrid.requests] == [429, 429, 202, 202, 202]

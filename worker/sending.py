@@ -518,10 +518,10 @@ def deliver_many(
     """
     outcome = BatchOutcome()
     started = time.monotonic()
-    if runtime.provider.idempotent:
-        claim_many(db, delivery_ids, now)
     db.info[_PAUSE_KEY] = (None, None)  # read at the first delivery, then once a second
     try:
+        if runtime.provider.idempotent:  # inside: if loading fails, `_end_batch` releases
+            claim_many(db, delivery_ids, now)
         for position, delivery_id in enumerate(delivery_ids):
             if not runtime.provider.idempotent and _past(started, BATCH_DEADLINE_S):
                 outcome.later = list(delivery_ids[position:])

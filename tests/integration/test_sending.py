@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Suppression
 from tests.support.factories import order_event
-from worker import scheduling, sending
+from worker import orders, scheduling, sending
 from worker.canonical import CanonicalEvent
 from worker.events import process
 from worker.ingest import store_events
@@ -473,3 +473,21 @@ def test_of_two_deliveries_in_one_cooldown_a_batch_sends_one(
         DeliveryStatus.SENT,
     ]
     assert len(outbox(runtime)) == 1
+
+
+def test_a_batch_whose_loading_fails_after_its_claim_gives_every_delivery_back(
+    db: Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = thank_yous(db, runtime, 2)
+
+    def lost_connection(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(orders, "preload_lines", lost_connection)
+    with pytest.raises(RuntimeError):
+        deliver_many(db, ids, now=DUE, runtime=runtime)
+
+    # Not left `sending` for the clock to find ten minutes later.
+    released = (DeliveryStatus.SCHEDULED, "released: its batch stopped early")
+    assert statuses(db, ids) == [released, released]
+    assert outbox(runtime) == []

@@ -107,7 +107,7 @@ def _parse_header(header: str) -> tuple[int | None, list[bytes]]:
     timestamp, signatures = None, []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit() and len(value) <= 12:
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif key == "v1" and value:
             signatures.append(value.encode("ascii", "replace"))

@@ -50,9 +50,15 @@ class GroupCommit:
         return await future
 
     async def _drain(self) -> None:
-        while self._queued:  # rows that queued during a flush go in the next one
-            batch, self._queued = self._queued, []
-            await self._run(batch)
+        batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]] = []
+        try:
+            while self._queued:  # rows that queued during a flush go in the next one
+                batch, self._queued = self._queued, []
+                await self._run(batch)
+        except BaseException as exc:  # no request is left waiting on a flusher that stopped
+            waiting, self._queued = batch + self._queued, []
+            _fail(waiting, exc if isinstance(exc, Exception) else None)
+            raise
 
     async def _run(self, batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]]) -> None:
         try:
@@ -62,8 +68,7 @@ class GroupCommit:
             else:
                 results = await run_in_threadpool(self.flush, rows)
         except Exception as exc:  # handed to each waiting request, which decides (spool)
-            for _, future in batch:
-                future.set_exception(exc)
+            _fail(batch, exc)
             return
         new = [row_id for row_id in results if row_id is not None]
         if not new:
@@ -85,6 +90,19 @@ def _resolve(
     for (_, future), result in zip(batch, results, strict=True):
         if not future.done():
             future.set_result(result)
+
+
+def _fail(
+    batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]], exc: Exception | None
+) -> None:
+    """Raises `exc` to each request still waiting (one may have been cancelled meanwhile), or
+    cancels it when there is no exception to give."""
+    for _, future in batch:
+        if not future.done():
+            if exc is None:
+                future.cancel()
+            else:
+                future.set_exception(exc)
 
 
 _groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, GroupCommit]] = (

@@ -108,3 +108,29 @@ def test_an_async_flush_replaces_the_threaded_one_and_groups_rows_the_same_way()
     assert asyncio.run(scenario()) == [10, 20, 30]
     assert recorder.batches == [[1], [2, 3]]
     assert sorted(recorder.handed) == [10, 20, 30]
+
+
+def test_a_request_cancelled_while_waiting_leaves_the_others_of_its_batch_answered() -> None:
+    release: asyncio.Queue[None] = asyncio.Queue()
+
+    async def away(_rows: Sequence[dict[str, Any]]) -> list[int | None]:
+        await release.get()
+        raise ConnectionError("database away")
+
+    group = GroupCommit(Recorder().flush, Recorder().hand_over, away)
+
+    async def scenario() -> list[str]:
+        first = asyncio.ensure_future(group.submit({"n": 0}))
+        await asyncio.sleep(0)  # the first flush is under way; the next two queue behind it
+        cancelled = asyncio.ensure_future(group.submit({"n": 1}))
+        other = asyncio.ensure_future(group.submit({"n": 2}))
+        release.put_nowait(None)
+        with pytest.raises(ConnectionError):
+            await first
+        cancelled.cancel()  # the platform hung up while its row was in the second flush
+        release.put_nowait(None)
+        with pytest.raises(ConnectionError):
+            await other
+        return [type(task.exception()).__name__ for task in (first, other)]
+
+    assert asyncio.run(scenario()) == ["ConnectionError", "ConnectionError"]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 # The inbox columns `inbox.row_for` fills, with the type each value is sent as.
@@ -41,6 +42,22 @@ ROW = "(" + ", ".join(f"%s::{kind}" for _, kind in COLUMNS) + ")"
 APPLICATION_NAME = "ladder-webhooks"
 # What a database away raises; the caller spools the deliveries.
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+# The same through SQLAlchemy (SQLite, or PostgreSQL from a worker thread) too.
+DATABASE_AWAY: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    *UNAVAILABLE,
+)
+# What one row's own values make the database refuse: that delivery cannot be stored.
+ROW_REFUSED: tuple[type[Exception], ...] = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    sqlalchemy.exc.DataError,
+    sqlalchemy.exc.IntegrityError,
+    UnicodeEncodeError,
+)
+# Any other database error (read-only after a failover, …): the delivery is spooled.
+DATABASE_ERROR: tuple[type[Exception], ...] = (psycopg.Error, sqlalchemy.exc.DBAPIError)
 
 
 def is_postgres(database_url: str) -> bool:

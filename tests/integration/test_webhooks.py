@@ -325,3 +325,24 @@ def test_a_stripe_timestamp_of_non_ascii_digits_is_refused_with_401_not_500(
         thread.join(timeout=10)
     assert answer == (401, "missing or malformed Stripe-Signature")
     assert inbox_rows(db) == []
+
+
+@pytest.mark.parametrize(
+    "event_id", ["evt_\u0000x", "evt_\ud800x"], ids=["a NUL", "a lone surrogate"]
+)
+def test_a_stripe_event_id_the_database_cannot_store_is_refused_with_400_and_spares_the_rest(
+    client: TestClient, db: Session, event_id: str
+) -> None:
+    def post(event_id: str) -> tuple[int, str]:
+        body = json.dumps(stripe_event("invoice.paid", "invoice", event_id=event_id)).encode()
+        headers = stripe_headers(body, timestamp=int(T0.timestamp()))
+        response = client.post("/webhooks/stripe", content=body, headers=headers)
+        return response.status_code, response.json().get("detail", "")
+
+    assert post(event_id) == (
+        400,
+        "the delivery's dedupe key "
+        + ("holds a NUL character" if "\u0000" in event_id else "is not valid Unicode text"),
+    )
+    assert post("evt_good")[0] == 200
+    assert [row.dedupe_key for row in inbox_rows(db)] == ["evt_good"]

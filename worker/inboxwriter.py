@@ -84,17 +84,32 @@ class PostgresInbox:
         if not rows:
             return []
         inserted: list[tuple[int, str, str]] = []
+        for start in range(0, len(rows), MAX_ROWS):
+            inserted += await self._insert(rows[start : start + MAX_ROWS])
+        new = {(source, key): int(row_id) for row_id, source, key in inserted}
+        return [new.pop((row["source"], row["dedupe_key"]), None) for row in rows]
+
+    async def _insert(self, chunk: Sequence[dict[str, Any]]) -> list[tuple[int, str, str]]:
+        """One committed INSERT. A connection open from before that fails (the server
+        restarted, failed over or ended it idle) is replaced and the INSERT sent once more:
+        safe, as a row already stored is skipped."""
+        was_open = self._connection is not None and not self._connection.closed
         try:
-            connection = await self._connect()
-            for start in range(0, len(rows), MAX_ROWS):
-                chunk = rows[start : start + MAX_ROWS]
-                cursor = await connection.execute(_insert(len(chunk)), _params(chunk))
-                inserted += await cursor.fetchall()
+            return await self._execute(chunk)
+        except UNAVAILABLE:
+            await self.close()
+            if not was_open:
+                raise
+        try:
+            return await self._execute(chunk)
         except UNAVAILABLE:
             await self.close()
             raise
-        new = {(source, key): int(row_id) for row_id, source, key in inserted}
-        return [new.pop((row["source"], row["dedupe_key"]), None) for row in rows]
+
+    async def _execute(self, chunk: Sequence[dict[str, Any]]) -> list[tuple[int, str, str]]:
+        connection = await self._connect()
+        cursor = await connection.execute(_insert(len(chunk)), _params(chunk))
+        return await cursor.fetchall()
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None

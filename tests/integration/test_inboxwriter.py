@@ -178,3 +178,28 @@ def test_a_database_that_refuses_writes_gets_the_delivery_spooled_not_a_500(
         {"id": None, "duplicate": False, "spooled": True},
     )
     assert len(list(tmp_path.glob("*.json"))) == 1
+
+
+def test_a_connection_the_server_ended_is_replaced_and_the_group_stored_not_spooled(
+    empty_inbox: str,
+) -> None:
+    writer = PostgresInbox(empty_inbox)
+
+    async def scenario() -> list[int | None]:
+        try:
+            await writer.store_rows([row("before")])
+            # What a restart, a failover or an idle timeout does to the open connection.
+            with get_engine(empty_inbox).connect() as conn:
+                ended = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                conn.execute(
+                    text(ended + " WHERE application_name = :name"), {"name": APPLICATION_NAME}
+                )
+            return await writer.store_rows([row("after"), row("before")])
+        finally:
+            await writer.close()
+
+    after = asyncio.run(scenario())
+    with session(empty_inbox) as db:
+        stored = {item.dedupe_key: item.id for item in db.exec(select(InboxItem))}
+    assert after == [stored["after"], None]
+    assert sorted(stored) == ["after", "before"]

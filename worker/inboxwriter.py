@@ -9,6 +9,7 @@ autocommit: PostgreSQL commits it (WAL flushed, durably) before it answers. (VAL
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 import psycopg
 import sqlalchemy.exc
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 # The inbox columns `inbox.row_for` fills, with the type each value is sent as.
@@ -40,6 +42,18 @@ MAX_ROWS = 1000
 ROW = "(" + ", ".join(f"%s::{kind}" for _, kind in COLUMNS) + ")"
 # How its connection shows in pg_stat_activity.
 APPLICATION_NAME = "ladder-webhooks"
+# A database that does not answer counts as away: the deliveries are spooled well within the
+# platforms' limits (Shopify waits 5 s for the whole answer).
+CONNECT_TIMEOUT_S = 3
+FLUSH_TIMEOUT_S = 4.0
+# A connection whose server vanished without a word (a failover, a dropped NAT entry) is found
+# dead by TCP keepalives rather than at the next INSERT's timeout.
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 # What a database away raises; the caller spools the deliveries.
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 # The same through SQLAlchemy (SQLite, or PostgreSQL from a worker thread) too.
@@ -70,22 +84,34 @@ class PostgresInbox:
     Belongs to one event loop; the group commit calls `store_rows` one batch at a time.
     """
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
         url = make_url(database_url).set(drivername="postgresql")
-        self.conninfo = url.render_as_string(hide_password=False)
+        # The URL's own settings win (a test's shorter connect_timeout).
+        defaults = {"connect_timeout": CONNECT_TIMEOUT_S, **KEEPALIVES}
+        self.conninfo = make_conninfo(
+            url.render_as_string(hide_password=False),
+            **{key: value for key, value in defaults.items() if key not in url.query},
+        )
+        self.timeout_s = timeout_s
         self._connection: psycopg.AsyncConnection[Any] | None = None
 
     async def store_rows(self, rows: Sequence[dict[str, Any]]) -> list[int | None]:
         """Inserts the rows new on (source, dedupe_key), committed when this returns. Returns,
         per row, its new id, or None for a delivery already stored (also earlier in `rows`).
 
-        Raises one of UNAVAILABLE when the database cannot be reached.
+        Raises one of UNAVAILABLE when the database cannot be reached or does not answer within
+        `timeout_s`.
         """
         if not rows:
             return []
         inserted: list[tuple[int, str, str]] = []
-        for start in range(0, len(rows), MAX_ROWS):
-            inserted += await self._insert(rows[start : start + MAX_ROWS])
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                for start in range(0, len(rows), MAX_ROWS):
+                    inserted += await self._insert(rows[start : start + MAX_ROWS])
+        except TimeoutError as exc:  # a database hung, or too slow to answer in time
+            await self.close()
+            raise psycopg.OperationalError(f"no answer in {self.timeout_s} s") from exc
         new = {(source, key): int(row_id) for row_id, source, key in inserted}
         return [new.pop((row["source"], row["dedupe_key"]), None) for row in rows]
 

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from models import InboxItem
 from models.db import get_engine, session
 from tests.support.services import free_port
+from tests.support.waiting import wait_until
 from tests.support.web import TestClient
 from tests.support.webhooks import shopify_headers, shopify_payload, with_secrets
 from worker import inbox
@@ -203,3 +204,22 @@ def test_a_connection_the_server_ended_is_replaced_and_the_group_stored_not_spoo
         stored = {item.dedupe_key: item.id for item in db.exec(select(InboxItem))}
     assert after == [stored["after"], None]
     assert sorted(stored) == ["after", "before"]
+
+
+def test_a_database_that_does_not_answer_in_time_counts_as_away(empty_inbox: str) -> None:
+    writer = PostgresInbox(empty_inbox, timeout_s=0.5)
+
+    async def scenario() -> None:
+        try:
+            await writer.store_rows([row("a")])
+        finally:
+            await writer.close()
+
+    # Another session holds the inbox locked: the INSERT waits, as on a hung server.
+    with get_engine(empty_inbox).connect() as conn:
+        conn.execute(text("LOCK TABLE inbox IN ACCESS EXCLUSIVE MODE"))
+        with pytest.raises(UNAVAILABLE):
+            asyncio.run(scenario())
+        conn.rollback()
+    # The stuck connection was closed (its server process ends once the lock is gone).
+    wait_until(lambda: webhook_connections(empty_inbox) == 0, timeout_s=10, what="it to end")

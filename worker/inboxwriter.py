@@ -107,8 +107,11 @@ class PostgresInbox:
         inserted: list[tuple[int, str, str]] = []
         try:
             async with asyncio.timeout(self.timeout_s):
-                for start in range(0, len(rows), MAX_ROWS):
-                    inserted += await self._insert(rows[start : start + MAX_ROWS])
+                # In key order: two processes inserting overlapping groups take the rows' locks
+                # in the same order, so neither waits on the other in a deadlock.
+                ordered = sorted(rows, key=lambda row: (row["source"], row["dedupe_key"]))
+                for start in range(0, len(ordered), MAX_ROWS):
+                    inserted += await self._insert(ordered[start : start + MAX_ROWS])
         except TimeoutError as exc:  # a database hung, or too slow to answer in time
             await self.close()
             raise psycopg.OperationalError(f"no answer in {self.timeout_s} s") from exc

@@ -34,6 +34,9 @@ class GroupCommit:
     hand_over: Callable[[list[int]], None]
     async_flush: AsyncFlush | None = None
     close: Callable[[], Awaitable[None]] | None = None  # what the flush holds open
+    # What the flush raises when the database is away: a batch failing so is not retried
+    # row by row (any other error is, so one bad row fails alone).
+    unavailable: tuple[type[Exception], ...] = ()
     _queued: list[tuple[dict[str, Any], asyncio.Future[int | None]]] = field(default_factory=list)
     _flusher: asyncio.Task[None] | None = None
     _handing_over: set[asyncio.Future[None]] = field(default_factory=set)
@@ -41,7 +44,8 @@ class GroupCommit:
     async def submit(self, row: dict[str, Any]) -> int | None:
         """Returns once `row` is committed: its new id, or None if it was a duplicate.
 
-        Raises what the flush raised (the database away) for every row of that batch.
+        Raises what the flush raised: for every row of the batch when the database is away
+        (`unavailable`), else for this row alone, stored again on its own.
         """
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._queued.append((row, future))
@@ -50,22 +54,28 @@ class GroupCommit:
         return await future
 
     async def _drain(self) -> None:
-        while self._queued:  # rows that queued during a flush go in the next one
-            batch, self._queued = self._queued, []
-            await self._run(batch)
+        batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]] = []
+        try:
+            while self._queued:  # rows that queued during a flush go in the next one
+                batch, self._queued = self._queued, []
+                await self._run(batch)
+        except BaseException as exc:  # no request is left waiting on a flusher that stopped
+            waiting, self._queued = batch + self._queued, []
+            _fail(waiting, exc if isinstance(exc, Exception) else None)
+            raise
 
     async def _run(self, batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]]) -> None:
+        rows = [row for row, _ in batch]
         try:
-            rows = [row for row, _ in batch]
-            if self.async_flush is not None:
-                results = await self.async_flush(rows)
-            else:
-                results = await run_in_threadpool(self.flush, rows)
+            results: list[int | Exception | None] = list(await self._flush(rows))
         except Exception as exc:  # handed to each waiting request, which decides (spool)
-            for _, future in batch:
-                future.set_exception(exc)
-            return
-        new = [row_id for row_id in results if row_id is not None]
+            if len(batch) == 1 or isinstance(exc, self.unavailable):
+                _fail(batch, exc)
+                return
+            # One row the database refuses (bad data) fails the whole statement: store the
+            # rows one by one, so only that row's request fails.
+            results = [await self._flush_one(row) for row in rows]
+        new = [row_id for row_id in results if isinstance(row_id, int)]
         if not new:
             _resolve(batch, results)
             return
@@ -76,15 +86,45 @@ class GroupCommit:
         handing.add_done_callback(self._handing_over.discard)
         handing.add_done_callback(lambda _: _resolve(batch, results))
 
+    async def _flush(self, rows: list[dict[str, Any]]) -> list[int | None]:
+        if self.async_flush is not None:
+            return await self.async_flush(rows)
+        return await run_in_threadpool(self.flush, rows)
+
+    async def _flush_one(self, row: dict[str, Any]) -> int | Exception | None:
+        try:
+            [result] = await self._flush([row])
+        except Exception as exc:
+            return exc
+        return result
+
 
 def _resolve(
-    batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]], results: list[int | None]
+    batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]],
+    results: list[int | Exception | None],
 ) -> None:
-    """Answers each request. The rows are committed whatever the hand-over did: a message not
-    sent is the relay's."""
+    """Answers each request: its id, or the error its row alone met. The rows are committed
+    whatever the hand-over did: a message not sent is the relay's."""
     for (_, future), result in zip(batch, results, strict=True):
-        if not future.done():
+        if future.done():
+            continue
+        if isinstance(result, Exception):
+            future.set_exception(result)
+        else:
             future.set_result(result)
+
+
+def _fail(
+    batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]], exc: Exception | None
+) -> None:
+    """Raises `exc` to each request still waiting (one may have been cancelled meanwhile), or
+    cancels it when there is no exception to give."""
+    for _, future in batch:
+        if not future.done():
+            if exc is None:
+                future.cancel()
+            else:
+                future.set_exception(exc)
 
 
 _groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, GroupCommit]] = (
@@ -117,5 +157,6 @@ def group_for(database_url: str) -> GroupCommit:
             lambda ids: inbox.hand_over_ids(database_url, ids),
             writer.store_rows if writer is not None else None,
             writer.close if writer is not None else None,
+            inboxwriter.DATABASE_AWAY,
         )
     return by_url[database_url]

@@ -229,8 +229,9 @@ def _wait(db: Session, inbox_id: int, attempts: int, reason: str, *, now: dateti
 def replay(
     db: Session, *, now: datetime, only_failed: bool = False, topic: str | None = None
 ) -> list[int]:
-    """Puts failed and ignored rows (only failed ones if asked) back to pending, commits, and
-    enqueues them. Returns their ids. Normalised rows are never replayed: their events exist.
+    """Puts failed and ignored rows (only failed ones if asked) back to pending with their tries
+    counted from 0, commits, and enqueues them. Returns their ids. Normalised rows are never
+    replayed: their events exist.
     """
     from worker.actors import normalise as normalise_actor
 
@@ -243,7 +244,7 @@ def replay(
         db.execute(
             update(InboxItem)
             .where(col(InboxItem.id).in_(ids), col(InboxItem.status).in_(states))
-            .values(status=InboxStatus.PENDING, enqueued_at=outbox.enqueue_at(now))
+            .values(status=InboxStatus.PENDING, attempts=0, enqueued_at=outbox.enqueue_at(now))
         )
     db.commit()
     outbox.enqueue(db, normalise_actor, InboxItem, ids)

@@ -57,9 +57,10 @@ def drain(db: Session, spool_dir: Path) -> int:
     """Moves spooled deliveries into the inbox, oldest first, and enqueues them; returns how many.
 
     A file is removed only after its row is committed, so a crash here repeats a delivery, which
-    the inbox's dedupe key absorbs, and never loses one. A database error stops the drain.
+    the inbox's dedupe key absorbs, and never loses one. Another database error stops the drain;
+    a file whose values the database refuses is renamed .bad, so it blocks no other.
     """
-    from worker import inbox
+    from worker import inbox, inboxwriter
 
     if not spool_dir.is_dir():
         return 0
@@ -74,7 +75,17 @@ def drain(db: Session, spool_dir: Path) -> int:
             logger.error("spool file %s unreadable (%s), renamed .bad", path.name, exc)
             path.rename(path.with_suffix(".bad"))
             continue
-        inbox.accept(db, record["source"], verified, body, now=received_at)
+        try:
+            inbox.accept(db, record["source"], verified, body, now=received_at)
+        except inboxwriter.ROW_REFUSED as exc:  # its values (a NUL…): set aside, not retried
+            db.rollback()
+            logger.error(
+                "spool file %s refused by the database (%s), renamed .bad",
+                path.name,
+                type(exc).__name__,
+            )
+            path.rename(path.with_suffix(".bad"))
+            continue
         path.unlink()
         moved += 1
     if moved:

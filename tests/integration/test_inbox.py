@@ -102,6 +102,25 @@ def test_replay_re_runs_failed_deliveries_of_a_topic_once_what_they_needed_is_th
     }
 
 
+def test_a_replayed_delivery_gets_its_tries_again_not_failed_at_the_first(
+    client: TestClient, db: Session, runtime: Runtime, stub_broker: StubBroker
+) -> None:
+    post_shopify(client, "refunds/create", shopify_payload("refunds/create"), "wh-refund")
+    drain(stub_broker)
+    for n in range(1, 5):  # the order never came: the refund fails after five tries
+        clock.tick(db, now=T0 + n * timedelta(minutes=6), runtime=runtime)
+        drain(stub_broker)
+    assert one(db, select(InboxItem.status)) == "failed"
+
+    result = CliRunner().invoke(app, ["inbox", "replay", "--failed"])
+    assert result.exit_code == 0, result.output
+    drain(stub_broker)
+
+    # Still no order: waiting again, on its first try of five, not failed at once.
+    item = one(db, select(InboxItem))
+    assert (item.status, item.attempts) == ("pending", 1)
+
+
 def test_a_delivery_stored_while_no_worker_listened_is_normalised_by_the_clock(
     db: Session, runtime: Runtime
 ) -> None:

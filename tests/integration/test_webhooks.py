@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+import uvicorn
 from dramatiq.brokers.stub import StubBroker
 from sqlmodel import Session, select
 
 from models import InboxItem
 from tests.support.brokers import drain
+from tests.support.services import free_port
+from tests.support.waiting import wait_until
 from tests.support.web import TestClient
 from tests.support.webhooks import (
     SHOPIFY_OLD_SECRET,
@@ -292,3 +297,52 @@ def test_a_stripe_signature_header_with_several_v1_values_passes_if_any_matches(
     response = client.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": header})
     assert response.status_code == 200
     assert [row.dedupe_key for row in inbox_rows(db)] == ["evt_3"]
+
+
+def test_a_stripe_timestamp_of_non_ascii_digits_is_refused_with_401_not_500(
+    runtime: Runtime, db: Session
+) -> None:
+    # Byte 0xB2 reaches the app as '²' (headers are Latin-1): it passes str.isdigit() but not
+    # int(). Sent on a real socket, as the TestClient re-encodes header bytes.
+    body = json.dumps(stripe_event("invoice.paid", "invoice", event_id="evt_4")).encode()
+    port = free_port()
+    app = create_app(with_secrets(runtime.settings))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, timeout_s=10, what="uvicorn to start")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.putrequest("POST", "/webhooks/stripe")
+        connection.putheader("Stripe-Signature", b"t=\xb2,v1=abc")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        answer = (response.status, json.loads(response.read())["detail"])
+        connection.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert answer == (401, "missing or malformed Stripe-Signature")
+    assert inbox_rows(db) == []
+
+
+@pytest.mark.parametrize(
+    "event_id", ["evt_\u0000x", "evt_\ud800x"], ids=["a NUL", "a lone surrogate"]
+)
+def test_a_stripe_event_id_the_database_cannot_store_is_refused_with_400_and_spares_the_rest(
+    client: TestClient, db: Session, event_id: str
+) -> None:
+    def post(event_id: str) -> tuple[int, str]:
+        body = json.dumps(stripe_event("invoice.paid", "invoice", event_id=event_id)).encode()
+        headers = stripe_headers(body, timestamp=int(T0.timestamp()))
+        response = client.post("/webhooks/stripe", content=body, headers=headers)
+        return response.status_code, response.json().get("detail", "")
+
+    assert post(event_id) == (
+        400,
+        "the delivery's dedupe key "
+        + ("holds a NUL character" if "\u0000" in event_id else "is not valid Unicode text"),
+    )
+    assert post("evt_good")[0] == 200
+    assert [row.dedupe_key for row in inbox_rows(db)] == ["evt_good"]

@@ -108,3 +108,62 @@ def test_an_async_flush_replaces_the_threaded_one_and_groups_rows_the_same_way()
     assert asyncio.run(scenario()) == [10, 20, 30]
     assert recorder.batches == [[1], [2, 3]]
     assert sorted(recorder.handed) == [10, 20, 30]
+
+
+def test_a_request_cancelled_while_waiting_leaves_the_others_of_its_batch_answered() -> None:
+    release: asyncio.Queue[None] = asyncio.Queue()
+
+    async def away(_rows: Sequence[dict[str, Any]]) -> list[int | None]:
+        await release.get()
+        raise ConnectionError("database away")
+
+    group = GroupCommit(
+        Recorder().flush, Recorder().hand_over, away, unavailable=(ConnectionError,)
+    )
+
+    async def scenario() -> list[str]:
+        first = asyncio.ensure_future(group.submit({"n": 0}))
+        await asyncio.sleep(0)  # the first flush is under way; the next two queue behind it
+        cancelled = asyncio.ensure_future(group.submit({"n": 1}))
+        other = asyncio.ensure_future(group.submit({"n": 2}))
+        release.put_nowait(None)
+        with pytest.raises(ConnectionError):
+            await first
+        cancelled.cancel()  # the platform hung up while its row was in the second flush
+        release.put_nowait(None)
+        with pytest.raises(ConnectionError):
+            await other
+        return [type(task.exception()).__name__ for task in (first, other)]
+
+    assert asyncio.run(scenario()) == ["ConnectionError", "ConnectionError"]
+
+
+def test_a_batch_failing_on_one_row_is_stored_row_by_row_and_only_that_row_fails() -> None:
+    batches: list[list[int]] = []
+
+    def picky(rows: Sequence[dict[str, Any]]) -> list[int | None]:
+        batches.append([row["n"] for row in rows])
+        if any(row["n"] == 2 for row in rows):
+            raise ValueError("a value the database refuses")
+        return [row["n"] * 10 for row in rows]
+
+    def away(_rows: Sequence[dict[str, Any]]) -> list[int | None]:
+        batches.append([])
+        raise ConnectionError("database away")
+
+    recorder = Recorder()
+
+    async def scenario(group: GroupCommit) -> list[int | BaseException | None]:
+        answers = [group.submit({"n": n}) for n in (1, 2, 3)]
+        return list(await asyncio.gather(*answers, return_exceptions=True))
+
+    first, bad, third = asyncio.run(scenario(GroupCommit(picky, recorder.hand_over)))
+    assert (first, type(bad), third) == (10, ValueError, 30)
+    assert batches == [[1, 2, 3], [1], [2], [3]]
+    assert sorted(recorder.handed) == [10, 30]
+
+    # The database away is not retried row by row: the whole batch goes to the spool at once.
+    batches.clear()
+    group = GroupCommit(away, recorder.hand_over, unavailable=(ConnectionError,))
+    assert [type(answer) for answer in asyncio.run(scenario(group))] == [ConnectionError] * 3
+    assert batches == [[]]

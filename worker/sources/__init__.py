@@ -87,6 +87,19 @@ class Source(Protocol):
         ...
 
 
+def storable(verified: Verified) -> Verified:
+    """`verified`, or Rejected(400) if its topic or dedupe key holds a NUL or what is not
+    Unicode text (a lone surrogate, from a JSON `\\ud800`): the database cannot store either."""
+    for what, value in (("topic", verified.topic), ("dedupe key", verified.dedupe_key)):
+        if "\x00" in value:
+            raise Rejected(400, f"the delivery's {what} holds a NUL character")
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise Rejected(400, f"the delivery's {what} is not valid Unicode text") from exc
+    return verified
+
+
 def get_source(name: str) -> Source | None:
     """The registry: one line per platform."""
     from worker.sources import shopify, stripe, woocommerce

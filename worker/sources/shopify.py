@@ -26,6 +26,7 @@ from worker.sources import (
     known_order,
     parse_time,
     payload_of,
+    storable,
     text_id,
 )
 
@@ -68,7 +69,7 @@ class Shopify:
         if not topic or not webhook_id or len(topic) > 128 or len(webhook_id) > 200:
             raise Rejected(400, "X-Shopify-Topic and X-Shopify-Webhook-Id are required")
         json_object_shaped(body)  # the dedupe key is the header's: no need to parse the body
-        return Verified(topic, webhook_id, header_subset(headers, KEPT_HEADERS))
+        return storable(Verified(topic, webhook_id, header_subset(headers, KEPT_HEADERS)))
 
     def normalise(self, db: Session, item: InboxItem) -> Normalised:
         payload = payload_of(item)

@@ -26,6 +26,7 @@ from worker.sources import (
     is_known_customer,
     json_object,
     payload_of,
+    storable,
     text_id,
 )
 
@@ -80,7 +81,7 @@ class Stripe:
             raise Rejected(400, "a Stripe event needs a string `id` and `type`")
         if len(event_id) > 255 or len(event_type) > 128:
             raise Rejected(400, "Stripe event id or type too long")
-        return Verified(event_type, event_id, {"stripe-timestamp": str(timestamp)})
+        return storable(Verified(event_type, event_id, {"stripe-timestamp": str(timestamp)}))
 
     def normalise(self, db: Session, item: InboxItem) -> Normalised:
         envelope = payload_of(item)
@@ -107,7 +108,7 @@ def _parse_header(header: str) -> tuple[int | None, list[bytes]]:
     timestamp, signatures = None, []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit() and len(value) <= 12:
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
         elif key == "v1" and value:
             signatures.append(value.encode("ascii", "replace"))

@@ -29,6 +29,7 @@ from worker.sources import (
     json_object,
     parse_time,
     payload_of,
+    storable,
     text_id,
 )
 
@@ -66,8 +67,10 @@ class WooCommerce:
         if not topic or len(topic) > 128:
             raise Rejected(400, "X-WC-Webhook-Topic is required")
         document = json_object(body)
-        return Verified(
-            topic, _dedupe_key(topic, document, body), header_subset(headers, KEPT_HEADERS)
+        return storable(
+            Verified(
+                topic, _dedupe_key(topic, document, body), header_subset(headers, KEPT_HEADERS)
+            )
         )
 
     def normalise(self, db: Session, item: InboxItem) -> Normalised:  # noqa: ARG002

@@ -6,7 +6,6 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from worker import inbox, inboxwriter, spool, timesource
@@ -40,8 +39,12 @@ async def receive(platform: str, request: Request) -> JSONResponse:
     row = inbox.row_for(platform, verified, body, now=now)
     try:
         new_id = await group_for(settings.database_url).submit(row)
-    except (OperationalError, InterfaceError, *inboxwriter.UNAVAILABLE) as exc:  # database away
-        # Keep the delivery on disk until the clock moves it into the inbox.
+    except inboxwriter.ROW_REFUSED as exc:  # a value the database cannot store: not retried
+        logger.warning("delivery refused by the database: %s", type(exc).__name__)
+        return JSONResponse({"detail": "the delivery cannot be stored"}, status_code=400)
+    except (*inboxwriter.DATABASE_AWAY, *inboxwriter.DATABASE_ERROR) as exc:
+        # The database away or not writable: keep the delivery on disk until the clock moves
+        # it into the inbox.
         logger.warning("database unavailable, delivery spooled: %s", type(exc).__name__)
         await run_in_threadpool(
             spool.append, settings.spool_dir, platform, verified, body, received_at=now

@@ -28,23 +28,17 @@ def enqueue(db: Session, actor: dramatiq.Actor[Any, Any], model: Any, ids: Seque
     If the broker is away the rows keep `enqueued_at = NULL`, and the clock's relay enqueues them
     on its next tick: a broker outage delays work, it never loses it.
     """
-    if not broker.has_consumer():
-        return 0
-    sent = 0
-    for position, row_id in enumerate(ids):
-        try:
-            actor.send(row_id)
-        except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
-            logger.warning(
-                "broker unavailable, %d %s rows left to the relay: %s",
-                len(ids) - position,
-                model.__tablename__,
-                type(exc).__name__,
-            )
-            _leave_for_relay(db, model, ids[position:])
-            break
-        sent += 1
-    return sent
+    return _send(db, actor, model, ids, size=None)
+
+
+def enqueue_batches(
+    db: Session, actor: dramatiq.Actor[Any, Any], model: Any, ids: Sequence[int], *, size: int
+) -> int:
+    """Like `enqueue`, with one message per `size` ids: for an actor that takes a list of ids.
+
+    Returns how many ids were sent.
+    """
+    return _send(db, actor, model, ids, size=size)
 
 
 def enqueue_together(
@@ -59,43 +53,46 @@ def enqueue_together(
     try:
         pipelined.send_all(actor, ids)
     except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
-        logger.warning(
-            "broker unavailable, %d %s rows left to the relay: %s",
-            len(ids),
-            model.__tablename__,
-            type(exc).__name__,
-        )
+        _log_broker_away(model, len(ids), exc)
         with session(database_url) as db:
             _leave_for_relay(db, model, ids)
         return 0
     return len(ids)
 
 
-def enqueue_batches(
-    db: Session, actor: dramatiq.Actor[Any, Any], model: Any, ids: Sequence[int], *, size: int
+def _send(
+    db: Session,
+    actor: dramatiq.Actor[Any, Any],
+    model: Any,
+    ids: Sequence[int],
+    *,
+    size: int | None,
 ) -> int:
-    """Like `enqueue`, with one message per `size` ids: for an actor that takes a list of ids.
-
-    Returns how many ids were sent.
-    """
+    """One message per id (`size` None: the id itself) or per `size` ids (a list), in order;
+    at the first broker failure the rest are left to the relay. Returns how many ids were sent."""
     if not broker.has_consumer():
         return 0
     sent = 0
-    for start in range(0, len(ids), size):
-        batch = list(ids[start : start + size])
+    step = size or 1
+    for start in range(0, len(ids), step):
+        chunk = list(ids[start : start + step])
         try:
-            actor.send(batch)
+            actor.send(chunk if size else chunk[0])
         except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
-            logger.warning(
-                "broker unavailable, %d %s rows left to the relay: %s",
-                len(ids) - start,
-                model.__tablename__,
-                type(exc).__name__,
-            )
+            _log_broker_away(model, len(ids) - start, exc)
             _leave_for_relay(db, model, ids[start:])
             break
-        sent += len(batch)
+        sent += len(chunk)
     return sent
+
+
+def _log_broker_away(model: Any, count: int, exc: Exception) -> None:
+    logger.warning(
+        "broker unavailable, %d %s rows left to the relay: %s",
+        count,
+        model.__tablename__,
+        type(exc).__name__,
+    )
 
 
 def _leave_for_relay(db: Session, model: Any, ids: Sequence[int]) -> None:

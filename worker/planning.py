@@ -132,16 +132,9 @@ def _dated(
             continue
         for customer in db.exec(select(Customer).where(who)).all():
             event = _date_event(trigger.on, day, now)
-            context = {
-                "event": {"type": trigger.on, "data": event.payload["data"], "source": "ladder"},
-                "customer": customer_view(
-                    customer, now=now, default_currency=settings.default_currency
-                ),
-                "order": None,
-                "before": None,
-                "shop": {"name": settings.shop_name, "postal_address": settings.postal_address},
-                "now": now,
-            }
+            context = _ladder_context(
+                trigger.on, event.payload["data"], customer, settings=settings, now=now
+            )
             if not _matches(compiled, context):
                 continue
             when = scheduling.when_due(
@@ -154,6 +147,20 @@ def _dated(
             )
             planned.append(Planned(compiled, customer, when.send_at, when.due_at))
     return planned
+
+
+def _ladder_context(
+    entry: str, data: Any, customer: Customer, *, settings: Settings, now: datetime
+) -> dict[str, Any]:
+    """What a trigger's `when` sees for an event Ladder makes itself (a date, a segment move)."""
+    return {
+        "event": {"type": entry, "data": data, "source": "ladder"},
+        "customer": customer_view(customer, now=now, default_currency=settings.default_currency),
+        "order": None,
+        "before": None,
+        "shop": {"name": settings.shop_name, "postal_address": settings.postal_address},
+        "now": now,
+    }
 
 
 def _moved(
@@ -171,16 +178,7 @@ def _moved(
     for customer in db.exec(select(Customer).where(col(Customer.id).in_(movers))).all():
         old, new = moves[customer.id]  # type: ignore[index]
         data = {"from": old, "to": new}
-        context = {
-            "event": {"type": trigger.on, "data": data, "source": "ladder"},
-            "customer": customer_view(
-                customer, now=now, default_currency=settings.default_currency
-            ),
-            "order": None,
-            "before": None,
-            "shop": {"name": settings.shop_name, "postal_address": settings.postal_address},
-            "now": now,
-        }
+        context = _ladder_context(trigger.on, data, customer, settings=settings, now=now)
         if _matches(compiled, context):
             when = scheduling.when_due(
                 trigger, occurred_at=now, payload={}, customer=customer, settings=settings, now=now

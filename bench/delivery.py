@@ -85,17 +85,17 @@ def measure_delivery(
     """Times `emails` deliver messages from the first send until the last row is `sent`."""
     from dramatiq.brokers.redis import RedisBroker
 
-    from worker import broker as broker_module
+    from worker.queue import broker as broker_module
 
     broker_module.install(RedisBroker(url=services.redis_url))  # type: ignore[no-untyped-call]
-    from worker.actors import deliver
+    from worker.queue.actors import deliver
 
     due = datetime.now(UTC) - timedelta(minutes=1)
     with session(services.database_url) as db:
         warm = seed_due_deliveries(db, WARMUP_EMAILS, now=due, prefix="warm")
     log = workdir / "delivery-worker.log"
     with dramatiq_worker(
-        ["worker.broker", "worker.actors"], threads=threads, env=env, log=log
+        ["worker.queue.broker", "worker.queue.actors"], threads=threads, env=env, log=log
     ) as proc:
         for delivery_id in warm:
             deliver.send(delivery_id)

@@ -1,7 +1,7 @@
 """Ladder end to end: N `order.placed` events → N emails, through one real worker process.
 
-Imports of `worker` happen inside the functions: `worker.broker` reads the environment at import,
-and the bench sets it first.
+Imports of `worker` happen inside the functions: `worker.queue.broker` reads the environment
+at import, and the bench sets it first.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from bench.report import Measurement
 from models import Delivery, DeliveryStatus, Event, EventStatus
 from models.db import session
 from tests.support.factories import order_event
-from worker.canonical import CanonicalEvent
+from worker.intake.canonical import CanonicalEvent
 
 # Fires at once on every order, for every customer: one event, exactly one email.
 TRIGGER_TOML = """\
@@ -76,14 +76,15 @@ def order_events(prefix: str, count: int, *, at: datetime) -> list[CanonicalEven
 
 
 def store(database_url: str, events: Sequence[CanonicalEvent]) -> list[int]:
-    """Stores the events through `worker.ingest.store_events`, in its batches; returns the ids."""
-    from worker import timesource
-    from worker.ingest import batched, store_events
+    """Stores the events through `worker.intake.ingest.store_events`, in its batches; returns
+    the ids."""
+    from worker import current_time
+    from worker.intake.ingest import batched, store_events
 
     ids: list[int] = []
     with session(database_url) as db:
         for batch in batched(events):
-            ids.extend(store_events(db, batch, now=timesource.now()).stored)
+            ids.extend(store_events(db, batch, now=current_time.now()).stored)
     return ids
 
 
@@ -141,7 +142,7 @@ def send_and_wait(
     ids: Sequence[int], *, database_url: str, process: Popen[bytes], log: Path
 ) -> Timings:
     """Enqueues the event ids as ingest does, then polls the database until every email is sent."""
-    from worker import actors, outbox
+    from worker.queue import actors, handoff
 
     first, last = min(ids), max(ids)
     processed_at: float | None = None
@@ -156,7 +157,7 @@ def send_and_wait(
 
     started = time.monotonic()
     with session(database_url) as db:
-        outbox.enqueue_batches(db, actors.process_batch, Event, ids, size=actors.EVENT_BATCH)
+        handoff.enqueue_batches(db, actors.process_batch, Event, ids, size=actors.EVENT_BATCH)
     enqueued = time.monotonic()
     finished = wait_until(
         all_sent,
@@ -183,11 +184,11 @@ def measure_ladder(
     """Stores `count` events (timed apart, as ingest), then times them through one worker."""
     from dramatiq.brokers.redis import RedisBroker
 
-    from worker import broker as broker_module
-    from worker import timesource
+    from worker import current_time
+    from worker.queue import broker as broker_module
 
     broker_module.install(RedisBroker(url=redis_url))  # type: ignore[no-untyped-call]
-    at = timesource.now() - timedelta(minutes=1)
+    at = current_time.now() - timedelta(minutes=1)
     warm_ids = store(database_url, order_events("warm", WARMUP_EVENTS, at=at))
     events = order_events("bench", count, at=at)
     started = time.monotonic()
@@ -198,7 +199,7 @@ def measure_ladder(
 
     log = workdir / "ladder-worker.log"
     with dramatiq_worker(
-        ["worker.broker", "worker.actors"], threads=threads, env=env, log=log
+        ["worker.queue.broker", "worker.queue.actors"], threads=threads, env=env, log=log
     ) as proc:
         # Warm-up: the worker is up, connected, its templates and triggers loaded.
         send_and_wait(warm_ids, database_url=database_url, process=proc, log=log)

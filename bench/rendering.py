@@ -22,11 +22,11 @@ from jinja2 import Environment
 from rich.console import Console
 from rich.table import Table
 
-from worker import formatting
-from worker.inlining import InliningLoader
-from worker.plaintext import forget_lines, html_to_text
-from worker.rendering import Renderer, formatting_locale, tag_links, variant_locale
-from worker.samples import sample_context
+from worker.authoring.sample_customers import sample_context
+from worker.rendering import formatting
+from worker.rendering.inlining import InliningLoader
+from worker.rendering.plaintext import forget_lines, html_to_text
+from worker.rendering.renderer import Renderer, formatting_locale, tag_links, variant_locale
 from worker.settings import Settings
 
 TARGET_US = 150.0

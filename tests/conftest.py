@@ -24,10 +24,10 @@ from sqlmodel import Session, SQLModel
 from models import migrate
 from models.db import get_engine, session
 from tests.support import services
-from worker import broker as broker_module
+from worker import current_time
 from worker import runtime as runtime_module
 from worker import settings as settings_module
-from worker import timesource
+from worker.queue import broker as broker_module
 from worker.runtime import Runtime
 
 
@@ -97,7 +97,7 @@ def runtime(
     yield runtime_module.get_runtime()
     settings_module.get_settings.cache_clear()
     runtime_module.get_runtime.cache_clear()
-    timesource.freeze(None)
+    current_time.freeze(None)
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from triggers import TriggerSet, load_triggers
-from worker import timesource
+from worker import current_time
 from worker.providers import Provider, build_provider
-from worker.rendering import Renderer
+from worker.rendering.renderer import Renderer
 from worker.settings import Settings, get_settings
 
 
@@ -57,7 +57,7 @@ def in_process(overrides: Mapping[str, str]) -> Iterator[Runtime]:
             else:
                 os.environ[name] = value
         _clear_caches()
-        timesource.freeze(None)
+        current_time.freeze(None)
 
 
 def _clear_caches() -> None:

@@ -11,8 +11,8 @@ from typing import Self
 from pydantic import EmailStr, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from worker.budget import Budget
-from worker.timing import SendWindow, parse_window
+from worker.delivery.budget import Budget
+from worker.scheduling.local_time import SendWindow, parse_window
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

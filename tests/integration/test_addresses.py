@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import Session, select
 
 from models import Suppression
-from worker.addresses import address_problem
-from worker.canonical import CustomerIn
-from worker.customers import Sighting, find_keys, resolve_customers
+from worker.intake.canonical import CustomerIn
+from worker.processing.addresses import address_problem
+from worker.processing.customers import Sighting, find_keys, resolve_customers
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 

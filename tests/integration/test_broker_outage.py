@@ -15,8 +15,9 @@ from models import Customer, Delivery, Event
 from tests.support.brokers import drain
 from tests.support.services import RedisServer
 from tests.support.web import TestClient
-from worker import broker as broker_module
-from worker import clock, timesource
+from worker import current_time
+from worker.queue import broker as broker_module
+from worker.queue import clock
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -68,7 +69,7 @@ def test_events_posted_while_redis_is_away_are_all_processed_once_it_is_back(
     broker: RedisBroker,
     client: TestClient,
 ) -> None:
-    timesource.freeze(T0)
+    current_time.freeze(T0)
     before = client.post("/events", json=order(0))
     assert before.status_code == 202, before.text
 

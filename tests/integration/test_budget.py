@@ -10,10 +10,10 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus
 from tests.support.factories import order_event
-from worker.events import process
-from worker.ingest import store_events
+from worker.delivery.sending import deliver_many
+from worker.intake.ingest import store_events
+from worker.processing.events import process
 from worker.runtime import Runtime
-from worker.sending import deliver_many
 from worker.settings import Settings
 
 T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)

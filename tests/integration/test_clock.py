@@ -15,10 +15,13 @@ from models import Customer, Delivery, Event, Lease
 from tests.support.brokers import drain
 from tests.support.factories import order_event
 from tests.support.waiting import wait_until
-from worker import clock, events, sending, timesource
-from worker.canonical import CanonicalEvent
-from worker.embedded import running_clock
-from worker.ingest import store_events
+from worker import current_time
+from worker.delivery import sending
+from worker.intake.canonical import CanonicalEvent
+from worker.intake.ingest import store_events
+from worker.processing import events
+from worker.queue import clock
+from worker.queue.allinone import running_clock
 from worker.runtime import Runtime
 from worker.settings import EmailBackend
 
@@ -84,7 +87,7 @@ def test_a_running_clock_does_no_work_while_another_leads_and_takes_over_when_it
     )
     # Another clock leads, and stopped answering: its lease runs until T0 + 30 s.
     assert clock.acquire(db, clock.LEADER_LEASE, "other-host:1:1", now=T0, ttl=TTL)
-    timesource.freeze(T0 + timedelta(seconds=10))
+    current_time.freeze(T0 + timedelta(seconds=10))
     attempts: list[bool] = []
     real_acquire = clock.acquire
 
@@ -101,7 +104,7 @@ def test_a_running_clock_does_no_work_while_another_leads_and_takes_over_when_it
         assert lease(db) == ("other-host:1:1", T0 + TTL)
         assert stub_broker.queues["events"].qsize() == 0
 
-        timesource.freeze(T0 + TTL + timedelta(seconds=1))
+        current_time.freeze(T0 + TTL + timedelta(seconds=1))
         wait_until(
             lambda: stub_broker.queues["events"].qsize() == 1,
             timeout_s=10,
@@ -116,7 +119,7 @@ def test_a_running_clock_does_no_work_while_another_leads_and_takes_over_when_it
 
 def claimed_thank_you(db: Session, runtime: Runtime) -> tuple[Delivery, datetime]:
     """A thank-you claimed by a worker that then died: `sending`, with nobody sending it."""
-    timesource.freeze(T0)
+    current_time.freeze(T0)
     record(db, runtime, order_event(event_id="ord-1", order_id="1", at=T0), now=T0)
     delivery = db.exec(select(Delivery).where(col(Delivery.trigger) == "thank-you")).one()
     claimed_at = delivery.send_at + timedelta(minutes=1)
@@ -137,7 +140,7 @@ def test_a_delivery_left_sending_is_released_and_sent_once_when_the_provider_is_
     assert delivery.status == "sending"
 
     late = claimed_at + timeout + timedelta(seconds=1)
-    timesource.freeze(late)
+    current_time.freeze(late)
     report = clock.tick(db, now=late, runtime=runtime)
     assert (report.released, report.abandoned, report.deliveries) == (1, 0, 1)
     drain(stub_broker, ("deliveries",))

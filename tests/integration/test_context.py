@@ -9,12 +9,12 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Event, Order
 from tests.support.factories import order_event
-from worker.context import build_context
-from worker.events import process
-from worker.ingest import store_events
-from worker.preview import personal_links
+from worker.authoring.preview import personal_links
+from worker.authoring.sample_customers import sample_context
+from worker.intake.ingest import store_events
+from worker.processing.events import process
+from worker.rendering.variables import build_context
 from worker.runtime import Runtime
-from worker.samples import sample_context
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 DOCUMENTED = {

@@ -9,8 +9,8 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Event
 from triggers import Trigger
-from worker import dates
-from worker.canonical import CanonicalEvent
+from worker.audience import dates
+from worker.intake.canonical import CanonicalEvent
 
 NOW = datetime(2027, 2, 27, 0, 5, tzinfo=UTC)
 BIRTHDAY = Trigger(name="birthday", message="birthday", on="date:customer.birthday")

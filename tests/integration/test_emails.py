@@ -13,11 +13,11 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus
 from tests.support.factories import order_event
-from worker import recommendations
-from worker.events import process
-from worker.ingest import store_events
+from worker.audience import recommendations
+from worker.delivery.sending import deliver
+from worker.intake.ingest import store_events
+from worker.processing.events import process
 from worker.runtime import Runtime
-from worker.sending import deliver
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 

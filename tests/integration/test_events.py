@@ -9,10 +9,10 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
 from tests.support.factories import customer_event, order_event
-from worker.canonical import CanonicalEvent
 from worker.errors import PermanentError
-from worker.events import process, process_many
-from worker.ingest import store_events
+from worker.intake.canonical import CanonicalEvent
+from worker.intake.ingest import store_events
+from worker.processing.events import process, process_many
 from worker.runtime import Runtime
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from sqlmodel import Session, col
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order, OrderLine
 from tests.support.factories import order_event
 from tests.support.waiting import wait_until
-from worker import clock
+from worker.queue import clock
 from worker.runtime import Runtime
 from worker.settings import EmailBackend, Settings
 
@@ -162,7 +162,8 @@ def schedule_thank_yous(db: Session, count: int) -> list[int]:
 
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """`dramatiq worker.broker worker.actors` as the Procfile runs it, in its own session."""
+    """`dramatiq worker.queue.broker worker.queue.actors` as the Procfile runs it, in its own
+    session."""
     secret = settings.ladder_secret_key
     token = settings.ladder_api_token
     assert secret is not None and token is not None
@@ -179,7 +180,14 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     }
     with log.open("ab") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "worker.broker", "worker.actors", *WORKER_OPTIONS],
+            [
+                sys.executable,
+                "-m",
+                "dramatiq",
+                "worker.queue.broker",
+                "worker.queue.actors",
+                *WORKER_OPTIONS,
+            ],
             cwd=REPO_ROOT,
             env=env,
             stdout=output,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from worker.explaining import explain, print_explanation
+from worker.authoring.explaining import explain, print_explanation
+from worker.demo.time_machine import time_machine
 from worker.runtime import Runtime
-from worker.testing import time_machine
 
 T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 

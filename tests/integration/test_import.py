@@ -19,10 +19,10 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from models import Event
-from worker.canonical import CanonicalEvent
 from worker.cli import app
-from worker.importer import import_file
-from worker.ingest import ingest
+from worker.intake.canonical import CanonicalEvent
+from worker.intake.importing import import_file
+from worker.intake.ingest import ingest
 from worker.runtime import Runtime
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -178,12 +178,12 @@ def test_an_interrupted_import_resumes_where_it_stopped_when_run_again(
             raise Interrupted
         return ingest(*args, **kwargs)
 
-    monkeypatch.setattr("worker.importer.ingest", ingest_then_crash)
+    monkeypatch.setattr("worker.intake.importing.ingest", ingest_then_crash)
     with pytest.raises(Interrupted):
         import_file(path, batch_size=10, console=quiet)
     assert stored_ids(db) == sorted(f"ord-{n}-placed" for n in range(20))
 
-    monkeypatch.setattr("worker.importer.ingest", ingest)
+    monkeypatch.setattr("worker.intake.importing.ingest", ingest)
     resumed = import_file(path, batch_size=10, console=quiet)
 
     assert (resumed.stored, resumed.duplicates, resumed.invalid_count) == (30, 20, 0)

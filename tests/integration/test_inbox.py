@@ -17,8 +17,10 @@ from models import Event, InboxItem
 from tests.support.brokers import drain
 from tests.support.web import TestClient
 from tests.support.webhooks import one, rows, shopify_headers, shopify_payload, with_secrets
-from worker import clock, inbox, timesource
+from worker import current_time
 from worker.cli import app
+from worker.intake import inbox
+from worker.queue import clock
 from worker.runtime import Runtime
 from worker.sources import Verified
 from worker.web import create_app
@@ -28,7 +30,7 @@ T0 = datetime(2022, 1, 1, 0, 0, 30, tzinfo=UTC)
 
 @pytest.fixture
 def client(runtime: Runtime, stub_broker: StubBroker) -> Iterator[TestClient]:  # noqa: ARG001
-    timesource.freeze(T0)
+    current_time.freeze(T0)
     with TestClient(create_app(with_secrets(runtime.settings))) as client:
         yield client
 
@@ -128,7 +130,7 @@ def test_a_delivery_stored_while_no_worker_listened_is_normalised_by_the_clock(
     # No consumer in this process: the row is stored with enqueued_at NULL, nothing is sent.
     stored = inbox.accept(db, "shopify", Verified("orders/create", "wh-1"), body, now=T0)
     assert one(db, select(InboxItem.enqueued_at)) is None
-    from worker import broker as broker_module
+    from worker.queue import broker as broker_module
 
     with broker_module.installed(StubBroker()) as broker:
         broker_module.mark_consumed_here(broker)

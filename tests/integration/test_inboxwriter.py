@@ -23,15 +23,15 @@ from tests.support.services import free_port
 from tests.support.waiting import wait_until
 from tests.support.web import TestClient
 from tests.support.webhooks import shopify_headers, shopify_payload, with_secrets
-from worker import inbox
-from worker.groupcommit import GroupCommit
-from worker.inboxwriter import (
+from worker.intake import inbox
+from worker.intake.async_insert import (
     APPLICATION_NAME,
     DATABASE_AWAY,
     MAX_ROWS,
     UNAVAILABLE,
     PostgresInbox,
 )
+from worker.intake.groupcommit import GroupCommit
 from worker.runtime import Runtime
 from worker.sources import Verified
 from worker.web import create_app

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from models import InboxItem
 from tests.support.webhooks import shopify_payload, woo_order
-from worker import inbox
+from worker.intake import inbox
 from worker.runtime import Runtime
 from worker.sources import Verified
 

@@ -12,8 +12,9 @@ from sqlmodel import Session, select
 from models import Customer, Delivery, Event
 from tests.support.brokers import drain
 from tests.support.factories import order_event
-from worker import clock, timesource
-from worker.ingest import ingest
+from worker import current_time
+from worker.intake.ingest import ingest
+from worker.queue import clock
 from worker.runtime import Runtime
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -22,7 +23,7 @@ T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 def test_a_first_order_gets_one_thank_you_two_hours_later(
     db: Session, runtime: Runtime, stub_broker: StubBroker
 ) -> None:
-    timesource.freeze(T0)
+    current_time.freeze(T0)
     event = order_event(event_id="ord-1-placed", order_id="1", at=T0, locale="es")
     ingest(db, [event], now=T0)
     drain(stub_broker)
@@ -38,7 +39,7 @@ def test_a_first_order_gets_one_thank_you_two_hours_later(
     assert thank_you.send_at == T0 + timedelta(hours=2)
 
     later = T0 + timedelta(hours=2, minutes=1)
-    timesource.freeze(later)
+    current_time.freeze(later)
     report = clock.tick(db, now=later, runtime=runtime)
     assert report.deliveries == 1
     drain(stub_broker)

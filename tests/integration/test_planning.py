@@ -9,10 +9,10 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from models import Customer, Delivery
-from worker import timesource
-from worker.planning import plan, print_plan
+from worker import current_time
+from worker.authoring.planning import plan, print_plan
+from worker.demo.time_machine import time_machine
 from worker.runtime import Runtime
-from worker.testing import time_machine
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -80,7 +80,7 @@ def test_the_plan_and_explain_commands_print_their_tables(runtime: Runtime) -> N
 
     with time_machine(T0) as machine:
         machine.happen(machine.order_placed("ana@example.com"))
-    timesource.freeze(T0 + timedelta(days=1))  # the runtime fixture unfreezes it
+    current_time.freeze(T0 + timedelta(days=1))  # the runtime fixture unfreezes it
     runner = CliRunner()
 
     planned = runner.invoke(app, ["plan", "--days", "7"])

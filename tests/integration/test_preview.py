@@ -16,8 +16,8 @@ from models import Customer
 from tests.support.factories import order_event
 from worker import settings as settings_module
 from worker.cli import app
-from worker.events import process
-from worker.ingest import store_events
+from worker.intake.ingest import store_events
+from worker.processing.events import process
 from worker.runtime import Runtime
 from worker.settings import PROJECT_ROOT
 

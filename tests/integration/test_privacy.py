@@ -18,7 +18,7 @@ from models import Customer, InboxItem, Order, PrivacyRecord
 from tests.support.brokers import drain
 from tests.support.web import TestClient
 from tests.support.webhooks import one, rows, shopify_headers, shopify_payload, with_secrets
-from worker import timesource
+from worker import current_time
 from worker.cli import app
 from worker.runtime import Runtime
 from worker.web import create_app
@@ -41,7 +41,7 @@ REDACT_PHONE = "555-625-1199"  # only in the customers/redact request itself
 
 @pytest.fixture
 def client(runtime: Runtime, stub_broker: StubBroker) -> Iterator[TestClient]:  # noqa: ARG001
-    timesource.freeze(T0)
+    current_time.freeze(T0)
     with TestClient(create_app(with_secrets(runtime.settings))) as client:
         yield client
 

@@ -27,9 +27,10 @@ from models import (
     Suppression,
 )
 from tests.support.web import TestClient
-from worker import clock, provider_events
+from worker.authoring.status import status_report
 from worker.cli import app
-from worker.reports import status_report
+from worker.delivery import feedback
+from worker.queue import clock
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -395,7 +396,7 @@ def test_an_event_that_could_not_be_applied_is_kept_shown_and_replayed(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("a bug in apply")
 
-    monkeypatch.setattr(provider_events, "apply", broken)
+    monkeypatch.setattr(feedback, "apply", broken)
     answer = post(client_for(runtime, signer), signer, [sample("delivered")])
     monkeypatch.undo()
 
@@ -414,7 +415,7 @@ def test_the_clock_applies_an_event_left_unapplied_once_the_relay_has_waited(
     db: Session, runtime: Runtime, signer: Signer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     delivery = sent_delivery(db)
-    monkeypatch.setattr(provider_events, "apply", _broken)
+    monkeypatch.setattr(feedback, "apply", _broken)
     post(client_for(runtime, signer), signer, [sample("delivered")])
     monkeypatch.undo()
     db.commit()

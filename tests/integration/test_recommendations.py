@@ -12,11 +12,12 @@ from sqlalchemy import event, text
 from sqlmodel import Session, col, select
 
 from models import Customer, Event
-from worker import clock, recommendations
-from worker.canonical import CanonicalEvent
-from worker.context import build_context
-from worker.events import process
-from worker.ingest import store_events
+from worker.audience import recommendations
+from worker.intake.canonical import CanonicalEvent
+from worker.intake.ingest import store_events
+from worker.processing.events import process
+from worker.queue import clock
+from worker.rendering.variables import build_context
 from worker.runtime import Runtime
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)

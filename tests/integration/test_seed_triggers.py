@@ -10,8 +10,8 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from models import Customer, DeliveryStatus
+from worker.demo.time_machine import Sent, time_machine
 from worker.runtime import Runtime
-from worker.testing import Sent, time_machine
 
 
 def test_a_birthday_note_goes_out_at_ten_in_the_customers_zone(

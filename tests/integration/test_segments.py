@@ -15,7 +15,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from models import Customer, migrate
 from models.db import get_engine, session
-from worker import segments
+from worker.audience import segments
 
 NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

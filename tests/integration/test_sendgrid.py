@@ -27,19 +27,20 @@ from tests.support.sendgrid_standin import (
     running_standin,
 )
 from tests.support.services import free_port
-from worker import pauses, sending, timesource
+from worker import current_time
 from worker import runtime as runtime_module
 from worker import settings as settings_module
-from worker.actors import deliver as deliver_actor
-from worker.actors import deliver_batch
+from worker.authoring.status import status_report
 from worker.cli import app
-from worker.events import process
-from worker.ingest import store_events
+from worker.delivery import pauses, sending
+from worker.delivery.sending import deliver, deliver_many
+from worker.intake.ingest import store_events
+from worker.processing.events import process
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.providers.sendgrid import SendGridProvider
-from worker.reports import status_report
+from worker.queue.actors import deliver as deliver_actor
+from worker.queue.actors import deliver_batch
 from worker.runtime import Runtime
-from worker.sending import deliver, deliver_many
 from worker.settings import EmailBackend
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -564,7 +565,7 @@ def test_a_429_uses_none_of_the_retry_budget_a_500_does(
     sendgrid.answer = lambda _request: refusals.pop() if refusals else accepted()
     # No retries at all: whatever reaches SendGrid in the end did so without one.
     monkeypatch.setitem(deliver_actor.options, "max_retries", 0)
-    timesource.freeze(DUE)  # the actor's clock: when the thank-you is due, not months later
+    current_time.freeze(DUE)  # the actor's clock: when the thank-you is due, not months later
 
     deliver_actor.send(delivery_id)
     worker = Worker(stub_broker, worker_threads=1, worker_timeout=50)
@@ -613,7 +614,7 @@ def test_a_429_in_a_batch_uses_none_of_the_retry_budget(
     sendgrid.answer = lambda _request: refusals.pop() if refusals else accepted()
     monkeypatch.setitem(deliver_batch.options, "max_retries", 0)
     monkeypatch.setitem(deliver_actor.options, "max_retries", 0)
-    timesource.freeze(DUE)
+    current_time.freeze(DUE)
 
     deliver_batch.send(ids)
     worker = Worker(stub_broker, worker_threads=1, worker_timeout=50)

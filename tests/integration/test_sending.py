@@ -15,14 +15,16 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Suppression
 from tests.support.factories import order_event
-from worker import orders, scheduling, sending
-from worker.canonical import CanonicalEvent
-from worker.events import process
-from worker.ingest import store_events
+from worker.delivery import sending
+from worker.delivery.sending import deliver, deliver_many
+from worker.delivery.tokens import read_unsubscribe_token
+from worker.intake.canonical import CanonicalEvent
+from worker.intake.ingest import store_events
+from worker.processing import orders
+from worker.processing.events import process
 from worker.providers import DeliveryError
 from worker.runtime import Runtime
-from worker.sending import deliver, deliver_many
-from worker.tokens import read_unsubscribe_token
+from worker.scheduling import rules
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -463,7 +465,7 @@ def test_of_two_deliveries_in_one_cooldown_a_batch_sends_one(
     db: Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, idempotent: bool
 ) -> None:
     ids = two_thank_yous_for_ana(db, runtime)
-    monkeypatch.setattr(scheduling, "cooldown_of", lambda _trigger: DAY)
+    monkeypatch.setattr(rules, "cooldown_of", lambda _trigger: DAY)
     monkeypatch.setattr(runtime.provider, "idempotent", idempotent)
 
     deliver_many(db, ids, now=DUE, runtime=runtime)

@@ -17,7 +17,8 @@ from models import Customer, CustomerExternalId, Delivery, Event, InboxItem, Ord
 from tests.support.brokers import drain
 from tests.support.web import TestClient
 from tests.support.webhooks import one, rows, shopify_headers, shopify_payload, with_secrets
-from worker import clock, timesource
+from worker import current_time
+from worker.queue import clock
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -27,7 +28,7 @@ T0 = datetime(2022, 1, 1, 0, 0, 30, tzinfo=UTC)
 
 @pytest.fixture
 def client(runtime: Runtime, stub_broker: StubBroker) -> Iterator[TestClient]:  # noqa: ARG001
-    timesource.freeze(T0)
+    current_time.freeze(T0)
     with TestClient(create_app(with_secrets(runtime.settings))) as client:
         yield client
 
@@ -85,7 +86,7 @@ def test_a_shopify_first_order_becomes_one_order_placed_and_one_thank_you_email(
 
     # The thank-you is due two hours after the order; the clock sends it.
     later = datetime(2022, 1, 1, 2, 1, tzinfo=UTC)
-    timesource.freeze(later)
+    current_time.freeze(later)
     db.rollback()
     clock.tick(db, now=later, runtime=runtime)
     drain(stub_broker)

@@ -15,7 +15,9 @@ from tests.support.brokers import drain
 from tests.support.services import free_port
 from tests.support.web import TestClient
 from tests.support.webhooks import one, rows, shopify_headers, shopify_payload, with_secrets
-from worker import clock, spool, timesource
+from worker import current_time
+from worker.intake import spool
+from worker.queue import clock
 from worker.runtime import Runtime
 from worker.sources import Verified
 from worker.web import create_app
@@ -26,7 +28,7 @@ T0 = datetime(2022, 1, 1, 0, 0, 30, tzinfo=UTC)
 def test_deliveries_during_a_database_outage_are_spooled_answered_200_and_drained_after(
     db: Session, runtime: Runtime, stub_broker: StubBroker, tmp_path: Path
 ) -> None:
-    timesource.freeze(T0)
+    current_time.freeze(T0)
     spool_dir = tmp_path / "spool"
     # Nothing listens on this port: every connection is refused, as when PostgreSQL is down.
     away = f"postgresql+psycopg://ladder@127.0.0.1:{free_port()}/ladder?connect_timeout=2"

@@ -30,7 +30,7 @@ from tests.support.sendgrid_standin import (
 from tests.support.waiting import wait_until
 from worker import runtime as runtime_module
 from worker import settings as settings_module
-from worker.actors import deliver
+from worker.queue.actors import deliver
 
 DELIVERIES = 2_000
 

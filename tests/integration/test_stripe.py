@@ -15,7 +15,7 @@ from models import Customer, CustomerExternalId, Event, InboxItem
 from tests.support.brokers import drain
 from tests.support.web import TestClient
 from tests.support.webhooks import one, rows, stripe_event, stripe_headers, with_secrets
-from worker import timesource
+from worker import current_time
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -25,7 +25,7 @@ CUSTOMER = "cus_QXg1o8vcGmoR32"  # the customer of the fixture subscription and 
 
 @pytest.fixture
 def client(runtime: Runtime, stub_broker: StubBroker) -> Iterator[TestClient]:  # noqa: ARG001
-    timesource.freeze(T0)
+    current_time.freeze(T0)
     with TestClient(create_app(with_secrets(runtime.settings))) as client:
         yield client
 

@@ -15,8 +15,8 @@ from sqlmodel import Session
 from models import Customer
 from tests.support.factories import order_event
 from tests.support.web import TestClient
-from worker.events import process
-from worker.ingest import store_events
+from worker.intake.ingest import store_events
+from worker.processing.events import process
 from worker.runtime import Runtime
 from worker.settings import PROJECT_ROOT, Settings
 from worker.web import create_app

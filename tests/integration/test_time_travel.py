@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from models import DeliveryStatus
-from worker.holdout import is_held_out
+from worker.demo.time_machine import Sent, TimeMachine, time_machine
 from worker.runtime import Runtime
-from worker.testing import Sent, TimeMachine, time_machine
+from worker.scheduling.holdout import is_held_out
 
 MONDAY = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 

@@ -17,13 +17,13 @@ from tests.support.factories import order_event
 from tests.support.services import free_port
 from tests.support.waiting import wait_until
 from tests.support.web import TestClient
-from worker import timesource
-from worker.events import process
-from worker.ingest import store_events
+from worker import current_time
+from worker.delivery.sending import deliver, deliver_many
+from worker.delivery.tokens import unsubscribe_token
+from worker.intake.ingest import store_events
+from worker.processing.events import process
 from worker.runtime import Runtime
-from worker.sending import deliver, deliver_many
 from worker.settings import Settings
-from worker.tokens import unsubscribe_token
 from worker.web import create_app
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -85,7 +85,7 @@ def test_one_click_from_a_mail_client_withdraws_consent_without_a_login(
 ) -> None:
     customer = _customer(db)
     token = _token(runtime, customer)
-    timesource.freeze(datetime(2026, 6, 1, 12, tzinfo=UTC))
+    current_time.freeze(datetime(2026, 6, 1, 12, tzinfo=UTC))
 
     # RFC 8058 §3.1: what Gmail sends on "Unsubscribe": a form POST, no cookies, no redirect.
     statuses = []
@@ -118,7 +118,7 @@ def test_after_one_click_the_next_email_is_not_sent_even_if_the_shop_says_yes_ag
     customer = db.exec(select(Customer)).one()
     db.commit()  # SQLite: end the read, so the web request can write
     client = TestClient(create_app(runtime.settings))
-    timesource.freeze(T0 + timedelta(minutes=1))  # the click, before the shop's next word
+    current_time.freeze(T0 + timedelta(minutes=1))  # the click, before the shop's next word
     assert client.post(f"/u/{_token(runtime, customer)}").status_code == 200
     # The shop, unaware, still says the customer accepts marketing: a newer statement than the
     # click, so consent reads "yes" again, and the per-class choice is what stops the email.

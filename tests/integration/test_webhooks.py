@@ -28,7 +28,7 @@ from tests.support.webhooks import (
     woo_headers,
     woo_order,
 )
-from worker import timesource
+from worker import current_time
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -37,7 +37,7 @@ T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 def client(runtime: Runtime, stub_broker: StubBroker) -> Iterator[TestClient]:  # noqa: ARG001
-    timesource.freeze(T0)
+    current_time.freeze(T0)
     with TestClient(create_app(with_secrets(runtime.settings))) as client:
         yield client
 
@@ -274,10 +274,10 @@ def test_stripes_own_signature_vector_is_accepted_when_fresh_and_refused_when_st
     body = vector["payload"].encode()
     headers = {"Stripe-Signature": vector["stripe_signature_header"]}
     settings = with_secrets(runtime.settings)
-    timesource.freeze(datetime.fromtimestamp(vector["timestamp"] + 10, UTC))
+    current_time.freeze(datetime.fromtimestamp(vector["timestamp"] + 10, UTC))
     with TestClient(create_app(settings)) as client:
         fresh = client.post("/webhooks/stripe", content=body, headers=headers)
-        timesource.freeze(datetime.fromtimestamp(vector["timestamp"] + 301, UTC))
+        current_time.freeze(datetime.fromtimestamp(vector["timestamp"] + 301, UTC))
         stale = client.post("/webhooks/stripe", content=body, headers=headers)
     # The signature holds; the vector's payload (from stripe-python's tests) has no `type`,
     # which every event Stripe sends has: so 400, not 401.

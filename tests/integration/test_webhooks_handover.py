@@ -16,8 +16,8 @@ from tests.support.brokers import drain
 from tests.support.services import free_port
 from tests.support.web import TestClient
 from tests.support.webhooks import rows, shopify_headers, shopify_payload, with_secrets
-from worker import broker as broker_module
-from worker import timesource
+from worker import current_time
+from worker.queue import broker as broker_module
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -26,7 +26,7 @@ T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    timesource.freeze(T0)
+    current_time.freeze(T0)
     with TestClient(create_app(with_secrets(runtime.settings))) as client:
         yield client
 

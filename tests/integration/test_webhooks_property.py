@@ -19,7 +19,7 @@ from tests.support.webhooks import (
     with_secrets,
     woo_headers,
 )
-from worker import timesource
+from worker import current_time
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -59,7 +59,7 @@ def valid_deliveries(draw: st.DrawFn) -> tuple[str, bytes, dict[str, str], str]:
     if platform == "stripe":
         document.update(id=f"evt_{unique}", type=topic)
         body = json.dumps(document).encode()
-        now = int(timesource.now().timestamp())
+        now = int(current_time.now().timestamp())
         return platform, body, stripe_headers(body, timestamp=now), f"evt_{unique}"
     if platform == "woocommerce":
         document.update(id=unique, date_modified_gmt="2026-05-01T10:00:00")

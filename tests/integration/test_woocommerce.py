@@ -16,7 +16,7 @@ from models import Customer, Event, InboxItem, Order, OrderLine
 from tests.support.brokers import drain
 from tests.support.web import TestClient
 from tests.support.webhooks import one, rows, with_secrets, woo_customer, woo_headers, woo_order
-from worker import timesource
+from worker import current_time
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -25,7 +25,7 @@ T0 = datetime(2017, 3, 22, 19, 30, tzinfo=UTC)
 
 @pytest.fixture
 def client(runtime: Runtime, stub_broker: StubBroker) -> Iterator[TestClient]:  # noqa: ARG001
-    timesource.freeze(T0)
+    current_time.freeze(T0)
     with TestClient(create_app(with_secrets(runtime.settings))) as client:
         yield client
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dramatiq import Broker, Worker
 
-from worker.broker import QUEUES
+from worker.queue.broker import QUEUES
 
 
 def drain(broker: Broker, queues: tuple[str, ...] = QUEUES, *, threads: int = 4) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from worker.budget import Budget, decide
+from worker.delivery.budget import Budget, decide
 
 NOW = datetime(2026, 6, 10, 12, tzinfo=UTC)
 BUDGET = Budget.of(per_day=1, per_week=2)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from worker.checks import check_templates, run_checks
-from worker.rendering import Renderer
-from worker.samples import sample_context
+from worker.authoring.checks import check_templates, run_checks
+from worker.authoring.sample_customers import sample_context
+from worker.rendering.renderer import Renderer
 from worker.settings import PROJECT_ROOT, Settings
 
 HEAD = '{% extends "layouts/base.html.j2" %}\n'

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from worker import formatting
+from worker.rendering import formatting
 
 
 def render(source: str, **context: Any) -> str:

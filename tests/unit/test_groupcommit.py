@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from worker.groupcommit import GroupCommit
+from worker.intake.groupcommit import GroupCommit
 
 
 class Recorder:

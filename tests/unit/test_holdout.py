@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.holdout import is_held_out
+from worker.scheduling.holdout import is_held_out
 
 
 def test_the_same_customer_is_always_in_or_out_of_the_same_trigger() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.inlining import inline_source
+from worker.rendering.inlining import inline_source
 
 CSS = (
     ".lead { color: red; } td { padding: 4px; }"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.plaintext import forget_lines, html_to_text
+from worker.rendering.plaintext import forget_lines, html_to_text
 
 
 def test_a_link_becomes_its_text_then_its_address_in_brackets() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from worker.rendering import (
+from worker.rendering.renderer import (
     Renderer,
     RenderError,
     formatting_locale,
@@ -269,7 +269,7 @@ def test_the_stylesheet_is_inlined_into_the_tags_and_media_rules_stay_for_phones
 def test_the_stylesheet_is_inlined_once_per_template_version_not_per_send(
     styled: Renderer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from worker import inlining
+    from worker.rendering import inlining
 
     calls: list[str] = []
     real = inlining.inline_source

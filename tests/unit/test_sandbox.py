@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.rendering import Renderer, RenderError
-from worker.samples import sample_context
+from worker.authoring.sample_customers import sample_context
+from worker.rendering.renderer import Renderer, RenderError
 from worker.settings import Settings
 
 ESCAPES = [

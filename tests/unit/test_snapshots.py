@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.rendering import Renderer
-from worker.samples import sample_context
+from worker.authoring.sample_customers import sample_context
+from worker.rendering.renderer import Renderer
 from worker.settings import PROJECT_ROOT, Settings
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from worker.timing import (
+from worker.scheduling.local_time import (
     SendWindow,
     next_send_time,
     parse_window,

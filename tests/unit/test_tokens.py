@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from worker.tokens import UnsubscribeToken, read_unsubscribe_token, unsubscribe_token
+from worker.delivery.tokens import UnsubscribeToken, read_unsubscribe_token, unsubscribe_token
 
 SECRET = b"s" * 32
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import Customer, Delivery
-from worker.demo.report import SENT
+from worker.demo.summary import SENT
 from worker.providers.files import FileProvider
 
 HTML_DIR = "html"  # beside index.html: one <delivery>.html per email, its HTML part

@@ -15,12 +15,13 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus
-from worker import broker as broker_module
-from worker import clock, timesource
-from worker.broker import QUEUES
-from worker.canonical import CanonicalEvent
-from worker.embedded import running_worker
-from worker.ingest import batched, ingest
+from worker import current_time
+from worker.intake.canonical import CanonicalEvent
+from worker.intake.ingest import batched, ingest
+from worker.queue import broker as broker_module
+from worker.queue import clock
+from worker.queue.allinone import running_worker
+from worker.queue.broker import QUEUES
 from worker.runtime import Runtime, in_process
 
 STEP = timedelta(hours=6)  # the clock ticks this often in simulated time
@@ -111,7 +112,7 @@ def advance(
 
     Returns whether the clock ticked: it is skipped when it would find nothing to do.
     """
-    timesource.freeze(at)
+    current_time.freeze(at)
     for batch in batched(chunk):
         ingest(db, batch, now=at)
     drain(broker)

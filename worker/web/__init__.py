@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from worker import groupcommit
+from worker.intake import groupcommit
 from worker.settings import Settings, get_settings
-from worker.web import events_api, health, provider_events, studio, unsubscribe, webhooks
+from worker.web import events_api, health, sendgrid_events, studio, unsubscribe, webhooks
 
 
 @asynccontextmanager
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Ladder", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.settings = settings or get_settings()
     # First: its fixed path must win over a `/webhooks/{platform}` route for shops.
-    app.include_router(provider_events.router)
+    app.include_router(sendgrid_events.router)
     app.include_router(events_api.router)
     app.include_router(unsubscribe.router)
     app.include_router(health.router)

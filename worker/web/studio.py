@@ -17,11 +17,11 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from jinja2 import Environment
 
 from models.db import session
-from worker import timesource
-from worker.checks import lint_email
-from worker.preview import Preview, PreviewError, render_preview
-from worker.rendering import Renderer, RenderError
-from worker.segments import PROSPECT, SEGMENTS
+from worker import current_time
+from worker.audience.segments import PROSPECT, SEGMENTS
+from worker.authoring.checks import lint_email
+from worker.authoring.preview import Preview, PreviewError, render_preview
+from worker.rendering.renderer import Renderer, RenderError
 from worker.settings import Settings
 from worker.web.deps import settings_of
 
@@ -123,7 +123,7 @@ def _render(
             locale=None if email else locale,
             db=db if email else None,
             email=email or None,
-            now=timesource.now(),
+            now=current_time.now(),
         )
 
 

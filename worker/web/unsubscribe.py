@@ -12,9 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from models import Customer
 from models.db import session
-from worker import timesource
-from worker.preferences import MESSAGE_CLASSES, preferences_of, set_preference
-from worker.tokens import UnsubscribeToken, read_unsubscribe_token
+from worker import current_time
+from worker.delivery.preferences import MESSAGE_CLASSES, preferences_of, set_preference
+from worker.delivery.tokens import UnsubscribeToken, read_unsubscribe_token
 from worker.web.deps import db_session, read_body, settings_of
 from worker.web.unsubscribe_texts import Texts, texts_for
 
@@ -73,7 +73,7 @@ def unsubscribe(request: Request, token: str, db: Session = Depends(db_session))
             read.message_class,
             wanted=False,
             source="unsubscribe_link",
-            now=timesource.now(),
+            now=current_time.now(),
         )
         db.commit()
     shop = settings_of(request).shop_name
@@ -118,7 +118,7 @@ def _save(database_url: str, customer_id: int, chosen: dict[str, bool]) -> tuple
         customer = db.get(Customer, customer_id)
         if customer is None:
             return texts_for(None)
-        now = timesource.now()
+        now = current_time.now()
         for name, wanted in chosen.items():
             set_preference(db, customer, name, wanted=wanted, source="preferences_page", now=now)
         if chosen["marketing"] and not customer.accepts_marketing:

@@ -8,8 +8,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from worker import inbox, inboxwriter, spool, timesource
-from worker.groupcommit import group_for
+from worker import current_time
+from worker.intake import async_insert, inbox, spool
+from worker.intake.groupcommit import group_for
 from worker.sources import Rejected, get_source
 from worker.web.deps import read_body, settings_of
 
@@ -28,21 +29,21 @@ async def receive(platform: str, request: Request) -> JSONResponse:
     settings = settings_of(request)
     try:
         body = await read_body(request, settings.webhook_max_bytes)
-        verified = source.verify(body, request.headers, settings=settings, now=timesource.now())
+        verified = source.verify(body, request.headers, settings=settings, now=current_time.now())
     except HTTPException as exc:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
     except Rejected as exc:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
     if verified.is_ping:
         return JSONResponse({"detail": "pong"})
-    now = timesource.now()
+    now = current_time.now()
     row = inbox.row_for(platform, verified, body, now=now)
     try:
         new_id = await group_for(settings.database_url).submit(row)
-    except inboxwriter.ROW_REFUSED as exc:  # a value the database cannot store: not retried
+    except async_insert.ROW_REFUSED as exc:  # a value the database cannot store: not retried
         logger.warning("delivery refused by the database: %s", type(exc).__name__)
         return JSONResponse({"detail": "the delivery cannot be stored"}, status_code=400)
-    except (*inboxwriter.DATABASE_AWAY, *inboxwriter.DATABASE_ERROR) as exc:
+    except (*async_insert.DATABASE_AWAY, *async_insert.DATABASE_ERROR) as exc:
         # The database away or not writable: keep the delivery on disk until the clock moves
         # it into the inbox.
         logger.warning("database unavailable, delivery spooled: %s", type(exc).__name__)

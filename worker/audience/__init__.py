@@ -1,0 +1,1 @@
+"""Who the customers are: segments, date events, Ladder's own events, recommendations."""

@@ -1,0 +1,117 @@
+"""RFM scores and named segments, computed set-based in SQL over all the shop's customers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, literal, select, text, update
+from sqlmodel import Session, col
+
+from models import Customer
+from models.types import UTCDateTime
+from worker.audience import own_events
+
+# Each score is the customer's quintile (1-5) by rank; ties share a score. `rank - 1` over the
+# count, times five, in integer arithmetic: the same on SQLite and PostgreSQL.
+_SCORED = """
+SELECT id,
+  1 + (RANK() OVER (ORDER BY last_order_at) - 1) * 5 / COUNT(*) OVER () AS r,
+  1 + (RANK() OVER (ORDER BY orders_count) - 1) * 5 / COUNT(*) OVER () AS f,
+  1 + (RANK() OVER (ORDER BY total_spent) - 1) * 5 / COUNT(*) OVER () AS m,
+  orders_count
+FROM customers WHERE orders_count > 0
+"""
+
+# Named segments from the scores, first match wins. Kept in one place so reports, triggers and
+# templates agree on the names.
+SEGMENTS: list[tuple[str, str, str]] = [
+    ("champions", "r >= 4 AND f >= 4 AND m >= 4", "bought recently, often, and spend the most"),
+    ("loyal", "r >= 3 AND f >= 3", "buy regularly"),
+    ("new", "r >= 4 AND orders_count = 1", "first order, recently"),
+    ("potential", "r >= 3", "recent, not yet regular"),
+    ("at_risk", "f >= 3 OR m >= 4", "were frequent or big spenders, have gone quiet"),
+    ("hibernating", "r = 2", "few orders, a while ago"),
+    ("lost", "1 = 1", "few orders, long ago"),
+]
+PROSPECT = "prospect"  # no order yet
+
+
+def _segment_case() -> str:
+    whens = " ".join(f"WHEN {condition} THEN '{name}'" for name, condition, _ in SEGMENTS)
+    return f"CASE {whens} END"
+
+
+def refresh(db: Session, now: datetime) -> dict[str, int]:
+    """Recomputes every customer's RFM score and segment in two statements; commits.
+
+    Returns the number of customers per segment. Each customer who moved from one segment to
+    another gets a segment.exited and a segment.entered event (`data.from`, `data.to`); a first
+    scoring (no segment before) is not a move.
+    """
+    db.execute(
+        text(f"""
+        UPDATE customers SET
+          rfm = CAST(s.r AS VARCHAR(1)) || CAST(s.f AS VARCHAR(1)) || CAST(s.m AS VARCHAR(1)),
+          segment_changed_at = CASE WHEN customers.segment IS DISTINCT FROM s.segment
+                                    THEN :now ELSE customers.segment_changed_at END,
+          previous_segment = CASE WHEN customers.segment IS DISTINCT FROM s.segment
+                                  THEN customers.segment ELSE customers.previous_segment END,
+          segment = s.segment
+        FROM (SELECT id, r, f, m, {_segment_case()} AS segment FROM ({_SCORED}) AS scored) AS s
+        WHERE customers.id = s.id
+        """).bindparams(bindparam("now", type_=UTCDateTime())),
+        {"now": now},
+    )
+    db.execute(
+        update(Customer)
+        .where(col(Customer.orders_count) == 0, col(Customer.segment).is_distinct_from(PROSPECT))
+        .values(
+            segment=PROSPECT,
+            rfm=None,
+            segment_changed_at=now,
+            previous_segment=col(Customer.segment),
+        )
+    )
+    emit_moves(db, now)
+    db.commit()
+    rows = db.execute(
+        select(col(Customer.segment), func.count()).group_by(col(Customer.segment))
+    ).all()
+    return {segment or PROSPECT: count for segment, count in rows}
+
+
+def preview_moves(db: Session) -> dict[int, tuple[str | None, str]]:
+    """What a refresh now would change, without writing: customer id → (segment, new one)."""
+    rows = db.execute(
+        text(f"""
+        SELECT customers.id, customers.segment,
+               COALESCE(s.segment, '{PROSPECT}') AS new_segment
+        FROM customers
+        LEFT JOIN (SELECT id, {_segment_case()} AS segment FROM ({_SCORED}) AS scored) AS s
+               ON s.id = customers.id
+        WHERE customers.segment IS DISTINCT FROM COALESCE(s.segment, '{PROSPECT}')
+        """)
+    ).all()
+    db.commit()
+    return {row.id: (row.segment, row.new_segment) for row in rows}
+
+
+def emit_moves(db: Session, now: datetime) -> int:
+    """segment.exited and segment.entered events for those whose segment changed at `now`."""
+    c = own_events.CUSTOMERS.c
+    moved = (c.segment_changed_at == literal(now, UTCDateTime())) & c.previous_segment.is_not(None)
+    moved = moved & c.segment.is_not(None)
+    data = {"from": c.previous_segment, "to": c.segment}
+    stamp = f"{now:%Y%m%dT%H%M%S}"
+    return sum(
+        own_events.insert_customer_events(
+            db,
+            event_type=event_type,
+            payload_type=event_type,
+            key_prefix=f"{event_type}:{stamp}:",
+            where=moved,
+            data=data,
+            now=now,
+        )
+        for event_type in ("segment.exited", "segment.entered")
+    )

@@ -1,0 +1,1 @@
+"""What marketers and operators ask of files and rows: check, preview, plan, explain, status."""

@@ -1,0 +1,249 @@
+"""`ladder check`: every trigger file valid; every message, segment and locale renders for sample
+customers into an email that may be sent (links, alt text, unsubscribe, address, size)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from triggers import TriggerError, TriggerSet, load_trigger, load_triggers
+from worker.audience.segments import PROSPECT, SEGMENTS
+from worker.authoring.sample_customers import sample_context
+from worker.rendering.renderer import SUFFIX, RenderedEmail, Renderer, RenderError, variant_locale
+from worker.settings import Settings
+
+MAX_HTML_BYTES = 102 * 1024  # Gmail clips a message's HTML above 102 KB
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # "win_back/champions.de.html.j2:12", or a folder for a missing locale
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class Rendition:
+    """One message for one segment and locale, as a sample customer would get it."""
+
+    message: str
+    segment: str
+    locale: str
+    email: RenderedEmail | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+class _Tags(HTMLParser):
+    """Collects links and images of a rendered email."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+        self.images: list[tuple[str, str | None]] = []  # (src, alt)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "a" and "href" in values:
+            self.hrefs.append(values["href"] or "")
+        elif tag == "img":
+            self.images.append((values.get("src") or "", values.get("alt")))
+
+
+def locate(templates_dir: Path, variant: str, needle: str) -> str:
+    """`file:line` of the first line holding `needle`, looking in the variant, then in the
+    layouts and partials; the variant's first line when the text is computed."""
+    shared = sorted(
+        str(path.relative_to(templates_dir))
+        for folder in ("layouts", "partials")
+        for path in (templates_dir / folder).glob("*.j2")
+    )
+    candidates = [variant, *shared]
+    for name in candidates:
+        path = templates_dir / name
+        if not path.exists() or not needle:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if needle in line:
+                return f"{name}:{number}"
+    return f"{variant}:1"
+
+
+def lint_email(
+    email: RenderedEmail, *, templates_dir: Path, unsubscribe_url: str, postal_address: str
+) -> list[Problem]:
+    """What makes a rendered email unfit to send, each with the file and line to fix."""
+    variant = email.variant
+    problems: list[Problem] = []
+    tags = _Tags()
+    tags.feed(email.html)
+    if not any(href.startswith(unsubscribe_url) for href in tags.hrefs):
+        problems.append(Problem(f"{variant}:1", "no unsubscribe link ({{ unsubscribe_url }})"))
+    if postal_address not in email.text:
+        problems.append(Problem(f"{variant}:1", "no postal address ({{ shop.postal_address }})"))
+    for href in tags.hrefs:
+        if not re.match(r"https?://[^/\s]", href):
+            where = locate(templates_dir, variant, href.split("?")[0] or 'href=""')
+            problems.append(Problem(where, f"link {href!r} is not an absolute http(s) URL"))
+    for src, alt in tags.images:
+        if alt is None:
+            where = locate(templates_dir, variant, src.split("?")[0] or "<img")
+            problems.append(Problem(where, f"image {src!r} has no alt text"))
+    size = len(email.html.encode())
+    if size > MAX_HTML_BYTES:
+        problems.append(
+            Problem(f"{variant}:1", f"HTML is {size:,} bytes; Gmail clips above 102 KB")
+        )
+    for word in ("None", "Undefined"):
+        if re.search(rf"\b{word}\b", email.text):
+            where = locate(templates_dir, variant, word)
+            problems.append(Problem(where, f"the email reads {word!r}: a value is missing"))
+    return problems
+
+
+def template_locales(renderer: Renderer) -> dict[str, set[str]]:
+    """For each message, the languages it has a variant in."""
+    found: dict[str, set[str]] = {}
+    for message in renderer.messages():
+        found[message] = {
+            variant_locale(name, renderer.default_locale).split("_")[0]
+            for name in renderer.variants(message)
+        }
+    return found
+
+
+def missing_locales(renderer: Renderer) -> list[Problem]:
+    """A language that some messages are written in but this one is not."""
+    by_message = template_locales(renderer)
+    every = set().union(*by_message.values()) if by_message else set()
+    return [
+        Problem(
+            f"{message}/",
+            f"no variant in {code!r}, which other messages have: "
+            f"add {message}/default.{code}{SUFFIX}",
+        )
+        for message, codes in sorted(by_message.items())
+        for code in sorted(every - codes)
+    ]
+
+
+def render_all(settings: Settings, renderer: Renderer | None = None) -> list[Rendition]:
+    """Every message, segment and language for sample customers, with and without a first name.
+    Errors name the file and line as written (the stylesheet is not inlined for them); the
+    lint runs on the email as sent (inlined)."""
+    sending = renderer or Renderer(settings.templates_dir, settings.default_locale)
+    as_written = Renderer(settings.templates_dir, settings.default_locale, inline_css=False)
+    codes = sorted({settings.default_locale}.union(*template_locales(sending).values()))
+    named = [name for name, _, _ in SEGMENTS] + [PROSPECT, "default"]
+    in_files = {name.split("/")[1].split(".")[0] for name in sending.available if "/" in name}
+    segments = named + sorted(in_files - set(named) - {"base", "footer"})
+    renditions = []
+    for message in sending.messages():
+        for segment in segments:
+            for code in codes:
+                renditions.append(
+                    _render_one(settings, sending, as_written, message, segment, code)
+                )
+    return renditions
+
+
+def _render_one(
+    settings: Settings,
+    sending: Renderer,
+    as_written: Renderer,
+    message: str,
+    segment: str,
+    code: str,
+) -> Rendition:
+    rendition = Rendition(message, segment, code)
+    for named in (True, False):
+        context = sample_context(settings, segment=segment, locale=code, named=named)
+        try:
+            as_written.render(message, segment=segment, locale=code, context=context)
+            email = sending.render(message, segment=segment, locale=code, context=context)
+        except RenderError as exc:
+            where, _, what = str(exc).partition(": ")
+            rendition.problems.append(Problem(where, what))
+            return rendition
+        rendition.email = rendition.email or email
+        rendition.problems.extend(
+            lint_email(
+                email,
+                templates_dir=settings.templates_dir,
+                unsubscribe_url=context["unsubscribe_url"],
+                postal_address=settings.postal_address,
+            )
+        )
+    return rendition
+
+
+def check_templates(settings: Settings) -> tuple[list[Rendition], list[Problem]]:
+    """The renditions, and every distinct problem found in them and in locale coverage."""
+    renditions = render_all(settings)
+    problems: list[Problem] = []
+    for rendition in renditions:
+        problems.extend(p for p in rendition.problems if p not in problems)
+    sending = Renderer(settings.templates_dir, settings.default_locale)
+    problems.extend(missing_locales(sending))
+    return renditions, problems
+
+
+def _check_triggers(
+    settings: Settings, renderer: Renderer, table: Table, problems: list[str]
+) -> set[str]:
+    """Checks each trigger file on its own, so one mistake does not hide the next; adds rows
+    and problems; returns the messages the valid ones send."""
+    messages: set[str] = set()
+    for path in sorted(settings.triggers_dir.glob("*.toml")):
+        try:
+            trigger = load_trigger(path, renderer.env)
+            table.add_row("trigger", trigger.name, "[green]ok[/green]")
+            messages.add(trigger.message)
+        except TriggerError as exc:
+            problems.append(str(exc))
+            table.add_row("trigger", path.name, f"[red]{exc}[/red]")
+    if not problems:
+        try:  # names unique across files
+            TriggerSet.build(renderer.env, load_triggers(settings.triggers_dir, renderer.env))
+        except TriggerError as exc:
+            problems.append(str(exc))
+            table.add_row("trigger", exc.path.name, f"[red]{exc}[/red]")
+    return messages
+
+
+def run_checks(settings: Settings, console: Console) -> list[str]:
+    """Prints what was checked and what is wrong; returns the problems found."""
+    problems: list[str] = []
+    table = Table(title="ladder check")
+    for column in ("kind", "name", "result"):
+        table.add_column(column)
+    renderer = Renderer(settings.templates_dir, settings.default_locale)
+    messages = _check_triggers(settings, renderer, table, problems)
+    renditions, found = check_templates(settings)
+    variants: dict[str, str] = {}
+    for rendition in renditions:
+        if rendition.email is not None and not rendition.problems:
+            variants.setdefault(rendition.email.variant, rendition.email.subject)
+    for variant, subject in sorted(variants.items()):
+        table.add_row("template", variant, f"[green]ok[/green] — {subject}")
+    for problem in found:
+        problems.append(str(problem))
+        table.add_row("template", problem.where, f"[red]{problem.message}[/red]")
+    for message in sorted(messages - set(renderer.messages())):
+        missing = f"trigger message {message!r} has no templates/{message}/default{SUFFIX}"
+        problems.append(missing)
+        table.add_row("message", message, f"[red]{missing}[/red]")
+    console.print(table)
+    for problem_line in problems:  # one per line, unwrapped: editors open file:line
+        console.print(problem_line, style="red", soft_wrap=True, markup=False, highlight=False)
+    console.print(
+        f"{len(renditions)} combinations of message, segment and language rendered, "
+        f"{len(problems)} problem(s)."
+    )
+    return problems

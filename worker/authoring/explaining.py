@@ -1,0 +1,190 @@
+"""`ladder explain EMAIL`: one customer's timeline — events, which triggers each started and
+why the others did not, and every delivery with its fate and the reason recorded for it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jinja2 import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session, col, select
+
+from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
+from triggers import CompiledTrigger, ConditionError, TriggerSet
+from triggers.matching import UnknownNameError, compile_expression
+from worker.rendering.variables import build_context
+from worker.scheduling import rules
+from worker.settings import Settings
+
+_AND = re.compile(r"\s+and\s+")
+
+
+@dataclass(frozen=True)
+class Match:
+    trigger: str
+    outcome: str  # "matched", "did not match", "error"
+    detail: str = ""
+
+
+@dataclass
+class Step:
+    event: Event
+    matches: list[Match] = field(default_factory=list)
+    cancels: list[str] = field(default_factory=list)  # triggers whose waiting email it stopped
+
+
+@dataclass
+class Explanation:
+    customer: Customer
+    suppressed: bool
+    steps: list[Step]
+    deliveries: list[Delivery]
+
+
+def explain(
+    db: Session,
+    email: str,
+    *,
+    triggers: TriggerSet,
+    env: SandboxedEnvironment,
+    settings: Settings,
+    now: datetime,
+) -> Explanation | None:
+    """The timeline of the customer with this address; None if there is none."""
+    customer = db.exec(select(Customer).where(col(Customer.email) == email.strip().lower())).first()
+    if customer is None:
+        return None
+    found = db.exec(
+        select(Event)
+        .where(col(Event.customer_id) == customer.id)
+        .order_by(col(Event.occurred_at), col(Event.id))
+    ).all()
+    deliveries = list(
+        db.exec(
+            select(Delivery)
+            .where(col(Delivery.customer_id) == customer.id)
+            .order_by(col(Delivery.id))
+        ).all()
+    )
+    started = {(d.cause_event_id, d.trigger) for d in deliveries}
+    keys = {d.dedupe_key: d for d in deliveries}
+    steps = []
+    for event in found:
+        # The reasons of cancelled deliveries name the event that stopped them.
+        stopped = [
+            d.trigger
+            for d in deliveries
+            if d.status == DeliveryStatus.CANCELLED and f"(event {event.id})" in (d.reason or "")
+        ]
+        step = Step(event, cancels=stopped)
+        for compiled in triggers.started_by(event.type):
+            if (event.id, compiled.trigger.name) in started:
+                step.matches.append(Match(compiled.trigger.name, "matched"))
+                continue
+            context = build_context(
+                db,
+                event=event,
+                customer=customer,
+                order=db.get(Order, event.order_id) if event.order_id else None,
+                settings=settings,
+                now=now,
+            )
+            step.matches.append(
+                _deduplicated(compiled, context, event, keys) or why_not(compiled, context, env)
+            )
+        steps.append(step)
+    suppressed = db.exec(
+        select(Suppression).where(col(Suppression.email) == customer.email)
+    ).first()
+    return Explanation(customer, suppressed is not None, steps, deliveries)
+
+
+def _deduplicated(
+    compiled: CompiledTrigger, context: dict[str, Any], event: Event, keys: dict[str, Delivery]
+) -> Match | None:
+    """A match that made no row because an earlier event with the same dedupe value did."""
+    if compiled.trigger.dedupe is None:
+        return None
+    try:
+        key = rules.dedupe_key(compiled, context, event.id)  # type: ignore[arg-type]
+    except ConditionError:
+        return None
+    earlier = keys.get(key)
+    if earlier is None:
+        return None
+    detail = (
+        f"dedupe: {compiled.trigger.dedupe} was already started by event {earlier.cause_event_id}"
+    )
+    return Match(compiled.trigger.name, "deduplicated", detail)
+
+
+def why_not(compiled: CompiledTrigger, context: dict[str, Any], env: SandboxedEnvironment) -> Match:
+    """Why a trigger this event starts made no delivery: the first part of its `when` that
+    fails on the customer's data as it is now (their facts may have moved since)."""
+    name, when = compiled.trigger.name, compiled.trigger.when
+    try:
+        if when is None or compiled.matches(context):
+            return Match(name, "did not match", "its `when` holds now; it did not then")
+    except ConditionError as exc:
+        return Match(name, "error", str(exc))
+    for part in _AND.split(when):
+        try:
+            condition, _ = compile_expression(env, "when", part)
+            if not condition(**context):
+                return Match(name, "did not match", f"{part} is false")
+        except (TemplateError, UnknownNameError, TypeError, ValueError, ArithmeticError):
+            break  # a part that is no expression on its own ("(a and b)"): report the whole
+    return Match(name, "did not match", f"{when} is false")
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment else "-"
+
+
+def print_explanation(found: Explanation, console: Console) -> None:
+    """The customer, their timeline and their deliveries, as three tables."""
+    c = found.customer
+    facts = Table(title=f"customer {c.id}", show_header=False)
+    for label, value in (
+        ("segment", f"{c.segment or '-'} (rfm {c.rfm or '-'})"),
+        (
+            "orders",
+            f"{c.orders_count}, first {_when(c.first_order_at)}, last {_when(c.last_order_at)}",
+        ),
+        ("locale, zone", f"{c.locale or '-'}, {c.timezone or 'the shop zone'}"),
+        ("marketing consent", "yes" if c.accepts_marketing else "no"),
+        ("suppressed", "yes" if found.suppressed else "no"),
+    ):
+        facts.add_row(label, value)
+    console.print(facts)
+    timeline = Table(title="timeline (UTC)")
+    for column in ("when", "event", "triggers", "why"):
+        timeline.add_column(column)
+    for step in found.steps:
+        rows = [(m.trigger + ": " + m.outcome, m.detail) for m in step.matches]
+        rows += [(f"cancelled the waiting {name}", "its `unless`") for name in step.cancels]
+        first, *more = rows or [("-", "")]
+        event = step.event
+        timeline.add_row(_when(event.occurred_at), f"{event.type} ({event.source})", *first)
+        for row in more:
+            timeline.add_row("", "", *row)
+    console.print(timeline)
+    table = Table(title="deliveries (UTC)")
+    for column in ("id", "trigger", "status", "due", "send at", "sent", "reason"):
+        table.add_column(column)
+    for d in found.deliveries:
+        table.add_row(
+            str(d.id),
+            d.trigger,
+            str(d.status),
+            _when(d.due_at),
+            _when(d.send_at),
+            _when(d.sent_at),
+            d.reason or "",
+        )
+    console.print(table)

@@ -1,0 +1,128 @@
+"""Sample customers for `ladder check` and the previews: one per segment and language, with an
+order, recommendations and every name a template may read (templates/README.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from worker.audience.recommendations import product_url
+from worker.settings import Settings
+
+# The date every sample is rendered at, so snapshots and previews do not change by the day.
+SAMPLE_NOW = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+
+_PEOPLE = {
+    "en": ("Olivia", "Smith", "USD", "America/New_York"),
+    "es": ("Lucía", "García", "EUR", "Europe/Madrid"),
+    "es_MX": ("Valeria", "Hernández", "MXN", "America/Mexico_City"),
+    "de": ("Lena", "Müller", "EUR", "Europe/Berlin"),
+    "ru": ("Анна", "Иванова", "RUB", "Europe/Moscow"),
+    "zh": ("王芳", "王", "CNY", "Asia/Shanghai"),
+}
+_PRODUCTS = [
+    ("p-9", "Sencha green tea", "tea", Decimal("22.95")),
+    ("p-12", "Cast-iron teapot", "teaware", Decimal("48.00")),
+    ("p-31", "Jasmine pearls", "tea", Decimal("18.50")),
+    ("p-40", "Bamboo tea whisk", "teaware", Decimal("12.00")),
+]
+
+
+def _person(locale: str) -> tuple[str, str, str, str]:
+    return _PEOPLE.get(locale) or _PEOPLE.get(locale.split("_")[0]) or _PEOPLE["en"]
+
+
+def sample_context(
+    settings: Settings,
+    *,
+    segment: str | None = "champions",
+    locale: str = "en",
+    named: bool = True,
+    now: datetime = SAMPLE_NOW,
+) -> dict[str, Any]:
+    """A plausible customer of `segment` who reads `locale`; `named=False` leaves out the
+    first name, as many platforms do."""
+    first, last, currency, zone = _person(locale)
+    shop_url = settings.shop_url
+    lines = [
+        {
+            "product_id": pid,
+            "title": title,
+            "category": category,
+            "quantity": quantity,
+            "price": price,
+            "url": product_url(shop_url, pid),
+        }
+        for (pid, title, category, price), quantity in zip(_PRODUCTS[:2], (2, 1), strict=True)
+    ]
+    total = sum(
+        (
+            price * quantity
+            for (_, _, _, price), quantity in zip(_PRODUCTS[:2], (2, 1), strict=True)
+        ),
+        Decimal(0),
+    )
+    last_order_at = now - timedelta(days=61)
+    token = "0.sample"
+    return {
+        "event": {
+            "id": "e-1001",
+            "source": "api",
+            "type": "order.placed",
+            "occurred_at": now,
+            "data": {},
+        },
+        "customer": {
+            "id": 0,
+            "first_name": first if named else None,
+            "last_name": last,
+            "locale": locale,
+            "timezone": zone,
+            "birthday": None,
+            "accepts_marketing": True,
+            "orders_count": 7,
+            "total_spent": Decimal("412.60"),
+            "average_order_value": Decimal("58.94"),
+            "currency": currency,
+            "first_order_at": now - timedelta(days=400),
+            "last_order_at": last_order_at,
+            "days_since_last_order": 61,
+            "rfm": "545",
+            "segment": segment,
+        },
+        "order": {
+            "id": "1001",
+            "status": "placed",
+            "total": total,
+            "currency": currency,
+            "placed_at": last_order_at,
+            "lines": lines,
+        },
+        "before": {
+            "orders_count": 6,
+            "total_spent": Decimal("318.70"),
+            "average_order_value": Decimal("53.12"),
+        },
+        "segment": segment or "default",
+        "shop": {
+            "name": settings.shop_name,
+            "postal_address": settings.postal_address,
+            "url": shop_url,
+            "currency": settings.default_currency,
+        },
+        "recommendations": [
+            {
+                "product_id": pid,
+                "title": title,
+                "category": category,
+                "price": price,
+                "currency": currency,
+                "url": product_url(shop_url, pid),
+            }
+            for pid, title, category, price in _PRODUCTS[2:]
+        ],
+        "now": now,
+        "unsubscribe_url": f"{settings.public_url.rstrip('/')}/unsubscribe/{token}",
+        "preferences_url": f"{settings.public_url.rstrip('/')}/u/{token}/preferences",
+    }

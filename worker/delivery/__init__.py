@@ -1,0 +1,1 @@
+"""Sending a delivery: eligibility, budget, pauses, preferences, tokens, provider feedback."""

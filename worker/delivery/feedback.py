@@ -1,0 +1,217 @@
+"""Provider events (SendGrid's Event Webhook): stored raw, then applied to deliveries,
+suppressions and consent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session, col
+
+from models import Customer, Delivery, DeliveryStatus, ProviderEvent
+from models.db import insert_ignoring_duplicates
+from worker.delivery.preferences import MESSAGE_CLASSES, set_preference, suppress
+from worker.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "sendgrid"
+S = DeliveryStatus
+_AFTER_SEND = (S.SENDING, S.SENT, S.DEFERRED)
+# Event → (the delivery's new status, the statuses it may move from). `sending` is among them:
+# an event proves the provider took an email whose 202 we never got to record.
+TRANSITIONS: dict[str, tuple[DeliveryStatus, tuple[DeliveryStatus, ...]]] = {
+    "deferred": (S.DEFERRED, (S.SENDING, S.SENT)),
+    "delivered": (S.DELIVERED, _AFTER_SEND),
+    "open": (S.OPENED, (*_AFTER_SEND, S.DELIVERED)),
+    "click": (S.CLICKED, (*_AFTER_SEND, S.DELIVERED, S.OPENED)),
+    "bounce": (S.BOUNCED, (*_AFTER_SEND, S.DELIVERED)),
+    "dropped": (S.DROPPED, _AFTER_SEND),
+}
+OUTCOME_UNKNOWN = "outcome unknown"  # the reason worker/clock.py gives a stale `sending` claim
+# What a `dropped` reason says about the address (SendGrid's own suppression lists).
+_DROPPED_SUPPRESSES = ("invalid", "bounced address", "spam reporting address")
+
+
+class MalformedEvents(ValueError):
+    """The body is not a JSON array of event objects."""
+
+
+def parse(body: bytes) -> list[dict[str, Any]]:
+    """The events in a webhook body. Raises MalformedEvents."""
+    try:
+        events = json.loads(body)
+    except ValueError as exc:
+        raise MalformedEvents(f"not JSON: {exc}") from exc
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise MalformedEvents("expected a JSON array of event objects")
+    return events
+
+
+def store(db: Session, events: Sequence[dict[str, Any]], *, now: datetime) -> list[int]:
+    """Stores the events not seen before (by sg_event_id) and commits; returns their row ids."""
+    rows = [_row(db, event, now) for event in events]
+    ids = insert_ignoring_duplicates(
+        db,
+        ProviderEvent.__table__,  # type: ignore[attr-defined]
+        rows,
+        ProviderEvent.__table__.c.id,  # type: ignore[attr-defined]
+    )
+    db.commit()
+    return [int(i) for i in ids]
+
+
+def _row(db: Session, event: dict[str, Any], now: datetime) -> dict[str, Any]:
+    # Every SendGrid event has an sg_event_id; a body hash stands in if one ever lacks it.
+    event_id = str(event.get("sg_event_id") or "")
+    if not event_id:
+        event_id = (
+            "sha256:" + hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
+        )
+    timestamp = event.get("timestamp")
+    occurred = datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int | float) else now
+    return {
+        "provider": PROVIDER,
+        "provider_event_id": event_id[:255],
+        "type": str(event.get("event", ""))[:32],
+        "delivery_id": _delivery_id(db, event),
+        "occurred_at": occurred,
+        "received_at": now,
+        "payload": event,
+        "applied_at": None,
+    }
+
+
+def _delivery_id(db: Session, event: dict[str, Any]) -> int | None:
+    """Our `delivery_id` custom argument; else the delivery SendGrid's message id names."""
+    given = str(event.get("delivery_id", ""))
+    if given.isdigit():
+        return int(given)
+    message_id = str(event.get("sg_message_id", "")).split(".")[0]
+    if not message_id:
+        return None
+    return db.scalar(
+        select(col(Delivery.id)).where(col(Delivery.provider_message_id) == message_id).limit(1)
+    )
+
+
+def unapplied_ids(db: Session) -> list[int]:
+    """Stored events whose application failed (or was cut short), oldest first."""
+    ids = db.scalars(
+        select(col(ProviderEvent.id))
+        .where(col(ProviderEvent.applied_at).is_(None))
+        .order_by(col(ProviderEvent.id))
+    ).all()
+    return [int(i) for i in ids if i is not None]
+
+
+def apply_stored(db: Session, ids: Sequence[int], *, now: datetime, settings: Settings) -> int:
+    """Applies the stored events `ids` in order, each in its own transaction, marking each
+    applied. Returns how many were applied."""
+    applied = 0
+    for row in db.scalars(
+        select(ProviderEvent)
+        .where(col(ProviderEvent.id).in_(ids), col(ProviderEvent.applied_at).is_(None))
+        .order_by(col(ProviderEvent.occurred_at), col(ProviderEvent.id))
+    ).all():
+        apply(db, row, settings=settings)
+        row.applied_at = now
+        db.add(row)
+        db.commit()
+        applied += 1
+    return applied
+
+
+def reapply_stale(db: Session, *, now: datetime, older_than: timedelta, settings: Settings) -> int:
+    """Applies the stored events whose application failed (the web request stored them, then
+    met an error) and that were received before `now - older_than`; returns how many were
+    applied. One that fails again is logged with its id and left, counted by `ladder status`,
+    so it cannot stop the others or the clock."""
+    ids = [
+        int(event_id)
+        for event_id in db.scalars(
+            select(col(ProviderEvent.id))
+            .where(
+                col(ProviderEvent.applied_at).is_(None),
+                col(ProviderEvent.received_at) < now - older_than,
+            )
+            .order_by(col(ProviderEvent.id))
+            .limit(1000)
+        )
+        if event_id is not None
+    ]
+    db.commit()
+    applied = 0
+    for event_id in ids:
+        try:
+            applied += apply_stored(db, [event_id], now=now, settings=settings)
+        except Exception:  # logged with its id; the row stays unapplied for the next run
+            db.rollback()
+            logger.exception("provider event %s could not be applied again", event_id)
+    return applied
+
+
+def apply(db: Session, row: ProviderEvent, *, settings: Settings) -> None:
+    """The delivery's status moves on; a bounce, complaint or unsubscribe reaches the address."""
+    event = row.payload
+    transition = TRANSITIONS.get(row.type)
+    if transition is not None and row.delivery_id is not None:
+        status, before = transition
+        values: dict[str, Any] = {"status": status}
+        if row.type in ("bounce", "dropped"):
+            values["reason"] = f"{row.type}: {event.get('reason', '')}".strip()
+        # A delivery the clock gave up as "outcome unknown" (its worker died after sending)
+        # is settled by the provider's word too.
+        unknown = (col(Delivery.status) == S.FAILED) & col(Delivery.reason).startswith(
+            OUTCOME_UNKNOWN
+        )
+        db.execute(
+            update(Delivery)
+            .where(col(Delivery.id) == row.delivery_id, col(Delivery.status).in_(before) | unknown)
+            .values(values)
+        )
+    email = str(event.get("email", "")).strip().lower()
+    if email:
+        _reach_address(db, row.type, event, email, occurred=row.occurred_at, settings=settings)
+
+
+def _reach_address(
+    db: Session,
+    kind: str,
+    event: dict[str, Any],
+    email: str,
+    *,
+    occurred: datetime,
+    settings: Settings,
+) -> None:
+    reason = str(event.get("reason", ""))
+    if kind == "bounce" and event.get("type") != "blocked":  # `blocked` is soft: try later
+        suppress(db, email, f"bounce: {reason}", now=occurred)
+    elif kind == "dropped" and reason.lower().startswith(_DROPPED_SUPPRESSES):
+        suppress(db, email, f"dropped: {reason}", now=occurred)
+    elif kind in ("spamreport", "unsubscribe"):
+        suppress(db, email, kind, now=occurred)
+        _leave(db, email, "marketing", occurred)
+    elif kind == "group_unsubscribe":
+        group = _int_or_none(event.get("asm_group_id"))
+        for message_class in MESSAGE_CLASSES:
+            if group is not None and settings.sendgrid_group(message_class) == group:
+                _leave(db, email, message_class, occurred)
+
+
+def _leave(db: Session, email: str, message_class: str, occurred: datetime) -> None:
+    customer = db.scalars(select(Customer).where(col(Customer.email) == email)).one_or_none()
+    if customer is not None:
+        set_preference(db, customer, message_class, wanted=False, source=PROVIDER, now=occurred)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,1 @@
+"""What comes in: canonical events, ingest, history import, the webhook inbox and spool."""

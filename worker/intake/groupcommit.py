@@ -1,0 +1,162 @@
+"""Group commit: webhook deliveries arriving together are inserted and committed together.
+
+A commit costs a round trip and a WAL flush, and a hop to a worker thread costs about as much
+CPU as the rest of a request: paying both once per delivery is what limits the web process.
+Requests queue their row on the event loop and await it; one flush at a time takes every row
+queued meanwhile to a worker thread, inserts them in one statement, commits once and resolves
+each request once the new ids are handed to the broker, which happens beside the next flush,
+not in its way. A lone request is committed at once. On PostgreSQL the flush runs on the event
+loop itself (`worker.intake.async_insert`): no thread hop, one round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+Flush = Callable[[Sequence[dict[str, Any]]], list[int | None]]
+AsyncFlush = Callable[[Sequence[dict[str, Any]]], Awaitable[list[int | None]]]
+
+
+@dataclass
+class GroupCommit:
+    """`flush(rows)` stores the rows in one transaction and returns, per row, its new id or None
+    for a duplicate; `hand_over(ids)` enqueues the new ones; both run in a worker thread. An
+    `async_flush`, when given, does the flush's job on the event loop instead. Belongs to one
+    event loop."""
+
+    flush: Flush
+    hand_over: Callable[[list[int]], None]
+    async_flush: AsyncFlush | None = None
+    close: Callable[[], Awaitable[None]] | None = None  # what the flush holds open
+    # What the flush raises when the database is away: a batch failing so is not retried
+    # row by row (any other error is, so one bad row fails alone).
+    unavailable: tuple[type[Exception], ...] = ()
+    _queued: list[tuple[dict[str, Any], asyncio.Future[int | None]]] = field(default_factory=list)
+    _flusher: asyncio.Task[None] | None = None
+    _handing_over: set[asyncio.Future[None]] = field(default_factory=set)
+
+    async def submit(self, row: dict[str, Any]) -> int | None:
+        """Returns once `row` is committed: its new id, or None if it was a duplicate.
+
+        Raises what the flush raised: for every row of the batch when the database is away
+        (`unavailable`), else for this row alone, stored again on its own.
+        """
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._queued.append((row, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]] = []
+        try:
+            while self._queued:  # rows that queued during a flush go in the next one
+                batch, self._queued = self._queued, []
+                await self._run(batch)
+        except BaseException as exc:  # no request is left waiting on a flusher that stopped
+            waiting, self._queued = batch + self._queued, []
+            _fail(waiting, exc if isinstance(exc, Exception) else None)
+            raise
+
+    async def _run(self, batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]]) -> None:
+        rows = [row for row, _ in batch]
+        try:
+            results: list[int | Exception | None] = list(await self._flush(rows))
+        except Exception as exc:  # handed to each waiting request, which decides (spool)
+            if len(batch) == 1 or isinstance(exc, self.unavailable):
+                _fail(batch, exc)
+                return
+            # One row the database refuses (bad data) fails the whole statement: store the
+            # rows one by one, so only that row's request fails.
+            results = [await self._flush_one(row) for row in rows]
+        new = [row_id for row_id in results if isinstance(row_id, int)]
+        if not new:
+            _resolve(batch, results)
+            return
+        # The answer waits for the hand-over, so a 200 means the message is sent too; the next
+        # flush does not: it starts as soon as this one is committed.
+        handing = asyncio.ensure_future(run_in_threadpool(self.hand_over, new))
+        self._handing_over.add(handing)  # a reference, so the task is not collected early
+        handing.add_done_callback(self._handing_over.discard)
+        handing.add_done_callback(lambda _: _resolve(batch, results))
+
+    async def _flush(self, rows: list[dict[str, Any]]) -> list[int | None]:
+        if self.async_flush is not None:
+            return await self.async_flush(rows)
+        return await run_in_threadpool(self.flush, rows)
+
+    async def _flush_one(self, row: dict[str, Any]) -> int | Exception | None:
+        try:
+            [result] = await self._flush([row])
+        except Exception as exc:
+            return exc
+        return result
+
+
+def _resolve(
+    batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]],
+    results: list[int | Exception | None],
+) -> None:
+    """Answers each request: its id, or the error its row alone met. The rows are committed
+    whatever the hand-over did: a message not sent is the relay's."""
+    for (_, future), result in zip(batch, results, strict=True):
+        if future.done():
+            continue
+        if isinstance(result, Exception):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+
+def _fail(
+    batch: list[tuple[dict[str, Any], asyncio.Future[int | None]]], exc: Exception | None
+) -> None:
+    """Raises `exc` to each request still waiting (one may have been cancelled meanwhile), or
+    cancels it when there is no exception to give."""
+    for _, future in batch:
+        if not future.done():
+            if exc is None:
+                future.cancel()
+            else:
+                future.set_exception(exc)
+
+
+_groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, GroupCommit]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def close_all() -> None:
+    """Closes what the groups of this event loop hold open: for the web app's shutdown, so a
+    process that starts many apps (tests) leaves no connection behind."""
+    by_url = _groups.pop(asyncio.get_running_loop(), {})
+    for group in by_url.values():
+        if group.close is not None:
+            await group.close()
+
+
+def group_for(database_url: str) -> GroupCommit:
+    """The group of this event loop for this database."""
+    from worker.intake import async_insert, inbox
+
+    by_url = _groups.setdefault(asyncio.get_running_loop(), {})
+    if database_url not in by_url:
+        writer = (
+            async_insert.PostgresInbox(database_url)
+            if async_insert.is_postgres(database_url)
+            else None
+        )
+        by_url[database_url] = GroupCommit(
+            lambda rows: inbox.store_rows(database_url, rows),
+            lambda ids: inbox.hand_over_ids(database_url, ids),
+            writer.store_rows if writer is not None else None,
+            writer.close if writer is not None else None,
+            async_insert.DATABASE_AWAY,
+        )
+    return by_url[database_url]

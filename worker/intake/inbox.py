@@ -1,0 +1,251 @@
+"""The inbox: stores verified deliveries raw, and `normalise` turns them into canonical events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError
+from sqlmodel import Session, col, select
+
+from models import InboxItem, InboxStatus
+from models.db import session
+from worker.intake.canonical import describe_errors
+from worker.intake.ingest import ingest
+from worker.queue import handoff
+from worker.settings import Settings
+from worker.sources import Ignored, Normalised, Unreadable, Verified, Waiting, get_source
+
+logger = logging.getLogger(__name__)
+
+# What a payload of an unexpected shape raises while a source reads it: the row is marked
+# failed with the reason and kept for a replay after a fix. Anything else (the database away)
+# propagates, leaves the row pending, and the actor retries.
+UNREADABLE = (
+    Unreadable,
+    ValidationError,
+    LookupError,  # a field missing (KeyError), a list too short
+    TypeError,
+    ValueError,
+    AttributeError,  # a list where an object was expected
+    ArithmeticError,  # decimal.InvalidOperation: an amount that is not a number
+)
+# A delivery waiting for something not seen yet is tried this many times, a relay period apart.
+WAIT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int | None  # None for a repeat of a delivery already stored
+    duplicate: bool
+
+
+def row_for(source: str, verified: Verified, body: bytes, *, now: datetime) -> dict[str, Any]:
+    """The inbox row of one verified delivery, as INSERT takes it."""
+    return {
+        "source": source,
+        "topic": verified.topic,
+        "dedupe_key": verified.dedupe_key,
+        "headers": verified.headers,
+        "body": body,
+        "received_at": now,
+        "status": InboxStatus.PENDING.value,
+        "enqueued_at": handoff.enqueue_at(now),
+        "events": 0,
+        "attempts": 0,
+    }
+
+
+def insert_rows(db: Session, rows: Sequence[dict[str, Any]]) -> list[int | None]:
+    """Inserts the rows that are new on (source, dedupe_key) and commits. Returns, per row, its
+    new id, or None for a delivery already stored (a repeat, also one earlier in `rows`)."""
+    table = InboxItem.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.source, table.c.dedupe_key)
+    )
+    inserted = db.execute(statement, list(rows)).all() if rows else []
+    db.commit()
+    new = {(source, key): int(row_id) for row_id, source, key in inserted}
+    results: list[int | None] = []
+    for row in rows:
+        results.append(new.pop((row["source"], row["dedupe_key"]), None))
+    return results
+
+
+def store_rows(database_url: str, rows: Sequence[dict[str, Any]]) -> list[int | None]:
+    with session(database_url) as db:
+        return insert_rows(db, rows)
+
+
+def hand_over_ids(database_url: str, ids: list[int]) -> None:
+    """Enqueues `normalise` for rows already committed, in one round trip; a broker away leaves
+    them to the relay."""
+    from worker.queue.actors import normalise
+
+    handoff.enqueue_together(database_url, normalise, InboxItem, ids)
+
+
+def store(db: Session, source: str, verified: Verified, body: bytes, *, now: datetime) -> Stored:
+    """Inserts the delivery unless (source, dedupe_key) is stored already, and commits.
+
+    Returns only after the commit: the caller answers 200 then, and enqueues the new id.
+    """
+    [new_id] = insert_rows(db, [row_for(source, verified, body, now=now)])
+    return Stored(new_id, new_id is None)
+
+
+def accept(db: Session, source: str, verified: Verified, body: bytes, *, now: datetime) -> Stored:
+    """Stores the delivery, then hands its id to `normalise` (or leaves it for the relay)."""
+    stored = store(db, source, verified, body, now=now)
+    hand_over(db, stored)
+    return stored
+
+
+def hand_over(db: Session, stored: Stored) -> None:
+    """Enqueues `normalise` for a newly stored delivery; a broker away leaves it to the relay."""
+    from worker.queue.actors import normalise
+
+    if stored.id is not None:
+        handoff.enqueue(db, normalise, InboxItem, [stored.id])
+
+
+def normalise(db: Session, inbox_id: int, *, now: datetime, settings: Settings) -> list[int]:
+    """Reads one pending delivery into canonical events, stored with the row's new state in one
+    commit; `process` is enqueued for each. Returns the new event ids.
+
+    Returns [] without doing anything if the row is not pending (a repeated message). A row whose
+    payload cannot be read is marked failed, one Ladder has no use for ignored, with the reason.
+    """
+    item = db.scalars(
+        update(InboxItem)
+        .where(col(InboxItem.id) == inbox_id, col(InboxItem.status) == InboxStatus.PENDING)
+        .values(
+            status=InboxStatus.NORMALISED,
+            normalised_at=now,
+            attempts=InboxItem.attempts + 1,
+            error=None,
+        )
+        .returning(InboxItem)
+    ).one_or_none()
+    if item is None:
+        db.rollback()
+        return []  # Another worker got there first, or it was ignored or failed earlier.
+    try:
+        result = _read(db, item)
+    except Waiting as exc:
+        attempts = item.attempts  # read before the rollback expires it
+        db.rollback()
+        _wait(db, inbox_id, attempts, str(exc), now=now)
+        return []
+    except Ignored as exc:
+        db.rollback()
+        _mark(db, inbox_id, InboxStatus.IGNORED, str(exc), now=now)
+        return []
+    except UNREADABLE as exc:
+        db.rollback()
+        logger.info("inbox %d failed: %s", inbox_id, type(exc).__name__)
+        _mark(db, inbox_id, InboxStatus.FAILED, _reason(exc), now=now)
+        return []
+    try:
+        return _apply(db, item, result, now=now, settings=settings)
+    except DataError as exc:  # a value the database refuses (a NUL in a text): no retry helps
+        db.rollback()
+        reason = f"the database refused a value ({type(exc.orig).__name__})"  # no value quoted
+        _mark(db, inbox_id, InboxStatus.FAILED, reason, now=now)
+        return []
+
+
+def _apply(
+    db: Session, item: InboxItem, result: Normalised, *, now: datetime, settings: Settings
+) -> list[int]:
+    if result.privacy:
+        from worker.privacy.requests import carry_out
+
+        carry_out(db, item.source, result.privacy, now=now, exports_dir=settings.exports_dir)
+    db.execute(
+        update(InboxItem).where(col(InboxItem.id) == item.id).values(events=len(result.events))
+    )
+    return ingest(db, result.events, now=now).stored  # commits the row's state with the events
+
+
+def _read(db: Session, item: InboxItem) -> Normalised:
+    source = get_source(item.source)
+    if source is None:
+        raise Unreadable(f"no source module for {item.source!r}")
+    return source.normalise(db, item)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        fields = "; ".join(f"{e['field']}: {e['error']}" for e in describe_errors(exc))
+        return f"does not fit the canonical event: {fields}"
+    if isinstance(exc, KeyError):
+        return f"field {exc} missing from the payload"
+    if isinstance(exc, Unreadable):
+        return str(exc)
+    # Messages of TypeError / ValueError may quote payload values: keep only the kind.
+    return f"{type(exc).__name__} while reading the payload"
+
+
+def _mark(db: Session, inbox_id: int, status: InboxStatus, reason: str, *, now: datetime) -> None:
+    db.execute(
+        update(InboxItem)
+        .where(col(InboxItem.id) == inbox_id, col(InboxItem.status) == InboxStatus.PENDING)
+        .values(
+            status=status,
+            error=reason[:2000],
+            normalised_at=now,
+            attempts=InboxItem.attempts + 1,
+        )
+    )
+    db.commit()
+
+
+def _wait(db: Session, inbox_id: int, attempts: int, reason: str, *, now: datetime) -> None:
+    """Leaves the row pending, enqueued now, so the relay tries again after REQUEUE_AFTER_S.
+
+    `attempts` counts this try; at WAIT_ATTEMPTS the row is marked failed instead.
+    """
+    if attempts >= WAIT_ATTEMPTS:
+        _mark(db, inbox_id, InboxStatus.FAILED, f"{reason}, after {attempts} tries", now=now)
+        return
+    db.execute(
+        update(InboxItem)
+        .where(col(InboxItem.id) == inbox_id, col(InboxItem.status) == InboxStatus.PENDING)
+        .values(error=f"waiting: {reason}"[:2000], attempts=attempts, enqueued_at=now)
+    )
+    db.commit()
+
+
+def replay(
+    db: Session, *, now: datetime, only_failed: bool = False, topic: str | None = None
+) -> list[int]:
+    """Puts failed and ignored rows (only failed ones if asked) back to pending with their tries
+    counted from 0, commits, and enqueues them. Returns their ids. Normalised rows are never
+    replayed: their events exist.
+    """
+    from worker.queue.actors import normalise as normalise_actor
+
+    states = [InboxStatus.FAILED] if only_failed else [InboxStatus.FAILED, InboxStatus.IGNORED]
+    query = select(col(InboxItem.id)).where(col(InboxItem.status).in_(states))
+    if topic is not None:
+        query = query.where(col(InboxItem.topic) == topic)
+    ids = [row_id for row_id in db.exec(query.order_by(col(InboxItem.id))) if row_id is not None]
+    if ids:
+        db.execute(
+            update(InboxItem)
+            .where(col(InboxItem.id).in_(ids), col(InboxItem.status).in_(states))
+            .values(status=InboxStatus.PENDING, attempts=0, enqueued_at=handoff.enqueue_at(now))
+        )
+    db.commit()
+    handoff.enqueue(db, normalise_actor, InboxItem, ids)
+    return ids

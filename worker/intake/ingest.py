@@ -1,0 +1,75 @@
+"""Stores canonical events durably, deduplicated, and hands their ids to `process`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session
+
+from models import Event, EventStatus
+from models.db import insert_ignoring_duplicates
+from worker.intake.canonical import CanonicalEvent
+from worker.queue import handoff
+
+MAX_BATCH = 1000
+
+
+@dataclass
+class IngestResult:
+    stored: list[int] = field(default_factory=list)  # ids of the new event rows
+    duplicates: int = 0
+    enqueued: int = 0
+
+
+def store_events(db: Session, events: Sequence[CanonicalEvent], *, now: datetime) -> IngestResult:
+    """Inserts the events that are new on (source, id) and commits; duplicates are counted.
+
+    Returns only after the commit; the caller answers the client then, and enqueues.
+    """
+    unique: dict[tuple[str, str], CanonicalEvent] = {}
+    for item in events:
+        unique.setdefault((item.source, item.id), item)
+    enqueued_at = handoff.enqueue_at(now)
+    rows = [
+        {
+            "source": item.source,
+            "source_event_id": item.id,
+            "type": item.type,
+            "occurred_at": item.occurred_at,
+            "received_at": now,
+            "payload": item.model_dump(mode="json", exclude_none=True),
+            "status": EventStatus.PENDING.value,
+            "enqueued_at": enqueued_at,
+            "attempts": 0,
+        }
+        for item in unique.values()
+    ]
+    stored = insert_ignoring_duplicates(db, Event.__table__, rows, Event.__table__.c.id)  # type: ignore[attr-defined]
+    db.commit()
+    return IngestResult(stored=sorted(stored), duplicates=len(events) - len(stored))
+
+
+def ingest(db: Session, events: Sequence[CanonicalEvent], *, now: datetime) -> IngestResult:
+    """Stores, commits, then enqueues the new events' ids for `process_batch`."""
+    from worker.queue.actors import EVENT_BATCH, process_batch
+
+    result = store_events(db, events, now=now)
+    result.enqueued = handoff.enqueue_batches(
+        db, process_batch, Event, result.stored, size=EVENT_BATCH
+    )
+    return result
+
+
+def batched(
+    items: Iterable[CanonicalEvent], size: int = MAX_BATCH
+) -> Iterable[list[CanonicalEvent]]:
+    batch: list[CanonicalEvent] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,1 @@
+"""Privacy requests: exports and erasure."""

@@ -1,0 +1,1 @@
+"""Applying stored events: customers, addresses, orders and their derived facts."""

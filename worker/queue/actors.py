@@ -1,0 +1,134 @@
+"""The Dramatiq actors: ids in, a few lines each; the work lives in events.py and sending.py."""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+
+from models import Delivery
+from models.db import session
+from worker import current_time
+from worker.delivery import sending
+from worker.errors import PermanentError
+from worker.intake import inbox
+from worker.processing import events
+from worker.providers import DeliveryError
+from worker.queue import broker as _broker  # noqa: F401  (sets the global broker first)
+from worker.queue import handoff
+from worker.runtime import get_runtime
+
+logger = logging.getLogger(__name__)
+
+DAY_MS = 24 * 3600 * 1000
+# Ids per message for the batch actors: ingest stores up to 1,000 events per commit.
+EVENT_BATCH = 100
+
+
+@dramatiq.actor(
+    queue_name="events",
+    max_retries=10,
+    min_backoff=1_000,
+    max_backoff=300_000,
+    time_limit=60_000,
+    max_age=7 * DAY_MS,
+    throws=(PermanentError,),
+)
+def process(event_id: int) -> None:
+    """Process one stored event; does nothing if it was already processed."""
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        due = events.process(
+            db,
+            event_id,
+            now=current_time.now(),
+            triggers=runtime.triggers,
+            settings=runtime.settings,
+        )
+        handoff.enqueue(db, deliver, Delivery, due)
+
+
+@dramatiq.actor(
+    queue_name="events",
+    max_retries=10,
+    min_backoff=1_000,
+    max_backoff=300_000,
+    time_limit=300_000,
+    max_age=7 * DAY_MS,
+)
+def process_batch(event_ids: list[int]) -> None:
+    """Process many stored events in one transaction, each moved by its own compare-and-set.
+
+    Events already processed are skipped; one that fails for good is marked failed on its row.
+    """
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        result = events.process_many(
+            db,
+            event_ids,
+            now=current_time.now(),
+            triggers=runtime.triggers,
+            settings=runtime.settings,
+        )
+        handoff.enqueue_batches(db, deliver_batch, Delivery, result.due, size=EVENT_BATCH)
+
+
+@dramatiq.actor(
+    queue_name="deliveries",
+    max_retries=8,
+    min_backoff=5_000,
+    max_backoff=600_000,
+    time_limit=120_000,
+    max_age=7 * DAY_MS,
+)
+def deliver(delivery_id: int) -> None:
+    """Send one delivery; does nothing if it is no longer scheduled or not yet due."""
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        try:
+            sending.deliver(db, delivery_id, now=current_time.now(), runtime=runtime)
+        except DeliveryError as exc:
+            if exc.retry_after_s is None:
+                raise  # Retries backs off, within max_retries
+            # Rate-limited: a fresh message, due when the limit resets. Not a failure, so it
+            # uses none of the retry budget that outages and 5xx answers count against.
+            deliver.send_with_options(args=(delivery_id,), delay=int(exc.retry_after_s * 1000))
+
+
+@dramatiq.actor(
+    queue_name="events",
+    max_retries=10,
+    min_backoff=1_000,
+    max_backoff=300_000,
+    time_limit=60_000,
+    max_age=7 * DAY_MS,
+)
+def normalise(inbox_id: int) -> None:
+    """Read one stored webhook delivery into canonical events; does nothing if already read."""
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        inbox.normalise(db, inbox_id, now=current_time.now(), settings=runtime.settings)
+
+
+@dramatiq.actor(
+    queue_name="deliveries",
+    max_retries=8,
+    min_backoff=5_000,
+    max_backoff=600_000,
+    time_limit=600_000,
+    max_age=7 * DAY_MS,
+)
+def deliver_batch(delivery_ids: list[int]) -> None:
+    """Send many deliveries, each as `deliver` would; a transient provider error hands that
+    one to `deliver`, whose retries back off. Those the batch had no time for (a provider that
+    is not idempotent, slow or rate-limited) go at once as a new batch; after a 429, the
+    refused one and the rest go as a new batch when the limit resets."""
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        outcome = sending.deliver_many(db, delivery_ids, now=current_time.now(), runtime=runtime)
+        handoff.enqueue(db, deliver, Delivery, outcome.retry)
+        if outcome.later:
+            # Rate-limited, like `deliver`'s 429, or out of time: a fresh message, using none
+            # of the retry budget.
+            delay = None if outcome.delay_s is None else int(outcome.delay_s * 1000)
+            deliver_batch.send_with_options(args=(outcome.later,), delay=delay)

@@ -1,0 +1,69 @@
+"""Builds the broker from settings and makes it Dramatiq's global broker; nothing else."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from worker.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+QUEUES = ("events", "deliveries")
+
+
+def build_broker(settings: Settings) -> dramatiq.Broker:
+    """Redis when REDIS_URL is set; otherwise the in-process broker of the embedded mode."""
+    if settings.redis_url:
+        return RedisBroker(url=settings.redis_url)  # type: ignore[no-untyped-call]
+    broker = StubBroker()
+    broker.emit_after("process_boot")
+    return broker
+
+
+def install(broker: dramatiq.Broker) -> None:
+    """Makes `broker` the global one and moves the actors already declared onto it."""
+    previous = dramatiq.get_broker()
+    dramatiq.set_broker(broker)
+    if previous is broker:
+        return
+    for name in previous.get_declared_actors():
+        actor = previous.get_actor(name)
+        actor.broker = broker
+        broker.declare_actor(actor)
+
+
+@contextmanager
+def installed(broker: dramatiq.Broker) -> Iterator[dramatiq.Broker]:
+    """Makes `broker` the global one, with the actors on it, for the block; then closes it and
+    puts the previous one back. For the demo and tests, which swap brokers in one process."""
+    import worker.queue.actors  # noqa: F401  (declares the actors, so that they move with the broker)
+
+    previous = dramatiq.get_broker()
+    broker.emit_after("process_boot")
+    install(broker)
+    try:
+        yield broker
+    finally:
+        broker.close()
+        install(previous)
+
+
+def has_consumer() -> bool:
+    """False when messages would vanish: an in-process broker with no worker in this process."""
+    broker = dramatiq.get_broker()
+    return not isinstance(broker, StubBroker) or getattr(broker, "ladder_consumer", False)
+
+
+def mark_consumed_here(broker: dramatiq.Broker) -> None:
+    """Called by processes that run an in-process worker (`ladder run`, the demo, tests)."""
+    broker.ladder_consumer = True  # type: ignore[attr-defined]
+
+
+broker = build_broker(get_settings())
+dramatiq.set_broker(broker)

@@ -1,0 +1,1 @@
+"""The one sandbox, the variant chain, styles, the text part and per-language formatting."""

@@ -1,0 +1,172 @@
+"""The variables a trigger condition and a template see; templates/README.md documents them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, overload
+
+from sqlmodel import Session
+
+from models import Customer, Event, Order
+from models.types import to_major
+from worker.audience import recommendations
+from worker.audience.recommendations import product_url
+from worker.processing import customers, orders
+from worker.settings import Settings
+
+
+def customer_view(customer: Customer, *, now: datetime, default_currency: str) -> dict[str, Any]:
+    currency = customer.currency or default_currency
+    last = customer.last_order_at
+    return {
+        "id": customer.id,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "locale": customer.locale,
+        "timezone": customer.timezone,
+        "birthday": customer.birthday,
+        "accepts_marketing": customer.accepts_marketing,
+        "orders_count": customer.orders_count,
+        "total_spent": to_major(customer.total_spent, currency),
+        "average_order_value": to_major(customer.average_order_value, currency),
+        "currency": currency,
+        "first_order_at": customer.first_order_at,
+        "last_order_at": last,
+        "days_since_last_order": (now - last).days if last else None,
+        "rfm": customer.rfm,
+        "segment": customer.segment,
+    }
+
+
+def shop_view(settings: Settings) -> dict[str, Any]:
+    return {
+        "name": settings.shop_name,
+        "postal_address": settings.postal_address,
+        "url": settings.shop_url,
+        "currency": settings.default_currency,
+    }
+
+
+def order_view(db: Session, order: Order, *, shop_url: str = "") -> dict[str, Any]:
+    return {
+        "id": order.source_order_id,
+        "status": order.status,
+        "total": to_major(order.total, order.currency),
+        "currency": order.currency,
+        "placed_at": order.placed_at,
+        "lines": [
+            {
+                "product_id": line.product_id,
+                "title": line.title,
+                "category": line.category,
+                "quantity": line.quantity,
+                "price": to_major(line.price, order.currency),
+                "url": product_url(shop_url, line.product_id),
+            }
+            for line in orders.order_lines(db, order.id)  # type: ignore[arg-type]
+        ],
+    }
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.source_event_id,
+        "source": event.source,
+        "type": event.type,
+        "occurred_at": event.occurred_at,
+        "data": event.payload.get("data", {}),
+    }
+
+
+def build_context(
+    db: Session,
+    *,
+    event: Event,
+    customer: Customer,
+    order: Order | None,
+    settings: Settings,
+    now: datetime,
+    needs: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """Everything a condition or template may read. `needs` skips what nobody reads."""
+    currency = customer.currency or settings.default_currency
+    context: dict[str, Any] = {
+        "event": event_view(event),
+        "customer": customer_view(customer, now=now, default_currency=settings.default_currency),
+        "order": None,
+        "before": None,
+        "segment": customer.segment or "default",
+        "shop": shop_view(settings),
+        "now": now,
+    }
+    if needs is None or "recommendations" in needs:
+        customer_id: int = customer.id  # type: ignore[assignment]
+        context["recommendations"] = LazySequence(
+            lambda: recommendations.for_customer(
+                db, customer_id, limit=settings.recommendations_count, shop_url=settings.shop_url
+            )
+        )
+    if order is not None and (needs is None or "order" in needs):
+        context["order"] = order_view(db, order, shop_url=settings.shop_url)
+    if order is not None and (needs is None or "before" in needs):
+        cause_order = order
+
+        def load_before() -> dict[str, Any]:
+            facts = customers.facts_before(db, customer.id, cause_order)  # type: ignore[arg-type]
+            return {
+                "orders_count": facts["orders_count"],
+                "total_spent": to_major(facts["total_spent"], currency),
+                "average_order_value": to_major(facts["average_order_value"], currency),
+            }
+
+        context["before"] = LazyMapping(load_before)
+    return context
+
+
+class LazyMapping(Mapping[str, Any]):
+    """A mapping loaded on first read: a template that never reads it costs no query."""
+
+    def __init__(self, load: Callable[[], Mapping[str, Any]]) -> None:
+        self._load = load
+        self._data: Mapping[str, Any] | None = None
+
+    def _loaded(self) -> Mapping[str, Any]:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._loaded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+class LazySequence(Sequence[Any]):
+    """A list loaded on first read: an email that shows no recommendations runs no query."""
+
+    def __init__(self, load: Callable[[], Sequence[Any]]) -> None:
+        self._load = load
+        self._data: Sequence[Any] | None = None
+
+    def _loaded(self) -> Sequence[Any]:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        return self._loaded()[index]
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __bool__(self) -> bool:
+        return len(self) > 0

@@ -1,0 +1,1 @@
+"""Matched triggers become delivery rows: due times in local time, holdouts, rules."""

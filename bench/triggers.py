@@ -27,7 +27,7 @@ from tests.support.services import private_postgres, scratch_database
 from triggers import Trigger
 from worker.audience import dates
 from worker.delivery import budget
-from worker.queue import clock
+from worker.queue import relays
 
 NOW = datetime(2026, 12, 1, 0, 5, tzinfo=UTC)
 TARGET_S = 10.0
@@ -84,7 +84,9 @@ def time_due_selection(database_url: str) -> tuple[float, int]:
     selected = 0
     with session(database_url) as db:
         started = time.perf_counter()
-        while ids := clock._relay(db, Delivery, waiting, NOW, timedelta(minutes=5)):
+        while ids := relays.take_waiting(
+            db, Delivery, waiting, now=NOW, requeue_after=timedelta(minutes=5)
+        ):
             selected += len(ids)
         return time.perf_counter() - started, selected
 

@@ -55,12 +55,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 @contextmanager
-def session(url: str | None = None) -> Iterator[Session]:
-    """A session on the configured database; commits are explicit, rollback on error."""
-    if url is None:
-        from worker.settings import get_settings
-
-        url = get_settings().database_url
+def session(url: str) -> Iterator[Session]:
+    """A session on the database at `url`; commits are explicit, rollback on error."""
     # One connection for the session's life: a batch commits many times, and each checkout
     # from the pool would cost a pre-ping round trip.
     with (

@@ -20,7 +20,7 @@ class DeliveryStatus(StrEnum):
     SENDING = "sending"  # claimed by a worker
     SENT = "sent"
     FAILED = "failed"  # permanent error, reason in `reason`
-    # What the provider reported after `sent` (worker/provider_events.py keeps them in order).
+    # What the provider reported after `sent` (worker/delivery/feedback.py keeps them in order).
     DEFERRED = "deferred"  # the receiving server said "later"; the provider keeps trying
     DELIVERED = "delivered"
     OPENED = "opened"

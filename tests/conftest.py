@@ -28,6 +28,7 @@ from worker import current_time
 from worker import runtime as runtime_module
 from worker import settings as settings_module
 from worker.queue import broker as broker_module
+from worker.queue.allinone import installed
 from worker.runtime import Runtime
 
 
@@ -103,7 +104,7 @@ def runtime(
 @pytest.fixture
 def stub_broker() -> Iterator[StubBroker]:
     """A fresh in-process broker with the actors on it, as in the embedded mode."""
-    with broker_module.installed(StubBroker()) as broker:
+    with installed(StubBroker()) as broker:
         assert isinstance(broker, StubBroker)
         broker_module.mark_consumed_here(broker)
         yield broker
@@ -115,7 +116,7 @@ def redis_broker(redis_url: str) -> Iterator[RedisBroker]:
     """A real Redis broker with the actors on it; the database is flushed before and after."""
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    with broker_module.installed(RedisBroker(url=redis_url)) as broker:  # type: ignore[no-untyped-call]
+    with installed(RedisBroker(url=redis_url)) as broker:  # type: ignore[no-untyped-call]
         assert isinstance(broker, RedisBroker)
         yield broker
     client.flushdb()

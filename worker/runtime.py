@@ -10,7 +10,8 @@ from functools import cached_property, lru_cache
 
 from triggers import TriggerSet, load_triggers
 from worker import current_time
-from worker.providers import Provider, build_provider
+from worker.providers import Provider
+from worker.providers.registry import build_provider
 from worker.rendering.renderer import Renderer
 from worker.settings import Settings, get_settings
 

@@ -8,11 +8,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Self
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import EmailStr, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from worker.delivery.budget import Budget
-from worker.scheduling.local_time import SendWindow, parse_window
+from worker.limits import Budget, SendWindow, parse_window
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,9 +121,6 @@ class Settings(BaseSettings):
         """Refuse at start a key every signed event would fail against, naming the variable."""
         if not value:
             return None
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.hazmat.primitives.serialization import load_der_public_key
-
         try:
             key = load_der_public_key(base64.b64decode(value.strip(), validate=True))
         except ValueError as exc:

@@ -7,13 +7,10 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from models.db import get_engine
+from worker.settings import get_settings
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url")
-if not url:
-    from worker.settings import get_settings
-
-    url = get_settings().database_url
+url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
 
 target_metadata = SQLModel.metadata
 

@@ -16,8 +16,8 @@ from tests.support.brokers import drain
 from tests.support.services import RedisServer
 from tests.support.web import TestClient
 from worker import current_time
-from worker.queue import broker as broker_module
 from worker.queue import clock
+from worker.queue.allinone import installed
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -48,7 +48,7 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def broker(redis_server: RedisServer) -> Iterator[RedisBroker]:
-    with broker_module.installed(RedisBroker(url=redis_server.url)) as broker:  # type: ignore[no-untyped-call]
+    with installed(RedisBroker(url=redis_server.url)) as broker:  # type: ignore[no-untyped-call]
         assert isinstance(broker, RedisBroker)
         yield broker
 

@@ -20,7 +20,7 @@ from worker.delivery import sending
 from worker.intake.canonical import CanonicalEvent
 from worker.intake.ingest import store_events
 from worker.processing import events
-from worker.queue import clock
+from worker.queue import clock, leases
 from worker.queue.allinone import running_clock
 from worker.runtime import Runtime
 from worker.settings import EmailBackend
@@ -58,18 +58,22 @@ def lease(db: Session) -> tuple[str | None, datetime | None]:
 def test_a_second_clock_idles_while_the_first_holds_the_lease_and_takes_over_after_expiry(
     db: Session,
 ) -> None:
-    assert clock.acquire(db, clock.LEADER_LEASE, "clock-a", now=T0, ttl=TTL)
-    assert not clock.acquire(
+    assert leases.acquire(db, clock.LEADER_LEASE, "clock-a", now=T0, ttl=TTL)
+    assert not leases.acquire(
         db, clock.LEADER_LEASE, "clock-b", now=T0 + timedelta(seconds=10), ttl=TTL
     )
     # The leader renews its lease on every tick…
-    assert clock.acquire(db, clock.LEADER_LEASE, "clock-a", now=T0 + timedelta(seconds=20), ttl=TTL)
-    assert not clock.acquire(
+    assert leases.acquire(
+        db, clock.LEADER_LEASE, "clock-a", now=T0 + timedelta(seconds=20), ttl=TTL
+    )
+    assert not leases.acquire(
         db, clock.LEADER_LEASE, "clock-b", now=T0 + timedelta(seconds=45), ttl=TTL
     )
     # …until it stops answering: once its lease has run out, the other one leads.
-    assert clock.acquire(db, clock.LEADER_LEASE, "clock-b", now=T0 + timedelta(seconds=51), ttl=TTL)
-    assert not clock.acquire(
+    assert leases.acquire(
+        db, clock.LEADER_LEASE, "clock-b", now=T0 + timedelta(seconds=51), ttl=TTL
+    )
+    assert not leases.acquire(
         db, clock.LEADER_LEASE, "clock-a", now=T0 + timedelta(seconds=52), ttl=TTL
     )
     assert lease(db) == ("clock-b", T0 + timedelta(seconds=51) + TTL)
@@ -86,16 +90,16 @@ def test_a_running_clock_does_no_work_while_another_leads_and_takes_over_when_it
         db, [order_event(event_id="lost", order_id="1", at=T0)], now=T0 - timedelta(hours=1)
     )
     # Another clock leads, and stopped answering: its lease runs until T0 + 30 s.
-    assert clock.acquire(db, clock.LEADER_LEASE, "other-host:1:1", now=T0, ttl=TTL)
+    assert leases.acquire(db, clock.LEADER_LEASE, "other-host:1:1", now=T0, ttl=TTL)
     current_time.freeze(T0 + timedelta(seconds=10))
     attempts: list[bool] = []
-    real_acquire = clock.acquire
+    real_acquire = leases.acquire
 
     def acquire(*args: Any, **kwargs: Any) -> bool:
         attempts.append(real_acquire(*args, **kwargs))
         return attempts[-1]
 
-    monkeypatch.setattr(clock, "acquire", acquire)
+    monkeypatch.setattr(leases, "acquire", acquire)
     fast = Runtime(runtime.settings.model_copy(update={"clock_tick_s": 0.05}))
 
     with running_clock(fast):

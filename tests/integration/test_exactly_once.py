@@ -21,7 +21,7 @@ from sqlmodel import Session, col
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order, OrderLine
 from tests.support.factories import order_event
 from tests.support.waiting import wait_until
-from worker.queue import clock
+from worker.queue import clock, relays
 from worker.runtime import Runtime
 from worker.settings import EmailBackend, Settings
 
@@ -227,7 +227,7 @@ def test_a_worker_killed_in_the_middle_of_1000_deliveries_then_replaced_sends_ea
     runtime = Runtime(settings_for(database_url, redis_url, outbox))
     delivery_ids = schedule_thank_yous(db, CUSTOMERS)
 
-    enqueued = clock.relay_deliveries(
+    enqueued = relays.relay_deliveries(
         db, now=datetime.now(UTC), requeue_after=timedelta(seconds=REQUEUE_AFTER_S)
     )
     assert enqueued == CUSTOMERS

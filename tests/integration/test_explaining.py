@@ -7,7 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from worker.authoring.explaining import explain, print_explanation
+from worker.authoring.explaining import explain
+from worker.cli.authoring import print_explanation
 from worker.demo.time_machine import time_machine
 from worker.runtime import Runtime
 

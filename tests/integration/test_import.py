@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from models import Event
 from worker.cli import app
+from worker.cli.importing import import_file
 from worker.intake.canonical import CanonicalEvent
-from worker.intake.importing import import_file
-from worker.intake.ingest import ingest
+from worker.queue.dispatch import ingest
 from worker.runtime import Runtime
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -178,12 +178,12 @@ def test_an_interrupted_import_resumes_where_it_stopped_when_run_again(
             raise Interrupted
         return ingest(*args, **kwargs)
 
-    monkeypatch.setattr("worker.intake.importing.ingest", ingest_then_crash)
+    monkeypatch.setattr("worker.queue.dispatch.ingest", ingest_then_crash)
     with pytest.raises(Interrupted):
         import_file(path, batch_size=10, console=quiet)
     assert stored_ids(db) == sorted(f"ord-{n}-placed" for n in range(20))
 
-    monkeypatch.setattr("worker.intake.importing.ingest", ingest)
+    monkeypatch.setattr("worker.queue.dispatch.ingest", ingest)
     resumed = import_file(path, batch_size=10, console=quiet)
 
     assert (resumed.stored, resumed.duplicates, resumed.invalid_count) == (30, 20, 0)

@@ -20,7 +20,9 @@ from tests.support.webhooks import one, rows, shopify_headers, shopify_payload, 
 from worker import current_time
 from worker.cli import app
 from worker.intake import inbox
-from worker.queue import clock
+from worker.queue import broker as broker_module
+from worker.queue import clock, dispatch
+from worker.queue.allinone import installed
 from worker.runtime import Runtime
 from worker.sources import Verified
 from worker.web import create_app
@@ -128,11 +130,16 @@ def test_a_delivery_stored_while_no_worker_listened_is_normalised_by_the_clock(
 ) -> None:
     body = json.dumps(shopify_payload("orders/create")).encode()
     # No consumer in this process: the row is stored with enqueued_at NULL, nothing is sent.
-    stored = inbox.accept(db, "shopify", Verified("orders/create", "wh-1"), body, now=T0)
+    stored = inbox.store(
+        db,
+        "shopify",
+        Verified("orders/create", "wh-1"),
+        body,
+        now=T0,
+        enqueued_at=dispatch.enqueue_at(T0),
+    )
     assert one(db, select(InboxItem.enqueued_at)) is None
-    from worker.queue import broker as broker_module
-
-    with broker_module.installed(StubBroker()) as broker:
+    with installed(StubBroker()) as broker:
         broker_module.mark_consumed_here(broker)
         report = clock.tick(db, now=T0 + timedelta(seconds=1), runtime=runtime)
         assert report.inbox == 1

@@ -13,8 +13,8 @@ from models import Customer, Delivery, Event
 from tests.support.brokers import drain
 from tests.support.factories import order_event
 from worker import current_time
-from worker.intake.ingest import ingest
 from worker.queue import clock
+from worker.queue.dispatch import ingest
 from worker.runtime import Runtime
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)

@@ -10,7 +10,8 @@ from sqlmodel import col, select
 
 from models import Customer, Delivery
 from worker import current_time
-from worker.authoring.planning import plan, print_plan
+from worker.authoring.planning import plan
+from worker.cli.authoring import print_plan
 from worker.demo.time_machine import time_machine
 from worker.runtime import Runtime
 

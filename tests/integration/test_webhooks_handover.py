@@ -17,7 +17,7 @@ from tests.support.services import free_port
 from tests.support.web import TestClient
 from tests.support.webhooks import rows, shopify_headers, shopify_payload, with_secrets
 from worker import current_time
-from worker.queue import broker as broker_module
+from worker.queue.allinone import installed
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -60,7 +60,7 @@ def test_with_redis_away_the_delivery_is_answered_200_and_left_to_the_relay(
     client: TestClient, db: Session
 ) -> None:
     away = RedisBroker(url=f"redis://127.0.0.1:{free_port()}/0")  # type: ignore[no-untyped-call]
-    with broker_module.installed(away):
+    with installed(away):
         assert post_orders(client, ["while-redis-is-away"]) == [200]
     [row] = rows(db, select(InboxItem))
     assert (row.dedupe_key, row.status, row.enqueued_at) == ("while-redis-is-away", "pending", None)

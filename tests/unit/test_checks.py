@@ -12,6 +12,7 @@ from rich.console import Console
 
 from worker.authoring.checks import check_templates, run_checks
 from worker.authoring.sample_customers import sample_context
+from worker.cli.authoring import print_check
 from worker.rendering.renderer import Renderer
 from worker.settings import PROJECT_ROOT, Settings
 
@@ -164,8 +165,9 @@ def test_a_marketer_adds_a_german_champions_variant_and_a_german_champion_gets_i
 def test_run_checks_prints_each_variant_and_returns_the_problems(templates: Path) -> None:
     add(templates, "win_back/at_risk.de.html.j2", "<p>{{ nope }}</p>")
     out = io.StringIO()
-    problems = run_checks(Settings(templates_dir=templates), Console(file=out, width=200))
-    assert problems == ["win_back/at_risk.de.html.j2:4: 'nope' is undefined"]
+    report = run_checks(Settings(templates_dir=templates))
+    print_check(report, Console(file=out, width=200))
+    assert report.problems == ["win_back/at_risk.de.html.j2:4: 'nope' is undefined"]
     printed = out.getvalue()
     assert "win_back/champions.de.html.j2" in printed and "Ihre Lieblingsstücke" in printed
     assert "'nope' is undefined" in printed
@@ -174,8 +176,9 @@ def test_run_checks_prints_each_variant_and_returns_the_problems(templates: Path
 def check(triggers_dir: Path | None = None) -> tuple[list[str], str]:
     settings = Settings() if triggers_dir is None else Settings(triggers_dir=triggers_dir)
     console = Console(record=True, width=300)
-    problems = run_checks(settings, console)
-    return problems, console.export_text()
+    report = run_checks(settings)
+    print_check(report, console)
+    return report.problems, console.export_text()
 
 
 def test_the_shipped_triggers_and_templates_pass() -> None:

@@ -8,9 +8,6 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from triggers import TriggerError, TriggerSet, load_trigger, load_triggers
 from worker.audience.segments import PROSPECT, SEGMENTS
 from worker.authoring.sample_customers import sample_context
@@ -194,56 +191,63 @@ def check_templates(settings: Settings) -> tuple[list[Rendition], list[Problem]]
     return renditions, problems
 
 
-def _check_triggers(
-    settings: Settings, renderer: Renderer, table: Table, problems: list[str]
-) -> set[str]:
-    """Checks each trigger file on its own, so one mistake does not hide the next; adds rows
-    and problems; returns the messages the valid ones send."""
+@dataclass(frozen=True)
+class Checked:
+    """One line of `ladder check`: a trigger, template variant or message, and its result."""
+
+    kind: str  # "trigger", "template", "message"
+    name: str
+    ok: bool
+    detail: str  # the template's subject when ok; what is wrong otherwise
+
+
+@dataclass
+class CheckReport:
+    checked: list[Checked] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # "file:line: message", one per problem
+    renditions: int = 0  # message x segment x language combinations rendered
+
+    def refuse(self, kind: str, name: str, problem: str, detail: str | None = None) -> None:
+        self.problems.append(problem)
+        self.checked.append(Checked(kind, name, False, detail or problem))
+
+
+def _check_triggers(settings: Settings, renderer: Renderer, report: CheckReport) -> set[str]:
+    """Checks each trigger file on its own, so one mistake does not hide the next; returns the
+    messages the valid ones send."""
     messages: set[str] = set()
     for path in sorted(settings.triggers_dir.glob("*.toml")):
         try:
             trigger = load_trigger(path, renderer.env)
-            table.add_row("trigger", trigger.name, "[green]ok[/green]")
+            report.checked.append(Checked("trigger", trigger.name, True, ""))
             messages.add(trigger.message)
         except TriggerError as exc:
-            problems.append(str(exc))
-            table.add_row("trigger", path.name, f"[red]{exc}[/red]")
-    if not problems:
+            report.refuse("trigger", path.name, str(exc))
+    if not report.problems:
         try:  # names unique across files
             TriggerSet.build(renderer.env, load_triggers(settings.triggers_dir, renderer.env))
         except TriggerError as exc:
-            problems.append(str(exc))
-            table.add_row("trigger", exc.path.name, f"[red]{exc}[/red]")
+            report.refuse("trigger", exc.path.name, str(exc))
     return messages
 
 
-def run_checks(settings: Settings, console: Console) -> list[str]:
-    """Prints what was checked and what is wrong; returns the problems found."""
-    problems: list[str] = []
-    table = Table(title="ladder check")
-    for column in ("kind", "name", "result"):
-        table.add_column(column)
+def run_checks(settings: Settings) -> CheckReport:
+    """Every trigger file, every template variant rendered and linted, every message a trigger
+    sends present: what was checked and what is wrong."""
+    report = CheckReport()
     renderer = Renderer(settings.templates_dir, settings.default_locale)
-    messages = _check_triggers(settings, renderer, table, problems)
+    messages = _check_triggers(settings, renderer, report)
     renditions, found = check_templates(settings)
+    report.renditions = len(renditions)
     variants: dict[str, str] = {}
     for rendition in renditions:
         if rendition.email is not None and not rendition.problems:
             variants.setdefault(rendition.email.variant, rendition.email.subject)
     for variant, subject in sorted(variants.items()):
-        table.add_row("template", variant, f"[green]ok[/green] — {subject}")
+        report.checked.append(Checked("template", variant, True, subject))
     for problem in found:
-        problems.append(str(problem))
-        table.add_row("template", problem.where, f"[red]{problem.message}[/red]")
+        report.refuse("template", problem.where, str(problem), problem.message)
     for message in sorted(messages - set(renderer.messages())):
         missing = f"trigger message {message!r} has no templates/{message}/default{SUFFIX}"
-        problems.append(missing)
-        table.add_row("message", message, f"[red]{missing}[/red]")
-    console.print(table)
-    for problem_line in problems:  # one per line, unwrapped: editors open file:line
-        console.print(problem_line, style="red", soft_wrap=True, markup=False, highlight=False)
-    console.print(
-        f"{len(renditions)} combinations of message, segment and language rendered, "
-        f"{len(problems)} problem(s)."
-    )
-    return problems
+        report.refuse("message", message, missing)
+    return report

@@ -10,8 +10,6 @@ from typing import Any
 
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from rich.console import Console
-from rich.table import Table
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
@@ -140,51 +138,3 @@ def why_not(compiled: CompiledTrigger, context: dict[str, Any], env: SandboxedEn
         except (TemplateError, UnknownNameError, TypeError, ValueError, ArithmeticError):
             break  # a part that is no expression on its own ("(a and b)"): report the whole
     return Match(name, "did not match", f"{when} is false")
-
-
-def _when(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M}" if moment else "-"
-
-
-def print_explanation(found: Explanation, console: Console) -> None:
-    """The customer, their timeline and their deliveries, as three tables."""
-    c = found.customer
-    facts = Table(title=f"customer {c.id}", show_header=False)
-    for label, value in (
-        ("segment", f"{c.segment or '-'} (rfm {c.rfm or '-'})"),
-        (
-            "orders",
-            f"{c.orders_count}, first {_when(c.first_order_at)}, last {_when(c.last_order_at)}",
-        ),
-        ("locale, zone", f"{c.locale or '-'}, {c.timezone or 'the shop zone'}"),
-        ("marketing consent", "yes" if c.accepts_marketing else "no"),
-        ("suppressed", "yes" if found.suppressed else "no"),
-    ):
-        facts.add_row(label, value)
-    console.print(facts)
-    timeline = Table(title="timeline (UTC)")
-    for column in ("when", "event", "triggers", "why"):
-        timeline.add_column(column)
-    for step in found.steps:
-        rows = [(m.trigger + ": " + m.outcome, m.detail) for m in step.matches]
-        rows += [(f"cancelled the waiting {name}", "its `unless`") for name in step.cancels]
-        first, *more = rows or [("-", "")]
-        event = step.event
-        timeline.add_row(_when(event.occurred_at), f"{event.type} ({event.source})", *first)
-        for row in more:
-            timeline.add_row("", "", *row)
-    console.print(timeline)
-    table = Table(title="deliveries (UTC)")
-    for column in ("id", "trigger", "status", "due", "send at", "sent", "reason"):
-        table.add_column(column)
-    for d in found.deliveries:
-        table.add_row(
-            str(d.id),
-            d.trigger,
-            str(d.status),
-            _when(d.due_at),
-            _when(d.send_at),
-            _when(d.sent_at),
-            d.reason or "",
-        )
-    console.print(table)

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order
@@ -236,35 +234,3 @@ def _taken_before(db: Session, since: datetime) -> dict[int, list[datetime]]:
     for customer_id, sent_at, send_at in rows:
         taken[customer_id].append(sent_at if sent_at is not None else send_at)
     return taken
-
-
-def print_plan(found: Plan, console: Console) -> None:
-    """Per trigger, then per trigger x segment x locale, as rich tables."""
-    table = Table(
-        title=f"ladder plan: the next {found.days} days (an estimate, nothing is sent)",
-        caption="segment triggers: the moves the next refresh would make",
-    )
-    for column in ("trigger", "customers entering", "emails", "held out", "no consent"):
-        table.add_column(column, justify="right" if column != "trigger" else "left")
-    for column in ("deferred by budget", "skipped by budget"):
-        table.add_column(column, justify="right")
-    per_trigger: Counter[str] = Counter()
-    for (name, _, _), count in found.emails.items():
-        per_trigger[name] += count
-    for name in sorted(found.entering):
-        table.add_row(
-            name,
-            str(len(found.entering[name])),
-            str(per_trigger[name]),
-            *(
-                str(c[name])
-                for c in (found.held_out, found.no_consent, found.deferred, found.skipped)
-            ),
-        )
-    console.print(table)
-    detail = Table(title="emails by trigger, segment and locale")
-    for column in ("trigger", "segment", "locale", "emails"):
-        detail.add_column(column, justify="right" if column == "emails" else "left")
-    for (name, segment, locale), count in sorted(found.emails.items()):
-        detail.add_row(name, segment, locale, str(count))
-    console.print(detail)

@@ -18,53 +18,10 @@ from sqlmodel import Session
 
 from models import Delivery, DeliveryStatus
 from models.types import UTCDateTime
+from worker.limits import Budget
 
 DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 MARKETING = "marketing"
-
-
-@dataclass(frozen=True)
-class Rule:
-    limit: int
-    window: timedelta
-    label: str  # "1 per day"
-
-
-@dataclass(frozen=True)
-class Budget:
-    rules: tuple[Rule, ...]
-
-    @classmethod
-    def of(cls, *, per_day: int, per_week: int) -> Budget:
-        """A limit of 0 means none."""
-        rules = [
-            Rule(per_day, timedelta(days=1), f"{per_day} per day"),
-            Rule(per_week, timedelta(days=7), f"{per_week} per 7 days"),
-        ]
-        return cls(tuple(rule for rule in rules if rule.limit > 0))
-
-    @property
-    def longest(self) -> timedelta:
-        return max((rule.window for rule in self.rules), default=timedelta(0))
-
-    def has_room(self, taken_count: int) -> bool:
-        """Whether one more email fits under every rule with `taken_count` already taken
-        within the rules' windows, wherever in them they fall."""
-        return all(taken_count < rule.limit for rule in self.rules)
-
-    def next_allowed(self, taken: Sequence[datetime], *, now: datetime) -> tuple[datetime, str]:
-        """The first moment one more email fits, given the send times already taken (those
-        still to go first count as `now`; later ones are not looked at), and the rule that
-        holds it back ("" if none)."""
-        allowed, why = now, ""
-        for rule in self.rules:
-            recent = sorted(m for m in taken if now - rule.window < m <= now)
-            if len(recent) >= rule.limit:
-                # Once enough of them age out of the window, one more fits.
-                frees_at = recent[len(recent) - rule.limit] + rule.window
-                if frees_at > allowed:
-                    allowed, why = frees_at, rule.label
-        return allowed, why
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,9 @@ from sqlmodel import Session, col
 from models import Delivery, DeliveryStatus
 from worker import current_time
 from worker.intake.canonical import CanonicalEvent
-from worker.intake.ingest import batched, ingest
-from worker.queue import broker as broker_module
-from worker.queue import clock
-from worker.queue.allinone import running_worker
+from worker.intake.ingest import batched
+from worker.queue import clock, dispatch
+from worker.queue.allinone import installed, running_worker
 from worker.queue.broker import QUEUES
 from worker.runtime import Runtime, in_process
 
@@ -53,7 +52,7 @@ def embedded_runtime(database: Path, outbox: Path) -> Iterator[Runtime]:
 def private_broker(threads: int) -> Iterator[StubBroker]:
     """A fresh in-process broker with a worker consuming it; the previous one is put back after."""
     broker = StubBroker()
-    with broker_module.installed(broker), running_worker(threads):
+    with installed(broker), running_worker(threads):
         yield broker
 
 
@@ -114,7 +113,7 @@ def advance(
     """
     current_time.freeze(at)
     for batch in batched(chunk):
-        ingest(db, batch, now=at)
+        dispatch.ingest(db, batch, now=at)
     drain(broker)
     if not has_clock_work(db, at):
         return False

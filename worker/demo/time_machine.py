@@ -32,8 +32,7 @@ from worker import current_time
 from worker.audience import segments
 from worker.demo.replay import drain, private_broker
 from worker.intake.canonical import CanonicalEvent
-from worker.intake.ingest import ingest
-from worker.queue import clock
+from worker.queue import clock, dispatch
 from worker.runtime import Runtime, in_process
 
 
@@ -55,7 +54,7 @@ class TimeMachine:
 
     def happen(self, *events: CanonicalEvent) -> None:
         """Stores the events now, as the web would, and lets the worker process them."""
-        ingest(self.db, list(events), now=self.now)
+        dispatch.ingest(self.db, list(events), now=self.now)
         drain(self.broker)
 
     def order_placed(

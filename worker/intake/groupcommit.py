@@ -141,22 +141,10 @@ async def close_all() -> None:
             await group.close()
 
 
-def group_for(database_url: str) -> GroupCommit:
-    """The group of this event loop for this database."""
-    from worker.intake import async_insert, inbox
-
+def group_for(database_url: str, build: Callable[[str], GroupCommit]) -> GroupCommit:
+    """The group of this event loop for this database, built by `build(database_url)` on
+    first use."""
     by_url = _groups.setdefault(asyncio.get_running_loop(), {})
     if database_url not in by_url:
-        writer = (
-            async_insert.PostgresInbox(database_url)
-            if async_insert.is_postgres(database_url)
-            else None
-        )
-        by_url[database_url] = GroupCommit(
-            lambda rows: inbox.store_rows(database_url, rows),
-            lambda ids: inbox.hand_over_ids(database_url, ids),
-            writer.store_rows if writer is not None else None,
-            writer.close if writer is not None else None,
-            async_insert.DATABASE_AWAY,
-        )
+        by_url[database_url] = build(database_url)
     return by_url[database_url]

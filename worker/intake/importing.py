@@ -1,4 +1,4 @@
-"""`ladder import`: canonical events from a JSON-lines file, streamed in batches.
+"""`ladder import`: canonical events read from a JSON-lines file, in batches.
 
 Constant memory (one batch at a time), idempotent (duplicates are skipped on the unique key),
 so an interrupted import resumes by running it again.
@@ -7,19 +7,12 @@ so an interrupted import resumes by running it again.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pydantic import ValidationError
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from models.db import session
-from worker import current_time
 from worker.intake.canonical import CanonicalEvent, describe_errors
-from worker.intake.ingest import ingest
-from worker.settings import get_settings
 
 MAX_INVALID_KEPT = 1000
 
@@ -47,13 +40,20 @@ def _parse(number: int, raw: bytes, result: ImportResult) -> CanonicalEvent | No
     return None
 
 
-def _batches(
-    handle: Iterator[bytes], size: int, result: ImportResult, progress: Progress, task: int
+def read_batches(
+    handle: Iterable[bytes],
+    size: int,
+    result: ImportResult,
+    *,
+    on_bytes: Callable[[int], object] | None = None,
 ) -> Iterator[list[CanonicalEvent]]:
+    """The valid lines of `handle` as events, `size` at a time; invalid lines are counted in
+    `result`, the first MAX_INVALID_KEPT with their reasons. `on_bytes(n)` after each line."""
     batch: list[CanonicalEvent] = []
     for number, raw in enumerate(handle, start=1):
         result.lines = number
-        progress.advance(task, len(raw))  # type: ignore[arg-type]
+        if on_bytes is not None:
+            on_bytes(len(raw))
         if not raw.strip():
             continue
         event = _parse(number, raw, result)
@@ -64,30 +64,3 @@ def _batches(
             batch = []
     if batch:
         yield batch
-
-
-def import_file(
-    path: Path, *, batch_size: int = 1000, console: Console | None = None
-) -> ImportResult:
-    """Stores every valid line as an event and enqueues it; invalid lines are reported."""
-    result = ImportResult()
-    settings = get_settings()
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[stored]} stored"),
-        TimeRemainingColumn(),
-    )
-    with (
-        Progress(*columns, console=console, transient=False) as progress,
-        path.open("rb") as handle,
-        session(settings.database_url) as db,
-    ):
-        task = progress.add_task(f"import {path.name}", total=path.stat().st_size, stored=0)
-        for batch in _batches(handle, batch_size, result, progress, task):
-            outcome = ingest(db, batch, now=current_time.now())
-            result.stored += len(outcome.stored)
-            result.duplicates += outcome.duplicates
-            progress.update(task, stored=result.stored)
-    return result

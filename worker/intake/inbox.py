@@ -17,10 +17,11 @@ from sqlmodel import Session, col, select
 from models import InboxItem, InboxStatus
 from models.db import session
 from worker.intake.canonical import describe_errors
-from worker.intake.ingest import ingest
-from worker.queue import handoff
+from worker.intake.ingest import store_events
+from worker.privacy.requests import carry_out
 from worker.settings import Settings
-from worker.sources import Ignored, Normalised, Unreadable, Verified, Waiting, get_source
+from worker.sources import Ignored, Normalised, Unreadable, Verified, Waiting
+from worker.sources.registry import get_source
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +47,16 @@ class Stored:
     duplicate: bool
 
 
-def row_for(source: str, verified: Verified, body: bytes, *, now: datetime) -> dict[str, Any]:
-    """The inbox row of one verified delivery, as INSERT takes it."""
+def row_for(
+    source: str,
+    verified: Verified,
+    body: bytes,
+    *,
+    now: datetime,
+    enqueued_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The inbox row of one verified delivery, as INSERT takes it. `enqueued_at`: when the
+    caller will hand its id to the broker; None leaves it to the relay."""
     return {
         "source": source,
         "topic": verified.topic,
@@ -56,7 +65,7 @@ def row_for(source: str, verified: Verified, body: bytes, *, now: datetime) -> d
         "body": body,
         "received_at": now,
         "status": InboxStatus.PENDING.value,
-        "enqueued_at": handoff.enqueue_at(now),
+        "enqueued_at": enqueued_at,
         "events": 0,
         "attempts": 0,
     }
@@ -86,41 +95,35 @@ def store_rows(database_url: str, rows: Sequence[dict[str, Any]]) -> list[int | 
         return insert_rows(db, rows)
 
 
-def hand_over_ids(database_url: str, ids: list[int]) -> None:
-    """Enqueues `normalise` for rows already committed, in one round trip; a broker away leaves
-    them to the relay."""
-    from worker.queue.actors import normalise
-
-    handoff.enqueue_together(database_url, normalise, InboxItem, ids)
-
-
-def store(db: Session, source: str, verified: Verified, body: bytes, *, now: datetime) -> Stored:
+def store(
+    db: Session,
+    source: str,
+    verified: Verified,
+    body: bytes,
+    *,
+    now: datetime,
+    enqueued_at: datetime | None = None,
+) -> Stored:
     """Inserts the delivery unless (source, dedupe_key) is stored already, and commits.
 
     Returns only after the commit: the caller answers 200 then, and enqueues the new id.
     """
-    [new_id] = insert_rows(db, [row_for(source, verified, body, now=now)])
+    row = row_for(source, verified, body, now=now, enqueued_at=enqueued_at)
+    [new_id] = insert_rows(db, [row])
     return Stored(new_id, new_id is None)
 
 
-def accept(db: Session, source: str, verified: Verified, body: bytes, *, now: datetime) -> Stored:
-    """Stores the delivery, then hands its id to `normalise` (or leaves it for the relay)."""
-    stored = store(db, source, verified, body, now=now)
-    hand_over(db, stored)
-    return stored
-
-
-def hand_over(db: Session, stored: Stored) -> None:
-    """Enqueues `normalise` for a newly stored delivery; a broker away leaves it to the relay."""
-    from worker.queue.actors import normalise
-
-    if stored.id is not None:
-        handoff.enqueue(db, normalise, InboxItem, [stored.id])
-
-
-def normalise(db: Session, inbox_id: int, *, now: datetime, settings: Settings) -> list[int]:
+def normalise(
+    db: Session,
+    inbox_id: int,
+    *,
+    now: datetime,
+    settings: Settings,
+    enqueued_at: datetime | None = None,
+) -> list[int]:
     """Reads one pending delivery into canonical events, stored with the row's new state in one
-    commit; `process` is enqueued for each. Returns the new event ids.
+    commit. Returns the new event ids, for the caller to hand to `process` (`enqueued_at`
+    says when it will).
 
     Returns [] without doing anything if the row is not pending (a repeated message). A row whose
     payload cannot be read is marked failed, one Ladder has no use for ignored, with the reason.
@@ -156,7 +159,7 @@ def normalise(db: Session, inbox_id: int, *, now: datetime, settings: Settings) 
         _mark(db, inbox_id, InboxStatus.FAILED, _reason(exc), now=now)
         return []
     try:
-        return _apply(db, item, result, now=now, settings=settings)
+        return _apply(db, item, result, now=now, settings=settings, enqueued_at=enqueued_at)
     except DataError as exc:  # a value the database refuses (a NUL in a text): no retry helps
         db.rollback()
         reason = f"the database refused a value ({type(exc.orig).__name__})"  # no value quoted
@@ -165,16 +168,21 @@ def normalise(db: Session, inbox_id: int, *, now: datetime, settings: Settings) 
 
 
 def _apply(
-    db: Session, item: InboxItem, result: Normalised, *, now: datetime, settings: Settings
+    db: Session,
+    item: InboxItem,
+    result: Normalised,
+    *,
+    now: datetime,
+    settings: Settings,
+    enqueued_at: datetime | None,
 ) -> list[int]:
     if result.privacy:
-        from worker.privacy.requests import carry_out
-
         carry_out(db, item.source, result.privacy, now=now, exports_dir=settings.exports_dir)
     db.execute(
         update(InboxItem).where(col(InboxItem.id) == item.id).values(events=len(result.events))
     )
-    return ingest(db, result.events, now=now).stored  # commits the row's state with the events
+    # Commits the row's state with the events.
+    return store_events(db, result.events, now=now, enqueued_at=enqueued_at).stored
 
 
 def _read(db: Session, item: InboxItem) -> Normalised:
@@ -226,15 +234,17 @@ def _wait(db: Session, inbox_id: int, attempts: int, reason: str, *, now: dateti
     db.commit()
 
 
-def replay(
-    db: Session, *, now: datetime, only_failed: bool = False, topic: str | None = None
+def reopen(
+    db: Session,
+    *,
+    only_failed: bool = False,
+    topic: str | None = None,
+    enqueued_at: datetime | None = None,
 ) -> list[int]:
     """Puts failed and ignored rows (only failed ones if asked) back to pending with their tries
-    counted from 0, commits, and enqueues them. Returns their ids. Normalised rows are never
-    replayed: their events exist.
+    counted from 0, and commits. Returns their ids, for the caller to hand to `normalise`.
+    Normalised rows are never replayed: their events exist.
     """
-    from worker.queue.actors import normalise as normalise_actor
-
     states = [InboxStatus.FAILED] if only_failed else [InboxStatus.FAILED, InboxStatus.IGNORED]
     query = select(col(InboxItem.id)).where(col(InboxItem.status).in_(states))
     if topic is not None:
@@ -244,8 +254,7 @@ def replay(
         db.execute(
             update(InboxItem)
             .where(col(InboxItem.id).in_(ids), col(InboxItem.status).in_(states))
-            .values(status=InboxStatus.PENDING, attempts=0, enqueued_at=handoff.enqueue_at(now))
+            .values(status=InboxStatus.PENDING, attempts=0, enqueued_at=enqueued_at)
         )
     db.commit()
-    handoff.enqueue(db, normalise_actor, InboxItem, ids)
     return ids

@@ -1,4 +1,4 @@
-"""Stores canonical events durably, deduplicated, and hands their ids to `process`."""
+"""Stores canonical events durably, deduplicated; the caller hands their ids to `process`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlmodel import Session
 from models import Event, EventStatus
 from models.db import insert_ignoring_duplicates
 from worker.intake.canonical import CanonicalEvent
-from worker.queue import handoff
 
 MAX_BATCH = 1000
 
@@ -23,15 +22,22 @@ class IngestResult:
     enqueued: int = 0
 
 
-def store_events(db: Session, events: Sequence[CanonicalEvent], *, now: datetime) -> IngestResult:
+def store_events(
+    db: Session,
+    events: Sequence[CanonicalEvent],
+    *,
+    now: datetime,
+    enqueued_at: datetime | None = None,
+) -> IngestResult:
     """Inserts the events that are new on (source, id) and commits; duplicates are counted.
 
     Returns only after the commit; the caller answers the client then, and enqueues.
+    `enqueued_at`: when the caller will hand the new ids to the broker; None leaves them to
+    the clock's relay.
     """
     unique: dict[tuple[str, str], CanonicalEvent] = {}
     for item in events:
         unique.setdefault((item.source, item.id), item)
-    enqueued_at = handoff.enqueue_at(now)
     rows = [
         {
             "source": item.source,
@@ -49,17 +55,6 @@ def store_events(db: Session, events: Sequence[CanonicalEvent], *, now: datetime
     stored = insert_ignoring_duplicates(db, Event.__table__, rows, Event.__table__.c.id)  # type: ignore[attr-defined]
     db.commit()
     return IngestResult(stored=sorted(stored), duplicates=len(events) - len(stored))
-
-
-def ingest(db: Session, events: Sequence[CanonicalEvent], *, now: datetime) -> IngestResult:
-    """Stores, commits, then enqueues the new events' ids for `process_batch`."""
-    from worker.queue.actors import EVENT_BATCH, process_batch
-
-    result = store_events(db, events, now=now)
-    result.enqueued = handoff.enqueue_batches(
-        db, process_batch, Event, result.stored, size=EVENT_BATCH
-    )
-    return result
 
 
 def batched(

@@ -14,11 +14,13 @@ import logging
 import os
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import Session
 
+from worker.intake import async_insert, inbox
 from worker.sources import Verified
 
 logger = logging.getLogger(__name__)
@@ -53,18 +55,23 @@ def append(
     return final
 
 
-def drain(db: Session, spool_dir: Path) -> int:
-    """Moves spooled deliveries into the inbox, oldest first, and enqueues them; returns how many.
+@dataclass
+class Drained:
+    moved: int = 0  # files moved into the inbox (a repeat of a stored delivery included)
+    new: list[int] = field(default_factory=list)  # ids of the new inbox rows
+
+
+def drain(db: Session, spool_dir: Path, *, enqueued_at: datetime | None = None) -> Drained:
+    """Moves spooled deliveries into the inbox, oldest first. Returns how many, and the new
+    rows' ids for the caller to hand to `normalise` (`enqueued_at` says when it will).
 
     A file is removed only after its row is committed, so a crash here repeats a delivery, which
     the inbox's dedupe key absorbs, and never loses one. Another database error stops the drain;
     a file whose values the database refuses is renamed .bad, so it blocks no other.
     """
-    from worker.intake import async_insert, inbox
-
+    drained = Drained()
     if not spool_dir.is_dir():
-        return 0
-    moved = 0
+        return drained
     for path in sorted(spool_dir.glob("*.json")):
         try:
             record = json.loads(path.read_bytes())
@@ -76,7 +83,9 @@ def drain(db: Session, spool_dir: Path) -> int:
             path.rename(path.with_suffix(".bad"))
             continue
         try:
-            inbox.accept(db, record["source"], verified, body, now=received_at)
+            stored = inbox.store(
+                db, record["source"], verified, body, now=received_at, enqueued_at=enqueued_at
+            )
         except async_insert.ROW_REFUSED as exc:  # its values (a NUL…): set aside, not retried
             db.rollback()
             logger.error(
@@ -87,7 +96,9 @@ def drain(db: Session, spool_dir: Path) -> int:
             path.rename(path.with_suffix(".bad"))
             continue
         path.unlink()
-        moved += 1
-    if moved:
-        logger.info("moved %d spooled webhook deliveries into the inbox", moved)
-    return moved
+        drained.moved += 1
+        if stored.id is not None:
+            drained.new.append(stored.id)
+    if drained.moved:
+        logger.info("moved %d spooled webhook deliveries into the inbox", drained.moved)
+    return drained

@@ -21,7 +21,6 @@ from worker.errors import PermanentError
 from worker.intake.canonical import CanonicalEvent
 from worker.processing import customers
 from worker.processing.orders import OrderSighting, forget_lines, insert_lines, record_orders
-from worker.queue import handoff
 from worker.rendering.variables import build_context
 from worker.scheduling import rules
 from worker.settings import Settings
@@ -58,14 +57,24 @@ class _EventFailed(Exception):
 
 
 def process(
-    db: Session, event_id: int, *, now: datetime, triggers: TriggerSet, settings: Settings
+    db: Session,
+    event_id: int,
+    *,
+    now: datetime,
+    triggers: TriggerSet,
+    settings: Settings,
+    enqueued_at: datetime | None = None,
 ) -> list[int]:
-    """Processes one pending event in one transaction; returns the ids of deliveries due now.
+    """Processes one pending event in one transaction; returns the ids of deliveries due now,
+    for the caller to hand to `deliver` (`enqueued_at`: when it will; None leaves them to the
+    relay).
 
     Returns [] without doing anything if the event was already processed (a repeated message).
     Raises PermanentError, after marking the event failed, for a payload it cannot use.
     """
-    result = process_many(db, [event_id], now=now, triggers=triggers, settings=settings)
+    result = process_many(
+        db, [event_id], now=now, triggers=triggers, settings=settings, enqueued_at=enqueued_at
+    )
     if event_id in result.failed:
         raise PermanentError(result.failed[event_id])
     return result.due
@@ -78,8 +87,11 @@ def process_many(
     now: datetime,
     triggers: TriggerSet,
     settings: Settings,
+    enqueued_at: datetime | None = None,
 ) -> Processed:
     """Processes the pending events among `event_ids`, in id order, in one transaction.
+    `Processed.due` lists the deliveries due now, stored with `enqueued_at`, for the caller to
+    hand to `deliver`.
 
     Each event moves `pending → processed` by its own compare-and-set, so one already
     processed (a repeated message, a batch overlapping another) is left alone, and a crash
@@ -94,7 +106,9 @@ def process_many(
             db.rollback()
             break  # Another worker got there first, or they failed for good earlier.
         try:
-            processed.due = _apply_all(db, claimed, now=now, triggers=triggers, settings=settings)
+            processed.due = _apply_all(
+                db, claimed, _Batch(enqueued_at), now=now, triggers=triggers, settings=settings
+            )
         except _EventFailed as exc:
             db.rollback()
             mark_failed(db, exc.event_id, exc.reason)
@@ -152,6 +166,7 @@ def mark_failed(db: Session, event_id: int, reason: str) -> None:
 class _Batch:
     """What a batch writes at its end, in one statement each."""
 
+    enqueued_at: datetime | None  # stored on the deliveries due now: their hand-over
     links: list[dict[str, Any]] = field(default_factory=list)  # event → customer and order
     lines: list[dict[str, Any]] = field(default_factory=list)  # new orders' lines
     deliveries: list[dict[str, Any]] = field(default_factory=list)  # new delivery rows
@@ -159,9 +174,14 @@ class _Batch:
 
 
 def _apply_all(
-    db: Session, claimed: Sequence[Any], *, now: datetime, triggers: TriggerSet, settings: Settings
+    db: Session,
+    claimed: Sequence[Any],
+    batch: _Batch,
+    *,
+    now: datetime,
+    triggers: TriggerSet,
+    settings: Settings,
 ) -> list[int]:
-    batch = _Batch()
     try:
         waiting = [(event, _parse(event)) for event in claimed]
         while waiting:
@@ -306,7 +326,14 @@ def _start_triggers(
     )
     for compiled in started:
         row = _delivery_row(
-            db, compiled, context, event=event, customer=customer, now=now, settings=settings
+            db,
+            compiled,
+            context,
+            event=event,
+            customer=customer,
+            now=now,
+            settings=settings,
+            enqueued_at=batch.enqueued_at,
         )
         if row is not None:
             batch.deliveries.append(row)
@@ -391,6 +418,7 @@ def _delivery_row(
     customer: Customer,
     now: datetime,
     settings: Settings,
+    enqueued_at: datetime | None,
 ) -> dict[str, Any] | None:
     """The delivery row for one trigger, if it matches: scheduled, held out, skipped or failed."""
     trigger = compiled.trigger
@@ -427,7 +455,7 @@ def _delivery_row(
         "created_at": now,
         "reason": reason,
         "attempts": 0,
-        "enqueued_at": handoff.enqueue_at(now) if when.send_at <= now else None,
+        "enqueued_at": enqueued_at if when.send_at <= now else None,
     }
 
 

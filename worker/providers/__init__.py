@@ -1,8 +1,7 @@
-"""Email providers: the Provider protocol, DeliveryError, and the registry by EMAIL_BACKEND."""
+"""Email providers: the Provider protocol, the email they send, and DeliveryError."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import charset
@@ -12,8 +11,6 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 from typing import Protocol
-
-from worker.settings import EmailBackend, Settings
 
 # UTF-8 with quoted-printable bodies: readable in an .eml file, safe on any mail path.
 _UTF8_QP = charset.Charset("utf-8")
@@ -91,16 +88,3 @@ class Provider(Protocol):
     idempotent: bool
 
     def send(self, email: OutgoingEmail) -> str: ...
-
-
-def build_provider(settings: Settings) -> Provider:
-    from worker.providers.console import ConsoleProvider
-    from worker.providers.files import FileProvider
-    from worker.providers.sendgrid import SendGridProvider
-
-    registry: dict[EmailBackend, Callable[[Settings], Provider]] = {
-        EmailBackend.FILE: FileProvider.from_settings,
-        EmailBackend.CONSOLE: ConsoleProvider.from_settings,
-        EmailBackend.SENDGRID: SendGridProvider.from_settings,
-    }
-    return registry[settings.email_backend](settings)

@@ -1,4 +1,4 @@
-"""The Dramatiq actors: ids in, a few lines each; the work lives in events.py and sending.py."""
+"""The Dramatiq actors: ids in, a few lines each; the work lives in the stage packages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import dramatiq
 
-from models import Delivery
+from models import Delivery, Event
 from models.db import session
 from worker import current_time
 from worker.delivery import sending
@@ -38,12 +38,14 @@ def process(event_id: int) -> None:
     """Process one stored event; does nothing if it was already processed."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
+        now = current_time.now()
         due = events.process(
             db,
             event_id,
-            now=current_time.now(),
+            now=now,
             triggers=runtime.triggers,
             settings=runtime.settings,
+            enqueued_at=handoff.enqueue_at(now),
         )
         handoff.enqueue(db, deliver, Delivery, due)
 
@@ -63,12 +65,14 @@ def process_batch(event_ids: list[int]) -> None:
     """
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
+        now = current_time.now()
         result = events.process_many(
             db,
             event_ids,
-            now=current_time.now(),
+            now=now,
             triggers=runtime.triggers,
             settings=runtime.settings,
+            enqueued_at=handoff.enqueue_at(now),
         )
         handoff.enqueue_batches(db, deliver_batch, Delivery, result.due, size=EVENT_BATCH)
 
@@ -107,7 +111,11 @@ def normalise(inbox_id: int) -> None:
     """Read one stored webhook delivery into canonical events; does nothing if already read."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
-        inbox.normalise(db, inbox_id, now=current_time.now(), settings=runtime.settings)
+        now = current_time.now()
+        new = inbox.normalise(
+            db, inbox_id, now=now, settings=runtime.settings, enqueued_at=handoff.enqueue_at(now)
+        )
+        handoff.enqueue_batches(db, process_batch, Event, new, size=EVENT_BATCH)
 
 
 @dramatiq.actor(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -36,22 +34,6 @@ def install(broker: dramatiq.Broker) -> None:
         actor = previous.get_actor(name)
         actor.broker = broker
         broker.declare_actor(actor)
-
-
-@contextmanager
-def installed(broker: dramatiq.Broker) -> Iterator[dramatiq.Broker]:
-    """Makes `broker` the global one, with the actors on it, for the block; then closes it and
-    puts the previous one back. For the demo and tests, which swap brokers in one process."""
-    import worker.queue.actors  # noqa: F401  (declares the actors, so that they move with the broker)
-
-    previous = dramatiq.get_broker()
-    broker.emit_after("process_boot")
-    install(broker)
-    try:
-        yield broker
-    finally:
-        broker.close()
-        install(previous)
 
 
 def has_consumer() -> bool:

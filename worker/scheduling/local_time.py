@@ -7,42 +7,13 @@ so a nonexistent local time (spring forward) lands just after the gap and an amb
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from worker.limits import SendWindow
+
 # Each adjustment moves forward to a later day at most: a week of them always settles.
 _MAX_ROUNDS = 16
-
-
-@dataclass(frozen=True)
-class SendWindow:
-    """Local hours in which marketing may go out; `start > end` spans midnight."""
-
-    start: time
-    end: time
-
-    def contains(self, moment: time) -> bool:
-        if self.start <= self.end:
-            return self.start <= moment < self.end
-        return moment >= self.start or moment < self.end
-
-    def __str__(self) -> str:
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
-
-
-def parse_window(text: str) -> SendWindow | None:
-    """ "09:00-20:00" → SendWindow; "" → None (no quiet hours). Raises ValueError."""
-    if not text.strip():
-        return None
-    found = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
-    if found is None:
-        raise ValueError(f"{text!r} is not a send window: write e.g. '09:00-20:00', or nothing")
-    start, end = time(int(found[1]), int(found[2])), time(int(found[3]), int(found[4]))
-    if start == end:
-        raise ValueError(f"{text!r} is an empty send window")
-    return SendWindow(start, end)
 
 
 def zone_of(name: str | None, default: str) -> ZoneInfo:

@@ -1,6 +1,7 @@
-"""Store platforms: the Source protocol, what verifying and reading give back, and the registry.
+"""Store platforms: the Source protocol, what verifying and reading give back, shared helpers.
 
-A platform is one module here with a `source` object; adding one is a module and a registry line.
+A platform is one module here with a `source` object; adding one is a module and a line in
+`registry.py`.
 `verify` runs in the web process on the raw body and headers, before anything is stored;
 `normalise` runs in the worker on a stored inbox row and gives canonical events.
 """
@@ -98,18 +99,6 @@ def storable(verified: Verified) -> Verified:
         except UnicodeEncodeError as exc:
             raise Rejected(400, f"the delivery's {what} is not valid Unicode text") from exc
     return verified
-
-
-def get_source(name: str) -> Source | None:
-    """The registry: one line per platform."""
-    from worker.sources import shopify, stripe, woocommerce
-
-    registry: dict[str, Source] = {
-        "shopify": shopify.source,
-        "woocommerce": woocommerce.source,
-        "stripe": stripe.source,
-    }
-    return registry.get(name)
 
 
 def base64_hmac_matches(body: bytes, given: str | None, secrets: list[bytes]) -> bool:

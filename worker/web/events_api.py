@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from worker import current_time
 from worker.intake.canonical import CanonicalEvent, describe_errors
-from worker.intake.ingest import MAX_BATCH, ingest
+from worker.intake.ingest import MAX_BATCH
+from worker.queue import dispatch
 from worker.web.deps import db_session, read_body, require_api_token, settings_of
 
 router = APIRouter()
@@ -47,7 +48,7 @@ async def post_events(request: Request, db: Session = Depends(db_session)) -> JS
             errors.extend(describe_errors(exc, prefix))
     if errors:
         return _problem(422, "invalid events; nothing was stored", errors)
-    result = await run_in_threadpool(ingest, db, events, now=current_time.now())
+    result = await run_in_threadpool(dispatch.ingest, db, events, now=current_time.now())
     return JSONResponse(
         {"stored": len(result.stored), "duplicates": result.duplicates, "ids": result.stored},
         status_code=202,

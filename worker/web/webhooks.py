@@ -10,8 +10,10 @@ from starlette.concurrency import run_in_threadpool
 
 from worker import current_time
 from worker.intake import async_insert, inbox, spool
-from worker.intake.groupcommit import group_for
-from worker.sources import Rejected, get_source
+from worker.intake.groupcommit import GroupCommit, group_for
+from worker.queue import dispatch
+from worker.sources import Rejected
+from worker.sources.registry import get_source
 from worker.web.deps import read_body, settings_of
 
 logger = logging.getLogger(__name__)
@@ -37,9 +39,9 @@ async def receive(platform: str, request: Request) -> JSONResponse:
     if verified.is_ping:
         return JSONResponse({"detail": "pong"})
     now = current_time.now()
-    row = inbox.row_for(platform, verified, body, now=now)
+    row = inbox.row_for(platform, verified, body, now=now, enqueued_at=dispatch.enqueue_at(now))
     try:
-        new_id = await group_for(settings.database_url).submit(row)
+        new_id = await group_for(settings.database_url, _inbox_group).submit(row)
     except async_insert.ROW_REFUSED as exc:  # a value the database cannot store: not retried
         logger.warning("delivery refused by the database: %s", type(exc).__name__)
         return JSONResponse({"detail": "the delivery cannot be stored"}, status_code=400)
@@ -52,3 +54,22 @@ async def receive(platform: str, request: Request) -> JSONResponse:
         )
         return JSONResponse({"id": None, "duplicate": False, "spooled": True})
     return JSONResponse({"id": new_id, "duplicate": new_id is None})
+
+
+def _inbox_group(database_url: str) -> GroupCommit:
+    """Inbox rows of concurrent deliveries inserted together (on PostgreSQL from the event
+    loop), their new ids handed to `normalise` in one round trip."""
+    writer = (
+        async_insert.PostgresInbox(database_url) if async_insert.is_postgres(database_url) else None
+    )
+
+    def hand_over(ids: list[int]) -> None:
+        dispatch.inbox_together(database_url, ids)  # a broker away leaves them to the relay
+
+    return GroupCommit(
+        lambda rows: inbox.store_rows(database_url, rows),
+        hand_over,
+        writer.store_rows if writer is not None else None,
+        writer.close if writer is not None else None,
+        async_insert.DATABASE_AWAY,
+    )

@@ -7,10 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from worker.limits import SendWindow, parse_window
 from worker.scheduling.local_time import (
-    SendWindow,
     next_send_time,
-    parse_window,
     relative_wait,
     usual_gap,
     zone_of,

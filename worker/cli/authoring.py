@@ -1,0 +1,197 @@
+"""`ladder check`, `ladder preview`, `ladder plan`, `ladder explain`: what a marketer asks of
+the trigger and template files, and of one customer."""
+
+from __future__ import annotations
+
+import webbrowser
+from collections import Counter
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from models.db import session
+from worker import current_time
+from worker.authoring.checks import CheckReport, run_checks
+from worker.authoring.explaining import Explanation
+from worker.authoring.explaining import explain as explain_customer
+from worker.authoring.planning import Plan
+from worker.authoring.planning import plan as plan_period
+from worker.authoring.preview import PreviewError, render_preview, write_preview
+from worker.cli.output import console, err, when
+from worker.rendering.renderer import Renderer, RenderError
+from worker.runtime import get_runtime
+from worker.settings import get_settings
+
+
+def check() -> None:
+    """Validate every trigger file and render every template variant with sample data."""
+    report = run_checks(get_settings())
+    print_check(report, console)
+    if report.problems:
+        raise typer.Exit(1)
+
+
+def print_check(report: CheckReport, console: Console) -> None:
+    """What was checked, then each problem on a line of its own (editors open file:line)."""
+    table = Table(title="ladder check")
+    for column in ("kind", "name", "result"):
+        table.add_column(column)
+    for item in report.checked:
+        if item.ok:
+            result = "[green]ok[/green]" + (f" — {item.detail}" if item.detail else "")
+        else:
+            result = f"[red]{item.detail}[/red]"
+        table.add_row(item.kind, item.name, result)
+    console.print(table)
+    for problem_line in report.problems:  # one per line, unwrapped: editors open file:line
+        console.print(problem_line, style="red", soft_wrap=True, markup=False, highlight=False)
+    console.print(
+        f"{report.renditions} combinations of message, segment and language rendered, "
+        f"{len(report.problems)} problem(s)."
+    )
+
+
+def explain(email: str) -> None:
+    """One customer's timeline: events, triggers matched or not and why, every delivery's fate."""
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        found = explain_customer(
+            db,
+            email,
+            triggers=runtime.triggers,
+            env=runtime.renderer.env,
+            settings=runtime.settings,
+            now=current_time.now(),
+        )
+        if found is None:
+            err.print("[red]No customer with that address.[/red]")
+            raise typer.Exit(1)
+        print_explanation(found, console)
+
+
+def print_explanation(found: Explanation, console: Console) -> None:
+    """The customer, their timeline and their deliveries, as three tables."""
+    c = found.customer
+    facts = Table(title=f"customer {c.id}", show_header=False)
+    for label, value in (
+        ("segment", f"{c.segment or '-'} (rfm {c.rfm or '-'})"),
+        (
+            "orders",
+            f"{c.orders_count}, first {when(c.first_order_at)}, last {when(c.last_order_at)}",
+        ),
+        ("locale, zone", f"{c.locale or '-'}, {c.timezone or 'the shop zone'}"),
+        ("marketing consent", "yes" if c.accepts_marketing else "no"),
+        ("suppressed", "yes" if found.suppressed else "no"),
+    ):
+        facts.add_row(label, value)
+    console.print(facts)
+    timeline = Table(title="timeline (UTC)")
+    for column in ("when", "event", "triggers", "why"):
+        timeline.add_column(column)
+    for step in found.steps:
+        rows = [(m.trigger + ": " + m.outcome, m.detail) for m in step.matches]
+        rows += [(f"cancelled the waiting {name}", "its `unless`") for name in step.cancels]
+        first, *more = rows or [("-", "")]
+        event = step.event
+        timeline.add_row(when(event.occurred_at), f"{event.type} ({event.source})", *first)
+        for row in more:
+            timeline.add_row("", "", *row)
+    console.print(timeline)
+    table = Table(title="deliveries (UTC)")
+    for column in ("id", "trigger", "status", "due", "send at", "sent", "reason"):
+        table.add_column(column)
+    for d in found.deliveries:
+        table.add_row(
+            str(d.id),
+            d.trigger,
+            str(d.status),
+            when(d.due_at),
+            when(d.send_at),
+            when(d.sent_at),
+            d.reason or "",
+        )
+    console.print(table)
+
+
+def plan(days: Annotated[int, typer.Option(min=1, max=366)] = 30) -> None:
+    """What the trigger files would send over the next days, per trigger, segment and locale."""
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        found = plan_period(
+            db,
+            triggers=runtime.triggers,
+            settings=runtime.settings,
+            now=current_time.now(),
+            days=days,
+        )
+    print_plan(found, console)
+
+
+def print_plan(found: Plan, console: Console) -> None:
+    """Per trigger, then per trigger x segment x locale, as rich tables."""
+    table = Table(
+        title=f"ladder plan: the next {found.days} days (an estimate, nothing is sent)",
+        caption="segment triggers: the moves the next refresh would make",
+    )
+    for column in ("trigger", "customers entering", "emails", "held out", "no consent"):
+        table.add_column(column, justify="right" if column != "trigger" else "left")
+    for column in ("deferred by budget", "skipped by budget"):
+        table.add_column(column, justify="right")
+    per_trigger: Counter[str] = Counter()
+    for (name, _, _), count in found.emails.items():
+        per_trigger[name] += count
+    for name in sorted(found.entering):
+        table.add_row(
+            name,
+            str(len(found.entering[name])),
+            str(per_trigger[name]),
+            *(
+                str(c[name])
+                for c in (found.held_out, found.no_consent, found.deferred, found.skipped)
+            ),
+        )
+    console.print(table)
+    detail = Table(title="emails by trigger, segment and locale")
+    for column in ("trigger", "segment", "locale", "emails"):
+        detail.add_column(column, justify="right" if column == "emails" else "left")
+    for (name, segment, locale), count in sorted(found.emails.items()):
+        detail.add_row(name, segment, locale, str(count))
+    console.print(detail)
+
+
+def preview(
+    message: Annotated[str, typer.Argument(help="e.g. win_back")],
+    segment: Annotated[str | None, typer.Option(help="e.g. champions")] = None,
+    locale: Annotated[str | None, typer.Option(help="e.g. de or es_MX")] = None,
+    customer: Annotated[str | None, typer.Option(help="a real customer's e-mail")] = None,
+    out: Annotated[Path, typer.Option(help="where the files go")] = Path("var/preview"),
+    open_: Annotated[bool, typer.Option("--open", help="open the HTML in a browser")] = False,
+) -> None:
+    """Render one message for a sample or real customer into var/preview/ (HTML and text)."""
+    settings = get_settings()
+    renderer = Renderer(settings.templates_dir, settings.default_locale)
+    try:
+        with session(settings.database_url) if customer else nullcontext() as db:
+            result = render_preview(
+                renderer,
+                settings,
+                message,
+                segment=segment,
+                locale=locale,
+                db=db,
+                email=customer,
+                now=current_time.now(),
+            )
+    except (RenderError, PreviewError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    html_path, text_path = write_preview(result, out)
+    console.print(f"[bold]{result.email.subject}[/bold]  ({result.email.variant}, {result.locale})")
+    console.print(f"preheader: {result.email.preheader}")
+    console.print(f"HTML: {html_path}\ntext: {text_path}")
+    if open_:
+        webbrowser.open(html_path.resolve().as_uri())

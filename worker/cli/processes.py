@@ -1,0 +1,59 @@
+"""`ladder run`, `ladder clock`, `ladder db upgrade`: the processes an operator starts."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from models import migrate
+from worker.cli.output import console, err, setup_logging
+from worker.queue import clock
+from worker.queue.allinone import running_clock, running_worker
+from worker.runtime import get_runtime
+from worker.settings import get_settings
+from worker.web import create_app
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations (Procfile `release`)."""
+    url = get_settings().database_url
+    migrate.upgrade(url)
+    console.print(f"database at revision [bold]{migrate.current(url)}[/bold]")
+
+
+def run(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    threads: Annotated[
+        int, typer.Option(min=1, max=64, help="worker threads; SQLite gains little past 2")
+    ] = 2,
+) -> None:
+    """The embedded all-in-one process: web, worker threads and the clock."""
+    setup_logging()
+    runtime = get_runtime()
+    migrate.upgrade(runtime.settings.database_url)
+    runtime.triggers  # noqa: B018  (fail now, naming the file, if a trigger is invalid)
+    with running_worker(threads), running_clock(runtime):
+        uvicorn.run(create_app(runtime.settings), host=host, port=port, log_level="info")
+
+
+def run_clock() -> None:
+    """The clock process: due deliveries, the relays, daily segments. One leads."""
+    setup_logging()
+    if not get_settings().redis_url:
+        err.print(
+            "[red]The clock needs REDIS_URL[/red]: without a shared broker no worker would get"
+            " its messages. On one machine, `ladder run` runs web, worker and clock together."
+        )
+        raise typer.Exit(2)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    clock.run(get_runtime(), stop)

@@ -31,7 +31,7 @@ from bench.report import Measurement
 from models import Delivery, DeliveryStatus, Event, EventStatus
 from models.db import session
 from tests.support.factories import order_event
-from worker.intake.canonical import CanonicalEvent
+from worker.canonical import CanonicalEvent
 
 # Fires at once on every order, for every customer: one event, exactly one email.
 TRIGGER_TOML = """\

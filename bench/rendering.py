@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bare_us = median_us(lambda: template.render(bare_context), args.rounds)
     ladder_us = median_us(ladder, args.rounds)
     ratio = ladder_us / bare_us
-    # The text part reads each line of HTML once (worker/plaintext.py): a line with the
+    # The text part reads each line of HTML once (worker/rendering/plaintext.py): a line with the
     # customer's own name is new in every email. The same, each email to a new customer.
     warm_up = max(1, args.rounds // 10)
     strangers = iter(

@@ -26,8 +26,8 @@ from models.db import get_engine, session
 from tests.support.services import private_postgres, scratch_database
 from triggers import Trigger
 from worker.audience import dates
-from worker.delivery import budget
 from worker.queue import relays
+from worker.scheduling import budget
 
 NOW = datetime(2026, 12, 1, 0, 5, tzinfo=UTC)
 TARGET_S = 10.0

@@ -14,7 +14,7 @@ from triggers.schema import Trigger
 Condition = Callable[..., Any]
 
 
-# What a `when` or `dedupe` expression may read (worker/context.py builds them).
+# What a `when` or `dedupe` expression may read (worker/rendering/variables.py builds them).
 KNOWN_NAMES = frozenset({"event", "customer", "order", "before", "shop", "now"})
 
 

@@ -1,1 +1,1 @@
-"""Ladder's deployable: settings, broker, actors, the web process, the clock and the CLI."""
+"""Ladder's deployable, one package per stage of the data's path (see ARCHITECTURE.md)."""

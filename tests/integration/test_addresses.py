@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from models import Suppression
-from worker.intake.canonical import CustomerIn
+from worker.canonical import CustomerIn
 from worker.processing.addresses import address_problem
 from worker.processing.customers import Sighting, find_keys, resolve_customers
 

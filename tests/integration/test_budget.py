@@ -14,6 +14,7 @@ from worker.delivery.sending import deliver_many
 from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.runtime import Runtime
+from worker.scheduling.matching import Scheduler
 from worker.settings import Settings
 
 T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
@@ -59,7 +60,7 @@ def test_one_batch_sends_one_of_a_customers_two_emails_and_defers_the_other(
     runtime = runtime_with(tmp_path, database_url, priorities)
     event = order_event(event_id="ord-1", order_id="1", at=T0)
     [event_id] = store_events(db, [event], now=T0).stored
-    due = process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    due = process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
     assert len(due) == 2 and runtime.provider.idempotent  # claimed together by `claim_many`
 
     assert deliver_many(db, sorted(due), now=T0, runtime=runtime).retry == []
@@ -81,7 +82,7 @@ def test_an_email_refused_earlier_in_the_batch_leaves_its_place_in_the_budget(
     )
     event = order_event(event_id="ord-1", order_id="1", at=T0)
     [event_id] = store_events(db, [event], now=T0).stored
-    due = process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    due = process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
     customer = db.exec(select(Customer)).one()
     customer.first_name = "Anna"  # a-first's `when` no longer holds at send time
     db.add(customer)
@@ -104,7 +105,7 @@ def test_an_email_sent_in_an_earlier_batch_counts_in_the_next_one(
     def due_for(event_id: str, email: str, at: datetime) -> list[int]:
         event = order_event(event_id=event_id, order_id=event_id, at=at, email=email)
         [stored] = store_events(db, [event], now=at).stored
-        return process(db, stored, now=at, triggers=runtime.triggers, settings=runtime.settings)
+        return process(db, stored, now=at, scheduler=Scheduler(runtime.triggers, runtime.settings))
 
     deliver_many(db, due_for("ord-1", "ana@example.com", earlier), now=earlier, runtime=runtime)
     later = due_for("ord-2", "ana@example.com", T0) + due_for("ord-3", "bo@example.com", T0)

@@ -16,13 +16,14 @@ from tests.support.brokers import drain
 from tests.support.factories import order_event
 from tests.support.waiting import wait_until
 from worker import current_time
-from worker.delivery import sending
-from worker.intake.canonical import CanonicalEvent
+from worker.canonical import CanonicalEvent
+from worker.delivery import claims
 from worker.intake.ingest import store_events
 from worker.processing import events
 from worker.queue import clock, leases
 from worker.queue.allinone import running_clock
 from worker.runtime import Runtime
+from worker.scheduling.matching import Scheduler
 from worker.settings import EmailBackend
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -32,7 +33,9 @@ TTL = timedelta(seconds=30)
 def record(db: Session, runtime: Runtime, event: CanonicalEvent, *, now: datetime) -> None:
     """Stores and processes one event, as the `process` actor would."""
     for event_id in store_events(db, [event], now=now).stored:
-        events.process(db, event_id, now=now, triggers=runtime.triggers, settings=runtime.settings)
+        events.process(
+            db, event_id, now=now, scheduler=Scheduler(runtime.triggers, runtime.settings)
+        )
 
 
 def signed_up(n: int, at: datetime) -> CanonicalEvent:
@@ -127,7 +130,7 @@ def claimed_thank_you(db: Session, runtime: Runtime) -> tuple[Delivery, datetime
     record(db, runtime, order_event(event_id="ord-1", order_id="1", at=T0), now=T0)
     delivery = db.exec(select(Delivery).where(col(Delivery.trigger) == "thank-you")).one()
     claimed_at = delivery.send_at + timedelta(minutes=1)
-    assert sending.claim(db, delivery.id, claimed_at)  # type: ignore[arg-type]
+    assert claims.claim(db, delivery.id, claimed_at)  # type: ignore[arg-type]
     return delivery, claimed_at
 
 

@@ -15,6 +15,7 @@ from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.rendering.variables import build_context
 from worker.runtime import Runtime
+from worker.scheduling.matching import Scheduler
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 DOCUMENTED = {
@@ -45,7 +46,7 @@ def test_a_real_context_has_the_documented_names_and_the_samples_the_same_shape(
 ) -> None:
     event = order_event(event_id="o-1", order_id="1", at=T0)
     [event_id] = store_events(db, [event], now=T0).stored
-    process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
     customer = db.exec(select(Customer)).one()
     cause = db.exec(select(Event).where(col(Event.id) == event_id)).one()
     order = db.exec(select(Order)).one()

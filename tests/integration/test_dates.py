@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from models import Customer, Event
 from triggers import Trigger
 from worker.audience import dates
-from worker.intake.canonical import CanonicalEvent
+from worker.canonical import CanonicalEvent
 
 NOW = datetime(2027, 2, 27, 0, 5, tzinfo=UTC)
 BIRTHDAY = Trigger(name="birthday", message="birthday", on="date:customer.birthday")

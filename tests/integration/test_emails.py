@@ -18,6 +18,7 @@ from worker.delivery.sending import deliver
 from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.runtime import Runtime
+from worker.scheduling.matching import Scheduler
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -28,7 +29,7 @@ def place(db: Session, runtime: Runtime, n: int, *, email_: str, locale: str, at
         locale=locale, total="1234.50",
     )  # fmt: skip
     [event_id] = store_events(db, [event], now=at).stored
-    process(db, event_id, now=at, triggers=runtime.triggers, settings=runtime.settings)
+    process(db, event_id, now=at, scheduler=Scheduler(runtime.triggers, runtime.settings))
 
 
 def send(db: Session, runtime: Runtime, trigger: str, *, now: datetime | None = None) -> Delivery:
@@ -85,7 +86,7 @@ def test_a_german_champion_gets_the_champions_win_back_with_recommendations(
     other.order.lines[0].product_id = "p-77"
     other.order.lines[0].title = "Teekanne aus Gusseisen"
     [event_id] = store_events(db, [other], now=T0).stored
-    process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
     place(db, runtime, 3, email_="lena@example.com", locale="de", at=T0 - timedelta(hours=1))
     db.execute(update(Customer).values(segment="champions"))  # as the daily refresh would
     db.commit()

@@ -9,11 +9,12 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
 from tests.support.factories import customer_event, order_event
+from worker.canonical import CanonicalEvent
 from worker.errors import PermanentError
-from worker.intake.canonical import CanonicalEvent
 from worker.intake.ingest import store_events
 from worker.processing.events import process, process_many
 from worker.runtime import Runtime
+from worker.scheduling.matching import Scheduler
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -31,8 +32,7 @@ def handle(db: Session, runtime: Runtime, event: CanonicalEvent, *, now: datetim
         db,
         store(db, event, now=now),
         now=now,
-        triggers=runtime.triggers,
-        settings=runtime.settings,
+        scheduler=Scheduler(runtime.triggers, runtime.settings),
     )
 
 
@@ -134,8 +134,8 @@ def test_processing_the_same_event_twice_does_nothing_the_second_time(
     db: Session, runtime: Runtime
 ) -> None:
     event_id = store(db, order_event(event_id="ord-1", order_id="1", at=T0), now=T0)
-    first = process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
-    again = process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    first = process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
+    again = process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
 
     assert (first, again) == ([], [])
     assert customer(db).orders_count == 1
@@ -286,7 +286,7 @@ def test_a_payload_that_does_not_fit_is_kept_failed_with_the_reason(
     assert row.id is not None
 
     with pytest.raises(PermanentError, match="payload does not fit the canonical event"):
-        process(db, row.id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+        process(db, row.id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
 
     db.expire_all()
     failed = db.get_one(Event, row.id)
@@ -312,7 +312,7 @@ def test_an_unknown_customer_id_without_an_email_fails_permanently(
     event_id = store(db, event, now=T0)
 
     with pytest.raises(PermanentError, match="unknown customer id 'c-99' from api"):
-        process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+        process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
 
     db.expire_all()
     failed = db.get_one(Event, event_id)
@@ -409,7 +409,7 @@ def test_a_batch_gives_each_event_what_it_would_get_alone(db: Session, runtime: 
     ids = store_all(db, [first, second], now=T0 + DAY)
 
     result = process_many(
-        db, ids, now=T0 + DAY, triggers=runtime.triggers, settings=runtime.settings
+        db, ids, now=T0 + DAY, scheduler=Scheduler(runtime.triggers, runtime.settings)
     )
 
     [thank_you] = deliveries(db, "thank-you")  # the first order was a first order, not the second
@@ -432,7 +432,9 @@ def test_a_later_order_in_the_same_batch_cancels_the_win_back_an_earlier_one_sta
     third = order_event(event_id="ord-3", order_id="3", at=T0 + 20 * DAY)
     ids = store_all(db, [second, third], now=T0 + 20 * DAY)
 
-    process_many(db, ids, now=T0 + 20 * DAY, triggers=runtime.triggers, settings=runtime.settings)
+    process_many(
+        db, ids, now=T0 + 20 * DAY, scheduler=Scheduler(runtime.triggers, runtime.settings)
+    )
 
     cancelled, started = deliveries(db, "win-back")
     assert (cancelled.cause_event_id, cancelled.status) == (ids[0], DeliveryStatus.CANCELLED)
@@ -456,7 +458,9 @@ def test_an_event_that_fails_for_good_leaves_the_rest_of_its_batch_processed(
     ids = store_all(db, [ana, nobody, bo], now=T0)
     later = T0 + 3 * HOUR  # the thank-yous are due
 
-    result = process_many(db, ids, now=later, triggers=runtime.triggers, settings=runtime.settings)
+    result = process_many(
+        db, ids, now=later, scheduler=Scheduler(runtime.triggers, runtime.settings)
+    )
 
     assert result.failed == {ids[1]: "unknown customer id 'c-99' from api: no email to create one"}
     db.expire_all()
@@ -478,9 +482,13 @@ def test_a_batch_processed_again_does_nothing_the_second_time(
     ]
     ids = store_all(db, events, now=T0)
     later = T0 + 3 * HOUR  # the thank-yous are due
-    first = process_many(db, ids, now=later, triggers=runtime.triggers, settings=runtime.settings)
+    first = process_many(
+        db, ids, now=later, scheduler=Scheduler(runtime.triggers, runtime.settings)
+    )
 
-    again = process_many(db, ids, now=later, triggers=runtime.triggers, settings=runtime.settings)
+    again = process_many(
+        db, ids, now=later, scheduler=Scheduler(runtime.triggers, runtime.settings)
+    )
 
     assert len(first.due) == 3
     assert (again.due, again.failed) == ([], {})
@@ -510,7 +518,7 @@ def test_an_id_linked_by_an_earlier_event_of_the_batch_finds_the_same_customer(
     ids = store_all(db, events, now=T0 + DAY)
 
     result = process_many(
-        db, ids, now=T0 + DAY, triggers=runtime.triggers, settings=runtime.settings
+        db, ids, now=T0 + DAY, scheduler=Scheduler(runtime.triggers, runtime.settings)
     )
 
     assert result.failed == {}

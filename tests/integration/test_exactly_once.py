@@ -18,7 +18,8 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import func, insert, select
 from sqlmodel import Session, col
 
-from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order, OrderLine
+from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
+from models.tables import ORDER_LINES
 from tests.support.factories import order_event
 from tests.support.waiting import wait_until
 from worker.queue import clock, relays
@@ -112,7 +113,7 @@ def schedule_thank_yous(db: Session, count: int) -> list[int]:
         "source_order_id",
     )
     db.execute(
-        insert(OrderLine.__table__),  # type: ignore[attr-defined]
+        insert(ORDER_LINES),
         [
             {"order_id": order_id, "title": "Green tea", "quantity": 1, "price": 4590}
             for order_id in order_ids.values()

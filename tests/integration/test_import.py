@@ -19,9 +19,9 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from models import Event
+from worker.canonical import CanonicalEvent
 from worker.cli import app
 from worker.cli.importing import import_file
-from worker.intake.canonical import CanonicalEvent
 from worker.queue.dispatch import ingest
 from worker.runtime import Runtime
 

@@ -19,6 +19,7 @@ from worker.cli import app
 from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.runtime import Runtime
+from worker.scheduling.matching import Scheduler
 from worker.settings import PROJECT_ROOT
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -30,7 +31,7 @@ def german_champion(db: Session, runtime: Runtime) -> None:
         locale="de_DE", total="1234.50",
     )  # fmt: skip
     [event_id] = store_events(db, [event], now=T0).stored
-    process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
     db.execute(update(Customer).values(segment="champions"))
     db.commit()
 

@@ -13,12 +13,13 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Event
 from worker.audience import recommendations
-from worker.intake.canonical import CanonicalEvent
+from worker.canonical import CanonicalEvent
 from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.queue import clock
 from worker.rendering.variables import build_context
 from worker.runtime import Runtime
+from worker.scheduling.matching import Scheduler
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 SHOP = "https://tea.example"
@@ -65,7 +66,7 @@ def buy(
         }
     )
     [event_id] = store_events(db, [canonical], now=at).stored
-    process(db, event_id, now=at, triggers=runtime.triggers, settings=runtime.settings)
+    process(db, event_id, now=at, scheduler=Scheduler(runtime.triggers, runtime.settings))
 
 
 def customer_id(db: Session, who: str) -> int:
@@ -124,7 +125,7 @@ def test_a_customer_without_orders_gets_the_shops_best_sellers(
         }
     )
     [event_id] = store_events(db, [canonical], now=T0).stored
-    process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
     assert picks(db, "zoe", limit=2) == ["cups", "pot"]
 
 

@@ -32,7 +32,7 @@ from worker import runtime as runtime_module
 from worker import settings as settings_module
 from worker.authoring.status import status_report
 from worker.cli import app
-from worker.delivery import pauses, sending
+from worker.delivery import claims, pauses
 from worker.delivery.sending import deliver, deliver_many
 from worker.intake.ingest import store_events
 from worker.processing.events import process
@@ -41,6 +41,7 @@ from worker.providers.sendgrid import SendGridProvider
 from worker.queue.actors import deliver as deliver_actor
 from worker.queue.actors import deliver_batch
 from worker.runtime import Runtime
+from worker.scheduling.matching import Scheduler
 from worker.settings import EmailBackend
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
@@ -294,7 +295,7 @@ def due_thank_you(db: Session, runtime: Runtime, *, email: str = "ana@example.co
         event_id=f"ord-{email}", order_id=email, at=T0, locale="es", first_name="Ana", email=email
     )
     [event_id] = store_events(db, [event], now=T0).stored
-    process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
     delivery = db.exec(
         select(Delivery).where(col(Delivery.trigger) == "thank-you", col(Delivery.id) > 0)
     ).all()[-1]
@@ -360,7 +361,7 @@ def test_transactional_mail_needs_no_consent_and_carries_no_list_unsubscribe(
     )
     event = order_event(event_id="ord-t", order_id="t", at=T0, consent=False)
     [event_id] = store_events(db, [event], now=T0).stored
-    process(db, event_id, now=T0, triggers=live.triggers, settings=live.settings)
+    process(db, event_id, now=T0, scheduler=Scheduler(live.triggers, live.settings))
     delivery = db.exec(select(Delivery)).one()
 
     assert deliver(db, delivery.id, now=DUE, runtime=live) == DeliveryStatus.SENT  # type: ignore[arg-type]
@@ -471,7 +472,7 @@ def test_a_batch_sees_a_pause_another_worker_records_once_its_last_read_is_stale
     first, second = due_thank_you(db, runtime), due_thank_you(db, runtime, email="bo@example.com")
     provider = PausedByAnotherWorker(database_url, runtime.settings.email_backend.value)
     runtime.provider = provider
-    monkeypatch.setattr(sending, "PAUSE_FRESH_S", 0.0)  # every read is stale at once
+    monkeypatch.setattr(claims, "PAUSE_FRESH_S", 0.0)  # every read is stale at once
 
     deliver_many(db, [first, second], now=DUE, runtime=runtime)
 

@@ -15,16 +15,17 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Suppression
 from tests.support.factories import order_event
+from worker.canonical import CanonicalEvent
 from worker.delivery import sending
 from worker.delivery.sending import deliver, deliver_many
 from worker.delivery.tokens import read_unsubscribe_token
-from worker.intake.canonical import CanonicalEvent
 from worker.intake.ingest import store_events
-from worker.processing import orders
 from worker.processing.events import process
+from worker.processing.orders import OrderLines
 from worker.providers import DeliveryError
 from worker.runtime import Runtime
 from worker.scheduling import rules
+from worker.scheduling.matching import Scheduler
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -34,7 +35,7 @@ DUE = T0 + 2 * HOUR  # the thank-you waits two hours
 
 def handle(db: Session, runtime: Runtime, event: CanonicalEvent, *, now: datetime) -> None:
     [event_id] = store_events(db, [event], now=now).stored
-    process(db, event_id, now=now, triggers=runtime.triggers, settings=runtime.settings)
+    process(db, event_id, now=now, scheduler=Scheduler(runtime.triggers, runtime.settings))
 
 
 def place(
@@ -485,7 +486,7 @@ def test_a_batch_whose_loading_fails_after_its_claim_gives_every_delivery_back(
     def lost_connection(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(orders, "preload_lines", lost_connection)
+    monkeypatch.setattr(OrderLines, "preload", lost_connection)
     with pytest.raises(RuntimeError):
         deliver_many(db, ids, now=DUE, runtime=runtime)
 

@@ -107,7 +107,8 @@ def test_paid_fulfilled_and_cancelled_move_the_order_and_are_each_one_event(
     client: TestClient, db: Session, stub_broker: StubBroker
 ) -> None:
     # One at a time: two `process` runs moving the same order at once can lose an update in
-    # worker/orders.py (read, then write the status) on PostgreSQL; reported, not this module's.
+    # worker/processing/orders.py (read, then write the status) on PostgreSQL; reported, not
+    # this module's.
     for topic in ("orders/create", "orders/paid", "orders/fulfilled"):
         post_shopify(client, topic, shopify_payload(topic))
         drain(stub_broker)

@@ -18,6 +18,7 @@ from tests.support.web import TestClient
 from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.runtime import Runtime
+from worker.scheduling.matching import Scheduler
 from worker.settings import PROJECT_ROOT, Settings
 from worker.web import create_app
 
@@ -88,7 +89,7 @@ def test_the_page_shows_a_real_customers_email(db: Session, runtime: Runtime) ->
     )  # fmt: skip
     [event_id] = store_events(db, [event], now=event.occurred_at).stored
     process(
-        db, event_id, now=event.occurred_at, triggers=runtime.triggers, settings=runtime.settings
+        db, event_id, now=event.occurred_at, scheduler=Scheduler(runtime.triggers, runtime.settings)
     )
     db.execute(update(Customer).values(segment="loyal"))
     db.commit()

@@ -23,6 +23,7 @@ from worker.delivery.tokens import unsubscribe_token
 from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.runtime import Runtime
+from worker.scheduling.matching import Scheduler
 from worker.settings import Settings
 from worker.web import create_app
 
@@ -114,7 +115,7 @@ def test_after_one_click_the_next_email_is_not_sent_even_if_the_shop_says_yes_ag
 ) -> None:
     event = order_event(event_id="ord-1", order_id="1", at=T0)
     [event_id] = store_events(db, [event], now=T0).stored
-    process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
     customer = db.exec(select(Customer)).one()
     db.commit()  # SQLite: end the read, so the web request can write
     client = TestClient(create_app(runtime.settings))
@@ -124,7 +125,7 @@ def test_after_one_click_the_next_email_is_not_sent_even_if_the_shop_says_yes_ag
     # click, so consent reads "yes" again, and the per-class choice is what stops the email.
     again = order_event(event_id="ord-2", order_id="2", at=T0 + timedelta(minutes=5), consent=True)
     [again_id] = store_events(db, [again], now=T0).stored
-    process(db, again_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+    process(db, again_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
     delivery = db.exec(select(Delivery).where(col(Delivery.trigger) == "thank-you")).one()
 
     assert deliver(db, delivery.id, now=DUE, runtime=runtime) == DeliveryStatus.SUPPRESSED  # type: ignore[arg-type]
@@ -141,7 +142,7 @@ def test_a_batch_reads_each_customers_choice_for_the_class_of_mail_it_sends(
             event_id=f"ord-{name}", order_id=name, at=T0, email=f"{name}@example.com", consent=True
         )
         [event_id] = store_events(db, [event], now=T0).stored
-        process(db, event_id, now=T0, triggers=runtime.triggers, settings=runtime.settings)
+        process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
     ids = {c.email: c.id for c in db.exec(select(Customer)).all()}
     for email, message_class in (
         ("ana@example.com", "marketing"),

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from worker.intake.canonical import CanonicalEvent
+from worker.canonical import CanonicalEvent
 
 
 def order_event(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from worker.delivery.budget import decide
 from worker.limits import Budget
+from worker.scheduling.budget import decide
 
 NOW = datetime(2026, 6, 10, 12, tzinfo=UTC)
 BUDGET = Budget.of(per_day=1, per_week=2)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from worker.intake.canonical import CanonicalEvent, describe_errors
+from worker.canonical import CanonicalEvent, describe_errors
 
 
 def event(**overrides: Any) -> dict[str, Any]:

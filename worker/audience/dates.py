@@ -14,6 +14,7 @@ from datetime import date, datetime
 from sqlalchemy import ColumnElement, extract, true
 from sqlmodel import Session
 
+from models.tables import CUSTOMERS
 from triggers import Trigger
 from worker.audience import own_events
 
@@ -30,7 +31,7 @@ def _month_days(day: date) -> list[str]:
 
 def who_on(entry: str, day: date, dialect: str) -> ColumnElement[bool] | None:
     """Which customers `entry` reaches on `day`; None when it reaches nobody that day."""
-    c = own_events.CUSTOMERS.c
+    c = CUSTOMERS.c
     if entry == "date:customer.birthday":
         return own_events.month_day(dialect, c.birthday).in_(_month_days(day))
     if entry == "date:customer.first_order_at":
@@ -57,7 +58,7 @@ def sweep(db: Session, triggers: Iterable[Trigger], *, day: date, now: datetime)
         if who is None:
             continue
         if not transactional:
-            who = who & own_events.CUSTOMERS.c.accepts_marketing.is_(True)
+            who = who & CUSTOMERS.c.accepts_marketing.is_(True)
         added[entry] = own_events.insert_customer_events(
             db,
             event_type=entry,

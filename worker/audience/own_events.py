@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, String, Table, func, literal, select
+from sqlalchemy import ColumnElement, String, func, literal, select
 from sqlalchemy import cast as sa_cast
 from sqlmodel import Session
 
-from models import Customer, Event, EventStatus
+from models import EventStatus
 from models.db import dialect_insert
+from models.tables import CUSTOMERS, EVENTS
 
-CUSTOMERS = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
-EVENTS = cast(Table, Event.__table__)  # type: ignore[attr-defined]
 SOURCE = "ladder"
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, func, literal, select, text, update
 from sqlmodel import Session, col
 
 from models import Customer
+from models.tables import CUSTOMERS
 from models.types import UTCDateTime
 from worker.audience import own_events
 
@@ -98,7 +99,7 @@ def preview_moves(db: Session) -> dict[int, tuple[str | None, str]]:
 
 def emit_moves(db: Session, now: datetime) -> int:
     """segment.exited and segment.entered events for those whose segment changed at `now`."""
-    c = own_events.CUSTOMERS.c
+    c = CUSTOMERS.c
     moved = (c.segment_changed_at == literal(now, UTCDateTime())) & c.previous_segment.is_not(None)
     moved = moved & c.segment.is_not(None)
     data = {"from": c.previous_segment, "to": c.segment}

@@ -20,9 +20,9 @@ from sqlmodel import Session, col, select
 from models import Customer, Delivery, DeliveryStatus, Event, Order
 from triggers import CompiledTrigger, ConditionError, TriggerSet
 from worker.audience import dates, segments
-from worker.delivery.budget import MARKETING
 from worker.rendering.variables import build_context, customer_view
 from worker.scheduling import rules
+from worker.scheduling.budget import MARKETING
 from worker.settings import Settings
 
 

@@ -1,1 +1,2 @@
-"""Sending a delivery: eligibility, budget, pauses, preferences, tokens, provider feedback."""
+"""Sending a due delivery: claims, eligibility, composing, the provider's answer, its later
+events (feedback), sending pauses and unsubscribe tokens."""

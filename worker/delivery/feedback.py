@@ -10,12 +10,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, ProviderEvent
 from models.db import insert_ignoring_duplicates
-from worker.delivery.preferences import MESSAGE_CLASSES, set_preference, suppress
+from models.states import DELIVERY
+from models.tables import DELIVERIES, PROVIDER_EVENTS
+from worker.delivery.claims import OUTCOME_UNKNOWN
+from worker.processing.preferences import MESSAGE_CLASSES, set_preference, suppress
 from worker.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -33,7 +36,6 @@ TRANSITIONS: dict[str, tuple[DeliveryStatus, tuple[DeliveryStatus, ...]]] = {
     "bounce": (S.BOUNCED, (*_AFTER_SEND, S.DELIVERED)),
     "dropped": (S.DROPPED, _AFTER_SEND),
 }
-OUTCOME_UNKNOWN = "outcome unknown"  # the reason worker/clock.py gives a stale `sending` claim
 # What a `dropped` reason says about the address (SendGrid's own suppression lists).
 _DROPPED_SUPPRESSES = ("invalid", "bounced address", "spam reporting address")
 
@@ -58,9 +60,9 @@ def store(db: Session, events: Sequence[dict[str, Any]], *, now: datetime) -> li
     rows = [_row(db, event, now) for event in events]
     ids = insert_ignoring_duplicates(
         db,
-        ProviderEvent.__table__,  # type: ignore[attr-defined]
+        PROVIDER_EVENTS,
         rows,
-        ProviderEvent.__table__.c.id,  # type: ignore[attr-defined]
+        PROVIDER_EVENTS.c.id,
     )
     db.commit()
     return [int(i) for i in ids]
@@ -162,19 +164,17 @@ def apply(db: Session, row: ProviderEvent, *, settings: Settings) -> None:
     transition = TRANSITIONS.get(row.type)
     if transition is not None and row.delivery_id is not None:
         status, before = transition
-        values: dict[str, Any] = {"status": status}
+        values: dict[str, Any] = {}
         if row.type in ("bounce", "dropped"):
             values["reason"] = f"{row.type}: {event.get('reason', '')}".strip()
-        # A delivery the clock gave up as "outcome unknown" (its worker died after sending)
-        # is settled by the provider's word too.
-        unknown = (col(Delivery.status) == S.FAILED) & col(Delivery.reason).startswith(
-            OUTCOME_UNKNOWN
-        )
-        db.execute(
-            update(Delivery)
-            .where(col(Delivery.id) == row.delivery_id, col(Delivery.status).in_(before) | unknown)
-            .values(values)
-        )
+        this = DELIVERIES.c.id == row.delivery_id
+        # Forward only: a delivery already past this state (a late `delivered` after `open`)
+        # is not moved back, and the statement leaves it alone.
+        if not DELIVERY.move(db, before, status, this, **values):
+            # A delivery the clock gave up as "outcome unknown" (its worker died after
+            # sending) is settled by the provider's word too.
+            unknown = DELIVERIES.c.reason.startswith(OUTCOME_UNKNOWN)
+            DELIVERY.move(db, S.FAILED, status, this, unknown, **values)
     email = str(event.get("email", "")).strip().lower()
     if email:
         _reach_address(db, row.type, event, email, occurred=row.occurred_at, settings=settings)

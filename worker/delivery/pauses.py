@@ -9,6 +9,7 @@ from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus, SendingPause
 from models.db import insert_ignoring_duplicates
+from models.tables import SENDING_PAUSES
 
 
 def pause_of(db: Session, provider: str) -> SendingPause | None:
@@ -32,9 +33,9 @@ def pause(db: Session, provider: str, reason: str, *, now: datetime, probe_after
     values = {"reason": reason, "paused_at": now, "probe_at": probe_at}
     insert_ignoring_duplicates(
         db,
-        SendingPause.__table__,  # type: ignore[attr-defined]
+        SENDING_PAUSES,
         [{"provider": provider, **values}],
-        SendingPause.__table__.c.provider,  # type: ignore[attr-defined]
+        SENDING_PAUSES.c.provider,
     )
     # Already paused (a probe failed again): the reason and probe time move on.
     db.execute(update(SendingPause).where(col(SendingPause.provider) == provider).values(values))

@@ -12,11 +12,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from models import migrate
 from models.db import get_engine, session
+from worker.canonical import CanonicalEvent
 from worker.demo import replay
 from worker.demo.browse import write_index
 from worker.demo.shop import generate
 from worker.demo.summary import Run, print_summary
-from worker.intake.canonical import CanonicalEvent
 from worker.runtime import Runtime
 
 VAR = Path("var")

@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus
 from worker import current_time
-from worker.intake.canonical import CanonicalEvent
+from worker.canonical import CanonicalEvent
 from worker.intake.ingest import batched
 from worker.queue import clock, dispatch
 from worker.queue.allinone import installed, running_worker

@@ -14,8 +14,8 @@ from enum import StrEnum
 
 from faker import Faker
 
+from worker.canonical import CanonicalEvent, CustomerIn, LineIn, OrderIn
 from worker.demo.catalogue import EVERYDAY, PREMIUM
-from worker.intake.canonical import CanonicalEvent, CustomerIn, LineIn, OrderIn
 
 HISTORY_START = datetime(2024, 1, 1, tzinfo=UTC)
 HISTORY = timedelta(days=730)

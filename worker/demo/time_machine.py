@@ -30,8 +30,8 @@ from models import Customer, Delivery, DeliveryStatus
 from models.db import session
 from worker import current_time
 from worker.audience import segments
+from worker.canonical import CanonicalEvent
 from worker.demo.replay import drain, private_broker
-from worker.intake.canonical import CanonicalEvent
 from worker.queue import clock, dispatch
 from worker.runtime import Runtime, in_process
 

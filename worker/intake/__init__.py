@@ -1,1 +1,1 @@
-"""What comes in: canonical events, ingest, history import, the webhook inbox and spool."""
+"""What comes in: ingest of canonical events, history import, the webhook inbox and spool."""

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from worker.intake.canonical import CanonicalEvent, describe_errors
+from worker.canonical import CanonicalEvent, describe_errors
+from worker.intake.ingest import batched
 
 MAX_INVALID_KEPT = 1000
 
@@ -49,7 +50,12 @@ def read_batches(
 ) -> Iterator[list[CanonicalEvent]]:
     """The valid lines of `handle` as events, `size` at a time; invalid lines are counted in
     `result`, the first MAX_INVALID_KEPT with their reasons. `on_bytes(n)` after each line."""
-    batch: list[CanonicalEvent] = []
+    return iter(batched(_events(handle, result, on_bytes), size))
+
+
+def _events(
+    handle: Iterable[bytes], result: ImportResult, on_bytes: Callable[[int], object] | None
+) -> Iterator[CanonicalEvent]:
     for number, raw in enumerate(handle, start=1):
         result.lines = number
         if on_bytes is not None:
@@ -58,9 +64,4 @@ def read_batches(
             continue
         event = _parse(number, raw, result)
         if event is not None:
-            batch.append(event)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+            yield event

@@ -16,7 +16,9 @@ from sqlmodel import Session, col, select
 
 from models import InboxItem, InboxStatus
 from models.db import session
-from worker.intake.canonical import describe_errors
+from models.states import INBOX_ROW
+from models.tables import INBOX
+from worker.canonical import describe_errors
 from worker.intake.ingest import store_events
 from worker.privacy.requests import carry_out
 from worker.settings import Settings
@@ -74,7 +76,7 @@ def row_for(
 def insert_rows(db: Session, rows: Sequence[dict[str, Any]]) -> list[int | None]:
     """Inserts the rows that are new on (source, dedupe_key) and commits. Returns, per row, its
     new id, or None for a delivery already stored (a repeat, also one earlier in `rows`)."""
-    table = InboxItem.__table__  # type: ignore[attr-defined]
+    table = INBOX
     insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(table)
@@ -129,15 +131,14 @@ def normalise(
     payload cannot be read is marked failed, one Ladder has no use for ignored, with the reason.
     """
     item = db.scalars(
-        update(InboxItem)
-        .where(col(InboxItem.id) == inbox_id, col(InboxItem.status) == InboxStatus.PENDING)
-        .values(
-            status=InboxStatus.NORMALISED,
+        INBOX_ROW.update(
+            InboxStatus.PENDING,
+            InboxStatus.NORMALISED,
+            col(InboxItem.id) == inbox_id,
             normalised_at=now,
             attempts=InboxItem.attempts + 1,
             error=None,
-        )
-        .returning(InboxItem)
+        ).returning(InboxItem)
     ).one_or_none()
     if item is None:
         db.rollback()
@@ -205,15 +206,14 @@ def _reason(exc: BaseException) -> str:
 
 
 def _mark(db: Session, inbox_id: int, status: InboxStatus, reason: str, *, now: datetime) -> None:
-    db.execute(
-        update(InboxItem)
-        .where(col(InboxItem.id) == inbox_id, col(InboxItem.status) == InboxStatus.PENDING)
-        .values(
-            status=status,
-            error=reason[:2000],
-            normalised_at=now,
-            attempts=InboxItem.attempts + 1,
-        )
+    INBOX_ROW.move_one(
+        db,
+        inbox_id,
+        InboxStatus.PENDING,
+        status,
+        error=reason[:2000],
+        normalised_at=now,
+        attempts=InboxItem.attempts + 1,
     )
     db.commit()
 
@@ -251,10 +251,13 @@ def reopen(
         query = query.where(col(InboxItem.topic) == topic)
     ids = [row_id for row_id in db.exec(query.order_by(col(InboxItem.id))) if row_id is not None]
     if ids:
-        db.execute(
-            update(InboxItem)
-            .where(col(InboxItem.id).in_(ids), col(InboxItem.status).in_(states))
-            .values(status=InboxStatus.PENDING, attempts=0, enqueued_at=enqueued_at)
+        INBOX_ROW.move(
+            db,
+            states,
+            InboxStatus.PENDING,
+            col(InboxItem.id).in_(ids),
+            attempts=0,
+            enqueued_at=enqueued_at,
         )
     db.commit()
     return ids

@@ -8,9 +8,10 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from models import Event, EventStatus
+from models import EventStatus
 from models.db import insert_ignoring_duplicates
-from worker.intake.canonical import CanonicalEvent
+from models.tables import EVENTS
+from worker.canonical import CanonicalEvent
 
 MAX_BATCH = 1000
 
@@ -52,7 +53,7 @@ def store_events(
         }
         for item in unique.values()
     ]
-    stored = insert_ignoring_duplicates(db, Event.__table__, rows, Event.__table__.c.id)  # type: ignore[attr-defined]
+    stored = insert_ignoring_duplicates(db, EVENTS, rows, EVENTS.c.id)
     db.commit()
     return IngestResult(stored=sorted(stored), duplicates=len(events) - len(stored))
 

@@ -1,1 +1,1 @@
-"""Applying stored events: customers, addresses, orders and their derived facts."""
+"""Applying stored events: customers, addresses, orders, consent and preferences, and facts."""

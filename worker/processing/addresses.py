@@ -7,7 +7,7 @@ from datetime import datetime
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session
 
-from worker.delivery.preferences import suppress
+from worker.processing.preferences import suppress
 
 
 def address_problem(email: str) -> str | None:

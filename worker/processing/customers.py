@@ -10,7 +10,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Table,
     and_,
     bindparam,
     case,
@@ -23,20 +22,18 @@ from sqlalchemy import (
 from sqlalchemy.sql.dml import Insert, Update
 from sqlmodel import Session
 
-from models import Customer, CustomerExternalId, Order
+from models import Customer, Order
 from models.db import dialect_insert, insert_ignoring_duplicates
 from models.orders import UNCOUNTED_STATUSES
+from models.tables import CUSTOMERS, EXTERNAL_IDS, ORDERS
 from models.types import UTCDateTime
-from worker.intake.canonical import CustomerIn
+from worker.canonical import CustomerIn
 from worker.processing.addresses import suppress_if_invalid
 
 _PROFILE_FIELDS = ("first_name", "last_name", "locale", "timezone", "birthday")
 
 # Core tables: the hot path builds its statements once and binds values per event, which costs
 # a fraction of the ORM's per-statement work (see ARCHITECTURE.md, "Where the time goes").
-CUSTOMERS = cast(Table, Customer.__table__)  # type: ignore[attr-defined]
-EXTERNAL_IDS = cast(Table, CustomerExternalId.__table__)  # type: ignore[attr-defined]
-ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

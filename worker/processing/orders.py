@@ -9,15 +9,16 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session
 
 from models import Order, OrderLine, OrderStatus
 from models.db import dialect_insert
 from models.orders import UNCOUNTED_STATUSES
+from models.tables import ORDER_LINES, ORDERS
 from models.types import to_minor
-from worker.intake.canonical import OrderIn
+from worker.canonical import OrderIn
 
 STATUS_BY_EVENT = {
     "order.placed": OrderStatus.PLACED,
@@ -26,10 +27,32 @@ STATUS_BY_EVENT = {
     "order.cancelled": OrderStatus.CANCELLED,
     "order.refunded": OrderStatus.REFUNDED,
 }
-ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
-LINES = cast(Table, OrderLine.__table__)  # type: ignore[attr-defined]
-# Lines loaded ahead for a batch (`preload_lines`), kept on the session until `forget_lines`.
-_LINES_KEY = "ladder.order_lines"
+
+
+class OrderLines:
+    """Order lines known without a query: those of orders a batch has just recorded (inserted
+    at its end) and those a batch of deliveries loaded ahead. One per batch, passed along."""
+
+    def __init__(self) -> None:
+        self._by_order: dict[int, list[Any]] = {}
+
+    def remember(self, order_id: int, lines: list[Any]) -> None:
+        self._by_order[order_id] = lines
+
+    def preload(self, db: Session, order_ids: Iterable[int]) -> None:
+        """Loads the lines of many orders in one query."""
+        wanted = sorted(set(order_ids) - set(self._by_order))
+        for order_id in wanted:
+            self._by_order[order_id] = []
+        if wanted:
+            for line in db.execute(_lines_of(), {"order_ids": wanted}):
+                self._by_order[line.order_id].append(line)
+
+    def of(self, db: Session, order_id: int) -> list[OrderLine]:
+        """The order's lines (rows with the attributes of `OrderLine`), known ones first."""
+        if order_id in self._by_order:
+            return cast(list[OrderLine], self._by_order[order_id])
+        return order_lines(db, order_id)
 
 
 @dataclass(frozen=True)
@@ -44,12 +67,15 @@ class OrderSighting:
 
 
 def record_orders(
-    db: Session, sightings: Sequence[OrderSighting], lines_later: list[dict[str, Any]]
+    db: Session,
+    sightings: Sequence[OrderSighting],
+    lines_later: list[dict[str, Any]],
+    known_lines: OrderLines,
 ) -> list[Order]:
     """The order rows for `sightings`, created on first sight; status moved on by each event.
 
     A new order's lines are added to `lines_later` for the caller to insert with
-    `insert_lines` (a batch inserts all its lines at once); until then `order_lines` serves
+    `insert_lines` (a batch inserts all its lines at once); until then `known_lines` serves
     them. The rows come back as read (attributes as on `Order`), not tracked by the session.
     """
     if not sightings:
@@ -64,7 +90,7 @@ def record_orders(
         key = (sighting.source, sighting.incoming.id)
         order: Any = inserted.pop(key, None)  # popped: the same order twice is new only once
         if order is not None:
-            _lines_for_later(db, sighting.incoming, order.id, lines_later)
+            _lines_for_later(sighting.incoming, order.id, lines_later, known_lines)
         else:  # known already: a later event about the same order
             order = known.get(key) or _just_recorded(recorded, key)
         new_status = STATUS_BY_EVENT.get(sighting.event_type)
@@ -103,7 +129,7 @@ def _just_recorded(recorded: list[Order], key: tuple[str, str]) -> Any:
 
 
 def _lines_for_later(
-    db: Session, incoming: OrderIn, order_id: int, lines_later: list[dict[str, Any]]
+    incoming: OrderIn, order_id: int, lines_later: list[dict[str, Any]], known: OrderLines
 ) -> None:
     lines = [
         {
@@ -117,8 +143,7 @@ def _lines_for_later(
         for line in incoming.lines
     ]
     lines_later.extend(lines)
-    preloaded = db.info.setdefault(_LINES_KEY, {})
-    preloaded[order_id] = [SimpleNamespace(id=None, **line) for line in lines]
+    known.remember(order_id, [SimpleNamespace(id=None, **line) for line in lines])
 
 
 @cache
@@ -145,7 +170,7 @@ def _move() -> Any:
 def insert_lines(db: Session, lines: list[dict[str, Any]]) -> None:
     """Inserts order lines in one executemany (those `record_order` left for later)."""
     if lines:
-        db.execute(LINES.insert(), lines)
+        db.execute(ORDER_LINES.insert(), lines)
 
 
 def _may_move(current: str, new: OrderStatus) -> bool:
@@ -159,29 +184,12 @@ def _may_move(current: str, new: OrderStatus) -> bool:
 @cache
 def _lines_of() -> Any:
     return (
-        select(LINES)
-        .where(LINES.c.order_id.in_(bindparam("order_ids", expanding=True)))
-        .order_by(LINES.c.id)
+        select(ORDER_LINES)
+        .where(ORDER_LINES.c.order_id.in_(bindparam("order_ids", expanding=True)))
+        .order_by(ORDER_LINES.c.id)
     )
 
 
 def order_lines(db: Session, order_id: int) -> list[OrderLine]:
-    """The order's lines (rows with the attributes of `OrderLine`), preloaded ones first."""
-    preloaded: dict[int, list[Any]] | None = db.info.get(_LINES_KEY)
-    if preloaded is not None and order_id in preloaded:
-        return cast(list[OrderLine], preloaded[order_id])
+    """The order's lines, as rows with the attributes of `OrderLine`."""
     return cast(list[OrderLine], list(db.execute(_lines_of(), {"order_ids": [order_id]})))
-
-
-def preload_lines(db: Session, order_ids: Iterable[int]) -> None:
-    """Loads the lines of many orders in one query, for `order_lines` to serve in a batch."""
-    wanted = sorted(set(order_ids))
-    preloaded: dict[int, list[Any]] = {order_id: [] for order_id in wanted}
-    if wanted:
-        for line in db.execute(_lines_of(), {"order_ids": wanted}):
-            preloaded[line.order_id].append(line)
-    db.info[_LINES_KEY] = preloaded
-
-
-def forget_lines(db: Session) -> None:
-    db.info.pop(_LINES_KEY, None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 import dramatiq
 
@@ -16,48 +18,47 @@ from worker.processing import events
 from worker.providers import DeliveryError
 from worker.queue import broker as _broker  # noqa: F401  (sets the global broker first)
 from worker.queue import handoff
-from worker.runtime import get_runtime
+from worker.runtime import Runtime, get_runtime
+from worker.scheduling.matching import Scheduler
 
 logger = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
 # Ids per message for the batch actors: ingest stores up to 1,000 events per commit.
 EVENT_BATCH = 100
+# Each queue's retry policy, for every actor on it; each actor adds its own time limit.
+EVENTS: dict[str, Any] = {
+    "queue_name": "events",
+    "max_retries": 10,
+    "min_backoff": 1_000,
+    "max_backoff": 300_000,
+    "max_age": 7 * DAY_MS,
+}
+DELIVERIES: dict[str, Any] = {
+    "queue_name": "deliveries",
+    "max_retries": 8,
+    "min_backoff": 5_000,
+    "max_backoff": 600_000,
+    "max_age": 7 * DAY_MS,
+}
 
 
-@dramatiq.actor(
-    queue_name="events",
-    max_retries=10,
-    min_backoff=1_000,
-    max_backoff=300_000,
-    time_limit=60_000,
-    max_age=7 * DAY_MS,
-    throws=(PermanentError,),
-)
+def _scheduler(runtime: Runtime, now: datetime) -> Scheduler:
+    """Matching for the events a batch applies; deliveries due at once are handed over."""
+    return Scheduler(runtime.triggers, runtime.settings, enqueued_at=handoff.enqueue_at(now))
+
+
+@dramatiq.actor(**EVENTS, time_limit=60_000, throws=(PermanentError,))
 def process(event_id: int) -> None:
     """Process one stored event; does nothing if it was already processed."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
         now = current_time.now()
-        due = events.process(
-            db,
-            event_id,
-            now=now,
-            triggers=runtime.triggers,
-            settings=runtime.settings,
-            enqueued_at=handoff.enqueue_at(now),
-        )
+        due = events.process(db, event_id, now=now, scheduler=_scheduler(runtime, now))
         handoff.enqueue(db, deliver, Delivery, due)
 
 
-@dramatiq.actor(
-    queue_name="events",
-    max_retries=10,
-    min_backoff=1_000,
-    max_backoff=300_000,
-    time_limit=300_000,
-    max_age=7 * DAY_MS,
-)
+@dramatiq.actor(**EVENTS, time_limit=300_000)
 def process_batch(event_ids: list[int]) -> None:
     """Process many stored events in one transaction, each moved by its own compare-and-set.
 
@@ -66,25 +67,11 @@ def process_batch(event_ids: list[int]) -> None:
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
         now = current_time.now()
-        result = events.process_many(
-            db,
-            event_ids,
-            now=now,
-            triggers=runtime.triggers,
-            settings=runtime.settings,
-            enqueued_at=handoff.enqueue_at(now),
-        )
+        result = events.process_many(db, event_ids, now=now, scheduler=_scheduler(runtime, now))
         handoff.enqueue_batches(db, deliver_batch, Delivery, result.due, size=EVENT_BATCH)
 
 
-@dramatiq.actor(
-    queue_name="deliveries",
-    max_retries=8,
-    min_backoff=5_000,
-    max_backoff=600_000,
-    time_limit=120_000,
-    max_age=7 * DAY_MS,
-)
+@dramatiq.actor(**DELIVERIES, time_limit=120_000)
 def deliver(delivery_id: int) -> None:
     """Send one delivery; does nothing if it is no longer scheduled or not yet due."""
     runtime = get_runtime()
@@ -99,14 +86,7 @@ def deliver(delivery_id: int) -> None:
             deliver.send_with_options(args=(delivery_id,), delay=int(exc.retry_after_s * 1000))
 
 
-@dramatiq.actor(
-    queue_name="events",
-    max_retries=10,
-    min_backoff=1_000,
-    max_backoff=300_000,
-    time_limit=60_000,
-    max_age=7 * DAY_MS,
-)
+@dramatiq.actor(**EVENTS, time_limit=60_000)
 def normalise(inbox_id: int) -> None:
     """Read one stored webhook delivery into canonical events; does nothing if already read."""
     runtime = get_runtime()
@@ -118,14 +98,7 @@ def normalise(inbox_id: int) -> None:
         handoff.enqueue_batches(db, process_batch, Event, new, size=EVENT_BATCH)
 
 
-@dramatiq.actor(
-    queue_name="deliveries",
-    max_retries=8,
-    min_backoff=5_000,
-    max_backoff=600_000,
-    time_limit=600_000,
-    max_age=7 * DAY_MS,
-)
+@dramatiq.actor(**DELIVERIES, time_limit=600_000)
 def deliver_batch(delivery_ids: list[int]) -> None:
     """Send many deliveries, each as `deliver` would; a transient provider error hands that
     one to `deliver`, whose retries back off. Those the batch had no time for (a provider that

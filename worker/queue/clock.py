@@ -13,14 +13,12 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from models import Delivery, DeliveryStatus
 from models.db import session
 from worker import current_time
 from worker.audience import dates, recommendations, segments
-from worker.delivery import feedback
+from worker.delivery import claims, feedback
 from worker.intake import spool
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
@@ -51,42 +49,6 @@ class TickReport:
     provider_events: int = 0  # stored provider events applied late
 
 
-def recover_stale_claims(
-    db: Session, *, now: datetime, claim_timeout: timedelta, idempotent: bool
-) -> tuple[int, int]:
-    """Deliveries left `sending` by a worker that died: sent again if the provider makes a
-    second send harmless, else failed with the reason, never risking a second email.
-
-    Returns (released, abandoned).
-    """
-    stale = (col(Delivery.status) == DeliveryStatus.SENDING) & (
-        col(Delivery.claimed_at) < now - claim_timeout
-    )
-    if idempotent:
-        result = db.execute(
-            update(Delivery)
-            .where(stale)
-            .values(
-                status=DeliveryStatus.SCHEDULED,
-                enqueued_at=None,
-                reason="released: the worker that claimed it stopped answering",
-            )
-        )
-        db.commit()
-        return result.rowcount, 0  # type: ignore[attr-defined]
-    result = db.execute(
-        update(Delivery)
-        .where(stale)
-        .values(
-            status=DeliveryStatus.FAILED,
-            reason="outcome unknown: the worker stopped while sending; "
-            "not resent to avoid a duplicate",
-        )
-    )
-    db.commit()
-    return 0, result.rowcount  # type: ignore[attr-defined]
-
-
 def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
     """Today's and tomorrow's date events (UTC): a day ahead for zones east of UTC, and
     today's so a clock started late in the day still finds them. Reruns add nothing."""
@@ -109,7 +71,7 @@ def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
         report.dates = sweep_dates(db, now=now, runtime=runtime)
     if leases.is_due_every(db, RECOMMENDATIONS_JOB, now, RECOMMENDATIONS_EVERY):
         report.recommendations = recommendations.refresh(db)
-    report.released, report.abandoned = recover_stale_claims(
+    report.released, report.abandoned = claims.recover_stale(
         db,
         now=now,
         claim_timeout=timedelta(seconds=settings.claim_timeout_s),

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from models import Delivery, Event, InboxItem
-from worker.intake.canonical import CanonicalEvent
+from worker.canonical import CanonicalEvent
 from worker.intake.ingest import IngestResult, store_events
 from worker.queue import handoff
 from worker.queue.actors import EVENT_BATCH, deliver_batch, normalise, process_batch

@@ -10,11 +10,12 @@ from sqlmodel import Session, col
 
 from models import Lease
 from models.db import insert_ignoring_duplicates
+from models.tables import LEASES
 
 
 def acquire(db: Session, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
     """Takes or renews the lease `name`. False while another holder's lease is unexpired."""
-    insert_ignoring_duplicates(db, Lease.__table__, [{"name": name}], Lease.__table__.c.name)  # type: ignore[attr-defined]
+    insert_ignoring_duplicates(db, LEASES, [{"name": name}], LEASES.c.name)
     result = db.execute(
         update(Lease)
         .where(
@@ -46,7 +47,7 @@ def is_due_daily(db: Session, job: str, now: datetime) -> bool:
         db.commit()
         return False  # ran today already: the common case costs one read, no write
     if row is None:
-        insert_ignoring_duplicates(db, Lease.__table__, [{"name": job}], Lease.__table__.c.name)  # type: ignore[attr-defined]
+        insert_ignoring_duplicates(db, LEASES, [{"name": job}], LEASES.c.name)
     result = db.execute(
         update(Lease)
         .where(
@@ -61,7 +62,7 @@ def is_due_daily(db: Session, job: str, now: datetime) -> bool:
 
 def is_due_every(db: Session, job: str, now: datetime, period: timedelta) -> bool:
     """True at most once per `period` for `job`: a compare-and-set on its lease row."""
-    insert_ignoring_duplicates(db, Lease.__table__, [{"name": job}], Lease.__table__.c.name)  # type: ignore[attr-defined]
+    insert_ignoring_duplicates(db, LEASES, [{"name": job}], LEASES.c.name)
     result = db.execute(
         update(Lease)
         .where(

@@ -11,7 +11,7 @@ from html import unescape
 _DROPPED = re.compile(r"<(head|style|script|title)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
 _LINK = re.compile(r"<a\b([^>]*)>(.*?)</a\s*>", re.S | re.I)
 _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
-# Lower-case tags only, as the stylesheet step (worker/inlining.py) writes every template:
+# Lower-case tags only, as the stylesheet step (worker/rendering/inlining.py) writes every template:
 # matching either case would cost a tenth of the text part.
 _BLOCK = re.compile(r"</?(?:p|div|tr|table|h[1-6]|ul|ol|section|footer)\b[^>]*>")
 # A line break, a list item, a cell (cells side by side must not run together): one pass.

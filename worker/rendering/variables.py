@@ -48,7 +48,10 @@ def shop_view(settings: Settings) -> dict[str, Any]:
     }
 
 
-def order_view(db: Session, order: Order, *, shop_url: str = "") -> dict[str, Any]:
+def order_view(
+    db: Session, order: Order, *, shop_url: str = "", lines: orders.OrderLines | None = None
+) -> dict[str, Any]:
+    known = lines or orders.OrderLines()
     return {
         "id": order.source_order_id,
         "status": order.status,
@@ -64,7 +67,7 @@ def order_view(db: Session, order: Order, *, shop_url: str = "") -> dict[str, An
                 "price": to_major(line.price, order.currency),
                 "url": product_url(shop_url, line.product_id),
             }
-            for line in orders.order_lines(db, order.id)  # type: ignore[arg-type]
+            for line in known.of(db, order.id)  # type: ignore[arg-type]
         ],
     }
 
@@ -88,8 +91,10 @@ def build_context(
     settings: Settings,
     now: datetime,
     needs: frozenset[str] | None = None,
+    lines: orders.OrderLines | None = None,
 ) -> dict[str, Any]:
-    """Everything a condition or template may read. `needs` skips what nobody reads."""
+    """Everything a condition or template may read. `needs` skips what nobody reads; `lines`
+    serves order lines a batch already knows."""
     currency = customer.currency or settings.default_currency
     context: dict[str, Any] = {
         "event": event_view(event),
@@ -108,7 +113,7 @@ def build_context(
             )
         )
     if order is not None and (needs is None or "order" in needs):
-        context["order"] = order_view(db, order, shop_url=settings.shop_url)
+        context["order"] = order_view(db, order, shop_url=settings.shop_url, lines=lines)
     if order is not None and (needs is None or "before" in needs):
         cause_order = order
 

@@ -1,1 +1,2 @@
-"""Matched triggers become delivery rows: due times in local time, holdouts, rules."""
+"""Matched triggers become delivery rows: due times in local time, quiet hours, the budget,
+holdouts, cooldown and `unless`."""

@@ -1,5 +1,5 @@
 """What a matched trigger's delivery row says: when it is due, its dedupe key, holdout and
-class. The arithmetic of time lives in `timing`; this module applies a trigger to it."""
+class, cooldown. The arithmetic of time lives in `local_time`; this applies a trigger to it."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
-from models import Customer, Delivery
+from models import Customer, Delivery, DeliveryStatus
+from models.tables import DELIVERIES
+from models.types import UTCDateTime
 from triggers import CompiledTrigger, Trigger
-from worker.delivery import budget
-from worker.scheduling import local_time
+from worker.scheduling import budget, local_time
 from worker.scheduling.holdout import is_held_out
 from worker.settings import Settings
 
@@ -143,4 +146,51 @@ def hold_back(
         due_at=due_at,
         max_lateness=trigger.max_lateness,
         settle=lambda moment: local_time.next_send_time(moment, zone=zone, window=window),
+    )
+
+
+# States in which a delivery counts against a trigger's cooldown.
+LIVE_STATUSES = (
+    DeliveryStatus.SCHEDULED,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+)
+
+
+def in_cooldown(
+    db: Session,
+    trigger: str,
+    customer_id: int,
+    send_at: datetime,
+    cooldown: timedelta,
+    *,
+    excluding: Collection[int] = (),
+) -> bool:
+    """True if this customer has a live delivery of `trigger` within `cooldown` of `send_at`,
+    other than those with ids in `excluding`."""
+    values = {
+        "customer_id": customer_id,
+        "trigger": trigger,
+        "after": send_at - cooldown,
+        "before": send_at + cooldown,
+        "excluding": list(excluding) or [0],  # ids start at 1
+    }
+    return db.execute(_live_within(), values).first() is not None
+
+
+@cache
+def _live_within() -> Any:
+    c = DELIVERIES.c
+    return (
+        select(c.id)
+        .where(
+            c.customer_id == bindparam("customer_id"),
+            c.trigger == bindparam("trigger"),
+            c.status.in_([status.value for status in LIVE_STATUSES]),
+            c.send_at > bindparam("after", type_=UTCDateTime()),
+            c.send_at < bindparam("before", type_=UTCDateTime()),
+            c.id.not_in(bindparam("excluding", expanding=True)),
+        )
+        .limit(1)
     )

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 from sqlmodel import Session, col, select
 
 from models import Customer, CustomerExternalId, InboxItem, Order
-from worker.intake.canonical import CanonicalEvent
+from worker.canonical import CanonicalEvent
 from worker.settings import Settings
 
 

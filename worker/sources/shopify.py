@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from models import InboxItem
 from models.types import to_major, to_minor
-from worker.intake.canonical import CanonicalEvent
+from worker.canonical import CanonicalEvent
 from worker.settings import Settings
 from worker.sources import (
     Ignored,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import Session
 
 from models import InboxItem
-from worker.intake.canonical import CanonicalEvent
+from worker.canonical import CanonicalEvent
 from worker.settings import Settings
 from worker.sources import (
     Ignored,

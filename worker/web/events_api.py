@@ -12,7 +12,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from worker import current_time
-from worker.intake.canonical import CanonicalEvent, describe_errors
+from worker.canonical import CanonicalEvent, describe_errors
 from worker.intake.ingest import MAX_BATCH
 from worker.queue import dispatch
 from worker.web.deps import db_session, read_body, require_api_token, settings_of

@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from models import Customer
 from models.db import session
 from worker import current_time
-from worker.delivery.preferences import MESSAGE_CLASSES, preferences_of, set_preference
 from worker.delivery.tokens import UnsubscribeToken, read_unsubscribe_token
+from worker.processing.preferences import MESSAGE_CLASSES, preferences_of, set_preference
 from worker.web.deps import db_session, read_body, settings_of
 from worker.web.unsubscribe_texts import Texts, texts_for
 

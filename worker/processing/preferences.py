@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from models import Customer, Preference, Suppression
+from models import Customer, Preference
 from models.db import insert_ignoring_duplicates
+from models.tables import PREFERENCES, SUPPRESSIONS
 
 MESSAGE_CLASSES = ("marketing", "transactional")
 
@@ -32,9 +33,9 @@ def set_preference(
     values = {"opted_out": not wanted, "source": source, "changed_at": now}
     insert_ignoring_duplicates(
         db,
-        Preference.__table__,  # type: ignore[attr-defined]
+        PREFERENCES,
         [{"customer_id": customer.id, "message_class": message_class, **values}],
-        Preference.__table__.c.id,  # type: ignore[attr-defined]
+        PREFERENCES.c.id,
     )
     db.execute(
         update(Preference)
@@ -56,8 +57,8 @@ def suppress(db: Session, email: str, reason: str, *, now: datetime) -> bool:
     Returns False if it was already there. The caller commits."""
     inserted = insert_ignoring_duplicates(
         db,
-        Suppression.__table__,  # type: ignore[attr-defined]
+        SUPPRESSIONS,
         [{"email": email, "reason": reason[:64], "created_at": now}],
-        Suppression.__table__.c.id,  # type: ignore[attr-defined]
+        SUPPRESSIONS.c.id,
     )
     return bool(inserted)

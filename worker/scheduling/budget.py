@@ -11,16 +11,16 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, or_, select, union_all
+from sqlalchemy import and_, bindparam, or_, select, union_all
 from sqlmodel import Session
 
-from models import Delivery, DeliveryStatus
+from models import DeliveryStatus
+from models.tables import DELIVERIES
 from models.types import UTCDateTime
 from worker.limits import Budget
 
-DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 MARKETING = "marketing"
 
 

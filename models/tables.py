@@ -1,0 +1,39 @@
+"""The tables as SQLAlchemy Core objects, for the statements the hot path builds once.
+
+SQLModel types `Model.__table__` loosely; the one cast for each lives here.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import Table
+
+from models.customers import Customer, CustomerExternalId
+from models.deliverability import Preference, ProviderEvent, SendingPause
+from models.deliveries import Delivery, Suppression
+from models.events import Event
+from models.inbox import InboxItem, PrivacyRecord
+from models.leases import Lease
+from models.orders import Order, OrderLine
+from models.recommendations import ProductRecommendation
+
+
+def table_of(model: type[object]) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+CUSTOMERS = table_of(Customer)
+EXTERNAL_IDS = table_of(CustomerExternalId)
+PREFERENCES = table_of(Preference)
+PROVIDER_EVENTS = table_of(ProviderEvent)
+SENDING_PAUSES = table_of(SendingPause)
+DELIVERIES = table_of(Delivery)
+SUPPRESSIONS = table_of(Suppression)
+EVENTS = table_of(Event)
+INBOX = table_of(InboxItem)
+PRIVACY_RECORDS = table_of(PrivacyRecord)
+LEASES = table_of(Lease)
+ORDERS = table_of(Order)
+ORDER_LINES = table_of(OrderLine)
+RECOMMENDATIONS = table_of(ProductRecommendation)

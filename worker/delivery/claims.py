@@ -1,0 +1,273 @@
+"""Claiming deliveries: the compare-and-set `scheduled → sending`, alone or for a batch, and
+the rows a claimed delivery is about, loaded in one query."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache, lru_cache
+from types import SimpleNamespace
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, exists, select, true
+from sqlmodel import Session
+
+from models import Customer, Delivery, DeliveryStatus, Event, Order, SendingPause
+from models.states import DELIVERY
+from models.tables import CUSTOMERS, DELIVERIES, EVENTS, ORDERS, PREFERENCES, SUPPRESSIONS
+from models.types import UTCDateTime
+from worker.delivery import pauses
+from worker.processing.orders import OrderLines
+from worker.processing.preferences import MESSAGE_CLASSES
+
+S = DeliveryStatus
+# How long a batch trusts the sending pause it read: a pause another worker records (the
+# provider refused our credentials) stops this one's sends within about this long.
+PAUSE_FRESH_S = 1.0
+
+
+@dataclass
+class Batch:
+    """What `deliver_many` knows across its deliveries, passed to each `deliver`.
+
+    Claimed together (`claim_many`, for an idempotent provider): the rows not yet sent, the
+    rows they are about, their order lines, the budget's candidates and the finishes to write
+    at the end (`end`). Always: the sending pause as last read.
+    """
+
+    claimed: bool = False
+    ids: frozenset[int] = frozenset()
+    unsent: dict[int, Any] = field(default_factory=dict)  # delivery id → claimed row
+    customers: frozenset[int] = frozenset()  # theirs
+    loaded: dict[int, Any] = field(default_factory=dict)  # cause event id → row of `_load`
+    lines: OrderLines = field(default_factory=OrderLines)
+    budget: dict[int, frozenset[int]] | None = None  # see `eligibility.budget_candidates`
+    # (status, value names) → parameters of each finish, written in one executemany a kind
+    finishing: dict[tuple[S, tuple[str, ...]], list[dict[str, Any]]] = field(default_factory=dict)
+    pause: SendingPause | None = None
+    pause_read_at: float | None = None  # time.monotonic(); None: read it at the next delivery
+
+    def settled(self) -> dict[int, str]:
+        """Deliveries already decided whose rows still read `sending` until `end` writes them:
+        delivery id → the status they will have."""
+        return {
+            parameters["delivery_id"]: status.value
+            for (status, _), finishing in self.finishing.items()
+            for parameters in finishing
+        }
+
+    def pause_of(self, db: Session, backend: str) -> SendingPause | None:
+        """The sending pause, read again once the last read is older than PAUSE_FRESH_S."""
+        if self.pause_read_at is None or time.monotonic() - self.pause_read_at > PAUSE_FRESH_S:
+            self.pause, self.pause_read_at = pauses.pause_of(db, backend), time.monotonic()
+        return self.pause
+
+    def forget_pause(self) -> None:
+        """This session paused or resumed sending: read the pause again at the next delivery."""
+        self.pause, self.pause_read_at = None, None
+
+
+def claim(
+    db: Session, delivery_id: int, now: datetime, batch: Batch | None = None
+) -> Delivery | None:
+    """Moves a due delivery from scheduled to sending and returns it. None if another worker got
+    there first, it was cancelled meanwhile, or it is not due yet.
+
+    The row comes back as read (attributes as on `Delivery`), not tracked by the session.
+    One the batch claimed already is returned without a statement."""
+    if batch is not None and delivery_id in batch.unsent:
+        return cast(Delivery, batch.unsent.pop(delivery_id))
+    delivery = db.execute(_claim(), {"delivery_id": delivery_id, "now": now}).one_or_none()
+    db.commit()
+    return cast(Delivery | None, delivery)
+
+
+@lru_cache(maxsize=2)
+def _claim(many: bool = False) -> Any:
+    c = DELIVERIES.c
+    which = c.id.in_(bindparam("ids", expanding=True)) if many else c.id == bindparam("delivery_id")
+    now = bindparam("now", type_=UTCDateTime())
+    return (
+        DELIVERY.update(S.SCHEDULED, S.SENDING, which, c.send_at <= now)
+        .values(claimed_at=now, attempts=c.attempts + 1)
+        .returning(*DELIVERIES.c)
+    )
+
+
+def finish(
+    db: Session,
+    delivery_id: int,
+    status: DeliveryStatus,
+    batch: Batch | None = None,
+    **values: object,
+) -> bool:
+    """Moves a claimed delivery out of sending. False if it was no longer ours (the clock gave
+    up its claim meanwhile).
+
+    For a delivery the batch claimed the write waits for `end`, and the answer is True: the
+    provider is idempotent, so a crash before the write costs only a harmless second send when
+    the clock releases the claim.
+    """
+    names = tuple(sorted(values))
+    parameters = {f"v_{name}": value for name, value in values.items()}
+    parameters["delivery_id"] = delivery_id
+    if batch is not None and delivery_id in batch.ids:
+        batch.finishing.setdefault((status, names), []).append(parameters)
+        return True
+    result = db.execute(_finish(status, names), parameters)
+    db.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+@lru_cache(maxsize=64)
+def _finish(status: DeliveryStatus, names: tuple[str, ...]) -> Any:
+    c = DELIVERIES.c
+    return DELIVERY.update(
+        S.SENDING,
+        status,
+        c.id == bindparam("delivery_id"),
+        **{name: bindparam(f"v_{name}", type_=c[name].type) for name in names},
+    )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed delivery with the rows it is about."""
+
+    delivery: Delivery
+    customer: Customer
+    cause: Event
+    order: Order | None
+    suppressed: bool  # the address is on the suppression list
+    opted_out: frozenset[str]  # the message classes the customer said no to
+
+
+def load(db: Session, delivery: Delivery, batch: Batch | None = None) -> Claimed:
+    """The customer, the cause event, its order, the suppression check and the customer's
+    preferences in one query (none if the batch loaded them with the claim)."""
+    row = batch.loaded.get(delivery.cause_event_id) if batch is not None else None
+    if row is None:
+        row = db.execute(_load(), {"event_ids": [delivery.cause_event_id]}).one()
+    customer = _record(row, CUSTOMERS, 0)
+    cause = _record(row, EVENTS, len(CUSTOMERS.c))
+    order = _record(row, ORDERS, len(CUSTOMERS.c) + len(EVENTS.c))
+    flags = row[len(CUSTOMERS.c) + len(EVENTS.c) + len(ORDERS.c) :]
+    return Claimed(
+        delivery,
+        cast(Customer, customer),
+        cast(Event, cause),
+        cast(Order | None, order if order.id is not None else None),
+        bool(flags[0]),
+        frozenset(name for name, out in zip(MESSAGE_CLASSES, flags[1:], strict=True) if out),
+    )
+
+
+def _record(row: Any, table: Table, start: int) -> SimpleNamespace:
+    """One table's columns out of a joined row: it reads like the model."""
+    return SimpleNamespace(
+        **dict(zip(table.c.keys(), row[start : start + len(table.c)], strict=True))
+    )
+
+
+@cache
+def _load() -> Any:
+    suppressed = exists().where(SUPPRESSIONS.c.email == CUSTOMERS.c.email)
+    p = PREFERENCES.c
+    opted_out = [
+        exists()
+        .where(p.customer_id == CUSTOMERS.c.id, p.message_class == name, p.opted_out.is_(true()))
+        .label(f"opted_out_{name}")
+        for name in MESSAGE_CLASSES
+    ]
+    return (
+        select(*CUSTOMERS.c, *EVENTS.c, *ORDERS.c, suppressed.label("suppressed"), *opted_out)
+        .select_from(EVENTS)
+        .join(CUSTOMERS, CUSTOMERS.c.id == EVENTS.c.customer_id)
+        .outerjoin(ORDERS, ORDERS.c.id == EVENTS.c.order_id)
+        .where(EVENTS.c.id.in_(bindparam("event_ids", expanding=True)))
+    )
+
+
+def claim_many(db: Session, delivery_ids: Sequence[int], now: datetime, batch: Batch) -> None:
+    """Claims the due deliveries among `delivery_ids` at once, each by its own compare-and-set,
+    and loads their rows into `batch`, for `claim` and `load` to serve as `deliver` asks.
+
+    Only for an idempotent provider (see `finish`). Call `end` when done: it writes the
+    finishes and puts whatever `deliver` did not take back to scheduled.
+    """
+    batch.claimed = True
+    rows = db.execute(_claim(many=True), {"ids": list(delivery_ids), "now": now}).all()
+    db.commit()
+    batch.ids = frozenset(row.id for row in rows)
+    batch.unsent = {row.id: row for row in rows}
+    batch.customers = frozenset(row.customer_id for row in rows)
+    causes = sorted({row.cause_event_id for row in rows})
+    if not causes:
+        return
+    batch.loaded = {
+        row[len(CUSTOMERS.c)]: row for row in db.execute(_load(), {"event_ids": causes})
+    }
+    at = len(CUSTOMERS.c) + len(EVENTS.c)  # where the order's columns start, its id first
+    batch.lines.preload(db, [row[at] for row in batch.loaded.values() if row[at] is not None])
+    db.commit()  # End the read transaction.
+
+
+def end(db: Session, batch: Batch) -> None:
+    """Writes a claimed batch's finishes and releases what it did not send."""
+    if not batch.claimed:
+        return
+    db.rollback()
+    for (status, names), parameters in batch.finishing.items():
+        db.execute(_finish(status, names), parameters)  # one executemany per kind of finish
+    if batch.unsent:
+        db.execute(_release(), {"ids": sorted(batch.unsent)})
+    db.commit()
+
+
+@cache
+def _release() -> Any:
+    return DELIVERY.update(
+        S.SENDING,
+        S.SCHEDULED,
+        DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
+        reason="released: its batch stopped early",
+    )
+
+
+# The reason a stale claim gets with a provider that is not idempotent; a provider event for
+# the delivery settles it later (`feedback`).
+OUTCOME_UNKNOWN = "outcome unknown"
+
+
+def recover_stale(
+    db: Session, *, now: datetime, claim_timeout: timedelta, idempotent: bool
+) -> tuple[int, int]:
+    """Deliveries left `sending` by a worker that died: sent again if the provider makes a
+    second send harmless, else failed with the reason, never risking a second email.
+
+    Returns (released, abandoned).
+    """
+    stale = DELIVERIES.c.claimed_at < now - claim_timeout
+    if idempotent:
+        released = DELIVERY.move(
+            db,
+            S.SENDING,
+            S.SCHEDULED,
+            stale,
+            enqueued_at=None,
+            reason="released: the worker that claimed it stopped answering",
+        )
+        db.commit()
+        return released, 0
+    abandoned = DELIVERY.move(
+        db,
+        S.SENDING,
+        S.FAILED,
+        stale,
+        reason=f"{OUTCOME_UNKNOWN}: the worker stopped while sending; "
+        "not resent to avoid a duplicate",
+    )
+    db.commit()
+    return 0, abandoned

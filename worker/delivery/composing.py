@@ -1,0 +1,63 @@
+"""Composing: the variant chosen for this person rendered into the email the provider sends,
+with its unsubscribe link and headers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from worker.delivery.claims import Claimed
+from worker.delivery.tokens import unsubscribe_token
+from worker.providers import OutgoingEmail
+from worker.runtime import Runtime
+
+
+def compose(
+    claimed: Claimed, context: dict[str, Any], *, now: datetime, runtime: Runtime
+) -> tuple[OutgoingEmail, str]:
+    """Renders the variant chosen for this person; returns the email and the variant's name.
+
+    Raises RenderError for a missing or broken template.
+    """
+    settings = runtime.settings
+    delivery, customer = claimed.delivery, claimed.customer
+    message_class = runtime.triggers.by_name[delivery.trigger].trigger.message_class
+    token = unsubscribe_token(settings.secret_key(), customer.id, message_class)  # type: ignore[arg-type]
+    unsubscribe_url = f"{settings.public_url.rstrip('/')}/u/{token}"
+    context = {
+        **context,
+        "unsubscribe_url": unsubscribe_url,
+        "preferences_url": f"{unsubscribe_url}/preferences",
+    }
+    rendered = runtime.renderer.render(
+        delivery.message,
+        segment=customer.segment,
+        locale=customer.locale,
+        context=context,
+        campaign=delivery.trigger,
+    )
+    email = OutgoingEmail(
+        delivery_id=delivery.id,  # type: ignore[arg-type]
+        to=customer.email,
+        sender=str(settings.sender),
+        sender_name=settings.shop_name,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        created_at=now,
+        headers=unsubscribe_headers(unsubscribe_url) if message_class == "marketing" else {},
+        categories=(delivery.trigger, delivery.message),
+        custom_args={
+            "delivery_id": str(delivery.id),
+            "trigger": delivery.trigger,
+            "segment": customer.segment or "",
+        },
+        reply_to=settings.sendgrid_reply_to,
+        unsubscribe_group=settings.sendgrid_group(message_class),
+    )
+    return email, rendered.variant
+
+
+def unsubscribe_headers(url: str) -> dict[str, str]:
+    """RFC 2369 + RFC 8058: mail clients show an unsubscribe button that POSTs to `url`."""
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

@@ -1,0 +1,157 @@
+"""Eligibility at send time: whether a claimed delivery may go out now, and if not, what
+becomes of it (cancelled, skipped, suppressed, failed, or later)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlmodel import Session
+
+from models import DeliveryStatus
+from models.tables import EVENTS
+from models.types import UTCDateTime
+from triggers import ConditionError, Trigger
+from worker.delivery.claims import Batch, Claimed
+from worker.runtime import Runtime
+from worker.scheduling import budget, rules
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: DeliveryStatus
+    reason: str
+    send_at: datetime | None = None  # back to scheduled, to try again then
+
+
+def eligibility(
+    db: Session,
+    claimed: Claimed,
+    context: dict[str, Any],
+    *,
+    now: datetime,
+    runtime: Runtime,
+    batch: Batch | None = None,
+) -> Verdict | None:
+    """Why this delivery must not go out now, checked at send time; None when it may."""
+    delivery, customer = claimed.delivery, claimed.customer
+    compiled = runtime.triggers.by_name.get(delivery.trigger)
+    if compiled is None:
+        return Verdict(DeliveryStatus.CANCELLED, f"trigger {delivery.trigger!r} no longer exists")
+    trigger = compiled.trigger
+    refused = _refused(claimed, trigger)
+    if refused is not None:
+        return refused
+    if trigger.unless:
+        newer = db.execute(
+            _newer_event(),
+            {
+                "customer_id": customer.id,
+                "types": list(trigger.unless),
+                "after": claimed.cause.occurred_at,
+                "now": now,
+            },
+        ).first()
+        if newer is not None:
+            return Verdict(DeliveryStatus.CANCELLED, f"{newer.type} (event {newer.id}) came first")
+    cooldown = rules.cooldown_of(trigger)
+    if cooldown is not None and rules.in_cooldown(
+        db,
+        trigger.name,
+        delivery.customer_id,
+        delivery.send_at,
+        cooldown,
+        excluding=_not_live(delivery.id, batch),  # type: ignore[arg-type]
+    ):
+        return Verdict(DeliveryStatus.SKIPPED, f"cooldown: another {trigger.name} within it")
+    try:
+        if not compiled.matches(context):
+            return Verdict(DeliveryStatus.CANCELLED, f"`when` no longer holds: {trigger.when}")
+    except ConditionError as exc:
+        return Verdict(DeliveryStatus.FAILED, str(exc))
+    if trigger.is_marketing:
+        return _held_back(db, claimed, trigger, now=now, runtime=runtime, batch=batch)
+    return None
+
+
+def _refused(claimed: Claimed, trigger: Trigger) -> Verdict | None:
+    """Whether the person still wants this class of mail: the suppression list, marketing
+    consent and their per-class preferences, read again with the claim."""
+    if claimed.suppressed:
+        return Verdict(DeliveryStatus.SUPPRESSED, "address is on the suppression list")
+    if trigger.is_marketing and not claimed.customer.accepts_marketing:
+        return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
+    if trigger.message_class in claimed.opted_out:
+        return Verdict(DeliveryStatus.SUPPRESSED, f"opted out of {trigger.message_class} mail")
+    return None
+
+
+def _held_back(
+    db: Session,
+    claimed: Claimed,
+    trigger: Trigger,
+    *,
+    now: datetime,
+    runtime: Runtime,
+    batch: Batch | None,
+) -> Verdict | None:
+    """Quiet hours and the frequency budget: later (still scheduled), or skipped past the
+    trigger's maximum lateness."""
+    customer_id: int = claimed.customer.id  # type: ignore[assignment]
+    decision = rules.hold_back(
+        db,
+        claimed.delivery,
+        trigger=trigger,
+        customer=claimed.customer,
+        settings=runtime.settings,
+        now=now,
+        settled=batch.settled() if batch is not None else {},
+        candidates=budget_candidates(db, customer_id, now=now, runtime=runtime, batch=batch),
+    )
+    if decision is None:
+        return None
+    if decision.send_at is None:
+        return Verdict(DeliveryStatus.SKIPPED, decision.reason)
+    return Verdict(DeliveryStatus.SCHEDULED, decision.reason, send_at=decision.send_at)
+
+
+@cache
+def _newer_event() -> Any:
+    c = EVENTS.c
+    return (
+        select(c.type, c.id)
+        .where(
+            c.customer_id == bindparam("customer_id"),
+            c.type.in_(bindparam("types", expanding=True)),
+            c.occurred_at > bindparam("after", type_=UTCDateTime()),
+            c.occurred_at <= bindparam("now", type_=UTCDateTime()),
+        )
+        .limit(1)
+    )
+
+
+def budget_candidates(
+    db: Session, customer_id: int, *, now: datetime, runtime: Runtime, batch: Batch | None
+) -> frozenset[int] | None:
+    """The customer's deliveries the budget could count (`budget.candidates`), read for the
+    whole claimed batch at its first marketing delivery; None outside one.
+
+    What another worker schedules or sends to the same customer while the batch goes out
+    (a fraction of a second) is not seen: the budget is a rate limit, not a lock."""
+    if batch is None or not batch.claimed:
+        return None
+    if batch.budget is None:
+        since = now - runtime.settings.budget.longest
+        batch.budget = budget.candidates(db, batch.customers, now=now, since=since)
+    return batch.budget.get(customer_id)
+
+
+def _not_live(delivery_id: int, batch: Batch | None) -> set[int]:
+    """This delivery and those of its batch already decided not to be live (skipped,
+    cancelled, …), though their rows still read `sending` until the batch ends."""
+    live = {status.value for status in rules.LIVE_STATUSES}
+    settled = batch.settled() if batch is not None else {}
+    return {delivery_id, *(i for i, status in settled.items() if status not in live)}

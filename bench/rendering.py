@@ -25,8 +25,10 @@ from rich.table import Table
 from worker.authoring.sample_customers import sample_context
 from worker.rendering import formatting
 from worker.rendering.inlining import InliningLoader
+from worker.rendering.links import tag_links
 from worker.rendering.plaintext import forget_lines, html_to_text
-from worker.rendering.renderer import Renderer, formatting_locale, tag_links, variant_locale
+from worker.rendering.renderer import Renderer
+from worker.rendering.variants import formatting_locale, variant_locale
 from worker.settings import Settings
 
 TARGET_US = 150.0

@@ -12,7 +12,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from triggers import ConditionError, Trigger, TriggerSet
 from triggers.matching import CompiledTrigger, UnknownNameError, compile_trigger
-from worker.rendering.renderer import make_environment
+from worker.rendering.sandbox import make_environment
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from worker.rendering.renderer import (
-    Renderer,
-    RenderError,
+from worker.rendering.links import tag_links
+from worker.rendering.renderer import Renderer, RenderError
+from worker.rendering.variants import (
     formatting_locale,
     locale_chain,
-    tag_links,
     variant_candidates,
     variant_locale,
 )

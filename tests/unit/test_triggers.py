@@ -9,7 +9,7 @@ import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
 from triggers import TriggerError, format_duration, load_trigger, load_triggers, parse_duration
-from worker.rendering.renderer import make_environment
+from worker.rendering.sandbox import make_environment
 from worker.settings import PROJECT_ROOT
 
 SHIPPED = PROJECT_ROOT / "triggers"

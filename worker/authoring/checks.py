@@ -11,7 +11,8 @@ from pathlib import Path
 from triggers import TriggerError, TriggerSet, load_trigger, load_triggers
 from worker.audience.segments import PROSPECT, SEGMENTS
 from worker.authoring.sample_customers import sample_context
-from worker.rendering.renderer import SUFFIX, RenderedEmail, Renderer, RenderError, variant_locale
+from worker.rendering.renderer import RenderedEmail, Renderer, RenderError
+from worker.rendering.variants import SUFFIX, variant_locale
 from worker.settings import Settings
 
 MAX_HTML_BYTES = 102 * 1024  # Gmail clips a message's HTML above 102 KB

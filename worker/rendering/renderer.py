@@ -1,34 +1,32 @@
-"""The one sandboxed Jinja environment, the template fallback chain, and rendering an email."""
+"""Rendering an email: the variant chosen for a person, its subject, preheader, HTML and text."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from functools import cached_property, lru_cache
+from functools import cached_property
 from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from jinja2 import (
-    BaseLoader,
-    FileSystemLoader,
-    StrictUndefined,
     Template,
     TemplateError,
     TemplateSyntaxError,
 )
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from worker.rendering import formatting
-from worker.rendering.inlining import InliningLoader
+from worker.rendering.links import tag_links
 from worker.rendering.plaintext import html_to_text
+from worker.rendering.sandbox import make_environment
+from worker.rendering.variants import (
+    SUFFIX,
+    formatting_locale,
+    variant_candidates,
+    variant_locale,
+)
 
-SUFFIX = ".html.j2"
-DEFAULT_SEGMENT = "default"
 _MAX_CHOICES = 4096
 
 
@@ -46,140 +44,14 @@ class RenderedEmail:
     text: str
 
 
-# What `getattr` finds on a plain dict: the names a template's `mapping.name` reads as a method.
-_DICT_ATTRIBUTES = frozenset(dir(dict))
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Money is a Decimal, and `1.5 * before.average_order_value` is what a marketer writes:
-    Python refuses float * Decimal, so a float meeting a Decimal is read as the Decimal it spells.
-    """
-
-    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%"})
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        """`customer.first_name` on a dict, as Jinja reads it (an attribute of that name first,
-        then the item), without the AttributeError Jinja raises and catches on every lookup."""
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
-            try:
-                return obj[attribute]
-            except KeyError:
-                return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if isinstance(left, float) and isinstance(right, Decimal):
-            left = Decimal(repr(left))
-        elif isinstance(left, Decimal) and isinstance(right, float):
-            right = Decimal(repr(right))
-        return super().call_binop(context, operator, left, right)
-
-
-def make_environment(
-    templates_dir: Path, *, inline_css: bool = True, auto_reload: bool = False
-) -> ImmutableSandboxedEnvironment:
-    """Templates and trigger conditions share this sandbox: marketers learn one language.
-
-    `inline_css=False` reads the files as written, so errors point at the lines a marketer
-    sees (`ladder check` uses it); sending inlines the stylesheet once per template version.
-    `auto_reload` looks for changed files at every render (previews); a worker reads its
-    templates once, as it reads its code, and a deploy restarts it.
-    """
-    loader: BaseLoader = (
-        InliningLoader(templates_dir) if inline_css else FileSystemLoader(templates_dir)
-    )
-    env = _Sandbox(
-        loader=loader,
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=auto_reload,
-    )
-    env.filters.update(formatting.FILTERS)
-    return env
-
-
-def locale_chain(locale: str | None, default_locale: str) -> list[str]:
-    """`es_MX` → ["es_MX", "es", <default>]: the most specific language first."""
-    chain: list[str] = []
-    for candidate in (locale, default_locale):
-        if not candidate:
-            continue
-        candidate = candidate.replace("-", "_")
-        for name in (candidate, candidate.split("_")[0]):
-            if name not in chain:
-                chain.append(name)
-    return chain
-
-
-def variant_candidates(
-    message: str, segment: str | None, locale: str | None, default_locale: str
-) -> Iterator[str]:
-    """The fallback chain. Language first: a Spanish reader gets Spanish before a better-fitting
-    segment in another language. Files without a locale are in the shop's default language.
-
-    For `es_MX`, segment `new`, default `en`: new.es_MX, default.es_MX, new.es, default.es,
-    new.en, new, default.en, default.
-    """
-    segments = [DEFAULT_SEGMENT]
-    if segment and segment != DEFAULT_SEGMENT:
-        segments.insert(0, segment)
-    default_code = default_locale.replace("-", "_")
-    for code in locale_chain(locale, default_locale):
-        for name in segments:
-            yield f"{message}/{name}.{code}{SUFFIX}"
-            if code in (default_code, default_code.split("_")[0]):
-                yield f"{message}/{name}{SUFFIX}"
-
-
-def variant_locale(variant: str, default_locale: str) -> str:
-    """The language a variant is written in: `win_back/default.es.html.j2` → "es"; a file
-    without a locale is in the shop's default language."""
-    parts = variant.rsplit("/", 1)[-1].removesuffix(SUFFIX).split(".")
-    return parts[1] if len(parts) > 1 else default_locale.replace("-", "_")
-
-
-def formatting_locale(variant_code: str, customer_locale: str | None) -> str:
-    """The customer's own locale when the email is in their language (es_MX formats as in
-    Mexico), else the variant's: an English email formats numbers the English way."""
-    if customer_locale:
-        code = customer_locale.replace("-", "_")
-        if code.split("_")[0] == variant_code.split("_")[0]:
-            return code
-    return variant_code
-
-
 # What a template's own code can raise: a bug in the template, permanent for the delivery. A
 # database error while loading recommendations is none of these: it stays transient.
 _TEMPLATE_BUGS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError)
 
 # The layout marks the preheader so it can be read back, and left out of the text part.
 PREHEADER_START, PREHEADER_END = "<!--preheader-->", "<!--/preheader-->"
-_HREF = re.compile(r'href="(https?://[^"]+)"')
 _UNTRACKED = ("unsubscribe_url", "preferences_url")  # their links get no UTM tags
 _TAG = re.compile(r"<[^>]*>")
-
-
-@lru_cache(maxsize=256)
-def _utm_tags(campaign: str) -> str:
-    return f"utm_source=ladder&amp;utm_medium=email&amp;utm_campaign={quote(campaign)}"
-
-
-def tag_links(html: str, campaign: str, untracked: tuple[str, ...]) -> str:
-    """Adds utm_source=ladder, utm_medium=email and utm_campaign to every http(s) link, except
-    the `untracked` ones (unsubscribe, preferences) and links that carry their own UTM tags."""
-    parts = _HREF.split(html)  # [html, url, html, url, …, html]: a loop, not a callback a link
-    tags = _utm_tags(campaign)
-    for index in range(1, len(parts), 2):
-        url = parts[index]
-        if url in untracked or "utm_source=" in url:
-            parts[index] = f'href="{url}"'
-            continue
-        base, hash_, fragment = url.partition("#")
-        joiner = "&amp;" if "?" in base else "?"
-        parts[index] = f'href="{base}{joiner}{tags}{hash_}{fragment}"'
-    return "".join(parts)
 
 
 def _between(html: str, start: str, end: str) -> tuple[str, str]:

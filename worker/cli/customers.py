@@ -9,7 +9,9 @@ from models import Customer
 from models.db import session
 from worker import current_time
 from worker.cli.output import console, err
-from worker.privacy import requests
+from worker.privacy.erasure import forget
+from worker.privacy.exports import export
+from worker.privacy.holdings import find_customer
 from worker.settings import get_settings
 
 customers_app = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
@@ -21,7 +23,7 @@ def customers_export(email: str) -> None:
     settings = get_settings()
     with session(settings.database_url) as db:
         customer = _customer_or_exit(db, email)
-        path = requests.export(
+        path = export(
             db,
             customer,
             source="cli",
@@ -38,13 +40,13 @@ def customers_forget(email: str) -> None:
     """Erase a customer's personal data everywhere; anonymous order totals are kept."""
     with session(get_settings().database_url) as db:
         customer = _customer_or_exit(db, email)
-        requests.forget(db, customer, source="cli", reference=None, now=current_time.now())
+        forget(db, customer, source="cli", reference=None, now=current_time.now())
         db.commit()
     console.print(f"customer {customer.id} forgotten")
 
 
 def _customer_or_exit(db: Session, email: str) -> Customer:
-    customer = requests.find_customer(db, "cli", None, email)
+    customer = find_customer(db, "cli", None, email)
     if customer is None:
         err.print("[red]No customer with that email address.[/red]")
         raise typer.Exit(1)

@@ -1,1 +1,1 @@
-"""Privacy requests: exports and erasure."""
+"""Privacy requests: what is held on a customer, exported or erased."""

@@ -1,0 +1,173 @@
+"""What Ladder holds on a customer, wherever it is: their rows, their events (linked, or pending
+and naming their email), the raw webhooks that mention them; and the record of each request."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, or_, select
+
+from models import (
+    Customer,
+    CustomerExternalId,
+    Delivery,
+    Event,
+    EventStatus,
+    InboxItem,
+    Order,
+    OrderLine,
+    PrivacyRecord,
+)
+
+# Inbox rows read at a time when looking for the ones that mention a customer.
+BATCH = 500
+
+
+def find_customer(
+    db: Session, source: str, external_id: str | None, email: str | None
+) -> Customer | None:
+    if external_id is not None:
+        found = db.exec(
+            select(Customer)
+            .join(CustomerExternalId, col(CustomerExternalId.customer_id) == col(Customer.id))
+            .where(
+                col(CustomerExternalId.source) == source,
+                col(CustomerExternalId.external_id) == external_id,
+            )
+        ).first()
+        if found is not None:
+            return found
+    if email:
+        return db.exec(select(Customer).where(col(Customer.email) == email.strip().lower())).first()
+    return None
+
+
+def record(
+    db: Session,
+    kind: str,
+    source: str,
+    customer_id: int | None,
+    reference: str | None,
+    *,
+    now: datetime,
+    path: str | None = None,
+) -> None:
+    db.add(
+        PrivacyRecord(
+            kind=kind,
+            source=source,
+            customer_id=customer_id,
+            reference=(reference or None) and reference[:128],
+            path=path,
+            created_at=now,
+        )
+    )
+
+
+def external_ids(db: Session, customer: Customer) -> list[CustomerExternalId]:
+    return list(
+        db.exec(
+            select(CustomerExternalId).where(col(CustomerExternalId.customer_id) == customer.id)
+        )
+    )
+
+
+def identities(db: Session, customer: Customer) -> dict[str, set[str]]:
+    """What names this customer in a raw payload: their email and their platform ids."""
+    return {
+        "emails": {customer.email.lower()},
+        "ids": {row.external_id for row in external_ids(db, customer)},
+    }
+
+
+def orders(db: Session, customer: Customer) -> list[dict[str, Any]]:
+    placed = db.exec(select(Order).where(col(Order.customer_id) == customer.id))
+    return [
+        {
+            **order.model_dump(mode="json", warnings=False),
+            "lines": [
+                line.model_dump(mode="json", warnings=False)
+                for line in db.exec(select(OrderLine).where(col(OrderLine.order_id) == order.id))
+            ],
+        }
+        for order in placed
+    ]
+
+
+def deliveries(db: Session, customer: Customer) -> list[Delivery]:
+    return list(db.exec(select(Delivery).where(col(Delivery.customer_id) == customer.id)))
+
+
+def events_of(db: Session, customer: Customer) -> list[Event]:
+    """Their events, and pending ones not yet linked whose payload names their email."""
+    found = db.exec(
+        select(Event).where(
+            or_(col(Event.customer_id) == customer.id, col(Event.status) == EventStatus.PENDING)
+        )
+    )
+    email = customer.email.lower()
+    return [
+        event
+        for event in found
+        if event.customer_id == customer.id
+        or str((event.payload.get("customer") or {}).get("email", "")).lower() == email
+    ]
+
+
+def inbox_mentioning(
+    db: Session, customer: Customer, names: dict[str, set[str]]
+) -> Iterator[tuple[InboxItem, Any]]:
+    """Inbox rows whose raw body names the customer, with the body parsed (None if not JSON).
+
+    A scan in batches: raw bodies are not indexed by person, and privacy requests are rare.
+    """
+    del customer
+    last = 0
+    while batch := list(
+        db.exec(
+            select(InboxItem)
+            .where(col(InboxItem.id) > last)
+            .order_by(col(InboxItem.id))
+            .limit(BATCH)
+        )
+    ):
+        last = batch[-1].id or last
+        for row in batch:
+            document = _parsed(row.body)
+            if _mentions(row.body, document, names):
+                yield row, document
+
+
+def _parsed(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _mentions(body: bytes, document: Any, names: dict[str, set[str]]) -> bool:
+    text = body.decode("utf-8", "replace").lower()
+    if any(email in text for email in names["emails"]):
+        return True
+    return document is not None and bool(_customer_ids(document) & names["ids"])
+
+
+def _customer_ids(document: Any) -> set[str]:
+    """Every customer id a payload names: `customer_id` fields and `customer.id`."""
+    found: set[str] = set()
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("customer_id") not in (None, 0, ""):
+                found.add(str(item["customer_id"]))
+            customer = item.get("customer")
+            if isinstance(customer, dict) and customer.get("id") is not None:
+                found.add(str(customer["id"]))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found

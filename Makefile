@@ -50,7 +50,7 @@ format: $(STAMP)
 # After an intended change to the emails: refresh the snapshots and review the diff.
 snapshots: $(STAMP) browser
 	UPDATE_SNAPSHOTS=1 $(BIN)/pytest -q tests/unit/test_snapshots.py \
-	  tests/integration/test_studio_browser.py
+	  tests/scenarios/test_studio_browser.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline

@@ -190,7 +190,13 @@ def test_run_checks_prints_each_variant_and_returns_the_problems(tmp_path: Path)
 
 
 def check(triggers_dir: Path | None = None) -> tuple[list[str], str]:
-    settings = Settings() if triggers_dir is None else Settings(triggers_dir=triggers_dir)
+    """`ladder check` on the shipped shop, or on trigger files of a test's own in `triggers_dir`
+    beside the one message they send (thank_you)."""
+    if triggers_dir is None:
+        settings = Settings()
+    else:
+        templates = shop(triggers_dir / "shop", "thank_you")
+        settings = Settings(triggers_dir=triggers_dir, templates_dir=templates)
     console = Console(record=True, width=300)
     report = run_checks(settings)
     print_check(report, console)

@@ -26,13 +26,16 @@ test: $(STAMP) browser
 # The studio's end-to-end test drives Debian's Chromium, and compares a screenshot drawn with
 # these fonts; as root, install what is missing.
 BROWSER_PACKAGES := chromium chromium-driver fonts-liberation fonts-dejavu-core
+# Wait up to five minutes for a dpkg/apt lock another apt (unattended-upgrades, a second
+# `make test`) holds, instead of failing at once.
+APT_WAIT := -o DPkg::Lock::Timeout=300
 browser:
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver \
 	  -a -d /usr/share/fonts/truetype/liberation -a -d /usr/share/fonts/truetype/dejavu || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing $(BROWSER_PACKAGES) for the browser test…"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      $(BROWSER_PACKAGES) >/dev/null; \
+	    apt-get $(APT_WAIT) update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get $(APT_WAIT) install -y -qq $(BROWSER_PACKAGES) >/dev/null; \
 	  else \
 	    echo "The browser test needs Debian's $(BROWSER_PACKAGES):" \
 	      "run 'sudo apt-get install $(BROWSER_PACKAGES)'."; exit 1; \
@@ -51,7 +54,7 @@ format: $(STAMP)
 # After an intended change to the emails: refresh the snapshots and review the diff.
 snapshots: $(STAMP) browser
 	UPDATE_SNAPSHOTS=1 $(BIN)/pytest -q tests/unit/test_snapshots.py \
-	  tests/integration/test_studio_browser.py
+	  tests/scenarios/test_studio_browser.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline

@@ -125,6 +125,7 @@ def test_a_replayed_delivery_gets_its_tries_again_not_failed_at_the_first(
     assert (item.status, item.attempts) == ("pending", 1)
 
 
+@pytest.mark.commits  # the clock thread works on its own connection
 def test_a_delivery_stored_while_no_worker_listened_is_normalised_by_the_clock(
     db: Session, runtime: Runtime
 ) -> None:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
-from models import InboxItem
+from models import InboxItem, InboxStatus
 from tests.support.webhooks import shopify_payload, woo_order
 from worker.intake import inbox
 from worker.runtime import Runtime
@@ -79,10 +79,19 @@ def test_any_payload_is_kept_and_marked_never_an_exception(
     body = json.dumps(document).encode()
     stored = inbox.store(db, source, Verified(topic, uuid.uuid4().hex), body, now=T0)
     assert stored.id is not None
-    inbox.normalise(db, stored.id, now=T0, settings=runtime.settings)
+    new_events = inbox.normalise(db, stored.id, now=T0, settings=runtime.settings)
     row = db.exec(select(InboxItem).where(InboxItem.id == stored.id)).one()
     db.rollback()
     assert row.body == body
-    assert row.status in ("normalised", "ignored", "failed", "pending")
-    if row.status != "normalised":
+    # Marked: each state with what it means for the operator, never left as it came in.
+    if row.status == InboxStatus.NORMALISED:
+        assert (row.error, row.normalised_at) == (None, T0)
+        assert len(new_events) <= row.events  # a repeated event is stored once
+    elif row.status == InboxStatus.PENDING:  # it refers to something not stored yet
+        assert row.error is not None and row.error.startswith("waiting: ")
+        assert (row.attempts, row.enqueued_at) == (1, T0)  # the relay tries it again
+        assert new_events == []
+    else:
+        assert row.status in (InboxStatus.IGNORED, InboxStatus.FAILED)
         assert row.error  # always with the reason
+        assert new_events == []

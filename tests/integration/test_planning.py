@@ -7,10 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 from rich.console import Console
 from sqlalchemy import update
 from sqlmodel import col, select
+from typer.testing import CliRunner
 
 from models import Customer, Delivery
 from worker import current_time
 from worker.authoring.planning import plan
+from worker.cli import app
 from worker.cli.authoring import print_plan
 from worker.demo.time_machine import time_machine
 from worker.runtime import Runtime
@@ -75,10 +77,6 @@ def test_plan_counts_who_would_enter_each_trigger_and_what_would_go_out(
 
 
 def test_the_plan_and_explain_commands_print_their_tables(runtime: Runtime) -> None:  # noqa: ARG001
-    from typer.testing import CliRunner
-
-    from worker.cli import app
-
     with time_machine(T0) as machine:
         machine.happen(machine.order_placed("ana@example.com"))
     current_time.freeze(T0 + timedelta(days=1))  # the runtime fixture unfreezes it

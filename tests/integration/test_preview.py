@@ -36,6 +36,7 @@ def german_champion(db: Session, runtime: Runtime) -> None:
     db.commit()
 
 
+@pytest.mark.commits  # `ladder preview` opens its own session
 def test_preview_renders_for_a_real_customer_in_their_language_and_segment(
     db: Session, runtime: Runtime, tmp_path: Path
 ) -> None:

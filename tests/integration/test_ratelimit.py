@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
 
 from worker.providers.ratelimit import LocalRateLimiter, RedisRateLimiter, build_rate_limiter
@@ -59,7 +61,51 @@ def test_two_worker_processes_share_one_budget_through_redis(redis_url: str) -> 
     client.flushdb()
 
 
-def test_the_limiter_is_shared_when_there_is_redis_and_local_otherwise(redis_url: str) -> None:
-    assert isinstance(build_rate_limiter("sendgrid", 10, redis_url), RedisRateLimiter)
-    assert isinstance(build_rate_limiter("sendgrid", 10, None), LocalRateLimiter)
-    build_rate_limiter("sendgrid", None, redis_url).acquire()  # no limit: returns at once
+def sent_per_second(client: redis.Redis, budget: int) -> dict[int, int]:
+    """Requests let through in each epoch second, from the shared counters (a count above the
+    budget is requests that were refused and waited)."""
+    keys: list[bytes] = client.keys("ladder:ratelimit:sendgrid:*")  # type: ignore[assignment]
+    return {int(key.rsplit(b":", 1)[1]): min(int(client.get(key) or 0), budget) for key in keys}
+
+
+def test_with_redis_the_budget_is_counted_there_and_the_request_over_it_waits_a_second(
+    redis_url: str,
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    limiter = build_rate_limiter("sendgrid", 2, redis_url)
+
+    for _ in range(3):
+        limiter.acquire()
+
+    # Three requests, at most two in any second: the third went out in a later second.
+    sent = sent_per_second(client, 2)
+    assert sum(sent.values()) == 3
+    assert len(sent) >= 2
+    client.flushdb()
+
+
+def test_without_redis_the_process_counts_and_the_request_over_the_budget_waits_a_second(
+    redis_url: str,
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    limiter = build_rate_limiter("sendgrid", 2, None)
+    first_second = int(time.time())
+
+    for _ in range(3):
+        limiter.acquire()
+
+    assert int(time.time()) > first_second  # the third waited for the next second
+    assert client.keys("ladder:ratelimit:*") == []  # nothing shared
+
+
+def test_without_a_budget_no_request_is_counted(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    limiter = build_rate_limiter("sendgrid", None, redis_url)
+
+    for _ in range(1_000):
+        limiter.acquire()
+
+    assert client.keys("ladder:ratelimit:*") == []

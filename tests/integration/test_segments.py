@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, col, select
 
-from models import Customer, migrate
+from models import Customer, Event, EventStatus, migrate
 from models.db import get_engine, session
 from worker.audience import segments
 
@@ -190,8 +190,6 @@ def test_sqlite_and_postgresql_give_every_customer_the_same_score_and_segment(
 
 
 def test_a_customer_who_moves_gets_an_exited_and_an_entered_event(db: Session) -> None:
-    from models import Event, EventStatus
-
     build_population(db)
     segments.refresh(db, NOW)
     assert db.exec(select(Event)).all() == []  # a first scoring is nobody's move

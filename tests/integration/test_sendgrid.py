@@ -525,6 +525,7 @@ def test_the_rate_limiter_is_asked_before_each_request(sendgrid: SendGridStandIn
     assert limiter.requests_seen == [0, 1]
 
 
+@pytest.mark.commits  # the CLI opens its own sessions
 def test_ladder_status_shows_the_pause_and_ladder_sending_resume_lifts_it(
     db: Session,
     runtime: Runtime,  # noqa: ARG001  (points `ladder` at this test's database)

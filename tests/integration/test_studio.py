@@ -82,6 +82,7 @@ def test_the_page_shows_subject_preheader_both_widths_text_and_no_warnings(
     assert "<option selected>champions</option>" in page.text
 
 
+@pytest.mark.commits  # the web app reads the customer on its own connection
 def test_the_page_shows_a_real_customers_email(db: Session, runtime: Runtime) -> None:
     event = order_event(
         event_id="o-1", order_id="1", at=datetime(2026, 3, 1, tzinfo=UTC), email="olga@example.com",

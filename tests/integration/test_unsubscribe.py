@@ -27,6 +27,9 @@ from worker.scheduling.matching import Scheduler
 from worker.settings import Settings
 from worker.web import create_app
 
+# The web app reads and writes consent on its own connections.
+pytestmark = pytest.mark.commits
+
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 DUE = T0 + timedelta(hours=2)
 

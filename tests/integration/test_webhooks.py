@@ -20,6 +20,7 @@ from tests.support.waiting import wait_until
 from tests.support.web import TestClient
 from tests.support.webhooks import (
     SHOPIFY_OLD_SECRET,
+    fixture,
     shopify_headers,
     shopify_payload,
     stripe_event,
@@ -268,8 +269,6 @@ def test_stripe_refuses_a_stale_timestamp_a_wrong_signature_and_a_missing_header
 def test_stripes_own_signature_vector_is_accepted_when_fresh_and_refused_when_stale(
     runtime: Runtime, db: Session
 ) -> None:
-    from tests.support.webhooks import fixture
-
     vector = fixture("stripe/stripe_webhook_signature_vector_DERIVED.json")
     body = vector["payload"].encode()
     headers = {"Stripe-Signature": vector["stripe_signature_header"]}

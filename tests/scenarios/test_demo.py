@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import re
 from html import escape
 from pathlib import Path
 
@@ -38,4 +39,7 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     summary = console.export_text()
     for name in ("thank_you", "upsell", "win_back"):
         assert name in summary
+    # The sent table's total row counts exactly the emails written to the outbox.
+    (total_row,) = [line for line in summary.splitlines() if re.match(r"^\W*all\b", line)]
+    assert re.findall(r"\d+", total_row)[-1] == str(len(emails))
     assert str(outbox / "index.html") in summary

@@ -21,6 +21,9 @@ from worker.queue.allinone import installed
 from worker.runtime import Runtime
 from worker.web import create_app
 
+# The web app and a Redis worker read and write on their own connections.
+pytestmark = pytest.mark.commits
+
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
 

@@ -42,6 +42,9 @@ SAMPLES: list[dict[str, Any]] = json.loads(
 )
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
+# The web app and the actors store and apply events on their own connections.
+pytestmark = pytest.mark.commits
+
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
 

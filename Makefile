@@ -20,8 +20,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ladder demo
 
+# One pytest-xdist worker per core, at most four (each starts its own private servers).
 test: $(STAMP) browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses 4
 
 # The studio's end-to-end test drives Debian's Chromium, and compares a screenshot drawn with
 # these fonts; as root, install what is missing.

@@ -35,8 +35,10 @@ from worker.runtime import Runtime
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
+    """REDIS_URL when set (each pytest-xdist worker on a database of its own: tests flush
+    theirs), else a private server for this session."""
     if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
+        yield services.redis_database_for_worker(os.environ["REDIS_URL"])
         return
     with services.private_redis() as url:
         yield url

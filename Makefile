@@ -20,9 +20,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ladder demo
 
-# One pytest-xdist worker per core, at most four (each starts its own private servers).
+# One pytest-xdist worker per core, at most four (each starts its own private servers); an
+# idle worker takes tests queued for a busy one, so the few long scenarios do not hold the end.
 test: $(STAMP) browser
-	$(BIN)/pytest -n auto --maxprocesses 4
+	$(BIN)/pytest -n auto --maxprocesses 4 --dist worksteal
 
 # The studio's end-to-end test drives Debian's Chromium, and compares a screenshot drawn with
 # these fonts; as root, install what is missing.

@@ -21,7 +21,7 @@ from worker.authoring.explaining import explain as explain_customer
 from worker.authoring.planning import Plan
 from worker.authoring.planning import plan as plan_period
 from worker.authoring.preview import PreviewError, render_preview, write_preview
-from worker.cli.output import console, err, when
+from worker.cli.output import console, err, table, when
 from worker.rendering.renderer import Renderer, RenderError
 from worker.runtime import get_runtime
 from worker.settings import get_settings
@@ -37,16 +37,14 @@ def check() -> None:
 
 def print_check(report: CheckReport, console: Console) -> None:
     """What was checked, then each problem on a line of its own (editors open file:line)."""
-    table = Table(title="ladder check")
-    for column in ("kind", "name", "result"):
-        table.add_column(column)
+    checked = table("ladder check", ("kind", "name", "result"))
     for item in report.checked:
         if item.ok:
             result = "[green]ok[/green]" + (f" — {item.detail}" if item.detail else "")
         else:
             result = f"[red]{item.detail}[/red]"
-        table.add_row(item.kind, item.name, result)
-    console.print(table)
+        checked.add_row(item.kind, item.name, result)
+    console.print(checked)
     for problem_line in report.problems:  # one per line, unwrapped: editors open file:line
         console.print(problem_line, style="red", soft_wrap=True, markup=False, highlight=False)
     console.print(

@@ -13,11 +13,9 @@ console = Console()
 err = Console(stderr=True)
 
 
-def table(
-    title: str, columns: Sequence[str], *, right: Collection[str] = (), **options: bool | str
-) -> Table:
+def table(title: str, columns: Sequence[str], *, right: Collection[str] = ()) -> Table:
     """An empty table with these columns; those named in `right` (counts) align right."""
-    shown = Table(title=title, **options)  # type: ignore[arg-type]
+    shown = Table(title=title)
     for column in columns:
         shown.add_column(column, justify="right" if column in right else "left")
     return shown

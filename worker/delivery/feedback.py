@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, ProviderEvent
@@ -167,14 +167,15 @@ def apply(db: Session, row: ProviderEvent, *, settings: Settings) -> None:
         values: dict[str, Any] = {}
         if row.type in ("bounce", "dropped"):
             values["reason"] = f"{row.type}: {event.get('reason', '')}".strip()
-        this = DELIVERIES.c.id == row.delivery_id
+        # A delivery the clock gave up as "outcome unknown" (its worker died after sending) is
+        # settled by the provider's word too; any other failure is not.
+        unknown_if_failed = or_(
+            DELIVERIES.c.status != S.FAILED.value, DELIVERIES.c.reason.startswith(OUTCOME_UNKNOWN)
+        )
         # Forward only: a delivery already past this state (a late `delivered` after `open`)
-        # is not moved back, and the statement leaves it alone.
-        if not DELIVERY.move(db, before, status, this, **values):
-            # A delivery the clock gave up as "outcome unknown" (its worker died after
-            # sending) is settled by the provider's word too.
-            unknown = DELIVERIES.c.reason.startswith(OUTCOME_UNKNOWN)
-            DELIVERY.move(db, S.FAILED, status, this, unknown, **values)
+        # is no longer in `before`, and the statement leaves it alone.
+        this = DELIVERIES.c.id == row.delivery_id
+        DELIVERY.move(db, (*before, S.FAILED), status, this, unknown_if_failed, **values)
     email = str(event.get("email", "")).strip().lower()
     if email:
         _reach_address(db, row.type, event, email, occurred=row.occurred_at, settings=settings)

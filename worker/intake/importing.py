@@ -50,7 +50,7 @@ def read_batches(
 ) -> Iterator[list[CanonicalEvent]]:
     """The valid lines of `handle` as events, `size` at a time; invalid lines are counted in
     `result`, the first MAX_INVALID_KEPT with their reasons. `on_bytes(n)` after each line."""
-    return iter(batched(_events(handle, result, on_bytes), size))
+    yield from batched(_events(handle, result, on_bytes), size)
 
 
 def _events(

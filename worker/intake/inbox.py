@@ -10,12 +10,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError
 from sqlmodel import Session, col, select
 
 from models import InboxItem, InboxStatus
-from models.db import session
+from models.db import dialect_insert, session
 from models.states import INBOX_ROW
 from models.tables import INBOX
 from worker.canonical import describe_errors
@@ -76,12 +75,10 @@ def row_for(
 def insert_rows(db: Session, rows: Sequence[dict[str, Any]]) -> list[int | None]:
     """Inserts the rows that are new on (source, dedupe_key) and commits. Returns, per row, its
     new id, or None for a delivery already stored (a repeat, also one earlier in `rows`)."""
-    table = INBOX
-    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
-        insert(table)
+        dialect_insert(db.get_bind().dialect.name)(INBOX)
         .on_conflict_do_nothing()
-        .returning(table.c.id, table.c.source, table.c.dedupe_key)
+        .returning(INBOX.c.id, INBOX.c.source, INBOX.c.dedupe_key)
     )
     inserted = db.execute(statement, list(rows)).all() if rows else []
     db.commit()

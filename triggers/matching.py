@@ -26,6 +26,18 @@ class ConditionError(Exception):
     """A `when` expression failed to evaluate (a typo in a name, a type mismatch…)."""
 
 
+# What a condition's own code can raise: a bug in it, never retried (work past the sandbox's
+# bounds raises a TemplateError; see worker/rendering/bounds.py).
+_CONDITION_BUGS = (
+    TemplateError,
+    TypeError,
+    ValueError,
+    ArithmeticError,
+    RecursionError,
+    MemoryError,
+)
+
+
 @dataclass(frozen=True)
 class CompiledTrigger:
     trigger: Trigger
@@ -40,7 +52,7 @@ class CompiledTrigger:
             return None
         try:
             value = self.dedupe(**context)
-        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+        except _CONDITION_BUGS as exc:
             raise ConditionError(f"trigger {self.trigger.name!r}: `dedupe` failed: {exc}") from exc
         return None if value is None or value == "" else str(value)
 
@@ -50,7 +62,7 @@ class CompiledTrigger:
             return True
         try:
             return bool(self.condition(**context))
-        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+        except _CONDITION_BUGS as exc:
             raise ConditionError(f"trigger {self.trigger.name!r}: `when` failed: {exc}") from exc
 
 

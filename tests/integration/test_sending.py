@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import shutil
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,6 +24,7 @@ from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.processing.orders import OrderLines
 from worker.providers import DeliveryError
+from worker.rendering.renderer import Renderer
 from worker.runtime import Runtime
 from worker.scheduling import rules
 from worker.scheduling.matching import Scheduler
@@ -242,6 +244,31 @@ def test_a_missing_template_fails_the_delivery_with_the_file_to_add(
     failed = reread(db, thank_you)
     assert failed.status == DeliveryStatus.FAILED
     assert failed.reason == "no template for message 'name_day': add name_day/default.html.j2"
+    assert outbox(runtime) == []
+
+
+def test_a_template_that_would_exhaust_the_worker_fails_the_delivery_for_good(
+    db: Session,
+    runtime: Runtime,
+    thank_you: Delivery,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not retried as if transient: the reason names the file, the line and the bound."""
+    templates = tmp_path / "templates"
+    shutil.copytree(runtime.settings.templates_dir, templates)
+    (templates / "thank_you" / "default.html.j2").write_text(
+        '{% extends "layouts/base.html.j2" %}{% block subject %}Thanks{% endblock %}\n'
+        "{% block body %}{% for i in range(100000) %}{% for j in range(100000) %}"
+        "{% endfor %}{% endfor %}{% endblock %}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setitem(runtime.__dict__, "renderer", Renderer(templates, "en"))
+
+    assert send(db, runtime, thank_you, now=DUE) == DeliveryStatus.FAILED
+    failed = reread(db, thank_you)
+    assert failed.reason is not None
+    assert failed.reason.startswith("thank_you/default.html.j2:2: the template takes more than")
     assert outbox(runtime) == []
 
 

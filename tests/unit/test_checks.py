@@ -247,3 +247,13 @@ def test_every_broken_file_is_reported_not_only_the_first(tmp_path: Path) -> Non
         f"{tmp_path / 'a.toml'}:4",
         f"{tmp_path / 'b.toml'}:4",
     ]
+
+
+def test_a_template_that_would_exhaust_a_worker_is_reported_with_its_file_and_line(
+    tmp_path: Path,
+) -> None:
+    templates = shop(tmp_path, "win_back")
+    add(templates, "win_back/champions.html.j2", "<p>Hi</p>\n<p>{{ ('a' * 10**9)|length }}</p>")
+    assert "win_back/champions.html.j2:5: the template builds a value of 1,000,000,000 " + (
+        "characters or items"
+    ) in problems_in(templates)

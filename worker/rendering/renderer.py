@@ -44,9 +44,19 @@ class RenderedEmail:
     text: str
 
 
-# What a template's own code can raise: a bug in the template, permanent for the delivery. A
-# database error while loading recommendations is none of these: it stays transient.
-_TEMPLATE_BUGS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError)
+# What a template's own code can raise: a bug in the template, permanent for the delivery (a
+# render past its bounds raises bounds.LimitExceeded, a TemplateError; a macro calling itself,
+# RecursionError). A database error while loading recommendations is none of these: it stays
+# transient.
+_TEMPLATE_BUGS = (
+    TemplateError,
+    ArithmeticError,
+    TypeError,
+    ValueError,
+    LookupError,
+    RecursionError,
+    MemoryError,
+)
 
 # The layout marks the preheader so it can be read back, and left out of the text part.
 PREHEADER_START, PREHEADER_END = "<!--preheader-->", "<!--/preheader-->"

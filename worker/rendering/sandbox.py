@@ -7,23 +7,58 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from jinja2 import BaseLoader, FileSystemLoader, StrictUndefined
+from jinja2 import BaseLoader, FileSystemLoader, StrictUndefined, Template, nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.environment import TemplateExpression
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from worker.rendering import formatting
+from worker.rendering import bounds, formatting
 from worker.rendering.inlining import InliningLoader
 
 # What `getattr` finds on a plain dict: the names a template's `mapping.name` reads as a method.
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
+class _BoundedTemplate(Template):
+    """Every render runs under its own budget (worker/rendering/bounds.py)."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        with bounds.limited():
+            return super().render(*args, **kwargs)
+
+
+class _BoundedExpression(TemplateExpression):
+    """Every condition (`when`, `dedupe`) is evaluated under its own budget."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with bounds.limited():
+            return super().__call__(*args, **kwargs)
+
+
+class _BoundedLoops(CodeGenerator):
+    """Compiles `{% for x in items %}` as `{% for x in items|_ladder_loop %}`: a step each."""
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        for loop in node.find_all(nodes.For):
+            loop.iter = nodes.Filter(loop.iter, _LOOP, [], [], None, None, lineno=loop.lineno)
+        super().visit_Template(node, frame)
+
+
+_LOOP = "_ladder_loop"
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Money is a Decimal, and `1.5 * before.average_order_value` is what a marketer writes:
     Python refuses float * Decimal, so a float meeting a Decimal is read as the Decimal it spells.
+
+    And every render is bounded in steps, characters and time (worker/rendering/bounds.py).
     """
 
-    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%"})
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+    template_class = _BoundedTemplate
+    code_generator_class = _BoundedLoops
+    concat = staticmethod(bounds.concat)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """`customer.first_name` on a dict, as Jinja reads it (an attribute of that name first,
@@ -40,7 +75,16 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             left = Decimal(repr(left))
         elif isinstance(left, Decimal) and isinstance(right, float):
             right = Decimal(repr(right))
+        bounds.check_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        bounds.check_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def compile_expression(self, source: str, undefined_to_none: bool = True) -> TemplateExpression:
+        expression = super().compile_expression(source, undefined_to_none)
+        return _BoundedExpression(expression._template, expression._undefined_to_none)
 
 
 def make_environment(
@@ -64,5 +108,9 @@ def make_environment(
         lstrip_blocks=True,
         auto_reload=auto_reload,
     )
+    env.filters.update(bounds.bounded_filters(env.filters))
+    env.filters[_LOOP] = bounds.loop
     env.filters.update(formatting.FILTERS)
+    env.globals["namespace"] = bounds.BoundedNamespace
+    env.globals["lipsum"] = bounds.bounded_lipsum(env.globals["lipsum"])
     return env

@@ -13,6 +13,7 @@ from models.types import to_major
 from worker.audience import recommendations
 from worker.audience.recommendations import product_url
 from worker.processing import customers, orders
+from worker.rendering import bounds
 from worker.settings import Settings
 
 
@@ -138,7 +139,8 @@ class LazyMapping(Mapping[str, Any]):
 
     def _loaded(self) -> Mapping[str, Any]:
         if self._data is None:
-            self._data = self._load()
+            with bounds.waiting():  # a database read: not the template's own time
+                self._data = self._load()
         return self._data
 
     def __getitem__(self, key: str) -> Any:
@@ -160,7 +162,8 @@ class LazySequence(Sequence[Any]):
 
     def _loaded(self) -> Sequence[Any]:
         if self._data is None:
-            self._data = self._load()
+            with bounds.waiting():  # a database read: not the template's own time
+                self._data = self._load()
         return self._data
 
     @overload

@@ -45,14 +45,21 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
+    """TEST_DATABASE_URL when set, else a private server for this session: where a test's
+    databases are created."""
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
-        with services.scratch_database(given) as url:
-            migrate.upgrade(url)
-            yield url
+        yield given
         return
-    with services.private_postgres() as server, services.scratch_database(server) as url:
+    with services.private_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """The session's PostgreSQL database, migrated to head."""
+    with services.scratch_database(postgres_server) as url:
         migrate.upgrade(url)
         yield url
 

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 from dramatiq.brokers.stub import StubBroker
-from sqlmodel import Session, select
+from sqlmodel import Session, select, update
 
-from models import Customer, InboxItem, PrivacyRecord
+from models import Customer, CustomerExternalId, InboxItem, PrivacyRecord
 from tests.support.brokers import drain
 from tests.support.web import TestClient
 from tests.support.webhooks import (
@@ -300,3 +300,33 @@ def test_a_connected_accounts_stripe_event_is_refused_unless_it_is_the_configure
     assert "account" in refused.json()["detail"]
     assert accepted.status_code == 200
     assert len(rows(db, select(InboxItem))) == 1
+
+
+def test_platform_ids_recorded_before_shops_were_count_as_the_configured_shops(
+    runtime: Runtime, db: Session, stub_broker: StubBroker
+) -> None:
+    with client_for(runtime, shopify_shop_domain=SHOP_DOMAIN) as client:
+        history(client, stub_broker)
+        # As migration 0006 leaves the links it found: no shop recorded.
+        db.execute(update(CustomerExternalId).values(account=None))
+        db.commit()
+        post(client, "shop/redact", shopify_payload("shop/redact"))
+        drain(stub_broker)
+
+    assert JOHN not in emails(db)
+    assert BOB not in emails(db)
+
+
+def test_a_stripe_event_whose_object_is_not_its_types_is_refused_when_read(
+    client: TestClient, db: Session, stub_broker: StubBroker
+) -> None:
+    event = stripe_event("invoice.paid", "subscription", event_id="evt_wrong_object")
+
+    assert post_stripe(client, event).status_code == 200
+    drain(stub_broker)
+
+    row = one(db, select(InboxItem))
+    assert (row.status, row.error) == (
+        "failed",
+        "invoice.paid: data.object.object is not 'invoice'",
+    )

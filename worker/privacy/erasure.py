@@ -32,6 +32,7 @@ from models import (
     Suppression,
 )
 from worker.privacy.holdings import (
+    BATCH,
     events_of,
     identities,
     inbox_mentioning,
@@ -277,7 +278,7 @@ def _inbox_of_account(
             select(InboxItem.id, InboxItem.headers)
             .where(col(InboxItem.source) == source, col(InboxItem.id) > last)
             .order_by(col(InboxItem.id))
-            .limit(500)
+            .limit(BATCH)
         )
     ):
         last = batch[-1][0] or last
@@ -316,18 +317,25 @@ def _deliveries_of(db: Session, customer: Customer) -> list[int]:
 
 
 def _scrub_provider_events(db: Session, delivery_ids: list[int], address: str) -> None:
-    """Provider events about their deliveries, or naming their address, lose their personal
-    fields (SendGrid's carry the address, the IP and the user agent)."""
-    about = [col(ProviderEvent.delivery_id).in_(delivery_ids)] if delivery_ids else []
-    # Events of no delivery of theirs that still name the address: one scan of those rows.
-    rows = db.exec(
-        select(ProviderEvent).where(or_(*about, col(ProviderEvent.delivery_id).is_(None)))
-    )
-    for row in rows:
-        named = str(row.payload.get("email", "")).strip().lower() == address
-        if named or (row.delivery_id is not None and row.delivery_id in delivery_ids):
-            row.payload = scrubbed(row.payload)
-            db.add(row)
+    """Provider events about their deliveries, or naming their address (also one that named
+    a delivery of someone else), lose their personal fields: SendGrid's carry the address, the
+    IP and the user agent. A scan in batches: payloads are not indexed by address."""
+    theirs = set(delivery_ids)
+    last = 0
+    while batch := list(
+        db.exec(
+            select(ProviderEvent)
+            .where(col(ProviderEvent.id) > last)
+            .order_by(col(ProviderEvent.id))
+            .limit(BATCH)
+        )
+    ):
+        last = batch[-1].id or last
+        for row in batch:
+            named = str(row.payload.get("email", "")).strip().lower() == address
+            if named or row.delivery_id in theirs:
+                row.payload = scrubbed(row.payload)
+                db.add(row)
 
 
 def _scrub_delivery_reasons(db: Session, delivery_ids: list[int], address: str) -> None:

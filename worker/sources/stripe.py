@@ -106,7 +106,7 @@ class Stripe:
             raise Unreadable("the stored topic is not the signed event's `type`")
         obj = envelope["data"]["object"]
         if obj.get("object") != OBJECTS[item.topic]:
-            raise Unreadable(f"a {item.topic} event carries no {OBJECTS[item.topic]} object")
+            raise Unreadable(f"{item.topic}: data.object.object is not {OBJECTS[item.topic]!r}")
         customer = _customer(db, obj)
         event = {
             "source": NAME,

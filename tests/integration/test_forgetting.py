@@ -16,6 +16,7 @@ import base64
 import json
 import shutil
 import subprocess
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -197,12 +198,14 @@ def pg_dump_for(major: int) -> str:
     """A `pg_dump` as new as the server: the machine's, or the one pgserver bundles (the private
     server the test harness starts is pgserver's)."""
     candidates = [shutil.which("pg_dump")]
-    try:
-        import pgserver  # only where the harness installed it
+    with warnings.catch_warnings():  # platformdirs warns on import when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        try:
+            import pgserver  # only where the harness installed it
 
-        candidates.insert(0, str(Path(pgserver.__file__).parent / "pginstall/bin/pg_dump"))
-    except ImportError:
-        pass
+            candidates.insert(0, str(Path(pgserver.__file__).parent / "pginstall/bin/pg_dump"))
+        except ImportError:
+            pass
     for candidate in filter(None, candidates):
         version = subprocess.run([candidate, "--version"], capture_output=True, text=True)
         if version.returncode == 0 and int(version.stdout.split()[-1].split(".")[0]) >= major:

@@ -47,9 +47,16 @@ class CustomerExternalId(SQLModel, table=True):
     """The id a platform knows a customer by, so a later webhook finds the same person."""
 
     __tablename__ = "customer_external_ids"
-    __table_args__ = (UniqueConstraint("source", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        Index("ix_customer_external_ids_source_account", "source", "account"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customers.id", index=True)
     source: str = Field(max_length=32)
     external_id: str = Field(max_length=128)
+    # The platform account the id was seen in (a Shopify shop domain, a WooCommerce site, a
+    # Stripe account): a shop's erasure reaches only its own customers. NULL: linked before
+    # accounts were recorded (migration 0006), or by the API.
+    account: str | None = Field(default=None, max_length=255)

@@ -60,5 +60,6 @@ class PrivacyRecord(SQLModel, table=True):
     source: str = Field(max_length=32)  # "shopify", "cli"
     customer_id: int | None = None  # no foreign key: the customer may be erased afterwards
     reference: str | None = Field(default=None, max_length=128)  # the platform's request id
+    account: str | None = Field(default=None, max_length=255)  # the shop it came from
     path: str | None = Field(default=None, max_length=500)  # the export file
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

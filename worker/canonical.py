@@ -68,6 +68,9 @@ class OrderIn(_Strict):
 
 class CanonicalEvent(_Strict):
     source: Source = "api"
+    # The platform account it came from (a shop domain, a site, a Stripe account): recorded
+    # with the customer's platform id, so a shop's erasure reaches that shop's customers only.
+    account: str | None = Field(default=None, min_length=1, max_length=255)
     id: str = Field(min_length=1, max_length=255)
     type: EventType
     occurred_at: AwareDatetime

@@ -72,10 +72,19 @@ class Settings(BaseSettings):
 
     # Store platforms' webhook secrets, comma-separated: during a rotation both keep working.
     shopify_webhook_secrets: SecretStr | None = None
+    # The one shop Ladder serves (`name.myshopify.com`): a delivery from any other is refused,
+    # and a privacy request must name it. Unset: any shop whose deliveries carry the secret.
+    shopify_shop_domain: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$"
+    )
     woocommerce_webhook_secrets: SecretStr | None = None
     stripe_webhook_secrets: SecretStr | None = None
     webhook_max_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     stripe_tolerance_s: int = Field(default=300, gt=0)  # older signed timestamps are replays
+    # Which Stripe events count: live or test mode (unset: either), and a Connect account
+    # (`acct_…`; unset: only the platform's own events, none carrying an `account`).
+    stripe_livemode: bool | None = None
+    stripe_account: str | None = Field(default=None, pattern=r"^acct_[A-Za-z0-9]{1,64}$")
     spool_dir: Path = Path("var/spool")  # deliveries accepted while the database was away
     exports_dir: Path = Path("var/exports")  # customers' data exports (privacy requests)
 
@@ -105,6 +114,11 @@ class Settings(BaseSettings):
     @property
     def budget(self) -> Budget:
         return Budget.of(per_day=self.marketing_per_day, per_week=self.marketing_per_week)
+
+    @field_validator("shopify_shop_domain", mode="before")
+    @classmethod
+    def _lower_shop_domain(cls, value: object) -> object:
+        return value.strip().lower() or None if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

@@ -136,6 +136,8 @@ def vector_headers(**changes: str) -> dict[str, str]:
 
 
 def test_the_published_vector_is_accepted_with_its_key(db: Session, runtime: Runtime) -> None:
+    # The vector's message, as if Ladder had sent it to the address the event names.
+    delivery = sent_delivery(db, email="hello@world.com", message_id="LRzXl_NHStOGhQ4kofSm_A")
     # The vector was signed in 2020: only an unbounded age lets it through.
     app = app_for(
         runtime,
@@ -160,6 +162,8 @@ def test_the_published_vector_is_accepted_with_its_key(db: Session, runtime: Run
         "dropped: Bounced Address",
     )
     assert suppression.created_at == row.occurred_at
+    db.expire_all()
+    assert db.get_one(Delivery, delivery.id).status == DeliveryStatus.DROPPED
 
 
 @pytest.mark.parametrize(
@@ -436,3 +440,47 @@ def test_the_clock_applies_an_event_left_unapplied_once_the_relay_has_waited(
 
 def _broken(*_args: object, **_kwargs: object) -> None:
     raise RuntimeError("a bug in apply")
+
+
+# --- an event reaches an address only through a delivery Ladder sent to it ------------------
+
+
+@pytest.mark.parametrize("kind", ["unsubscribe", "spamreport", "bounce", "group_unsubscribe"])
+def test_a_signed_event_about_mail_ladder_never_sent_reaches_no_customer(
+    db: Session, runtime: Runtime, signer: Signer, kind: str
+) -> None:
+    # Another sender on the same SendGrid account mailed Ladder's customer: its events are
+    # signed by SendGrid all the same, but they are not about Ladder's mail.
+    delivery = sent_delivery(db, email="example@test.com", message_id="ours")
+    foreign = {**sample(kind), "sg_message_id": "theirs.filter0001", "sg_event_id": "e-theirs"}
+
+    answer = post(client_for(runtime, signer), signer, [foreign])
+
+    assert answer.status_code == 200
+    db.expire_all()
+    assert db.exec(select(Suppression)).all() == []
+    assert db.exec(select(Preference)).all() == []
+    assert db.get_one(Customer, delivery.customer_id).accepts_marketing is True
+    assert db.get_one(Delivery, delivery.id).status == DeliveryStatus.SENT
+
+
+def test_an_event_naming_our_delivery_but_another_address_changes_nothing(
+    db: Session, runtime: Runtime, signer: Signer
+) -> None:
+    # Custom arguments are not ours alone: `delivery_id` 1 from another sender's mail to
+    # someone else must neither move our delivery nor suppress that address.
+    ours = sent_delivery(db, email="ana@example.com", message_id="ours")
+    collided = {
+        **sample("unsubscribe"),
+        "email": "example@test.com",
+        "delivery_id": str(ours.id),
+        "sg_event_id": "e-collided",
+    }
+    bystander = sent_delivery(db, email="example@test.com", message_id="bystander")
+
+    post(client_for(runtime, signer), signer, [collided])
+
+    db.expire_all()
+    assert db.exec(select(Suppression)).all() == []
+    assert db.get_one(Customer, bystander.customer_id).accepts_marketing is True
+    assert db.get_one(Customer, ours.customer_id).accepts_marketing is True

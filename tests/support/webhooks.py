@@ -21,6 +21,7 @@ SHOPIFY_SECRET = "shpss_test_secret_one"
 SHOPIFY_OLD_SECRET = "shpss_test_secret_rotated_out"
 WOO_SECRET = "woo-test-secret"
 STRIPE_SECRET = "whsec_test_secret"
+SHOP_DOMAIN = "ladder-test.myshopify.com"  # the shop the test deliveries come from
 
 
 def fixture(path: str) -> Any:
@@ -32,6 +33,8 @@ def shopify_payload(topic: str) -> dict[str, Any]:
     document = fixture(f"shopify/{topic.replace('/', '_')}.json")
     assert document["name"] == topic
     payload: dict[str, Any] = document["response"]
+    if payload.get("shop_domain") == "{shop}.myshopify.com":  # the docs' placeholder, filled
+        payload["shop_domain"] = SHOP_DOMAIN
     return payload
 
 
@@ -40,14 +43,19 @@ def base64_hmac(secret: str, body: bytes) -> str:
 
 
 def shopify_headers(
-    topic: str, body: bytes, *, webhook_id: str = "wh-1", secret: str = SHOPIFY_SECRET
+    topic: str,
+    body: bytes,
+    *,
+    webhook_id: str = "wh-1",
+    secret: str = SHOPIFY_SECRET,
+    shop: str = SHOP_DOMAIN,
 ) -> dict[str, str]:
     return {
         "Content-Type": "application/json",
         "X-Shopify-Topic": topic,
         "X-Shopify-Hmac-Sha256": base64_hmac(secret, body),
         "X-Shopify-Webhook-Id": webhook_id,
-        "X-Shopify-Shop-Domain": "ladder-test.myshopify.com",
+        "X-Shopify-Shop-Domain": shop,
         "X-Shopify-Api-Version": "2026-04",
         "X-Shopify-Triggered-At": "2026-05-01T10:00:00.000000Z",
     }

@@ -38,9 +38,12 @@ def customers_export(email: str) -> None:
 @customers_app.command("forget")
 def customers_forget(email: str) -> None:
     """Erase a customer's personal data everywhere; anonymous order totals are kept."""
-    with session(get_settings().database_url) as db:
+    settings = get_settings()
+    with session(settings.database_url) as db:
         customer = _customer_or_exit(db, email)
-        forget(db, customer, source="cli", reference=None, now=current_time.now())
+        forget(
+            db, customer, source="cli", reference=None, now=current_time.now(), settings=settings
+        )
         db.commit()
     console.print(f"customer {customer.id} forgotten")
 

@@ -159,10 +159,21 @@ def reapply_stale(db: Session, *, now: datetime, older_than: timedelta, settings
 
 
 def apply(db: Session, row: ProviderEvent, *, settings: Settings) -> None:
-    """The delivery's status moves on; a bounce, complaint or unsubscribe reaches the address."""
+    """The delivery's status moves on; a bounce, complaint or unsubscribe reaches the address.
+
+    Only for a delivery Ladder sent to that address: the signature proves SendGrid sent the
+    event, not that it is about Ladder's mail (one SendGrid account may serve other senders,
+    whose custom arguments can collide with ours). An event naming no delivery of ours, or
+    another address than its delivery's customer, changes nothing.
+    """
     event = row.payload
+    email = str(event.get("email", "")).strip().lower()
+    recipient = _recipient(db, row.delivery_id)
+    if recipient is None or (email and email != recipient):
+        logger.info("provider event %s matches no delivery of ours: not applied", row.id)
+        return
     transition = TRANSITIONS.get(row.type)
-    if transition is not None and row.delivery_id is not None:
+    if transition is not None:
         status, before = transition
         values: dict[str, Any] = {}
         if row.type in ("bounce", "dropped"):
@@ -176,9 +187,19 @@ def apply(db: Session, row: ProviderEvent, *, settings: Settings) -> None:
         # is no longer in `before`, and the statement leaves it alone.
         this = DELIVERIES.c.id == row.delivery_id
         DELIVERY.move(db, (*before, S.FAILED), status, this, unknown_if_failed, **values)
-    email = str(event.get("email", "")).strip().lower()
     if email:
         _reach_address(db, row.type, event, email, occurred=row.occurred_at, settings=settings)
+
+
+def _recipient(db: Session, delivery_id: int | None) -> str | None:
+    """The address of the customer a delivery of ours went to; None for no such delivery."""
+    if delivery_id is None:
+        return None
+    return db.scalar(
+        select(col(Customer.email))
+        .join(Delivery, col(Delivery.customer_id) == col(Customer.id))
+        .where(col(Delivery.id) == delivery_id)
+    )
 
 
 def _reach_address(

@@ -141,7 +141,7 @@ def normalise(
         db.rollback()
         return []  # Another worker got there first, or it was ignored or failed earlier.
     try:
-        result = _read(db, item)
+        result = _read(db, item, settings)
     except Waiting as exc:
         attempts = item.attempts  # read before the rollback expires it
         db.rollback()
@@ -175,7 +175,7 @@ def _apply(
     enqueued_at: datetime | None,
 ) -> list[int]:
     if result.privacy:
-        carry_out(db, item.source, result.privacy, now=now, exports_dir=settings.exports_dir)
+        carry_out(db, item.source, result.privacy, now=now, settings=settings)
     db.execute(
         update(InboxItem).where(col(InboxItem.id) == item.id).values(events=len(result.events))
     )
@@ -183,11 +183,11 @@ def _apply(
     return store_events(db, result.events, now=now, enqueued_at=enqueued_at).stored
 
 
-def _read(db: Session, item: InboxItem) -> Normalised:
+def _read(db: Session, item: InboxItem, settings: Settings) -> Normalised:
     source = get_source(item.source)
     if source is None:
         raise Unreadable(f"no source module for {item.source!r}")
-    return source.normalise(db, item)
+    return source.normalise(db, item, settings=settings)
 
 
 def _reason(exc: BaseException) -> str:

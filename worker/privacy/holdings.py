@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, or_, select
+from sqlalchemy import ColumnElement
+from sqlmodel import Session, and_, col, or_, select
 
 from models import (
     Customer,
@@ -27,22 +28,44 @@ BATCH = 500
 
 
 def find_customer(
-    db: Session, source: str, external_id: str | None, email: str | None
+    db: Session,
+    source: str,
+    external_id: str | None,
+    email: str | None,
+    *,
+    account: ColumnElement[bool] | None = None,
 ) -> Customer | None:
+    """The customer a request names, by platform id, else by email.
+
+    With `account` (which of the platform's ids belong to the requesting shop), a request
+    reaches only that shop's customers: an id must be one of its own, and a customer found by
+    email must hold no id of the platform from another shop.
+    """
     if external_id is not None:
-        found = db.exec(
+        query = (
             select(Customer)
             .join(CustomerExternalId, col(CustomerExternalId.customer_id) == col(Customer.id))
             .where(
                 col(CustomerExternalId.source) == source,
                 col(CustomerExternalId.external_id) == external_id,
             )
-        ).first()
+        )
+        found = db.exec(query if account is None else query.where(account)).first()
         if found is not None:
             return found
-    if email:
-        return db.exec(select(Customer).where(col(Customer.email) == email.strip().lower())).first()
-    return None
+    if not email:
+        return None
+    customer = db.exec(select(Customer).where(col(Customer.email) == email.strip().lower())).first()
+    if customer is None or account is None:
+        return customer
+    elsewhere = db.exec(
+        select(CustomerExternalId.id).where(
+            col(CustomerExternalId.customer_id) == customer.id,
+            col(CustomerExternalId.source) == source,
+            ~account,
+        )
+    ).first()
+    return customer if elsewhere is None else None
 
 
 def record(
@@ -54,6 +77,7 @@ def record(
     *,
     now: datetime,
     path: str | None = None,
+    account: str | None = None,
 ) -> None:
     db.add(
         PrivacyRecord(
@@ -62,8 +86,23 @@ def record(
             customer_id=customer_id,
             reference=(reference or None) and reference[:128],
             path=path,
+            account=account,
             created_at=now,
         )
+    )
+
+
+def carried_out(db: Session, kind: str, source: str, reference: str) -> bool:
+    """True if a request of this kind and reference from `source` was carried out before."""
+    return (
+        db.exec(
+            select(PrivacyRecord.id).where(
+                col(PrivacyRecord.kind) == kind,
+                col(PrivacyRecord.source) == source,
+                col(PrivacyRecord.reference) == reference[:128],
+            )
+        ).first()
+        is not None
     )
 
 
@@ -101,11 +140,16 @@ def deliveries(db: Session, customer: Customer) -> list[Delivery]:
     return list(db.exec(select(Delivery).where(col(Delivery.customer_id) == customer.id)))
 
 
-def events_of(db: Session, customer: Customer) -> list[Event]:
-    """Their events, and pending ones not yet linked whose payload names their email."""
+def events_of(db: Session, customer: Customer, *, include_failed: bool = False) -> list[Event]:
+    """Their events, and pending ones not yet linked whose payload names their email (and
+    failed ones, never linked, with `include_failed`: forgetting reaches those too)."""
+    unlinked = [EventStatus.PENDING, *([EventStatus.FAILED] if include_failed else [])]
     found = db.exec(
         select(Event).where(
-            or_(col(Event.customer_id) == customer.id, col(Event.status) == EventStatus.PENDING)
+            or_(
+                col(Event.customer_id) == customer.id,
+                and_(col(Event.customer_id).is_(None), col(Event.status).in_(unlinked)),
+            )
         )
     )
     email = customer.email.lower()
@@ -136,19 +180,20 @@ def inbox_mentioning(
     ):
         last = batch[-1].id or last
         for row in batch:
-            document = _parsed(row.body)
-            if _mentions(row.body, document, names):
+            document = parsed(row.body)
+            if mentions(row.body, document, names):
                 yield row, document
 
 
-def _parsed(body: bytes) -> Any:
+def parsed(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
 
 
-def _mentions(body: bytes, document: Any, names: dict[str, set[str]]) -> bool:
+def mentions(body: bytes, document: Any, names: dict[str, set[str]]) -> bool:
+    """True if a raw body names the customer: their email anywhere, or their platform id."""
     text = body.decode("utf-8", "replace").lower()
     if any(email in text for email in names["emails"]):
         return True

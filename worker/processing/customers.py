@@ -43,6 +43,7 @@ class Sighting:
     source: str
     incoming: CustomerIn
     occurred_at: datetime
+    account: str | None = None  # the platform account (shop) the event came from
 
 
 def find_keys(db: Session, sightings: Sequence[Sighting]) -> list[str | None]:
@@ -90,7 +91,12 @@ def resolve_customers(
     by_email = {row.email: row for row in db.execute(_upsert(dialect), rows)}
     found = [by_email[key] for key in keys]
     links = [
-        {"customer_id": customer.id, "source": s.source, "external_id": s.incoming.id}
+        {
+            "customer_id": customer.id,
+            "source": s.source,
+            "external_id": s.incoming.id,
+            "account": s.account,
+        }
         for s, customer in zip(sightings, found, strict=True)
         if s.incoming.id is not None
     ]

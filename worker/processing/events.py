@@ -194,7 +194,7 @@ def _apply_round(
     events came one by one. New deliveries and order lines go to `batch`.
     """
     sightings = [
-        customers.Sighting(event.source, incoming.customer, event.occurred_at)
+        customers.Sighting(event.source, incoming.customer, event.occurred_at, incoming.account)
         for event, incoming in waiting
     ]
     now_round, later = _split_round(waiting, sightings, customers.find_keys(db, sightings))

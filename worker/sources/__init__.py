@@ -63,7 +63,8 @@ class PrivacyRequest:
     kind: Literal["export", "forget", "shop_redact"]
     external_id: str | None = None  # the platform's customer id
     email: str | None = None
-    reference: str | None = None  # the platform's request id
+    reference: str | None = None  # the platform's request id, or its signed body's digest
+    account: str | None = None  # the shop it is about (its signed `shop_domain`)
 
 
 @dataclass
@@ -82,8 +83,9 @@ class Source(Protocol):
         Rejected(400) for a body or headers the platform would not send."""
         ...
 
-    def normalise(self, db: Session, item: InboxItem) -> Normalised:
-        """The canonical events in a stored delivery. Raises Ignored or Unreadable (or a
+    def normalise(self, db: Session, item: InboxItem, *, settings: Settings) -> Normalised:
+        """The canonical events in a stored delivery, once its payload has its topic's shape
+        (a body is signed, its topic header is not). Raises Ignored or Unreadable (or a
         KeyError, TypeError, ValueError on a payload of an unexpected shape)."""
         ...
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from models import InboxItem
@@ -18,6 +20,7 @@ from worker.sources import (
     Normalised,
     PrivacyRequest,
     Rejected,
+    Unreadable,
     Verified,
     Waiting,
     base64_hmac_matches,
@@ -29,6 +32,7 @@ from worker.sources import (
     storable,
     text_id,
 )
+from worker.sources.shapes import Shape, validated
 
 NAME = "shopify"
 KEPT_HEADERS = (
@@ -47,6 +51,82 @@ ORDER_EVENTS = {
 }
 # Shopify's email marketing consent states; "pending" (double opt-in unconfirmed) says nothing yet.
 CONSENT_STATES = {"subscribed": True, "not_subscribed": False, "unsubscribed": False}
+# The mandatory privacy topics: deduplicated on their signed body (see `verify`).
+PRIVACY_TOPICS = ("customers/redact", "customers/data_request", "shop/redact")
+_PRIVACY_FIELDS = frozenset(
+    {"shop_id", "shop_domain", "orders_to_redact", "orders_requested", "data_request"}
+)
+ORDER = Shape(
+    "an order",
+    frozenset({"id", "order_number", "total_price", "currency", "line_items", "created_at"}),
+    _PRIVACY_FIELDS | {"order_id", "email_address"},
+    gid="Order",
+)
+REFUND = Shape(
+    "a refund",
+    frozenset({"id", "order_id", "transactions", "refund_line_items"}),
+    _PRIVACY_FIELDS | {"line_items", "order_number", "customer"},
+    gid="Refund",
+)
+CUSTOMER = Shape(
+    "a customer",
+    frozenset({"id", "email", "created_at", "updated_at"}),
+    _PRIVACY_FIELDS | {"line_items", "order_number", "order_id", "customer", "token"},
+    gid="Customer",
+)
+CONSENT = Shape(
+    "a consent change",
+    frozenset({"customer_id", "email_address", "email_marketing_consent"}),
+    _PRIVACY_FIELDS | {"id", "line_items", "customer"},
+)
+CHECKOUT = Shape(
+    "a checkout",
+    frozenset({"token", "line_items", "total_price", "currency", "created_at"}),
+    _PRIVACY_FIELDS | {"order_number", "financial_status"},
+    gid="Checkout",
+)
+
+
+class _ShopRequest(BaseModel):
+    """A privacy request's body: exactly Shopify's documented fields, so no order, customer
+    or checkout body signed for another topic can pass as one (`extra="forbid"`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    shop_id: int
+    shop_domain: str = Field(min_length=1, max_length=255)
+
+
+class _Person(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)  # `phone` too
+    id: int | str
+    email: str | None
+
+
+class _RequestId(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    id: int | str
+
+
+class CustomersRedact(_ShopRequest):
+    customer: _Person
+    orders_to_redact: list[int | str]
+
+
+class CustomersDataRequest(_ShopRequest):
+    customer: _Person
+    orders_requested: list[int | str]
+    data_request: _RequestId
+
+
+class ShopRedact(_ShopRequest):
+    pass
+
+
+PRIVACY_BODIES: dict[str, type[_ShopRequest]] = {
+    "customers/redact": CustomersRedact,
+    "customers/data_request": CustomersDataRequest,
+    "shop/redact": ShopRedact,
+}
 
 
 class Shopify:
@@ -68,15 +148,44 @@ class Shopify:
         webhook_id = headers.get("x-shopify-webhook-id", "").strip()
         if not topic or not webhook_id or len(topic) > 128 or len(webhook_id) > 200:
             raise Rejected(400, "X-Shopify-Topic and X-Shopify-Webhook-Id are required")
+        shop = headers.get("x-shopify-shop-domain", "").strip().lower()
+        if settings.shopify_shop_domain is not None and shop != settings.shopify_shop_domain:
+            raise Rejected(400, "X-Shopify-Shop-Domain is not the shop Ladder serves")
         json_object_shaped(body)  # the dedupe key is the header's: no need to parse the body
-        return storable(Verified(topic, webhook_id, header_subset(headers, KEPT_HEADERS)))
+        # A privacy request is deduplicated on its signed body, not on the webhook id (an
+        # unsigned header): the same request sent again under a new id is a repeat, never a
+        # second erasure. Shopify's own retries keep both, so they are repeats either way.
+        key = f"{topic}:sha256:{body_digest(body)}" if topic in PRIVACY_TOPICS else webhook_id
+        return storable(Verified(topic, key, header_subset(headers, KEPT_HEADERS)))
 
-    def normalise(self, db: Session, item: InboxItem) -> Normalised:
+    def normalise(self, db: Session, item: InboxItem, *, settings: Settings) -> Normalised:
         payload = payload_of(item)
+        if item.topic in PRIVACY_TOPICS:
+            return _privacy(item, payload, _shop_of(item, settings))
         reader = _READERS.get(item.topic)
         if reader is None:
             raise Ignored(f"Shopify topic {item.topic!r} is not used by Ladder")
-        return reader(db, item, payload)
+        shop = _shop_of(item, settings)
+        _SHAPES[item.topic].check(item.topic, payload)
+        result = reader(db, item, payload)
+        for event in result.events:
+            event.account = shop
+        return result
+
+
+def body_digest(body: bytes) -> str:
+    """The hex SHA-256 of a signed body: what names a privacy request, whatever its headers."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def _shop_of(item: InboxItem, settings: Settings) -> str | None:
+    """The shop a stored delivery came from (its header), checked against the configured one:
+    a row stored before SHOPIFY_SHOP_DOMAIN was set, or spooled, is read under the same rule."""
+    shop = str(item.headers.get("x-shopify-shop-domain", "")).strip().lower() or None
+    configured = settings.shopify_shop_domain
+    if configured is not None and shop not in (None, configured):
+        raise Unreadable("X-Shopify-Shop-Domain is not the shop Ladder serves")
+    return shop or configured
 
 
 def _triggered_at(item: InboxItem) -> datetime:
@@ -259,21 +368,31 @@ def _checkout(_db: Session, item: InboxItem, checkout: dict[str, Any]) -> Normal
     return Normalised([CanonicalEvent.model_validate(event)])
 
 
-def _privacy(_db: Session, item: InboxItem, payload: dict[str, Any]) -> Normalised:
-    if item.topic == "shop/redact":
-        return Normalised(privacy=[PrivacyRequest("shop_redact", reference=item.dedupe_key)])
-    customer = payload.get("customer") or {}
-    kind: Literal["export", "forget"] = (
-        "export" if item.topic == "customers/data_request" else "forget"
-    )
-    request = (payload.get("data_request") or {}).get("id") or item.dedupe_key
+def _privacy(item: InboxItem, payload: dict[str, Any], shop: str | None) -> Normalised:
+    """A privacy request of exactly its topic's shape, for the shop that sent it: its body's
+    `shop_domain` (signed) must be the header's and the configured shop's. An erasure's
+    reference is its body's digest, so carrying it out twice is refused (`requests.carry_out`)."""
+    request = validated(PRIVACY_BODIES[item.topic], item.topic, payload)
+    if shop is not None and request.shop_domain.lower() != shop:
+        raise Unreadable(f"a {item.topic} body's shop_domain is not the shop that sent it")
+    account = request.shop_domain.lower()
+    digest = body_digest(item.body)
+    if isinstance(request, ShopRedact):
+        shop_redact = PrivacyRequest("shop_redact", reference=digest, account=account)
+        return Normalised(privacy=[shop_redact])
+    assert isinstance(request, CustomersRedact | CustomersDataRequest)
+    kind: Literal["export", "forget"] = "forget"
+    reference = digest
+    if isinstance(request, CustomersDataRequest):
+        kind, reference = "export", str(request.data_request.id)
     return Normalised(
         privacy=[
             PrivacyRequest(
                 kind,
-                external_id=text_id(customer.get("id")),
-                email=customer.get("email"),
-                reference=str(request),
+                external_id=text_id(request.customer.id),
+                email=request.customer.email,
+                reference=reference,
+                account=account,
             )
         ]
     )
@@ -288,9 +407,15 @@ _READERS: dict[str, Reader] = {
     "customers_email_marketing_consent/update": _consent_update,
     "checkouts/create": _checkout,
     "checkouts/update": _checkout,
-    "customers/redact": _privacy,
-    "customers/data_request": _privacy,
-    "shop/redact": _privacy,
+}
+_SHAPES: dict[str, Shape] = {
+    **dict.fromkeys(ORDER_EVENTS, ORDER),
+    "refunds/create": REFUND,
+    "customers/create": CUSTOMER,
+    "customers/update": CUSTOMER,
+    "customers_email_marketing_consent/update": CONSENT,
+    "checkouts/create": CHECKOUT,
+    "checkouts/update": CHECKOUT,
 }
 
 source = Shopify()

@@ -21,6 +21,7 @@ from worker.sources import (
     Ignored,
     Normalised,
     Rejected,
+    Unreadable,
     Verified,
     Waiting,
     is_known_customer,
@@ -37,6 +38,14 @@ EVENT_TYPES = {
     "customer.subscription.created": "membership.started",
     "customer.subscription.updated": "membership.updated",
     "customer.subscription.deleted": "membership.ended",
+}
+# The `object` each event type carries: a type is signed with its object, checked all the same.
+OBJECTS = {
+    "checkout.session.completed": "checkout.session",
+    "invoice.paid": "invoice",
+    "customer.subscription.created": "subscription",
+    "customer.subscription.updated": "subscription",
+    "customer.subscription.deleted": "subscription",
 }
 # What each event keeps from its object, besides the customer.
 KEPT_FIELDS = (
@@ -81,14 +90,23 @@ class Stripe:
             raise Rejected(400, "a Stripe event needs a string `id` and `type`")
         if len(event_id) > 255 or len(event_type) > 128:
             raise Rejected(400, "Stripe event id or type too long")
+        _check_account(document, settings)
         return storable(Verified(event_type, event_id, {"stripe-timestamp": str(timestamp)}))
 
-    def normalise(self, db: Session, item: InboxItem) -> Normalised:
+    def normalise(self, db: Session, item: InboxItem, *, settings: Settings) -> Normalised:
         envelope = payload_of(item)
         canonical_type = EVENT_TYPES.get(item.topic)
         if canonical_type is None:
             raise Ignored(f"Stripe event type {item.topic!r} is not used by Ladder")
+        try:
+            _check_account(envelope, settings)  # a row stored before the setting, or spooled
+        except Rejected as exc:
+            raise Unreadable(exc.detail) from exc
+        if envelope.get("type") != item.topic:
+            raise Unreadable("the stored topic is not the signed event's `type`")
         obj = envelope["data"]["object"]
+        if obj.get("object") != OBJECTS[item.topic]:
+            raise Unreadable(f"{item.topic}: data.object.object is not {OBJECTS[item.topic]!r}")
         customer = _customer(db, obj)
         event = {
             "source": NAME,
@@ -101,6 +119,16 @@ class Stripe:
         if "currency" in event["data"]:
             event["data"]["currency"] = str(event["data"]["currency"]).upper()
         return Normalised([CanonicalEvent.model_validate(event)])
+
+
+def _check_account(document: Mapping[str, Any], settings: Settings) -> None:
+    """Rejected(400) for an event of the other mode (test or live) than STRIPE_LIVEMODE says,
+    or of a Connect account other than STRIPE_ACCOUNT: one endpoint secret may sign both."""
+    livemode = document.get("livemode")
+    if settings.stripe_livemode is not None and livemode is not settings.stripe_livemode:
+        raise Rejected(400, "`livemode` is not the mode STRIPE_LIVEMODE accepts")
+    if document.get("account") != settings.stripe_account:
+        raise Rejected(400, "`account` is not the Stripe account STRIPE_ACCOUNT names")
 
 
 def _parse_header(header: str) -> tuple[int | None, list[bytes]]:

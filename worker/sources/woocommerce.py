@@ -32,6 +32,7 @@ from worker.sources import (
     storable,
     text_id,
 )
+from worker.sources.shapes import Shape
 
 NAME = "woocommerce"
 KEPT_HEADERS = (
@@ -45,6 +46,17 @@ KEPT_HEADERS = (
 # The unsigned request WooCommerce sends when a webhook is created or saved.
 PING = re.compile(rb"webhook_id=\d{1,20}")
 PAID_STATUSES = ("processing", "completed")
+# The signature covers the body, not X-WC-Webhook-Topic: a body must be of its topic's resource.
+ORDER = Shape(
+    "an order",
+    frozenset({"id", "status", "total", "currency", "line_items", "order_key", "date_created_gmt"}),
+    frozenset({"username", "role", "email"}),
+)
+CUSTOMER = Shape(
+    "a customer",
+    frozenset({"id", "email", "username", "role", "date_created_gmt"}),
+    frozenset({"line_items", "order_key", "total", "status", "customer_id"}),
+)
 
 
 class WooCommerce:
@@ -73,11 +85,19 @@ class WooCommerce:
             )
         )
 
-    def normalise(self, db: Session, item: InboxItem) -> Normalised:  # noqa: ARG002
+    def normalise(
+        self,
+        db: Session,  # noqa: ARG002
+        item: InboxItem,
+        *,
+        settings: Settings,  # noqa: ARG002
+    ) -> Normalised:
         payload = payload_of(item)
         if item.topic in ("order.created", "order.updated"):
+            ORDER.check(item.topic, payload)
             return Normalised(_order_events(payload))
         if item.topic in ("customer.created", "customer.updated"):
+            CUSTOMER.check(item.topic, payload)
             return Normalised([_customer_event(item.topic, payload)])
         raise Ignored(f"WooCommerce topic {item.topic!r} is not used by Ladder")
 

@@ -1,5 +1,5 @@
 """Forgetting reaches every table by construction: each table, and each of its columns that can
-hold text (strings, JSON, bytes, dates), has a line in `erasure.COVERAGE` saying what erases it
+hold text (strings, JSON, bytes, dates), has a line in `privacy/coverage.py` saying what erases it
 or why it names nobody. A table or column added without one fails here, naming it."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from sqlalchemy import JSON, Column, Date, LargeBinary, String, Text, TypeDecora
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (every table registered on the metadata)
-from worker.privacy.erasure import COVERAGE
+from worker.privacy.coverage import COVERAGE
 
 TEXTUAL = (String, Text, JSON, LargeBinary, Date)
 
@@ -29,7 +29,7 @@ def textual_columns() -> dict[str, set[str]]:
 
 def test_every_table_has_a_line_in_the_erasure_coverage() -> None:
     missing = sorted(set(textual_columns()) - set(COVERAGE))
-    assert missing == [], f"add these tables to worker/privacy/erasure.py COVERAGE: {missing}"
+    assert missing == [], f"add these tables to worker/privacy/coverage.py COVERAGE: {missing}"
 
 
 def test_every_column_that_can_hold_text_says_what_forgetting_does_to_it() -> None:
@@ -38,7 +38,7 @@ def test_every_column_that_can_hold_text_says_what_forgetting_does_to_it() -> No
         for table, columns in textual_columns().items()
         for column in columns - set(COVERAGE.get(table, {}))
     )
-    assert missing == [], f"say in erasure.COVERAGE what forgetting does to: {missing}"
+    assert missing == [], f"say in privacy/coverage.py what forgetting does to: {missing}"
 
 
 def test_the_coverage_names_no_table_or_column_that_is_gone() -> None:

@@ -3,20 +3,17 @@
 What is anonymous stays (orders, their lines, counts and totals, deliveries' states); what names
 a person goes: email, names, birthday, the platform ids, the personal fields of event payloads,
 of provider events (SendGrid's carry the address and the IP) and of the raw webhook bodies that
-mention them, their emails in the file outbox, their export files and what the spool holds on
-them. `COVERAGE` says, for every table, what happens to each column that can hold text; a test
-fails when a table or column is added without a line there, so no new table is forgotten.
+mention them, and in the folders (`folders.py`) their emails in the file outbox, their export
+files and what the spool holds on them. `coverage.py` says, for every table, what happens to
+each column that can hold text; a test fails when a table or column is added without a line
+there, so no new table is forgotten.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, or_, update
@@ -27,128 +24,20 @@ from models import (
     CustomerExternalId,
     Delivery,
     InboxItem,
-    PrivacyRecord,
     ProviderEvent,
     Suppression,
 )
+from worker.privacy import folders
 from worker.privacy.holdings import (
     BATCH,
     events_of,
     identities,
     inbox_mentioning,
-    mentions,
-    parsed,
     record,
+    scrubbed,
 )
 from worker.providers.files import FileProvider
 from worker.settings import Settings
-
-# A spool file still `.partial` after this long was left by a crash, not being written.
-PARTIAL_AGE_S = 60.0
-
-# Keys whose values name, reach or locate a person (or open their order page), in any payload.
-PERSONAL_KEYS = frozenset(
-    {
-        "email", "contact_email", "email_address", "customer_email", "receipt_email",
-        "first_name", "last_name", "name", "phone", "address", "address1", "address2",
-        "address_1", "address_2", "city", "zip", "postcode", "province", "company", "latitude",
-        "longitude", "browser_ip", "customer_ip_address", "customer_user_agent", "note",
-        "customer_note", "username", "avatar_url", "billing_address", "shipping_address",
-        "default_address", "addresses", "billing", "shipping", "customer_details",
-        "client_details", "note_attributes", "order_status_url", "abandoned_checkout_url",
-        "landing_site", "referring_site",
-        # SendGrid's events: where it was opened from, the link clicked (it may carry a
-        # token), and the receiving server's words (they often quote the address).
-        "ip", "useragent", "url", "reason", "response",
-    }
-)  # fmt: skip
-
-# Every table, and what forgetting a customer does to each of its columns that can hold text
-# (strings, JSON, bytes, dates). `tests/unit/test_erasure_coverage.py` fails for a table or a
-# column missing here: say what erases it, or why it names nobody.
-COVERAGE: dict[str, dict[str, str]] = {
-    "customers": {
-        "email": "replaced by forgotten-<id>@invalid",
-        "first_name": "cleared",
-        "last_name": "cleared",
-        "birthday": "cleared",
-        "locale": "kept: a language, shared by many",
-        "timezone": "kept: a zone, shared by many",
-        "consent_source": "kept: a platform or link name",
-        "currency": "kept: a currency code",
-        "rfm": "kept: a score",
-        "segment": "kept: a segment name",
-        "previous_segment": "kept: a segment name",
-    },
-    "customer_external_ids": {
-        "source": "row deleted",
-        "external_id": "row deleted",
-        "account": "row deleted",
-    },
-    "events": {
-        "payload": "customer replaced by the placeholder address, data emptied",
-        "error": "cleared where it quotes the address",
-        "source": "kept: a platform name",
-        "source_event_id": "kept: the platform's event id",
-        "type": "kept: an event type",
-        "status": "kept: a state",
-    },
-    "inbox": {
-        "body": "personal fields set to null (PERSONAL_KEYS); emptied if not JSON",
-        "headers": "kept, with ladder-redacted-at: platform headers name no person",
-        "error": "kept: reasons never quote values",
-        "source": "kept: a platform name",
-        "topic": "kept: a topic",
-        "dedupe_key": "kept: a webhook id or a digest",
-        "status": "kept: a state",
-    },
-    "provider_events": {
-        "payload": "personal fields set to null (email, ip, useragent, url, reason …)",
-        "provider": "kept: a provider name",
-        "provider_event_id": "kept: the provider's event id",
-        "type": "kept: an event type",
-    },
-    "deliveries": {
-        "reason": "cleared where it quotes the address (a bounce's words)",
-        "dedupe_key": "kept: trigger and event id",
-        "trigger": "kept: a trigger name",
-        "message": "kept: a message name",
-        "variant": "kept: a template name",
-        "segment": "kept: a segment name",
-        "status": "kept: a state",
-        "message_class": "kept: a class",
-        "provider_message_id": "kept: the provider's id",
-    },
-    "suppressions": {"email": "row deleted", "reason": "row deleted"},
-    "preferences": {"message_class": "kept: a class", "source": "kept: where it was set"},
-    "privacy_records": {
-        "kind": "kept: the record of the request, naming nobody",
-        "source": "kept",
-        "reference": "kept: the platform's request id or a digest",
-        "path": "kept: names the customer id only; the file is deleted",
-        "account": "kept: a shop domain",
-    },
-    "orders": {
-        "source": "kept: anonymous aggregate",
-        "source_order_id": "kept: the platform's order id",
-        "status": "kept",
-        "currency": "kept",
-    },
-    "order_lines": {
-        "product_id": "kept: a product",
-        "title": "kept: a product",
-        "category": "kept: a product",
-    },
-    "product_recommendations": {
-        "anchor": "kept: products, no person",
-        "product_id": "kept",
-        "title": "kept",
-        "category": "kept",
-        "currency": "kept",
-    },
-    "leases": {"name": "kept: a job name", "holder": "kept: a process id"},
-    "sending_pauses": {"provider": "kept", "reason": "kept: the provider's refusal"},
-}
 
 
 def forget(
@@ -184,9 +73,9 @@ def forget(
     _scrub_delivery_reasons(db, delivery_ids, address)
     db.execute(delete(Suppression).where(col(Suppression.email).in_(names["emails"])))
     db.execute(delete(CustomerExternalId).where(col(CustomerExternalId.customer_id) == customer.id))
-    _remove_exports(db, customer, settings.exports_dir)
-    _remove_outbox_files(FileProvider(settings.outbox_dir), delivery_ids, address)
-    _scrub_spool(settings.spool_dir, names)
+    folders.remove_exports(db, customer, settings.exports_dir)
+    folders.remove_outbox_files(FileProvider(settings.outbox_dir), delivery_ids, address)
+    folders.scrub_spool(settings.spool_dir, names)
     customer.email = placeholder
     customer.first_name = customer.last_name = customer.birthday = None
     customer.accepts_marketing = False
@@ -299,18 +188,6 @@ def _placeholder(customer: Customer) -> str:
     return f"forgotten-{customer.id}@invalid"
 
 
-def scrubbed(document: Any) -> Any:
-    """The payload with every personal field set to null, the rest (amounts, products) kept."""
-    if isinstance(document, dict):
-        return {
-            key: None if key in PERSONAL_KEYS else scrubbed(value)
-            for key, value in document.items()
-        }
-    if isinstance(document, list):
-        return [scrubbed(item) for item in document]
-    return document
-
-
 def _deliveries_of(db: Session, customer: Customer) -> list[int]:
     found = db.exec(select(Delivery.id).where(col(Delivery.customer_id) == customer.id))
     return [row_id for row_id in found if row_id is not None]
@@ -349,82 +226,3 @@ def _scrub_delivery_reasons(db: Session, delivery_ids: list[int], address: str) 
         if delivery.reason is not None and address in delivery.reason.lower():
             delivery.reason = delivery.reason.split(":", 1)[0] + ": (erased: it quoted the address)"
             db.add(delivery)
-
-
-def _remove_exports(db: Session, customer: Customer, exports_dir: Path) -> None:
-    paths = db.exec(
-        select(PrivacyRecord.path).where(
-            col(PrivacyRecord.customer_id) == customer.id, col(PrivacyRecord.kind) == "export"
-        )
-    )
-    for path in paths:
-        if path:
-            Path(path).unlink(missing_ok=True)
-    # An export whose record was rolled back (its file written first) has the same name.
-    for stray in exports_dir.glob(f"customer-{customer.id}-*.json"):
-        stray.unlink(missing_ok=True)
-
-
-def _remove_outbox_files(outbox: FileProvider, delivery_ids: list[int], address: str) -> None:
-    """Their `.eml` files, the temporary files of a send cut short, and any other file in the
-    outbox that names their address (the file backend only; a small folder on a laptop)."""
-    if not outbox.outbox.is_dir():
-        return
-    for delivery_id in delivery_ids:
-        target = outbox.path_for(delivery_id)
-        target.unlink(missing_ok=True)
-        for partial in outbox.outbox.glob(f".{target.name}.*"):
-            partial.unlink(missing_ok=True)
-    needle = address.encode()
-    for path in outbox.outbox.iterdir():
-        if path.is_file() and needle in path.read_bytes().lower():
-            path.unlink(missing_ok=True)
-
-
-def _scrub_spool(spool_dir: Path, names: dict[str, set[str]]) -> None:
-    """Spooled deliveries (the records `intake.spool.append` writes) that name the customer:
-    their body is rewritten with the personal fields set to null, the same as a stored inbox
-    row, so the delivery still reaches the inbox; an unreadable one is deleted."""
-    if not spool_dir.is_dir():
-        return
-    for path in sorted(spool_dir.iterdir()):
-        if not path.is_file():
-            continue
-        if path.suffix == ".partial":
-            # Being written now (the web process renames it when whole), or left by a crash
-            # mid-write, which the drain never reads: an old one goes if it names them.
-            if time.time() - path.stat().st_mtime > PARTIAL_AGE_S and _names(path, names):
-                path.unlink(missing_ok=True)
-            continue
-        try:
-            spooled = json.loads(path.read_bytes())
-            body = base64.b64decode(spooled["body"], validate=True)
-        except (ValueError, KeyError, TypeError):  # damaged (.bad): never drained; it goes
-            if _names(path, names):
-                path.unlink(missing_ok=True)
-            continue
-        document = parsed(body)
-        if not mentions(body, document, names):
-            continue
-        if document is None:
-            path.unlink(missing_ok=True)
-            continue
-        spooled["body"] = base64.b64encode(json.dumps(scrubbed(document)).encode()).decode()
-        _replace(path, json.dumps(spooled).encode())
-
-
-def _names(path: Path, names: dict[str, set[str]]) -> bool:
-    content = path.read_bytes().lower()
-    return any(email.encode() in content for email in names["emails"])
-
-
-def _replace(path: Path, content: bytes) -> None:
-    """Writes `content` over `path` whole (aside, fsync'd, renamed): a spool file is a
-    delivery, never half-written."""
-    aside = path.with_name(f".{path.name}.forget")
-    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(content)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(aside, path)

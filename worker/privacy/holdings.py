@@ -216,3 +216,33 @@ def _customer_ids(document: Any) -> set[str]:
         elif isinstance(item, list):
             stack.extend(item)
     return found
+
+
+# Keys whose values name, reach or locate a person (or open their order page), in any payload.
+PERSONAL_KEYS = frozenset(
+    {
+        "email", "contact_email", "email_address", "customer_email", "receipt_email",
+        "first_name", "last_name", "name", "phone", "address", "address1", "address2",
+        "address_1", "address_2", "city", "zip", "postcode", "province", "company", "latitude",
+        "longitude", "browser_ip", "customer_ip_address", "customer_user_agent", "note",
+        "customer_note", "username", "avatar_url", "billing_address", "shipping_address",
+        "default_address", "addresses", "billing", "shipping", "customer_details",
+        "client_details", "note_attributes", "order_status_url", "abandoned_checkout_url",
+        "landing_site", "referring_site",
+        # SendGrid's events: where it was opened from, the link clicked (it may carry a
+        # token), and the receiving server's words (they often quote the address).
+        "ip", "useragent", "url", "reason", "response",
+    }
+)  # fmt: skip
+
+
+def scrubbed(document: Any) -> Any:
+    """The payload with every personal field set to null, the rest (amounts, products) kept."""
+    if isinstance(document, dict):
+        return {
+            key: None if key in PERSONAL_KEYS else scrubbed(value)
+            for key, value in document.items()
+        }
+    if isinstance(document, list):
+        return [scrubbed(item) for item in document]
+    return document

@@ -1,0 +1,94 @@
+"""What forgetting a customer does to every column that can hold text, table by table.
+
+`tests/unit/test_erasure_coverage.py` fails for a table or a column missing here: say what
+erases it (worker/privacy/erasure.py, worker/privacy/folders.py), or why it names nobody.
+"""
+
+from __future__ import annotations
+
+# Every table, and what forgetting a customer does to each of its columns that can hold text
+# (strings, JSON, bytes, dates). `tests/unit/test_erasure_coverage.py` fails for a table or a
+# column missing here: say what erases it, or why it names nobody.
+COVERAGE: dict[str, dict[str, str]] = {
+    "customers": {
+        "email": "replaced by forgotten-<id>@invalid",
+        "first_name": "cleared",
+        "last_name": "cleared",
+        "birthday": "cleared",
+        "locale": "kept: a language, shared by many",
+        "timezone": "kept: a zone, shared by many",
+        "consent_source": "kept: a platform or link name",
+        "currency": "kept: a currency code",
+        "rfm": "kept: a score",
+        "segment": "kept: a segment name",
+        "previous_segment": "kept: a segment name",
+    },
+    "customer_external_ids": {
+        "source": "row deleted",
+        "external_id": "row deleted",
+        "account": "row deleted",
+    },
+    "events": {
+        "payload": "customer replaced by the placeholder address, data emptied",
+        "error": "cleared where it quotes the address",
+        "source": "kept: a platform name",
+        "source_event_id": "kept: the platform's event id",
+        "type": "kept: an event type",
+        "status": "kept: a state",
+    },
+    "inbox": {
+        "body": "personal fields set to null (PERSONAL_KEYS); emptied if not JSON",
+        "headers": "kept, with ladder-redacted-at: platform headers name no person",
+        "error": "kept: reasons never quote values",
+        "source": "kept: a platform name",
+        "topic": "kept: a topic",
+        "dedupe_key": "kept: a webhook id or a digest",
+        "status": "kept: a state",
+    },
+    "provider_events": {
+        "payload": "personal fields set to null (email, ip, useragent, url, reason …)",
+        "provider": "kept: a provider name",
+        "provider_event_id": "kept: the provider's event id",
+        "type": "kept: an event type",
+    },
+    "deliveries": {
+        "reason": "cleared where it quotes the address (a bounce's words)",
+        "dedupe_key": "kept: trigger and event id",
+        "trigger": "kept: a trigger name",
+        "message": "kept: a message name",
+        "variant": "kept: a template name",
+        "segment": "kept: a segment name",
+        "status": "kept: a state",
+        "message_class": "kept: a class",
+        "provider_message_id": "kept: the provider's id",
+    },
+    "suppressions": {"email": "row deleted", "reason": "row deleted"},
+    "preferences": {"message_class": "kept: a class", "source": "kept: where it was set"},
+    "privacy_records": {
+        "kind": "kept: the record of the request, naming nobody",
+        "source": "kept",
+        "reference": "kept: the platform's request id or a digest",
+        "path": "kept: names the customer id only; the file is deleted",
+        "account": "kept: a shop domain",
+    },
+    "orders": {
+        "source": "kept: anonymous aggregate",
+        "source_order_id": "kept: the platform's order id",
+        "status": "kept",
+        "currency": "kept",
+    },
+    "order_lines": {
+        "product_id": "kept: a product",
+        "title": "kept: a product",
+        "category": "kept: a product",
+    },
+    "product_recommendations": {
+        "anchor": "kept: products, no person",
+        "product_id": "kept",
+        "title": "kept",
+        "category": "kept",
+        "currency": "kept",
+    },
+    "leases": {"name": "kept: a job name", "holder": "kept: a process id"},
+    "sending_pauses": {"provider": "kept", "reason": "kept: the provider's refusal"},
+}

@@ -352,9 +352,9 @@ def test_a_stripe_event_id_the_database_cannot_store_is_refused_with_400_and_spa
     ("value", "detail"),
     [
         (b"[" * 100_000 + b"]" * 100_000, "body is not JSON: nested deeper than 64 levels"),
-        (b"9" * 5000, "body is not JSON: an integer of more than 100 digits"),
+        (b"9" * 5000, "body is not JSON: an integer of more than 4300 digits"),
         (b"NaN", "body is not JSON: NaN is not a JSON number"),
-        (b"1e400", "body is not JSON: a number too large to be finite (1e400)"),
+        (b"1e400", "body is not JSON: a number too large to be finite"),
     ],
     ids=["nested 100,000 deep", "5,000 digits", "NaN", "1e400"],
 )

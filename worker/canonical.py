@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -18,15 +18,34 @@ from pydantic import (
     model_validator,
 )
 
-EventType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")]
+from models.types import to_minor
+from worker.hygiene import printable, text_problem, time_problem, unstorable_text
+
+# Lengths are the columns' (models/): a longer value would be refused by PostgreSQL later.
+EventType = Annotated[
+    str, StringConstraints(max_length=64, pattern=r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
+]
 Source = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=3, allow_inf_nan=False)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+# Amounts are stored in minor units in INTEGER columns (orders.total, order_lines.price).
+MAX_MINOR_UNITS = 2**31 - 1
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Text the database cannot store (a NUL, a lone surrogate) is refused here, naming the
+        field, rather than accepted and failing later on every try."""
+        if isinstance(value, str) and (problem := text_problem(value)) is not None:
+            raise ValueError(problem)
+        if isinstance(value, dict) and (found := next(unstorable_text(value), None)):
+            raise ValueError(": ".join(found))
+        return value
 
 
 class CustomerIn(_Strict):
@@ -34,7 +53,9 @@ class CustomerIn(_Strict):
     email: EmailStr | None = None
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
-    locale: str | None = Field(default=None, pattern=r"^[a-zA-Z]{2,3}([_-][a-zA-Z0-9]{2,8})*$")
+    locale: str | None = Field(
+        default=None, max_length=35, pattern=r"^[a-zA-Z]{2,3}([_-][a-zA-Z0-9]{2,8})*$"
+    )
     timezone: str | None = Field(default=None, max_length=64)
     birthday: date | None = None
     accepts_marketing: bool | None = None
@@ -65,6 +86,16 @@ class OrderIn(_Strict):
     currency: Currency
     lines: list[LineIn] = Field(default_factory=list, max_length=1000)
 
+    @model_validator(mode="after")
+    def _amounts_fit(self) -> OrderIn:
+        """An amount whose minor units its column cannot hold is refused here, naming it."""
+        amounts = [("total", self.total)]
+        amounts += [(f"lines.{i}.price", line.price) for i, line in enumerate(self.lines)]
+        for name, amount in amounts:
+            if to_minor(amount, self.currency) > MAX_MINOR_UNITS:
+                raise ValueError(f"{name}: {amount} {self.currency} is more than Ladder stores")
+        return self
+
 
 class CanonicalEvent(_Strict):
     source: Source = "api"
@@ -78,6 +109,13 @@ class CanonicalEvent(_Strict):
     order: OrderIn | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("occurred_at")
+    @classmethod
+    def _storable_time(cls, value: datetime) -> datetime:
+        if (problem := time_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _orders_carry_an_order(self) -> CanonicalEvent:
         if self.type.startswith("order.") and self.order is None:
@@ -89,6 +127,6 @@ def describe_errors(error: ValidationError, prefix: str = "") -> list[dict[str, 
     """Pydantic's errors as `{"field": "order.lines.0.price", "error": "…"}`, one per field."""
     described = []
     for item in error.errors(include_url=False):
-        path = ".".join(str(part) for part in item["loc"])
+        path = ".".join(printable(str(part)) for part in item["loc"])
         described.append({"field": f"{prefix}{path or '(event)'}", "error": item["msg"]})
     return described

@@ -171,3 +171,94 @@ def test_healthz_answers_ok_when_the_database_is_reachable(client: TestClient) -
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def with_field(event: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """`event` with the dotted `path` set to `value`."""
+    *parents, name = path.split(".")
+    place = event
+    for part in parents:
+        place = place[int(part)] if isinstance(place, list) else place[part]
+    place[name] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "error"),
+    [
+        ("customer.first_name", "Ana\u0000", "holds a NUL character"),
+        ("id", "ord-\u0000", "holds a NUL character"),
+        ("order.lines.0.title", "tea\u0000", "holds a NUL character"),
+        ("data", {"note": ["ok", "\u0000"]}, "note.1: holds a NUL character"),
+        ("data", {"note": "\ud800"}, "note: is not valid Unicode text"),
+        ("data", {"\u0000": 1}, "\\x00: its name holds a NUL character"),
+        ("customer.last_name", "\udfff", "Input should be a valid string"),
+        ("occurred_at", "0001-01-01T00:00:00+01:00", "must be between 1900-01-01 and 2200"),
+        ("occurred_at", "9999-12-31T23:59:59-01:00", "must be between 1900-01-01 and 2200"),
+        ("occurred_at", "0001-01-01T00:00:00+00:00", "must be between 1900-01-01 and 2200"),
+    ],
+    ids=[
+        "a NUL in a name",
+        "a NUL in the id",
+        "a NUL in a line",
+        "a NUL deep in data",
+        "a lone surrogate in data",
+        "a NUL in a key of data",
+        "a lone surrogate in a name",
+        "the year 1, an hour east",
+        "the year 9999, an hour west",
+        "the year 1 in UTC",
+    ],
+)
+def test_a_value_the_database_cannot_store_is_refused_with_422_naming_the_field(
+    client: TestClient, db: Session, path: str, value: Any, error: str
+) -> None:
+    body = json.dumps([order(1), with_field(order(2), path, value)])  # `\ud800` as escaped
+    response = client.post("/events", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    [named] = response.json()["errors"]
+    assert named["field"] == f"1.{path}"
+    assert error in named["error"]
+    assert stored_ids(db) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "body is not JSON: nested deeper than 64 levels"),
+        (b'{"data": ' + b"[" * 900 + b"]" * 900 + b"}", "body is not JSON: nested deeper than"),
+        (b'{"id": ' + b"9" * 5000 + b"}", "body is not JSON: an integer of more than 4300 digits"),
+        (b'{"id": "1", "data": {"x": NaN}}', "body is not JSON: NaN is not a JSON number"),
+        (b'{"id": "1", "data": {"x": -Infinity}}', "body is not JSON: -Infinity is not a JSON"),
+        (b'{"id": "1", "data": {"x": 1e400}}', "body is not JSON: a number too large to be fin"),
+    ],
+    ids=["nested 100,000 deep", "nested 900 deep", "5,000 digits", "NaN", "-Infinity", "1e400"],
+)
+def test_json_that_ladder_cannot_hold_is_refused_with_400_saying_why(
+    client: TestClient, db: Session, body: bytes, detail: str
+) -> None:
+    response = client.post("/events", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith(detail)
+    assert stored_ids(db) == []
+
+
+def test_a_batch_of_1000_with_one_bad_id_is_refused_naming_its_index_and_stores_nothing(
+    client: TestClient, db: Session
+) -> None:
+    # A client sending it again unchanged would be refused again: the answer says what to fix.
+    batch = [order(n) for n in range(1000)]
+    batch[637]["id"] = "ord-637\u0000"
+    refused = client.post("/events", json=batch)
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [
+        {
+            "field": "637.id",
+            "error": "Value error, holds a NUL character, which the database cannot store",
+        }
+    ]
+    assert stored_ids(db) == []
+
+    batch[637]["id"] = "ord-637-placed"
+    accepted = client.post("/events", json=batch)
+    assert (accepted.status_code, accepted.json()["stored"]) == (202, 1000)

@@ -3,7 +3,6 @@ suppressions and consent."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 from sqlmodel import Session, select
 from typer.testing import CliRunner
@@ -26,6 +23,7 @@ from models import (
     ProviderEvent,
     Suppression,
 )
+from tests.support.sendgrid_signer import SIGNATURE, TIMESTAMP, Signer
 from tests.support.web import TestClient
 from worker.authoring.status import status_report
 from worker.cli import app
@@ -40,28 +38,10 @@ SIGNED_BODY = (FIXTURES / "event_webhook_signed_body.bin").read_bytes()
 SAMPLES: list[dict[str, Any]] = json.loads(
     (FIXTURES / "event_webhook_all_event_types.json").read_text(encoding="utf-8")
 )
-SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
-TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
 # The web app and the actors store and apply events on their own connections.
 pytestmark = pytest.mark.commits
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
-
-
-class Signer:
-    """Our own P-256 key pair, signing as SendGrid does, for bodies with a fresh timestamp."""
-
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        der = self.key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.public_key = base64.b64encode(der).decode()
-
-    def headers(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
-        signature = self.key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-        return {SIGNATURE: base64.b64encode(signature).decode(), TIMESTAMP: stamp}
 
 
 @pytest.fixture
@@ -245,6 +225,61 @@ def test_an_oversized_body_is_a_413(runtime: Runtime, signer: Signer) -> None:
     client = client_for(runtime, signer, max_body_bytes=1_000)
     answer = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
     assert answer.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "error"),
+    [
+        (b'[{"event": "open", "timestamp": NaN}]', None, "not JSON: NaN is not a JSON number"),
+        (b"[" * 5000 + b"]" * 5000, None, "not JSON: nested deeper than 64 levels"),
+        (b'[{"sg_event_id": ' + b"9" * 5000 + b"}]", None, "not JSON: an integer of more"),
+        (b'[{"event": "open", "timestamp": 1e400}]', None, "not JSON: a number too large"),
+        (b'[{"event": "open", "timestamp": 1e20}]', "0.timestamp", "must be between 1900"),
+        (b'[{"event": "open", "timestamp": -99999999999}]', "0.timestamp", "must be between"),
+        (b'[{"event": "open", "timestamp": "soon"}]', "0.timestamp", "must be a number"),
+        (b'[{"event": "open", "delivery_id": "' + b"9" * 30 + b'"}]', "0.delivery_id", "must be"),
+        (b'[{"event": "open", "delivery_id": 99999999999}]', "0.delivery_id", "must be a del"),
+        (b'[{"event": "open", "sg_event_id": "e\\u0000"}]', "0.sg_event_id", "holds a NUL"),
+        (b'[{"event": "bounce", "email": "a\\u0000@x.org"}]', "0.email", "holds a NUL"),
+        (b'[{"event": "open", "sg_event_id": "\\ud800"}]', "0.sg_event_id", "is not valid Uni"),
+        (b'[{"event": "open", "sg_event_id": 12}]', "0.sg_event_id", "must be text"),
+        (b'[{"event": "open", "email": "' + b"a" * 400 + b'"}]', "0.email", "longer than 320"),
+    ],
+    ids=[
+        "a NaN",
+        "nested 5000 deep",
+        "a 5000-digit id",
+        "an infinite timestamp",
+        "a timestamp in the year 3e12",
+        "a timestamp before 1900",
+        "a timestamp that is text",
+        "a 30-digit delivery id",
+        "a delivery id past the column",
+        "a NUL in the event id",
+        "a NUL in the address",
+        "a lone surrogate",
+        "an event id that is a number",
+        "an address longer than the column",
+    ],
+)
+def test_an_event_ladder_cannot_store_is_refused_with_a_400_naming_it_and_nothing_is_stored(
+    db: Session, runtime: Runtime, signer: Signer, body: bytes, field: str | None, error: str
+) -> None:
+    good = json.dumps({**sample("delivered"), "sg_event_id": "good-1"}).encode()
+    batch = b"[" + good + b", " + body[1:] if field else body  # the bad one second, as 1.x
+    client = client_for(runtime, signer)
+
+    answer = client.post("/webhooks/sendgrid", content=batch, headers=signer.headers(batch))
+
+    assert answer.status_code == 400, answer.text
+    if field is None:
+        assert answer.json()["detail"].startswith(error)
+    else:
+        assert answer.json()["detail"] == "events Ladder cannot store; nothing was stored"
+        [named] = answer.json()["errors"]
+        assert named["field"] == "1." + field.removeprefix("0.")
+        assert named["error"].startswith(error)
+    assert db.exec(select(ProviderEvent)).all() == []
 
 
 # --- every event type -----------------------------------------------------------------------

@@ -163,16 +163,30 @@ def test_a_repeated_normalise_message_does_nothing(
 
 
 def test_a_value_the_database_refuses_fails_the_delivery_instead_of_retrying_forever(
-    db: Session, runtime: Runtime, database_url: str
+    db: Session, runtime: Runtime
 ) -> None:
     order = shopify_payload("orders/create")
-    order["id"] = "1001\u0000"  # PostgreSQL text cannot hold a NUL; SQLite can
+    order["id"] = "1001\u0000"  # PostgreSQL text cannot hold a NUL; refused on SQLite too
     body = json.dumps(order).encode()
     stored = inbox.store(db, "shopify", Verified("orders/create", "wh-nul"), body, now=T0)
     assert stored.id is not None
     inbox.normalise(db, stored.id, now=T0, settings=runtime.settings)
     row = one(db, select(InboxItem))
-    if database_url.startswith("postgresql"):
-        assert (row.status, row.error) == ("failed", "the database refused a value (DataError)")
-    else:
-        assert row.status == "normalised"
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert row.error is not None
+    assert row.error.startswith("does not fit the canonical event: id: Value error, holds a NUL")
+
+
+def test_a_payload_nested_too_deep_to_read_is_failed_with_its_try_counted(
+    db: Session, runtime: Runtime
+) -> None:
+    body = b'{"id": 1, "line_items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    stored = inbox.store(db, "shopify", Verified("orders/create", "wh-deep"), body, now=T0)
+    assert stored.id is not None
+    assert inbox.normalise(db, stored.id, now=T0, settings=runtime.settings) == []
+    row = one(db, select(InboxItem))
+    assert (row.status, row.attempts, row.error) == (
+        "failed",
+        1,
+        "body is not JSON: nested deeper than 64 levels",
+    )

@@ -1,17 +1,19 @@
-"""Any payload under any topic, read by `normalise`: kept and marked, never an exception."""
+"""Any payload under any topic, hostile values too (NUL, lone surrogates, NaN, nesting 100,000
+deep, 5,000-digit numbers, the years 1 and 9999), read by `normalise`: kept and marked, its
+try counted, never an exception (which would leave it pending, retried forever)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from models import InboxItem, InboxStatus
+from tests.support import fuzz
 from tests.support.webhooks import shopify_payload, woo_order
 from worker.intake import inbox
 from worker.runtime import Runtime
@@ -32,7 +34,9 @@ TOPICS = {
     "woocommerce": ["order.created", "order.updated", "customer.created", "coupon.created"],
     "stripe": ["invoice.paid", "customer.subscription.created", "checkout.session.completed"],
 }
-scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | fuzz.hostile
+)
 json_values = st.recursive(
     scalars,
     lambda children: (
@@ -72,11 +76,14 @@ def payloads(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(payload=payloads())
+@example(payload=("shopify", "orders/create", {"note_attributes": fuzz.nested(100_000)}))
+@example(payload=("shopify", "orders/create", {"note_attributes": fuzz.nested(900)}))
+@example(payload=("woocommerce", "order.created", {**woo_order(), "total": float("nan")}))
 def test_any_payload_is_kept_and_marked_never_an_exception(
     db: Session, runtime: Runtime, payload: tuple[str, str, dict[str, Any]]
 ) -> None:
     source, topic, document = payload
-    body = json.dumps(document).encode()
+    body = fuzz.dumps(document)
     stored = inbox.store(db, source, Verified(topic, uuid.uuid4().hex), body, now=T0)
     assert stored.id is not None
     new_events = inbox.normalise(db, stored.id, now=T0, settings=runtime.settings)
@@ -94,4 +101,5 @@ def test_any_payload_is_kept_and_marked_never_an_exception(
     else:
         assert row.status in (InboxStatus.IGNORED, InboxStatus.FAILED)
         assert row.error  # always with the reason
+        assert row.attempts == 1
         assert new_events == []

@@ -247,3 +247,26 @@ def test_an_oversized_preferences_form_is_refused(db: Session, runtime: Runtime)
     answer = client.post(f"/u/{_token(runtime, customer)}/preferences", content="x" * 10_000)
 
     assert answer.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "customer_part",
+    ["²", "9" * 5000, str(2**31), "٣"],
+    ids=["a superscript two", "5,000 digits", "past the id column", "an Arabic-Indic three"],
+)
+def test_a_token_whose_id_no_row_can_have_is_refused_with_404_not_500(
+    db: Session, runtime: Runtime, customer_part: str
+) -> None:
+    customer = _customer(db)
+    mac = _token(runtime, customer).rsplit(".", 1)[1]
+    client = TestClient(create_app(runtime.settings))
+
+    answers = [
+        client.get(f"/u/{customer_part}.m.{mac}").status_code,
+        client.post(f"/u/{customer_part}.m.{mac}").status_code,
+        client.post(f"/u/{customer_part}.{mac}/preferences", content="").status_code,
+    ]
+
+    assert answers == [404, 404, 404]
+    db.expire_all()
+    assert db.get_one(Customer, customer.id).accepts_marketing is True

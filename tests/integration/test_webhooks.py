@@ -345,3 +345,34 @@ def test_a_stripe_event_id_the_database_cannot_store_is_refused_with_400_and_spa
     )
     assert post("evt_good")[0] == 200
     assert [row.dedupe_key for row in inbox_rows(db)] == ["evt_good"]
+
+
+@pytest.mark.parametrize("platform", ["woocommerce", "stripe"])
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "body is not JSON: nested deeper than 64 levels"),
+        (b"9" * 5000, "body is not JSON: an integer of more than 4300 digits"),
+        (b"NaN", "body is not JSON: NaN is not a JSON number"),
+        (b"1e400", "body is not JSON: a number too large to be finite"),
+    ],
+    ids=["nested 100,000 deep", "5,000 digits", "NaN", "1e400"],
+)
+def test_a_signed_body_ladder_cannot_read_is_refused_with_400_saying_why_not_500(
+    client: TestClient, db: Session, platform: str, value: bytes, detail: str
+) -> None:
+    # The platforms whose dedupe key is in the body read it at the door.
+    if platform == "woocommerce":
+        document = json.dumps(woo_order()).encode()
+        body = document.replace(b'"total": "29.35"', b'"total": ' + value)
+        headers = woo_headers("order.created", body)
+    else:
+        document = json.dumps(stripe_event("invoice.paid", "invoice", event_id="evt_1")).encode()
+        body = document.replace(b'"livemode": false', b'"livemode": ' + value)
+        headers = stripe_headers(body, timestamp=int(T0.timestamp()))
+    assert body != document
+
+    response = client.post(f"/webhooks/{platform}", content=body, headers=headers)
+
+    assert (response.status_code, response.json()) == (400, {"detail": detail})
+    assert inbox_rows(db) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from models import Customer, Delivery, DeliveryStatus, ProviderEvent
 from models.db import insert_ignoring_duplicates
 from models.states import DELIVERY
 from models.tables import DELIVERIES, PROVIDER_EVENTS
+from worker import hygiene
 from worker.delivery.claims import OUTCOME_UNKNOWN
 from worker.processing.preferences import MESSAGE_CLASSES, set_preference, suppress
 from worker.settings import Settings
@@ -38,6 +39,10 @@ TRANSITIONS: dict[str, tuple[DeliveryStatus, tuple[DeliveryStatus, ...]]] = {
 }
 # What a `dropped` reason says about the address (SendGrid's own suppression lists).
 _DROPPED_SUPPRESSES = ("invalid", "bounced address", "spam reporting address")
+# The largest row id the `delivery_id` custom argument may name (an INTEGER column).
+MAX_ROW_ID = 2**31 - 1
+# The longest text of each field Ladder stores or looks up (the columns' widths).
+_TEXT_LIMITS = {"sg_event_id": 255, "sg_message_id": 255, "email": 320}
 
 
 class MalformedEvents(ValueError):
@@ -47,12 +52,59 @@ class MalformedEvents(ValueError):
 def parse(body: bytes) -> list[dict[str, Any]]:
     """The events in a webhook body. Raises MalformedEvents."""
     try:
-        events = json.loads(body)
-    except ValueError as exc:
+        events = hygiene.loads(body)
+    except hygiene.NotJSON as exc:  # nesting, NaN, a 5,000-digit number
         raise MalformedEvents(f"not JSON: {exc}") from exc
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise MalformedEvents("expected a JSON array of event objects")
     return events
+
+
+def problems(events: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """What Ladder cannot store or use in the events, as `{"field": "3.timestamp", "error":
+    "…"}`: text the database refuses, a time out of range, a delivery id no row can have, an
+    id or address longer than its column. SendGrid sends none of these; a body that holds one
+    is refused whole, before anything is stored, rather than kept and failing on every try."""
+    found = []
+    for index, event in enumerate(events):
+        for path, text in hygiene.unstorable_text(event):
+            found.append({"field": f"{index}.{path}", "error": text})
+        for name, check in _CHECKS.items():
+            if name in event and (problem := check(event[name], name)) is not None:
+                found.append({"field": f"{index}.{name}", "error": problem})
+    return found
+
+
+def _timestamp_problem(value: object, _name: str) -> str | None:
+    return hygiene.timestamp_problem(value)
+
+
+def _delivery_id_problem(value: object, _name: str) -> str | None:
+    """Our custom argument is a row id in digits; other text finds no delivery (the message id
+    is looked up instead), but digits no row can have are refused."""
+    digits = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not (isinstance(digits, str) and digits.isascii() and digits.isdigit()):
+        return None
+    if not 0 < int(digits) <= MAX_ROW_ID:
+        return f"must be a delivery id, at most {MAX_ROW_ID}"
+    return None
+
+
+def _text_problem(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return "must be text"
+    if len(value) > _TEXT_LIMITS[name]:
+        return f"longer than {_TEXT_LIMITS[name]} characters"
+    return None
+
+
+_CHECKS: dict[str, Callable[[object, str], str | None]] = {
+    "timestamp": _timestamp_problem,
+    "delivery_id": _delivery_id_problem,
+    **dict.fromkeys(_TEXT_LIMITS, _text_problem),
+}
 
 
 def store(db: Session, events: Sequence[dict[str, Any]], *, now: datetime) -> list[int]:
@@ -92,7 +144,7 @@ def _row(db: Session, event: dict[str, Any], now: datetime) -> dict[str, Any]:
 def _delivery_id(db: Session, event: dict[str, Any]) -> int | None:
     """Our `delivery_id` custom argument; else the delivery SendGrid's message id names."""
     given = str(event.get("delivery_id", ""))
-    if given.isdigit():
+    if given.isascii() and given.isdigit():  # `problems` refused a number no row can have
         return int(given)
     message_id = str(event.get("sg_message_id", "")).split(".")[0]
     if not message_id:

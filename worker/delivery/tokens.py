@@ -11,6 +11,7 @@ _PURPOSE_V1 = b"unsubscribe:v1:"  # links sent before message classes: marketing
 _PURPOSE = b"unsubscribe:v2:"
 _CLASS_CODES = {"marketing": "m", "transactional": "t"}
 _CLASSES = {code: name for name, code in _CLASS_CODES.items()}
+MAX_CUSTOMER_ID = 2**31 - 1  # the customers.id column is an INTEGER
 
 
 class UnsubscribeToken(NamedTuple):
@@ -35,9 +36,12 @@ def read_unsubscribe_token(secret: bytes, token: str) -> UnsubscribeToken | None
     Two-part tokens from before message classes (`<id>.<mac>`) still read, as marketing.
     """
     parts = token.split(".")
-    if not parts[0].isdigit():
+    # ASCII digits only ('²' passes isdigit() but not int()), and no larger than a row id.
+    if not (parts[0].isascii() and parts[0].isdigit() and len(parts[0]) <= 10):
         return None
     customer_id = int(parts[0])
+    if customer_id > MAX_CUSTOMER_ID:
+        return None
     if len(parts) == 2 and parts[1]:
         expected = _mac(secret, _PURPOSE_V1 + parts[0].encode())
         message_class = "marketing"

@@ -6,12 +6,12 @@ so an interrupted import resumes by running it again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from worker import hygiene
 from worker.canonical import CanonicalEvent, describe_errors
 from worker.intake.ingest import batched
 
@@ -29,8 +29,8 @@ class ImportResult:
 
 def _parse(number: int, raw: bytes, result: ImportResult) -> CanonicalEvent | None:
     try:
-        return CanonicalEvent.model_validate(json.loads(raw))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return CanonicalEvent.model_validate(hygiene.loads(raw))
+    except hygiene.NotJSON as exc:
         errors = [{"field": "(line)", "error": f"not JSON: {exc}"}]
     except ValidationError as exc:
         errors = describe_errors(exc)

@@ -18,6 +18,7 @@ from models.db import dialect_insert, session
 from models.states import INBOX_ROW
 from models.tables import INBOX
 from worker.canonical import describe_errors
+from worker.errors import NOT_THE_ROWS_FAULT
 from worker.intake.ingest import store_events
 from worker.privacy.requests import carry_out
 from worker.settings import Settings
@@ -26,18 +27,6 @@ from worker.sources.registry import get_source
 
 logger = logging.getLogger(__name__)
 
-# What a payload of an unexpected shape raises while a source reads it: the row is marked
-# failed with the reason and kept for a replay after a fix. Anything else (the database away)
-# propagates, leaves the row pending, and the actor retries.
-UNREADABLE = (
-    Unreadable,
-    ValidationError,
-    LookupError,  # a field missing (KeyError), a list too short
-    TypeError,
-    ValueError,
-    AttributeError,  # a list where an object was expected
-    ArithmeticError,  # decimal.InvalidOperation: an amount that is not a number
-)
 # A delivery waiting for something not seen yet is tried this many times, a relay period apart.
 WAIT_ATTEMPTS = 5
 
@@ -151,17 +140,24 @@ def normalise(
         db.rollback()
         _mark(db, inbox_id, InboxStatus.IGNORED, str(exc), now=now)
         return []
-    except UNREADABLE as exc:
+    except NOT_THE_ROWS_FAULT:
+        raise  # the database away: the row stays pending, the actor retries
+    except Exception as exc:
+        # A payload of an unexpected shape (Unreadable, a KeyError, a ValueError, a
+        # RecursionError…): marked failed with the reason, its try counted, kept for a replay
+        # after a fix; never left pending to be retried forever.
         db.rollback()
         logger.info("inbox %d failed: %s", inbox_id, type(exc).__name__)
         _mark(db, inbox_id, InboxStatus.FAILED, _reason(exc), now=now)
         return []
     try:
         return _apply(db, item, result, now=now, settings=settings, enqueued_at=enqueued_at)
-    except DataError as exc:  # a value the database refuses (a NUL in a text): no retry helps
+    except NOT_THE_ROWS_FAULT:
+        raise
+    except Exception as exc:  # a value the database refuses (a NUL in a text): no retry helps
         db.rollback()
-        reason = f"the database refused a value ({type(exc.orig).__name__})"  # no value quoted
-        _mark(db, inbox_id, InboxStatus.FAILED, reason, now=now)
+        logger.warning("inbox %d failed while storing: %s", inbox_id, type(exc).__name__)
+        _mark(db, inbox_id, InboxStatus.FAILED, _stored_reason(exc), now=now)
         return []
 
 
@@ -188,6 +184,13 @@ def _read(db: Session, item: InboxItem, settings: Settings) -> Normalised:
     if source is None:
         raise Unreadable(f"no source module for {item.source!r}")
     return source.normalise(db, item, settings=settings)
+
+
+def _stored_reason(exc: Exception) -> str:
+    """Why the events read from a row could not be stored, without quoting a value."""
+    if isinstance(exc, DataError):
+        return f"the database refused a value ({type(exc.orig).__name__})"
+    return f"{type(exc).__name__} while storing the events read from the payload"
 
 
 def _reason(exc: BaseException) -> str:

@@ -13,13 +13,14 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session
 
 from models import Customer, EventStatus, Order
 from models.states import EVENT
 from models.tables import EVENTS
-from worker.canonical import CanonicalEvent
-from worker.errors import PermanentError
+from worker.canonical import CanonicalEvent, describe_errors
+from worker.errors import NOT_THE_ROWS_FAULT, PermanentError
 from worker.processing import customers
 from worker.processing.orders import OrderLines, OrderSighting, insert_lines, record_orders
 
@@ -89,8 +90,37 @@ def process_many(
     processed (a repeated message, a batch overlapping another) is left alone, and a crash
     rolls the whole batch back to pending for the relay. An event whose payload cannot be
     used is marked failed with the reason and the batch is done again without it.
+
+    A batch that meets an error no one foresaw (a value the database refuses, a bug one
+    payload finds) is done again one event a transaction, so that only the event that meets
+    it alone is marked failed and the others are processed. Errors that are not an event's
+    fault (the database away: `errors.NOT_THE_ROWS_FAULT`) propagate, for the actor to retry.
     """
     processed = Processed()
+    try:
+        _process_together(db, event_ids, processed, now=now, scheduler=scheduler)
+    except NOT_THE_ROWS_FAULT:
+        raise
+    except Exception as exc:
+        db.rollback()
+        logger.warning(
+            "a batch of %d events met %s; processing them one by one",
+            len(event_ids),
+            type(exc).__name__,
+        )
+        for event_id in sorted(event_ids):
+            _process_alone(db, event_id, processed, now=now, scheduler=scheduler)
+    return processed
+
+
+def _process_together(
+    db: Session,
+    event_ids: Sequence[int],
+    processed: Processed,
+    *,
+    now: datetime,
+    scheduler: Scheduler,
+) -> None:
     remaining = list(event_ids)
     while remaining:
         claimed = sorted(db.execute(_claim(), {"ids": remaining}), key=lambda row: row.id)
@@ -98,7 +128,7 @@ def process_many(
             db.rollback()
             break  # Another worker got there first, or they failed for good earlier.
         try:
-            processed.due = _apply_all(db, claimed, _Batch(scheduler), now=now)
+            due = _apply_all(db, claimed, _Batch(scheduler), now=now)
         except _EventFailed as exc:
             db.rollback()
             mark_failed(db, exc.event_id, exc.reason)
@@ -107,8 +137,35 @@ def process_many(
             remaining = [row.id for row in claimed if row.id != exc.event_id]
             continue
         db.commit()
+        processed.due += due
         break
-    return processed
+
+
+def _process_alone(
+    db: Session, event_id: int, processed: Processed, *, now: datetime, scheduler: Scheduler
+) -> None:
+    """One event of a batch that failed together, in its own transaction; an error it meets
+    alone (other than NOT_THE_ROWS_FAULT) marks it failed."""
+    try:
+        _process_together(db, [event_id], processed, now=now, scheduler=scheduler)
+    except NOT_THE_ROWS_FAULT:
+        raise
+    except Exception as exc:
+        db.rollback()
+        reason = unexpected_reason(exc)
+        mark_failed(db, event_id, reason)
+        processed.failed[event_id] = reason
+        logger.warning("event %d failed for good (%s)", event_id, type(exc).__name__)
+
+
+def unexpected_reason(exc: Exception) -> str:
+    """What the row says of an error no check foresaw: its kind only, since the messages of
+    database and encoding errors quote the values (addresses, names)."""
+    orig = getattr(exc, "orig", None)  # the driver's own error inside SQLAlchemy's
+    kind = type(orig).__name__ if isinstance(orig, Exception) else type(exc).__name__
+    if isinstance(exc, DataError | IntegrityError | UnicodeEncodeError):
+        return f"the database refused a value ({kind}); no retry can help"
+    return f"{kind} while processing this event alone"
 
 
 @cache
@@ -173,7 +230,9 @@ def _parse(event: Any) -> CanonicalEvent:
     try:
         return CanonicalEvent.model_validate(event.payload)
     except ValidationError as exc:
-        reason = f"payload does not fit the canonical event: {exc}"
+        # Each field and what is wrong with it, never the value (pydantic's text quotes it).
+        fields = "; ".join(f"{e['field']}: {e['error']}" for e in describe_errors(exc))
+        reason = f"payload does not fit the canonical event: {fields}"
         raise _EventFailed(event.id, reason) from exc
 
 

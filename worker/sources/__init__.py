@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from typing import Any, Literal, Protocol
 from sqlmodel import Session, col, select
 
 from models import Customer, CustomerExternalId, InboxItem, Order
+from worker import hygiene
 from worker.canonical import CanonicalEvent
 from worker.settings import Settings
 
@@ -116,10 +116,11 @@ def base64_hmac_matches(body: bytes, given: str | None, secrets: list[bytes]) ->
 
 
 def json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object, or Rejected(400)."""
+    """The body as a JSON object, or Rejected(400) (also for nesting, numbers and NaN that
+    `hygiene.loads` refuses)."""
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = hygiene.loads(body)
+    except hygiene.NotJSON as exc:
         raise Rejected(400, f"body is not JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise Rejected(400, "body is not a JSON object")
@@ -143,10 +144,10 @@ def json_object_shaped(body: bytes) -> None:
 
 
 def payload_of(item: InboxItem) -> dict[str, Any]:
-    """A stored body as a JSON object, or Unreadable."""
+    """A stored body as a JSON object, or Unreadable (nested too deep, NaN: `hygiene.loads`)."""
     try:
-        document = json.loads(item.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = hygiene.loads(item.body)
+    except hygiene.NotJSON as exc:
         raise Unreadable(f"body is not JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise Unreadable("body is not a JSON object")

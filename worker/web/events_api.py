@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from worker import current_time
+from worker import current_time, hygiene
 from worker.canonical import CanonicalEvent, describe_errors
 from worker.intake.ingest import MAX_BATCH
 from worker.queue import dispatch
 from worker.web.deps import db_session, read_body, require_api_token, settings_of
 
+logger = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -31,8 +33,8 @@ def _problem(status: int, detail: str, errors: list[dict[str, str]] | None = Non
 async def post_events(request: Request, db: Session = Depends(db_session)) -> JSONResponse:  # noqa: B008
     body = await read_body(request, settings_of(request).max_body_bytes)
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = hygiene.loads(body)
+    except hygiene.NotJSON as exc:  # deep nesting, NaN, a 5,000-digit number: named, never a 500
         return _problem(400, f"body is not JSON: {exc}")
     items = document if isinstance(document, list) else [document]
     if not items:
@@ -48,7 +50,13 @@ async def post_events(request: Request, db: Session = Depends(db_session)) -> JS
             errors.extend(describe_errors(exc, prefix))
     if errors:
         return _problem(422, "invalid events; nothing was stored", errors)
-    result = await run_in_threadpool(dispatch.ingest, db, events, now=current_time.now())
+    try:
+        result = await run_in_threadpool(dispatch.ingest, db, events, now=current_time.now())
+    except (DataError, UnicodeEncodeError, OverflowError) as exc:
+        # A value the checks above let through and the database refuses: nothing was stored,
+        # and sending the batch again cannot help, so a 4xx rather than a 500 retried forever.
+        logger.warning("a batch refused by the database: %s", type(exc).__name__)
+        return _problem(422, "the database refused a value in this batch; nothing was stored")
     return JSONResponse(
         {"stored": len(result.stored), "duplicates": result.duplicates, "ids": result.stored},
         status_code=202,

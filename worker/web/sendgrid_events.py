@@ -6,6 +6,7 @@ import logging
 import time
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from models.db import session
@@ -22,10 +23,11 @@ SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 
-@router.post("/webhooks/sendgrid")
-async def sendgrid_events(request: Request) -> dict[str, int]:
+@router.post("/webhooks/sendgrid", response_model=None)
+async def sendgrid_events(request: Request) -> dict[str, int] | JSONResponse:
     """200 once the events are stored; 401 unsigned, badly signed or stale; 400 not an array
-    of events; 413 too large; 503 when no verification key is configured."""
+    of events, or events holding what Ladder cannot store (each named, nothing stored); 413
+    too large; 503 when no verification key is configured."""
     settings = settings_of(request)
     body = await read_body(request, settings.max_body_bytes)
     _verify(request, body, settings)
@@ -33,6 +35,9 @@ async def sendgrid_events(request: Request) -> dict[str, int]:
         events = feedback.parse(body)
     except feedback.MalformedEvents as exc:
         raise HTTPException(400, str(exc)) from exc
+    if errors := feedback.problems(events):
+        detail = "events Ladder cannot store; nothing was stored"
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=400)
     return await run_in_threadpool(_store_and_apply, settings, events)
 
 

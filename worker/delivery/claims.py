@@ -219,11 +219,26 @@ def end(db: Session, batch: Batch) -> None:
     if not batch.claimed:
         return
     db.rollback()
+    if batch.finishing or batch.unsent:
+        # Lock the rows in id order first: the finishes below then wait for no one, and a
+        # batch never holds one row while waiting for another (no deadlock with the clock).
+        db.execute(_lock(), {"ids": sorted(batch.ids)}).all()
     for (status, names), parameters in batch.finishing.items():
         db.execute(_finish(status, names), parameters)  # one executemany per kind of finish
     if batch.unsent:
         db.execute(_release(), {"ids": sorted(batch.unsent)})
     db.commit()
+
+
+@cache
+def _lock() -> Any:
+    c = DELIVERIES.c
+    return (
+        select(c.id)
+        .where(c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(c.id)
+        .with_for_update()
+    )
 
 
 @cache
@@ -249,13 +264,26 @@ def recover_stale(
 
     Returns (released, abandoned).
     """
-    stale = DELIVERIES.c.claimed_at < now - claim_timeout
+    c = DELIVERIES.c
+    # The stale rows, locked in id order, skipping any a worker is finishing right now: a
+    # worker that answers after all keeps its row, and neither side waits on the other.
+    stale = (
+        select(c.id)
+        .where(c.status == S.SENDING.value, c.claimed_at < now - claim_timeout)
+        .order_by(c.id)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(db.execute(stale).scalars())
+    if not ids:
+        db.commit()
+        return 0, 0
+    ours = c.id.in_(ids)
     if idempotent:
         released = DELIVERY.move(
             db,
             S.SENDING,
             S.SCHEDULED,
-            stale,
+            ours,
             enqueued_at=None,
             reason="released: the worker that claimed it stopped answering",
         )
@@ -265,7 +293,7 @@ def recover_stale(
         db,
         S.SENDING,
         S.FAILED,
-        stale,
+        ours,
         reason=f"{OUTCOME_UNKNOWN}: the worker stopped while sending; "
         "not resent to avoid a duplicate",
     )

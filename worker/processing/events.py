@@ -155,7 +155,10 @@ def _process_alone(
         reason = unexpected_reason(exc)
         mark_failed(db, event_id, reason)
         processed.failed[event_id] = reason
-        logger.warning("event %d failed for good (%s)", event_id, type(exc).__name__)
+        # The traceback helps whoever fixes the cause; logs scrub the values it quotes.
+        logger.warning(
+            "event %d failed for good (%s)", event_id, type(exc).__name__, exc_info=True
+        )
 
 
 def unexpected_reason(exc: Exception) -> str:

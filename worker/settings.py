@@ -31,6 +31,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///var/ladder.db"
     redis_url: str | None = None  # None: in-process broker (embedded mode)
+    # A Redis call (connect, or a reply) that takes longer fails: the relay resends its rows.
+    redis_timeout_s: float = Field(default=2.0, gt=0)
     email_backend: EmailBackend = EmailBackend.FILE
     outbox_dir: Path = Path("var/outbox")
     sendgrid_api_key: SecretStr | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,9 +18,26 @@ from worker.queue import broker, redis_bulk
 logger = logging.getLogger(__name__)
 
 
+# After a failed hand-off, the broker is taken as away this long: rows are stored for the relay
+# and no request waits on (or leaves a thread stuck in) a broker that hangs.
+BROKER_AWAY_FOR_S = 2.0
+_broker_away_until = 0.0
+
+
+def broker_is_away() -> bool:
+    """True for a moment after a hand-off failed in this process."""
+    return time.monotonic() < _broker_away_until
+
+
+def _mark_broker_away() -> None:
+    global _broker_away_until
+    _broker_away_until = time.monotonic() + BROKER_AWAY_FOR_S
+
+
 def enqueue_at(now: datetime) -> datetime | None:
-    """The `enqueued_at` to store on a new row: None when nobody here would consume the message."""
-    return now if broker.has_consumer() else None
+    """The `enqueued_at` to store on a new row: None when nobody here would consume the message,
+    or the broker was just found away (the relay sends it)."""
+    return now if broker.has_consumer() and not broker_is_away() else None
 
 
 def enqueue(db: Session, actor: dramatiq.Actor[Any, Any], model: Any, ids: Sequence[int]) -> int:
@@ -51,13 +69,21 @@ def enqueue_together(
     if not broker.has_consumer() or not ids:
         return 0
     try:
+        if broker_is_away():
+            raise BrokerAway("a hand-off failed a moment ago")
         redis_bulk.send_all(actor, ids)
     except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
+        if not isinstance(exc, BrokerAway):
+            _mark_broker_away()
         _log_broker_away(model, len(ids), exc)
         with session(database_url) as db:
             _leave_for_relay(db, model, ids)
         return 0
     return len(ids)
+
+
+class BrokerAway(Exception):
+    """Not sent: the broker was found away a moment ago."""
 
 
 def _send(
@@ -79,6 +105,7 @@ def _send(
         try:
             actor.send(chunk if size else chunk[0])
         except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
+            _mark_broker_away()
             _log_broker_away(model, len(ids) - start, exc)
             _leave_for_relay(db, model, ids[start:])
             break

@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import pytest
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from models import Event, InboxItem, migrate
 from models.db import get_engine, session
@@ -163,7 +163,7 @@ def settle(runtime: Runtime, expected: set[str]) -> None:
 
 def normalised(database_url: str) -> set[str]:
     with session(database_url) as db:
-        query = select(InboxItem.dedupe_key).where(InboxItem.status == "normalised")
+        query = select(InboxItem.dedupe_key).where(col(InboxItem.status) == "normalised")
         return set(db.execute(query).scalars())
 
 
@@ -171,7 +171,9 @@ def assert_each_landed_once(runtime: Runtime, numbers: range) -> None:
     with session(runtime.settings.database_url) as db:
         keys = list(db.execute(select(InboxItem.dedupe_key)).scalars())
         orders = list(
-            db.execute(select(Event.source_event_id).where(Event.type == "order.placed")).scalars()
+            db.execute(
+                select(Event.source_event_id).where(col(Event.type) == "order.placed")
+            ).scalars()
         )
         statuses = Counter(db.execute(select(Event.status)).scalars())
     assert Counter(keys) == Counter(f"outage-{n}" for n in numbers)

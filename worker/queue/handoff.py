@@ -19,19 +19,19 @@ logger = logging.getLogger(__name__)
 
 
 # After a failed hand-off, the broker is taken as away this long: rows are stored for the relay
-# and no request waits on (or leaves a thread stuck in) a broker that hangs.
+# and no request waits on (or leaves a thread stuck in) a broker that hangs. Kept on the broker
+# object itself: a process that installs a new broker (tests, the embedded mode) starts afresh.
 BROKER_AWAY_FOR_S = 2.0
-_broker_away_until = 0.0
+AWAY_UNTIL = "ladder_away_until"
 
 
 def broker_is_away() -> bool:
-    """True for a moment after a hand-off failed in this process."""
-    return time.monotonic() < _broker_away_until
+    """True for a moment after a hand-off to the current broker failed in this process."""
+    return time.monotonic() < getattr(dramatiq.get_broker(), AWAY_UNTIL, 0.0)
 
 
 def _mark_broker_away() -> None:
-    global _broker_away_until
-    _broker_away_until = time.monotonic() + BROKER_AWAY_FOR_S
+    setattr(dramatiq.get_broker(), AWAY_UNTIL, time.monotonic() + BROKER_AWAY_FOR_S)
 
 
 def enqueue_at(now: datetime) -> datetime | None:

@@ -50,8 +50,9 @@ async def post_events(request: Request) -> JSONResponse:
     events, errors = _validated(items, batch=isinstance(document, list))
     if errors:
         return _problem(422, "invalid events; nothing was stored", errors)
-    if outages.database.is_away():  # found hung a moment ago: no thread left waiting on it
-        return outages.unavailable(outages.database)
+    database = outages.database(request)
+    if database.is_away():  # found hung a moment ago: no thread left waiting on it
+        return outages.unavailable(database)
     settings = settings_of(request)
     now = current_time.now()
     try:
@@ -68,8 +69,8 @@ async def post_events(request: Request) -> JSONResponse:
         # Away or hung: the sender keeps the batch and sends it again; a commit that still
         # lands from the abandoned thread makes that a repeat, answered as duplicates.
         logger.warning("database unavailable, events refused with 503: %s", type(exc).__name__)
-        outages.database.mark_away(type(exc).__name__)
-        return outages.unavailable(outages.database)
+        database.mark_away(type(exc).__name__)
+        return outages.unavailable(database)
     if result.stored and result.enqueued_at is not None:
         # Committed: a broker that hangs delays the answer no further than this, and a
         # message not sent is the relay's.

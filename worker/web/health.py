@@ -21,7 +21,7 @@ async def healthz(request: Request) -> JSONResponse:
     """200 when the database answers (`status` "degraded" while the broker is away: webhooks and
     events are still stored, the relay sends them later); 503 with Retry-After when the database
     is away or hung (webhooks are still answered, from the spool). Each probe is bounded."""
-    database = await _database(settings_of(request).database_url)
+    database = await _database(settings_of(request).database_url, outages.database(request))
     queue = await _broker()
     status = "ok" if database == "ok" and queue in ("ok", "in-process") else "degraded"
     body = {"status": status if database == "ok" else "unavailable", "database": database}
@@ -32,17 +32,17 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def _database(database_url: str) -> str:
-    if outages.database.is_away():  # found hung a moment ago: no thread left waiting on it
+async def _database(database_url: str, dependency: outages.Dependency) -> str:
+    if dependency.is_away():  # found hung a moment ago: no thread left waiting on it
         return "away"
     try:
         await outages.run_bounded(
             functools.partial(_select_one, database_url), within_s=outages.PROBE_WITHIN_S
         )
     except outages.DATABASE_AWAY as exc:
-        outages.database.mark_away(type(exc).__name__)
+        dependency.mark_away(type(exc).__name__)
         return "away"
-    outages.database.mark_back()
+    dependency.mark_back()
     return "ok"
 
 

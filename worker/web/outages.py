@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import anyio.to_thread
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from worker.intake import async_insert
@@ -62,8 +63,13 @@ class Dependency:
         self.away_until, self.reason = 0.0, ""
 
 
-# Per process: each web process finds out for itself.
-database = Dependency("database")
+def database(request: Request) -> Dependency:
+    """The app's view of its database (each web process finds out for itself)."""
+    state = request.app.state
+    if not hasattr(state, "database"):
+        state.database = Dependency("database")
+    found: Dependency = state.database
+    return found
 
 
 class Unanswered(TimeoutError):

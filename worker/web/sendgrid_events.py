@@ -42,8 +42,9 @@ async def sendgrid_events(request: Request) -> dict[str, int] | JSONResponse:
     if errors := feedback.problems(events):
         detail = "events Ladder cannot store; nothing was stored"
         return JSONResponse({"detail": detail, "errors": errors}, status_code=400)
-    if outages.database.is_away():  # found hung a moment ago: no thread left waiting on it
-        return outages.unavailable(outages.database)
+    database = outages.database(request)
+    if database.is_away():  # found hung a moment ago: no thread left waiting on it
+        return outages.unavailable(database)
     now = current_time.now()
     try:
         new = await outages.run_bounded(
@@ -54,8 +55,8 @@ async def sendgrid_events(request: Request) -> dict[str, int] | JSONResponse:
         # SendGrid retries an answer other than 2xx for three days: a 503 loses nothing, and a
         # commit that lands from the abandoned thread makes the retry a repeat, skipped.
         logger.warning("database unavailable, provider events refused: %s", type(exc).__name__)
-        outages.database.mark_away(type(exc).__name__)
-        return outages.unavailable(outages.database)
+        database.mark_away(type(exc).__name__)
+        return outages.unavailable(database)
     try:
         applied = await outages.run_bounded(
             functools.partial(_apply, settings, new, now=now), within_s=outages.STORE_WITHIN_S

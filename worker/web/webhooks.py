@@ -52,7 +52,7 @@ async def receive(platform: str, request: Request) -> JSONResponse:
         # The database away, hung or not writable: keep the delivery on disk until the clock
         # moves it into the inbox. (A row committed late as well is a repeat the inbox absorbs.)
         logger.warning("database unavailable, delivery spooled: %s", type(exc).__name__)
-        outages.database.mark_away(type(exc).__name__)
+        outages.database(request).mark_away(type(exc).__name__)
         await outages.in_spool_thread(
             functools.partial(
                 spool.append, settings.spool_dir, platform, verified, body, received_at=now

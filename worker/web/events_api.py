@@ -68,7 +68,8 @@ async def post_events(request: Request) -> JSONResponse:
     except outages.DATABASE_AWAY as exc:
         # Away or hung: the sender keeps the batch and sends it again; a commit that still
         # lands from the abandoned thread makes that a repeat, answered as duplicates.
-        logger.warning("database unavailable, events refused with 503: %s", type(exc).__name__)
+        # The error's own text too (scrubbed by worker.logs): an operator needs its cause.
+        logger.warning("database unavailable, events refused with 503: %s", exc)
         database.mark_away(type(exc).__name__)
         return outages.unavailable(database)
     if result.stored and result.enqueued_at is not None:

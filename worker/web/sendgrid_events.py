@@ -54,7 +54,7 @@ async def sendgrid_events(request: Request) -> dict[str, int] | JSONResponse:
     except outages.DATABASE_AWAY as exc:
         # SendGrid retries an answer other than 2xx for three days: a 503 loses nothing, and a
         # commit that lands from the abandoned thread makes the retry a repeat, skipped.
-        logger.warning("database unavailable, provider events refused: %s", type(exc).__name__)
+        logger.warning("database unavailable, provider events refused: %s", exc)
         database.mark_away(type(exc).__name__)
         return outages.unavailable(database)
     try:

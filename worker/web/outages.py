@@ -34,6 +34,9 @@ STORE_WITHIN_S = 1.0
 # The events API answers a database that hangs with a 503 after this long: its senders retry,
 # and a batch of 1,000 on a busy machine may take a second on its own.
 EVENTS_WITHIN_S = 3.0
+# SendGrid's events are not a store platform's: SendGrid resends anything but a 2xx for days, and
+# a post carries up to a thousand events, so storing and applying them may take this long.
+SENDGRID_WITHIN_S = 4.0
 # A health check asks each dependency for this long.
 PROBE_WITHIN_S = 1.0
 # How long a dependency that failed to answer is taken as away without asking it again, and

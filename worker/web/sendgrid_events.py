@@ -49,7 +49,7 @@ async def sendgrid_events(request: Request) -> dict[str, int] | JSONResponse:
     try:
         new = await outages.run_bounded(
             functools.partial(_store, settings.database_url, events, now=now),
-            within_s=outages.STORE_WITHIN_S,
+            within_s=outages.SENDGRID_WITHIN_S,
         )
     except outages.DATABASE_AWAY as exc:
         # SendGrid retries an answer other than 2xx for three days: a 503 loses nothing, and a
@@ -59,7 +59,7 @@ async def sendgrid_events(request: Request) -> dict[str, int] | JSONResponse:
         return outages.unavailable(database)
     try:
         applied = await outages.run_bounded(
-            functools.partial(_apply, settings, new, now=now), within_s=outages.STORE_WITHIN_S
+            functools.partial(_apply, settings, new, now=now), within_s=outages.SENDGRID_WITHIN_S
         )
     except outages.Unanswered:  # stored: its thread goes on, and the clock re-applies the rest
         applied = 0

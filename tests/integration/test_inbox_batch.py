@@ -150,7 +150,9 @@ def test_bad_rows_in_a_batch_are_marked_alone_and_the_good_ones_normalised_toget
     runtime: Runtime,
     refusing_poison_events: None,  # noqa: ARG001
 ) -> None:
-    deep = order_body(1).replace(b'"note_attributes": []', b'"note_attributes": ' + b"[" * 100 + b"]" * 100)
+    deep = order_body(1).replace(
+        b'"note_attributes": []', b'"note_attributes": ' + b"[" * 100 + b"]" * 100
+    )
     ids = [
         store(db, "good-0", order_body(0)),
         store(db, "deep", deep),

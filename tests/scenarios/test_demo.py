@@ -23,7 +23,7 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
 
     run = run_demo(customers=60, seed=7, console=console)
 
-    outbox = tmp_path / "var" / "outbox"
+    outbox = tmp_path / "var" / "demo-outbox"  # its own: a real run's is var/outbox
     emails = sorted(outbox.glob("*.eml"))
     assert emails
     assert run.emails == len(emails)

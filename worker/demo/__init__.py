@@ -21,12 +21,12 @@ from worker.runtime import Runtime
 
 VAR = Path("var")
 DATABASE = VAR / "demo.db"
-OUTBOX = VAR / "outbox"
+OUTBOX = VAR / "demo-outbox"  # its own: a real run's outbox is `var/outbox`
 WORKER_THREADS = 1
 
 
 def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = None) -> Run:
-    """Replays a fresh shop into `var/demo.db` and `var/outbox/`, both emptied first."""
+    """Replays a fresh shop into `var/demo.db` and `var/demo-outbox/`, both emptied first."""
     console = console or Console()
     started = time.monotonic()
     with replay.embedded_runtime(DATABASE, OUTBOX) as runtime:

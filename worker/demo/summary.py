@@ -179,7 +179,7 @@ def look_around(db: Session, run: Run) -> str:
     """What to type to see the demo's shop with the other commands: they read `var/ladder.db`
     unless told otherwise, which the demo leaves alone."""
     someone = db.scalar(
-        select(Customer.email)
+        select(col(Customer.email))
         .join(Delivery, col(Delivery.customer_id) == Customer.id)
         .where(col(Delivery.status) == DeliveryStatus.SENT)
         .order_by(col(Delivery.sent_at).desc())

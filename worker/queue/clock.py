@@ -60,17 +60,26 @@ def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, in
     return added
 
 
-def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
-    """One round of the clock's work. Safe to run twice: every step is a compare-and-set."""
+def tick(db: Session, *, now: datetime, runtime: Runtime, holder: str = "clock") -> TickReport:
+    """One round of the clock's work. Safe to run twice: every step is a compare-and-set.
+
+    A periodic job is taken under `holder` and recorded done only after its work committed:
+    a clock killed inside one leaves it undone, and a clock runs it again (`leases.JOB_LEASE`).
+    """
     settings = runtime.settings
     requeue_after = timedelta(seconds=settings.requeue_after_s)
     report = TickReport()
-    if leases.is_due_daily(db, SEGMENTS_JOB, now):
+    if leases.take_daily(db, SEGMENTS_JOB, holder=holder, now=now):
         report.segments = segments.refresh(db, now)
-    if leases.is_due_daily(db, DATES_JOB, now):
+        leases.done(db, SEGMENTS_JOB, holder=holder, now=now)
+    if leases.take_daily(db, DATES_JOB, holder=holder, now=now):
         report.dates = sweep_dates(db, now=now, runtime=runtime)
-    if leases.is_due_every(db, RECOMMENDATIONS_JOB, now, RECOMMENDATIONS_EVERY):
+        leases.done(db, DATES_JOB, holder=holder, now=now)
+    if leases.take_every(
+        db, RECOMMENDATIONS_JOB, holder=holder, now=now, period=RECOMMENDATIONS_EVERY
+    ):
         report.recommendations = recommendations.refresh(db)
+        leases.done(db, RECOMMENDATIONS_JOB, holder=holder, now=now)
     report.released, report.abandoned = claims.recover_stale(
         db,
         now=now,
@@ -83,10 +92,11 @@ def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
     spooled = spool.drain(db, settings.spool_dir, enqueued_at=dispatch.enqueue_at(now))
     dispatch.inbox(db, spooled.new)
     report.spooled = spooled.moved
-    if leases.is_due_every(db, PROVIDER_EVENTS_JOB, now, requeue_after):
+    if leases.take_every(db, PROVIDER_EVENTS_JOB, holder=holder, now=now, period=requeue_after):
         report.provider_events = feedback.reapply_stale(
             db, now=now, older_than=requeue_after, settings=settings
         )
+        leases.done(db, PROVIDER_EVENTS_JOB, holder=holder, now=now)
     return report
 
 
@@ -105,7 +115,7 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
                     leading = is_leader
                     logger.info("clock %s", "leading" if leading else "idle: another clock leads")
                 if leading:
-                    report = tick(db, now=now, runtime=runtime)
+                    report = tick(db, now=now, runtime=runtime, holder=holder)
                     if report.deliveries or report.events or report.released or report.abandoned:
                         logger.info("clock tick: %s", report)
         except Exception:  # a database blip must not stop the clock; the next tick retries

@@ -156,9 +156,7 @@ def _process_alone(
         mark_failed(db, event_id, reason)
         processed.failed[event_id] = reason
         # The traceback helps whoever fixes the cause; logs scrub the values it quotes.
-        logger.warning(
-            "event %d failed for good (%s)", event_id, type(exc).__name__, exc_info=True
-        )
+        logger.warning("event %d failed for good (%s)", event_id, type(exc).__name__, exc_info=True)
 
 
 def unexpected_reason(exc: Exception) -> str:

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from models.db import session
 from worker import current_time
 from worker.audience import dates, recommendations, segments
-from worker.delivery import claims, feedback
+from worker.delivery import feedback, recovery
 from worker.intake import spool
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
@@ -80,10 +80,10 @@ def tick(db: Session, *, now: datetime, runtime: Runtime, holder: str = "clock")
     ):
         report.recommendations = recommendations.refresh(db)
         leases.done(db, RECOMMENDATIONS_JOB, holder=holder, now=now)
-    report.released, report.abandoned = claims.recover_stale(
+    report.released, report.abandoned = recovery.recover_stale(
         db,
         now=now,
-        claim_timeout=timedelta(seconds=settings.claim_timeout_s),
+        claim_timeout=timedelta(seconds=settings.claim_timeout),
         idempotent=runtime.provider.idempotent,
     )
     report.inbox = relays.relay_inbox(db, now=now, requeue_after=requeue_after)

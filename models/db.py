@@ -15,6 +15,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, SQLModel, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 5
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -26,8 +27,18 @@ def get_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         # hide_parameters: an error's text (logged, or kept as a row's reason) never quotes the
         # statement's values, which are customers' addresses and names.
+        # A server that accepts and never answers fails a connect after this long, instead
+        # of holding its thread for libpq's two minutes (the URL's own setting wins).
+        timeout = (
+            {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT_S}
+        )
         return create_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            hide_parameters=True,
+            connect_args=timeout,
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

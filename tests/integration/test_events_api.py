@@ -170,7 +170,7 @@ def test_the_same_event_posted_twice_is_one_row(client: TestClient, db: Session)
 def test_healthz_answers_ok_when_the_database_is_reachable(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "in-process"}
 
 
 def with_field(event: dict[str, Any], path: str, value: Any) -> dict[str, Any]:

@@ -42,10 +42,11 @@ MAX_ROWS = 1000
 ROW = "(" + ", ".join(f"%s::{kind}" for _, kind in COLUMNS) + ")"
 # How its connection shows in pg_stat_activity.
 APPLICATION_NAME = "ladder-webhooks"
-# A database that does not answer counts as away: the deliveries are spooled well within the
-# platforms' limits (Shopify waits 5 s for the whole answer).
-CONNECT_TIMEOUT_S = 3
-FLUSH_TIMEOUT_S = 4.0
+# A database that does not answer counts as away. The requests do not wait for these (each
+# spools its delivery at its own deadline, `GroupCommit.submit`); they bound how long a flush
+# holds the group before the next one tries a fresh connection. libpq's least: 2 s.
+CONNECT_TIMEOUT_S = 2
+FLUSH_TIMEOUT_S = 1.5
 # A connection whose server vanished without a word (a failover, a dropped NAT entry) is found
 # dead by TCP keepalives rather than at the next INSERT's timeout.
 KEEPALIVES = {

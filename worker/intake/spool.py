@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select, tuple_
 from sqlmodel import Session
 
+from models import InboxStatus
+from models.tables import INBOX
 from worker.intake import async_insert, inbox
 from worker.sources import Verified
 
@@ -68,10 +71,16 @@ def drain(db: Session, spool_dir: Path, *, enqueued_at: datetime | None = None) 
     A file is removed only after its row is committed, so a crash here repeats a delivery, which
     the inbox's dedupe key absorbs, and never loses one. Another database error stops the drain;
     a file whose values the database refuses is renamed .bad, so it blocks no other.
+
+    A spooled delivery already in the inbox was most often committed by the web just as its
+    request gave up waiting (a database that hung, then woke): that row's hand-over may never
+    have happened, so it is returned with the new ones while it is still pending (a message
+    sent twice is harmless) instead of waiting for the relay's `requeue_after_s`.
     """
     drained = Drained()
     if not spool_dir.is_dir():
         return drained
+    repeats: list[tuple[str, str]] = []
     for path in sorted(spool_dir.glob("*.json")):
         try:
             record = json.loads(path.read_bytes())
@@ -99,6 +108,23 @@ def drain(db: Session, spool_dir: Path, *, enqueued_at: datetime | None = None) 
         drained.moved += 1
         if stored.id is not None:
             drained.new.append(stored.id)
+        else:
+            repeats.append((record["source"], record["dedupe_key"]))
+    drained.new += _still_pending(db, repeats)
     if drained.moved:
         logger.info("moved %d spooled webhook deliveries into the inbox", drained.moved)
     return drained
+
+
+def _still_pending(db: Session, keys: list[tuple[str, str]]) -> list[int]:
+    """The ids of the pending inbox rows stored under these (source, dedupe_key)."""
+    found: list[int] = []
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        query = select(INBOX.c.id).where(
+            tuple_(INBOX.c.source, INBOX.c.dedupe_key).in_(chunk),
+            INBOX.c.status == InboxStatus.PENDING.value,
+        )
+        found += [int(row_id) for row_id in db.execute(query).scalars()]
+    db.commit()  # ends the read: SQLite's lock is not held past the drain
+    return found

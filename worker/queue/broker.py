@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
@@ -18,7 +19,14 @@ QUEUES = ("events", "deliveries")
 def build_broker(settings: Settings) -> dramatiq.Broker:
     """Redis when REDIS_URL is set; otherwise the in-process broker of the embedded mode."""
     if settings.redis_url:
-        return RedisBroker(url=settings.redis_url)  # type: ignore[no-untyped-call]
+        # Bounded waits: a Redis that hangs (accepts, never answers) fails a call after this
+        # long instead of holding its thread for good; the web answers before that anyway.
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        )
+        return RedisBroker(client=client)  # type: ignore[no-untyped-call]
     broker = StubBroker()
     broker.emit_after("process_boot")
     return broker
@@ -34,6 +42,22 @@ def install(broker: dramatiq.Broker) -> None:
         actor = previous.get_actor(name)
         actor.broker = broker
         broker.declare_actor(actor)
+
+
+# What a Redis away or hung raises.
+UNAVAILABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+def is_remote() -> bool:
+    """True when messages go to a broker server (Redis), not the in-process one."""
+    return isinstance(dramatiq.get_broker(), RedisBroker)
+
+
+def ping() -> None:
+    """Asks the Redis broker for an answer; raises one of UNAVAILABLE when it gives none."""
+    current = dramatiq.get_broker()
+    if isinstance(current, RedisBroker):
+        current.client.ping()
 
 
 def has_consumer() -> bool:

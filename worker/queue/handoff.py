@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,9 +18,26 @@ from worker.queue import broker, redis_bulk
 logger = logging.getLogger(__name__)
 
 
+# After a failed hand-off, the broker is taken as away this long: rows are stored for the relay
+# and no request waits on (or leaves a thread stuck in) a broker that hangs. Kept on the broker
+# object itself: a process that installs a new broker (tests, the embedded mode) starts afresh.
+BROKER_AWAY_FOR_S = 2.0
+AWAY_UNTIL = "ladder_away_until"
+
+
+def broker_is_away() -> bool:
+    """True for a moment after a hand-off to the current broker failed in this process."""
+    return time.monotonic() < getattr(dramatiq.get_broker(), AWAY_UNTIL, 0.0)
+
+
+def _mark_broker_away() -> None:
+    setattr(dramatiq.get_broker(), AWAY_UNTIL, time.monotonic() + BROKER_AWAY_FOR_S)
+
+
 def enqueue_at(now: datetime) -> datetime | None:
-    """The `enqueued_at` to store on a new row: None when nobody here would consume the message."""
-    return now if broker.has_consumer() else None
+    """The `enqueued_at` to store on a new row: None when nobody here would consume the message,
+    or the broker was just found away (the relay sends it)."""
+    return now if broker.has_consumer() and not broker_is_away() else None
 
 
 def enqueue(db: Session, actor: dramatiq.Actor[Any, Any], model: Any, ids: Sequence[int]) -> int:
@@ -42,22 +60,39 @@ def enqueue_batches(
 
 
 def enqueue_together(
-    database_url: str, actor: dramatiq.Actor[Any, Any], model: Any, ids: Sequence[int]
+    database_url: str,
+    actor: dramatiq.Actor[Any, Any],
+    model: Any,
+    ids: Sequence[int],
+    *,
+    size: int | None = None,
 ) -> int:
-    """Like `enqueue`, all in one round trip to the broker (`worker.queue.redis_bulk`) and with no
-    database connection unless the broker fails: for the web process, whose answer waits for
-    it. If the broker fails, every row is left to the relay. Returns how many were sent.
+    """Like `enqueue` (or `enqueue_batches`, given `size`), all in one round trip to the broker
+    (`worker.queue.redis_bulk`) and with no database connection unless the broker fails: for
+    the web process, whose answer waits for it. If the broker fails, every row is left to the
+    relay. Returns how many ids were sent.
     """
     if not broker.has_consumer() or not ids:
         return 0
+    args: list[Any] = list(ids)
+    if size is not None:
+        args = [list(ids[start : start + size]) for start in range(0, len(ids), size)]
     try:
-        redis_bulk.send_all(actor, ids)
+        if broker_is_away():
+            raise BrokerAway("a hand-off failed a moment ago")
+        redis_bulk.send_all(actor, args)
     except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
+        if not isinstance(exc, BrokerAway):
+            _mark_broker_away()
         _log_broker_away(model, len(ids), exc)
         with session(database_url) as db:
             _leave_for_relay(db, model, ids)
         return 0
     return len(ids)
+
+
+class BrokerAway(Exception):
+    """Not sent: the broker was found away a moment ago."""
 
 
 def _send(
@@ -79,6 +114,7 @@ def _send(
         try:
             actor.send(chunk if size else chunk[0])
         except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
+            _mark_broker_away()
             _log_broker_away(model, len(ids) - start, exc)
             _leave_for_relay(db, model, ids[start:])
             break

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from models.db import session
 from worker import current_time
 from worker.delivery import feedback
 from worker.providers.sendgrid import is_signed_event_body
 from worker.settings import Settings
+from worker.web import outages
 from worker.web.deps import read_body, settings_of
 
 logger = logging.getLogger(__name__)
@@ -25,9 +27,11 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 @router.post("/webhooks/sendgrid", response_model=None)
 async def sendgrid_events(request: Request) -> dict[str, int] | JSONResponse:
-    """200 once the events are stored; 401 unsigned, badly signed or stale; 400 not an array
-    of events, or events holding what Ladder cannot store (each named, nothing stored); 413
-    too large; 503 when no verification key is configured."""
+    """200 once the events are stored (applied too, unless that takes longer than the rest of
+    the answer's time: the clock applies what is left); 503 with Retry-After while the
+    database is away or hung (SendGrid retries); 401 unsigned, badly signed or stale; 400 not
+    an array of events, or events holding what Ladder cannot store (each named, nothing
+    stored); 413 too large; 503 when no verification key is configured."""
     settings = settings_of(request)
     body = await read_body(request, settings.max_body_bytes)
     _verify(request, body, settings)
@@ -38,7 +42,28 @@ async def sendgrid_events(request: Request) -> dict[str, int] | JSONResponse:
     if errors := feedback.problems(events):
         detail = "events Ladder cannot store; nothing was stored"
         return JSONResponse({"detail": detail, "errors": errors}, status_code=400)
-    return await run_in_threadpool(_store_and_apply, settings, events)
+    database = outages.database(request)
+    if database.is_away():  # found hung a moment ago: no thread left waiting on it
+        return outages.unavailable(database)
+    now = current_time.now()
+    try:
+        new = await outages.run_bounded(
+            functools.partial(_store, settings.database_url, events, now=now),
+            within_s=outages.SENDGRID_WITHIN_S,
+        )
+    except outages.DATABASE_AWAY as exc:
+        # SendGrid retries an answer other than 2xx for three days: a 503 loses nothing, and a
+        # commit that lands from the abandoned thread makes the retry a repeat, skipped.
+        logger.warning("database unavailable, provider events refused: %s", exc)
+        database.mark_away(type(exc).__name__)
+        return outages.unavailable(database)
+    try:
+        applied = await outages.run_bounded(
+            functools.partial(_apply, settings, new, now=now), within_s=outages.SENDGRID_WITHIN_S
+        )
+    except outages.Unanswered:  # stored: its thread goes on, and the clock re-applies the rest
+        applied = 0
+    return {"received": len(events), "new": len(new), "applied": applied}
 
 
 def _verify(request: Request, body: bytes, settings: Settings) -> None:
@@ -56,15 +81,17 @@ def _verify(request: Request, body: bytes, settings: Settings) -> None:
         raise HTTPException(401, "signature does not match")
 
 
-def _store_and_apply(settings: Settings, events: list[dict[str, object]]) -> dict[str, int]:
-    now = current_time.now()
+def _store(database_url: str, events: list[dict[str, object]], *, now: datetime) -> list[int]:
+    with session(database_url) as db:
+        return feedback.store(db, events, now=now)  # committed: SendGrid may now hear 200
+
+
+def _apply(settings: Settings, new: list[int], *, now: datetime) -> int:
     with session(settings.database_url) as db:
-        new = feedback.store(db, events, now=now)  # committed: SendGrid may now hear 200
         try:
-            applied = feedback.apply_stored(db, new, now=now, settings=settings)
+            return feedback.apply_stored(db, new, now=now, settings=settings)
         except Exception:
             # Stored raw, `applied_at` still empty: kept for a replay after a fix, not lost.
             db.rollback()
             logger.exception("provider events stored but not applied (ids %s)", new)
-            applied = 0
-    return {"received": len(events), "new": len(new), "applied": applied}
+            return 0

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from worker import current_time
 from worker.intake import async_insert, inbox, spool
@@ -14,6 +14,7 @@ from worker.intake.groupcommit import GroupCommit, group_for
 from worker.queue import dispatch
 from worker.sources import Rejected
 from worker.sources.registry import get_source
+from worker.web import outages
 from worker.web.deps import read_body, settings_of
 
 logger = logging.getLogger(__name__)
@@ -23,8 +24,9 @@ router = APIRouter()
 @router.post("/webhooks/{platform}")
 async def receive(platform: str, request: Request) -> JSONResponse:
     """200 once the delivery is committed (or was already, or is fsync'd in the spool while the
-    database is away); 401 bad signature; 400 malformed; 413 too large; 404 for a platform
-    Ladder does not know. Parsing waits for the worker."""
+    database is away or does not answer within `outages.STORE_WITHIN_S`); 401 bad signature;
+    400 malformed; 413 too large; 404 for a platform Ladder does not know. Parsing waits for
+    the worker."""
     source = get_source(platform)
     if source is None:
         return JSONResponse({"detail": f"no such platform: {platform[:40]!r}"}, status_code=404)
@@ -40,17 +42,21 @@ async def receive(platform: str, request: Request) -> JSONResponse:
         return JSONResponse({"detail": "pong"})
     now = current_time.now()
     row = inbox.row_for(platform, verified, body, now=now, enqueued_at=dispatch.enqueue_at(now))
+    group = group_for(settings.database_url, _inbox_group)
     try:
-        new_id = await group_for(settings.database_url, _inbox_group).submit(row)
+        new_id = await group.submit(row, within_s=outages.STORE_WITHIN_S)
     except async_insert.ROW_REFUSED as exc:  # a value the database cannot store: not retried
         logger.warning("delivery refused by the database: %s", type(exc).__name__)
         return JSONResponse({"detail": "the delivery cannot be stored"}, status_code=400)
-    except (*async_insert.DATABASE_AWAY, *async_insert.DATABASE_ERROR) as exc:
-        # The database away or not writable: keep the delivery on disk until the clock moves
-        # it into the inbox.
+    except outages.DATABASE_AWAY as exc:
+        # The database away, hung or not writable: keep the delivery on disk until the clock
+        # moves it into the inbox. (A row committed late as well is a repeat the inbox absorbs.)
         logger.warning("database unavailable, delivery spooled: %s", type(exc).__name__)
-        await run_in_threadpool(
-            spool.append, settings.spool_dir, platform, verified, body, received_at=now
+        outages.database(request).mark_away(type(exc).__name__)
+        await outages.in_spool_thread(
+            functools.partial(
+                spool.append, settings.spool_dir, platform, verified, body, received_at=now
+            )
         )
         return JSONResponse({"id": None, "duplicate": False, "spooled": True})
     return JSONResponse({"id": new_id, "duplicate": new_id is None})
@@ -58,7 +64,7 @@ async def receive(platform: str, request: Request) -> JSONResponse:
 
 def _inbox_group(database_url: str) -> GroupCommit:
     """Inbox rows of concurrent deliveries inserted together (on PostgreSQL from the event
-    loop), their new ids handed to `normalise` in one round trip."""
+    loop), their new ids handed to `normalise_batch` in one message."""
     writer = (
         async_insert.PostgresInbox(database_url) if async_insert.is_postgres(database_url) else None
     )

@@ -1,0 +1,255 @@
+"""A dependency that hangs (accepts, never answers) never holds a webhook past the platforms'
+limits: a real uvicorn web answers each signed Shopify delivery within 2 s, spooling it when
+PostgreSQL hangs, `POST /events` answers 503 with Retry-After, and once the dependency is back
+every delivery is in the inbox, normalised, exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from dramatiq.brokers.redis import RedisBroker
+from sqlmodel import col, select
+
+from models import Event, InboxItem, migrate
+from models.db import get_engine, session
+from tests.support import services
+from tests.support.brokers import drain
+from tests.support.services import RedisServer
+from tests.support.stall import StallingProxy, postgres_target, through
+from tests.support.waiting import wait_until
+from tests.support.webhooks import SHOPIFY_SECRET, shopify_headers, shopify_payload
+from worker import runtime as runtime_module
+from worker import settings as settings_module
+from worker.queue import clock
+from worker.queue.allinone import installed
+from worker.runtime import Runtime
+
+pytestmark = [pytest.mark.commits, pytest.mark.timeout(150)]
+
+TOKEN = "test-api-token-" + "y" * 24
+# Shopify gives up at 5 s; Ladder promises 2 s. A slower answer fails the request by timeout.
+PLATFORM_TIMEOUT_S = 2.5
+AN_EVENT = {
+    "source": "api",
+    "id": "during-the-outage",
+    "type": "customer.created",
+    "occurred_at": "2026-05-01T10:00:00+00:00",
+    "customer": {"id": "c-1", "email": "c-1@example.com"},
+}
+
+
+@pytest.fixture
+def database(postgres_server: str) -> Iterator[str]:
+    """A PostgreSQL database of this test's own: its tables may be locked, its proxy stalled."""
+    with services.scratch_database(postgres_server) as url:
+        migrate.upgrade(url)
+        yield url
+        get_engine(url).dispose()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def settled(
+    database: str, redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Runtime]:
+    """This process as worker and clock on the real database: what drains after the outage."""
+    for name, value in {
+        "DATABASE_URL": database,
+        "REDIS_URL": redis_server.url,
+        "SPOOL_DIR": str(tmp_path / "spool"),
+        "OUTBOX_DIR": str(tmp_path / "outbox"),
+        "EXPORTS_DIR": str(tmp_path / "exports"),
+        "EMAIL_BACKEND": "file",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings_module.get_settings.cache_clear()
+    runtime_module.get_runtime.cache_clear()
+    yield runtime_module.get_runtime()
+    settings_module.get_settings.cache_clear()
+    runtime_module.get_runtime.cache_clear()
+
+
+def start_web(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = services.free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SPOOL_DIR": str(tmp_path / "spool"),
+        "OUTBOX_DIR": str(tmp_path / "outbox"),
+        "EXPORTS_DIR": str(tmp_path / "exports"),
+        "LADDER_API_TOKEN": TOKEN,
+        "SHOPIFY_WEBHOOK_SECRETS": SHOPIFY_SECRET,
+    }
+    command = [sys.executable, "-m", "uvicorn", "worker.web:app", "--port", str(port)]
+    log = (tmp_path / "web.log").open("wb")
+    process = subprocess.Popen(
+        [*command, "--no-access-log"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(url), timeout_s=30, what="the web to start")
+    return process, url
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def order_webhook(n: int) -> tuple[bytes, dict[str, str]]:
+    """A signed `orders/create` delivery for order `n`, its own webhook id."""
+    payload = shopify_payload("orders/create")
+    payload["id"] = 820982911946154000 + n
+    body = json.dumps(payload).encode()
+    return body, shopify_headers("orders/create", body, webhook_id=f"outage-{n}")
+
+
+def post_webhooks(url: str, numbers: range) -> list[httpx.Response]:
+    """Half one after another, half at once: each with the platform's patience, no more."""
+
+    def post(n: int) -> httpx.Response:
+        body, headers = order_webhook(n)
+        with httpx.Client(timeout=PLATFORM_TIMEOUT_S) as client:
+            return client.post(f"{url}/webhooks/shopify", content=body, headers=headers)
+
+    ordered = list(numbers)
+    half = len(ordered) // 2
+    answers = [post(n) for n in ordered[:half]]
+    with ThreadPoolExecutor(max_workers=len(ordered) - half) as pool:
+        answers += list(pool.map(post, ordered[half:]))
+    return answers
+
+
+def committed(url: str, n: int) -> bool:
+    [answer] = post_webhooks(url, range(n, n + 1))
+    assert answer.status_code == 200, answer.text
+    return answer.json().get("spooled") is not True
+
+
+def settle(runtime: Runtime, expected: set[str]) -> None:
+    """Clock and worker in this process until every expected delivery is normalised."""
+    assert runtime.settings.redis_url is not None
+    with installed(RedisBroker(url=runtime.settings.redis_url)) as broker:  # type: ignore[no-untyped-call]
+
+        def done() -> bool:
+            with session(runtime.settings.database_url) as db:
+                clock.tick(db, now=datetime.now(UTC), runtime=runtime)
+            drain(broker, ("events",))
+            return normalised(runtime.settings.database_url) >= expected
+
+        wait_until(done, timeout_s=60, interval_s=0.2, what="every delivery to be normalised")
+
+
+def normalised(database_url: str) -> set[str]:
+    with session(database_url) as db:
+        query = select(InboxItem.dedupe_key).where(col(InboxItem.status) == "normalised")
+        return set(db.execute(query).scalars())
+
+
+def assert_each_landed_once(runtime: Runtime, numbers: range) -> None:
+    with session(runtime.settings.database_url) as db:
+        keys = list(db.execute(select(InboxItem.dedupe_key)).scalars())
+        orders = list(
+            db.execute(
+                select(Event.source_event_id).where(col(Event.type) == "order.placed")
+            ).scalars()
+        )
+        statuses = Counter(db.execute(select(Event.status)).scalars())
+    assert Counter(keys) == Counter(f"outage-{n}" for n in numbers)
+    assert len(orders) == len(numbers) == len(set(orders))
+    assert set(statuses) == {"processed"}, statuses
+    spool_dir = runtime.settings.spool_dir
+    assert not spool_dir.exists() or list(spool_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("hang", ["stalled server", "tables locked"])
+def test_webhooks_are_spooled_within_2_s_while_postgresql_hangs_and_land_once_after(
+    hang: str, database: str, redis_server: RedisServer, settled: Runtime, tmp_path: Path
+) -> None:
+    with StallingProxy(postgres_target(database)) as proxy:
+        web, url = start_web(through(database, proxy), redis_server.url, tmp_path)
+        try:
+            [before] = post_webhooks(url, range(0, 1))
+            assert before.status_code == 200 and isinstance(before.json()["id"], int)
+
+            locker = psycopg.connect(services.psycopg_url(database).replace("+psycopg", ""))
+            if hang == "stalled server":
+                proxy.stall()
+            else:
+                locker.execute("LOCK TABLE inbox, events IN ACCESS EXCLUSIVE MODE")
+            try:
+                during = post_webhooks(url, range(1, 13))
+                events = httpx.post(
+                    f"{url}/events",
+                    json=AN_EVENT,
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                    timeout=5,
+                )
+                health = httpx.get(f"{url}/healthz", timeout=PLATFORM_TIMEOUT_S)
+            finally:
+                proxy.resume()
+                locker.rollback()
+                locker.close()
+            assert [answer.status_code for answer in during] == [200] * 12
+            assert {answer.json()["spooled"] for answer in during} == {True}
+            assert events.status_code == 503, events.text
+            assert int(events.headers["Retry-After"]) > 0
+            assert (health.status_code, health.json()["database"]) == (503, "away")
+
+            # Back: the web commits again, and the clock moves the spool into the inbox.
+            wait_until(lambda: committed(url, 13), timeout_s=30, what="the web to commit again")
+            settle(settled, {f"outage-{n}" for n in range(14)})
+        finally:
+            web.terminate()
+            web.wait(timeout=10)
+    assert_each_landed_once(settled, range(14))
+
+
+def test_webhooks_are_stored_within_2_s_while_redis_hangs_and_processed_once_after(
+    database: str, redis_server: RedisServer, settled: Runtime, tmp_path: Path
+) -> None:
+    web, url = start_web(database, redis_server.url, tmp_path)
+    assert redis_server.process is not None
+    try:
+        redis_server.process.send_signal(signal.SIGSTOP)
+        try:
+            during = post_webhooks(url, range(0, 12))
+            events = httpx.post(
+                f"{url}/events",
+                json=AN_EVENT,
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=PLATFORM_TIMEOUT_S,
+            )
+            health = httpx.get(f"{url}/healthz", timeout=PLATFORM_TIMEOUT_S)
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+        assert [answer.status_code for answer in during] == [200] * 12
+        assert all(isinstance(answer.json()["id"], int) for answer in during)  # committed
+        assert events.status_code == 202, events.text
+        assert (health.status_code, health.json()["broker"]) == (200, "away")
+        settle(settled, {f"outage-{n}" for n in range(12)})
+    finally:
+        web.terminate()
+        web.wait(timeout=10)
+    assert_each_landed_once(settled, range(12))

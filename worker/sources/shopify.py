@@ -217,14 +217,41 @@ def _customer(payload: Mapping[str, Any], *, email: Any = None) -> dict[str, Any
     }
 
 
+def _set_money(owner: Mapping[str, Any], field: str, kind: str) -> Mapping[str, Any] | None:
+    """`owner["<field>_set"][kind]` (`shop_money` or `presentment_money`), if Shopify sent it."""
+    found = (owner.get(f"{field}_set") or {}).get(kind)
+    return found if isinstance(found, Mapping) and found.get("amount") is not None else None
+
+
+def _money(order: Mapping[str, Any]) -> dict[str, Any]:
+    """The order's total as the customer paid it (`presentment_money`) and as the shop counts
+    it (`shop_money`); payloads without the `_set` fields carry the shop's money only."""
+    paid = _set_money(order, "total_price", "presentment_money")
+    shop = _set_money(order, "total_price", "shop_money")
+    shop_total = (
+        {"amount": shop["amount"], "currency": shop["currency_code"]}
+        if shop is not None
+        else {"amount": order["total_price"], "currency": order["currency"]}
+    )
+    if paid is None:
+        return {"total": shop_total["amount"], "currency": shop_total["currency"]}
+    return {"total": paid["amount"], "currency": paid["currency_code"], "shop_total": shop_total}
+
+
+def _paid_price(line: Mapping[str, Any]) -> Any:
+    paid = _set_money(line, "price", "presentment_money")
+    return line["price"] if paid is None else paid["amount"]
+
+
 def _lines(items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The lines at the prices the customer paid (the order's currency, as its total)."""
     return [
         {
             "product_id": text_id(line.get("product_id")),
             "title": line.get("title") or line.get("name") or "(untitled)",
             "category": line.get("product_type") or None,
             "quantity": line["quantity"],
-            "price": line["price"],
+            "price": _paid_price(line),
         }
         for line in items
         if line.get("quantity", 0) >= 1
@@ -252,8 +279,9 @@ def _order_event(_db: Session, item: InboxItem, order: dict[str, Any]) -> Normal
         "customer": _needs_email(customer),
         "order": {
             "id": str(order["id"]),
-            "total": order["total_price"],
-            "currency": order["currency"],
+            **_money(order),
+            # The order's own time: `paid` may arrive before `create`.
+            "placed_at": parse_time(order["created_at"]),
             "lines": _lines(order.get("line_items") or []),
         },
         "data": {"name": order.get("name"), "financial_status": order.get("financial_status")},
@@ -289,6 +317,8 @@ def _refund(db: Session, item: InboxItem, refund: dict[str, Any]) -> Normalised:
             "id": order_id,
             "total": to_major(order.total, order.currency),
             "currency": order.currency,
+            # Transactions are in the currency the customer paid in: the order's.
+            "refund": {"id": str(refund["id"]), "amount": str(amount)},
         },
         "data": {
             "refund_id": str(refund["id"]),

@@ -26,6 +26,12 @@ from worker.web import create_app
 T0 = datetime(2022, 1, 1, 0, 0, 30, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def usd_shop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented samples are orders of a shop that counts in dollars."""
+    monkeypatch.setenv("DEFAULT_CURRENCY", "USD")
+
+
 @pytest.fixture
 def client(runtime: Runtime, stub_broker: StubBroker) -> Iterator[TestClient]:  # noqa: ARG001
     current_time.freeze(T0)
@@ -138,7 +144,7 @@ def test_the_same_order_event_from_two_webhook_deliveries_is_one_canonical_event
     assert [row.events for row in inbox] == [1, 1]
 
 
-def test_a_refund_becomes_order_refunded_with_its_amount(
+def test_a_partial_refund_becomes_order_refunded_with_its_amount_and_the_order_still_counts(
     client: TestClient, db: Session, stub_broker: StubBroker
 ) -> None:
     post_shopify(client, "orders/create", shopify_payload("orders/create"))
@@ -155,7 +161,12 @@ def test_a_refund_becomes_order_refunded_with_its_amount(
     assert refunded.payload["data"]["amount"] == "85.00"
     assert refunded.payload["data"]["full"] is False  # of 404.95
     assert refunded.payload["order"]["currency"] == "USD"
-    assert order_of(db).status == "refunded"
+    assert refunded.payload["order"]["refund"] == {"id": "890088186047892400", "amount": "85.00"}
+    # 85.00 of 404.95 given back: the order still counts, for what was kept.
+    order = order_of(db)
+    assert (order.status, order.refunded, order.shop_refunded) == ("placed", 8500, 8500)
+    customer = one(db, select(Customer))
+    assert (customer.orders_count, customer.total_spent) == (1, 40495 - 8500)
 
 
 def test_a_refund_before_its_order_waits_for_it_and_then_fails_with_the_reason(

@@ -23,6 +23,12 @@ from worker.web import create_app
 T0 = datetime(2017, 3, 22, 19, 30, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def usd_shop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented samples are orders of a shop that counts in dollars."""
+    monkeypatch.setenv("DEFAULT_CURRENCY", "USD")
+
+
 @pytest.fixture
 def client(runtime: Runtime, stub_broker: StubBroker) -> Iterator[TestClient]:  # noqa: ARG001
     current_time.freeze(T0)

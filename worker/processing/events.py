@@ -39,7 +39,10 @@ class Scheduler(Protocol):
     """The next stage, asked about each event as it is applied (`scheduling.matching`): the
     customer's facts are those as of this event."""
 
-    settings: Settings  # the shop's currency and exchange rates, for the order rows
+    @property
+    def settings(self) -> Settings:
+        """The shop's currency and exchange rates, for the order rows."""
+        ...
 
     def start(
         self,

@@ -69,13 +69,15 @@ class OrderSighting:
     event_id: int = 0  # the event's row, named by OrderRefused
     event_key: str = ""  # `<source>:<source event id>`: a refund's key when it has no id
 
-    @property
-    def placed_at(self) -> datetime | None:
-        """The order's own time, if this event tells it: `order.placed_at`, or the time of an
-        `order.placed` event. A `paid` or `refunded` without it says nothing of it."""
+    def order_time(self, recorded: datetime) -> datetime:
+        """The order's time, given the one `recorded` so far: `order.placed_at` when the event
+        says it; else an `order.placed` event's time if earlier (a `paid` seen first set a
+        provisional time, and an order is placed before it is paid); else as recorded."""
         if self.incoming.placed_at is not None:
             return self.incoming.placed_at
-        return self.occurred_at if self.event_type == "order.placed" else None
+        if self.event_type == "order.placed":
+            return min(recorded, self.occurred_at)
+        return recorded
 
 
 class OrderRefused(Exception):
@@ -104,7 +106,8 @@ def record_orders(
     """
     if not sightings:
         return []
-    rows, refused = [], {}
+    rows: list[dict[str, Any]] = []
+    refused: dict[tuple[str, str], tuple[OrderSighting, str]] = {}
     for sighting in sightings:
         try:
             rows.append(_new_row(sighting, money))
@@ -136,9 +139,8 @@ def record_orders(
 
 def _apply(db: Session, order: Any, sighting: OrderSighting) -> Any:
     """What this event changes of a recorded order: its time, its refunds, its status."""
-    placed_at = sighting.placed_at
-    if placed_at is not None and placed_at != order.placed_at:
-        # A `paid` seen first set a provisional time; the order's own replaces it.
+    placed_at = sighting.order_time(order.placed_at)
+    if placed_at != order.placed_at:
         db.execute(_retime(), {"order_id": order.id, "placed_at": placed_at})
         order = _with(order, placed_at=placed_at)
     new_status = STATUS_BY_EVENT.get(sighting.event_type)
@@ -176,7 +178,7 @@ def _new_row(sighting: OrderSighting, money: ShopMoney) -> dict[str, Any]:
         "shop_total": money.total_of(incoming),
         "refunded": 0,
         "shop_refunded": 0,
-        "placed_at": sighting.placed_at or sighting.occurred_at,
+        "placed_at": sighting.incoming.placed_at or sighting.occurred_at,
     }
 
 

@@ -25,9 +25,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.add_column(sa.Column("shop_total", sa.Integer(), nullable=True))
-        batch_op.add_column(
-            sa.Column("refunded", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch_op.add_column(sa.Column("refunded", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(
             sa.Column("shop_refunded", sa.Integer(), nullable=False, server_default="0")
         )

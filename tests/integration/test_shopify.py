@@ -169,6 +169,22 @@ def test_a_partial_refund_becomes_order_refunded_with_its_amount_and_the_order_s
     assert (customer.orders_count, customer.total_spent) == (1, 40495 - 8500)
 
 
+def test_an_order_paid_in_another_currency_counts_its_shop_money(
+    client: TestClient, db: Session, stub_broker: StubBroker
+) -> None:
+    order = shopify_payload("orders/create")
+    # Changed from the sample: the customer paid in yen (`presentment_money` and
+    # `presentment_currency`); the shop's money stays the sample's dollars.
+    order["presentment_currency"] = "JPY"
+    order["total_price_set"]["presentment_money"] = {"amount": "61000", "currency_code": "JPY"}
+    post_shopify(client, "orders/create", order)
+    drain(stub_broker)
+
+    recorded = order_of(db)
+    assert (recorded.total, recorded.currency, recorded.shop_total) == (61000, "JPY", 40495)
+    assert one(db, select(Customer)).total_spent == 40495  # the shop's dollars, not the yen
+
+
 def test_a_refund_before_its_order_waits_for_it_and_then_fails_with_the_reason(
     client: TestClient, db: Session, runtime: Runtime, stub_broker: StubBroker
 ) -> None:

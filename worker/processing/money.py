@@ -4,7 +4,7 @@ Customers' totals add orders up, so every order is counted in one currency, the 
 (`DEFAULT_CURRENCY`). An order paid in it counts as is; one paid in another counts as the
 platform's own shop-currency amount (Shopify's `shop_money`, `order.shop_total`), else as its
 total times the currency's rate in `EXCHANGE_RATES`; with none of these it is refused by name
-(the event is kept, failed with the reason, for a replay once a rate is set), never summed raw.
+(the event is kept, failed with the reason), never summed raw.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class ShopMoney:
         raise CurrencyRefused(
             f"order {order.id} is in {order.currency}, the shop counts in {self.currency}, and"
             f" the event gives no {self.currency} amount (order.shop_total) nor does"
-            f" EXCHANGE_RATES give a rate for {order.currency}: set one (e.g."
-            f" EXCHANGE_RATES={order.currency}=…) and replay the event"
+            f" EXCHANGE_RATES give a rate for {order.currency} (e.g."
+            f" EXCHANGE_RATES={order.currency}=…)"
         )
 
 

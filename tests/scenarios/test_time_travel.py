@@ -186,6 +186,9 @@ def test_one_order_told_twice_and_paid_before_placed_gets_one_thank_you_at_its_o
         machine.advance(timedelta(hours=3))
 
         assert [sent.trigger for sent in machine.emails("ana@example.com")] == ["thank-you"]
+        # One row, not a second one the day's budget happens to hold back.
+        rows = machine.deliveries("ana@example.com")
+        assert [row.trigger for row in rows].count("thank-you") == 1
         [thank_you] = machine.emails("ana@example.com")
         assert thank_you.sent_at == MONDAY + timedelta(hours=2)  # two hours after the order
         ana = machine.db.exec(select(Customer)).one()

@@ -22,14 +22,11 @@ from worker.queue import clock
 from worker.runtime import Runtime
 from worker.web import create_app
 
+# The platforms' documented samples are a dollar shop's orders.
+pytestmark = pytest.mark.usefixtures("usd_shop")
+
 # Just after the documented samples' time (2021-12-31T19:00:00-05:00), so nothing is "too late".
 T0 = datetime(2022, 1, 1, 0, 0, 30, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def usd_shop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The documented samples are orders of a shop that counts in dollars."""
-    monkeypatch.setenv("DEFAULT_CURRENCY", "USD")
 
 
 @pytest.fixture

@@ -20,13 +20,10 @@ from worker import current_time
 from worker.runtime import Runtime
 from worker.web import create_app
 
+# The platforms' documented samples are a dollar shop's orders.
+pytestmark = pytest.mark.usefixtures("usd_shop")
+
 T0 = datetime(2017, 3, 22, 19, 30, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def usd_shop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The documented samples are orders of a shop that counts in dollars."""
-    monkeypatch.setenv("DEFAULT_CURRENCY", "USD")
 
 
 @pytest.fixture

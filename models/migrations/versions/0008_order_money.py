@@ -1,7 +1,7 @@
 """orders in the shop's currency and net of their refunds; each refund recorded once
 
 Revision ID: 0008_order_money
-Revises: 0006_privacy
+Revises: 0007_requested_at
 Create Date: 2026-12-03 16:40:00
 
 Orders recorded before this revision keep what the facts summed until then: `shop_total =
@@ -17,7 +17,7 @@ from alembic import op
 import models.types
 
 revision: str = "0008_order_money"
-down_revision: str | None = "0006_privacy"
+down_revision: str | None = "0007_requested_at"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,6 +13,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ValidationError
 
 from triggers.matching import (
+    CONDITION_FAILED,
+    EXPRESSIONS,
     CompiledTrigger,
     ConditionError,
     TriggerSet,
@@ -22,6 +24,8 @@ from triggers.matching import (
 from triggers.schema import Trigger, format_duration, parse_duration
 
 __all__ = [
+    "CONDITION_FAILED",
+    "EXPRESSIONS",
     "CompiledTrigger",
     "ConditionError",
     "Trigger",
@@ -101,7 +105,7 @@ def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger
 
 
 def _check_expressions(path: Path, text: str, trigger: Trigger, env: SandboxedEnvironment) -> None:
-    for field in ("when", "dedupe"):
+    for field in EXPRESSIONS:
         expression = getattr(trigger, field)
         if expression is None:
             continue

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError
 
 from models.db import session
 from worker import current_time, hygiene
-from worker.canonical import CanonicalEvent, describe_errors
+from worker.canonical import CanonicalEvent, IncomingEvent, describe_errors
 from worker.intake.ingest import MAX_BATCH, store_events
 from worker.queue import dispatch
 from worker.web import outages
@@ -93,7 +93,7 @@ def _validated(
     events, errors = [], []
     for position, item in enumerate(items):
         try:
-            events.append(CanonicalEvent.model_validate(item))
+            events.append(IncomingEvent.model_validate(item))
         except ValidationError as exc:
             errors.extend(describe_errors(exc, f"{position}." if batch else ""))
     return events, errors

@@ -58,11 +58,14 @@ snapshots: $(STAMP) browser
 	UPDATE_SNAPSHOTS=1 $(BIN)/pytest -q tests/unit/test_snapshots.py \
 	  tests/scenarios/test_studio_browser.py
 
+# The soak runs the Procfile's processes for 5 minutes: `make bench SOAK_ARGS=--quick` for 30 s.
+SOAK_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.delivery
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.rendering
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 # Worker and clock SIGKILLs, Redis and PostgreSQL hung or lost, hostile bodies, on the Procfile's
 # processes: prints lost, duplicates and 5xx, and exits 1 unless all are 0. About 4 minutes.

@@ -1,4 +1,5 @@
-"""The Procfile's processes on servers of the run's own, which a run may kill, stop or hang.
+"""The Procfile's processes (`bench.procfile`) on servers of the run's own, which a run may
+kill, stop or hang, one at a time.
 
 `make chaos` (and any benchmark of the whole deployment) starts `web`, `worker` and `clock`
 exactly as the Procfile says, on a private Redis and a private PostgreSQL (pgserver), never on
@@ -8,7 +9,6 @@ the machine's: hanging a server with SIGSTOP must disturb no one else.
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -22,24 +22,14 @@ from pathlib import Path
 import httpx
 import psutil
 
+from bench import procfile
 from bench.harness import BenchError, tail
 from models import migrate
 from models.db import get_engine
 from tests.support.services import RedisServer, free_port, private_postgres, scratch_database
 from worker.settings import PROJECT_ROOT
 
-PROCFILE = PROJECT_ROOT / "Procfile"
 STOP_TIMEOUT_S = 15.0
-
-
-def procfile() -> dict[str, str]:
-    """The Procfile's process types and their command lines."""
-    kinds: dict[str, str] = {}
-    for line in PROCFILE.read_text(encoding="utf-8").splitlines():
-        name, sep, command = line.partition(":")
-        if sep and name.strip() and not name.lstrip().startswith("#"):
-            kinds[name.strip()] = command.strip()
-    return kinds
 
 
 @dataclass
@@ -132,7 +122,7 @@ class Fleet:
         return self.folder / f"{kind}.log"
 
     def start(self, kind: str) -> None:
-        command = procfile()[kind]
+        command = procfile.commands([kind])[kind]
         env = {
             **self.env,
             "PORT": str(self.port),
@@ -141,7 +131,7 @@ class Fleet:
         self.starts[kind] = self.starts.get(kind, 0) + 1
         with self.log(kind).open("ab") as out:
             self.running[kind] = subprocess.Popen(
-                ["bash", "-c", command],
+                ["sh", "-c", command],
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdout=out,
@@ -194,8 +184,3 @@ def fleet(env: dict[str, str]) -> Iterator[Fleet]:
             yield processes
         finally:
             processes.stop()
-
-
-def command_line(kind: str) -> str:
-    """The Procfile's command for `kind`, for reports."""
-    return shlex.join(shlex.split(procfile()[kind]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -97,3 +97,56 @@ def run_load(
 ) -> LoadResult:
     """Sends every request once; as fast as the server answers, or paced at `rate` per second."""
     return asyncio.run(_run(host, port, requests, connections=connections, rate=rate))
+
+
+async def _stream_connection(
+    host: str,
+    port: int,
+    next_request: Callable[[], tuple[bytes, float] | None],
+    results: list[tuple[int, float]],
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while (job := next_request()) is not None:
+            request, due = job
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            writer.write(request)
+            status = await _read_response(reader)
+            results.append((status, time.perf_counter() - due))  # from when it was due
+    finally:
+        writer.close()
+
+
+async def _run_stream(
+    host: str, port: int, make: Callable[[int], bytes], *, count: int, rate: float, connections: int
+) -> LoadResult:
+    start = time.perf_counter() + 0.05
+    position = 0
+
+    def next_request() -> tuple[bytes, float] | None:
+        nonlocal position
+        if position >= count:
+            return None
+        position += 1
+        return make(position - 1), start + (position - 1) / rate
+
+    results: list[tuple[int, float]] = []
+    began = time.perf_counter()
+    await asyncio.gather(
+        *(_stream_connection(host, port, next_request, results) for _ in range(connections))
+    )
+    seconds = time.perf_counter() - began
+    accepted = sum(1 for status, _ in results if status == 200)
+    return LoadResult(count, accepted, seconds, [latency for _, latency in results])
+
+
+def run_stream(
+    host: str, port: int, make: Callable[[int], bytes], *, count: int, rate: float, connections: int
+) -> LoadResult:
+    """Sends `count` requests paced at `rate` per second, request i built by `make(i)` when it is
+    due: a soak of many minutes never holds its requests in memory at once."""
+    return asyncio.run(
+        _run_stream(host, port, make, count=count, rate=rate, connections=connections)
+    )

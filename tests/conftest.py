@@ -11,6 +11,9 @@ os.environ.setdefault("LADDER_API_TOKEN", "test-api-token-" + "y" * 24)
 # Tests that read the wall clock must not depend on the hour they run at: no quiet hours unless
 # a test asks for them (tests of quiet hours build their Settings with a send_window).
 os.environ.setdefault("SEND_WINDOW", "")
+# Tests run PostgreSQL and Redis deployments with the demo's shop identity (tests of the
+# production checks build their Settings with LADDER_ENV unset).
+os.environ.setdefault("LADDER_ENV", "development")
 
 from collections.abc import Iterator
 from pathlib import Path

@@ -7,10 +7,12 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from pydantic import EmailStr, Field, SecretStr, field_validator, model_validator
+from pydantic import EmailStr, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.limits import Budget, SendWindow, parse_window
@@ -22,6 +24,22 @@ class EmailBackend(StrEnum):
     FILE = "file"
     CONSOLE = "console"
     SENDGRID = "sendgrid"
+
+
+class Environment(StrEnum):
+    PRODUCTION = "production"
+    DEVELOPMENT = "development"
+
+
+# What the embedded demo sends as: a deployment must say who it is instead.
+DEMO_IDENTITY = {
+    "shop_name": "Ladder Demo Shop",
+    "sender": "hello@shop.example",
+    "postal_address": "1 Market Street, Springfield",
+    "public_url": "http://localhost:8000",
+    "shop_url": "https://shop.example",
+}
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 
 
 class Settings(BaseSettings):
@@ -53,15 +71,20 @@ class Settings(BaseSettings):
     sending_pause_probe_s: float = Field(default=300.0, gt=0)
     ladder_api_token: SecretStr | None = None
     ladder_secret_key: SecretStr | None = None
-    public_url: str = "http://localhost:8000"
+    # Unset: production when PostgreSQL or Redis is configured (the checks below), else a
+    # laptop. `development` runs a PostgreSQL/Redis setup with the demo's identity (tests).
+    ladder_env: Environment | None = None
+    public_url: str = DEMO_IDENTITY["public_url"]
 
-    shop_name: str = "Ladder Demo Shop"
-    sender: EmailStr = "hello@shop.example"
-    postal_address: str = "1 Market Street, Springfield"
+    shop_name: str = DEMO_IDENTITY["shop_name"]
+    sender: EmailStr = DEMO_IDENTITY["sender"]
+    postal_address: str = DEMO_IDENTITY["postal_address"]
     default_locale: str = "en"
     default_timezone: str = "UTC"
     default_currency: str = "EUR"
-    shop_url: str = "https://shop.example"  # links in emails; products at {shop_url}/products/{id}
+    shop_url: str = DEMO_IDENTITY[
+        "shop_url"
+    ]  # links in emails; products at {shop_url}/products/{id}
     recommendations_count: int = Field(default=3, ge=0, le=12)
     # The template preview page (/studio/preview): off unless both are set.
     studio_user: str | None = None
@@ -148,9 +171,33 @@ class Settings(BaseSettings):
             raise ValueError("SENDGRID_WEBHOOK_PUBLIC_KEY must be an elliptic-curve key")
         return value.strip()
 
+    @field_validator("public_url", "shop_url")
+    @classmethod
+    def _check_web_address(cls, value: str, info: ValidationInfo) -> str:
+        """Links in every email start here: an address no mail client opens is refused."""
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            name = (info.field_name or "").upper()
+            raise ValueError(f"{name} must be an http:// or https:// address, not {value!r}")
+        return value.strip().rstrip("/")
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(
+                f"DEFAULT_TIMEZONE must be an IANA time zone such as Europe/Berlin, not {value!r}"
+            ) from None
+        return value
+
     @property
     def is_production(self) -> bool:
-        """PostgreSQL or Redis means a shared deployment, not a laptop."""
+        """PostgreSQL or Redis means a shared deployment, not a laptop, unless LADDER_ENV
+        says otherwise."""
+        if self.ladder_env is not None:
+            return self.ladder_env is Environment.PRODUCTION
         return self.database_url.startswith("postgresql") or self.redis_url is not None
 
     @model_validator(mode="after")
@@ -181,11 +228,30 @@ class Settings(BaseSettings):
         token = self.ladder_api_token.get_secret_value() if self.ladder_api_token else ""
         if len(token) < 24:
             problems.append("LADDER_API_TOKEN must be set to 24 or more random characters")
+        problems += self._demo_identity()
         if problems:
             raise ValueError(
-                "unsafe settings for a deployment with PostgreSQL or Redis: " + "; ".join(problems)
+                "unsafe settings for a deployment with PostgreSQL or Redis (LADDER_ENV="
+                "development runs one as a test):" + "".join(f"\n  - {p}" for p in problems)
             )
         return self
+
+    def _demo_identity(self) -> list[str]:
+        """The demo's name, sender, address and links, which a real shop's customers must never
+        get: one line per variable still set to them."""
+        problems = [
+            f"{name.upper()} is the demo's ({DEMO_IDENTITY[name]!r}): set your shop's"
+            for name in ("shop_name", "postal_address", "shop_url")
+            if getattr(self, name) == DEMO_IDENTITY[name]
+        ]
+        if str(self.sender).rpartition("@")[2].lower() in ("shop.example", "example.com"):
+            problems.append(f"SENDER is an example address ({self.sender!r}): set your own")
+        if (urlsplit(self.public_url).hostname or "") in _LOCAL_HOSTS:
+            problems.append(
+                f"PUBLIC_URL is {self.public_url!r}: set the address customers reach the web "
+                "process at (unsubscribe links use it)"
+            )
+        return problems
 
     def sendgrid_group(self, message_class: str) -> int | None:
         """The SendGrid unsubscribe group (ASM id) configured for a message class, if any."""

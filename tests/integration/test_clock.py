@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, Event, Lease
 from tests.support.brokers import drain
+from tests.support.deliveries import eml_name
 from tests.support.factories import order_event
 from tests.support.waiting import wait_until
 from worker import current_time
@@ -155,7 +156,7 @@ def test_a_delivery_left_sending_is_released_and_sent_once_when_the_provider_is_
     db.refresh(delivery)
     assert (delivery.status, delivery.attempts, delivery.sent_at) == ("sent", 2, late)
     files = list(Path(runtime.settings.outbox_dir).glob("*.eml"))
-    assert [path.name for path in files] == [f"{delivery.id:09d}.eml"]
+    assert [path.name for path in files] == [eml_name(db, delivery.id or 0)]
     assert email.message_from_bytes(files[0].read_bytes())["To"] == "ana@example.com"
 
 

@@ -39,6 +39,7 @@ from worker import current_time
 from worker.cli import app
 from worker.delivery import feedback
 from worker.intake import spool
+from worker.providers import delivery_key
 from worker.providers.files import FileProvider
 from worker.queue import clock
 from worker.runtime import Runtime
@@ -129,7 +130,9 @@ def build_history(
     ).one()
     db.rollback()
     assert delivery.status == "sent"
-    eml = FileProvider(settings.outbox_dir).path_for(delivery.id or 0)
+    eml = FileProvider(settings.outbox_dir).path_for(
+        delivery_key(delivery.id or 0, delivery.created_at)
+    )
     # A send cut short leaves its temporary file beside the outbox's emails.
     shutil.copyfile(eml, eml.with_name(f".{eml.name}.4242.17.tmp"))
     # SendGrid's events for that email: an open (with the IP) and a bounce quoting the address.

@@ -75,6 +75,7 @@ def outgoing(**changes: object) -> OutgoingEmail:
         "html": "<p>Hola Ana &amp; Bo</p>",
         "text": "Hola Ana & Bo\n",
         "created_at": T0,
+        "key": "000000042-0123456789",
         "headers": {
             "List-Unsubscribe": "<https://shop.example/u/1.m.abc>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

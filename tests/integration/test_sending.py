@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 from dramatiq.middleware.time_limit import TimeLimitExceeded
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from models import Customer, Delivery, DeliveryStatus, Event, Suppression
+from models import Customer, Delivery, DeliveryStatus, Event, Suppression, migrate
+from models.db import get_engine, session
+from tests.support.deliveries import eml_name
 from tests.support.factories import order_event
 from worker.canonical import CanonicalEvent
 from worker.delivery import sending
@@ -23,7 +26,7 @@ from worker.delivery.tokens import read_unsubscribe_token
 from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.processing.orders import OrderLines
-from worker.providers import DeliveryError
+from worker.providers import DeliveryError, delivery_key
 from worker.rendering.renderer import Renderer
 from worker.runtime import Runtime
 from worker.scheduling import rules
@@ -94,6 +97,36 @@ def thank_you(db: Session, runtime: Runtime) -> Delivery:
     return only(db, "thank-you")
 
 
+def test_an_outbox_shared_with_another_database_never_takes_its_email_for_ours(
+    db: Session, runtime: Runtime, thank_you: Delivery, tmp_path: Path
+) -> None:
+    """After `make demo`, a `ladder run` on a fresh database found the demo's
+    `000000005.eml`, recorded its own delivery 5 as sent and wrote nothing."""
+    other_url = f"sqlite:///{tmp_path / 'other.db'}"
+    migrate.upgrade(other_url)
+    other = Runtime(runtime.settings.model_copy(update={"database_url": other_url}))
+    with session(other_url) as other_db:
+        bo = order_event(event_id="bo-1", order_id="b1", at=T0 - DAY, email="bo@example.com")
+        handle(other_db, other, bo, now=T0 - DAY)
+        # Its thank-you has our thank-you's id, as delivery 5 of one database has another's.
+        other_db.execute(
+            update(Delivery).where(col(Delivery.trigger) == "thank-you").values(id=thank_you.id)
+        )
+        other_db.commit()
+        assert thank_you.id is not None
+        sent = deliver(other_db, thank_you.id, now=DUE - DAY, runtime=other)
+        assert sent == DeliveryStatus.SENT
+    get_engine(other_url).dispose()
+
+    assert send(db, runtime, thank_you, now=DUE) == DeliveryStatus.SENT
+
+    files = outbox(runtime)
+    assert len(files) == 2
+    recipients = {email.message_from_bytes(path.read_bytes())["To"]: path.name for path in files}
+    assert set(recipients) == {"ana@example.com", "bo@example.com"}
+    assert reread(db, thank_you).provider_message_id == f"file:{recipients['ana@example.com']}"
+
+
 def test_a_due_delivery_is_sent_once_and_recorded(
     db: Session, runtime: Runtime, thank_you: Delivery
 ) -> None:
@@ -103,7 +136,7 @@ def test_a_due_delivery_is_sent_once_and_recorded(
     assert sent.status == DeliveryStatus.SENT
     assert sent.variant == "thank_you/default.html.j2"
     assert (sent.sent_at, sent.attempts, sent.reason) == (DUE, 1, None)
-    assert sent.provider_message_id == f"file:{sent.id:09d}.eml"
+    assert sent.provider_message_id == f"file:{delivery_key(sent.id or 0, sent.created_at)}.eml"
     message = sent_message(runtime)
     assert message["To"] == "ana@example.com"
     assert message["Subject"] == "Thank you for your first order, Ana"
@@ -352,7 +385,7 @@ def test_a_batch_sends_each_due_delivery_once_and_records_it(db: Session, runtim
         DeliveryStatus.CANCELLED,
         DeliveryStatus.SENT,
     ]
-    assert [path.name for path in outbox(runtime)] == [f"{ids[0]:09d}.eml", f"{ids[2]:09d}.eml"]
+    assert [path.name for path in outbox(runtime)] == [eml_name(db, ids[0]), eml_name(db, ids[2])]
     first = db.get_one(Delivery, ids[0])
     assert (first.attempts, first.sent_at, first.variant) == (1, DUE, "thank_you/default.html.j2")
 

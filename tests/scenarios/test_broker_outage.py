@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, Event
 from tests.support.brokers import drain
 from tests.support.services import RedisServer
+from tests.support.waiting import wait_until
 from tests.support.web import TestClient
 from worker import current_time
 from worker.queue import clock
@@ -110,3 +114,44 @@ def test_events_posted_while_redis_is_away_are_all_processed_once_it_is_back(
     # One thank-you each: no event was processed twice.
     assert len(thank_yous) == len(customers)
     assert {delivery.customer_id for delivery in thank_yous} == {c.id for c in customers}
+
+
+# A Redis deployment runs on PostgreSQL; with SQLite the clock thread, the worker and the test
+# would queue on its one writer lock.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_redis_restart_that_lost_the_queued_messages_is_noticed_and_they_are_sent_again(
+    runtime: Runtime,
+    db: Session,
+    redis_server: RedisServer,
+    broker: RedisBroker,
+    client: TestClient,
+) -> None:
+    """A restarted Redis (no persistence, or a failover) is empty: the rows whose messages it
+    held would wait the relay's `requeue_after_s` (five minutes) before anyone sent them."""
+    assert runtime.settings.requeue_after_s >= 60
+    ticking = Runtime(runtime.settings.model_copy(update={"clock_tick_s": 0.2}))
+    stop = threading.Event()
+    clock_thread = threading.Thread(target=clock.run, args=(ticking, stop), daemon=True)
+    clock_thread.start()  # it learns the server's run id before the restart
+    worker = Worker(broker, worker_threads=2, worker_timeout=100)
+    try:
+        time.sleep(1.0)
+        posted = client.post("/events", json=[order(n) for n in range(10)])
+        assert posted.status_code == 202, posted.text
+        redis_server.stop()
+        redis_server.start()  # empty: the ten messages are gone
+        worker.start()
+
+        def processed() -> int:
+            db.expire_all()
+            rows = db.exec(select(Event).where(col(Event.status) == "processed")).all()
+            db.commit()
+            return len(rows)
+
+        wait_until(lambda: processed() == 10, timeout_s=30, what="the ten events processed")
+    finally:
+        worker.stop()
+        stop.set()
+        clock_thread.join(timeout=10)
+    customers = db.exec(select(Customer)).all()
+    assert sorted(c.orders_count for c in customers) == [1] * 10  # each processed once

@@ -5,7 +5,11 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import os
 import re
+import subprocess
+import sys
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
@@ -23,7 +27,7 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
 
     run = run_demo(customers=60, seed=7, console=console)
 
-    outbox = tmp_path / "var" / "outbox"
+    outbox = tmp_path / "var" / "demo-outbox"  # its own: a real run's is var/outbox
     emails = sorted(outbox.glob("*.eml"))
     assert emails
     assert run.emails == len(emails)
@@ -43,3 +47,22 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     (total_row,) = [line for line in summary.splitlines() if re.match(r"^\W*all\b", line)]
     assert re.findall(r"\d+", total_row)[-1] == str(len(emails))
     assert str(outbox / "index.html") in summary
+
+    # The shop's history ends today, and the summary says how the other commands see it.
+    assert run.end.date() == datetime.now(UTC).date()
+    [line] = [line for line in summary.splitlines() if "export DATABASE_URL=" in line]
+    variables = dict(part.split("=", 1) for part in line.split()[1:])
+    env = {**os.environ, **variables}
+    env.pop("REDIS_URL", None)
+    status = subprocess.run(
+        [sys.executable, "-c", "from worker.cli import main; main()", "status"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    sent_row = re.search(r"│ sent\s+│\s+(\d+) │", status.stdout)
+    assert sent_row is not None, status.stdout
+    assert int(sent_row.group(1)) == len(emails)

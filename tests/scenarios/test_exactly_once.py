@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
 from models.tables import ORDER_LINES
+from tests.support.deliveries import eml_name
 from tests.support.factories import order_event
 from tests.support.waiting import wait_until
 from worker.queue import clock, relays
@@ -270,7 +271,7 @@ def test_a_worker_killed_in_the_middle_of_1000_deliveries_then_replaced_sends_ea
 
     assert statuses(db) == Counter({"sent": CUSTOMERS})
     files = sorted(outbox.glob("*.eml"))
-    assert [path.name for path in files] == [f"{n:09d}.eml" for n in sorted(delivery_ids)]
+    assert [path.name for path in files] == [eml_name(db, n) for n in sorted(delivery_ids)]
 
     rows = {
         delivery.id: (delivery, customer)
@@ -280,7 +281,7 @@ def test_a_worker_killed_in_the_middle_of_1000_deliveries_then_replaced_sends_ea
     }
     message_ids = []
     for path in files:
-        delivery, customer = rows[int(path.stem)]
+        delivery, customer = rows[int(path.stem.partition("-")[0])]
         message = email.message_from_bytes(path.read_bytes())
         assert message["To"] == customer.email
         assert message["Subject"] == f"Thank you for your first order, {customer.first_name}"

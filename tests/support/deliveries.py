@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus
+from worker.providers import delivery_key
 from worker.settings import PROJECT_ROOT
 
 TRIGGER = """name = "hello"
@@ -99,3 +100,9 @@ def seed_due_deliveries(db: Session, count: int, *, now: datetime, prefix: str =
         select(col(Delivery.id)).where(col(Delivery.trigger) == "hello").order_by(col(Delivery.id))
     ).scalars()
     return [int(delivery_id) for delivery_id in delivery_ids]
+
+
+def eml_name(db: Session, delivery_id: int) -> str:
+    """The name of the file the file backend writes for a delivery."""
+    delivery = db.get_one(Delivery, delivery_id)
+    return f"{delivery_key(delivery_id, delivery.created_at)}.eml"

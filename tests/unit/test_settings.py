@@ -12,6 +12,14 @@ from worker.settings import EmailBackend, Settings
 SECRET = "k" * 32
 TOKEN = "t" * 24
 POSTGRES = "postgresql+psycopg://ladder:pw@db.internal:5432/ladder"
+# A real shop's identity, which a deployment must set instead of the demo's.
+SHOP = {
+    "shop_name": "Teahouse Leith",
+    "sender": "hello@teahouse-leith.co.uk",
+    "postal_address": "2 Harbour Road, Leith EH6 6LL",
+    "public_url": "https://ladder.teahouse-leith.co.uk",
+    "shop_url": "https://teahouse-leith.co.uk",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +43,9 @@ def settings(**values: Any) -> Settings:
     ],
 )
 def test_postgres_urls_are_normalised_to_the_psycopg_driver(url: str) -> None:
-    configured = settings(database_url=url, ladder_secret_key=SECRET, ladder_api_token=TOKEN)
+    configured = settings(
+        database_url=url, ladder_secret_key=SECRET, ladder_api_token=TOKEN, **SHOP
+    )
     assert configured.database_url == POSTGRES
     assert configured.is_production
 
@@ -66,13 +76,64 @@ def test_a_short_secret_key_is_refused_in_production() -> None:
         settings(database_url=POSTGRES, ladder_secret_key="short", ladder_api_token=TOKEN)
 
 
+@pytest.mark.parametrize(
+    "deployment", [{"database_url": POSTGRES}, {"redis_url": "redis://cache:6379/0"}]
+)
+def test_a_deployment_with_the_demos_identity_is_refused_naming_each_variable(
+    deployment: dict[str, str],
+) -> None:
+    """Emails once went out as "Ladder Demo Shop <hello@shop.example>", with the demo's postal
+    address and localhost unsubscribe links, from a PostgreSQL and Redis deployment."""
+    with pytest.raises(ValidationError) as caught:
+        settings(ladder_secret_key=SECRET, ladder_api_token=TOKEN, **deployment)
+    for name in ("SHOP_NAME", "SENDER", "POSTAL_ADDRESS", "PUBLIC_URL", "SHOP_URL"):
+        assert f"- {name} " in str(caught.value)
+    for name in SHOP:
+        with pytest.raises(ValidationError, match=name.upper()):
+            settings(
+                ladder_secret_key=SECRET,
+                ladder_api_token=TOKEN,
+                **deployment,
+                **{**SHOP, name: settings().model_dump()[name]},
+            )
+
+
+def test_the_demos_identity_is_fine_on_a_laptop_and_in_an_explicit_development_setup() -> None:
+    assert settings().shop_name == "Ladder Demo Shop"
+    configured = settings(database_url=POSTGRES, ladder_env="development")
+    assert not configured.is_production
+    assert configured.sender == "hello@shop.example"
+
+
+def test_ladder_env_production_checks_a_sqlite_deployment_too() -> None:
+    with pytest.raises(ValidationError, match="SHOP_NAME"):
+        settings(ladder_env="production", ladder_secret_key=SECRET, ladder_api_token=TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("public_url", "ftp://x"),
+        ("public_url", "ladder.example.com"),
+        ("shop_url", "https://"),
+        ("default_timezone", "Mars/Olympus"),
+        ("default_timezone", ""),
+    ],
+)
+def test_addresses_and_time_zones_that_are_not_are_refused_naming_the_variable(
+    name: str, value: str
+) -> None:
+    with pytest.raises(ValidationError, match=name.upper()):
+        settings(**{name: value})
+
+
 def test_the_secret_key_read_from_the_environment_signs_tokens(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://ladder@db/ladder")
     monkeypatch.setenv("LADDER_SECRET_KEY", SECRET)
     monkeypatch.setenv("LADDER_API_TOKEN", TOKEN)
-    configured = settings()
+    configured = settings(**SHOP)
     assert configured.database_url == "postgresql+psycopg://ladder@db/ladder"
     assert configured.secret_key() == SECRET.encode()
 
@@ -95,6 +156,7 @@ def test_the_sendgrid_backend_with_an_api_key_is_accepted() -> None:
         sendgrid_api_key="SG.key",
         ladder_secret_key=SECRET,
         ladder_api_token=TOKEN,
+        **SHOP,
     )
     assert configured.email_backend is EmailBackend.SENDGRID
     assert configured.sendgrid_api_key is not None

@@ -6,16 +6,33 @@ them. Domain functions return data; printing lives in this package.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy import make_url
+from sqlalchemy.exc import DatabaseError, OperationalError
 
-from worker.cli import authoring, customers, importing, processes, status
 from worker.cli.output import console, err
-from worker.demo import run_demo
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
+
+
+def _refuse_bad_settings() -> None:
+    """Settings refused, one line per variable, before the modules below read them as they
+    load (the broker is built at import, as Dramatiq expects) and a traceback says it instead."""
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            message = str(error["msg"]).removeprefix("Value error, ")
+            err.print(f"[red]Settings refused:[/red] {message}", highlight=False)
+        raise SystemExit(2) from None
+
+
+_refuse_bad_settings()
+
+from worker.cli import authoring, customers, importing, processes, status  # noqa: E402
+from worker.demo import run_demo  # noqa: E402
 
 app = typer.Typer(help="Ladder: lifecycle emails from store events.", no_args_is_help=True)
 app.add_typer(processes.db_app, name="db")
@@ -44,30 +61,40 @@ app.command()(authoring.plan)
 app.command()(authoring.preview)
 
 
-@app.callback()
-def _main() -> None:
-    try:
-        get_settings()
-    except ValidationError as exc:
-        err.print(f"[red]Settings refused:[/red] {exc.errors(include_url=False)[0]['msg']}")
-        raise typer.Exit(2) from exc
-
-
 def main() -> None:
-    """The `ladder` command: the Typer app, and a database without Ladder's tables explained
-    instead of a traceback."""
+    """The `ladder` command: the Typer app, and a database without Ladder's tables or out of
+    reach explained instead of a traceback."""
     try:
         app()
+    except OperationalError as exc:
+        if is_missing_table(exc):
+            _missing_tables(exc)
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc)
+        err.print(
+            f"[red]Cannot reach the database[/red] ({_shown(get_settings())}): {first}. "
+            "Is it running, and is DATABASE_URL right?",
+            highlight=False,
+        )
+        raise SystemExit(1) from exc
     except DatabaseError as exc:
         if not is_missing_table(exc):
             raise
-        err.print(
-            f"[red]The database has no Ladder tables yet[/red] ({get_settings().database_url}):"
-            " run [bold]ladder db upgrade[/bold] first."
-        )
-        raise SystemExit(1) from exc
+        _missing_tables(exc)
+
+
+def _missing_tables(exc: DatabaseError) -> NoReturn:
+    err.print(
+        f"[red]The database has no Ladder tables yet[/red] ({_shown(get_settings())}):"
+        " run [bold]ladder db upgrade[/bold] first."
+    )
+    raise SystemExit(1) from exc
 
 
 def is_missing_table(exc: DatabaseError) -> bool:
     """SQLite's "no such table", PostgreSQL's undefined_table (42P01)."""
     return "no such table" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "42P01"
+
+
+def _shown(settings: Settings) -> str:
+    """The database URL as it may be printed: without its password."""
+    return make_url(settings.database_url).render_as_string(hide_password=True)

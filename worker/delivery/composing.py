@@ -8,7 +8,7 @@ from typing import Any
 
 from worker.delivery.claims import Claimed
 from worker.delivery.tokens import unsubscribe_token
-from worker.providers import OutgoingEmail
+from worker.providers import OutgoingEmail, delivery_key
 from worker.runtime import Runtime
 
 # What composing adds to the context a template gets (`ladder check` reads the names here).
@@ -48,6 +48,7 @@ def compose(
         html=rendered.html,
         text=rendered.text,
         created_at=now,
+        key=delivery_key(delivery.id, delivery.created_at),  # type: ignore[arg-type]
         headers=unsubscribe_headers(unsubscribe_url) if message_class == "marketing" else {},
         categories=(delivery.trigger, delivery.message),
         custom_args={

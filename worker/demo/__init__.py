@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -15,32 +15,38 @@ from models.db import get_engine, session
 from worker.canonical import CanonicalEvent
 from worker.demo import replay
 from worker.demo.browse import write_index
-from worker.demo.shop import generate
+from worker.demo.shop import HISTORY, generate
 from worker.demo.summary import Run, print_summary
 from worker.runtime import Runtime
 
 VAR = Path("var")
 DATABASE = VAR / "demo.db"
-OUTBOX = VAR / "outbox"
+OUTBOX = VAR / "demo-outbox"  # its own: a real run's outbox is `var/outbox`
 WORKER_THREADS = 1
 
 
 def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = None) -> Run:
-    """Replays a fresh shop into `var/demo.db` and `var/outbox/`, both emptied first."""
+    """Replays a fresh shop into `var/demo.db` and `var/demo-outbox/`, both emptied first."""
     console = console or Console()
     started = time.monotonic()
+    # The shop's history ends today, so that after the demo `ladder plan` and `explain` see
+    # what is due next, not a shop whose simulated years ended months ago.
+    today = datetime.now(UTC)
+    start = (today - HISTORY - replay.TAIL).replace(hour=0, minute=0, second=0, microsecond=0)
     with replay.embedded_runtime(DATABASE, OUTBOX) as runtime:
         url = runtime.settings.database_url
         reset(url, DATABASE, OUTBOX)
         migrate.upgrade(url)
         runtime.triggers  # noqa: B018  (an invalid trigger file stops the demo now, named)
         with console.status(f"Building a shop of {customers} customers…"):
-            events = list(generate(customers, seed=seed))
-        period = _replay_showing_progress(events, runtime, console)
+            events = list(generate(customers, seed=seed, start=start))
+        period = _replay_showing_progress(events, runtime, console, until=today)
         with session(url) as db:
             index, emails = write_index(db, runtime.settings.outbox_dir)
             elapsed = time.monotonic() - started
-            run = Run(period.start, period.end, period.ticks, elapsed, index, emails)
+            run = Run(
+                period.start, period.end, period.ticks, elapsed, index, emails, DATABASE, OUTBOX
+            )
             print_summary(console, db, run)
         get_engine(url).dispose()
     return run
@@ -55,7 +61,7 @@ def reset(url: str, database: Path, outbox: Path) -> None:
 
 
 def _replay_showing_progress(
-    events: list[CanonicalEvent], runtime: Runtime, console: Console
+    events: list[CanonicalEvent], runtime: Runtime, console: Console, *, until: datetime
 ) -> replay.Period:
     columns = (
         TextColumn("Replaying [bold]{task.fields[day]}"),
@@ -63,7 +69,7 @@ def _replay_showing_progress(
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
     )
-    steps = (events[-1].occurred_at + replay.TAIL - events[0].occurred_at) / replay.STEP
+    steps = (max(events[-1].occurred_at + replay.TAIL, until) - events[0].occurred_at) / replay.STEP
     with (
         Progress(*columns, console=console, transient=True) as progress,
         replay.private_broker(WORKER_THREADS) as broker,
@@ -74,4 +80,6 @@ def _replay_showing_progress(
         def advanced(at: datetime) -> None:
             progress.update(task, advance=1, day=f"{at:%Y-%m-%d}")
 
-        return replay.replay(db, events, broker=broker, runtime=runtime, on_step=advanced)
+        return replay.replay(
+            db, events, broker=broker, runtime=runtime, on_step=advanced, until=until
+        )

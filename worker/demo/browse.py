@@ -1,4 +1,4 @@
-"""`var/outbox/index.html`: one static page listing the emails sent, each opening as a web page."""
+"""`var/demo-outbox/index.html`: one static page listing the emails sent, each one a web page."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ def write_index(db: Session, outbox: Path) -> tuple[Path, int]:
     )
     rows = []
     for delivery, customer in db.execute(query).all():
-        eml = files.path_for(delivery.id)
-        if eml.exists():
+        eml = files.path_of(delivery.provider_message_id)
+        if eml is not None and eml.exists():
             rows.append(_extract(eml, outbox, delivery, customer))
     index = outbox / "index.html"
     index.write_text(page(rows), encoding="utf-8")

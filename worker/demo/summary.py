@@ -45,6 +45,8 @@ class Run:
     elapsed_s: float  # wall time
     index: Path
     emails: int
+    database: Path = Path("var/demo.db")
+    outbox: Path = Path("var/demo-outbox")
 
 
 def reason_kind(reason: str | None) -> str:
@@ -170,3 +172,21 @@ def print_summary(console: Console, db: Session, run: Run) -> None:
     period = f"{run.start:%Y-%m-%d} → {run.end:%Y-%m-%d} ({days} days, {run.ticks} clock ticks)"
     console.print(f"Simulated {period} in {run.elapsed_s:.1f} s of wall time.")
     console.print(f"Browse the {run.emails} emails sent: [bold]{run.index}[/bold]")
+    console.print(look_around(db, run), highlight=False, soft_wrap=True)
+
+
+def look_around(db: Session, run: Run) -> str:
+    """What to type to see the demo's shop with the other commands: they read `var/ladder.db`
+    unless told otherwise, which the demo leaves alone."""
+    someone = db.scalar(
+        select(col(Customer.email))
+        .join(Delivery, col(Delivery.customer_id) == Customer.id)
+        .where(col(Delivery.status) == DeliveryStatus.SENT)
+        .order_by(col(Delivery.sent_at).desc())
+        .limit(1)
+    )
+    return (
+        "To look around the demo's shop with the other commands, point them at its database:\n"
+        f"  export DATABASE_URL=sqlite:///{run.database} OUTBOX_DIR={run.outbox}\n"
+        f"  ladder status; ladder plan; ladder explain {someone or 'EMAIL'}"
+    )

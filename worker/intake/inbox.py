@@ -130,7 +130,7 @@ def normalise(
         db.rollback()
         return []  # Another worker got there first, or it was ignored or failed earlier.
     try:
-        result = _read(db, item, settings)
+        result = read(db, item, settings)
     except Waiting as exc:
         attempts = item.attempts  # read before the rollback expires it
         db.rollback()
@@ -179,7 +179,9 @@ def _apply(
     return store_events(db, result.events, now=now, enqueued_at=enqueued_at).stored
 
 
-def _read(db: Session, item: InboxItem, settings: Settings) -> Normalised:
+def read(db: Session, item: InboxItem, settings: Settings) -> Normalised:
+    """What a row's source module reads from it; writes nothing. Raises what the reader raises
+    (Unreadable, Ignored, Waiting, or anything a payload of an unexpected shape provokes)."""
     source = get_source(item.source)
     if source is None:
         raise Unreadable(f"no source module for {item.source!r}")

@@ -36,6 +36,7 @@ from worker.privacy.holdings import (
     record,
     scrubbed,
 )
+from worker.providers import delivery_key
 from worker.providers.files import FileProvider
 from worker.settings import Settings
 
@@ -68,13 +69,16 @@ def forget(
         if event.error is not None and address in event.error.lower():
             event.error = "(erased: it quoted a forgotten address)"
         db.add(event)
-    delivery_ids = _deliveries_of(db, customer)
+    deliveries = _deliveries_of(db, customer)
+    delivery_ids = list(deliveries)
     _scrub_provider_events(db, delivery_ids, address)
     _scrub_delivery_reasons(db, delivery_ids, address)
     db.execute(delete(Suppression).where(col(Suppression.email).in_(names["emails"])))
     db.execute(delete(CustomerExternalId).where(col(CustomerExternalId.customer_id) == customer.id))
     folders.remove_exports(db, customer, settings.exports_dir)
-    folders.remove_outbox_files(FileProvider(settings.outbox_dir), delivery_ids, address)
+    folders.remove_outbox_files(
+        FileProvider(settings.outbox_dir), list(deliveries.values()), address
+    )
     folders.scrub_spool(settings.spool_dir, names)
     customer.email = placeholder
     customer.first_name = customer.last_name = customer.birthday = None
@@ -188,9 +192,12 @@ def _placeholder(customer: Customer) -> str:
     return f"forgotten-{customer.id}@invalid"
 
 
-def _deliveries_of(db: Session, customer: Customer) -> list[int]:
-    found = db.exec(select(Delivery.id).where(col(Delivery.customer_id) == customer.id))
-    return [row_id for row_id in found if row_id is not None]
+def _deliveries_of(db: Session, customer: Customer) -> dict[int, str]:
+    """Their deliveries: id → `delivery_key` (what names a delivery's file)."""
+    found = db.exec(
+        select(Delivery.id, Delivery.created_at).where(col(Delivery.customer_id) == customer.id)
+    )
+    return {row_id: delivery_key(row_id, at) for row_id, at in found if row_id is not None}
 
 
 def _scrub_provider_events(db: Session, delivery_ids: list[int], address: str) -> None:

@@ -33,13 +33,13 @@ def remove_exports(db: Session, customer: Customer, exports_dir: Path) -> None:
         stray.unlink(missing_ok=True)
 
 
-def remove_outbox_files(outbox: FileProvider, delivery_ids: list[int], address: str) -> None:
+def remove_outbox_files(outbox: FileProvider, keys: list[str], address: str) -> None:
     """Their `.eml` files, the temporary files of a send cut short, and any other file in the
     outbox that names their address (the file backend only; a small folder on a laptop)."""
     if not outbox.outbox.is_dir():
         return
-    for delivery_id in delivery_ids:
-        target = outbox.path_for(delivery_id)
+    for key in keys:
+        target = outbox.path_for(key)
         target.unlink(missing_ok=True)
         for partial in outbox.outbox.glob(f".{target.name}.*"):
             partial.unlink(missing_ok=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email import charset
 from email.header import Header
 from email.message import Message
@@ -49,6 +50,7 @@ class OutgoingEmail:
     html: str
     text: str
     created_at: datetime
+    key: str  # `delivery_key`: this delivery's name, the same on every try
     headers: dict[str, str] = field(default_factory=dict)
     categories: tuple[str, ...] = ()
     custom_args: dict[str, str] = field(default_factory=dict)
@@ -78,6 +80,19 @@ class OutgoingEmail:
         message.attach(MIMEText(self.text, "plain", _UTF8_QP))  # type: ignore[arg-type]
         message.attach(MIMEText(self.html, "html", _UTF8_QP))  # type: ignore[arg-type]
         return message
+
+
+def delivery_key(delivery_id: int, created_at: datetime) -> str:
+    """A name for one delivery, the same on every try and different in every database.
+
+    The id alone repeats in each new database: after `make demo`, a `ladder run` on a fresh
+    one found the demo's `000000005.eml` and took its own delivery 5 as sent. A digest of the
+    moment its row was created rides along, which no other database's delivery 5 shares.
+    """
+    aware = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
+    moment = aware.astimezone(UTC).isoformat()
+    digest = hashlib.blake2b(f"{delivery_id}|{moment}".encode(), digest_size=5).hexdigest()
+    return f"{delivery_id:09d}-{digest}"
 
 
 class Provider(Protocol):

@@ -1,4 +1,6 @@
-"""The file backend: one `.eml` per delivery under the outbox folder (the embedded default)."""
+"""The file backend: one `.eml` per delivery under the outbox folder (the embedded default),
+named by `delivery_key` so that a folder shared by two databases (the demo's and a real run's)
+never takes one's email for the other's."""
 
 from __future__ import annotations
 
@@ -20,8 +22,16 @@ class FileProvider:
     def from_settings(cls, settings: Settings) -> FileProvider:
         return cls(settings.outbox_dir)
 
-    def path_for(self, delivery_id: int) -> Path:
-        return self.outbox / f"{delivery_id:09d}.eml"
+    def path_for(self, key: str) -> Path:
+        """The file of the delivery whose `delivery_key` is `key`."""
+        return self.outbox / f"{key}.eml"
+
+    def path_of(self, provider_message_id: str | None) -> Path | None:
+        """The file a sent delivery's `provider_message_id` names (None: not this backend's)."""
+        if not provider_message_id or not provider_message_id.startswith("file:"):
+            return None
+        name = Path(provider_message_id.removeprefix("file:")).name  # never outside the outbox
+        return self.outbox / name
 
     def send(self, email: OutgoingEmail) -> str:
         """Writes the message once: a second send of the same delivery is a no-op.
@@ -30,7 +40,7 @@ class FileProvider:
         link() fails if the target exists, so of two racing senders exactly one wins. No
         fsync: this backend is for laptops and tests, where a power cut is not the risk.
         """
-        target = self.path_for(email.delivery_id)
+        target = self.path_for(email.key)
         message_id = f"file:{target.name}"
         if target.exists():
             return message_id

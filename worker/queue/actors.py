@@ -13,7 +13,7 @@ from models.db import session
 from worker import current_time
 from worker.delivery import sending
 from worker.errors import PermanentError
-from worker.intake import inbox
+from worker.intake import inbox, inbox_batch
 from worker.processing import events
 from worker.providers import DeliveryError
 from worker.queue import broker as _broker  # noqa: F401  (sets the global broker first)
@@ -88,12 +88,27 @@ def deliver(delivery_id: int) -> None:
 
 @dramatiq.actor(**EVENTS, time_limit=60_000)
 def normalise(inbox_id: int) -> None:
-    """Read one stored webhook delivery into canonical events; does nothing if already read."""
+    """Read one stored webhook delivery into canonical events; does nothing if already read.
+    Nothing sends it any more (`normalise_batch` does its work); kept for the messages an
+    older release left queued."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
         now = current_time.now()
         new = inbox.normalise(
             db, inbox_id, now=now, settings=runtime.settings, enqueued_at=handoff.enqueue_at(now)
+        )
+        handoff.enqueue_batches(db, process_batch, Event, new, size=EVENT_BATCH)
+
+
+@dramatiq.actor(**EVENTS, time_limit=300_000)
+def normalise_batch(inbox_ids: list[int]) -> None:
+    """Read many stored webhook deliveries into canonical events in one transaction, each row
+    moved by its own compare-and-set; one `process_batch` per 100 events they gave."""
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
+        now = current_time.now()
+        new = inbox_batch.normalise_many(
+            db, inbox_ids, now=now, settings=runtime.settings, enqueued_at=handoff.enqueue_at(now)
         )
         handoff.enqueue_batches(db, process_batch, Event, new, size=EVENT_BATCH)
 

@@ -60,6 +60,18 @@ def ping() -> None:
         current.client.ping()
 
 
+def server_run_id() -> str | None:
+    """The Redis server's run id, new each time the server starts (and loses the messages it
+    held in memory); None for the in-process broker or a Redis that does not answer."""
+    current = dramatiq.get_broker()
+    if not isinstance(current, RedisBroker):
+        return None
+    try:
+        return str(current.client.info("server")["run_id"])
+    except UNAVAILABLE:
+        return None
+
+
 def has_consumer() -> bool:
     """False when messages would vanish: an in-process broker with no worker in this process."""
     broker = dramatiq.get_broker()

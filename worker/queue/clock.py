@@ -60,10 +60,15 @@ def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, in
     return added
 
 
-def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
-    """One round of the clock's work. Safe to run twice: every step is a compare-and-set."""
+def tick(
+    db: Session, *, now: datetime, runtime: Runtime, broker_restarted: bool = False
+) -> TickReport:
+    """One round of the clock's work. Safe to run twice: every step is a compare-and-set.
+
+    `broker_restarted`: the broker lost its messages; every waiting row is sent again now."""
     settings = runtime.settings
     requeue_after = timedelta(seconds=settings.requeue_after_s)
+    relay_after = timedelta(0) if broker_restarted else requeue_after
     report = TickReport()
     if leases.is_due_daily(db, SEGMENTS_JOB, now):
         report.segments = segments.refresh(db, now)
@@ -77,9 +82,9 @@ def tick(db: Session, *, now: datetime, runtime: Runtime) -> TickReport:
         claim_timeout=timedelta(seconds=settings.claim_timeout_s),
         idempotent=runtime.provider.idempotent,
     )
-    report.inbox = relays.relay_inbox(db, now=now, requeue_after=requeue_after)
-    report.events = relays.relay_events(db, now=now, requeue_after=requeue_after)
-    report.deliveries = relays.relay_deliveries(db, now=now, requeue_after=requeue_after)
+    report.inbox = relays.relay_inbox(db, now=now, requeue_after=relay_after)
+    report.events = relays.relay_events(db, now=now, requeue_after=relay_after)
+    report.deliveries = relays.relay_deliveries(db, now=now, requeue_after=relay_after)
     spooled = spool.drain(db, settings.spool_dir, enqueued_at=dispatch.enqueue_at(now))
     dispatch.inbox(db, spooled.new)
     report.spooled = spooled.moved
@@ -96,6 +101,7 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
     holder = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     ttl = timedelta(seconds=max(30.0, settings.clock_tick_s * 5))
     leading: bool | None = None  # unknown: the first round logs which it is
+    watch = relays.RestartWatch()
     while not stop.is_set():
         try:
             with session(settings.database_url) as db:
@@ -105,7 +111,13 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
                     leading = is_leader
                     logger.info("clock %s", "leading" if leading else "idle: another clock leads")
                 if leading:
-                    report = tick(db, now=now, runtime=runtime)
+                    restarted = watch.restarted()
+                    if restarted:
+                        logger.warning(
+                            "the broker restarted (Redis has a new run id) and lost its "
+                            "messages: every waiting row is handed over again now"
+                        )
+                    report = tick(db, now=now, runtime=runtime, broker_restarted=restarted)
                     if report.deliveries or report.events or report.released or report.abandoned:
                         logger.info("clock tick: %s", report)
         except Exception:  # a database blip must not stop the clock; the next tick retries

@@ -10,9 +10,10 @@ from sqlmodel import Session
 
 from models import Delivery, Event, InboxItem
 from worker.canonical import CanonicalEvent
+from worker.intake.inbox_batch import BATCH as INBOX_BATCH
 from worker.intake.ingest import IngestResult, store_events
 from worker.queue import handoff
-from worker.queue.actors import EVENT_BATCH, deliver_batch, normalise, process_batch
+from worker.queue.actors import EVENT_BATCH, deliver_batch, normalise_batch, process_batch
 
 enqueue_at = handoff.enqueue_at
 
@@ -28,13 +29,15 @@ def deliveries(db: Session, ids: Sequence[int]) -> int:
 
 
 def inbox(db: Session, ids: Sequence[int]) -> int:
-    """`normalise` for committed inbox rows, one message each. Returns how many were sent."""
-    return handoff.enqueue(db, normalise, InboxItem, ids)
+    """`normalise_batch` for committed inbox rows, 100 ids a message. Returns how many ids
+    were sent."""
+    return handoff.enqueue_batches(db, normalise_batch, InboxItem, ids, size=INBOX_BATCH)
 
 
 def inbox_together(database_url: str, ids: Sequence[int]) -> int:
-    """`normalise` for committed inbox rows in one round trip, for the web process."""
-    return handoff.enqueue_together(database_url, normalise, InboxItem, ids)
+    """`normalise_batch` for committed inbox rows, 100 ids a message, in one round trip: for
+    the web process, whose group commit hands over all the ids it committed at once."""
+    return handoff.enqueue_together(database_url, normalise_batch, InboxItem, ids, size=INBOX_BATCH)
 
 
 def ingest(db: Session, batch: Sequence[CanonicalEvent], *, now: datetime) -> IngestResult:

@@ -60,18 +60,27 @@ def enqueue_batches(
 
 
 def enqueue_together(
-    database_url: str, actor: dramatiq.Actor[Any, Any], model: Any, ids: Sequence[int]
+    database_url: str,
+    actor: dramatiq.Actor[Any, Any],
+    model: Any,
+    ids: Sequence[int],
+    *,
+    size: int | None = None,
 ) -> int:
-    """Like `enqueue`, all in one round trip to the broker (`worker.queue.redis_bulk`) and with no
-    database connection unless the broker fails: for the web process, whose answer waits for
-    it. If the broker fails, every row is left to the relay. Returns how many were sent.
+    """Like `enqueue` (or `enqueue_batches`, given `size`), all in one round trip to the broker
+    (`worker.queue.redis_bulk`) and with no database connection unless the broker fails: for
+    the web process, whose answer waits for it. If the broker fails, every row is left to the
+    relay. Returns how many ids were sent.
     """
     if not broker.has_consumer() or not ids:
         return 0
+    args: list[Any] = list(ids)
+    if size is not None:
+        args = [list(ids[start : start + size]) for start in range(0, len(ids), size)]
     try:
         if broker_is_away():
             raise BrokerAway("a hand-off failed a moment ago")
-        redis_bulk.send_all(actor, ids)
+        redis_bulk.send_all(actor, args)
     except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
         if not isinstance(exc, BrokerAway):
             _mark_broker_away()

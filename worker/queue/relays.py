@@ -16,6 +16,23 @@ from worker.queue import broker, dispatch
 
 BATCH = 1000
 
+
+class RestartWatch:
+    """Notices a broker that restarted since the last look: a Redis started again has lost
+    the messages it held, so every row enqueued and still waiting needs sending again now,
+    not after `requeue_after_s`. The first look only learns the server's run id."""
+
+    def __init__(self) -> None:
+        self.run_id: str | None = None
+
+    def restarted(self) -> bool:
+        run_id = broker.server_run_id()
+        if run_id is None:  # away, or in-process: look again next time
+            return False
+        before, self.run_id = self.run_id, run_id
+        return before is not None and before != run_id
+
+
 Send = Callable[[Session, Sequence[int]], int]
 
 

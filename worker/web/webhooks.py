@@ -64,7 +64,7 @@ async def receive(platform: str, request: Request) -> JSONResponse:
 
 def _inbox_group(database_url: str) -> GroupCommit:
     """Inbox rows of concurrent deliveries inserted together (on PostgreSQL from the event
-    loop), their new ids handed to `normalise` in one round trip."""
+    loop), their new ids handed to `normalise_batch` in one message."""
     writer = (
         async_insert.PostgresInbox(database_url) if async_insert.is_postgres(database_url) else None
     )

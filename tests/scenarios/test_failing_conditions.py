@@ -66,8 +66,10 @@ def test_a_condition_failing_at_run_time_is_logged_counted_and_explained(
         f"event {event_id}, customer {customer_id}: trigger typo `when` raised UndefinedError;"
         " delivery recorded as failed"
     ) in logged
-    assert f"delivery {delivery_id} failed at send time: trigger late `send_if` raised" \
+    assert (
+        f"delivery {delivery_id} failed at send time: trigger late `send_if` raised"
         " UndefinedError" in logged
+    )
     assert not any("ana" in line.lower() for line in logged)
 
     status = ladder("status", folder=folder)

@@ -69,7 +69,9 @@ def explain(
             .order_by(col(Delivery.id))
         ).all()
     )
-    started = {(d.cause_event_id, d.trigger): d for d in deliveries}
+    started: dict[tuple[int | None, str], Delivery] = {
+        (d.cause_event_id, d.trigger): d for d in deliveries
+    }
     keys = {d.dedupe_key: d for d in deliveries}
     steps = []
     for event in found:

@@ -89,7 +89,10 @@ class Trigger(BaseModel):
     unless: tuple[Annotated[str, Field(pattern=EVENT_TYPE)], ...] = ()
     cooldown: Duration | None = None
     once: bool = False  # at most once per customer, ever
-    dedupe: str | None = None  # an expression: one delivery per trigger and value
+    # An expression: one delivery per trigger and value. Unset, a trigger started by an order
+    # event makes one delivery per order (whichever events and sources tell of it), any other
+    # one per event; `dedupe = "event.id"` gives an order trigger one per event again.
+    dedupe: str | None = None
     holdout: float = Field(default=0.0, ge=0.0, le=0.5)  # share kept as a control group
     message_class: MessageClass = Field(default="marketing", alias="class")
     priority: int = Field(default=0, ge=-100, le=100)  # higher wins a place in the budget

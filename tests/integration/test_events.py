@@ -157,7 +157,8 @@ def test_a_first_order_schedules_the_thank_you_two_hours_later(
     )
     assert (thank_you.message, thank_you.dedupe_key) == (
         "thank_you",
-        f"thank-you:{thank_you.cause_event_id}",
+        # One order starts it once, however many events tell of it.
+        f"thank-you=order:{db.exec(select(Order)).one().id}",
     )
     place(db, runtime, 2, at=T0 + DAY)
     assert len(deliveries(db, "thank-you")) == 1  # a second order is not a first order
@@ -612,3 +613,62 @@ def test_a_batch_meeting_an_error_no_check_foresaw_fails_only_the_event_that_mee
         "c1@example.com",
         "c3@example.com",
     ]
+
+
+def test_one_order_told_by_its_webhook_and_again_by_an_import_gets_one_thank_you(
+    db: Session, runtime: Runtime
+) -> None:
+    webhook = order_event(event_id="order:77:placed", order_id="77", at=T0, source="shopify")
+    # The import's clock put it half an hour later: the order's time stays the webhook's.
+    later = T0 + 30 * timedelta(minutes=1)
+    imported = order_event(event_id="import-line-12", order_id="77", at=later, source="shopify")
+    handle(db, runtime, webhook, now=T0)
+    handle(db, runtime, imported, now=T0 + HOUR)
+
+    assert len(deliveries(db, "thank-you")) == 1
+    assert (customer(db).orders_count, customer(db).last_order_at) == (1, T0)
+    [second_order_nudge] = deliveries(db, "second-order")
+    assert second_order_nudge.status == DeliveryStatus.SCHEDULED  # not cancelled by its repeat
+
+
+def test_a_trigger_with_its_own_dedupe_keeps_it_and_one_per_event_stays_possible(
+    db: Session, runtime: Runtime
+) -> None:
+    """`dedupe = "order.id"` (bigger-basket) is kept as written, not replaced by the order row."""
+    for number in range(1, 4):
+        place(db, runtime, number, at=T0 + number * DAY, total="12.00")
+    [basket] = deliveries(db, "bigger-basket")
+    assert basket.dedupe_key == "bigger-basket=3"
+
+
+def test_an_order_paid_before_it_is_placed_keeps_the_time_it_was_placed(
+    db: Session, runtime: Runtime
+) -> None:
+    placed_at = T0 - 3 * HOUR
+    paid = order_event(
+        event_id="ord-1-paid",
+        order_id="1",
+        at=T0,
+        type="order.paid",
+        order={"placed_at": placed_at.isoformat()},
+    )
+    handle(db, runtime, paid, now=T0)
+    assert customer(db).last_order_at == placed_at
+
+    placed = order_event(event_id="ord-1-placed", order_id="1", at=placed_at)
+    handle(db, runtime, placed, now=T0 + HOUR)
+    ana = customer(db)
+    assert (ana.first_order_at, ana.last_order_at) == (placed_at, placed_at)
+    assert db.exec(select(Order)).one().placed_at == placed_at
+
+
+def test_a_paid_event_without_the_order_time_is_corrected_by_the_placed_event(
+    db: Session, runtime: Runtime
+) -> None:
+    place(db, runtime, 1, at=T0 - 30 * DAY)
+    paid_first = order_event(event_id="ord-2-paid", order_id="2", at=T0, type="order.paid")
+    handle(db, runtime, paid_first, now=T0)
+    placed = order_event(event_id="ord-2-placed", order_id="2", at=T0 - 2 * DAY)
+    handle(db, runtime, placed, now=T0 + HOUR)
+
+    assert customer(db).last_order_at == T0 - 2 * DAY

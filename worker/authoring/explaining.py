@@ -117,19 +117,22 @@ def _outcome(name: str, delivery: Delivery) -> Match:
 def _deduplicated(
     compiled: CompiledTrigger, context: dict[str, Any], event: Event, keys: dict[str, Delivery]
 ) -> Match | None:
-    """A match that made no row because an earlier event with the same dedupe value did."""
-    if compiled.trigger.dedupe is None:
-        return None
+    """A match that made no row because an earlier event with the same dedupe value (by
+    default for an order event: the same order) did."""
     try:
-        key = rules.dedupe_key(compiled, context, event.id)  # type: ignore[arg-type]
+        key = rules.dedupe_key(
+            compiled,
+            context,
+            event.id,  # type: ignore[arg-type]
+            order_id=event.order_id,
+        )
     except ConditionError:
         return None
     earlier = keys.get(key)
-    if earlier is None:
+    if earlier is None or earlier.cause_event_id == event.id:
         return None
-    detail = (
-        f"dedupe: {compiled.trigger.dedupe} was already started by event {earlier.cause_event_id}"
-    )
+    on = compiled.trigger.dedupe or "the order"
+    detail = f"dedupe: {on} was already started by event {earlier.cause_event_id}"
     return Match(compiled.trigger.name, "deduplicated", detail)
 
 

@@ -51,14 +51,23 @@ def shop_view(settings: Settings) -> dict[str, Any]:
 
 
 def order_view(
-    db: Session, order: Order, *, shop_url: str = "", lines: orders.OrderLines | None = None
+    db: Session,
+    order: Order,
+    *,
+    shop_url: str = "",
+    shop_currency: str = "EUR",
+    lines: orders.OrderLines | None = None,
 ) -> dict[str, Any]:
+    """The order as the customer paid it (`total`, `currency`, `lines`), and as the facts
+    count it: `shop_total` in the shop's currency, comparable with the customer's totals."""
     known = lines or orders.OrderLines()
     return {
         "id": order.source_order_id,
         "status": order.status,
         "total": to_major(order.total, order.currency),
         "currency": order.currency,
+        "refunded": to_major(order.refunded, order.currency),
+        "shop_total": to_major(order.shop_total, shop_currency),
         "placed_at": order.placed_at,
         "lines": [
             {
@@ -119,7 +128,13 @@ def build_context(
             )
         )
     if order is not None and (needs is None or "order" in needs):
-        context["order"] = order_view(db, order, shop_url=settings.shop_url, lines=lines)
+        context["order"] = order_view(
+            db,
+            order,
+            shop_url=settings.shop_url,
+            shop_currency=settings.default_currency,
+            lines=lines,
+        )
     if order is not None and (needs is None or "before" in needs):
         cause_order = order
 

@@ -230,7 +230,14 @@ def context_shape(entry: str, settings: Settings) -> dict[str, Shape]:
     known = orders.OrderLines()
     known.remember(0, [OrderLine(order_id=0, product_id="", title="", quantity=1, price=0)])
     row = Order(
-        id=0, source="", source_order_id="", customer_id=0, placed_at=now, total=0, currency="EUR"
+        id=0,
+        source="",
+        source_order_id="",
+        customer_id=0,
+        placed_at=now,
+        total=0,
+        shop_total=0,
+        currency="EUR",
     )
     order: Shape = _keys(order_view(None, row, lines=known))  # type: ignore[arg-type]
     before: Shape = dict.fromkeys(BEFORE_FACTS)

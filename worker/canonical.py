@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from models.types import to_minor
+from worker.event_types import incoming_problem
 from worker.hygiene import printable, text_problem, time_problem, unstorable_text
 
 # Lengths are the columns' (models/): a longer value would be refused by PostgreSQL later.
@@ -154,6 +155,19 @@ class CanonicalEvent(_Strict):
         if self.type.startswith("order.") and self.order is None:
             raise ValueError(f"a {self.type} event needs an `order`")
         return self
+
+
+class IncomingEvent(CanonicalEvent):
+    """An event from outside (`POST /events`, `ladder import`): its type is one Ladder knows
+    (worker/event_types.py) or a custom one (`custom.…`), never one Ladder makes itself. The
+    platforms' readers and Ladder's own events use CanonicalEvent, whose types they choose."""
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if (problem := incoming_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 def describe_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:

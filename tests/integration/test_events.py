@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
 from tests.support.factories import customer_event, order_event
 from worker.canonical import CanonicalEvent
+from worker.delivery import sending
 from worker.errors import PermanentError
 from worker.intake.ingest import store_events
 from worker.processing.events import process, process_many
@@ -169,13 +170,15 @@ def test_a_new_order_cancels_the_waiting_win_back_but_not_the_one_it_starts(
     place(db, runtime, 1, at=T0)
     set_segment(db, "loyal")
     place(db, runtime, 2, at=T0 + 10 * DAY)
-    [waiting] = deliveries(db, "win-back")
+    # The first order's wait (60 days: one order, no gap yet) gave way to the second's.
+    first, waiting = deliveries(db, "win-back")
+    assert (first.status, first.send_at) == (DeliveryStatus.CANCELLED, T0 + 60 * DAY)
     # Twice the usual 10-day gap is 20 days, raised to the trigger's 30-day floor.
     assert (waiting.status, waiting.send_at) == (DeliveryStatus.SCHEDULED, T0 + 40 * DAY)
 
     place(db, runtime, 3, at=T0 + 20 * DAY)
 
-    cancelled, started = deliveries(db, "win-back")
+    _, cancelled, started = deliveries(db, "win-back")
     third = db.exec(select(Event).where(col(Event.source_event_id) == "ord-3-order.placed")).one()
     assert cancelled.id == waiting.id
     assert cancelled.status == DeliveryStatus.CANCELLED
@@ -191,15 +194,31 @@ def test_a_new_order_leaves_another_customers_win_back_alone(db: Session, runtim
 
     place(db, runtime, 3, at=T0 + 2 * DAY)
 
-    [bo_win_back] = deliveries(db, "win-back", email="bo@example.com")
+    bo_first, bo_win_back = deliveries(db, "win-back", email="bo@example.com")
+    assert bo_first.status == DeliveryStatus.CANCELLED  # by Bo's own second order
     assert bo_win_back.status == DeliveryStatus.SCHEDULED
 
 
-def test_the_win_back_waits_only_for_the_segments_it_names(db: Session, runtime: Runtime) -> None:
+@pytest.mark.parametrize(("segment", "status"), [("lost", "cancelled"), ("loyal", "sent")])
+def test_the_win_back_goes_only_to_the_segments_it_names_when_its_wait_ends(
+    db: Session, runtime: Runtime, segment: str, status: str
+) -> None:
     place(db, runtime, 1, at=T0)
-    set_segment(db, "lost")
-    place(db, runtime, 2, at=T0 + DAY)
-    assert deliveries(db, "win-back") == []
+    place(db, runtime, 2, at=T0 + DAY)  # no segment yet: the wait starts all the same
+    waiting = deliveries(db, "win-back")[-1]
+    assert waiting.status == DeliveryStatus.SCHEDULED
+    set_segment(db, segment)  # the daily refresh, during the wait
+    others = update(Delivery).where(col(Delivery.id) != waiting.id)  # nothing else in budget
+    db.execute(others.values(status=DeliveryStatus.CANCELLED))
+    db.commit()
+
+    sending.deliver(db, waiting.id or 0, now=waiting.send_at, runtime=runtime)
+
+    db.expire_all()
+    done = db.get(Delivery, waiting.id)
+    assert done is not None and str(done.status) == status
+    if status == "cancelled":
+        assert done.reason is not None and done.reason.startswith("`send_if` does not hold")
 
 
 @pytest.mark.parametrize(
@@ -438,7 +457,7 @@ def test_a_later_order_in_the_same_batch_cancels_the_win_back_an_earlier_one_sta
         db, ids, now=T0 + 20 * DAY, scheduler=Scheduler(runtime.triggers, runtime.settings)
     )
 
-    cancelled, started = deliveries(db, "win-back")
+    _, cancelled, started = deliveries(db, "win-back")  # the first order's, cancelled too
     assert (cancelled.cause_event_id, cancelled.status) == (ids[0], DeliveryStatus.CANCELLED)
     assert cancelled.reason == f"order.placed at 2026-05-21 10:00 (event {ids[1]})"
     assert (started.cause_event_id, started.status) == (ids[1], DeliveryStatus.SCHEDULED)
@@ -495,7 +514,8 @@ def test_a_batch_processed_again_does_nothing_the_second_time(
     assert len(first.due) == 3
     assert (again.due, again.failed) == ([], {})
     db.expire_all()
-    assert len(db.exec(select(Delivery)).all()) == 6  # a thank-you and a second-order nudge each
+    # A thank-you, a second-order nudge and a win-back's wait each.
+    assert len(db.exec(select(Delivery)).all()) == 9
     assert len(db.exec(select(Order)).all()) == 3
 
 

@@ -3,6 +3,7 @@ triggers that listen for it, as delivery rows: scheduled, held out, skipped or f
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -21,6 +22,8 @@ from worker.processing.orders import OrderLines
 from worker.rendering.variables import build_context
 from worker.scheduling import rules
 from worker.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 # A delivery that would already have been due this long ago when its event arrives (a
 # backfill of old history, a platform replaying last month) is recorded as skipped, not sent.
@@ -108,6 +111,15 @@ class Scheduler:
                 compiled, context, event.id, order_id=order.id if order is not None else None
             )
         except ConditionError as exc:
+            # Ids and the error's kind only: the message may quote the customer's data.
+            logger.warning(
+                "event %s, customer %s: trigger %s `%s` raised %s; delivery recorded as failed",
+                event.id,
+                customer.id,
+                trigger.name,
+                exc.field,
+                exc.cause,
+            )
             status, reason = DeliveryStatus.FAILED, str(exc)
         when = rules.when_due(
             trigger,

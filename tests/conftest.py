@@ -182,6 +182,13 @@ def runtime(
 
 
 @pytest.fixture
+def usd_shop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shop that counts in dollars, as the platforms' documented samples do: in the default
+    euro shop their orders would be refused, naming the currency. Use before `runtime`."""
+    monkeypatch.setenv("DEFAULT_CURRENCY", "USD")
+
+
+@pytest.fixture
 def stub_broker() -> Iterator[StubBroker]:
     """A fresh in-process broker with the actors on it, as in the embedded mode."""
     with installed(StubBroker()) as broker:

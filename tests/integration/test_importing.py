@@ -253,3 +253,19 @@ def test_a_large_import_takes_no_more_memory_than_a_small_one(
         f"peak {small_peak / 1e6:.0f} MB for {SMALL_FILE} lines, {large_peak / 1e6:.0f} MB for"
         f" {LARGE_FILE}; holding them would take {holding / 1e6:.0f} MB"
     )
+
+
+def test_import_refuses_an_unknown_event_type_as_post_events_does(
+    runner: CliRunner, db: Session, tmp_path: Path
+) -> None:
+    custom = {**order(2), "type": "custom.gift_card.redeemed", "order": None}
+    path = write_lines(
+        tmp_path / "events.jsonl",
+        [json.dumps({**order(1), "type": "order.placd"}), json.dumps(custom)],
+    )
+
+    result = runner.invoke(app, ["import", str(path)])
+
+    assert result.exit_code == 1, result.output
+    assert invalid_lines(result.output) == [(1, "type")]
+    assert stored_ids(db) == ["ord-2-placed"]

@@ -11,6 +11,9 @@ from worker.delivery.tokens import unsubscribe_token
 from worker.providers import OutgoingEmail, delivery_key
 from worker.runtime import Runtime
 
+# What composing adds to the context a template gets (`ladder check` reads the names here).
+LINK_NAMES = ("unsubscribe_url", "preferences_url")
+
 
 def compose(
     claimed: Claimed, context: dict[str, Any], *, now: datetime, runtime: Runtime

@@ -97,8 +97,10 @@ def invalid_lines(output: str) -> list[tuple[int, str]]:
 
 
 def stored_ids(db: Session) -> list[str]:
+    """The imported events (not those Ladder made of them, such as segment moves)."""
     db.expire_all()
-    ids = sorted(event.source_event_id for event in db.exec(select(Event)).all())
+    imported = select(Event).where(Event.source == "shop")
+    ids = sorted(event.source_event_id for event in db.exec(imported).all())
     db.rollback()  # End the read: on SQLite every transaction holds the write lock.
     return ids
 

@@ -207,3 +207,16 @@ def redis_broker(redis_url: str) -> Iterator[RedisBroker]:
         assert isinstance(broker, RedisBroker)
         yield broker
     client.flushdb()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables yet, to migrate step by step."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ladder.db'}"
+        yield url
+        get_engine(url).dispose()
+        return
+    with services.scratch_database(request.getfixturevalue("postgres_server")) as url:
+        yield url
+        get_engine(url).dispose()

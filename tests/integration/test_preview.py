@@ -54,7 +54,10 @@ def test_preview_renders_for_a_real_customer_in_their_language_and_segment(
     assert "vom 1. März 2026 stammt" in text
     html = (out / "win_back.champions.de_DE.html").read_text(encoding="utf-8")
     assert html.startswith("<!doctype html>") and 'lang="de"' in html
-    assert "/unsubscribe/" in html and "utm_campaign=win_back" in html
+    # The links the customer will really get: sending's link builder and the trigger's name.
+    assert "https://ladder.example/u/" in html or "/u/" in html
+    assert "/unsubscribe/" not in html and "utm_campaign=win_back" not in html
+    assert "utm_campaign=win-back" in html
 
 
 @pytest.fixture

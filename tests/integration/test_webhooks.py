@@ -178,7 +178,11 @@ def test_a_body_over_the_size_limit_is_refused_with_413(runtime: Runtime, db: Se
 def test_no_secret_configured_answers_503_naming_the_unset_variable_not_a_bad_signature(
     runtime: Runtime, db: Session, platform: str
 ) -> None:
-    body = order_body() if platform != "stripe" else json.dumps(stripe_event("invoice.paid", "invoice", event_id="evt_1")).encode()
+    body = (
+        order_body()
+        if platform != "stripe"
+        else json.dumps(stripe_event("invoice.paid", "invoice", event_id="evt_1")).encode()
+    )
     headers = {
         "shopify": lambda: shopify_headers("orders/create", body),
         "woocommerce": lambda: woo_headers("order.created", body),

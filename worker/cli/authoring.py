@@ -14,14 +14,20 @@ from rich.console import Console
 from rich.table import Table
 
 from models.db import session
+from triggers import TriggerError, load_triggers
 from worker import current_time
 from worker.authoring.checks import CheckReport, run_checks
 from worker.authoring.explaining import Explanation
 from worker.authoring.explaining import explain as explain_customer
 from worker.authoring.planning import Plan
 from worker.authoring.planning import plan as plan_period
-from worker.authoring.preview import PreviewError, render_preview, write_preview
-from worker.cli.output import console, err, table, when
+from worker.authoring.preview import (
+    PreviewError,
+    render_preview,
+    sending_trigger,
+    write_preview,
+)
+from worker.cli.output import console, fail, table, when
 from worker.rendering.renderer import Renderer, RenderError
 from worker.runtime import get_runtime
 from worker.settings import get_settings
@@ -66,8 +72,7 @@ def explain(email: str) -> None:
             now=current_time.now(),
         )
         if found is None:
-            err.print("[red]No customer with that address.[/red]")
-            raise typer.Exit(1)
+            fail(f"no customer with the address {email!r}")
         print_explanation(found, console)
 
 
@@ -173,6 +178,10 @@ def preview(
     settings = get_settings()
     renderer = Renderer(settings.templates_dir, settings.default_locale)
     try:
+        trigger = sending_trigger(load_triggers(settings.triggers_dir, renderer.env), message)
+    except TriggerError:
+        trigger = None  # a broken trigger file: `ladder check` names it; the preview still renders
+    try:
         with session(settings.database_url) if customer else nullcontext() as db:
             result = render_preview(
                 renderer,
@@ -183,10 +192,10 @@ def preview(
                 db=db,
                 email=customer,
                 now=current_time.now(),
+                trigger=trigger,
             )
     except (RenderError, PreviewError) as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+        fail(str(exc))
     html_path, text_path = write_preview(result, out)
     console.print(f"[bold]{result.email.subject}[/bold]  ({result.email.variant}, {result.locale})")
     console.print(f"preheader: {result.email.preheader}")

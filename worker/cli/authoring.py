@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from models.db import session
 from triggers import TriggerError, load_triggers
@@ -33,27 +32,33 @@ from worker.runtime import get_runtime
 from worker.settings import get_settings
 
 
-def check() -> None:
+def check(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="also list every file that is ok")
+    ] = False,
+) -> None:
     """Validate every trigger file and render every template variant with sample data."""
     report = run_checks(get_settings())
-    print_check(report, console)
+    print_check(report, console, verbose=verbose)
     if report.problems:
         raise typer.Exit(1)
 
 
-def print_check(report: CheckReport, console: Console) -> None:
-    """What was checked, then each problem on a line of its own (editors open file:line)."""
-    checked = table("ladder check", ("kind", "name", "result"))
-    for item in report.checked:
-        if item.ok:
-            result = "[green]ok[/green]" + (f" — {item.detail}" if item.detail else "")
-        else:
-            result = f"[red]{item.detail}[/red]"
-        checked.add_row(item.kind, item.name, result)
-    console.print(checked)
+def print_check(report: CheckReport, console: Console, *, verbose: bool = False) -> None:
+    """Problems first, each on a line of its own (editors open file:line); the files that are
+    ok only with --verbose, after them, so a problem is never scrolled away by ok rows."""
     for problem_line in report.problems:  # one per line, unwrapped: editors open file:line
         console.print(problem_line, style="red", soft_wrap=True, markup=False, highlight=False)
+    ok = [item for item in report.checked if item.ok]
+    if verbose and ok:
+        checked = table("ladder check: ok", ("kind", "name", "result"))
+        for item in ok:
+            checked.add_row(
+                item.kind, item.name, "ok" + (f" — {item.detail}" if item.detail else "")
+            )
+        console.print(checked)
     console.print(
+        f"{len(ok)} file(s) ok{'' if verbose else ' (--verbose lists them)'}, "
         f"{report.renditions} combinations of message, segment and language rendered, "
         f"{len(report.problems)} problem(s)."
     )
@@ -79,7 +84,7 @@ def explain(email: str) -> None:
 def print_explanation(found: Explanation, console: Console) -> None:
     """The customer, their timeline and their deliveries, as three tables."""
     c = found.customer
-    facts = Table(title=f"customer {c.id}", show_header=False)
+    facts = table(f"customer {c.id}", ("fact", "value"), show_header=False)
     for label, value in (
         ("segment", f"{c.segment or '-'} (rfm {c.rfm or '-'})"),
         (
@@ -92,9 +97,7 @@ def print_explanation(found: Explanation, console: Console) -> None:
     ):
         facts.add_row(label, value)
     console.print(facts)
-    timeline = Table(title="timeline (UTC)")
-    for column in ("when", "event", "triggers", "why"):
-        timeline.add_column(column)
+    timeline = table("timeline (UTC)", ("when", "event", "triggers", "why"))
     for step in found.steps:
         rows = [(m.trigger + ": " + m.outcome, m.detail) for m in step.matches]
         rows += [(f"cancelled the waiting {name}", "its `unless`") for name in step.cancels]
@@ -104,11 +107,11 @@ def print_explanation(found: Explanation, console: Console) -> None:
         for row in more:
             timeline.add_row("", "", *row)
     console.print(timeline)
-    table = Table(title="deliveries (UTC)")
-    for column in ("id", "trigger", "status", "due", "send at", "sent", "reason"):
-        table.add_column(column)
+    deliveries = table(
+        "deliveries (UTC)", ("id", "trigger", "status", "due", "send at", "sent", "reason")
+    )
     for d in found.deliveries:
-        table.add_row(
+        deliveries.add_row(
             str(d.id),
             d.trigger,
             str(d.status),
@@ -117,7 +120,7 @@ def print_explanation(found: Explanation, console: Console) -> None:
             when(d.sent_at),
             d.reason or "",
         )
-    console.print(table)
+    console.print(deliveries)
 
 
 def plan(days: Annotated[int, typer.Option(min=1, max=366)] = 30) -> None:
@@ -136,19 +139,21 @@ def plan(days: Annotated[int, typer.Option(min=1, max=366)] = 30) -> None:
 
 def print_plan(found: Plan, console: Console) -> None:
     """Per trigger, then per trigger x segment x locale, as rich tables."""
-    table = Table(
-        title=f"ladder plan: the next {found.days} days (an estimate, nothing is sent)",
+    columns = (
+        "trigger", "customers entering", "emails", "held out", "no consent",
+        "deferred by budget", "skipped by budget",
+    )  # fmt: skip
+    summary = table(
+        f"ladder plan: the next {found.days} days (an estimate, nothing is sent)",
+        columns,
+        right=columns[1:],
         caption="segment triggers: the moves the next refresh would make",
     )
-    for column in ("trigger", "customers entering", "emails", "held out", "no consent"):
-        table.add_column(column, justify="right" if column != "trigger" else "left")
-    for column in ("deferred by budget", "skipped by budget"):
-        table.add_column(column, justify="right")
     per_trigger: Counter[str] = Counter()
     for (name, _, _), count in found.emails.items():
         per_trigger[name] += count
     for name in sorted(found.entering):
-        table.add_row(
+        summary.add_row(
             name,
             str(len(found.entering[name])),
             str(per_trigger[name]),
@@ -157,10 +162,12 @@ def print_plan(found: Plan, console: Console) -> None:
                 for c in (found.held_out, found.no_consent, found.deferred, found.skipped)
             ),
         )
-    console.print(table)
-    detail = Table(title="emails by trigger, segment and locale")
-    for column in ("trigger", "segment", "locale", "emails"):
-        detail.add_column(column, justify="right" if column == "emails" else "left")
+    console.print(summary)
+    detail = table(
+        "emails by trigger, segment and locale",
+        ("trigger", "segment", "locale", "emails"),
+        right={"emails"},
+    )
     for (name, segment, locale), count in sorted(found.emails.items()):
         detail.add_row(name, segment, locale, str(count))
     console.print(detail)

@@ -27,11 +27,32 @@ def fail(message: str, *, hint: str = "", code: int = 1) -> NoReturn:
     raise SystemExit(code)
 
 
-def table(title: str, columns: Sequence[str], *, right: Collection[str] = ()) -> Table:
-    """An empty table with these columns; those named in `right` (counts) align right."""
-    shown = Table(title=title)
+# Columns that hold a moment ("2026-05-01 10:00"): kept on one line, never cut.
+WHEN_COLUMNS = frozenset({"when", "due", "send at", "sent", "oldest", "first", "last"})
+
+
+def table(
+    title: str,
+    columns: Sequence[str],
+    *,
+    right: Collection[str] = (),
+    show_header: bool = True,
+    caption: str | None = None,
+) -> Table:
+    """An empty table with these columns; those named in `right` (counts) align right.
+
+    Readable at 80 columns: text wraps at spaces and a name or path with none folds onto
+    the next line, never cut to "…"; a time stays whole on one line."""
+    shown = Table(title=title, show_header=show_header, caption=caption)
     for column in columns:
-        shown.add_column(column, justify="right" if column in right else "left")
+        moment = column in WHEN_COLUMNS
+        shown.add_column(
+            column,
+            justify="right" if column in right else "left",
+            overflow="fold",
+            no_wrap=moment,
+            min_width=len("2026-05-01 10:00") if moment else None,
+        )
     return shown
 
 

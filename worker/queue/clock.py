@@ -61,6 +61,7 @@ def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, in
 
 
 def tick(
+<<<<<<< Updated upstream
     db: Session,
     *,
     now: datetime,
@@ -74,6 +75,13 @@ def tick(
     a clock killed inside one leaves it undone, and a clock runs it again (`leases.JOB_LEASE`).
     `broker_restarted`: the broker lost its messages; every waiting row is sent again now.
     """
+=======
+    db: Session, *, now: datetime, runtime: Runtime, broker_restarted: bool = False
+) -> TickReport:
+    """One round of the clock's work. Safe to run twice: every step is a compare-and-set.
+
+    `broker_restarted`: the broker lost its messages; every waiting row is sent again now."""
+>>>>>>> Stashed changes
     settings = runtime.settings
     requeue_after = timedelta(seconds=settings.requeue_after_s)
     relay_after = timedelta(0) if broker_restarted else requeue_after
@@ -131,9 +139,13 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
                             "the broker restarted (Redis has a new run id) and lost its "
                             "messages: every waiting row is handed over again now"
                         )
+<<<<<<< Updated upstream
                     report = tick(
                         db, now=now, runtime=runtime, holder=holder, broker_restarted=restarted
                     )
+=======
+                    report = tick(db, now=now, runtime=runtime, broker_restarted=restarted)
+>>>>>>> Stashed changes
                     if report.deliveries or report.events or report.released or report.abandoned:
                         logger.info("clock tick: %s", report)
         except Exception:  # a database blip must not stop the clock; the next tick retries

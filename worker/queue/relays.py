@@ -32,7 +32,10 @@ class RestartWatch:
         before, self.run_id = self.run_id, run_id
         return before is not None and before != run_id
 
+<<<<<<< Updated upstream
 
+=======
+>>>>>>> Stashed changes
 Send = Callable[[Session, Sequence[int]], int]
 
 

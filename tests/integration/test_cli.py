@@ -18,7 +18,7 @@ def test_a_database_without_tables_says_to_run_db_upgrade(
     env.pop("REDIS_URL", None)
     done = run_ladder(env, *command)
     assert done.returncode == 1
-    assert "The database has no Ladder tables yet" in done.stderr
+    assert "Error: the database has no Ladder tables yet" in done.stderr
     assert "ladder db upgrade" in done.stderr
     assert "Traceback" not in done.stderr
 

@@ -11,9 +11,8 @@ from sqlmodel import Session, col, select
 from models import Customer, Event, Order
 from tests.support.factories import order_event
 from worker.audience.recommendations import product_view
-from worker.authoring.preview import personal_links
 from worker.authoring.sample_customers import sample_context
-from worker.delivery.composing import LINK_NAMES
+from worker.delivery.composing import LINK_NAMES, personal_links
 from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.rendering.variables import ANY_KEYS, build_context, context_shape

@@ -182,11 +182,28 @@ def test_run_checks_prints_each_variant_and_returns_the_problems(tmp_path: Path)
     add(templates, "win_back/at_risk.de.html.j2", "<p>{{ nope }}</p>")
     out = io.StringIO()
     report = run_checks(Settings(templates_dir=templates))
-    print_check(report, Console(file=out, width=200))
+    print_check(report, Console(file=out, width=200), verbose=True)
     assert report.problems == ["win_back/at_risk.de.html.j2:4: 'nope' is undefined"]
     printed = out.getvalue()
     assert "win_back/champions.de.html.j2" in printed and "Ihre Lieblingsstücke" in printed
     assert "'nope' is undefined" in printed
+    # Problems first: no ok row scrolls them away.
+    assert printed.index("'nope' is undefined") < printed.index("win_back/champions.de.html.j2")
+
+
+def test_check_lists_the_ok_rows_only_with_verbose_and_fits_80_columns(tmp_path: Path) -> None:
+    templates = shop(tmp_path)
+    add(templates, "win_back/at_risk.de.html.j2", "<p>{{ nope }}</p>")
+    report = run_checks(Settings(templates_dir=templates))
+    quiet, verbose = Console(record=True, width=80), Console(record=True, width=80)
+    print_check(report, quiet)
+    print_check(report, verbose, verbose=True)
+    short, long = quiet.export_text(), verbose.export_text()
+    assert "win_back/at_risk.de.html.j2:4: 'nope' is undefined" in short
+    assert "win_back/champions.de.html.j2" not in short
+    assert "(--verbose lists them)" in short
+    assert "win_back/champions.de.html.j2" in long
+    assert "…" not in long
 
 
 def check(triggers_dir: Path | None = None) -> tuple[list[str], str]:
@@ -199,7 +216,7 @@ def check(triggers_dir: Path | None = None) -> tuple[list[str], str]:
         settings = Settings(triggers_dir=triggers_dir, templates_dir=templates)
     console = Console(record=True, width=300)
     report = run_checks(settings)
-    print_check(report, console)
+    print_check(report, console, verbose=True)
     return report.problems, console.export_text()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from triggers import Trigger, TriggerError, TriggerSet, load_trigger, load_triggers
 from worker.audience.segments import PROSPECT, SEGMENTS
 from worker.authoring.context_checks import condition_problems, template_problems
+from worker.authoring.copy_checks import copy_problems
 from worker.authoring.sample_customers import sample_context
 from worker.rendering.renderer import RenderedEmail, Renderer, RenderError
 from worker.rendering.variants import SUFFIX, variant_locale
@@ -82,7 +83,12 @@ def lint_email(
     problems: list[Problem] = []
     tags = _Tags()
     tags.feed(email.html)
-    if not any(href.startswith(unsubscribe_url) for href in tags.hrefs):
+    # The preferences link shares the unsubscribe link's prefix (`/u/<token>/preferences`): it
+    # does not count as one.
+    if not any(
+        href.startswith(unsubscribe_url) and not href.endswith("/preferences")
+        for href in tags.hrefs
+    ):
         problems.append(Problem(f"{variant}:1", "no unsubscribe link ({{ unsubscribe_url }})"))
     if postal_address not in email.text:
         problems.append(Problem(f"{variant}:1", "no postal address ({{ shop.postal_address }})"))
@@ -190,6 +196,10 @@ def check_templates(settings: Settings) -> tuple[list[Rendition], list[Problem]]
         problems.extend(p for p in rendition.problems if p not in problems)
     sending = Renderer(settings.templates_dir, settings.default_locale)
     problems.extend(missing_locales(sending))
+    problems.extend(
+        Problem(found.where, found.message)
+        for found in copy_problems(settings.templates_dir, settings.default_locale)
+    )
     return renditions, problems
 
 

@@ -187,7 +187,12 @@ class Renderer:
             **context,
             "locale": code,
             "language": language,
-            "greeting": formatting.greeting(customer.get("first_name"), language),
+            "greeting": formatting.greeting(
+                customer.get("first_name"), language, customer.get("last_name")
+            ),
+            "customer_name": formatting.display_name(
+                customer.get("first_name"), customer.get("last_name"), language
+            ),
         }
         try:
             html = self._template(variant).render(full)

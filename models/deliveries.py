@@ -63,6 +63,9 @@ class Delivery(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     enqueued_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # Set, and committed, just before this claim's request to a provider that is not
+    # idempotent: only then may the email have left. NULL: this claim sent nothing yet.
+    requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     attempts: int = 0
     provider_message_id: str | None = Field(default=None, max_length=255)

@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from worker.limits import Budget, SendWindow, parse_window
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# What a live worker may spend holding a claim besides the provider's request: 60 s in all
+# with SendGrid's default timeout, where 600 s once made a dead worker's emails wait.
+CLAIM_MARGIN_S = 50.0
 
 
 class EmailBackend(StrEnum):
@@ -114,10 +117,13 @@ class Settings(BaseSettings):
     exports_dir: Path = Path("var/exports")  # customers' data exports (privacy requests)
 
     clock_tick_s: float = Field(default=2.0, gt=0)
-    # A row enqueued this long ago and still waiting is enqueued again (the outbox relay).
+    # A row enqueued this long ago and still waiting is enqueued again (the outbox relay):
+    # longer than a message may wait its turn in a backlog or an actor's retry back-off
+    # (ARCHITECTURE.md, "How long recovery waits").
     requeue_after_s: float = Field(default=300.0, gt=0)
-    # A delivery claimed this long ago and still `sending` belonged to a worker that died.
-    claim_timeout_s: float = Field(default=600.0, gt=0)
+    # A delivery claimed this long ago and still `sending` belonged to a worker that stopped.
+    # Unset: CLAIM_MARGIN_S plus the longest a SendGrid request may take (`claim_timeout`).
+    claim_timeout_s: float | None = Field(default=None, gt=0)
 
     # Quiet hours: marketing goes out only inside this local window ("" for none).
     send_window: str = "09:00-20:00"
@@ -135,6 +141,18 @@ class Settings(BaseSettings):
     def window(self) -> SendWindow | None:
         """The parsed `send_window`, None when quiet hours are off."""
         return parse_window(self.send_window)
+
+    @property
+    def claim_timeout(self) -> float:
+        """Seconds after which a claim still `sending` is given up (`delivery.recovery`).
+
+        A live worker holds a claim for its render (at most 2 s of its own time, see
+        `rendering/bounds.py`), a few reads, a rate limiter's turn, then one request of at
+        most `sendgrid_timeout_s`: CLAIM_MARGIN_S covers all but the request, with room.
+        """
+        if self.claim_timeout_s is not None:
+            return self.claim_timeout_s
+        return CLAIM_MARGIN_S + self.sendgrid_timeout_s
 
     @property
     def budget(self) -> Budget:

@@ -110,7 +110,7 @@ def report(console: Console, kills: KillsResult, outages: OutagesResult) -> None
         highlight=False,
     )
     console.print(
-        f"settings: claim_timeout_s={settings.claim_timeout_s:g}, "
+        f"settings: claim_timeout_s={settings.claim_timeout:g}, "
         f"requeue_after_s={settings.requeue_after_s:g}; "
         f"load average {os.getloadavg()[0]:.2f}.",
         highlight=False,

@@ -17,6 +17,8 @@ from tests.support.deliveries import eml_name
 from tests.support.factories import order_event
 from tests.support.waiting import wait_until
 from worker import current_time
+from worker import runtime as runtime_module
+from worker import settings as settings_module
 from worker.canonical import CanonicalEvent
 from worker.delivery import claims
 from worker.intake.ingest import store_events
@@ -125,13 +127,19 @@ def test_a_running_clock_does_no_work_while_another_leads_and_takes_over_when_it
     assert lease(db) == (None, None)
 
 
-def claimed_thank_you(db: Session, runtime: Runtime) -> tuple[Delivery, datetime]:
-    """A thank-you claimed by a worker that then died: `sending`, with nobody sending it."""
+def claimed_thank_you(
+    db: Session, runtime: Runtime, *, requested: bool = False
+) -> tuple[Delivery, datetime]:
+    """A thank-you claimed by a worker that then died: `sending`, with nobody sending it;
+    `requested`: it died with the request to the provider on its way."""
     current_time.freeze(T0)
     record(db, runtime, order_event(event_id="ord-1", order_id="1", at=T0), now=T0)
     delivery = db.exec(select(Delivery).where(col(Delivery.trigger) == "thank-you")).one()
     claimed_at = delivery.send_at + timedelta(minutes=1)
-    assert claims.claim(db, delivery.id, claimed_at)  # type: ignore[arg-type]
+    claimed = claims.claim(db, delivery.id, claimed_at)  # type: ignore[arg-type]
+    assert claimed is not None
+    if requested:
+        assert claims.request(db, claimed, claimed_at)
     return delivery, claimed_at
 
 
@@ -139,7 +147,7 @@ def test_a_delivery_left_sending_is_released_and_sent_once_when_the_provider_is_
     db: Session, runtime: Runtime, stub_broker: StubBroker
 ) -> None:
     delivery, claimed_at = claimed_thank_you(db, runtime)
-    timeout = timedelta(seconds=runtime.settings.claim_timeout_s)
+    timeout = timedelta(seconds=runtime.settings.claim_timeout)
     assert runtime.provider.idempotent
 
     early = clock.tick(db, now=claimed_at + timeout - timedelta(seconds=1), runtime=runtime)
@@ -160,15 +168,45 @@ def test_a_delivery_left_sending_is_released_and_sent_once_when_the_provider_is_
     assert email.message_from_bytes(files[0].read_bytes())["To"] == "ana@example.com"
 
 
-def test_a_delivery_left_sending_is_marked_failed_when_a_second_send_could_duplicate_it(
-    db: Session, runtime: Runtime, stub_broker: StubBroker
+def test_a_delivery_left_sending_before_its_request_is_sent_once_by_any_provider(
+    db: Session, runtime: Runtime, stub_broker: StubBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     delivery, claimed_at = claimed_thank_you(db, runtime)
+    # The actors too send through a provider that is not idempotent (to standard output).
+    monkeypatch.setenv("EMAIL_BACKEND", "console")
+    settings_module.get_settings.cache_clear()
+    runtime_module.get_runtime.cache_clear()
+    sendgrid_like = runtime_module.get_runtime()
+    assert not sendgrid_like.provider.idempotent
+    timeout = timedelta(seconds=runtime.settings.claim_timeout)
+
+    early = clock.tick(db, now=claimed_at + timeout - timedelta(seconds=1), runtime=sendgrid_like)
+    assert (early.released, early.abandoned, early.deliveries) == (0, 0, 0)
+
+    late = claimed_at + timeout + timedelta(seconds=1)
+    report = clock.tick(db, now=late, runtime=sendgrid_like)
+
+    # Its worker died before handing it over: nothing can have left, so it goes again.
+    assert (report.released, report.abandoned, report.deliveries) == (1, 0, 1)
+    current_time.freeze(late)
+    drain(stub_broker, ("deliveries",))
+    db.refresh(delivery)
+    assert (delivery.status, delivery.attempts) == ("sent", 2)
+    assert delivery.provider_message_id == f"console:{delivery.id}"
+    # Stamped as its request left: its batch's time, plus what the batch had spent so far.
+    assert delivery.requested_at == delivery.sent_at
+    assert delivery.sent_at is not None and late <= delivery.sent_at < late + timedelta(seconds=5)
+
+
+def test_a_delivery_left_sending_during_its_request_is_marked_failed_not_sent_twice(
+    db: Session, runtime: Runtime, stub_broker: StubBroker
+) -> None:
+    delivery, claimed_at = claimed_thank_you(db, runtime, requested=True)
     sendgrid_like = Runtime(
         runtime.settings.model_copy(update={"email_backend": EmailBackend.CONSOLE})
     )
     assert not sendgrid_like.provider.idempotent
-    late = claimed_at + timedelta(seconds=runtime.settings.claim_timeout_s + 1)
+    late = claimed_at + timedelta(seconds=runtime.settings.claim_timeout + 1)
 
     report = clock.tick(db, now=late, runtime=sendgrid_like)
 

@@ -30,7 +30,7 @@ def stuck(db: Session, *, now: datetime, settings: Settings) -> dict[str, dict[s
     """Rows waiting longer than the relay or claim timeout allows: the clock should have moved
     them. Non-zero counts here mean no clock is running, or the broker is unreachable."""
     requeue = now - timedelta(seconds=settings.requeue_after_s)
-    claim = now - timedelta(seconds=settings.claim_timeout_s)
+    claim = now - timedelta(seconds=settings.claim_timeout)
     checks = {
         "webhooks not normalised": select(func.count(), func.min(InboxItem.received_at)).where(
             col(InboxItem.status) == InboxStatus.PENDING, col(InboxItem.received_at) < requeue

@@ -1,17 +1,17 @@
-"""Claiming deliveries: the compare-and-set `scheduled → sending`, alone or for a batch, and
-the rows a claimed delivery is about, loaded in one query."""
+"""Claiming deliveries: the compare-and-set `scheduled → sending`, alone or for a batch, the
+rows a claimed delivery is about, loaded in one query, and the stamp of a request leaving."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache, lru_cache
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, select, true
+from sqlalchemy import Table, bindparam, exists, select, true, update
 from sqlmodel import Session
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, SendingPause
@@ -91,7 +91,7 @@ def _claim(many: bool = False) -> Any:
     now = bindparam("now", type_=UTCDateTime())
     return (
         DELIVERY.update(S.SCHEDULED, S.SENDING, which, c.send_at <= now)
-        .values(claimed_at=now, attempts=c.attempts + 1)
+        .values(claimed_at=now, attempts=c.attempts + 1, requested_at=None)
         .returning(*DELIVERIES.c)
     )
 
@@ -129,6 +129,36 @@ def _finish(status: DeliveryStatus, names: tuple[str, ...]) -> Any:
         status,
         c.id == bindparam("delivery_id"),
         **{name: bindparam(f"v_{name}", type_=c[name].type) for name in names},
+    )
+
+
+def request(db: Session, delivery: Delivery, now: datetime) -> bool:
+    """Records, and commits, that this claim's request to the provider is about to leave.
+    False if the claim is no longer ours (the clock released it meanwhile): send nothing.
+
+    Called only for a provider that is not idempotent, right before its request: a row found
+    `sending` without this was never handed over, and the clock sends it again safely.
+    Its commit also ends the read transaction, so no lock is held while the provider answers.
+    """
+    result = db.execute(
+        _request(), {"delivery_id": delivery.id, "attempt": delivery.attempts, "now": now}
+    )
+    db.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+@cache
+def _request() -> Any:
+    c = DELIVERIES.c
+    # The claim's own attempt: a claim released and taken again by another worker is not ours.
+    return (
+        update(DELIVERIES)
+        .where(
+            c.id == bindparam("delivery_id"),
+            c.status == S.SENDING.value,
+            c.attempts == bindparam("attempt"),
+        )
+        .values(requested_at=bindparam("now", type_=UTCDateTime()))
     )
 
 
@@ -249,53 +279,3 @@ def _release() -> Any:
         DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
         reason="released: its batch stopped early",
     )
-
-
-# The reason a stale claim gets with a provider that is not idempotent; a provider event for
-# the delivery settles it later (`feedback`).
-OUTCOME_UNKNOWN = "outcome unknown"
-
-
-def recover_stale(
-    db: Session, *, now: datetime, claim_timeout: timedelta, idempotent: bool
-) -> tuple[int, int]:
-    """Deliveries left `sending` by a worker that died: sent again if the provider makes a
-    second send harmless, else failed with the reason, never risking a second email.
-
-    Returns (released, abandoned).
-    """
-    c = DELIVERIES.c
-    # The stale rows, locked in id order, skipping any a worker is finishing right now: a
-    # worker that answers after all keeps its row, and neither side waits on the other.
-    stale = (
-        select(c.id)
-        .where(c.status == S.SENDING.value, c.claimed_at < now - claim_timeout)
-        .order_by(c.id)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list(db.execute(stale).scalars())
-    if not ids:
-        db.commit()
-        return 0, 0
-    ours = c.id.in_(ids)
-    if idempotent:
-        released = DELIVERY.move(
-            db,
-            S.SENDING,
-            S.SCHEDULED,
-            ours,
-            enqueued_at=None,
-            reason="released: the worker that claimed it stopped answering",
-        )
-        db.commit()
-        return released, 0
-    abandoned = DELIVERY.move(
-        db,
-        S.SENDING,
-        S.FAILED,
-        ours,
-        reason=f"{OUTCOME_UNKNOWN}: the worker stopped while sending; "
-        "not resent to avoid a duplicate",
-    )
-    db.commit()
-    return 0, abandoned

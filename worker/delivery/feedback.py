@@ -18,7 +18,7 @@ from models.db import insert_ignoring_duplicates
 from models.states import DELIVERY
 from models.tables import DELIVERIES, PROVIDER_EVENTS
 from worker import hygiene
-from worker.delivery.claims import OUTCOME_UNKNOWN
+from worker.delivery.recovery import OUTCOME_UNKNOWN
 from worker.processing.preferences import MESSAGE_CLASSES, set_preference, suppress
 from worker.settings import Settings
 

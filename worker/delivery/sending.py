@@ -7,13 +7,13 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from models import Delivery, DeliveryStatus
 from worker.delivery import pauses
-from worker.delivery.claims import Batch, claim, claim_many, end, finish, load
+from worker.delivery.claims import Batch, claim, claim_many, end, finish, load, request
 from worker.delivery.composing import compose
 from worker.delivery.eligibility import Verdict, eligibility
 from worker.providers import DeliveryError, OutgoingEmail
@@ -24,8 +24,8 @@ from worker.runtime import Runtime
 logger = logging.getLogger(__name__)
 
 # With a provider that is not idempotent, `deliver_many` starts no new delivery after this
-# long, well inside `deliver_batch`'s time limit (600 s): a limit hit mid-send would strand
-# the email `sending`, and the clock could only mark it failed, outcome unknown.
+# long, well inside `deliver_batch`'s time limit (600 s): a limit hit during a request would
+# strand the email `sending`, and the clock could only mark it failed, outcome unknown.
 BATCH_DEADLINE_S = 200.0
 
 
@@ -63,7 +63,11 @@ def deliver(
         finish(db, delivery_id, outcome.status, batch, reason=outcome.reason, **later)
         return outcome.status
     email, variant, segment = outcome
-    db.commit()  # End the read transaction: hold no lock while the provider answers.
+    if runtime.provider.idempotent:
+        db.commit()  # End the read transaction: hold no lock while the provider answers.
+    elif not request(db, delivery, now):
+        return None  # the clock gave the claim up meanwhile: whoever claims it next sends it
+    # From here the email may have left: a crash before `finish` leaves it "maybe sent".
     try:
         message_id = runtime.provider.send(email)
     except DeliveryError as exc:
@@ -160,7 +164,8 @@ def deliver_many(
 
     With an idempotent provider the batch is claimed and loaded up front (`claim_many`): a
     crash then leaves the unsent ones `sending`, and the clock sends them again, harmlessly.
-    Otherwise each is claimed just before it is sent, so a crash strands at most one.
+    Otherwise each is claimed just before it is sent, so a crash strands at most one, and
+    that one is sent again by the clock unless it died with its request on the way.
     The sending pause is read once a second (`claims.PAUSE_FRESH_S`), not once per delivery.
 
     Without an idempotent provider no delivery starts after `BATCH_DEADLINE_S`: those left,
@@ -182,8 +187,11 @@ def deliver_many(
             if not runtime.provider.idempotent and _past(started, BATCH_DEADLINE_S):
                 outcome.later = list(delivery_ids[position:])
                 break
+            # Claimed one at a time: each claim and request stamped with its own time, which
+            # is what the clock measures a stale claim by, not with the batch's start.
+            at = now if batch.claimed else now + timedelta(seconds=time.monotonic() - started)
             try:
-                deliver(db, delivery_id, now=now, runtime=runtime, batch=batch)
+                deliver(db, delivery_id, now=at, runtime=runtime, batch=batch)
             except DeliveryError as exc:
                 if exc.retry_after_s is not None:  # the rest would meet the limit too
                     outcome.later = list(delivery_ids[position:])

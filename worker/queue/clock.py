@@ -18,7 +18,7 @@ from sqlmodel import Session
 from models.db import session
 from worker import current_time
 from worker.audience import dates, recommendations, segments
-from worker.delivery import claims, feedback
+from worker.delivery import feedback, recovery
 from worker.intake import spool
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
@@ -61,25 +61,38 @@ def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, in
 
 
 def tick(
-    db: Session, *, now: datetime, runtime: Runtime, broker_restarted: bool = False
+    db: Session,
+    *,
+    now: datetime,
+    runtime: Runtime,
+    holder: str = "clock",
+    broker_restarted: bool = False,
 ) -> TickReport:
     """One round of the clock's work. Safe to run twice: every step is a compare-and-set.
 
-    `broker_restarted`: the broker lost its messages; every waiting row is sent again now."""
+    A periodic job is taken under `holder` and recorded done only after its work committed:
+    a clock killed inside one leaves it undone, and a clock runs it again (`leases.JOB_LEASE`).
+    `broker_restarted`: the broker lost its messages; every waiting row is sent again now.
+    """
     settings = runtime.settings
     requeue_after = timedelta(seconds=settings.requeue_after_s)
     relay_after = timedelta(0) if broker_restarted else requeue_after
     report = TickReport()
-    if leases.is_due_daily(db, SEGMENTS_JOB, now):
+    if leases.take_daily(db, SEGMENTS_JOB, holder=holder, now=now):
         report.segments = segments.refresh(db, now)
-    if leases.is_due_daily(db, DATES_JOB, now):
+        leases.done(db, SEGMENTS_JOB, holder=holder, now=now)
+    if leases.take_daily(db, DATES_JOB, holder=holder, now=now):
         report.dates = sweep_dates(db, now=now, runtime=runtime)
-    if leases.is_due_every(db, RECOMMENDATIONS_JOB, now, RECOMMENDATIONS_EVERY):
+        leases.done(db, DATES_JOB, holder=holder, now=now)
+    if leases.take_every(
+        db, RECOMMENDATIONS_JOB, holder=holder, now=now, period=RECOMMENDATIONS_EVERY
+    ):
         report.recommendations = recommendations.refresh(db)
-    report.released, report.abandoned = claims.recover_stale(
+        leases.done(db, RECOMMENDATIONS_JOB, holder=holder, now=now)
+    report.released, report.abandoned = recovery.recover_stale(
         db,
         now=now,
-        claim_timeout=timedelta(seconds=settings.claim_timeout_s),
+        claim_timeout=timedelta(seconds=settings.claim_timeout),
         idempotent=runtime.provider.idempotent,
     )
     report.inbox = relays.relay_inbox(db, now=now, requeue_after=relay_after)
@@ -88,10 +101,11 @@ def tick(
     spooled = spool.drain(db, settings.spool_dir, enqueued_at=dispatch.enqueue_at(now))
     dispatch.inbox(db, spooled.new)
     report.spooled = spooled.moved
-    if leases.is_due_every(db, PROVIDER_EVENTS_JOB, now, requeue_after):
+    if leases.take_every(db, PROVIDER_EVENTS_JOB, holder=holder, now=now, period=requeue_after):
         report.provider_events = feedback.reapply_stale(
             db, now=now, older_than=requeue_after, settings=settings
         )
+        leases.done(db, PROVIDER_EVENTS_JOB, holder=holder, now=now)
     return report
 
 
@@ -117,7 +131,9 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
                             "the broker restarted (Redis has a new run id) and lost its "
                             "messages: every waiting row is handed over again now"
                         )
-                    report = tick(db, now=now, runtime=runtime, broker_restarted=restarted)
+                    report = tick(
+                        db, now=now, runtime=runtime, holder=holder, broker_restarted=restarted
+                    )
                     if report.deliveries or report.events or report.released or report.abandoned:
                         logger.info("clock tick: %s", report)
         except Exception:  # a database blip must not stop the clock; the next tick retries

@@ -1,0 +1,88 @@
+"""Migration 0007: `deliveries.requested_at` as the model declares it, and a claim left
+`sending` across the upgrade still counted as one whose request may have left."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from models import migrate
+from models.db import get_engine
+from tests.support import services
+
+CLAIMED = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables yet, to migrate step by step."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ladder.db'}"
+        yield url
+        get_engine(url).dispose()
+        return
+    with services.scratch_database(request.getfixturevalue("postgres_server")) as url:
+        yield url
+        get_engine(url).dispose()
+
+
+def test_the_migration_builds_requested_at_as_the_model_declares(database_url: str) -> None:
+    with get_engine(database_url).connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, SQLModel.metadata)
+    assert [diff for diff in differences if "deliveries" in str(diff)] == []
+
+
+def test_a_claim_left_sending_across_the_upgrade_counts_as_maybe_requested(
+    empty_url: str,
+) -> None:
+    migrate.upgrade(empty_url, "0006_privacy")
+    with get_engine(empty_url).begin() as conn:
+        at = {"at": CLAIMED}
+        conn.execute(
+            text(
+                "INSERT INTO customers (id, email, accepts_marketing, created_at, orders_count,"
+                " total_spent, average_order_value) VALUES (1, 'a@example.com', true, :at, 0, 0, 0)"
+            ),
+            at,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO events (id, source, source_event_id, type, occurred_at, received_at,"
+                " payload, status, attempts, customer_id)"
+                " VALUES (1, 'api', 'e-1', 'order.placed', :at, :at, '{}', 'processed', 0, 1)"
+            ),
+            at,
+        )
+        for delivery_id, status in ((1, "sending"), (2, "scheduled")):
+            conn.execute(
+                text(
+                    "INSERT INTO deliveries (id, dedupe_key, trigger, message, customer_id,"
+                    " cause_event_id, status, send_at, created_at, attempts, claimed_at)"
+                    " VALUES (:id, :key, 'thank-you', 'thank_you', 1, 1, :status, :at, :at, 1,"
+                    " :claimed)"
+                ),
+                {
+                    "id": delivery_id,
+                    "key": f"k-{delivery_id}",
+                    "status": status,
+                    **at,
+                    "claimed": CLAIMED if status == "sending" else None,
+                },
+            )
+
+    migrate.upgrade(empty_url)
+
+    with get_engine(empty_url).connect() as conn:
+        rows = conn.execute(text("SELECT id, requested_at FROM deliveries ORDER BY id")).all()
+    stamped = {row.id: row.requested_at for row in rows}
+    assert stamped[2] is None
+    assert stamped[1] is not None
+    assert str(stamped[1])[:19] == "2026-05-01 10:00:00"

@@ -1,0 +1,208 @@
+"""A worker SIGKILLed between its claims and their requests to SendGrid: what it never handed
+over is sent again, once; only what was in flight stays "outcome unknown"."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import select, text
+from sqlmodel import Session
+
+from models import Delivery
+from models.db import get_engine
+from tests.scenarios.test_exactly_once import kill, schedule_thank_yous, statuses
+from tests.support.sendgrid_standin import (
+    API_KEY,
+    Received,
+    Reply,
+    SendGridStandIn,
+    accepted,
+    running_standin,
+)
+from tests.support.waiting import wait_until
+from worker.delivery.recovery import OUTCOME_UNKNOWN
+from worker.queue import clock, relays
+from worker.runtime import Runtime
+from worker.settings import EmailBackend, Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Eight batches of 100 for eight worker threads: each thread is one delivery into its batch,
+# claimed one at a time (SendGrid is not idempotent), when the worker is killed.
+DELIVERIES = 800
+THREADS = 8
+IN_FLIGHT = 2  # requests the stand-in holds unanswered when the worker dies
+# Short, so the clock gives up the dead worker's claims within seconds.
+CLAIM_TIMEOUT_S = 5
+REQUEUE_AFTER_S = 5
+
+
+def settings_for(database_url: str, redis_url: str, standin: SendGridStandIn) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        email_backend=EmailBackend.SENDGRID,
+        sendgrid_api_key=API_KEY,
+        sendgrid_api_host=standin.url,
+        claim_timeout_s=CLAIM_TIMEOUT_S,
+        requeue_after_s=REQUEUE_AFTER_S,
+    )
+
+
+def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """The Procfile's worker against the stand-in, in its own session."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": str(settings.redis_url),
+        "EMAIL_BACKEND": "sendgrid",
+        "SENDGRID_API_KEY": API_KEY,
+        "SENDGRID_API_HOST": settings.sendgrid_api_host,
+        "CLAIM_TIMEOUT_S": str(CLAIM_TIMEOUT_S),
+        "REQUEUE_AFTER_S": str(REQUEUE_AFTER_S),
+        "no_proxy": "127.0.0.1",
+        "dramatiq_worker_timeout": "100",
+    }
+    command = [sys.executable, "-m", "dramatiq", "worker.queue.broker", "worker.queue.actors"]
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [*command, "--processes", "1", "--threads", str(THREADS)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+@contextlib.contextmanager
+def suppressions_locked(database_url: str) -> Iterator[None]:
+    """Every read of the suppression list waits, as a delivery's `load` does right after its
+    claim: the workers stop between claim and request, where a kill is the question here."""
+    with get_engine(database_url).connect() as conn:
+        conn.execute(text("LOCK TABLE suppressions IN ACCESS EXCLUSIVE MODE"))
+        yield
+        conn.rollback()
+
+
+def waiting_for_the_lock(db: Session) -> int:
+    """How many sessions wait for the suppression list (`suppressions_locked`)."""
+    count = db.scalar(
+        text(
+            "SELECT count(*) FROM pg_locks"
+            " WHERE relation = 'suppressions'::regclass AND NOT granted"
+        )
+    )
+    db.rollback()
+    return int(count or 0)
+
+
+def tail(log: Path) -> str:
+    return "worker log:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_worker_killed_between_claim_and_request_loses_nothing_and_sends_nothing_twice(
+    database_url: str,
+    redis_url: str,
+    redis_broker: RedisBroker,  # noqa: ARG001  (the relay below enqueues on this Redis)
+    db: Session,
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "worker.log"
+    held: list[str] = []  # delivery ids of the requests left unanswered
+    lock = threading.Lock()
+
+    def answer(request: Received) -> Reply:
+        with lock:
+            if holding.is_set() and len(held) < IN_FLIGHT:
+                held.append(request.json()["custom_args"]["delivery_id"])
+                return Reply(202, accepted().headers, hold=True)
+        return accepted()
+
+    holding = threading.Event()
+    with running_standin() as standin:
+        standin.answer = answer
+        runtime = Runtime(settings_for(database_url, redis_url, standin))
+        delivery_ids = schedule_thank_yous(db, DELIVERIES)
+        relays.relay_deliveries(
+            db, now=datetime.now(UTC), requeue_after=timedelta(seconds=REQUEUE_AFTER_S)
+        )
+
+        workers = [start_worker(runtime.settings, log)]
+        try:
+            wait_until(
+                lambda: len(standin.accepted_delivery_ids()) >= 40,
+                timeout_s=60,
+                what="the first worker to send 40 emails",
+                on_timeout=lambda: tail(log),
+            )
+            holding.set()
+            wait_until(lambda: len(held) == IN_FLIGHT, timeout_s=30, what="two requests held")
+            with suppressions_locked(database_url):
+                # Every thread is now waiting: for SendGrid's answer, or for the lock after its
+                # claim, before its request.
+                wait_until(
+                    lambda: waiting_for_the_lock(db) == THREADS - IN_FLIGHT,
+                    timeout_s=30,
+                    what="every other thread to wait for the lock",
+                    on_timeout=lambda: f"{statuses(db)}\n{tail(log)}",
+                )
+                assert statuses(db)["sending"] == THREADS
+                requests_at_kill = len(standin.requests)
+                kill(workers[0])
+            standin.release.set()  # the held answers go to a closed socket
+
+            rows = {d.id: d for d in db.scalars(select(Delivery))}
+            left = [row for row in rows.values() if row.status == "sending"]
+            unrequested = {row.id for row in left if row.requested_at is None}
+            assert {row.id for row in left if row.requested_at is not None} == {
+                int(delivery_id) for delivery_id in held
+            }
+            assert len(unrequested) == THREADS - IN_FLIGHT
+            assert len(standin.requests) == requests_at_kill  # nothing left after the kill
+
+            workers.append(start_worker(runtime.settings, log))
+
+            def settled() -> bool:
+                clock.tick(db, now=datetime.now(UTC), runtime=runtime)
+                counts = statuses(db)
+                return counts["sent"] + counts["failed"] == DELIVERIES
+
+            wait_until(
+                settled,
+                timeout_s=90,
+                interval_s=0.2,
+                what="every delivery to be sent or given up",
+                on_timeout=lambda: f"{statuses(db)}\n{tail(log)}",
+            )
+        finally:
+            for process in workers:
+                kill(process)
+
+        assert standin.invalid == []
+        db.expire_all()
+        final = {d.id: d for d in db.scalars(select(Delivery))}
+        in_flight = {int(delivery_id) for delivery_id in held}
+        # The two in flight: SendGrid got each once; never resent, left for its events to settle.
+        for delivery_id in in_flight:
+            assert final[delivery_id].status == "failed"
+            assert (final[delivery_id].reason or "").startswith(OUTCOME_UNKNOWN)
+        # Everything else, the claims the kill stranded before their request among them: sent
+        # exactly once (one 202 each, no other request), none lost.
+        requested = Counter(int(r.json()["custom_args"]["delivery_id"]) for r in standin.requests)
+        assert set(requested) == set(delivery_ids)
+        assert [d for d, n in requested.items() if n != 1] == []
+        assert Counter(final[d].status for d in delivery_ids if d not in in_flight) == Counter(
+            {"sent": DELIVERIES - IN_FLIGHT}
+        )
+        assert all(final[d].attempts == 2 for d in unrequested)

@@ -29,7 +29,7 @@ from worker.rendering.variants import (
 
 _MAX_CHOICES = 4096
 # What rendering adds to the context every template gets (`ladder check` reads the names here).
-ADDED_NAMES = ("locale", "language", "greeting")
+ADDED_NAMES = ("locale", "language", "greeting", "customer_name")
 
 
 class RenderError(Exception):

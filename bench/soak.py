@@ -218,6 +218,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
             LADDER_API_TOKEN=secrets.token_urlsafe(24), SPOOL_DIR=str(work / "spool"),
             OUTBOX_DIR=str(work / "outbox"), TRIGGERS_DIR=str(work / "triggers"),
             EMAIL_BACKEND="file", dramatiq_worker_timeout="100",
+            DEFAULT_CURRENCY="USD",  # Shopify's sample order is a US shop's
         )  # fmt: skip
         os.environ.update(env)  # the no-op actor reads REDIS_URL at import
         machine = this_machine(redis=svc.redis_version, postgres=svc.postgres_version)

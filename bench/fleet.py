@@ -23,7 +23,7 @@ import httpx
 import psutil
 
 from bench import procfile
-from bench.harness import BenchError, tail
+from bench.harness import BenchError, stop_group, tail
 from models import migrate
 from models.db import get_engine
 from tests.support.services import RedisServer, free_port, private_postgres, scratch_database
@@ -149,15 +149,8 @@ class Fleet:
         process.wait(timeout=STOP_TIMEOUT_S)
 
     def stop(self) -> None:
-        for kind, process in list(self.running.items()):
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            with suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=STOP_TIMEOUT_S)
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            del self.running[kind]
+        for kind in list(self.running):
+            stop_group(self.running.pop(kind))
 
     def check(self) -> None:
         """Raises BenchError, with its log's end, if a process exited on its own."""

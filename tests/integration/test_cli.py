@@ -16,16 +16,9 @@ def test_a_database_without_tables_says_to_run_db_upgrade(
 ) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
     env.pop("REDIS_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-c", "from worker.cli import main; main()", *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_ladder(env, *command)
     assert done.returncode == 1
-    assert "The database has no Ladder tables yet" in done.stderr
+    assert "Error: the database has no Ladder tables yet" in done.stderr
     assert "ladder db upgrade" in done.stderr
     assert "Traceback" not in done.stderr
 

@@ -46,6 +46,9 @@ from worker.runtime import Runtime
 from worker.sources import Verified
 from worker.web import create_app
 
+# The platforms' documented samples are a dollar shop's orders.
+pytestmark = pytest.mark.usefixtures("usd_shop")
+
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
 
@@ -266,7 +269,7 @@ def test_a_forgotten_customer_is_nowhere_and_another_keeps_everything(
     assert len(hidden) == 2  # the stray temporary files
 
     if how == "cli":
-        forgotten = CliRunner().invoke(app, ["customers", "forget", ANA.email])
+        forgotten = CliRunner().invoke(app, ["customers", "forget", ANA.email, "--yes"])
         assert forgotten.exit_code == 0, forgotten.output
     else:
         redact = {

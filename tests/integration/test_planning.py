@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from rich.console import Console
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -92,3 +93,21 @@ def test_the_plan_and_explain_commands_print_their_tables(runtime: Runtime) -> N
     assert "timeline (UTC)" in explained.output
     assert "matched" in explained.output
     assert unknown.exit_code == 1
+    assert "Error: no customer with the address 'nobody@example.com'." in unknown.output
+
+
+@pytest.mark.parametrize("command", [["plan", "--days", "7"], ["explain", "ana@example.com"]])
+def test_plan_and_explain_fit_80_columns_without_cutting_names_or_times(
+    runtime: Runtime,  # noqa: ARG001
+    command: list[str],
+) -> None:
+    with time_machine(T0) as machine:
+        machine.happen(machine.order_placed("ana@example.com"))
+    current_time.freeze(T0 + timedelta(days=1))
+    done = CliRunner().invoke(app, command, env={"COLUMNS": "80"}, terminal_width=80)
+    assert done.exit_code == 0, done.output
+    assert max(len(line) for line in done.output.splitlines()) <= 80
+    assert "…" not in done.output
+    if command[0] == "explain":
+        assert f"{T0:%Y-%m-%d %H:%M}" in done.output  # a time whole, on one line
+        assert "order.placed" in done.output.replace("\n", "")

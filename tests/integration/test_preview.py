@@ -54,7 +54,10 @@ def test_preview_renders_for_a_real_customer_in_their_language_and_segment(
     assert "vom 1. März 2026 stammt" in text
     html = (out / "win_back.champions.de_DE.html").read_text(encoding="utf-8")
     assert html.startswith("<!doctype html>") and 'lang="de"' in html
-    assert "/unsubscribe/" in html and "utm_campaign=win_back" in html
+    # The links the customer will really get: sending's link builder and the trigger's name.
+    assert "https://ladder.example/u/" in html or "/u/" in html
+    assert "/unsubscribe/" not in html and "utm_campaign=win_back" not in html
+    assert "utm_campaign=win-back" in html
 
 
 @pytest.fixture
@@ -115,4 +118,31 @@ def test_ladder_check_fails_naming_the_file_and_line(
     )
     result = CliRunner().invoke(app, ["check"])
     assert result.exit_code == 1
-    assert "\nwin_back/champions.de.html.j2:6: 'greting' is undefined\n" in result.output
+    # On a line of its own, first: editors open file:line.
+    assert (
+        result.output.splitlines()[0] == "win_back/champions.de.html.j2:6: 'greting' is undefined"
+    )
+
+
+@pytest.mark.usefixtures("no_database")
+@pytest.mark.parametrize(
+    ("option", "value", "choices"),
+    [("--segment", "vip", "default, champions"), ("--locale", "xx_YY", "en, es, de, ru, zh")],
+)
+def test_preview_refuses_an_unknown_segment_or_locale_naming_the_choices(
+    tmp_path: Path, option: str, value: str, choices: str
+) -> None:
+    result = CliRunner().invoke(app, ["preview", "win_back", option, value, "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"Error: unknown {option[2:]} {value!r}" in result.output
+    assert choices in result.output
+    assert not list(tmp_path.glob("*.html"))
+
+
+@pytest.mark.usefixtures("no_database")
+def test_a_sample_preview_has_the_links_sending_builds(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["preview", "win_back", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    html = next(tmp_path.glob("*.html")).read_text(encoding="utf-8")
+    assert "/unsubscribe/" not in html and "/u/" in html
+    assert "utm_campaign=win-back" in html and "utm_campaign=win_back" not in html

@@ -23,6 +23,9 @@ from worker.cli import app
 from worker.runtime import Runtime
 from worker.web import create_app
 
+# The platforms' documented samples are a dollar shop's orders.
+pytestmark = pytest.mark.usefixtures("usd_shop")
+
 T0 = datetime(2022, 1, 1, 0, 0, 30, tzinfo=UTC)
 # What names John Smith in the samples: his addresses, names and phone numbers, and the
 # billing and shipping details of his order.
@@ -166,7 +169,7 @@ def test_ladder_customers_export_and_forget_do_the_same_by_hand(
     [path] = Path(runtime.settings.exports_dir).glob("customer-*.json")
     assert json.loads(path.read_text())["customer"]["email"] == "john@example.com"
 
-    forgotten = runner.invoke(app, ["customers", "forget", "john@example.com"])
+    forgotten = runner.invoke(app, ["customers", "forget", "john@example.com", "--yes"])
     assert forgotten.exit_code == 0, forgotten.output
     assert [marker for marker in PERSONAL if marker in everything_in_the_database(db)] == []
     assert not path.exists()  # the export file named them too

@@ -174,15 +174,27 @@ def test_a_body_over_the_size_limit_is_refused_with_413(runtime: Runtime, db: Se
     assert inbox_rows(db) == []
 
 
-def test_no_secret_configured_means_every_delivery_is_refused(
-    runtime: Runtime, db: Session
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce", "stripe"])
+def test_no_secret_configured_answers_503_naming_the_unset_variable_not_a_bad_signature(
+    runtime: Runtime, db: Session, platform: str
 ) -> None:
-    body = order_body()
+    body = (
+        order_body()
+        if platform != "stripe"
+        else json.dumps(stripe_event("invoice.paid", "invoice", event_id="evt_1")).encode()
+    )
+    headers = {
+        "shopify": lambda: shopify_headers("orders/create", body),
+        "woocommerce": lambda: woo_headers("order.created", body),
+        "stripe": lambda: stripe_headers(body, timestamp=int(T0.timestamp())),
+    }[platform]()
+    current_time.freeze(T0)
     with TestClient(create_app(runtime.settings)) as client:
-        response = client.post(
-            "/webhooks/shopify", content=body, headers=shopify_headers("orders/create", body)
-        )
-    assert response.status_code == 401
+        response = client.post(f"/webhooks/{platform}", content=body, headers=headers)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "300"
+    assert f"{platform.upper()}_WEBHOOK_SECRETS is not set" in response.json()["detail"]
+    assert "signature" not in response.json()["detail"].split(":")[0]
     assert inbox_rows(db) == []
 
 

@@ -182,11 +182,28 @@ def test_run_checks_prints_each_variant_and_returns_the_problems(tmp_path: Path)
     add(templates, "win_back/at_risk.de.html.j2", "<p>{{ nope }}</p>")
     out = io.StringIO()
     report = run_checks(Settings(templates_dir=templates))
-    print_check(report, Console(file=out, width=200))
+    print_check(report, Console(file=out, width=200), verbose=True)
     assert report.problems == ["win_back/at_risk.de.html.j2:4: 'nope' is undefined"]
     printed = out.getvalue()
     assert "win_back/champions.de.html.j2" in printed and "Ihre Lieblingsstücke" in printed
     assert "'nope' is undefined" in printed
+    # Problems first: no ok row scrolls them away.
+    assert printed.index("'nope' is undefined") < printed.index("win_back/champions.de.html.j2")
+
+
+def test_check_lists_the_ok_rows_only_with_verbose_and_fits_80_columns(tmp_path: Path) -> None:
+    templates = shop(tmp_path)
+    add(templates, "win_back/at_risk.de.html.j2", "<p>{{ nope }}</p>")
+    report = run_checks(Settings(templates_dir=templates))
+    quiet, verbose = Console(record=True, width=80), Console(record=True, width=80)
+    print_check(report, quiet)
+    print_check(report, verbose, verbose=True)
+    short, long = quiet.export_text(), verbose.export_text()
+    assert "win_back/at_risk.de.html.j2:4: 'nope' is undefined" in short
+    assert "win_back/champions.de.html.j2" not in short
+    assert "(--verbose lists them)" in short
+    assert "win_back/champions.de.html.j2" in long
+    assert "…" not in long
 
 
 def check(triggers_dir: Path | None = None) -> tuple[list[str], str]:
@@ -199,7 +216,7 @@ def check(triggers_dir: Path | None = None) -> tuple[list[str], str]:
         settings = Settings(triggers_dir=triggers_dir, templates_dir=templates)
     console = Console(record=True, width=300)
     report = run_checks(settings)
-    print_check(report, console)
+    print_check(report, console, verbose=True)
     return report.problems, console.export_text()
 
 
@@ -257,3 +274,88 @@ def test_a_template_that_would_exhaust_a_worker_is_reported_with_its_file_and_li
     assert "win_back/champions.html.j2:5: the template builds a value of 1,000,000,000 " + (
         "characters or items"
     ) in problems_in(templates)
+
+
+def write_trigger(folder: Path, name: str, body: str) -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text(f'name = "{name}"\nmessage = "thank_you"\n{body}\n', encoding="utf-8")
+    return path
+
+
+def test_an_event_type_that_is_not_one_ladder_receives_is_refused_with_the_one_meant(
+    tmp_path: Path,
+) -> None:
+    on = write_trigger(tmp_path, "placd", 'on = "order.placd"')
+    unless = write_trigger(tmp_path, "refundd", 'on = "order.placed"\nunless = ["order.refundd"]')
+    write_trigger(tmp_path, "custom", 'on = "custom.gift_card.redeemed"')
+
+    problems, _ = check(tmp_path)
+
+    assert problems == [
+        f"{on}:3: on: Value error, 'order.placd' is not an event type Ladder receives"
+        " (hint: did you mean 'order.placed'?)",
+        f"{unless}:4: unless: Value error, 'order.refundd' is not an event type Ladder"
+        " receives (hint: did you mean 'order.refunded'?)",
+    ]
+
+
+def test_a_condition_reading_a_fact_the_customer_does_not_have_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = write_trigger(
+        tmp_path,
+        "typo",
+        'on = "order.placed"\nwhen = "customer.ordrs_count >= 2"\ndedupe = "order.idd"',
+    )
+
+    problems, text = check(tmp_path)
+
+    assert problems == [
+        f"{path}:4: when: reads customer.ordrs_count, which is not there"
+        " (did you mean 'orders_count'?)",
+        f"{path}:5: dedupe: reads order.idd, which is not there (did you mean 'id'?)",
+    ]
+    # Problems are listed; the trigger is never called ok (ok rows show only with --verbose).
+    assert not [line for line in text.splitlines() if "typo" in line and " ok " in line], text
+
+
+def test_a_date_trigger_reading_an_order_it_never_gets_is_refused_in_its_templates(
+    tmp_path: Path,
+) -> None:
+    path = write_trigger(tmp_path, "card", 'on = "date:12-20"\nwhen = "order.total > 10"')
+
+    problems, _ = check(tmp_path)
+
+    # Its condition, and the thank-you templates it sends, read the order.
+    assert problems[0] == (
+        f"{path}:4: when: reads order.total, but a trigger on date:12-20 gets no order"
+    )
+    assert (
+        "thank_you/default.html.j2:7: reads order.placed_at, but a trigger on date:12-20"
+        " gets no order (trigger 'card' sends thank_you)" in problems
+    )
+    assert (
+        "partials/order_lines.html.j2:3: reads order.lines, but a trigger on date:12-20"
+        " gets no order (trigger 'card' sends thank_you)" in problems
+    )
+
+
+def test_a_template_reading_a_key_no_context_has_is_refused_even_in_a_branch_not_rendered(
+    tmp_path: Path,
+) -> None:
+    templates = shop(tmp_path, "win_back")
+    add(
+        templates,
+        "win_back/champions.html.j2",
+        "<p>Hi</p>\n{% if customer.orders_count > 100 %}{{ customer.frist_name }}\n"
+        "{% for line in order.lines %}{{ line.titel }}{% endfor %}{% endif %}",
+    )
+    report = run_checks(Settings(templates_dir=templates))
+    assert (
+        "win_back/champions.html.j2:5: reads customer.frist_name, which is not there"
+        " (did you mean 'first_name'?) (trigger 'win-back' sends win_back)" in report.problems
+    )
+    assert (
+        "win_back/champions.html.j2:6: reads line.titel, which is not there"
+        " (did you mean 'title'?) (trigger 'win-back' sends win_back)" in report.problems
+    )

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from models import Customer, Event, Order
+from triggers.schema import Trigger
+from worker.audience.segments import PROSPECT, SEGMENTS
 from worker.authoring.sample_customers import sample_context
-from worker.delivery.tokens import unsubscribe_token
+from worker.delivery.composing import personal_links
 from worker.rendering.renderer import RenderedEmail, Renderer
 from worker.rendering.variables import build_context
 from worker.settings import Settings
@@ -30,14 +34,31 @@ class Preview:
     customer: str  # "sample" or the customer's e-mail address
 
 
-def personal_links(settings: Settings, customer_id: int) -> dict[str, str]:
-    """The unsubscribe and preferences links of one customer, as `deliver` builds them."""
-    token = unsubscribe_token(settings.secret_key(), customer_id)
-    base = settings.public_url.rstrip("/")
-    return {
-        "unsubscribe_url": f"{base}/unsubscribe/{token}",
-        "preferences_url": f"{base}/u/{token}/preferences",
-    }
+# The segments a preview may name: those segmentation assigns, and "default" for the rest.
+SEGMENT_NAMES = ("default", *(name for name, _, _ in SEGMENTS), PROSPECT)
+# The languages the shipped templates are written in (any locale Babel knows is accepted).
+LANGUAGES = ("en", "es", "de", "ru", "zh")
+
+
+def check_choices(segment: str | None, locale: str | None) -> None:
+    """Refuses a segment no customer can be in or a locale Babel does not know, naming the
+    choices: a typo must not render a silent fallback that looks like the real email."""
+    if segment is not None and segment not in SEGMENT_NAMES:
+        raise PreviewError(f"unknown segment {segment!r}: choose one of {', '.join(SEGMENT_NAMES)}")
+    if locale is not None:
+        try:
+            Locale.parse(locale.replace("-", "_"))
+        except (UnknownLocaleError, ValueError) as exc:
+            raise PreviewError(
+                f"unknown locale {locale!r}: use a language such as {', '.join(LANGUAGES)}, "
+                "optionally with a region (es_MX)"
+            ) from exc
+
+
+def sending_trigger(triggers: Sequence[Trigger], message: str) -> Trigger | None:
+    """The first trigger (by name) that sends `message`: its name tags the preview's links and
+    its class picks the footer, as sending does."""
+    return next((t for t in sorted(triggers, key=lambda t: t.name) if t.message == message), None)
 
 
 def customer_context(
@@ -69,7 +90,6 @@ def customer_context(
     context = build_context(
         db, event=event, customer=customer, order=order, settings=settings, now=now
     )
-    context.update(personal_links(settings, customer.id or 0))
     # The preview renders outside the session's life: read the lazy parts now.
     context["recommendations"] = list(context["recommendations"])
     return context, customer
@@ -85,9 +105,13 @@ def render_preview(
     db: Session | None = None,
     email: str | None = None,
     now: datetime,
+    trigger: Trigger | None = None,
 ) -> Preview:
     """`message` for the customer with `email` (their segment and language unless given), or
-    for a sample customer of `segment` and `locale`. Raises RenderError or PreviewError."""
+    for a sample customer of `segment` and `locale`, as `trigger` would send it (its links and
+    footer). Raises RenderError or PreviewError."""
+    check_choices(segment, locale)
+    message_class = trigger.message_class if trigger else "marketing"
     if email:
         if db is None:
             raise PreviewError("a database session is needed to preview for a customer")
@@ -99,7 +123,16 @@ def render_preview(
         locale = locale or settings.default_locale
         context = sample_context(settings, segment=segment or "default", locale=locale)
         who = "sample"
-    rendered = renderer.render(message, segment=segment, locale=locale, context=context)
+    customer_id = int(context["customer"]["id"] or 0)
+    context.update(personal_links(settings, customer_id, message_class))
+    context["message_class"] = message_class
+    rendered = renderer.render(
+        message,
+        segment=segment,
+        locale=locale,
+        context=context,
+        campaign=trigger.name if trigger else None,
+    )
     return Preview(rendered, segment or "default", locale or settings.default_locale, who)
 
 

@@ -19,7 +19,7 @@ _PEOPLE = {
     "es_MX": ("Valeria", "Hernández", "MXN", "America/Mexico_City"),
     "de": ("Lena", "Müller", "EUR", "Europe/Berlin"),
     "ru": ("Анна", "Иванова", "RUB", "Europe/Moscow"),
-    "zh": ("王芳", "王", "CNY", "Asia/Shanghai"),
+    "zh": ("芳", "王", "CNY", "Asia/Shanghai"),
 }
 _PRODUCTS = [
     ("p-9", "Sencha green tea", "tea", Decimal("22.95")),
@@ -96,6 +96,8 @@ def sample_context(
             "status": "placed",
             "total": total,
             "currency": currency,
+            "refunded": Decimal(0),
+            "shop_total": total,
             "placed_at": last_order_at,
             "lines": lines,
         },
@@ -123,6 +125,6 @@ def sample_context(
             for pid, title, category, price in _PRODUCTS[2:]
         ],
         "now": now,
-        "unsubscribe_url": f"{settings.public_url.rstrip('/')}/unsubscribe/{token}",
+        "unsubscribe_url": f"{settings.public_url.rstrip('/')}/u/{token}",
         "preferences_url": f"{settings.public_url.rstrip('/')}/u/{token}/preferences",
     }

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import make_url
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from worker.cli.output import console, err
+from worker.cli.output import console, err, fail
 from worker.settings import Settings, get_settings
 
 
@@ -59,6 +59,7 @@ def demo(
 app.command()(authoring.explain)
 app.command()(authoring.plan)
 app.command()(authoring.preview)
+app.command("send-test")(authoring.send_test)
 
 
 def main() -> None:
@@ -70,24 +71,21 @@ def main() -> None:
         if is_missing_table(exc):
             _missing_tables(exc)
         first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc)
-        err.print(
-            f"[red]Cannot reach the database[/red] ({_shown(get_settings())}): {first}. "
-            "Is it running, and is DATABASE_URL right?",
-            highlight=False,
+        fail(
+            f"cannot reach the database ({_shown(get_settings())}): {first}",
+            hint="Is it running, and is DATABASE_URL right?",
         )
-        raise SystemExit(1) from exc
     except DatabaseError as exc:
         if not is_missing_table(exc):
             raise
         _missing_tables(exc)
 
 
-def _missing_tables(exc: DatabaseError) -> NoReturn:
-    err.print(
-        f"[red]The database has no Ladder tables yet[/red] ({_shown(get_settings())}):"
-        " run [bold]ladder db upgrade[/bold] first."
+def _missing_tables(exc: DatabaseError) -> NoReturn:  # noqa: ARG001  (kept for the callers' shape)
+    fail(
+        f"the database has no Ladder tables yet ({_shown(get_settings())})",
+        hint="Run `ladder db upgrade` first.",
     )
-    raise SystemExit(1) from exc
 
 
 def is_missing_table(exc: DatabaseError) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from sqlmodel import Session
 
 from models import Customer
 from models.db import session
 from worker import current_time
-from worker.cli.output import console, err
+from worker.cli.output import console, fail
 from worker.privacy.erasure import forget
 from worker.privacy.exports import export
 from worker.privacy.holdings import find_customer
@@ -36,11 +38,24 @@ def customers_export(email: str) -> None:
 
 
 @customers_app.command("forget")
-def customers_forget(email: str) -> None:
-    """Erase a customer's personal data everywhere; anonymous order totals are kept."""
+def customers_forget(
+    email: str,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="erase without asking (for scripts)")
+    ] = False,
+) -> None:
+    """Erase a customer's personal data everywhere; anonymous order totals are kept.
+
+    Erasure cannot be undone, so it asks first unless --yes is given; without a terminal to
+    ask on, it refuses rather than erase unasked."""
     settings = get_settings()
     with session(settings.database_url) as db:
         customer = _customer_or_exit(db, email)
+        if not yes and not typer.confirm(
+            f"Erase customer {customer.id} ({email}) everywhere? This cannot be undone",
+            default=False,
+        ):
+            fail("nothing erased", hint="Pass --yes to erase without being asked.")
         forget(
             db, customer, source="cli", reference=None, now=current_time.now(), settings=settings
         )
@@ -51,6 +66,5 @@ def customers_forget(email: str) -> None:
 def _customer_or_exit(db: Session, email: str) -> Customer:
     customer = find_customer(db, "cli", None, email)
     if customer is None:
-        err.print("[red]No customer with that email address.[/red]")
-        raise typer.Exit(1)
+        fail(f"no customer with the address {email!r}")
     return customer

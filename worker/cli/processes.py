@@ -10,7 +10,7 @@ import typer
 import uvicorn
 
 from models import migrate
-from worker.cli.output import console, err, setup_logging
+from worker.cli.output import console, fail, setup_logging
 from worker.queue import clock
 from worker.queue.allinone import running_clock, running_worker
 from worker.runtime import get_runtime
@@ -48,11 +48,12 @@ def run_clock() -> None:
     """The clock process: due deliveries, the relays, daily segments. One leads."""
     setup_logging()
     if not get_settings().redis_url:
-        err.print(
-            "[red]The clock needs REDIS_URL[/red]: without a shared broker no worker would get"
-            " its messages. On one machine, `ladder run` runs web, worker and clock together."
+        fail(
+            "the clock needs REDIS_URL",
+            hint="Without a shared broker no worker would get its messages. On one machine,"
+            " `ladder run` runs web, worker and clock together.",
+            code=2,
         )
-        raise typer.Exit(2)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -10,6 +10,12 @@ from worker.delivery.claims import Claimed
 from worker.delivery.tokens import unsubscribe_token
 from worker.providers import OutgoingEmail, delivery_key
 from worker.runtime import Runtime
+from worker.settings import Settings
+
+# What composing adds to the context a template gets (`ladder check` reads the names here).
+LINK_NAMES = ("unsubscribe_url", "preferences_url")
+# What `compose` adds to a trigger's context besides the links (`ladder check` reads it).
+COMPOSED_NAMES = (*LINK_NAMES, "message_class")
 
 
 def compose(
@@ -22,13 +28,9 @@ def compose(
     settings = runtime.settings
     delivery, customer = claimed.delivery, claimed.customer
     message_class = runtime.triggers.by_name[delivery.trigger].trigger.message_class
-    token = unsubscribe_token(settings.secret_key(), customer.id, message_class)  # type: ignore[arg-type]
-    unsubscribe_url = f"{settings.public_url.rstrip('/')}/u/{token}"
-    context = {
-        **context,
-        "unsubscribe_url": unsubscribe_url,
-        "preferences_url": f"{unsubscribe_url}/preferences",
-    }
+    links = personal_links(settings, customer.id, message_class)  # type: ignore[arg-type]
+    unsubscribe_url = links["unsubscribe_url"]
+    context = {**context, **links, "message_class": message_class}
     rendered = runtime.renderer.render(
         delivery.message,
         segment=customer.segment,
@@ -57,6 +59,16 @@ def compose(
         unsubscribe_group=settings.sendgrid_group(message_class),
     )
     return email, rendered.variant
+
+
+def personal_links(
+    settings: Settings, customer_id: int, message_class: str = "marketing"
+) -> dict[str, str]:
+    """The unsubscribe and preferences links of one customer: the one builder both sending
+    and previews use, so a preview shows the links the customer will really get."""
+    token = unsubscribe_token(settings.secret_key(), customer_id, message_class)
+    unsubscribe_url = f"{settings.public_url.rstrip('/')}/u/{token}"
+    return {"unsubscribe_url": unsubscribe_url, "preferences_url": f"{unsubscribe_url}/preferences"}
 
 
 def unsubscribe_headers(url: str) -> dict[str, str]:

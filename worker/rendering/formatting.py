@@ -36,10 +36,30 @@ def babel_locale(code: str | None, fallback: str = "en") -> Locale:
     raise AssertionError("Babel always knows 'en'")
 
 
-def greeting(first_name: str | None, language: str) -> str:
+def _is_cjk(text: str) -> bool:
+    return any("\u3400" <= char <= "\u9fff" for char in text)
+
+
+def display_name(first_name: str | None, last_name: str | None, language: str) -> str:
+    """The name a message addresses the reader by, as the language does it.
+
+    Most languages use the given name. Chinese does not: a greeting with the given name alone
+    ("伟, 您好") reads as over-familiar and, for the many one-character given names, odd. It
+    uses the full name, family name first with no space ("王伟"); a name in Latin letters is
+    given in full as the customer wrote it ("Anna Li").
+    """
+    first, last = (first_name or "").strip(), (last_name or "").strip()
+    if language != "zh" or not last:
+        return first
+    if not first or first.startswith(last):  # a full name typed in the first-name field
+        return first or last
+    return f"{last}{first}" if _is_cjk(first + last) else f"{first} {last}"
+
+
+def greeting(first_name: str | None, language: str, last_name: str | None = None) -> str:
     """'Hi Ana' or 'Hi there'; in the language's own words and order (no final punctuation)."""
     with_name, without = GREETINGS.get(language, GREETINGS["en"])
-    name = (first_name or "").strip()
+    name = display_name(first_name, last_name, language)
     return with_name.format(name=name) if name else without
 
 
@@ -108,7 +128,35 @@ def format_percent(context: Context, value: Any) -> str:
     return numbers.format_percent(value, locale=_locale(context))
 
 
+PLURAL_FORMS = ("zero", "one", "two", "few", "many", "other")
+
+
+@pass_context
+def plural(context: Context, count: Any, **forms: str) -> str:
+    """`{{ n|plural(one="заказ", few="заказа", many="заказов", other="заказа") }}`: the form of
+    a noun that goes with `count` in the email's language, by the CLDR plural rules (Babel).
+
+    Only the noun is returned, so the number keeps its own formatting (`{{ n|number }}`).
+    `other` is required: it is CLDR's catch-all, and the one form Chinese has. A form the
+    language uses but the call leaves out falls back to `other`.
+    """
+    unknown = sorted(set(forms) - set(PLURAL_FORMS))
+    if unknown:
+        raise ValueError(f"plural() has no form {unknown[0]!r}: use {', '.join(PLURAL_FORMS)}")
+    if "other" not in forms:
+        raise ValueError('plural() needs other="…", the form every language falls back to')
+    try:
+        number = Decimal(str(count if count is not None else 0))
+    except ArithmeticError as exc:
+        raise ValueError(f"plural() counts numbers, not {count!r}") from exc
+    if number == number.to_integral_value():
+        number = number.to_integral_value()
+    form = _locale(context).plural_form(number)
+    return forms.get(form, forms["other"])
+
+
 FILTERS = {
+    "plural": plural,
     "money": money,
     "date": format_date,
     "datetime": format_datetime,

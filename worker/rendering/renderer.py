@@ -28,6 +28,8 @@ from worker.rendering.variants import (
 )
 
 _MAX_CHOICES = 4096
+# What rendering adds to the context every template gets (`ladder check` reads the names here).
+ADDED_NAMES = ("locale", "language", "greeting", "customer_name")
 
 
 class RenderError(Exception):
@@ -181,11 +183,16 @@ class Renderer:
         code = formatting_locale(variant_locale(variant, self.default_locale), locale)
         language = code.split("_")[0]
         customer = context.get("customer") or {}
-        full = {
+        full = {  # the names in ADDED_NAMES
             **context,
             "locale": code,
             "language": language,
-            "greeting": formatting.greeting(customer.get("first_name"), language),
+            "greeting": formatting.greeting(
+                customer.get("first_name"), language, customer.get("last_name")
+            ),
+            "customer_name": formatting.display_name(
+                customer.get("first_name"), customer.get("last_name"), language
+            ),
         }
         try:
             html = self._template(variant).render(full)

@@ -17,10 +17,11 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from jinja2 import Environment
 
 from models.db import session
+from triggers import TriggerError, load_triggers
 from worker import current_time
 from worker.audience.segments import PROSPECT, SEGMENTS
 from worker.authoring.checks import lint_email
-from worker.authoring.preview import Preview, PreviewError, render_preview
+from worker.authoring.preview import Preview, PreviewError, render_preview, sending_trigger
 from worker.rendering.renderer import Renderer, RenderError
 from worker.settings import Settings
 from worker.web.deps import settings_of
@@ -93,7 +94,7 @@ def preview_page(
             for problem in lint_email(
                 shown.email,
                 templates_dir=settings.templates_dir,
-                unsubscribe_url=f"{settings.public_url.rstrip('/')}/unsubscribe/",
+                unsubscribe_url=f"{settings.public_url.rstrip('/')}/u/",  # as composing builds it
                 postal_address=settings.postal_address,
             )
         ]
@@ -114,6 +115,10 @@ def preview_page(
 def _render(
     renderer: Renderer, settings: Settings, message: str, segment: str, locale: str, email: str
 ) -> Preview:
+    try:
+        trigger = sending_trigger(load_triggers(settings.triggers_dir, renderer.env), message)
+    except TriggerError:
+        trigger = None  # `ladder check` names the broken file; the preview still renders
     with session(settings.database_url) as db:
         return render_preview(
             renderer,
@@ -124,6 +129,7 @@ def _render(
             db=db if email else None,
             email=email or None,
             now=current_time.now(),
+            trigger=trigger,
         )
 
 

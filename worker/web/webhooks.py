@@ -25,6 +25,7 @@ router = APIRouter()
 async def receive(platform: str, request: Request) -> JSONResponse:
     """200 once the delivery is committed (or was already, or is fsync'd in the spool while the
     database is away or does not answer within `outages.STORE_WITHIN_S`); 401 bad signature;
+    503 + Retry-After while the platform's secret is not set;
     400 malformed; 413 too large; 404 for a platform Ladder does not know. Parsing waits for
     the worker."""
     source = get_source(platform)
@@ -37,6 +38,8 @@ async def receive(platform: str, request: Request) -> JSONResponse:
     except HTTPException as exc:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
     except Rejected as exc:
+        if exc.status == 401 and not settings.webhook_secrets(platform):
+            return _no_secret(platform)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
     if verified.is_ping:
         return JSONResponse({"detail": "pong"})
@@ -60,6 +63,24 @@ async def receive(platform: str, request: Request) -> JSONResponse:
         )
         return JSONResponse({"id": None, "duplicate": False, "spooled": True})
     return JSONResponse({"id": new_id, "duplicate": new_id is None})
+
+
+# How long a platform should wait before retrying while the secret is not set: an operator's
+# fix, minutes away; the platforms retry for hours (Shopify 48 h), so nothing is lost.
+NO_SECRET_RETRY_AFTER_S = 300
+
+
+def _no_secret(platform: str) -> JSONResponse:
+    """503 + Retry-After when no secret is configured to check the signature with: the
+    signature may be fine, Ladder cannot tell, and a 401 would send the operator to the wrong
+    place (and make some platforms give up on the endpoint). The platform retries later."""
+    variable = f"{platform.upper()}_WEBHOOK_SECRETS"
+    logger.warning("webhook for %s refused: %s is not set", platform, variable)
+    return JSONResponse(
+        {"detail": f"{variable} is not set: Ladder cannot check this delivery's signature yet"},
+        status_code=503,
+        headers={"Retry-After": str(NO_SECRET_RETRY_AFTER_S)},
+    )
 
 
 def _inbox_group(database_url: str) -> GroupCommit:

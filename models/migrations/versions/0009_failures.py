@@ -1,7 +1,7 @@
 """a delivery's transient provider errors, counted on its row (its retries live in the database)
 
-Revision ID: 0008_failures
-Revises: 0007_requested_at
+Revision ID: 0009_failures
+Revises: 0008_order_money
 Create Date: 2026-12-03 12:00:00
 
 Retries used to be Dramatiq's, counted in the message a worker held in memory; a worker killed
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_failures"
-down_revision: str | None = "0007_requested_at"
+revision: str = "0009_failures"
+down_revision: str | None = "0008_order_money"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

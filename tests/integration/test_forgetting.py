@@ -266,7 +266,7 @@ def test_a_forgotten_customer_is_nowhere_and_another_keeps_everything(
     assert len(hidden) == 2  # the stray temporary files
 
     if how == "cli":
-        forgotten = CliRunner().invoke(app, ["customers", "forget", ANA.email])
+        forgotten = CliRunner().invoke(app, ["customers", "forget", ANA.email, "--yes"])
         assert forgotten.exit_code == 0, forgotten.output
     else:
         redact = {

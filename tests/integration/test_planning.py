@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from rich.console import Console
 from sqlalchemy import update
-import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 

@@ -6,7 +6,7 @@ from models.deliveries import Delivery, DeliveryStatus, Suppression
 from models.events import Event, EventStatus
 from models.inbox import InboxItem, InboxStatus, PrivacyRecord
 from models.leases import Lease
-from models.orders import Order, OrderLine, OrderStatus
+from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Lease",
     "Order",
     "OrderLine",
+    "OrderRefund",
     "OrderStatus",
     "Preference",
     "PrivacyRecord",

@@ -15,7 +15,7 @@ from models.deliveries import Delivery, Suppression
 from models.events import Event
 from models.inbox import InboxItem, PrivacyRecord
 from models.leases import Lease
-from models.orders import Order, OrderLine
+from models.orders import Order, OrderLine, OrderRefund
 from models.recommendations import ProductRecommendation
 
 
@@ -36,4 +36,5 @@ PRIVACY_RECORDS = table_of(PrivacyRecord)
 LEASES = table_of(Lease)
 ORDERS = table_of(Order)
 ORDER_LINES = table_of(OrderLine)
+ORDER_REFUNDS = table_of(OrderRefund)
 RECOMMENDATIONS = table_of(ProductRecommendation)

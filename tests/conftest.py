@@ -182,6 +182,13 @@ def runtime(
 
 
 @pytest.fixture
+def usd_shop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shop that counts in dollars, as the platforms' documented samples do: in the default
+    euro shop their orders would be refused, naming the currency. Use before `runtime`."""
+    monkeypatch.setenv("DEFAULT_CURRENCY", "USD")
+
+
+@pytest.fixture
 def stub_broker() -> Iterator[StubBroker]:
     """A fresh in-process broker with the actors on it, as in the embedded mode."""
     with installed(StubBroker()) as broker:
@@ -200,3 +207,16 @@ def redis_broker(redis_url: str) -> Iterator[RedisBroker]:
         assert isinstance(broker, RedisBroker)
         yield broker
     client.flushdb()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables yet, to migrate step by step."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ladder.db'}"
+        yield url
+        get_engine(url).dispose()
+        return
+    with services.scratch_database(request.getfixturevalue("postgres_server")) as url:
+        yield url
+        get_engine(url).dispose()

@@ -13,6 +13,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ValidationError
 
 from triggers.matching import (
+    CONDITION_FAILED,
+    EXPRESSIONS,
     CompiledTrigger,
     ConditionError,
     TriggerSet,
@@ -22,12 +24,15 @@ from triggers.matching import (
 from triggers.schema import Trigger, format_duration, parse_duration
 
 __all__ = [
+    "CONDITION_FAILED",
+    "EXPRESSIONS",
     "CompiledTrigger",
     "ConditionError",
     "Trigger",
     "TriggerError",
     "TriggerSet",
     "format_duration",
+    "line_of",
     "load_trigger",
     "load_triggers",
     "parse_duration",
@@ -45,7 +50,8 @@ class TriggerError(Exception):
         super().__init__(f"{where}: {field + ': ' if field else ''}{message}")
 
 
-def _line_of(text: str, field: str) -> int | None:
+def line_of(text: str, field: str) -> int | None:
+    """The line of `text` (a trigger file) that sets `field`; None if none does."""
     pattern = re.compile(rf"^\s*{re.escape(field)}\s*=", re.MULTILINE)
     found = pattern.search(text)
     return text.count("\n", 0, found.start()) + 1 if found else None
@@ -86,13 +92,13 @@ def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger
         errors = exc.errors(include_url=False)
         # A misspelt key is two errors, "onn: unknown" (on its line) and "on: missing" (on no
         # line): lead with one we can point at, so the marketer sees the line with the typo.
-        first = next((e for e in errors if e["loc"] and _line_of(text, _top(e["loc"]))), errors[0])
+        first = next((e for e in errors if e["loc"] and line_of(text, _top(e["loc"]))), errors[0])
         others = [f"{_dotted(e['loc'])}: {e['msg']}" for e in errors if e is not first]
         more = f" (and {len(others)} more: {'; '.join(others)})" if others else ""
         raise TriggerError(
             path,
             first["msg"] + _hint(first) + more,
-            line=_line_of(text, _top(first["loc"])),
+            line=line_of(text, _top(first["loc"])),
             field=_dotted(first["loc"]),
         ) from exc
     if env is not None:
@@ -101,7 +107,7 @@ def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger
 
 
 def _check_expressions(path: Path, text: str, trigger: Trigger, env: SandboxedEnvironment) -> None:
-    for field in ("when", "dedupe"):
+    for field in EXPRESSIONS:
         expression = getattr(trigger, field)
         if expression is None:
             continue
@@ -112,11 +118,11 @@ def _check_expressions(path: Path, text: str, trigger: Trigger, env: SandboxedEn
                 path,
                 f"not a valid expression: {exc.message} (hint: conditions are Jinja"
                 ' expressions, e.g. "customer.orders_count >= 2 and order.total > 50")',
-                line=_line_of(text, field),
+                line=line_of(text, field),
                 field=field,
             ) from exc
         except UnknownNameError as exc:
-            raise TriggerError(path, str(exc), line=_line_of(text, field), field=field) from exc
+            raise TriggerError(path, str(exc), line=line_of(text, field), field=field) from exc
 
 
 def load_triggers(directory: Path, env: SandboxedEnvironment | None = None) -> list[Trigger]:
@@ -129,7 +135,7 @@ def load_triggers(directory: Path, env: SandboxedEnvironment | None = None) -> l
             raise TriggerError(
                 path,
                 f"name {trigger.name!r} is already used by {found[trigger.name]}",
-                line=_line_of(path.read_text(encoding="utf-8"), "name"),
+                line=line_of(path.read_text(encoding="utf-8"), "name"),
                 field="name",
             )
         found[trigger.name] = path

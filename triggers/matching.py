@@ -23,7 +23,17 @@ class UnknownNameError(Exception):
 
 
 class ConditionError(Exception):
-    """A `when` expression failed to evaluate (a typo in a name, a type mismatch…)."""
+    """A `when`, `send_if` or `dedupe` expression failed to evaluate (a name the context does
+    not have, a type mismatch…). `field` names which; the message starts with CONDITION_FAILED
+    after the trigger's name, so `ladder status` can count these apart from other failures."""
+
+    def __init__(self, trigger: str, field: str, exc: BaseException) -> None:
+        self.trigger, self.field, self.cause = trigger, field, type(exc).__name__
+        super().__init__(f"trigger {trigger!r}: `{field}` {CONDITION_FAILED} {exc}")
+
+
+# The words every ConditionError's message holds: a delivery row's reason says it.
+CONDITION_FAILED = "failed at run time:"
 
 
 # What a condition's own code can raise: a bug in it, never retried (work past the sandbox's
@@ -44,6 +54,7 @@ class CompiledTrigger:
     condition: Condition | None
     names: frozenset[str]  # the variables the conditions read, so unused ones aren't computed
     dedupe: Condition | None = None
+    send_condition: Condition | None = None
 
     def dedupe_value(self, context: Mapping[str, Any]) -> str | None:
         """The dedupe key's value for this context; None without a `dedupe` or when it is empty.
@@ -53,7 +64,7 @@ class CompiledTrigger:
         try:
             value = self.dedupe(**context)
         except _CONDITION_BUGS as exc:
-            raise ConditionError(f"trigger {self.trigger.name!r}: `dedupe` failed: {exc}") from exc
+            raise ConditionError(self.trigger.name, "dedupe", exc) from exc
         return None if value is None or value == "" else str(value)
 
     def matches(self, context: Mapping[str, Any]) -> bool:
@@ -63,7 +74,17 @@ class CompiledTrigger:
         try:
             return bool(self.condition(**context))
         except _CONDITION_BUGS as exc:
-            raise ConditionError(f"trigger {self.trigger.name!r}: `when` failed: {exc}") from exc
+            raise ConditionError(self.trigger.name, "when", exc) from exc
+
+    def may_send(self, context: Mapping[str, Any]) -> bool:
+        """True when the trigger has no `send_if`, or it holds (send time only). Raises
+        ConditionError."""
+        if self.send_condition is None:
+            return True
+        try:
+            return bool(self.send_condition(**context))
+        except _CONDITION_BUGS as exc:
+            raise ConditionError(self.trigger.name, "send_if", exc) from exc
 
 
 def compile_expression(
@@ -82,17 +103,27 @@ def compile_expression(
 
 
 def compile_trigger(env: SandboxedEnvironment, trigger: Trigger) -> CompiledTrigger:
-    """Compiles `when` and `dedupe`; raises jinja2.TemplateSyntaxError for a malformed
-    expression, UnknownNameError for a misspelt variable."""
-    condition = dedupe = None
+    """Compiles `when`, `send_if` and `dedupe`; raises jinja2.TemplateSyntaxError for a
+    malformed expression, UnknownNameError for a misspelt variable."""
+    compiled: dict[str, Condition | None] = {}
     names: set[str] = set()
-    if trigger.when is not None:
-        condition, read = compile_expression(env, "when", trigger.when)
-        names |= read
-    if trigger.dedupe is not None:
-        dedupe, read = compile_expression(env, "dedupe", trigger.dedupe)
-        names |= read
-    return CompiledTrigger(trigger, condition, frozenset(names), dedupe)
+    for field_name in EXPRESSIONS:
+        text = getattr(trigger, field_name)
+        compiled[field_name] = None
+        if text is not None:
+            compiled[field_name], read = compile_expression(env, field_name, text)
+            names |= read
+    return CompiledTrigger(
+        trigger,
+        compiled["when"],
+        frozenset(names),
+        compiled["dedupe"],
+        send_condition=compiled["send_if"],
+    )
+
+
+# The fields of a trigger that are expressions, evaluated in the templates' sandbox.
+EXPRESSIONS = ("when", "send_if", "dedupe")
 
 
 @dataclass

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from worker.event_types import trigger_problem
+
 _DURATION = re.compile(r"(\d+)\s*(w|d|h|m|s)")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
@@ -74,6 +76,9 @@ class Trigger(BaseModel):
     on: str
     description: str = ""
     when: str | None = None  # a Jinja expression over event, customer, order, before
+    # Checked only when the email is about to go: for what the wait itself changes (the
+    # segment then, not the one of the last refresh before the order that started the clock).
+    send_if: str | None = None
     wait: Duration = timedelta(0)
     # Relative wait: this many times the customer's usual gap between orders, within bounds.
     wait_for_gap: float | None = Field(default=None, gt=0, le=20)
@@ -84,7 +89,10 @@ class Trigger(BaseModel):
     unless: tuple[Annotated[str, Field(pattern=EVENT_TYPE)], ...] = ()
     cooldown: Duration | None = None
     once: bool = False  # at most once per customer, ever
-    dedupe: str | None = None  # an expression: one delivery per trigger and value
+    # An expression: one delivery per trigger and value. Unset, a trigger started by an order
+    # event makes one delivery per order (whichever events and sources tell of it), any other
+    # one per event; `dedupe = "event.id"` gives an order trigger one per event again.
+    dedupe: str | None = None
     holdout: float = Field(default=0.0, ge=0.0, le=0.5)  # share kept as a control group
     message_class: MessageClass = Field(default="marketing", alias="class")
     priority: int = Field(default=0, ge=-100, le=100)  # higher wins a place in the budget
@@ -100,11 +108,21 @@ class Trigger(BaseModel):
                 " 'segment.entered'), 'date:customer.birthday', 'date:customer.first_order_at'"
                 " or a calendar date 'date:12-20'"
             )
+        if not value.startswith("date:") and (problem := trigger_problem(value)):
+            raise ValueError(problem)
         found = _CALENDAR_DATE.match(value)
         if found and not (1 <= int(found[1]) <= 12 and 1 <= int(found[2]) <= 31):
             raise ValueError(
                 f"{value!r} is not a calendar date: write month-day, e.g. 'date:12-20'"
             )
+        return value
+
+    @field_validator("unless")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for event_type in value:
+            if problem := trigger_problem(event_type):
+                raise ValueError(problem)
         return value
 
     @field_validator("days", mode="before")

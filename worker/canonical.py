@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from models.types import to_minor
+from worker.event_types import incoming_problem
 from worker.hygiene import printable, text_problem, time_problem, unstorable_text
 
 # Lengths are the columns' (models/): a longer value would be refused by PostgreSQL later.
@@ -80,20 +81,53 @@ class LineIn(_Strict):
     price: Amount
 
 
+class MoneyIn(_Strict):
+    amount: Amount
+    currency: Currency
+
+
+class RefundIn(_Strict):
+    """What one refund gave back, in the order's currency. Its `id` (the platform's refund id)
+    makes the same refund, seen again under another event id, count once."""
+
+    id: ExternalId | None = None
+    amount: Amount
+
+
 class OrderIn(_Strict):
     id: ExternalId
     total: Amount
     currency: Currency
+    # The same total in the shop's currency (Shopify's `shop_money`), when the order was paid
+    # in another; without it an order in a foreign currency is converted by EXCHANGE_RATES.
+    shop_total: MoneyIn | None = None
+    # When the order was placed, whichever event tells of it (a `paid` may come first).
+    placed_at: AwareDatetime | None = None
+    # On `order.refunded`: how much this refund gave back; absent, the order is refunded in full.
+    refund: RefundIn | None = None
     lines: list[LineIn] = Field(default_factory=list, max_length=1000)
+
+    @field_validator("placed_at")
+    @classmethod
+    def _storable_time(cls, value: datetime | None) -> datetime | None:
+        if value is not None and (problem := time_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _amounts_fit(self) -> OrderIn:
         """An amount whose minor units its column cannot hold is refused here, naming it."""
-        amounts = [("total", self.total)]
-        amounts += [(f"lines.{i}.price", line.price) for i, line in enumerate(self.lines)]
-        for name, amount in amounts:
-            if to_minor(amount, self.currency) > MAX_MINOR_UNITS:
-                raise ValueError(f"{name}: {amount} {self.currency} is more than Ladder stores")
+        amounts = [("total", self.total, self.currency)]
+        amounts += [
+            (f"lines.{i}.price", line.price, self.currency) for i, line in enumerate(self.lines)
+        ]
+        if self.shop_total is not None:
+            amounts.append(("shop_total.amount", self.shop_total.amount, self.shop_total.currency))
+        if self.refund is not None:
+            amounts.append(("refund.amount", self.refund.amount, self.currency))
+        for name, amount, currency in amounts:
+            if to_minor(amount, currency) > MAX_MINOR_UNITS:
+                raise ValueError(f"{name}: {amount} {currency} is more than Ladder stores")
         return self
 
 
@@ -121,6 +155,19 @@ class CanonicalEvent(_Strict):
         if self.type.startswith("order.") and self.order is None:
             raise ValueError(f"a {self.type} event needs an `order`")
         return self
+
+
+class IncomingEvent(CanonicalEvent):
+    """An event from outside (`POST /events`, `ladder import`): its type is one Ladder knows
+    (worker/event_types.py) or a custom one (`custom.…`), never one Ladder makes itself. The
+    platforms' readers and Ladder's own events use CanonicalEvent, whose types they choose."""
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if (problem := incoming_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 def describe_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:

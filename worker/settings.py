@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import re
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -84,7 +86,10 @@ class Settings(BaseSettings):
     postal_address: str = DEMO_IDENTITY["postal_address"]
     default_locale: str = "en"
     default_timezone: str = "UTC"
-    default_currency: str = "EUR"
+    default_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    # What one unit of another currency is worth in DEFAULT_CURRENCY, for orders that come
+    # with no shop-currency amount: "USD=0.92,JPY=0.0061". A currency not listed is refused.
+    exchange_rates: str = ""
     shop_url: str = DEMO_IDENTITY[
         "shop_url"
     ]  # links in emails; products at {shop_url}/products/{id}
@@ -136,6 +141,17 @@ class Settings(BaseSettings):
     def _check_send_window(cls, value: str) -> str:
         parse_window(value)  # raises ValueError naming the format
         return value
+
+    @field_validator("exchange_rates")
+    @classmethod
+    def _check_exchange_rates(cls, value: str) -> str:
+        parse_rates(value)  # raises ValueError naming the variable and the format
+        return value
+
+    @property
+    def rates(self) -> dict[str, Decimal]:
+        """EXCHANGE_RATES parsed: currency → its worth in DEFAULT_CURRENCY."""
+        return parse_rates(self.exchange_rates)
 
     @property
     def window(self) -> SendWindow | None:
@@ -293,6 +309,26 @@ class Settings(BaseSettings):
         if self.ladder_secret_key is not None:
             return self.ladder_secret_key.get_secret_value().encode()
         return b"ladder-embedded-development-key-not-for-production"
+
+
+_RATE = re.compile(r"([A-Z]{3})=(\d+(?:\.\d+)?)")
+
+
+def parse_rates(text: str) -> dict[str, Decimal]:
+    """ "USD=0.92,JPY=0.0061" → {"USD": Decimal("0.92"), …}. Raises ValueError naming the
+    variable for a malformed entry or a rate that is not positive."""
+    rates: dict[str, Decimal] = {}
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        found = _RATE.fullmatch(entry.replace(" ", ""))
+        if found is None or Decimal(found[2]) <= 0:
+            raise ValueError(
+                f"EXCHANGE_RATES: {entry!r} is not a rate: write e.g. 'USD=0.92,JPY=0.0061'"
+                " (one unit of that currency in DEFAULT_CURRENCY)"
+            )
+        rates[found[1]] = Decimal(found[2])
+    return rates
 
 
 @lru_cache

@@ -21,7 +21,14 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bench.chaos.kills import KillsResult, run_kills
-from bench.chaos.outages import SHOP, SHOPIFY_SECRET, TOKEN, OutagesResult, run_outages
+from bench.chaos.outages import (
+    SHOP,
+    SHOPIFY_SECRET,
+    TOKEN,
+    OutagesResult,
+    late_by_fault,
+    run_outages,
+)
 from bench.fleet import fleet, private_servers
 from bench.harness import BenchError
 from tests.support.deliveries import write_hello_message
@@ -105,6 +112,7 @@ def report(console: Console, kills: KillsResult, outages: OutagesResult) -> None
     console.print(
         f"outages: {', '.join(outages.faults)}, {6:.0f} s each; "
         f"{stream.hostile} hostile bodies; answers: {dict(sorted(stream.answers.items()))}; "
+        f"late answers by fault: {late_by_fault(stream) or 'none'}; "
         f"'late' = webhook answers over 2 s; 'drain' = from the stream's end until every "
         "accepted request is processed.",
         highlight=False,

@@ -48,6 +48,8 @@ class Stream:
     events_accepted: set[int] = field(default_factory=set)
     answers: Counter[str] = field(default_factory=Counter)  # "webhook 200", "events 503", …
     late: int = 0  # webhook answers after LATE_S
+    late_at: list[float] = field(default_factory=list)  # when each late one was sent (monotonic)
+    windows: dict[str, tuple[float, float]] = field(default_factory=dict)  # fault → start, end
     failed: int = 0  # 5xx other than a 503 with Retry-After, or no answer within 5 s
     hostile: int = 0
 
@@ -112,7 +114,9 @@ async def _webhook(client: httpx.AsyncClient, number: int, stream: Stream) -> No
         stream.failed += 1
         return
     stream.answers[f"webhook {answer.status_code}"] += 1
-    stream.late += time.monotonic() - started > LATE_S
+    if time.monotonic() - started > LATE_S:
+        stream.late += 1
+        stream.late_at.append(started)
     stream.hostile += hostile
     if answer.status_code >= 500:
         stream.failed += 1
@@ -170,13 +174,17 @@ def faults(redis: Redis, postgres: Postgres, fleet: Fleet) -> list[tuple[float, 
     ]
 
 
-async def _inject(plan: list[tuple[float, str, Any, Any]], seconds: float, done: list[str]) -> None:
+async def _inject(
+    plan: list[tuple[float, str, Any, Any]], seconds: float, done: list[str], stream: Stream
+) -> None:
     started = time.monotonic()
     for share, name, begin, end in plan:
         await asyncio.sleep(max(0.0, started + share * seconds - time.monotonic()))
+        began = time.monotonic()
         await asyncio.to_thread(begin)
         await asyncio.sleep(FAULT_S)
         await asyncio.to_thread(end)
+        stream.windows[name] = (began, time.monotonic())
         done.append(name)
 
 
@@ -203,7 +211,7 @@ def run_outages(
                 stream=stream,
                 tick=lambda at: progress.update(task, completed=at),
             ),
-            _inject(faults(redis, postgres, fleet), seconds, done),
+            _inject(faults(redis, postgres, fleet), seconds, done, stream),
         )
 
     asyncio.run(both())
@@ -230,6 +238,19 @@ def run_outages(
         duplicates=counts.duplicates,
         drain_s=drain_s,
     )
+
+
+def late_by_fault(stream: Stream) -> dict[str, int]:
+    """Late answers by the fault they were sent during (or up to LATE_S before): "none" for
+    the others, which say the machine, not a dependency, was slow."""
+    counts: dict[str, int] = {}
+    for sent in stream.late_at:
+        during = [
+            name for name, (begin, end) in stream.windows.items() if begin - LATE_S <= sent <= end
+        ]
+        key = during[0] if during else "none"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def a_customer(db: Session, runtime: Runtime) -> None:
     db.commit()
 
 
-def emails(db: Session) -> list[str | None]:
+def emails(db: Session) -> list[str]:
     db.expire_all()
     found = [c.email for c in db.exec(select(Customer)).all()]
     db.rollback()

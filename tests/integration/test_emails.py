@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from models import Customer, Delivery, DeliveryStatus
+from models import Customer, Delivery, DeliveryStatus, Event
 from tests.support.factories import order_event
 from worker.audience import recommendations
 from worker.delivery.sending import deliver
@@ -33,8 +33,9 @@ def place(db: Session, runtime: Runtime, n: int, *, email_: str, locale: str, at
 
 
 def send(db: Session, runtime: Runtime, trigger: str, *, now: datetime | None = None) -> Delivery:
-    """Sends the trigger's one delivery at `now`, or when it is due."""
-    delivery = db.exec(select(Delivery).where(col(Delivery.trigger) == trigger)).one()
+    """Sends the trigger's one scheduled delivery at `now`, or when it is due."""
+    waiting = col(Delivery.status) == DeliveryStatus.SCHEDULED
+    delivery = db.exec(select(Delivery).where(col(Delivery.trigger) == trigger, waiting)).one()
     assert delivery.id is not None
     now = delivery.send_at if now is None else now
     status = deliver(db, delivery.id, now=now, runtime=runtime)
@@ -93,10 +94,12 @@ def test_a_german_champion_gets_the_champions_win_back_with_recommendations(
     recommendations.refresh(db)
     place(db, runtime, 4, email_="lena@example.com", locale="de", at=T0)
 
-    # The thank-yous and nudges were settled weeks ago; left due, they would take the budget.
+    # The thank-yous, nudges and the other orders' waits were settled weeks ago; left due,
+    # they would take the budget. Lena's fourth order's win-back is the one to send.
+    fourth = db.exec(select(Event).where(col(Event.source_event_id) == "ord-4")).one()
     db.execute(
         update(Delivery)
-        .where(col(Delivery.trigger) != "win-back")
+        .where((col(Delivery.trigger) != "win-back") | (col(Delivery.cause_event_id) != fourth.id))
         .values(status=DeliveryStatus.CANCELLED)
     )
     db.commit()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
 from tests.support.factories import customer_event, order_event
 from worker.canonical import CanonicalEvent
+from worker.delivery import sending
 from worker.errors import PermanentError
 from worker.intake.ingest import store_events
 from worker.processing.events import process, process_many
@@ -156,7 +157,8 @@ def test_a_first_order_schedules_the_thank_you_two_hours_later(
     )
     assert (thank_you.message, thank_you.dedupe_key) == (
         "thank_you",
-        f"thank-you:{thank_you.cause_event_id}",
+        # One order starts it once, however many events tell of it.
+        f"thank-you=order:{db.exec(select(Order)).one().id}",
     )
     place(db, runtime, 2, at=T0 + DAY)
     assert len(deliveries(db, "thank-you")) == 1  # a second order is not a first order
@@ -168,13 +170,15 @@ def test_a_new_order_cancels_the_waiting_win_back_but_not_the_one_it_starts(
     place(db, runtime, 1, at=T0)
     set_segment(db, "loyal")
     place(db, runtime, 2, at=T0 + 10 * DAY)
-    [waiting] = deliveries(db, "win-back")
+    # The first order's wait (60 days: one order, no gap yet) gave way to the second's.
+    first, waiting = deliveries(db, "win-back")
+    assert (first.status, first.send_at) == (DeliveryStatus.CANCELLED, T0 + 60 * DAY)
     # Twice the usual 10-day gap is 20 days, raised to the trigger's 30-day floor.
     assert (waiting.status, waiting.send_at) == (DeliveryStatus.SCHEDULED, T0 + 40 * DAY)
 
     place(db, runtime, 3, at=T0 + 20 * DAY)
 
-    cancelled, started = deliveries(db, "win-back")
+    _, cancelled, started = deliveries(db, "win-back")
     third = db.exec(select(Event).where(col(Event.source_event_id) == "ord-3-order.placed")).one()
     assert cancelled.id == waiting.id
     assert cancelled.status == DeliveryStatus.CANCELLED
@@ -190,15 +194,31 @@ def test_a_new_order_leaves_another_customers_win_back_alone(db: Session, runtim
 
     place(db, runtime, 3, at=T0 + 2 * DAY)
 
-    [bo_win_back] = deliveries(db, "win-back", email="bo@example.com")
+    bo_first, bo_win_back = deliveries(db, "win-back", email="bo@example.com")
+    assert bo_first.status == DeliveryStatus.CANCELLED  # by Bo's own second order
     assert bo_win_back.status == DeliveryStatus.SCHEDULED
 
 
-def test_the_win_back_waits_only_for_the_segments_it_names(db: Session, runtime: Runtime) -> None:
+@pytest.mark.parametrize(("segment", "status"), [("lost", "cancelled"), ("loyal", "sent")])
+def test_the_win_back_goes_only_to_the_segments_it_names_when_its_wait_ends(
+    db: Session, runtime: Runtime, segment: str, status: str
+) -> None:
     place(db, runtime, 1, at=T0)
-    set_segment(db, "lost")
-    place(db, runtime, 2, at=T0 + DAY)
-    assert deliveries(db, "win-back") == []
+    place(db, runtime, 2, at=T0 + DAY)  # no segment yet: the wait starts all the same
+    waiting = deliveries(db, "win-back")[-1]
+    assert waiting.status == DeliveryStatus.SCHEDULED
+    set_segment(db, segment)  # the daily refresh, during the wait
+    others = update(Delivery).where(col(Delivery.id) != waiting.id)  # nothing else in budget
+    db.execute(others.values(status=DeliveryStatus.CANCELLED))
+    db.commit()
+
+    sending.deliver(db, waiting.id or 0, now=waiting.send_at, runtime=runtime)
+
+    db.expire_all()
+    done = db.get(Delivery, waiting.id)
+    assert done is not None and str(done.status) == status
+    if status == "cancelled":
+        assert done.reason is not None and done.reason.startswith("`send_if` does not hold")
 
 
 @pytest.mark.parametrize(
@@ -437,7 +457,7 @@ def test_a_later_order_in_the_same_batch_cancels_the_win_back_an_earlier_one_sta
         db, ids, now=T0 + 20 * DAY, scheduler=Scheduler(runtime.triggers, runtime.settings)
     )
 
-    cancelled, started = deliveries(db, "win-back")
+    _, cancelled, started = deliveries(db, "win-back")  # the first order's, cancelled too
     assert (cancelled.cause_event_id, cancelled.status) == (ids[0], DeliveryStatus.CANCELLED)
     assert cancelled.reason == f"order.placed at 2026-05-21 10:00 (event {ids[1]})"
     assert (started.cause_event_id, started.status) == (ids[1], DeliveryStatus.SCHEDULED)
@@ -494,7 +514,8 @@ def test_a_batch_processed_again_does_nothing_the_second_time(
     assert len(first.due) == 3
     assert (again.due, again.failed) == ([], {})
     db.expire_all()
-    assert len(db.exec(select(Delivery)).all()) == 6  # a thank-you and a second-order nudge each
+    # A thank-you, a second-order nudge and a win-back's wait each.
+    assert len(db.exec(select(Delivery)).all()) == 9
     assert len(db.exec(select(Order)).all()) == 3
 
 
@@ -592,3 +613,62 @@ def test_a_batch_meeting_an_error_no_check_foresaw_fails_only_the_event_that_mee
         "c1@example.com",
         "c3@example.com",
     ]
+
+
+def test_one_order_told_by_its_webhook_and_again_by_an_import_gets_one_thank_you(
+    db: Session, runtime: Runtime
+) -> None:
+    webhook = order_event(event_id="order:77:placed", order_id="77", at=T0, source="shopify")
+    # The import's clock put it half an hour later: the order's time stays the webhook's.
+    later = T0 + 30 * timedelta(minutes=1)
+    imported = order_event(event_id="import-line-12", order_id="77", at=later, source="shopify")
+    handle(db, runtime, webhook, now=T0)
+    handle(db, runtime, imported, now=T0 + HOUR)
+
+    assert len(deliveries(db, "thank-you")) == 1
+    assert (customer(db).orders_count, customer(db).last_order_at) == (1, T0)
+    [second_order_nudge] = deliveries(db, "second-order")
+    assert second_order_nudge.status == DeliveryStatus.SCHEDULED  # not cancelled by its repeat
+
+
+def test_a_trigger_with_its_own_dedupe_keeps_it_and_one_per_event_stays_possible(
+    db: Session, runtime: Runtime
+) -> None:
+    """`dedupe = "order.id"` (bigger-basket) is kept as written, not replaced by the order row."""
+    for number in range(1, 4):
+        place(db, runtime, number, at=T0 + number * DAY, total="12.00")
+    [basket] = deliveries(db, "bigger-basket")
+    assert basket.dedupe_key == "bigger-basket=3"
+
+
+def test_an_order_paid_before_it_is_placed_keeps_the_time_it_was_placed(
+    db: Session, runtime: Runtime
+) -> None:
+    placed_at = T0 - 3 * HOUR
+    paid = order_event(
+        event_id="ord-1-paid",
+        order_id="1",
+        at=T0,
+        type="order.paid",
+        order={"placed_at": placed_at.isoformat()},
+    )
+    handle(db, runtime, paid, now=T0)
+    assert customer(db).last_order_at == placed_at
+
+    placed = order_event(event_id="ord-1-placed", order_id="1", at=placed_at)
+    handle(db, runtime, placed, now=T0 + HOUR)
+    ana = customer(db)
+    assert (ana.first_order_at, ana.last_order_at) == (placed_at, placed_at)
+    assert db.exec(select(Order)).one().placed_at == placed_at
+
+
+def test_a_paid_event_without_the_order_time_is_corrected_by_the_placed_event(
+    db: Session, runtime: Runtime
+) -> None:
+    place(db, runtime, 1, at=T0 - 30 * DAY)
+    paid_first = order_event(event_id="ord-2-paid", order_id="2", at=T0, type="order.paid")
+    handle(db, runtime, paid_first, now=T0)
+    placed = order_event(event_id="ord-2-placed", order_id="2", at=T0 - 2 * DAY)
+    handle(db, runtime, placed, now=T0 + HOUR)
+
+    assert customer(db).last_order_at == T0 - 2 * DAY

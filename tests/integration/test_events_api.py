@@ -262,3 +262,22 @@ def test_a_batch_of_1000_with_one_bad_id_is_refused_naming_its_index_and_stores_
     batch[637]["id"] = "ord-637-placed"
     accepted = client.post("/events", json=batch)
     assert (accepted.status_code, accepted.json()["stored"]) == (202, 1000)
+
+
+def test_an_unknown_event_type_is_refused_naming_it_and_a_custom_one_is_stored(
+    client: TestClient, db: Session
+) -> None:
+    typo = client.post("/events", json=order(1, type="order.placd"))
+    assert typo.status_code == 422
+    [error] = typo.json()["errors"]
+    assert error["field"] == "type"
+    assert "did you mean 'order.placed'" in error["error"]
+    # What Ladder makes itself is not taken from outside.
+    own = client.post("/events", json={**order(2, type="segment.entered"), "order": None})
+    assert own.status_code == 422
+    assert [e["field"] for e in own.json()["errors"]] == ["type"]
+    assert stored_ids(db) == []
+
+    custom = {**order(3, type="custom.gift_card.redeemed"), "order": None}
+    assert client.post("/events", json=custom).status_code == 202
+    assert stored_ids(db) == ["ord-3-placed"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
 import tracemalloc
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from rich.console import Console
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from models import Event
+from models import Customer, Delivery, Event
 from worker.canonical import CanonicalEvent
 from worker.cli import app
 from worker.cli.importing import import_file
@@ -96,8 +97,10 @@ def invalid_lines(output: str) -> list[tuple[int, str]]:
 
 
 def stored_ids(db: Session) -> list[str]:
+    """The imported events (not those Ladder made of them, such as segment moves)."""
     db.expire_all()
-    ids = sorted(event.source_event_id for event in db.exec(select(Event)).all())
+    imported = select(Event).where(Event.source == "shop")
+    ids = sorted(event.source_event_id for event in db.exec(imported).all())
     db.rollback()  # End the read: on SQLite every transaction holds the write lock.
     return ids
 
@@ -253,3 +256,77 @@ def test_a_large_import_takes_no_more_memory_than_a_small_one(
         f"peak {small_peak / 1e6:.0f} MB for {SMALL_FILE} lines, {large_peak / 1e6:.0f} MB for"
         f" {LARGE_FILE}; holding them would take {holding / 1e6:.0f} MB"
     )
+
+
+def test_import_refuses_an_unknown_event_type_as_post_events_does(
+    runner: CliRunner, db: Session, tmp_path: Path
+) -> None:
+    custom = {**order(2), "type": "custom.gift_card.redeemed", "order": None}
+    path = write_lines(
+        tmp_path / "events.jsonl",
+        [json.dumps({**order(1), "type": "order.placd"}), json.dumps(custom)],
+    )
+
+    result = runner.invoke(app, ["import", str(path)])
+
+    assert result.exit_code == 1, result.output
+    assert invalid_lines(result.output) == [(1, "type")]
+    assert stored_ids(db) == ["ord-2-placed"]
+
+
+def history_order(customer: str, n: int, at: datetime, total: str) -> dict[str, Any]:
+    return {
+        "source": "shop",
+        "id": f"{customer}-ord-{n}",
+        "type": "order.placed",
+        "occurred_at": at.isoformat(),
+        "customer": {"id": customer, "email": f"{customer}@example.com", "locale": "en",
+                     "first_name": customer.title(), "accepts_marketing": True},
+        "order": {"id": f"{customer}-{n}", "total": total, "currency": "EUR", "placed_at":
+                  at.isoformat()},
+    }  # fmt: skip
+
+
+@pytest.mark.commits  # `ladder import` runs in its own process, on its own connections
+def test_importing_a_history_with_no_workers_leaves_facts_segments_and_todays_waits(
+    database_url: str, db: Session, tmp_path: Path
+) -> None:
+    """`ladder import` then nothing else gave every customer zero orders (the events waited
+    for a worker), and no imported customer ever got a win-back."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    lines = []
+    # A champion: an order every 30 days for two years, the last five days before go-live.
+    champion_orders = [now - timedelta(days=5 + 30 * k) for k in range(24)][::-1]
+    lines += [history_order("champ", n, at, "80.00") for n, at in enumerate(champion_orders)]
+    # Lapsed long ago: their win-back's moment passed before go-live.
+    lines += [history_order("gone", n, now - timedelta(days=400 - 40 * n), "20.00")
+              for n in range(3)]  # fmt: skip
+    lines += [history_order("once", 0, now - timedelta(days=300), "35.00")]
+    path = write_lines(tmp_path / "history.jsonl", [json.dumps(line) for line in lines])
+    env = {**os.environ, "DATABASE_URL": database_url}
+    env.pop("REDIS_URL", None)  # the embedded default: no workers
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from worker.cli import main; main()", "import", str(path)],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"Processed 28 events in [\d.]+ s \([\d,]+ events/s", done.stdout), done.stdout
+    db.expire_all()
+    customers = {c.email.split("@")[0]: c for c in db.exec(select(Customer)).all()}
+    assert {name: c.orders_count for name, c in customers.items()} == {
+        "champ": 24, "gone": 3, "once": 1,
+    }  # fmt: skip
+    assert customers["champ"].total_spent == 24 * 8000
+    assert customers["champ"].last_order_at == champion_orders[-1]
+    assert all(c.segment for c in customers.values()), {n: c.segment for n, c in customers.items()}
+    assert db.exec(select(Event).where(Event.status == "pending")).all() == []
+    deliveries = db.exec(select(Delivery).where(Delivery.trigger == "win-back")).all()
+    waiting = [d for d in deliveries if d.status == "scheduled"]
+    # The champion's win-back, due twice their usual gap after the last order: in 55 days.
+    assert [d.customer_id for d in waiting] == [customers["champ"].id]
+    assert waiting[0].send_at is not None and waiting[0].send_at > now + timedelta(days=50)
+    # Nothing from the old history went out: its moments had passed.
+    assert db.exec(select(Delivery).where(Delivery.status == "sent")).all() == []
+    assert not list(Path(os.environ.get("OUTBOX_DIR", tmp_path / "none")).glob("*.eml"))

@@ -27,6 +27,9 @@ from worker.runtime import Runtime
 from worker.sources import Verified
 from worker.web import create_app
 
+# The platforms' documented samples are a dollar shop's orders.
+pytestmark = pytest.mark.usefixtures("usd_shop")
+
 T0 = datetime(2022, 1, 1, 0, 0, 30, tzinfo=UTC)
 
 

@@ -23,6 +23,9 @@ from worker.cli import app
 from worker.runtime import Runtime
 from worker.web import create_app
 
+# The platforms' documented samples are a dollar shop's orders.
+pytestmark = pytest.mark.usefixtures("usd_shop")
+
 T0 = datetime(2022, 1, 1, 0, 0, 30, tzinfo=UTC)
 # What names John Smith in the samples: his addresses, names and phone numbers, and the
 # billing and shipping details of his order.

@@ -3,41 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import text
-from sqlmodel import SQLModel
 
 from models import migrate
 from models.db import get_engine
-from tests.support import services
+from tests.support.migrations import schema_differences
 
 CLAIMED = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables yet, to migrate step by step."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ladder.db'}"
-        yield url
-        get_engine(url).dispose()
-        return
-    with services.scratch_database(request.getfixturevalue("postgres_server")) as url:
-        yield url
-        get_engine(url).dispose()
-
-
 def test_the_migration_builds_requested_at_as_the_model_declares(database_url: str) -> None:
-    with get_engine(database_url).connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        differences = compare_metadata(context, SQLModel.metadata)
-    assert [diff for diff in differences if "deliveries" in str(diff)] == []
+    assert schema_differences(database_url, "deliveries") == []
 
 
 def test_a_claim_left_sending_across_the_upgrade_counts_as_maybe_requested(

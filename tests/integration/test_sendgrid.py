@@ -297,9 +297,13 @@ def due_thank_you(db: Session, runtime: Runtime, *, email: str = "ana@example.co
     )
     [event_id] = store_events(db, [event], now=T0).stored
     process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
+    # Its own thank-you: without an order PostgreSQL returns rows in any order (an updated row
+    # moves), and "the last one" was at times another customer's.
     delivery = db.exec(
-        select(Delivery).where(col(Delivery.trigger) == "thank-you", col(Delivery.id) > 0)
-    ).all()[-1]
+        select(Delivery).where(
+            col(Delivery.trigger) == "thank-you", col(Delivery.cause_event_id) == event_id
+        )
+    ).one()
     assert delivery.id is not None
     return delivery.id
 

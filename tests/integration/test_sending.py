@@ -62,6 +62,11 @@ def withdraw_consent(db: Session, runtime: Runtime, *, at: datetime) -> None:
     handle(db, runtime, event, now=at)
 
 
+def all_of(db: Session, trigger: str) -> list[Delivery]:
+    db.expire_all()
+    return list(db.exec(select(Delivery).where(col(Delivery.trigger) == trigger)).all())
+
+
 def only(db: Session, trigger: str) -> Delivery:
     db.expire_all()
     return db.exec(select(Delivery).where(col(Delivery.trigger) == trigger)).one()
@@ -226,12 +231,16 @@ def test_a_newer_unless_event_cancels_the_delivery_at_send_time(
     # The later order is processed first, so nothing was waiting for it to cancel; the
     # earlier one then starts a win-back that the send-time check must stop.
     place(db, runtime, 2, at=T0 + 10 * DAY)
+    # The later order's own wait set aside (its cooldown would skip the earlier one's).
+    [own] = all_of(db, "win-back")
+    own.status = DeliveryStatus.CANCELLED
     ana = db.exec(select(Customer)).one()
     ana.segment = "loyal"
-    db.add(ana)
+    db.add_all([own, ana])
     db.commit()
     place(db, runtime, 1, at=T0, now=T0 + 10 * DAY)
-    win_back = only(db, "win-back")
+    first = db.exec(select(Event).where(col(Event.source_event_id) == "ord-1")).one()
+    [win_back] = [d for d in all_of(db, "win-back") if d.cause_event_id == first.id]
     # Twice the usual 10-day gap between the two orders is 20 days, raised to the 30-day floor.
     assert win_back.send_at == T0 + 30 * DAY
 

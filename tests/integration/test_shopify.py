@@ -22,6 +22,9 @@ from worker.queue import clock
 from worker.runtime import Runtime
 from worker.web import create_app
 
+# The platforms' documented samples are a dollar shop's orders.
+pytestmark = pytest.mark.usefixtures("usd_shop")
+
 # Just after the documented samples' time (2021-12-31T19:00:00-05:00), so nothing is "too late".
 T0 = datetime(2022, 1, 1, 0, 0, 30, tzinfo=UTC)
 
@@ -138,7 +141,7 @@ def test_the_same_order_event_from_two_webhook_deliveries_is_one_canonical_event
     assert [row.events for row in inbox] == [1, 1]
 
 
-def test_a_refund_becomes_order_refunded_with_its_amount(
+def test_a_partial_refund_becomes_order_refunded_with_its_amount_and_the_order_still_counts(
     client: TestClient, db: Session, stub_broker: StubBroker
 ) -> None:
     post_shopify(client, "orders/create", shopify_payload("orders/create"))
@@ -155,7 +158,28 @@ def test_a_refund_becomes_order_refunded_with_its_amount(
     assert refunded.payload["data"]["amount"] == "85.00"
     assert refunded.payload["data"]["full"] is False  # of 404.95
     assert refunded.payload["order"]["currency"] == "USD"
-    assert order_of(db).status == "refunded"
+    assert refunded.payload["order"]["refund"] == {"id": "890088186047892400", "amount": "85.00"}
+    # 85.00 of 404.95 given back: the order still counts, for what was kept.
+    order = order_of(db)
+    assert (order.status, order.refunded, order.shop_refunded) == ("placed", 8500, 8500)
+    customer = one(db, select(Customer))
+    assert (customer.orders_count, customer.total_spent) == (1, 40495 - 8500)
+
+
+def test_an_order_paid_in_another_currency_counts_its_shop_money(
+    client: TestClient, db: Session, stub_broker: StubBroker
+) -> None:
+    order = shopify_payload("orders/create")
+    # Changed from the sample: the customer paid in yen (`presentment_money` and
+    # `presentment_currency`); the shop's money stays the sample's dollars.
+    order["presentment_currency"] = "JPY"
+    order["total_price_set"]["presentment_money"] = {"amount": "61000", "currency_code": "JPY"}
+    post_shopify(client, "orders/create", order)
+    drain(stub_broker)
+
+    recorded = order_of(db)
+    assert (recorded.total, recorded.currency, recorded.shop_total) == (61000, "JPY", 40495)
+    assert one(db, select(Customer)).total_spent == 40495  # the shop's dollars, not the yen
 
 
 def test_a_refund_before_its_order_waits_for_it_and_then_fails_with_the_reason(

@@ -39,6 +39,9 @@ from worker import current_time
 from worker.runtime import Runtime
 from worker.web import create_app
 
+# The platforms' documented samples are a dollar shop's orders.
+pytestmark = pytest.mark.usefixtures("usd_shop")
+
 T0 = datetime(2022, 1, 1, 0, 0, 30, tzinfo=UTC)
 OTHER_SHOP = "other-shop.myshopify.com"
 JOHN, BOB = "john@example.com", "bob@biller.com"  # the samples' order customer, and customer

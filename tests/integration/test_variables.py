@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from models import Customer, Event, Order
 from tests.support.factories import order_event
+from worker.audience.recommendations import product_view
 from worker.authoring.sample_customers import sample_context
-from worker.delivery.composing import personal_links
+from worker.delivery.composing import LINK_NAMES, personal_links
 from worker.intake.ingest import store_events
 from worker.processing.events import process
-from worker.rendering.variables import build_context
+from worker.rendering.variables import ANY_KEYS, build_context, context_shape
 from worker.runtime import Runtime
 from worker.scheduling.matching import Scheduler
 
@@ -64,3 +66,32 @@ def test_a_real_context_has_the_documented_names_and_the_samples_the_same_shape(
     assert shape(sample) == shape(real)
     assert real["segment"] == "default"  # no segment yet
     assert real["order"]["lines"][0]["url"] == "https://shop.example/products/p-9"
+
+
+def test_the_names_ladder_check_reads_are_those_of_a_real_context(
+    db: Session, runtime: Runtime
+) -> None:
+    event = order_event(event_id="o-1", order_id="1", at=T0)
+    [event_id] = store_events(db, [event], now=T0).stored
+    process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
+    customer = db.exec(select(Customer)).one()
+    cause = db.exec(select(Event).where(col(Event.id) == event_id)).one()
+    real = build_context(
+        db,
+        event=cause,
+        customer=customer,
+        order=db.exec(select(Order)).one(),
+        settings=runtime.settings,
+        now=T0,
+    )
+    real["before"] = dict(real["before"])
+    real["recommendations"] = [
+        product_view(
+            SimpleNamespace(product_id="p", title="t", category=None, price=1, currency="EUR"), ""
+        )
+    ]  # the shop has no recommendations yet: one as for_customer makes it
+    expected = shape(real)
+    expected["event"]["data"] = ANY_KEYS  # what a platform or the API sent
+
+    assert context_shape("order.placed", runtime.settings) == expected
+    assert set(LINK_NAMES) == set(personal_links(runtime.settings, customer.id or 0))

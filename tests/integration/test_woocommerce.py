@@ -20,6 +20,9 @@ from worker import current_time
 from worker.runtime import Runtime
 from worker.web import create_app
 
+# The platforms' documented samples are a dollar shop's orders.
+pytestmark = pytest.mark.usefixtures("usd_shop")
+
 T0 = datetime(2017, 3, 22, 19, 30, tzinfo=UTC)
 
 
@@ -110,6 +113,30 @@ def test_a_cancelled_or_refunded_status_is_order_cancelled_or_refunded(
     assert [e.occurred_at for e in last] == [datetime(2017, 3, 26, 12, 0, tzinfo=UTC)]
     assert one(db, select(Order)).status == status
     assert one(db, select(Customer)).orders_count == 0
+
+
+def test_a_partial_refund_listed_on_an_update_is_order_refunded_and_the_rest_still_counts(
+    client: TestClient, db: Session, stub_broker: StubBroker
+) -> None:
+    post_woo(client, "order.created", woo_order())
+    drain(stub_broker)
+    # Changed from the sample: one refund of 5.00 listed (as WooCommerce lists them: a negative
+    # total), a later modification time; the status stays `processing`.
+    changed = {
+        **woo_order(),
+        "refunds": [{"id": 731, "reason": "damaged", "total": "-5.00"}],
+        "date_modified_gmt": "2017-03-26T12:00:00",
+    }
+    post_woo(client, "order.updated", changed)
+    drain(stub_broker)
+
+    [refunded] = rows(db, select(Event).where(Event.type == "order.refunded"))
+    assert (refunded.source_event_id, refunded.status) == ("order:727:refund:731", "processed")
+    assert refunded.payload["order"]["refund"] == {"id": "731", "amount": "5.00"}
+    order = one(db, select(Order))
+    assert (order.status, order.total, order.refunded) == ("paid", 2935, 500)
+    customer = one(db, select(Customer))
+    assert (customer.orders_count, customer.total_spent) == (1, 2935 - 500)
 
 
 def test_an_order_updated_whose_created_never_arrived_still_places_the_order(

@@ -107,6 +107,7 @@ def schedule_thank_yous(db: Session, count: int) -> list[int]:
                 "status": "placed",
                 "total": 4590,
                 "currency": "EUR",
+                "shop_total": 4590,
                 "placed_at": placed,
             }
             for item in orders

@@ -36,7 +36,8 @@ from worker.queue import clock
 from worker.queue.allinone import installed
 from worker.runtime import Runtime
 
-pytestmark = [pytest.mark.commits, pytest.mark.timeout(150)]
+# The platforms' documented samples are a dollar shop's orders.
+pytestmark = [pytest.mark.commits, pytest.mark.timeout(150), pytest.mark.usefixtures("usd_shop")]
 
 TOKEN = "test-api-token-" + "y" * 24
 # Shopify gives up at 5 s; Ladder promises 2 s. A slower answer fails the request by timeout.

@@ -114,6 +114,7 @@ def test_bad_events_in_a_batch_fail_alone_and_the_good_ones_are_processed_by_a_r
     assert all(d.send_at == T0 + timedelta(hours=2) for d in thank_yous)
 
 
+@pytest.mark.usefixtures("usd_shop")  # the Shopify sample is a dollar shop's order
 def test_an_unreadable_webhook_is_failed_with_its_try_counted_and_the_others_are_processed(
     db: Session, runtime: Runtime, redis_broker: RedisBroker
 ) -> None:

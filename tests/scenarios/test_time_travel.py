@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
-from models import DeliveryStatus
+from models import Customer, DeliveryStatus
+from worker.canonical import CanonicalEvent
 from worker.demo.time_machine import Sent, TimeMachine, time_machine
 from worker.runtime import Runtime
 from worker.scheduling.holdout import is_held_out
@@ -163,3 +165,31 @@ def test_transactional_email_keeps_no_quiet_hours_and_needs_no_marketing_consent
         emails = machine.emails("ana@example.com")
 
     assert emails == [Sent("receipt", night)]
+
+
+def test_one_order_told_twice_and_paid_before_placed_gets_one_thank_you_at_its_own_time(
+    runtime: Runtime,  # noqa: ARG001
+) -> None:
+    """The shipped triggers: a Shopify order whose `paid` arrives first, then its `create`,
+    then the same order again from an import of the shop's history under another event id."""
+    with time_machine(MONDAY) as machine:
+        placed = machine.order_placed("ana@example.com", locale="en")
+        told = placed.model_dump(mode="json", exclude_none=True)
+        machine.advance(timedelta(minutes=5))
+        paid_first = {**told, "id": "order:1:paid", "type": "order.paid"}
+        paid_first["occurred_at"] = machine.now.isoformat()
+        imported = {**told, "id": "history-line-1"}
+        machine.happen(CanonicalEvent.model_validate(paid_first))
+        machine.happen(placed)
+        machine.advance(timedelta(minutes=10))
+        machine.happen(CanonicalEvent.model_validate(imported))
+        machine.advance(timedelta(hours=3))
+
+        assert [sent.trigger for sent in machine.emails("ana@example.com")] == ["thank-you"]
+        # One row, not a second one the day's budget happens to hold back.
+        rows = machine.deliveries("ana@example.com")
+        assert [row.trigger for row in rows].count("thank-you") == 1
+        [thank_you] = machine.emails("ana@example.com")
+        assert thank_you.sent_at == MONDAY + timedelta(hours=2)  # two hours after the order
+        ana = machine.db.exec(select(Customer)).one()
+        assert (ana.orders_count, ana.last_order_at) == (1, MONDAY)  # placed, not paid, time

@@ -21,11 +21,14 @@ def order_event(
     locale: str | None = "en",
     consent: bool = True,
     first_name: str | None = "Ana",
+    source: str = "api",
+    order: dict[str, Any] | None = None,
     **customer: Any,
 ) -> CanonicalEvent:
+    """`order` adds fields to the order (`refund`, `placed_at`, `shop_total`)."""
     return CanonicalEvent.model_validate(
         {
-            "source": "api",
+            "source": source,
             "id": event_id,
             "type": type,
             "occurred_at": at.isoformat(),
@@ -49,6 +52,7 @@ def order_event(
                         "price": str(total),
                     }
                 ],
+                **(order or {}),
             },
         }
     )

@@ -274,3 +274,87 @@ def test_a_template_that_would_exhaust_a_worker_is_reported_with_its_file_and_li
     assert "win_back/champions.html.j2:5: the template builds a value of 1,000,000,000 " + (
         "characters or items"
     ) in problems_in(templates)
+
+
+def write_trigger(folder: Path, name: str, body: str) -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text(f'name = "{name}"\nmessage = "thank_you"\n{body}\n', encoding="utf-8")
+    return path
+
+
+def test_an_event_type_that_is_not_one_ladder_receives_is_refused_with_the_one_meant(
+    tmp_path: Path,
+) -> None:
+    on = write_trigger(tmp_path, "placd", 'on = "order.placd"')
+    unless = write_trigger(tmp_path, "refundd", 'on = "order.placed"\nunless = ["order.refundd"]')
+    write_trigger(tmp_path, "custom", 'on = "custom.gift_card.redeemed"')
+
+    problems, _ = check(tmp_path)
+
+    assert problems == [
+        f"{on}:3: on: Value error, 'order.placd' is not an event type Ladder receives"
+        " (hint: did you mean 'order.placed'?)",
+        f"{unless}:4: unless: Value error, 'order.refundd' is not an event type Ladder"
+        " receives (hint: did you mean 'order.refunded'?)",
+    ]
+
+
+def test_a_condition_reading_a_fact_the_customer_does_not_have_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = write_trigger(
+        tmp_path,
+        "typo",
+        'on = "order.placed"\nwhen = "customer.ordrs_count >= 2"\ndedupe = "order.idd"',
+    )
+
+    problems, text = check(tmp_path)
+
+    assert problems == [
+        f"{path}:4: when: reads customer.ordrs_count, which is not there"
+        " (did you mean 'orders_count'?)",
+        f"{path}:5: dedupe: reads order.idd, which is not there (did you mean 'id'?)",
+    ]
+    assert "│ trigger  │ typo" in text and "ok" not in text.split("typo")[1].split("\n")[0]
+
+
+def test_a_date_trigger_reading_an_order_it_never_gets_is_refused_in_its_templates(
+    tmp_path: Path,
+) -> None:
+    path = write_trigger(tmp_path, "card", 'on = "date:12-20"\nwhen = "order.total > 10"')
+
+    problems, _ = check(tmp_path)
+
+    # Its condition, and the thank-you templates it sends, read the order.
+    assert problems[0] == (
+        f"{path}:4: when: reads order.total, but a trigger on date:12-20 gets no order"
+    )
+    assert (
+        "thank_you/default.html.j2:7: reads order.placed_at, but a trigger on date:12-20"
+        " gets no order (trigger 'card' sends thank_you)" in problems
+    )
+    assert (
+        "partials/order_lines.html.j2:3: reads order.lines, but a trigger on date:12-20"
+        " gets no order (trigger 'card' sends thank_you)" in problems
+    )
+
+
+def test_a_template_reading_a_key_no_context_has_is_refused_even_in_a_branch_not_rendered(
+    tmp_path: Path,
+) -> None:
+    templates = shop(tmp_path, "win_back")
+    add(
+        templates,
+        "win_back/champions.html.j2",
+        "<p>Hi</p>\n{% if customer.orders_count > 100 %}{{ customer.frist_name }}\n"
+        "{% for line in order.lines %}{{ line.titel }}{% endfor %}{% endif %}",
+    )
+    report = run_checks(Settings(templates_dir=templates))
+    assert (
+        "win_back/champions.html.j2:5: reads customer.frist_name, which is not there"
+        " (did you mean 'first_name'?) (trigger 'win-back' sends win_back)" in report.problems
+    )
+    assert (
+        "win_back/champions.html.j2:6: reads line.titel, which is not there"
+        " (did you mean 'title'?) (trigger 'win-back' sends win_back)" in report.problems
+    )

@@ -121,7 +121,7 @@ def test_a_condition_that_would_exhaust_a_worker_is_a_condition_error() -> None:
     env = make_environment(Path("templates"), inline_css=False)
     condition, _ = compile_expression(env, "when", "('a' * 10**9)|length > 0")
     trigger = Trigger.model_validate(
-        {"name": "greedy", "on": "order.created", "message": "thank_you", "when": "x"}
+        {"name": "greedy", "on": "order.placed", "message": "thank_you", "when": "x"}
     )
     compiled = CompiledTrigger(trigger=trigger, condition=condition, names=frozenset())
     with pytest.raises(ConditionError, match="builds a value of 1,000,000,000 characters"):

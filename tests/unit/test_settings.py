@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -208,3 +209,15 @@ def test_the_studio_login_needs_both_a_user_and_a_long_enough_password() -> None
     configured = settings(studio_user="marketing", studio_password="a long enough password")
     assert configured.studio_user == "marketing"
     assert "a long enough password" not in repr(configured)
+
+
+def test_exchange_rates_are_read_as_worth_in_the_shop_currency() -> None:
+    settings = Settings(exchange_rates="USD=0.92, JPY=0.0061")
+    assert settings.rates == {"USD": Decimal("0.92"), "JPY": Decimal("0.0061")}
+    assert Settings().rates == {}
+
+
+@pytest.mark.parametrize("rates", ["USD:0.92", "usd=0.92", "JPY=0", "JPY=-1", "JPY=abc"])
+def test_a_malformed_exchange_rate_is_refused_naming_the_variable(rates: str) -> None:
+    with pytest.raises(ValidationError, match="EXCHANGE_RATES"):
+        Settings(exchange_rates=rates)

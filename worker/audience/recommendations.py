@@ -103,14 +103,16 @@ def for_customer(
     if limit <= 0:
         return []
     rows = db.execute(text(_FOR_CUSTOMER), {"customer_id": customer_id, "limit": limit}).all()
-    return [
-        {
-            "product_id": row.product_id,
-            "title": row.title,
-            "category": row.category,
-            "price": to_major(row.price, row.currency),
-            "currency": row.currency,
-            "url": product_url(shop_url, row.product_id),
-        }
-        for row in rows
-    ]
+    return [product_view(row, shop_url) for row in rows]
+
+
+def product_view(row: Any, shop_url: str) -> dict[str, Any]:
+    """One recommended product as templates see it (`ladder check` reads its names here)."""
+    return {
+        "product_id": row.product_id,
+        "title": row.title,
+        "category": row.category,
+        "price": to_major(row.price, row.currency),
+        "currency": row.currency,
+        "url": product_url(shop_url, row.product_id),
+    }

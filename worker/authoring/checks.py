@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from triggers import TriggerError, TriggerSet, load_trigger, load_triggers
+from triggers import Trigger, TriggerError, TriggerSet, load_trigger, load_triggers
 from worker.audience.segments import PROSPECT, SEGMENTS
+from worker.authoring.context_checks import condition_problems, template_problems
 from worker.authoring.copy_checks import copy_problems
 from worker.authoring.sample_customers import sample_context
 from worker.rendering.renderer import RenderedEmail, Renderer, RenderError
@@ -223,23 +224,29 @@ class CheckReport:
         self.checked.append(Checked(kind, name, False, detail or problem))
 
 
-def _check_triggers(settings: Settings, renderer: Renderer, report: CheckReport) -> set[str]:
+def _check_triggers(settings: Settings, renderer: Renderer, report: CheckReport) -> list[Trigger]:
     """Checks each trigger file on its own, so one mistake does not hide the next; returns the
-    messages the valid ones send."""
-    messages: set[str] = set()
+    valid ones. A condition reading a name its context lacks is a mistake here, not a delivery
+    failed at run time."""
+    valid: list[Trigger] = []
     for path in sorted(settings.triggers_dir.glob("*.toml")):
         try:
             trigger = load_trigger(path, renderer.env)
-            report.checked.append(Checked("trigger", trigger.name, True, ""))
-            messages.add(trigger.message)
         except TriggerError as exc:
             report.refuse("trigger", path.name, str(exc))
+            continue
+        valid.append(trigger)
+        problems = condition_problems(path, trigger, renderer.env, settings)
+        for problem in problems:
+            report.refuse("trigger", trigger.name, problem)
+        if not problems:
+            report.checked.append(Checked("trigger", trigger.name, True, ""))
     if not report.problems:
         try:  # names unique across files
             TriggerSet.build(renderer.env, load_triggers(settings.triggers_dir, renderer.env))
         except TriggerError as exc:
             report.refuse("trigger", exc.path.name, str(exc))
-    return messages
+    return valid
 
 
 def run_checks(settings: Settings) -> CheckReport:
@@ -247,8 +254,16 @@ def run_checks(settings: Settings) -> CheckReport:
     sends present: what was checked and what is wrong."""
     report = CheckReport()
     renderer = Renderer(settings.templates_dir, settings.default_locale)
-    messages = _check_triggers(settings, renderer, report)
+    triggers = _check_triggers(settings, renderer, report)
+    messages = {trigger.message for trigger in triggers}
     renditions, found = check_templates(settings)
+    as_written = Renderer(settings.templates_dir, settings.default_locale, inline_css=False)
+    rendered = {problem.where for problem in found}  # a render error there says it already
+    found += [
+        Problem(where, what)
+        for where, what in template_problems(triggers, as_written, settings)
+        if where not in rendered
+    ]
     report.renditions = len(renditions)
     variants: dict[str, str] = {}
     for rendition in renditions:

@@ -13,7 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
-from triggers import CompiledTrigger, ConditionError, TriggerSet
+from triggers import CONDITION_FAILED, CompiledTrigger, ConditionError, TriggerSet
 from triggers.matching import UnknownNameError, compile_expression
 from worker.rendering.variables import build_context
 from worker.scheduling import rules
@@ -25,7 +25,7 @@ _AND = re.compile(r"\s+and\s+")
 @dataclass(frozen=True)
 class Match:
     trigger: str
-    outcome: str  # "matched", "did not match", "error"
+    outcome: str  # "matched", "failed", "deduplicated", "did not match", "error"
     detail: str = ""
 
 
@@ -69,7 +69,9 @@ def explain(
             .order_by(col(Delivery.id))
         ).all()
     )
-    started = {(d.cause_event_id, d.trigger) for d in deliveries}
+    started: dict[tuple[int | None, str], Delivery] = {
+        (d.cause_event_id, d.trigger): d for d in deliveries
+    }
     keys = {d.dedupe_key: d for d in deliveries}
     steps = []
     for event in found:
@@ -81,8 +83,9 @@ def explain(
         ]
         step = Step(event, cancels=stopped)
         for compiled in triggers.started_by(event.type):
-            if (event.id, compiled.trigger.name) in started:
-                step.matches.append(Match(compiled.trigger.name, "matched"))
+            made = started.get((event.id, compiled.trigger.name))
+            if made is not None:
+                step.matches.append(_outcome(compiled.trigger.name, made))
                 continue
             context = build_context(
                 db,
@@ -102,22 +105,34 @@ def explain(
     return Explanation(customer, suppressed is not None, steps, deliveries)
 
 
+def _outcome(name: str, delivery: Delivery) -> Match:
+    """A trigger this event started: matched, or failed because a condition could not be
+    evaluated (then, or when it was about to be sent)."""
+    reason = delivery.reason or ""
+    if delivery.status == DeliveryStatus.FAILED and CONDITION_FAILED in reason:
+        return Match(name, "failed", reason)
+    return Match(name, "matched")
+
+
 def _deduplicated(
     compiled: CompiledTrigger, context: dict[str, Any], event: Event, keys: dict[str, Delivery]
 ) -> Match | None:
-    """A match that made no row because an earlier event with the same dedupe value did."""
-    if compiled.trigger.dedupe is None:
-        return None
+    """A match that made no row because an earlier event with the same dedupe value (by
+    default for an order event: the same order) did."""
     try:
-        key = rules.dedupe_key(compiled, context, event.id)  # type: ignore[arg-type]
+        key = rules.dedupe_key(
+            compiled,
+            context,
+            event.id,  # type: ignore[arg-type]
+            order_id=event.order_id,
+        )
     except ConditionError:
         return None
     earlier = keys.get(key)
-    if earlier is None:
+    if earlier is None or earlier.cause_event_id == event.id:
         return None
-    detail = (
-        f"dedupe: {compiled.trigger.dedupe} was already started by event {earlier.cause_event_id}"
-    )
+    on = compiled.trigger.dedupe or "the order"
+    detail = f"dedupe: {on} was already started by event {earlier.cause_event_id}"
     return Match(compiled.trigger.name, "deduplicated", detail)
 
 

@@ -96,6 +96,8 @@ def sample_context(
             "status": "placed",
             "total": total,
             "currency": currency,
+            "refunded": Decimal(0),
+            "shop_total": total,
             "placed_at": last_order_at,
             "lines": lines,
         },

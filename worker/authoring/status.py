@@ -17,6 +17,7 @@ from models import (
     InboxStatus,
     ProviderEvent,
 )
+from triggers import CONDITION_FAILED
 from worker.delivery import pauses
 from worker.settings import Settings
 
@@ -86,7 +87,28 @@ def status_report(db: Session, *, now: datetime, settings: Settings) -> dict[str
             )
         ],
         "inbox_unused": inbox_unused(db),
+        "conditions_failed": conditions_failed(db),
     }
+
+
+def conditions_failed(db: Session) -> list[dict[str, Any]]:
+    """Deliveries failed because a trigger's condition could not be evaluated (a name its
+    context lacks, a type mismatch), by trigger and reason: fix the file, `ladder check`."""
+    count = func.count().label("rows")
+    query = (
+        select(col(Delivery.trigger), col(Delivery.reason), count)
+        .where(
+            col(Delivery.status) == DeliveryStatus.FAILED,
+            col(Delivery.reason).contains(CONDITION_FAILED, autoescape=True),
+        )
+        .group_by(col(Delivery.trigger), col(Delivery.reason))
+        .order_by(count.desc(), col(Delivery.trigger))
+        .limit(20)
+    )
+    return [
+        {"trigger": trigger, "reason": reason, "count": rows}
+        for trigger, reason, rows in db.execute(query)
+    ]
 
 
 def inbox_unused(db: Session) -> list[dict[str, Any]]:

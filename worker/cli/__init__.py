@@ -59,6 +59,7 @@ def demo(
 app.command()(authoring.explain)
 app.command()(authoring.plan)
 app.command()(authoring.preview)
+app.command("send-test")(authoring.send_test)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from rich.console import Console
 from models.db import session
 from triggers import TriggerError, load_triggers
 from worker import current_time
+from worker.authoring import proofs
 from worker.authoring.checks import CheckReport, run_checks
 from worker.authoring.explaining import Explanation
 from worker.authoring.explaining import explain as explain_customer
@@ -26,7 +27,8 @@ from worker.authoring.preview import (
     sending_trigger,
     write_preview,
 )
-from worker.cli.output import console, fail, table, when
+from worker.cli.output import console, err, fail, table, when
+from worker.providers import DeliveryError
 from worker.rendering.renderer import Renderer, RenderError
 from worker.runtime import get_runtime
 from worker.settings import get_settings
@@ -209,3 +211,39 @@ def preview(
     console.print(f"HTML: {html_path}\ntext: {text_path}")
     if open_:
         webbrowser.open(html_path.resolve().as_uri())
+
+
+def send_test(
+    message: Annotated[str, typer.Argument(help="e.g. thank_you")],
+    to: Annotated[str, typer.Option("--to", help="the address the test goes to")],
+    customer: Annotated[
+        str | None, typer.Option(help="render for this real customer's e-mail")
+    ] = None,
+    segment: Annotated[str | None, typer.Option(help="e.g. champions")] = None,
+    locale: Annotated[str | None, typer.Option(help="e.g. de or es_MX")] = None,
+) -> None:
+    """Send one message now to --to, marked as a test, through the configured backend."""
+    runtime = get_runtime()
+    try:
+        with session(runtime.settings.database_url) if customer else nullcontext() as db:
+            proof = proofs.send_test(
+                runtime,
+                message,
+                to=to,
+                now=current_time.now(),
+                db=db,
+                customer=customer,
+                segment=segment,
+                locale=locale,
+            )
+    except (proofs.ProofError, PreviewError, RenderError, DeliveryError) as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(1) from exc
+    shown, where = proof.preview, proof.provider_message_id
+    if where.startswith("file:"):  # the file backend: say where to open it
+        where = str(runtime.settings.outbox_dir / where.removeprefix("file:"))
+    console.print(
+        f"Sent a test of [bold]{message}[/bold] ({shown.email.variant}, {shown.segment}, "
+        f"{shown.locale}, for {shown.customer}) to {proof.to}: {where}",
+        highlight=False,
+    )

@@ -12,9 +12,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from models.db import session
 from worker import current_time
+from worker.cli import history
 from worker.cli.output import console, table
 from worker.intake.importing import ImportResult, read_batches
-from worker.queue import dispatch
+from worker.queue import broker, dispatch
+from worker.runtime import get_runtime
 from worker.settings import get_settings
 
 COLUMNS = ("lines", "stored", "duplicates", "invalid")
@@ -24,12 +26,24 @@ def import_events(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines file")],
     batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 1000,
 ) -> None:
-    """Import canonical events, one JSON object per line. Idempotent: re-run to resume."""
+    """Import canonical events, one JSON object per line. Idempotent: re-run to resume.
+
+    With workers (REDIS_URL) they process the events; otherwise this command does, oldest
+    first, then scores the segments, so the facts, segments and waits are right at the end."""
     result = import_file(path, batch_size=batch_size, console=console)
     done = table(f"Imported {path.name}", COLUMNS, right=COLUMNS)
     counts = (result.lines, result.stored, result.duplicates, result.invalid_count)
     done.add_row(*(str(n) for n in counts))
     console.print(done)
+    if broker.has_consumer():
+        console.print(
+            f"{result.stored:,} events handed to the workers; `ladder status` shows those "
+            "still pending. The clock scores the segments daily, or run `ladder segments "
+            "refresh` once they are processed."
+        )
+    else:
+        report = history.process_here(get_runtime(), console=console)
+        console.print(report.describe(), highlight=False)
     if result.invalid:
         bad = table(
             "Invalid lines (first 20): fix them and import again", ("line", "field", "error")

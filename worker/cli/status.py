@@ -51,6 +51,17 @@ def status(
             "`ladder sending resume` tries now."
         )
     _print_inbox_unused(report["inbox_unused"])
+    _print_conditions_failed(report["conditions_failed"])
+
+
+def _print_conditions_failed(failed: list[dict[str, Any]]) -> None:
+    if not failed:
+        return
+    title = "deliveries failed by a trigger's condition (fix it, then `ladder check`)"
+    shown = table(title, ("trigger", "rows", "reason"), right={"rows"})
+    for item in failed:
+        shown.add_row(item["trigger"], str(item["count"]), item["reason"], style="red")
+    console.print(shown)
 
 
 def _print_inbox_unused(unused: list[dict[str, Any]]) -> None:

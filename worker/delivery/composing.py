@@ -12,6 +12,9 @@ from worker.providers import OutgoingEmail, delivery_key
 from worker.runtime import Runtime
 from worker.settings import Settings
 
+# What composing adds to the context a template gets (`ladder check` reads the names here).
+LINK_NAMES = ("unsubscribe_url", "preferences_url")
+
 
 def compose(
     claimed: Claimed, context: dict[str, Any], *, now: datetime, runtime: Runtime

@@ -3,6 +3,7 @@ becomes of it (cancelled, skipped, suppressed, failed, or later)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -18,6 +19,8 @@ from triggers import ConditionError, Trigger
 from worker.delivery.claims import Batch, Claimed
 from worker.runtime import Runtime
 from worker.scheduling import budget, rules
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,17 @@ def eligibility(
     try:
         if not compiled.matches(context):
             return Verdict(DeliveryStatus.CANCELLED, f"`when` no longer holds: {trigger.when}")
+        if not compiled.may_send(context):
+            return Verdict(DeliveryStatus.CANCELLED, f"`send_if` does not hold: {trigger.send_if}")
     except ConditionError as exc:
+        # Ids and the error's kind only: the message may quote the customer's data.
+        logger.warning(
+            "delivery %s failed at send time: trigger %s `%s` raised %s",
+            delivery.id,
+            trigger.name,
+            exc.field,
+            exc.cause,
+        )
         return Verdict(DeliveryStatus.FAILED, str(exc))
     if trigger.is_marketing:
         return _held_back(db, claimed, trigger, now=now, runtime=runtime, batch=batch)

@@ -58,16 +58,23 @@ class TimeMachine:
         drain(self.broker)
 
     def order_placed(
-        self, email: str, *, total: str | Decimal = "45.90", currency: str = "EUR", **customer: Any
+        self,
+        email: str,
+        *,
+        total: str | Decimal = "45.90",
+        currency: str = "EUR",
+        at: datetime | None = None,
+        **customer: Any,
     ) -> CanonicalEvent:
-        """An `order.placed` event now, one line, for `email` (customer fields as keywords)."""
+        """An `order.placed` event now (or `at`: history, arriving now), one line, for `email`
+        (customer fields as keywords)."""
         number = next(self._ids)
         return CanonicalEvent.model_validate(
             {
                 "source": "api",
                 "id": f"time-machine-{number}",
                 "type": "order.placed",
-                "occurred_at": self.now.isoformat(),
+                "occurred_at": (at or self.now).isoformat(),
                 "customer": {"email": email, "accepts_marketing": True, **customer},
                 "order": {
                     "id": f"tm-{number}",

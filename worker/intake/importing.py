@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from worker import hygiene
-from worker.canonical import CanonicalEvent, describe_errors
+from worker.canonical import CanonicalEvent, IncomingEvent, describe_errors
 from worker.intake.ingest import batched
 
 MAX_INVALID_KEPT = 1000
@@ -29,7 +29,7 @@ class ImportResult:
 
 def _parse(number: int, raw: bytes, result: ImportResult) -> CanonicalEvent | None:
     try:
-        return CanonicalEvent.model_validate(hygiene.loads(raw))
+        return IncomingEvent.model_validate(hygiene.loads(raw))
     except hygiene.NotJSON as exc:
         errors = [{"field": "(line)", "error": f"not JSON: {exc}"}]
     except ValidationError as exc:

@@ -77,6 +77,7 @@ COVERAGE: dict[str, dict[str, str]] = {
         "status": "kept",
         "currency": "kept",
     },
+    "order_refunds": {"refund_key": "kept: the platform's refund id or an event id"},
     "order_lines": {
         "product_id": "kept: a product",
         "title": "kept: a product",

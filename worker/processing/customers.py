@@ -156,20 +156,17 @@ def _counted(customer_id: Any) -> ColumnElement[bool]:
     return and_(ORDERS.c.customer_id == customer_id, ORDERS.c.status.not_in(UNCOUNTED_STATUSES))
 
 
+# What an order adds to a customer's totals: its total in the shop's currency, net of refunds.
+_NET = ORDERS.c.shop_total - ORDERS.c.shop_refunded
+
+
 @cache
 def _refresh_facts() -> Update:
     def aggregate(expression: Any) -> Any:
         return select(expression).where(_counted(CUSTOMERS.c.id)).scalar_subquery()
 
     count = aggregate(func.count())
-    total = aggregate(func.coalesce(func.sum(ORDERS.c.total), 0))
-    first_currency = (
-        select(ORDERS.c.currency)
-        .where(ORDERS.c.customer_id == CUSTOMERS.c.id)
-        .order_by(ORDERS.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
+    total = aggregate(func.coalesce(func.sum(_NET), 0))
     return (
         update(CUSTOMERS)
         .where(CUSTOMERS.c.id.in_(bindparam("customer_ids", expanding=True)))
@@ -179,29 +176,32 @@ def _refresh_facts() -> Update:
             first_order_at=aggregate(func.min(ORDERS.c.placed_at)),
             last_order_at=aggregate(func.max(ORDERS.c.placed_at)),
             average_order_value=case((count > 0, total // count), else_=0),
-            currency=func.coalesce(CUSTOMERS.c.currency, first_currency),
+            currency=bindparam("currency"),
         )
         .returning(*CUSTOMERS.c)
     )
 
 
-def refresh_facts(db: Session, customer_ids: Sequence[int]) -> dict[int, Customer]:
+def refresh_facts(
+    db: Session, customer_ids: Sequence[int], *, currency: str
+) -> dict[int, Customer]:
     """Recomputes orders count, total spent, first/last order and average from the order rows,
-    sets the currency of their first order on customers who had none; returns the customer
-    rows as they now are, by id.
+    in the shop's `currency` and net of refunds (fully refunded and cancelled orders do not
+    count); returns the customer rows as they now are, by id.
 
     One statement over the customers' indexed orders: exact whatever order events arrive in,
     and idempotent, so no nightly recount is ever needed.
     """
     if not customer_ids:
         return {}
-    rows = db.execute(_refresh_facts(), {"customer_ids": sorted(set(customer_ids))})
+    values = {"customer_ids": sorted(set(customer_ids)), "currency": currency}
+    rows = db.execute(_refresh_facts(), values)
     return {row.id: cast(Customer, row) for row in rows}
 
 
 @cache
 def _facts_before() -> Any:
-    return select(func.count(), func.coalesce(func.sum(ORDERS.c.total), 0)).where(
+    return select(func.count(), func.coalesce(func.sum(_NET), 0)).where(
         _counted(bindparam("customer_id")),
         ORDERS.c.placed_at < bindparam("placed_at", type_=UTCDateTime()),
         ORDERS.c.id != bindparam("order_id"),

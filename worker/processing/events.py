@@ -22,7 +22,15 @@ from models.tables import EVENTS
 from worker.canonical import CanonicalEvent, describe_errors
 from worker.errors import NOT_THE_ROWS_FAULT, PermanentError
 from worker.processing import customers
-from worker.processing.orders import OrderLines, OrderSighting, insert_lines, record_orders
+from worker.processing.money import ShopMoney
+from worker.processing.orders import (
+    OrderLines,
+    OrderRefused,
+    OrderSighting,
+    insert_lines,
+    record_orders,
+)
+from worker.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +38,11 @@ logger = logging.getLogger(__name__)
 class Scheduler(Protocol):
     """The next stage, asked about each event as it is applied (`scheduling.matching`): the
     customer's facts are those as of this event."""
+
+    @property
+    def settings(self) -> Settings:
+        """The shop's currency and exchange rates, for the order rows."""
+        ...
 
     def start(
         self,
@@ -128,7 +141,8 @@ def _process_together(
             db.rollback()
             break  # Another worker got there first, or they failed for good earlier.
         try:
-            due = _apply_all(db, claimed, _Batch(scheduler), now=now)
+            batch = _Batch(scheduler, ShopMoney.of(scheduler.settings))
+            due = _apply_all(db, claimed, batch, now=now)
         except _EventFailed as exc:
             db.rollback()
             mark_failed(db, exc.event_id, exc.reason)
@@ -205,6 +219,7 @@ class _Batch:
     """What a batch writes at its end, in one statement each."""
 
     scheduler: Scheduler
+    money: ShopMoney
     links: list[dict[str, Any]] = field(default_factory=list)  # event → customer and order
     lines: list[dict[str, Any]] = field(default_factory=list)  # new orders' lines
     deliveries: list[dict[str, Any]] = field(default_factory=list)  # new delivery rows
@@ -216,6 +231,13 @@ class _Batch:
         rows, self.deliveries = self.deliveries, []
         self.due += self.scheduler.insert(db, rows, now=now)
 
+    def write_links(self, db: Session) -> None:
+        """Links the events so far to their customer and order (a later round's `unless`
+        tells an order told again from another one by its cause's order)."""
+        links, self.links = self.links, []
+        if links:
+            db.execute(_link(), links)
+
 
 def _apply_all(db: Session, claimed: Sequence[Any], batch: _Batch, *, now: datetime) -> list[int]:
     waiting = [(event, _parse(event)) for event in claimed]
@@ -223,7 +245,7 @@ def _apply_all(db: Session, claimed: Sequence[Any], batch: _Batch, *, now: datet
         waiting = _apply_round(db, waiting, batch, now=now)
     batch.insert_deliveries(db, now=now)
     insert_lines(db, batch.lines)
-    db.execute(_link(), batch.links)  # nothing in the batch reads these columns
+    batch.write_links(db)
     return batch.due
 
 
@@ -264,17 +286,33 @@ def _apply_round(
     placed = [
         (position, waiting[i]) for position, (i, _) in enumerate(now_round) if waiting[i][1].order
     ]
-    recorded = record_orders(
-        db,
-        [
-            OrderSighting(event.source, incoming.order, found[p].id, event.type, event.occurred_at)  # type: ignore[arg-type]
-            for p, (event, incoming) in placed
-        ],
-        batch.lines,
-        batch.known_lines,
-    )
+    try:
+        recorded = record_orders(
+            db,
+            [
+                OrderSighting(
+                    event.source,
+                    incoming.order,  # type: ignore[arg-type]
+                    found[p].id,  # type: ignore[arg-type]
+                    event.type,
+                    event.occurred_at,
+                    event_id=event.id,
+                    event_key=f"{event.source}:{event.source_event_id}",
+                )
+                for p, (event, incoming) in placed
+            ],
+            batch.lines,
+            batch.known_lines,
+            money=batch.money,
+        )
+    except OrderRefused as exc:  # kept, failed with the reason, for a replay after a fix
+        raise _EventFailed(exc.event_id, exc.reason) from exc
     orders = {p: order for (p, _), order in zip(placed, recorded, strict=True)}
-    facts = customers.refresh_facts(db, [found[p].id for p, _ in placed])  # type: ignore[misc]
+    facts = customers.refresh_facts(
+        db,
+        [found[p].id for p, _ in placed],  # type: ignore[misc]
+        currency=batch.money.currency,
+    )
     for position, (i, _) in enumerate(now_round):
         event = waiting[i][0]
         customer = facts.get(found[position].id, found[position])  # type: ignore[arg-type]
@@ -291,6 +329,7 @@ def _apply_round(
         )
     if later:  # written now, for the next round's `unless` and cooldown look-ups
         batch.insert_deliveries(db, now=now)
+        batch.write_links(db)
     return [waiting[i] for i in later]
 
 

@@ -28,6 +28,8 @@ from worker.rendering.variants import (
 )
 
 _MAX_CHOICES = 4096
+# What rendering adds to the context every template gets (`ladder check` reads the names here).
+ADDED_NAMES = ("locale", "language", "greeting")
 
 
 class RenderError(Exception):
@@ -181,7 +183,7 @@ class Renderer:
         code = formatting_locale(variant_locale(variant, self.default_locale), locale)
         language = code.split("_")[0]
         customer = context.get("customer") or {}
-        full = {
+        full = {  # the names in ADDED_NAMES
             **context,
             "locale": code,
             "language": language,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, overload
 
 from sqlmodel import Session
 
-from models import Customer, Event, Order
+from models import Customer, Event, Order, OrderLine
 from models.types import to_major
 from worker.audience import recommendations
-from worker.audience.recommendations import product_url
+from worker.audience.recommendations import product_url, product_view
 from worker.processing import customers, orders
 from worker.rendering import bounds
 from worker.settings import Settings
@@ -50,14 +51,23 @@ def shop_view(settings: Settings) -> dict[str, Any]:
 
 
 def order_view(
-    db: Session, order: Order, *, shop_url: str = "", lines: orders.OrderLines | None = None
+    db: Session,
+    order: Order,
+    *,
+    shop_url: str = "",
+    shop_currency: str = "EUR",
+    lines: orders.OrderLines | None = None,
 ) -> dict[str, Any]:
+    """The order as the customer paid it (`total`, `currency`, `lines`), and as the facts
+    count it: `shop_total` in the shop's currency, comparable with the customer's totals."""
     known = lines or orders.OrderLines()
     return {
         "id": order.source_order_id,
         "status": order.status,
         "total": to_major(order.total, order.currency),
         "currency": order.currency,
+        "refunded": to_major(order.refunded, order.currency),
+        "shop_total": to_major(order.shop_total, shop_currency),
         "placed_at": order.placed_at,
         "lines": [
             {
@@ -81,6 +91,10 @@ def event_view(event: Event) -> dict[str, Any]:
         "occurred_at": event.occurred_at,
         "data": event.payload.get("data", {}),
     }
+
+
+# What `before` holds: the customer's order facts from before the triggering order.
+BEFORE_FACTS = ("orders_count", "total_spent", "average_order_value")
 
 
 def build_context(
@@ -114,7 +128,13 @@ def build_context(
             )
         )
     if order is not None and (needs is None or "order" in needs):
-        context["order"] = order_view(db, order, shop_url=settings.shop_url, lines=lines)
+        context["order"] = order_view(
+            db,
+            order,
+            shop_url=settings.shop_url,
+            shop_currency=settings.default_currency,
+            lines=lines,
+        )
     if order is not None and (needs is None or "before" in needs):
         cause_order = order
 
@@ -124,7 +144,7 @@ def build_context(
                 "orders_count": facts["orders_count"],
                 "total_spent": to_major(facts["total_spent"], currency),
                 "average_order_value": to_major(facts["average_order_value"], currency),
-            }
+            }  # the names in BEFORE_FACTS
 
         context["before"] = LazyMapping(load_before)
     return context
@@ -178,3 +198,68 @@ class LazySequence(Sequence[Any]):
 
     def __bool__(self) -> bool:
         return len(self) > 0
+
+
+class Absent:
+    """A context name that is always None for this trigger (no order on a date trigger)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+# A mapping whose keys are not known in advance (an event's `data` from outside).
+ANY_KEYS = object()
+# What a shape is: a dict of known keys, a one-item list (a sequence of that item), None (a
+# value not looked into: a number, a date), ANY_KEYS, or Absent.
+Shape = Any
+# What the daily jobs put in `event.data` (worker/audience: segments.emit_moves, dates.sweep).
+_OWN_DATA = {"segment.": ("from", "to"), "date:": ("on", "date")}
+
+
+def context_shape(entry: str, settings: Settings) -> dict[str, Shape]:
+    """The names a trigger starting on `entry` gets in its context, as `build_context` makes
+    them (its views called on empty rows, so a new fact shows up here by itself). An `order.*`
+    event has an order; Ladder's own events (dates, segment moves) never do; others may."""
+    now = datetime(2000, 1, 1, tzinfo=UTC)
+    blank = Event(
+        source="", source_event_id="", type=entry, occurred_at=now, received_at=now, payload={}
+    )
+    event: dict[str, Shape] = dict.fromkeys(event_view(blank))
+    prefix = next((p for p in _OWN_DATA if entry.startswith(p)), None)
+    event["data"] = dict.fromkeys(_OWN_DATA[prefix]) if prefix else ANY_KEYS
+    known = orders.OrderLines()
+    known.remember(0, [OrderLine(order_id=0, product_id="", title="", quantity=1, price=0)])
+    row = Order(
+        id=0,
+        source="",
+        source_order_id="",
+        customer_id=0,
+        placed_at=now,
+        total=0,
+        shop_total=0,
+        currency="EUR",
+    )
+    order: Shape = _keys(order_view(None, row, lines=known))  # type: ignore[arg-type]
+    before: Shape = dict.fromkeys(BEFORE_FACTS)
+    if prefix is not None:
+        order = before = Absent(f"a trigger on {entry} gets no order")
+    product = SimpleNamespace(product_id="", title="", category=None, price=0, currency="EUR")
+    customer = Customer(email="", created_at=now)
+    return {
+        "event": event,
+        "customer": dict.fromkeys(customer_view(customer, now=now, default_currency="EUR")),
+        "order": order,
+        "before": before,
+        "segment": None,
+        "shop": dict.fromkeys(shop_view(settings)),
+        "now": None,
+        "recommendations": [_keys(product_view(product, ""))],
+    }
+
+
+def _keys(view: dict[str, Any]) -> dict[str, Shape]:
+    """A view's keys; a list of mappings in it becomes a one-item list of their keys."""
+    return {
+        key: [dict.fromkeys(value[0])] if isinstance(value, list) and value else None
+        for key, value in view.items()
+    }

@@ -3,6 +3,7 @@ triggers that listen for it, as delivery rows: scheduled, held out, skipped or f
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -21,6 +22,8 @@ from worker.processing.orders import OrderLines
 from worker.rendering.variables import build_context
 from worker.scheduling import rules
 from worker.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 # A delivery that would already have been due this long ago when its event arrives (a
 # backfill of old history, a platform replaying last month) is recorded as skipped, not sent.
@@ -49,7 +52,7 @@ class Scheduler:
         now: datetime,
     ) -> list[dict[str, Any]]:
         """Cancels what this event's type cancels; returns the delivery rows it starts."""
-        cancel_waiting(db, event, self.triggers, customer_id=customer.id)  # type: ignore[arg-type]
+        cancel_waiting(db, event, self.triggers, customer_id=customer.id, order=order)  # type: ignore[arg-type]
         started = self.triggers.started_by(event.type)
         if not started:
             return []
@@ -66,7 +69,7 @@ class Scheduler:
             lines=lines,
         )
         rows = (
-            self._row(db, compiled, context, event=event, customer=customer, now=now)
+            self._row(db, compiled, context, event=event, customer=customer, order=order, now=now)
             for compiled in started
         )
         return [row for row in rows if row is not None]
@@ -94,6 +97,7 @@ class Scheduler:
         *,
         event: Any,
         customer: Customer,
+        order: Order | None,
         now: datetime,
     ) -> dict[str, Any] | None:
         """The delivery row for one trigger, if it matches."""
@@ -103,8 +107,19 @@ class Scheduler:
         try:
             if not compiled.matches(context):
                 return None
-            key = rules.dedupe_key(compiled, context, event.id)
+            key = rules.dedupe_key(
+                compiled, context, event.id, order_id=order.id if order is not None else None
+            )
         except ConditionError as exc:
+            # Ids and the error's kind only: the message may quote the customer's data.
+            logger.warning(
+                "event %s, customer %s: trigger %s `%s` raised %s; delivery recorded as failed",
+                event.id,
+                customer.id,
+                trigger.name,
+                exc.field,
+                exc.cause,
+            )
             status, reason = DeliveryStatus.FAILED, str(exc)
         when = rules.when_due(
             trigger,
@@ -144,13 +159,24 @@ def _insert_statement(dialect: str) -> Any:
     )
 
 
-def cancel_waiting(db: Session, event: Any, triggers: TriggerSet, *, customer_id: int) -> int:
+def cancel_waiting(
+    db: Session,
+    event: Any,
+    triggers: TriggerSet,
+    *,
+    customer_id: int,
+    order: Order | None = None,
+) -> int:
     """Cancels this customer's scheduled deliveries whose `unless` lists this event's type.
 
-    Only deliveries caused by an earlier event: the one this event starts is not cancelled.
+    Only deliveries caused by an earlier event, and not by one of the same type about the same
+    order (the same order told again, by an import after its webhook): the one this event
+    starts is not cancelled. A partial refund cancels nothing: the order still counts.
     """
     names = triggers.cancelled_by_event(event.type)
     if not names:
+        return 0
+    if event.type == "order.refunded" and order is not None and order.status != "refunded":
         return 0
     reason = f"{event.type} at {event.occurred_at:%Y-%m-%d %H:%M} (event {event.id})"
     result = db.execute(
@@ -159,6 +185,8 @@ def cancel_waiting(db: Session, event: Any, triggers: TriggerSet, *, customer_id
             "p_customer_id": customer_id,
             "names": sorted(names),
             "occurred_at": event.occurred_at,
+            "p_order_id": order.id if order is not None else None,
+            "p_type": event.type,
             "p_reason": reason,
         },
     )
@@ -167,12 +195,20 @@ def cancel_waiting(db: Session, event: Any, triggers: TriggerSet, *, customer_id
 
 @cache
 def _cancel_waiting() -> Any:
-    # The cause's time, not its customer: events of this batch get their customer_id at its end.
+    # The cause's time, not its customer: events of this batch get their customer_id at its end
+    # (their order_id at the end of their round).
+    cause = EVENTS.c.id == DELIVERIES.c.cause_event_id
     earlier_cause = (
         select(EVENTS.c.id)
+        .where(cause, EVENTS.c.occurred_at < bindparam("occurred_at", type_=UTCDateTime()))
+        .exists()
+    )
+    same_order_again = (
+        select(EVENTS.c.id)
         .where(
-            EVENTS.c.id == DELIVERIES.c.cause_event_id,
-            EVENTS.c.occurred_at < bindparam("occurred_at", type_=UTCDateTime()),
+            cause,
+            EVENTS.c.order_id == bindparam("p_order_id"),
+            EVENTS.c.type == bindparam("p_type"),
         )
         .exists()
     )
@@ -182,6 +218,7 @@ def _cancel_waiting() -> Any:
         DELIVERIES.c.customer_id == bindparam("p_customer_id"),
         DELIVERIES.c.trigger.in_(bindparam("names", expanding=True)),
         earlier_cause,
+        ~same_order_again,
         reason=bindparam("p_reason"),
     )
 

@@ -79,12 +79,22 @@ def _wait(trigger: Trigger, customer: Customer) -> timedelta:
     )
 
 
-def dedupe_key(compiled: CompiledTrigger, context: Mapping[str, Any], event_id: int) -> str:
-    """`<trigger>:<event id>`, or `<trigger>=<dedupe value>` when the trigger names one, so one
-    order never starts the same trigger twice. Raises ConditionError."""
+def dedupe_key(
+    compiled: CompiledTrigger,
+    context: Mapping[str, Any],
+    event_id: int,
+    *,
+    order_id: int | None = None,
+) -> str:
+    """`<trigger>=<dedupe value>` when the trigger names one; else, for a trigger started by an
+    order event, `<trigger>=order:<order row id>`: one order starts it once, whichever events
+    tell of it (a webhook and an import, Shopify's orders/create and orders/paid); else
+    `<trigger>:<event id>`. Raises ConditionError."""
     name = compiled.trigger.name
     value = compiled.dedupe_value(context)
     if value is None:
+        if order_id is not None and compiled.trigger.on.startswith("order."):
+            return f"{name}=order:{order_id}"
         return f"{name}:{event_id}"
     if len(value) > _MAX_KEY:
         value = hashlib.sha256(value.encode()).hexdigest()

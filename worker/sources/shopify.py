@@ -217,14 +217,42 @@ def _customer(payload: Mapping[str, Any], *, email: Any = None) -> dict[str, Any
     }
 
 
-def _lines(items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _set_money(owner: Mapping[str, Any], field: str, kind: str) -> Mapping[str, Any] | None:
+    """`owner["<field>_set"][kind]` (`shop_money` or `presentment_money`), if Shopify sent it."""
+    found = (owner.get(f"{field}_set") or {}).get(kind)
+    return found if isinstance(found, Mapping) and found.get("amount") is not None else None
+
+
+def _money(order: Mapping[str, Any]) -> dict[str, Any]:
+    """The order's total as the customer paid it and as the shop counts it: `total_price` in
+    the shop's `currency` when they paid in it; else the `presentment_money`, with the
+    `shop_money` beside it (both in `total_price_set`)."""
+    paid = _set_money(order, "total_price", "presentment_money")
+    shop = _set_money(order, "total_price", "shop_money")
+    if paid is None or shop is None or paid.get("currency_code") == order.get("currency"):
+        return {"total": order["total_price"], "currency": order["currency"]}
+    shop_total = {"amount": shop["amount"], "currency": shop["currency_code"]}
+    return {"total": paid["amount"], "currency": paid["currency_code"], "shop_total": shop_total}
+
+
+def _paid_price(line: Mapping[str, Any], currency: str | None) -> Any:
+    """The unit price in the currency the order is recorded in (`_money`)."""
+    paid = _set_money(line, "price", "presentment_money")
+    if paid is not None and currency is not None and paid.get("currency_code") == currency:
+        return paid["amount"]
+    return line["price"]
+
+
+def _lines(items: list[Mapping[str, Any]], currency: str | None = None) -> list[dict[str, Any]]:
+    """The lines at the prices the customer paid, in `currency` when the line says it (a
+    presentment currency); else at `price`, in the shop's."""
     return [
         {
             "product_id": text_id(line.get("product_id")),
             "title": line.get("title") or line.get("name") or "(untitled)",
             "category": line.get("product_type") or None,
             "quantity": line["quantity"],
-            "price": line["price"],
+            "price": _paid_price(line, currency),
         }
         for line in items
         if line.get("quantity", 0) >= 1
@@ -244,6 +272,7 @@ def _order_event(_db: Session, item: InboxItem, order: dict[str, Any]) -> Normal
         "fulfilled": order.get("updated_at"),
         "cancelled": order.get("cancelled_at") or order.get("updated_at"),
     }[kind]
+    money = _money(order)
     event = {
         "source": NAME,
         "id": f"order:{order['id']}:{kind}",
@@ -251,10 +280,11 @@ def _order_event(_db: Session, item: InboxItem, order: dict[str, Any]) -> Normal
         "occurred_at": parse_time(when, default=_triggered_at(item)),
         "customer": _needs_email(customer),
         "order": {
+            **money,
             "id": str(order["id"]),
-            "total": order["total_price"],
-            "currency": order["currency"],
-            "lines": _lines(order.get("line_items") or []),
+            # The order's own time: `paid` may arrive before `create`.
+            "placed_at": parse_time(order["created_at"]),
+            "lines": _lines(order.get("line_items") or [], money["currency"]),
         },
         "data": {"name": order.get("name"), "financial_status": order.get("financial_status")},
     }
@@ -289,6 +319,8 @@ def _refund(db: Session, item: InboxItem, refund: dict[str, Any]) -> Normalised:
             "id": order_id,
             "total": to_major(order.total, order.currency),
             "currency": order.currency,
+            # Transactions are in the currency the customer paid in: the order's.
+            "refund": {"id": str(refund["id"]), "amount": str(amount)},
         },
         "data": {
             "refund_id": str(refund["id"]),

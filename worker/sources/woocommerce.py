@@ -154,33 +154,54 @@ def _reached(order: Mapping[str, Any]) -> list[tuple[str, Any]]:
         reached.append(("paid", order["date_paid_gmt"]))
     if status == "completed":
         reached.append(("fulfilled", order.get("date_completed_gmt") or modified))
-    if status in ("cancelled", "refunded"):
+    if status in ("cancelled", "refunded"):  # "refunded": in full (its refunds are listed too)
         reached.append((status, modified))
     return reached
 
 
+def _refunds(order: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each refund the order lists (`refunds`: id and a negative `total`), as (event id part,
+    the canonical refund): a partial refund leaves the status as it was, so only this says it."""
+    found = []
+    for refund in order.get("refunds") or []:
+        if isinstance(refund, Mapping) and refund.get("id") is not None:
+            amount = abs(Decimal(str(refund.get("total") or 0)))
+            found.append((f"refund:{refund['id']}", {"id": str(refund["id"]), "amount": amount}))
+    return found
+
+
 def _order_events(order: dict[str, Any]) -> list[CanonicalEvent]:
     customer = _customer(order)
+    created = parse_time(order.get("date_created_gmt"))
     canonical_order = {
         "id": str(order["id"]),
         "total": order["total"],
         "currency": order["currency"],
+        "placed_at": created,  # the order's own time, whichever state is seen first
         "lines": _lines(order),
     }
-    created = parse_time(order.get("date_created_gmt"))
+    data = {"status": order.get("status"), "number": order.get("number")}
+    told: list[tuple[str, str, Any, dict[str, Any]]] = [
+        (state, state, when, canonical_order) for state, when in _reached(order)
+    ]
+    modified = order.get("date_modified_gmt")
+    told += [
+        (part, "refunded", modified, {**canonical_order, "refund": refund})
+        for part, refund in _refunds(order)
+    ]
     return [
         CanonicalEvent.model_validate(
             {
                 "source": NAME,
-                "id": f"order:{order['id']}:{state}",
+                "id": f"order:{order['id']}:{part}",
                 "type": f"order.{state}",
                 "occurred_at": parse_time(when, default=created),
                 "customer": customer,
-                "order": canonical_order,
-                "data": {"status": order.get("status"), "number": order.get("number")},
+                "order": told_order,
+                "data": data,
             }
         )
-        for state, when in _reached(order)
+        for part, state, when, told_order in told
     ]
 
 

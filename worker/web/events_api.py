@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError
 
 from models.db import session
 from worker import current_time, hygiene
-from worker.canonical import CanonicalEvent, describe_errors
+from worker.canonical import IncomingEvent, describe_errors
 from worker.intake.ingest import MAX_BATCH, store_events
 from worker.queue import dispatch
 from worker.web import outages
@@ -88,12 +88,13 @@ async def post_events(request: Request) -> JSONResponse:
 
 def _validated(
     items: list[Any], *, batch: bool
-) -> tuple[list[CanonicalEvent], list[dict[str, str]]]:
+) -> tuple[list[IncomingEvent], list[dict[str, str]]]:
     """The events, or every problem found, each naming its field (`3.customer.email`)."""
-    events, errors = [], []
+    events: list[IncomingEvent] = []
+    errors: list[dict[str, str]] = []
     for position, item in enumerate(items):
         try:
-            events.append(CanonicalEvent.model_validate(item))
+            events.append(IncomingEvent.model_validate(item))
         except ValidationError as exc:
             errors.extend(describe_errors(exc, f"{position}." if batch else ""))
     return events, errors
@@ -106,7 +107,7 @@ class _Stored:
     enqueued_at: datetime | None
 
 
-def _store(database_url: str, events: list[CanonicalEvent], *, now: datetime) -> _Stored:
+def _store(database_url: str, events: list[IncomingEvent], *, now: datetime) -> _Stored:
     """Commits the new events (a session of its own: its thread may outlive the request)."""
     enqueued_at = dispatch.enqueue_at(now)
     with session(database_url) as db:

@@ -1,0 +1,61 @@
+"""The event types Ladder knows: what the platforms and `POST /events` send, what Ladder makes
+itself, and the `custom.` namespace for a shop's own. Triggers may name only these, so a typo
+in `on` or `unless` is refused by `ladder check`, not left waiting for an event that never comes.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+# What a store platform's webhook or `POST /events` / `ladder import` may carry.
+INCOMING = frozenset(
+    {
+        "customer.created",
+        "customer.updated",
+        "order.placed",
+        "order.paid",
+        "order.fulfilled",
+        "order.cancelled",
+        "order.refunded",
+        "checkout.started",
+        "checkout.updated",
+        "checkout.completed",
+        "membership.paid",
+        "membership.started",
+        "membership.updated",
+        "membership.ended",
+        "survey.answered",
+    }
+)
+# What Ladder makes itself (the daily segment refresh): never accepted from outside.
+OWN = frozenset({"segment.entered", "segment.exited"})
+# A shop's own events (`custom.gift_card.redeemed`): accepted by `POST /events` and `ladder
+# import` (no platform sends them), and a trigger may start on or be cancelled by them.
+CUSTOM_PREFIX = "custom."
+
+
+def _hint(value: str, known: frozenset[str]) -> str:
+    close = difflib.get_close_matches(value, sorted(known), n=1)
+    if close:
+        return f" (hint: did you mean {close[0]!r}?)"
+    return f"; custom events are named {CUSTOM_PREFIX}<name>, e.g. 'custom.gift_card.redeemed'"
+
+
+def _is_custom(value: str) -> bool:
+    return value.startswith(CUSTOM_PREFIX) and len(value) > len(CUSTOM_PREFIX)
+
+
+def incoming_problem(value: str) -> str | None:
+    """Why `value` may not come in through `POST /events` or `ladder import`; None if it may."""
+    if value in INCOMING or _is_custom(value):
+        return None
+    if value in OWN:
+        return f"{value!r} is made by Ladder itself (the segment refresh), not sent to it"
+    return f"{value!r} is not an event type Ladder knows{_hint(value, INCOMING)}"
+
+
+def trigger_problem(value: str) -> str | None:
+    """Why a trigger may not start on, or be cancelled by, `value`; None if it may."""
+    if value in INCOMING or value in OWN or _is_custom(value):
+        return None
+    return f"{value!r} is not an event type Ladder receives{_hint(value, INCOMING | OWN)}"

@@ -161,7 +161,7 @@ def test_ladder_customers_export_and_forget_do_the_same_by_hand(
 ) -> None:
     johns_history(client, stub_broker)
     runner = CliRunner()
-    unknown = runner.invoke(app, ["customers", "forget", "nobody@example.com"])
+    unknown = runner.invoke(app, ["customers", "forget", "nobody@example.com", "--yes"])
     assert unknown.exit_code == 1
 
     exported = runner.invoke(app, ["customers", "export", "John@Example.com"])
@@ -169,7 +169,7 @@ def test_ladder_customers_export_and_forget_do_the_same_by_hand(
     [path] = Path(runtime.settings.exports_dir).glob("customer-*.json")
     assert json.loads(path.read_text())["customer"]["email"] == "john@example.com"
 
-    forgotten = runner.invoke(app, ["customers", "forget", "john@example.com"])
+    forgotten = runner.invoke(app, ["customers", "forget", "john@example.com", "--yes"])
     assert forgotten.exit_code == 0, forgotten.output
     assert [marker for marker in PERSONAL if marker in everything_in_the_database(db)] == []
     assert not path.exists()  # the export file named them too

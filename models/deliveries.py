@@ -67,7 +67,10 @@ class Delivery(SQLModel, table=True):
     # idempotent: only then may the email have left. NULL: this claim sent nothing yet.
     requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    attempts: int = 0
+    attempts: int = 0  # claims, whatever became of them: each claim's own number
+    # Transient provider errors (5xx, timeouts, connection errors) so far: the retry back-off
+    # grows with it, and at the limit the delivery is `failed` (`delivery/retries.py`).
+    failures: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     provider_message_id: str | None = Field(default=None, max_length=255)
     reason: str | None = Field(default=None, sa_column=Column(Text))
 

@@ -126,6 +126,16 @@ class Settings(BaseSettings):
     # longer than a message may wait its turn in a backlog or an actor's retry back-off
     # (ARCHITECTURE.md, "How long recovery waits").
     requeue_after_s: float = Field(default=300.0, gt=0)
+    # A row enqueued this long ago and still waiting, while its queue holds no message at all,
+    # had its message taken by a worker that died or lost it: enqueued again without waiting
+    # for `requeue_after_s` (a repeated message is harmless: every actor starts with a CAS).
+    stranded_after_s: float = Field(default=30.0, gt=0)
+    # A transient provider error (5xx, timeout, connection) puts the delivery back `scheduled`,
+    # due again after a back-off doubling from the first value up to the second (with jitter);
+    # the last allowed failure leaves it `failed` with the provider's reason.
+    delivery_retry_min_s: float = Field(default=5.0, gt=0)
+    delivery_retry_max_s: float = Field(default=600.0, gt=0)
+    delivery_max_failures: int = Field(default=8, ge=1)
     # A delivery claimed this long ago and still `sending` belonged to a worker that stopped.
     # Unset: CLAIM_MARGIN_S plus the longest a SendGrid request may take (`claim_timeout`).
     claim_timeout_s: float | None = Field(default=None, gt=0)

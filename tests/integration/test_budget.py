@@ -63,13 +63,14 @@ def test_one_batch_sends_one_of_a_customers_two_emails_and_defers_the_other(
     due = process(db, event_id, now=T0, scheduler=Scheduler(runtime.triggers, runtime.settings))
     assert len(due) == 2 and runtime.provider.idempotent  # claimed together by `claim_many`
 
-    assert deliver_many(db, sorted(due), now=T0, runtime=runtime).retry == []
+    outcome = deliver_many(db, sorted(due), now=T0, runtime=runtime)
 
     db.expire_all()
     rows = {d.trigger: d for d in db.exec(select(Delivery).order_by(col(Delivery.id))).all()}
     assert rows[sent].status == DeliveryStatus.SENT
     assert rows[deferred].status == DeliveryStatus.SCHEDULED
     assert rows[deferred].send_at == T0 + timedelta(days=1)
+    assert (outcome.waiting, outcome.later) == ([rows[deferred].id], [])
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
 
 

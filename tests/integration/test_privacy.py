@@ -161,7 +161,7 @@ def test_ladder_customers_export_and_forget_do_the_same_by_hand(
 ) -> None:
     johns_history(client, stub_broker)
     runner = CliRunner()
-    unknown = runner.invoke(app, ["customers", "forget", "nobody@example.com", "--yes"])
+    unknown = runner.invoke(app, ["customers", "forget", "nobody@example.com"])
     assert unknown.exit_code == 1
 
     exported = runner.invoke(app, ["customers", "export", "John@Example.com"])

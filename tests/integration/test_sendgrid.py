@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from dramatiq import Worker
-from dramatiq.brokers.stub import StubBroker
 from pydantic import SecretStr
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
@@ -20,16 +18,12 @@ from tests.support.sendgrid_standin import (
     API_KEY,
     Reply,
     SendGridStandIn,
-    accepted,
     body_problems,
     error_body,
     rate_limited,
     running_standin,
 )
 from tests.support.services import free_port
-from worker import current_time
-from worker import runtime as runtime_module
-from worker import settings as settings_module
 from worker.authoring.status import status_report
 from worker.cli import app
 from worker.delivery import claims, pauses
@@ -38,8 +32,6 @@ from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.providers.sendgrid import SendGridProvider
-from worker.queue.actors import deliver as deliver_actor
-from worker.queue.actors import deliver_batch
 from worker.runtime import Runtime
 from worker.scheduling.matching import Scheduler
 from worker.settings import EmailBackend
@@ -395,21 +387,29 @@ def test_a_delivery_sendgrid_refuses_is_failed_with_sendgrids_message(
 def test_a_transient_answer_gives_the_delivery_back_for_a_retry(
     db: Session, runtime: Runtime, sendgrid: SendGridStandIn, answer: str
 ) -> None:
+    """On the row, due again later: after the back-off (a failure counted), or when the rate
+    limit resets (none counted)."""
     live = sendgrid_runtime(runtime, sendgrid, sendgrid_timeout_s=0.3)
     delivery_id = due_thank_you(db, live)
     replies = {"500": Reply(500), "429": rate_limited(reset_in_s=20), "hang": Reply(hold=True)}
     sendgrid.always(replies[answer])
 
-    with pytest.raises(DeliveryError) as caught:
-        deliver(db, delivery_id, now=DUE, runtime=live)
+    assert deliver(db, delivery_id, now=DUE, runtime=live) == DeliveryStatus.SCHEDULED
 
     waiting = stored(db, delivery_id)
-    assert waiting.status == DeliveryStatus.SCHEDULED
-    assert waiting.reason is not None and waiting.reason.startswith("will retry: SendGrid")
+    assert (waiting.status, waiting.enqueued_at) == (DeliveryStatus.SCHEDULED, None)
+    assert waiting.reason is not None
     if answer == "429":
-        assert caught.value.retry_after_s is not None and caught.value.retry_after_s > 15
+        assert waiting.reason.startswith("rate-limited: SendGrid rate limit")
+        assert waiting.failures == 0
+        assert DUE + timedelta(seconds=15) < waiting.send_at <= DUE + timedelta(seconds=20)
+    else:
+        assert waiting.reason.startswith("will retry: SendGrid")
+        assert waiting.failures == 1
+        assert DUE + timedelta(seconds=5) <= waiting.send_at <= DUE + timedelta(seconds=6)
     sendgrid.always(Reply(202, {"X-Message-Id": "sg-later"}))
-    assert deliver(db, delivery_id, now=DUE, runtime=live) == DeliveryStatus.SENT
+    assert deliver(db, delivery_id, now=DUE, runtime=live) is None  # not due again yet
+    assert deliver(db, delivery_id, now=waiting.send_at, runtime=live) == DeliveryStatus.SENT
     assert stored(db, delivery_id).provider_message_id == "sg-later"
 
 
@@ -449,7 +449,7 @@ def test_a_refused_key_stops_the_rest_of_its_batch(
     first, second = due_thank_you(db, live), due_thank_you(db, live, email="bo@example.com")
     sendgrid.always(Reply(401, {}, error_body("The provided authorization grant is invalid")))
 
-    assert deliver_many(db, [first, second], now=DUE, runtime=live).retry == []
+    assert deliver_many(db, [first, second], now=DUE, runtime=live).waiting == [first]
 
     assert len(sendgrid.requests) == 1  # the second was not even tried
     assert [stored(db, i).status for i in (first, second)] == [DeliveryStatus.SCHEDULED] * 2
@@ -551,42 +551,6 @@ def test_ladder_status_shows_the_pause_and_ladder_sending_resume_lifts_it(
     assert pauses.all_pauses(db) == []
 
 
-@pytest.mark.parametrize(("refusal", "outcome"), [("429", "sent"), ("500", "scheduled")])
-def test_a_429_uses_none_of_the_retry_budget_a_500_does(
-    db: Session,
-    runtime: Runtime,  # noqa: ARG001  (the actor's database, through get_runtime())
-    sendgrid: SendGridStandIn,
-    stub_broker: StubBroker,
-    monkeypatch: pytest.MonkeyPatch,
-    refusal: str,
-    outcome: str,
-) -> None:
-    monkeypatch.setenv("EMAIL_BACKEND", "sendgrid")
-    monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
-    monkeypatch.setenv("SENDGRID_API_HOST", sendgrid.url)
-    settings_module.get_settings.cache_clear()
-    runtime_module.get_runtime.cache_clear()
-    delivery_id = due_thank_you(db, runtime_module.get_runtime())
-    db.commit()
-    refusals = [rate_limited(reset_in_s=0) if refusal == "429" else Reply(500)] * 2
-    sendgrid.answer = lambda _request: refusals.pop() if refusals else accepted()
-    # No retries at all: whatever reaches SendGrid in the end did so without one.
-    monkeypatch.setitem(deliver_actor.options, "max_retries", 0)
-    current_time.freeze(DUE)  # the actor's clock: when the thank-you is due, not months later
-
-    deliver_actor.send(delivery_id)
-    worker = Worker(stub_broker, worker_threads=1, worker_timeout=50)
-    worker.start()
-    try:
-        stub_broker.join("deliveries", timeout=30_000, fail_fast=False)
-    finally:
-        worker.stop()
-
-    assert stored(db, delivery_id).status == outcome
-    # The 500 is not lost either: the row waits, `scheduled`, for the clock's relay.
-    assert [r.status for r in sendgrid.requests] == ([429, 429, 202] if refusal == "429" else [500])
-
-
 def test_a_429_stops_its_batch_and_hands_back_the_rest_for_when_the_limit_resets(
     db: Session, runtime: Runtime, sendgrid: SendGridStandIn
 ) -> None:
@@ -597,42 +561,10 @@ def test_a_429_stops_its_batch_and_hands_back_the_rest_for_when_the_limit_resets
     outcome = deliver_many(db, ids, now=DUE, runtime=live)
 
     assert len(sendgrid.requests) == 1  # the others were not sent into the same limit
-    assert (outcome.retry, outcome.later) == ([], ids)
-    assert outcome.delay_s is not None and outcome.delay_s > 15
-    assert [stored(db, i).status for i in ids] == [DeliveryStatus.SCHEDULED] * 3
-
-
-def test_a_429_in_a_batch_uses_none_of_the_retry_budget(
-    db: Session,
-    runtime: Runtime,  # noqa: ARG001  (the actor's database, through get_runtime())
-    sendgrid: SendGridStandIn,
-    stub_broker: StubBroker,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("EMAIL_BACKEND", "sendgrid")
-    monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
-    monkeypatch.setenv("SENDGRID_API_HOST", sendgrid.url)
-    settings_module.get_settings.cache_clear()
-    runtime_module.get_runtime.cache_clear()
-    live = runtime_module.get_runtime()
-    ids = [due_thank_you(db, live, email=f"c{n}@example.com") for n in range(3)]
-    db.commit()
-    refusals = [rate_limited(reset_in_s=0)] * 2
-    sendgrid.answer = lambda _request: refusals.pop() if refusals else accepted()
-    monkeypatch.setitem(deliver_batch.options, "max_retries", 0)
-    monkeypatch.setitem(deliver_actor.options, "max_retries", 0)
-    current_time.freeze(DUE)
-
-    deliver_batch.send(ids)
-    worker = Worker(stub_broker, worker_threads=1, worker_timeout=50)
-    worker.start()
-    try:
-        stub_broker.join("deliveries", timeout=30_000, fail_fast=False)
-    finally:
-        worker.stop()
-
-    assert [stored(db, i).status for i in ids] == [DeliveryStatus.SENT] * 3
-    # Each 429 stopped its batch: the others were not sent into the limit, nor retried.
-    tried = [int(r.json()["custom_args"]["delivery_id"]) for r in sendgrid.requests]
-    assert tried == [ids[0], ids[0], *ids]
-    assert [r.status for r in sendgrid.requests] == [429, 429, 202, 202, 202]
+    assert (outcome.waiting, outcome.later) == (ids, [])
+    rows = [stored(db, i) for i in ids]
+    assert [row.status for row in rows] == [DeliveryStatus.SCHEDULED] * 3
+    # All due when the limit resets, left to the relay, no failure counted.
+    assert len({row.send_at for row in rows}) == 1
+    assert DUE + timedelta(seconds=15) < rows[0].send_at <= DUE + timedelta(seconds=20)
+    assert [(row.enqueued_at, row.failures) for row in rows] == [(None, 0)] * 3

@@ -26,7 +26,7 @@ from worker.delivery.tokens import read_unsubscribe_token
 from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.processing.orders import OrderLines
-from worker.providers import DeliveryError, delivery_key
+from worker.providers import delivery_key
 from worker.rendering.renderer import Renderer
 from worker.runtime import Runtime
 from worker.scheduling import rules
@@ -317,23 +317,49 @@ def test_a_template_that_would_exhaust_the_worker_fails_the_delivery_for_good(
 def test_a_transient_provider_error_puts_the_delivery_back_for_a_retry(
     db: Session, runtime: Runtime, thank_you: Delivery
 ) -> None:
+    """Recorded on the row, not raised for the broker's retries: due again after the back-off,
+    left to the clock's relay."""
     blocker = Path(runtime.settings.outbox_dir)
     blocker.write_text("a file where the outbox folder should be")
 
-    with pytest.raises(DeliveryError) as caught:
-        send(db, runtime, thank_you, now=DUE)
-    assert not caught.value.permanent
+    assert send(db, runtime, thank_you, now=DUE) == DeliveryStatus.SCHEDULED
     waiting = reread(db, thank_you)
     assert waiting.status == DeliveryStatus.SCHEDULED
     assert waiting.reason is not None
     assert waiting.reason.startswith("will retry: cannot write")
+    assert (waiting.failures, waiting.enqueued_at) == (1, None)
+    min_s = runtime.settings.delivery_retry_min_s
+    assert DUE + timedelta(seconds=min_s) <= waiting.send_at <= DUE + timedelta(seconds=1.2 * min_s)
 
     blocker.unlink()
+    assert send(db, runtime, thank_you, now=DUE) is None  # not due again yet: nothing sent
     status = send(db, runtime, thank_you, now=DUE + HOUR)
     assert status == DeliveryStatus.SENT
     sent = reread(db, thank_you)
     assert (sent.attempts, sent.reason, sent.sent_at) == (2, None, DUE + HOUR)
     assert len(outbox(runtime)) == 1
+
+
+def test_a_delivery_is_failed_with_the_reason_at_its_last_transient_error(
+    db: Session, runtime: Runtime, thank_you: Delivery
+) -> None:
+    Path(runtime.settings.outbox_dir).write_text("a file where the outbox folder should be")
+    limit = runtime.settings.delivery_max_failures
+    now = DUE
+    for failure in range(1, limit):
+        assert send(db, runtime, thank_you, now=now) == DeliveryStatus.SCHEDULED
+        waiting = reread(db, thank_you)
+        assert (waiting.status, waiting.failures) == (DeliveryStatus.SCHEDULED, failure)
+        assert waiting.send_at > now  # each back-off at least as long as the one before
+        now = waiting.send_at
+
+    assert send(db, runtime, thank_you, now=now) == DeliveryStatus.FAILED
+    failed = reread(db, thank_you)
+    assert (failed.status, failed.failures) == (DeliveryStatus.FAILED, limit)
+    assert failed.attempts == limit
+    assert failed.reason is not None
+    assert failed.reason.startswith(f"gave up after {limit} transient errors: cannot write")
+    assert send(db, runtime, thank_you, now=now + HOUR) is None  # given up: never tried again
 
 
 def test_an_unexpected_error_before_sending_gives_the_delivery_back(
@@ -386,8 +412,8 @@ def test_a_batch_sends_each_due_delivery_once_and_records_it(db: Session, runtim
     db.add(cancelled)
     db.commit()
 
-    assert deliver_many(db, ids, now=DUE, runtime=runtime).retry == []
-    assert deliver_many(db, ids, now=DUE, runtime=runtime).retry == []  # a repeated message
+    assert deliver_many(db, ids, now=DUE, runtime=runtime).waiting == []
+    assert deliver_many(db, ids, now=DUE, runtime=runtime).waiting == []  # a repeated message
 
     assert [status for status, _ in statuses(db, ids)] == [
         DeliveryStatus.SENT,
@@ -424,22 +450,25 @@ def test_a_batch_stopped_by_an_unexpected_error_gives_back_what_it_did_not_send(
     ]
     assert len(outbox(runtime)) == 1
     monkeypatch.setattr(runtime.renderer, "render", working_render)
-    assert deliver_many(db, ids, now=DUE, runtime=runtime).retry == []
+    assert deliver_many(db, ids, now=DUE, runtime=runtime).waiting == []
     assert len(outbox(runtime)) == 3
 
 
-def test_a_transient_provider_error_in_a_batch_hands_the_delivery_back_for_retries(
+def test_a_transient_provider_error_in_a_batch_puts_each_delivery_back_for_a_retry(
     db: Session, runtime: Runtime
 ) -> None:
     ids = thank_yous(db, runtime, 2)
     Path(runtime.settings.outbox_dir).write_text("a file where the outbox folder should be")
 
-    assert deliver_many(db, ids, now=DUE, runtime=runtime).retry == ids
+    assert deliver_many(db, ids, now=DUE, runtime=runtime).waiting == ids
 
     for status, reason in statuses(db, ids):
         assert status == DeliveryStatus.SCHEDULED
         assert reason is not None
         assert reason.startswith("will retry: cannot write")
+    for row in (db.get_one(Delivery, i) for i in ids):
+        assert (row.failures, row.enqueued_at) == (1, None)
+        assert row.send_at > DUE
 
 
 def test_with_a_provider_that_is_not_idempotent_a_batch_claims_one_delivery_at_a_time(
@@ -485,7 +514,7 @@ def test_a_batch_to_a_provider_that_is_not_idempotent_stops_starting_sends_at_it
     outcome = deliver_many(db, ids, now=DUE, runtime=runtime)
 
     # The first went out; the others were never claimed, so a time limit could strand none.
-    assert (outcome.retry, outcome.later) == ([], ids[1:])
+    assert (outcome.waiting, outcome.later) == ([], ids[1:])
     assert statuses(db, ids) == [
         (DeliveryStatus.SENT, None),
         (DeliveryStatus.SCHEDULED, None),

@@ -11,7 +11,7 @@ from jinja2 import Environment
 from triggers import EXPRESSIONS, Trigger, line_of
 from triggers.matching import KNOWN_NAMES
 from worker.authoring.names import expression_unknowns, template_unknowns
-from worker.delivery.composing import LINK_NAMES
+from worker.delivery.composing import COMPOSED_NAMES
 from worker.rendering.renderer import ADDED_NAMES, Renderer
 from worker.rendering.variables import Shape, context_shape
 from worker.settings import Settings
@@ -27,7 +27,7 @@ def condition_context(entry: str, settings: Settings) -> dict[str, Shape]:
 
 def email_context(entry: str, settings: Settings) -> dict[str, Shape]:
     """What a template reads: the same context, with what composing and rendering add."""
-    added = dict.fromkeys((*LINK_NAMES, *ADDED_NAMES))
+    added = dict.fromkeys((*COMPOSED_NAMES, *ADDED_NAMES))
     return {**context_shape(entry, settings), **added}
 
 

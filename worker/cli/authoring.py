@@ -109,18 +109,16 @@ def print_explanation(found: Explanation, console: Console) -> None:
         for row in more:
             timeline.add_row("", "", *row)
     console.print(timeline)
-    deliveries = table(
-        "deliveries (UTC)", ("id", "trigger", "status", "due", "send at", "sent", "reason")
-    )
+    deliveries = table("deliveries (UTC)", ("id", "trigger", "status", "when", "reason"))
+    # One time a row, so names stay whole at 80 columns: when it was sent, else when it is
+    # (or was) to go; a due time the budget or quiet hours moved is said in the reason.
     for d in found.deliveries:
+        moved = d.sent_at is None and d.due_at is not None and d.due_at != d.send_at
+        reason = "; ".join(
+            part for part in (f"due {when(d.due_at)}" if moved else "", d.reason or "") if part
+        )
         deliveries.add_row(
-            str(d.id),
-            d.trigger,
-            str(d.status),
-            when(d.due_at),
-            when(d.send_at),
-            when(d.sent_at),
-            d.reason or "",
+            str(d.id), d.trigger, str(d.status), when(d.sent_at or d.send_at), reason
         )
     console.print(deliveries)
 

@@ -27,11 +27,8 @@ def fail(message: str, *, hint: str = "", code: int = 1) -> NoReturn:
     raise SystemExit(code)
 
 
-# Columns that hold a moment ("2026-05-01 10:00"): at worst the time goes under the date,
-# neither cut.
+# Columns that hold a moment ("2026-05-01 10:00"): kept on one line, never cut.
 WHEN_COLUMNS = frozenset({"when", "due", "send at", "sent", "oldest", "first", "last"})
-# Columns of names that read badly folded ("thank-you", "scheduled"): at least this wide.
-NAME_WIDTHS = {"trigger": 13, "status": 9, "kind": 8, "segment": 9, "locale": 6, "event": 12}
 
 
 def table(
@@ -45,7 +42,7 @@ def table(
     """An empty table with these columns; those named in `right` (counts) align right.
 
     Readable at 80 columns: text wraps at spaces and a name or path with none folds onto
-    the next line, never cut to "…"; a time goes under its date rather than be split."""
+    the next line, never cut to "…"; a time stays whole on one line."""
     shown = Table(title=title, show_header=show_header, caption=caption)
     for column in columns:
         moment = column in WHEN_COLUMNS
@@ -53,7 +50,8 @@ def table(
             column,
             justify="right" if column in right else "left",
             overflow="fold",
-            min_width=len("2026-05-01") if moment else NAME_WIDTHS.get(column),
+            no_wrap=moment,
+            min_width=len("2026-05-01 10:00") if moment else None,
         )
     return shown
 

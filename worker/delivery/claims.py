@@ -47,6 +47,8 @@ class Batch:
     # (status, value names) → parameters of each finish, written in one executemany a kind
     finishing: dict[tuple[S, tuple[str, ...]], list[dict[str, Any]]] = field(default_factory=dict)
     pause: SendingPause | None = None
+    # Set by a rate-limited refusal: when the provider takes requests again. The batch stops.
+    limited_until: datetime | None = None
     pause_read_at: float | None = None  # time.monotonic(); None: read it at the next delivery
 
     def settled(self) -> dict[int, str]:
@@ -279,3 +281,19 @@ def _release() -> Any:
         DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
         reason="released: its batch stopped early",
     )
+
+
+def postpone(db: Session, delivery_ids: Sequence[int], *, until: datetime) -> int:
+    """Moves the due time of those of `delivery_ids` still `scheduled` and due before `until`
+    to `until`, and leaves them to the clock's relay (`enqueued_at` NULL): what a rate-limited
+    batch had no turn for. Not a move of state: a row claimed or cancelled meanwhile is left
+    alone. Returns how many."""
+    c = DELIVERIES.c
+    result = db.execute(
+        update(DELIVERIES)
+        # Never earlier: a row in the batch not yet due keeps its own time.
+        .where(c.id.in_(list(delivery_ids)), c.status == S.SCHEDULED.value, c.send_at < until)
+        .values(send_at=until, enqueued_at=None)
+    )
+    db.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -14,6 +14,8 @@ from worker.settings import Settings
 
 # What composing adds to the context a template gets (`ladder check` reads the names here).
 LINK_NAMES = ("unsubscribe_url", "preferences_url")
+# What `compose` adds to a trigger's context besides the links (`ladder check` reads it).
+COMPOSED_NAMES = (*LINK_NAMES, "message_class")
 
 
 def compose(

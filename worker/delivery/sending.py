@@ -12,8 +12,17 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from models import Delivery, DeliveryStatus
-from worker.delivery import pauses
-from worker.delivery.claims import Batch, claim, claim_many, end, finish, load, request
+from worker.delivery import pauses, retries
+from worker.delivery.claims import (
+    Batch,
+    claim,
+    claim_many,
+    end,
+    finish,
+    load,
+    postpone,
+    request,
+)
 from worker.delivery.composing import compose
 from worker.delivery.eligibility import Verdict, eligibility
 from worker.providers import DeliveryError, OutgoingEmail
@@ -39,9 +48,9 @@ def deliver(
 ) -> DeliveryStatus | None:
     """Sends one delivery. Returns its new status, or None if it was not ours to send.
 
-    Raises DeliveryError for a transient provider error, after releasing the claim, so the
-    actor's retries try again later; a permanent one is recorded on the row as `failed`.
-    Does nothing while sending is paused (the provider refused our credentials).
+    A provider's refusal is recorded on the row (`record_refusal`): nothing is left for the
+    broker to retry. Does nothing while sending is paused (the provider refused our
+    credentials).
     """
     backend = runtime.settings.email_backend.value
     pause = batch.pause_of(db, backend) if batch is not None else pauses.pause_of(db, backend)
@@ -71,7 +80,7 @@ def deliver(
     try:
         message_id = runtime.provider.send(email)
     except DeliveryError as exc:
-        return record_refusal(db, delivery_id, exc, now=now, runtime=runtime, batch=batch)
+        return record_refusal(db, delivery, exc, now=now, runtime=runtime, batch=batch)
     # The provider took it (SendGrid: 202). From here to the commit below is the one window
     # where a crash could leave a sent email recorded as `sending`: nothing else happens in it.
     finish(
@@ -95,17 +104,22 @@ def deliver(
 
 def record_refusal(
     db: Session,
-    delivery_id: int,
+    delivery: Delivery,
     exc: DeliveryError,
     *,
     now: datetime,
     runtime: Runtime,
     batch: Batch | None = None,
 ) -> DeliveryStatus:
-    """Records why the provider did not take the email. Permanent: `failed` with its message.
-    Refused credentials: sending pauses for every worker and the delivery waits, `scheduled`.
-    Otherwise the delivery is released and `exc` raised again for the actor to retry.
+    """Records why the provider did not take the email, on the claimed row. Permanent:
+    `failed` with its message. Refused credentials: sending pauses for every worker and the
+    delivery waits, `scheduled`. Rate-limited: `scheduled` again, due when the limit resets
+    (not a failure; a batch learns it through `Batch.limited_until`). Otherwise a failure is
+    counted: `scheduled`, due after the back-off (`retries`), or `failed` after the last one
+    allowed. A delivery put back is left for the clock's relay (`enqueued_at` NULL): its retry
+    is a row, so a worker that dies holding a message loses no retry.
     """
+    delivery_id = int(delivery.id or 0)
     if exc.permanent:
         finish(db, delivery_id, DeliveryStatus.FAILED, batch, reason=str(exc))
         return DeliveryStatus.FAILED
@@ -119,8 +133,37 @@ def record_refusal(
             batch.forget_pause()
         logger.error("sending through %s paused (delivery %s): %s", backend, delivery_id, exc)
         return DeliveryStatus.SCHEDULED
-    finish(db, delivery_id, DeliveryStatus.SCHEDULED, batch, reason=f"will retry: {exc}")
-    raise exc
+    if exc.retry_after_s is not None:
+        reset = now + timedelta(seconds=exc.retry_after_s)
+        if batch is not None:
+            batch.limited_until = reset
+        finish(
+            db,
+            delivery_id,
+            DeliveryStatus.SCHEDULED,
+            batch,
+            reason=f"rate-limited: {exc}",
+            send_at=reset,
+            enqueued_at=None,
+        )
+        return DeliveryStatus.SCHEDULED
+    failures = delivery.failures + 1
+    again = retries.retry_at(failures, now=now, settings=runtime.settings)
+    if again is None:
+        reason = f"gave up after {failures} transient errors: {exc}"
+        finish(db, delivery_id, DeliveryStatus.FAILED, batch, reason=reason, failures=failures)
+        return DeliveryStatus.FAILED
+    finish(
+        db,
+        delivery_id,
+        DeliveryStatus.SCHEDULED,
+        batch,
+        reason=f"will retry: {exc}",
+        failures=failures,
+        send_at=again,
+        enqueued_at=None,
+    )
+    return DeliveryStatus.SCHEDULED
 
 
 def _prepare(
@@ -152,9 +195,10 @@ def _prepare(
 class BatchOutcome:
     """What `deliver_many` leaves to its caller."""
 
-    retry: list[int] = field(default_factory=list)  # transient errors: for `deliver`'s retries
     later: list[int] = field(default_factory=list)  # not attempted: to send again as a batch
-    delay_s: float | None = None  # rate-limited: send `later` again after this long
+    # put back `scheduled` for later (deferred, a transient error, a rate limit, a pause):
+    # each row says when it is due again, and the clock's relay sends it then
+    waiting: list[int] = field(default_factory=list)
 
 
 def deliver_many(
@@ -170,16 +214,18 @@ def deliver_many(
 
     Without an idempotent provider no delivery starts after `BATCH_DEADLINE_S`: those left,
     untouched and `scheduled`, come back in `later`, for the caller to send as a new batch.
-    A rate limit (`DeliveryError.retry_after_s`) stops the batch too: the refused delivery
-    and those not yet tried, all `scheduled`, come back in `later`, to send after `delay_s`.
+    A rate limit stops the batch: the refused delivery and those not yet tried wait
+    `scheduled`, due when the limit resets (`claims.postpone`), for the clock's relay.
 
-    Returns in `retry` the ids that met a transient provider error: their claims are released,
-    and the caller hands them to `deliver`, whose retries back off. Any other error propagates
-    (the delivery it met, and those claimed after it, are released; those before it stay sent).
+    Returns in `waiting` the ids put back `scheduled` for later (deferred, a transient error,
+    the rate limit, a pause): each row carries when it is due again. Any other error
+    propagates (the delivery it met, and those claimed after it, are released; those before
+    it stay sent).
     """
     outcome = BatchOutcome()
     started = time.monotonic()
     batch = Batch()
+    rest: list[int] = []  # not tried after a rate limit
     try:
         if runtime.provider.idempotent:  # inside: if loading fails, `end` releases
             claim_many(db, delivery_ids, now, batch)
@@ -190,16 +236,17 @@ def deliver_many(
             # Claimed one at a time: each claim and request stamped with its own time, which
             # is what the clock measures a stale claim by, not with the batch's start.
             at = now if batch.claimed else now + timedelta(seconds=time.monotonic() - started)
-            try:
-                deliver(db, delivery_id, now=at, runtime=runtime, batch=batch)
-            except DeliveryError as exc:
-                if exc.retry_after_s is not None:  # the rest would meet the limit too
-                    outcome.later = list(delivery_ids[position:])
-                    outcome.delay_s = exc.retry_after_s
-                    break
-                outcome.retry.append(delivery_id)
+            status = deliver(db, delivery_id, now=at, runtime=runtime, batch=batch)
+            if status == DeliveryStatus.SCHEDULED:
+                outcome.waiting.append(delivery_id)
+            if batch.limited_until is not None:  # the rest would meet the limit too
+                rest = list(delivery_ids[position + 1 :])
+                outcome.waiting.extend(rest)
+                break
     finally:
         end(db, batch)
+    if batch.limited_until is not None and rest:
+        postpone(db, rest, until=batch.limited_until)
     return outcome
 
 

@@ -15,7 +15,6 @@ from worker.delivery import sending
 from worker.errors import PermanentError
 from worker.intake import inbox, inbox_batch
 from worker.processing import events
-from worker.providers import DeliveryError
 from worker.queue import broker as _broker  # noqa: F401  (sets the global broker first)
 from worker.queue import handoff
 from worker.runtime import Runtime, get_runtime
@@ -73,17 +72,14 @@ def process_batch(event_ids: list[int]) -> None:
 
 @dramatiq.actor(**DELIVERIES, time_limit=120_000)
 def deliver(delivery_id: int) -> None:
-    """Send one delivery; does nothing if it is no longer scheduled or not yet due."""
+    """Send one delivery; does nothing if it is no longer scheduled or not yet due.
+
+    A provider's refusal is recorded on the row, a retry as its new `send_at`: the clock's
+    relay sends it when due. Dramatiq's retries are left for errors before that (the
+    database away), which the row cannot record."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
-        try:
-            sending.deliver(db, delivery_id, now=current_time.now(), runtime=runtime)
-        except DeliveryError as exc:
-            if exc.retry_after_s is None:
-                raise  # Retries backs off, within max_retries
-            # Rate-limited: a fresh message, due when the limit resets. Not a failure, so it
-            # uses none of the retry budget that outages and 5xx answers count against.
-            deliver.send_with_options(args=(delivery_id,), delay=int(exc.retry_after_s * 1000))
+        sending.deliver(db, delivery_id, now=current_time.now(), runtime=runtime)
 
 
 @dramatiq.actor(**EVENTS, time_limit=60_000)
@@ -115,16 +111,12 @@ def normalise_batch(inbox_ids: list[int]) -> None:
 
 @dramatiq.actor(**DELIVERIES, time_limit=600_000)
 def deliver_batch(delivery_ids: list[int]) -> None:
-    """Send many deliveries, each as `deliver` would; a transient provider error hands that
-    one to `deliver`, whose retries back off. Those the batch had no time for (a provider that
-    is not idempotent, slow or rate-limited) go at once as a new batch; after a 429, the
-    refused one and the rest go as a new batch when the limit resets."""
+    """Send many deliveries, each as `deliver` would. Those the batch had no time for (a
+    provider that is not idempotent and slow) go at once as a new batch; those put back for
+    later (a transient error, a rate limit) wait on their rows for the clock's relay."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
         outcome = sending.deliver_many(db, delivery_ids, now=current_time.now(), runtime=runtime)
-        handoff.enqueue(db, deliver, Delivery, outcome.retry)
         if outcome.later:
-            # Rate-limited, like `deliver`'s 429, or out of time: a fresh message, using none
-            # of the retry budget.
-            delay = None if outcome.delay_s is None else int(outcome.delay_s * 1000)
-            deliver_batch.send_with_options(args=(outcome.later,), delay=delay)
+            # Out of time, not failed: a fresh message, using none of the retry budget.
+            handoff.enqueue_batches(db, deliver_batch, Delivery, outcome.later, size=EVENT_BATCH)

@@ -8,6 +8,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import dq_name
 
 from worker.settings import Settings, get_settings
 
@@ -70,6 +71,29 @@ def server_run_id() -> str | None:
         return str(current.client.info("server")["run_id"])
     except UNAVAILABLE:
         return None
+
+
+def waiting_messages(queue_name: str) -> int | None:
+    """How many messages wait in `queue_name` and its delay queue, taken by no worker yet;
+    None when the broker cannot say (Redis away, or a broker this code does not read).
+
+    A message a worker took (prefetched, running, or a retry held until its time) is not
+    counted: Redis keeps it apart from the queue's list, the in-process broker in the
+    worker's memory.
+    """
+    current = dramatiq.get_broker()
+    names = (queue_name, dq_name(queue_name))
+    if isinstance(current, RedisBroker):
+        try:
+            pipe = current.client.pipeline(transaction=False)
+            for name in names:
+                pipe.llen(f"{current.namespace}:{name}")  # the list the dispatch script pushes
+            return sum(int(length) for length in pipe.execute())
+        except UNAVAILABLE:
+            return None
+    if isinstance(current, StubBroker):
+        return sum(int(current.queues[name].qsize()) for name in names if name in current.queues)
+    return None
 
 
 def has_consumer() -> bool:

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from models.db import session
 from worker import current_time
 from worker.audience import dates, recommendations, segments
-from worker.delivery import feedback, recovery
+from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
@@ -95,9 +95,12 @@ def tick(
         claim_timeout=timedelta(seconds=settings.claim_timeout),
         idempotent=runtime.provider.idempotent,
     )
-    report.inbox = relays.relay_inbox(db, now=now, requeue_after=relay_after)
-    report.events = relays.relay_events(db, now=now, requeue_after=relay_after)
-    report.deliveries = relays.relay_deliveries(db, now=now, requeue_after=relay_after)
+    stranded = timedelta(seconds=settings.stranded_after_s)
+    waits = {"requeue_after": relay_after, "stranded_after": stranded}
+    report.inbox = relays.relay_inbox(db, now=now, **waits)
+    report.events = relays.relay_events(db, now=now, **waits)
+    if not _paused(db, runtime, now):
+        report.deliveries = relays.relay_deliveries(db, now=now, **waits)
     spooled = spool.drain(db, settings.spool_dir, enqueued_at=dispatch.enqueue_at(now))
     dispatch.inbox(db, spooled.new)
     report.spooled = spooled.moved
@@ -107,6 +110,13 @@ def tick(
         )
         leases.done(db, PROVIDER_EVENTS_JOB, holder=holder, now=now)
     return report
+
+
+def _paused(db: Session, runtime: Runtime, now: datetime) -> bool:
+    """True while sending is paused (the provider refused our key) and its probe is not due:
+    every worker would hand the deliveries straight back, so none are relayed meanwhile."""
+    pause = pauses.pause_of(db, runtime.settings.email_backend.value)
+    return pause is not None and pause.probe_at > now
 
 
 def run(runtime: Runtime, stop: threading.Event) -> None:

@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus, Event, EventStatus, InboxItem, InboxStatus
 from worker.queue import broker, dispatch
+from worker.queue.actors import DELIVERIES, EVENTS
 
 BATCH = 1000
 
@@ -36,22 +37,60 @@ class RestartWatch:
 Send = Callable[[Session, Sequence[int]], int]
 
 
-def relay_deliveries(db: Session, *, now: datetime, requeue_after: timedelta) -> int:
-    """Scheduled deliveries now due. Returns how many ids were sent."""
+def relay_deliveries(
+    db: Session,
+    *,
+    now: datetime,
+    requeue_after: timedelta,
+    stranded_after: timedelta | None = None,
+) -> int:
+    """Scheduled deliveries now due: a wait ended, a retry's back-off ran out, or a message
+    lost (`patience`). Returns how many ids were sent."""
     waiting = (col(Delivery.status) == DeliveryStatus.SCHEDULED) & (col(Delivery.send_at) <= now)
-    return _relay(db, Delivery, waiting, dispatch.deliveries, now=now, requeue_after=requeue_after)
+    after = patience(DELIVERIES["queue_name"], requeue_after, stranded_after)
+    return _relay(db, Delivery, waiting, dispatch.deliveries, now=now, requeue_after=after)
 
 
-def relay_events(db: Session, *, now: datetime, requeue_after: timedelta) -> int:
+def relay_events(
+    db: Session,
+    *,
+    now: datetime,
+    requeue_after: timedelta,
+    stranded_after: timedelta | None = None,
+) -> int:
     """Events stored but not processed."""
     waiting = col(Event.status) == EventStatus.PENDING
-    return _relay(db, Event, waiting, dispatch.events, now=now, requeue_after=requeue_after)
+    after = patience(EVENTS["queue_name"], requeue_after, stranded_after)
+    return _relay(db, Event, waiting, dispatch.events, now=now, requeue_after=after)
 
 
-def relay_inbox(db: Session, *, now: datetime, requeue_after: timedelta) -> int:
+def relay_inbox(
+    db: Session,
+    *,
+    now: datetime,
+    requeue_after: timedelta,
+    stranded_after: timedelta | None = None,
+) -> int:
     """Webhook deliveries stored but not normalised (a lost message, or one waiting its turn)."""
     waiting = col(InboxItem.status) == InboxStatus.PENDING
-    return _relay(db, InboxItem, waiting, dispatch.inbox, now=now, requeue_after=requeue_after)
+    after = patience(EVENTS["queue_name"], requeue_after, stranded_after)
+    return _relay(db, InboxItem, waiting, dispatch.inbox, now=now, requeue_after=after)
+
+
+def patience(
+    queue_name: str, requeue_after: timedelta, stranded_after: timedelta | None
+) -> timedelta:
+    """How long a row enqueued and still waiting is left to its message before it is sent
+    again. While `queue_name` holds messages (a backlog, or retries waiting their time in
+    Redis) the row may simply be waiting its turn: `requeue_after`. When it holds none, every
+    message was taken by a worker, and a row still waiting `stranded_after` after its hand-off
+    was taken by one that died (SIGKILL, OOM: its prefetched messages die with it) or lost it:
+    `stranded_after`. A live worker merely slow with what it prefetched gets a second message
+    for those rows, which its claims make harmless.
+    """
+    if stranded_after is None or stranded_after >= requeue_after:
+        return requeue_after
+    return stranded_after if broker.waiting_messages(queue_name) == 0 else requeue_after
 
 
 def _relay(

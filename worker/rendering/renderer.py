@@ -29,7 +29,7 @@ from worker.rendering.variants import (
 
 _MAX_CHOICES = 4096
 # What rendering adds to the context every template gets (`ladder check` reads the names here).
-ADDED_NAMES = ("locale", "language", "greeting", "customer_name", "message_class")
+ADDED_NAMES = ("locale", "language", "greeting", "customer_name")
 
 
 class RenderError(Exception):
@@ -190,8 +190,6 @@ class Renderer:
             "greeting": formatting.greeting(
                 customer.get("first_name"), language, customer.get("last_name")
             ),
-            # Sending and previews give the trigger's class; marketing unless they say.
-            "message_class": context.get("message_class", "marketing"),
             "customer_name": formatting.display_name(
                 customer.get("first_name"), customer.get("last_name"), language
             ),

@@ -46,6 +46,7 @@ def test_forget_asks_first_and_erases_nothing_unless_confirmed(
 
     unasked = CliRunner().invoke(app, ["customers", "forget", "lena@example.com"], input="")
     assert unasked.exit_code == 1  # no answer (no terminal) is no
+    assert "Error: nothing erased." in unasked.output
     assert emails(db) == ["lena@example.com"]
 
     confirmed = CliRunner().invoke(app, ["customers", "forget", "lena@example.com"], input="y\n")

@@ -51,16 +51,21 @@ def customers_forget(
     settings = get_settings()
     with session(settings.database_url) as db:
         customer = _customer_or_exit(db, email)
-        if not yes and not typer.confirm(
-            f"Erase customer {customer.id} ({email}) everywhere? This cannot be undone",
-            default=False,
-        ):
+        if not yes and not _confirmed(f"Erase customer {customer.id} ({email}) everywhere?"):
             fail("nothing erased", hint="Pass --yes to erase without being asked.")
         forget(
             db, customer, source="cli", reference=None, now=current_time.now(), settings=settings
         )
         db.commit()
     console.print(f"customer {customer.id} forgotten")
+
+
+def _confirmed(question: str) -> bool:
+    """The operator's yes; no answer at all (no terminal, end of input) is a no."""
+    try:
+        return typer.confirm(f"{question} This cannot be undone", default=False)
+    except typer.Abort:
+        return False
 
 
 def _customer_or_exit(db: Session, email: str) -> Customer:

@@ -18,7 +18,11 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -145,6 +149,11 @@ def subject_shown(driver: WebDriver) -> str:
         return str(driver.find_element(By.ID, "subject").text)
     except (NoSuchElementException, StaleElementReferenceException):
         return ""
+    except WebDriverException as exc:
+        # Chromium's word for a stale element when the document is swapped mid-read.
+        if "does not belong to the document" in str(exc.msg):
+            return ""
+        raise
 
 
 def pick(driver: WebDriver, base: str, message: str, segment: str, locale: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from tests.support.services import RedisServer
 from tests.support.waiting import wait_until
 from tests.support.web import TestClient
 from worker import current_time
-from worker.queue import clock
+from worker.queue import clock, relays
 from worker.queue.allinone import installed
 from worker.runtime import Runtime
 from worker.web import create_app
@@ -120,6 +119,7 @@ def test_events_posted_while_redis_is_away_are_all_processed_once_it_is_back(
 # would queue on its one writer lock.
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_redis_restart_that_lost_the_queued_messages_is_noticed_and_they_are_sent_again(
+    monkeypatch: pytest.MonkeyPatch,
     runtime: Runtime,
     db: Session,
     redis_server: RedisServer,
@@ -130,12 +130,21 @@ def test_a_redis_restart_that_lost_the_queued_messages_is_noticed_and_they_are_s
     held would wait the relay's `requeue_after_s` (five minutes) before anyone sent them."""
     assert runtime.settings.requeue_after_s >= 60
     ticking = Runtime(runtime.settings.model_copy(update={"clock_tick_s": 0.2}))
+    looked = threading.Event()  # set once the clock has read the server's run id
+    original = relays.RestartWatch.restarted
+
+    def watching(self: relays.RestartWatch) -> bool:
+        restarted = original(self)
+        looked.set()
+        return restarted
+
+    monkeypatch.setattr(relays.RestartWatch, "restarted", watching)
     stop = threading.Event()
     clock_thread = threading.Thread(target=clock.run, args=(ticking, stop), daemon=True)
     clock_thread.start()  # it learns the server's run id before the restart
     worker = Worker(broker, worker_threads=2, worker_timeout=100)
     try:
-        time.sleep(1.0)
+        wait_until(looked.is_set, timeout_s=10, what="the clock to read Redis's run id")
         posted = client.post("/events", json=[order(n) for n in range(10)])
         assert posted.status_code == 202, posted.text
         redis_server.stop()

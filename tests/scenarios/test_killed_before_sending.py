@@ -46,16 +46,24 @@ CLAIM_TIMEOUT_S = 5
 REQUEUE_AFTER_S = 5
 
 
-def settings_for(database_url: str, redis_url: str, standin: SendGridStandIn) -> Settings:
-    return Settings(
+def settings_for(
+    database_url: str,
+    redis_url: str,
+    standin: SendGridStandIn,
+    *,
+    requeue_after_s: float | None = REQUEUE_AFTER_S,  # None: the production default
+) -> Settings:
+    settings = Settings(
         database_url=database_url,
         redis_url=redis_url,
         email_backend=EmailBackend.SENDGRID,
         sendgrid_api_key=API_KEY,
         sendgrid_api_host=standin.url,
         claim_timeout_s=CLAIM_TIMEOUT_S,
-        requeue_after_s=REQUEUE_AFTER_S,
     )
+    if requeue_after_s is None:
+        return settings
+    return settings.model_copy(update={"requeue_after_s": requeue_after_s})
 
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
@@ -67,8 +75,8 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "EMAIL_BACKEND": "sendgrid",
         "SENDGRID_API_KEY": API_KEY,
         "SENDGRID_API_HOST": settings.sendgrid_api_host,
-        "CLAIM_TIMEOUT_S": str(CLAIM_TIMEOUT_S),
-        "REQUEUE_AFTER_S": str(REQUEUE_AFTER_S),
+        "CLAIM_TIMEOUT_S": str(settings.claim_timeout_s),
+        "REQUEUE_AFTER_S": str(settings.requeue_after_s),
         "no_proxy": "127.0.0.1",
         "dramatiq_worker_timeout": "100",
     }

@@ -4,9 +4,6 @@ once within a minute, without waiting REQUEUE_AFTER_S (five minutes) for the rel
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from collections import Counter
 from datetime import UTC, datetime
@@ -21,15 +18,15 @@ from sqlmodel import Session
 from models import Delivery
 from tests.scenarios.test_exactly_once import kill, schedule_thank_yous, statuses
 from tests.scenarios.test_killed_before_sending import (
+    settings_for,
+    start_worker,
     suppressions_locked,
     tail,
     waiting_for_the_lock,
 )
 from tests.support.sendgrid_standin import (
-    API_KEY,
     Received,
     Reply,
-    SendGridStandIn,
     accepted,
     running_standin,
 )
@@ -37,56 +34,18 @@ from tests.support.waiting import wait_until
 from worker.queue import clock
 from worker.queue.actors import deliver_batch
 from worker.runtime import Runtime
-from worker.settings import EmailBackend, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-THREADS = 8
+THREADS = 8  # as `start_worker` (test_killed_before_sending) runs it
 BATCH = 10
 # 30 messages for a worker that takes up to 16 (Dramatiq prefetches twice its threads): when it
 # dies it holds eight running and eight waiting, and the queue still holds some for its heir.
 DELIVERIES = 300
-# Only the claims the kill leaves `sending` are given up sooner than by default (60 s): that
-# path is `test_killed_before_sending`'s. The relay's patience is the production default.
-CLAIM_TIMEOUT_S = 5
+# `settings_for` gives up the claims the kill leaves `sending` sooner than by default (that
+# path is `test_killed_before_sending`'s); the relay's patience here is the production default.
 # Within Dramatiq's own 60 s heartbeat timeout, after which its Redis broker may re-queue a
 # dead worker's messages by itself (at random, in 1 of 1,000 commands): the relay must do it.
 SETTLED_WITHIN_S = 50
-
-
-def settings_for(database_url: str, redis_url: str, standin: SendGridStandIn) -> Settings:
-    return Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        email_backend=EmailBackend.SENDGRID,
-        sendgrid_api_key=API_KEY,
-        sendgrid_api_host=standin.url,
-        claim_timeout_s=CLAIM_TIMEOUT_S,
-    )
-
-
-def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    """The Procfile's worker against the stand-in, in its own session."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": str(settings.redis_url),
-        "EMAIL_BACKEND": "sendgrid",
-        "SENDGRID_API_KEY": API_KEY,
-        "SENDGRID_API_HOST": settings.sendgrid_api_host,
-        "CLAIM_TIMEOUT_S": str(CLAIM_TIMEOUT_S),
-        "no_proxy": "127.0.0.1",
-        "dramatiq_worker_timeout": "100",
-    }
-    command = [sys.executable, "-m", "dramatiq", "worker.queue.broker", "worker.queue.actors"]
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            [*command, "--processes", "1", "--threads", str(THREADS)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 def taken_by_workers(client: redis.Redis, namespace: str) -> int:
@@ -120,7 +79,7 @@ def test_a_worker_killed_holding_messages_loses_no_email_and_sends_none_twice(
 
     with running_standin() as standin:
         standin.answer = answer
-        runtime = Runtime(settings_for(database_url, redis_url, standin))
+        runtime = Runtime(settings_for(database_url, redis_url, standin, requeue_after_s=None))
         delivery_ids = schedule_thank_yous(db, DELIVERIES)
         # Handed over as the relay does, in smaller batches: more messages than one worker takes.
         db.execute(update(Delivery).values(enqueued_at=datetime.now(UTC)))

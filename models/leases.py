@@ -18,3 +18,6 @@ class Lease(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     # When a daily job named by this lease last ran (e.g. the segment refresh).
     last_run_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # A run asked for ahead of its time (`ladder import` asks for the segment refresh that must
+    # follow its events); cleared by the run that starts after it.
+    requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -244,6 +244,43 @@ def test_the_daily_segment_refresh_runs_once_per_day(
     assert db.exec(select(Event).where(col(Event.status) != "processed")).all() == []
 
 
+def test_a_segment_refresh_asked_for_waits_for_the_events_received_before_it(
+    db: Session,
+    runtime: Runtime,
+    stub_broker: StubBroker,  # noqa: ARG001  (the relay enqueues on it)
+) -> None:
+    """`ladder import` with workers asks for a refresh: the day's refresh has run already,
+    and the next must see the imported events, so it waits until they are processed."""
+    assert sum(clock.tick(db, now=T0, runtime=runtime).segments.values()) == 0  # the daily one
+    asked = T0 + timedelta(minutes=1)
+    store_events(db, [signed_up(1, T0)], now=asked)  # an imported event, not yet processed
+    leases.request(db, clock.SEGMENTS_JOB, now=asked)
+
+    waiting = clock.tick(db, now=asked + timedelta(seconds=1), runtime=runtime)
+    assert waiting.segments == {}
+    assert leases.requested(db, clock.SEGMENTS_JOB) == asked
+
+    pending = [e.id for e in db.exec(select(Event).where(col(Event.status) == "pending")) if e.id]
+    scheduler = Scheduler(runtime.triggers, runtime.settings)
+    events.process_many(db, pending, now=asked, scheduler=scheduler)
+    answered = clock.tick(db, now=asked + timedelta(seconds=2), runtime=runtime)
+    assert answered.segments == {"prospect": 1}
+    assert leases.requested(db, clock.SEGMENTS_JOB) is None
+    assert clock.tick(db, now=asked + timedelta(seconds=3), runtime=runtime).segments == {}
+
+
+def test_a_request_made_while_the_refresh_runs_is_kept_for_the_next_run(db: Session) -> None:
+    taken_at = T0
+    leases.request(db, clock.SEGMENTS_JOB, now=taken_at - timedelta(seconds=1))
+    assert leases.take_requested(db, clock.SEGMENTS_JOB, holder="a", now=taken_at)
+    assert not leases.take_requested(db, clock.SEGMENTS_JOB, holder="b", now=taken_at)
+    leases.request(db, clock.SEGMENTS_JOB, now=taken_at + timedelta(seconds=5))  # mid-run
+
+    leases.done(db, clock.SEGMENTS_JOB, holder="a", now=taken_at, answers=taken_at)
+
+    assert leases.requested(db, clock.SEGMENTS_JOB) == taken_at + timedelta(seconds=5)
+
+
 def test_recommendations_are_recomputed_weekly(
     db: Session,
     runtime: Runtime,

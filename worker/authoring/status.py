@@ -15,6 +15,7 @@ from models import (
     EventStatus,
     InboxItem,
     InboxStatus,
+    Lease,
     ProviderEvent,
 )
 from triggers import CONDITION_FAILED
@@ -88,7 +89,34 @@ def status_report(db: Session, *, now: datetime, settings: Settings) -> dict[str
         ],
         "inbox_unused": inbox_unused(db),
         "conditions_failed": conditions_failed(db),
+        "jobs_asked_for": jobs_asked_for(db),
     }
+
+
+def jobs_asked_for(db: Session) -> list[dict[str, Any]]:
+    """Periodic jobs asked for ahead of their time (`ladder import` asks for the segment
+    refresh), each with the events received before the request that it waits for."""
+    asked = db.execute(
+        select(col(Lease.name), col(Lease.requested_at))
+        .where(col(Lease.requested_at).is_not(None))
+        .order_by(col(Lease.name))
+    ).all()
+    return [
+        {
+            "job": name,
+            "asked_at": requested_at.isoformat(),
+            "waiting_for_events": int(
+                db.scalar(
+                    select(func.count()).where(
+                        col(Event.status) == EventStatus.PENDING,
+                        col(Event.received_at) <= requested_at,
+                    )
+                )
+                or 0
+            ),
+        }
+        for name, requested_at in asked
+    ]
 
 
 def conditions_failed(db: Session) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from worker import current_time
 from worker.cli import history
 from worker.cli.output import console, table
 from worker.intake.importing import ImportResult, read_batches
-from worker.queue import broker, dispatch
+from worker.queue import broker, clock, dispatch, leases
 from worker.runtime import get_runtime
 from worker.settings import get_settings
 
@@ -36,10 +36,12 @@ def import_events(
     done.add_row(*(str(n) for n in counts))
     console.print(done)
     if broker.has_consumer():
+        with session(get_settings().database_url) as db:
+            leases.request(db, clock.SEGMENTS_JOB, now=current_time.now())
         console.print(
             f"{result.stored:,} events handed to the workers; `ladder status` shows those "
-            "still pending. The clock scores the segments daily, or run `ladder segments "
-            "refresh` once they are processed."
+            "still pending. Once they are processed, the clock scores the segments, and the "
+            "waits of customers lapsing today are scheduled."
         )
     else:
         report = history.process_here(get_runtime(), console=console)

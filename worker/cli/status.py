@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -52,6 +53,15 @@ def status(
         )
     _print_inbox_unused(report["inbox_unused"])
     _print_conditions_failed(report["conditions_failed"])
+    for job in report["jobs_asked_for"]:
+        waiting = job["waiting_for_events"]
+        when = (
+            f"once the {waiting:,} events received before then are processed"
+            if waiting
+            else "on the clock's next tick (is a clock running?)"
+        )
+        asked = datetime.fromisoformat(job["asked_at"]).strftime("%Y-%m-%d %H:%M:%S UTC")
+        console.print(f"{job['job']} asked for at {asked}: runs {when}.", highlight=False)
 
 
 def _print_conditions_failed(failed: list[dict[str, Any]]) -> None:

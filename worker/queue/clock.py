@@ -13,8 +13,9 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from models import Event, EventStatus
 from models.db import session
 from worker import current_time
 from worker.audience import dates, recommendations, segments
@@ -78,9 +79,10 @@ def tick(
     requeue_after = timedelta(seconds=settings.requeue_after_s)
     relay_after = timedelta(0) if broker_restarted else requeue_after
     report = TickReport()
-    if leases.take_daily(db, SEGMENTS_JOB, holder=holder, now=now):
+    answers = _segments_asked_for(db, holder=holder, now=now)
+    if answers is not None or leases.take_daily(db, SEGMENTS_JOB, holder=holder, now=now):
         report.segments = segments.refresh(db, now)
-        leases.done(db, SEGMENTS_JOB, holder=holder, now=now)
+        leases.done(db, SEGMENTS_JOB, holder=holder, now=now, answers=answers)
     if leases.take_daily(db, DATES_JOB, holder=holder, now=now):
         report.dates = sweep_dates(db, now=now, runtime=runtime)
         leases.done(db, DATES_JOB, holder=holder, now=now)
@@ -110,6 +112,25 @@ def tick(
         )
         leases.done(db, PROVIDER_EVENTS_JOB, holder=holder, now=now)
     return report
+
+
+def _segments_asked_for(db: Session, *, holder: str, now: datetime) -> datetime | None:
+    """The time of a segment refresh asked for (`ladder import` with workers asks for one),
+    taken under `holder` once every event received before it has been processed, so the
+    scores see the whole imported history; None while there is none, or it must wait."""
+    asked = leases.requested(db, SEGMENTS_JOB)
+    if asked is None or _pending_received_by(db, asked):
+        return None
+    return asked if leases.take_requested(db, SEGMENTS_JOB, holder=holder, now=now) else None
+
+
+def _pending_received_by(db: Session, moment: datetime) -> bool:
+    waiting = select(col(Event.id)).where(
+        col(Event.status) == EventStatus.PENDING, col(Event.received_at) <= moment
+    )
+    found = db.execute(waiting.limit(1)).first() is not None
+    db.commit()
+    return found
 
 
 def _paused(db: Session, runtime: Runtime, now: datetime) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlmodel import Session, col
 
 from models import Lease
@@ -60,13 +60,56 @@ def take_every(db: Session, job: str, *, holder: str, now: datetime, period: tim
     return _take(db, job, holder=holder, now=now, done_since=now - period, inclusive=True)
 
 
-def done(db: Session, job: str, *, holder: str, now: datetime) -> None:
-    """Records `job` done at `now` and lets go of it; after its work committed, never before:
-    a clock killed in between runs the job again (each job is idempotent), never skips it."""
+def request(db: Session, job: str, *, now: datetime) -> None:
+    """Asks for a run of `job` ahead of its time (`take_requested`), at the latest `now`
+    given: the run must see everything handed over before the last request."""
+    insert_ignoring_duplicates(db, LEASES, [{"name": job}], LEASES.c.name)
     db.execute(
         update(Lease)
-        .where(col(Lease.name) == job, col(Lease.holder) == holder)
-        .values(last_run_at=now, holder=None, expires_at=None)
+        .where(
+            col(Lease.name) == job,
+            col(Lease.requested_at).is_(None) | (col(Lease.requested_at) < now),
+        )
+        .values(requested_at=now)
+    )
+    db.commit()
+
+
+def requested(db: Session, job: str) -> datetime | None:
+    """When a run of `job` was last asked for and not yet started; None when none is."""
+    found = db.execute(select(col(Lease.requested_at)).where(col(Lease.name) == job)).first()
+    db.commit()
+    return found[0] if found else None
+
+
+def take_requested(db: Session, job: str, *, holder: str, now: datetime) -> bool:
+    """As `take_daily`, for a run that was asked for (`request`), whenever it was last done."""
+    result = db.execute(
+        update(Lease)
+        .where(
+            col(Lease.name) == job,
+            col(Lease.requested_at).is_not(None),
+            col(Lease.holder).is_(None) | (col(Lease.expires_at) < now),
+        )
+        .values(holder=holder, expires_at=now + JOB_LEASE)
+    )
+    db.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def done(
+    db: Session, job: str, *, holder: str, now: datetime, answers: datetime | None = None
+) -> None:
+    """Records `job` done at `now` (when it started) and lets go of it; after its work
+    committed, never before: a clock killed in between runs the job again (each job is
+    idempotent), never skips it. `answers`: the request (`requested`) this run was taken for;
+    a request made later is kept for the next run."""
+    values: dict[str, object] = {"last_run_at": now, "holder": None, "expires_at": None}
+    if answers is not None:
+        requested_at = col(Lease.requested_at)
+        values["requested_at"] = case((requested_at <= answers, None), else_=requested_at)
+    db.execute(
+        update(Lease).where(col(Lease.name) == job, col(Lease.holder) == holder).values(values)
     )
     db.commit()
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
+import re
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,7 @@ from worker.runtime import Runtime
 from worker.scheduling.matching import Scheduler
 from worker.settings import PROJECT_ROOT, Settings
 from worker.web import create_app
+from worker.web.forms import form_token
 
 LOGIN = ("marketing", "correct horse battery staple")
 
@@ -137,3 +142,101 @@ def test_the_version_changes_when_a_template_file_is_saved(plain: Settings, tmp_
     path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
     assert client.get("/studio/preview/version", auth=LOGIN).text != before
+
+
+def form_of(page: str) -> dict[str, str]:
+    """The send-test form's hidden fields, as the browser would post them."""
+    form = page.split('id="send-test-form"', 1)[1].split("</form>", 1)[0]
+    return dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', form))
+
+
+def outbox(settings: Settings) -> list[EmailMessage]:
+    files = sorted(settings.outbox_dir.glob("*.eml")) if settings.outbox_dir.exists() else []
+    return [
+        message
+        for path in files
+        if isinstance(
+            message := email.message_from_bytes(path.read_bytes(), policy=email.policy.default),
+            EmailMessage,
+        )
+    ]
+
+
+def test_the_page_sends_the_previewed_email_as_a_test(runtime: Runtime) -> None:
+    settings = studio_settings(runtime.settings)
+    client = client_for(settings)
+    page = client.get(
+        "/studio/preview", params={"message": "win_back", "segment": "champions", "locale": "de"},
+        auth=LOGIN,
+    )  # fmt: skip
+    fields = form_of(page.text)
+    assert fields["message"] == "win_back" and fields["locale"] == "de"
+
+    sent = client.post(
+        "/studio/send-test", data={**fields, "to": "marketing@shop.example"}, auth=LOGIN
+    )
+
+    assert sent.status_code == 200, sent.text
+    assert "A test was sent to marketing@shop.example (win_back/champions.de.html.j2, de)." in (
+        sent.text
+    )
+    [message] = outbox(settings)
+    assert message["To"] == "marketing@shop.example"
+    assert message["Subject"] == "[test] Ihre Lieblingsstücke warten auf Sie"
+    assert message["X-Ladder-Test"] == "win_back; champions; de"
+
+
+@pytest.mark.parametrize(
+    ("change", "headers"),
+    [
+        ({"token": ""}, {}),
+        ({"token": "1700000000.forged"}, {}),
+        ({}, {"Origin": "https://evil.example"}),
+        ({}, {"Sec-Fetch-Site": "cross-site"}),
+    ],
+    ids=["no token", "forged token", "another origin", "cross-site fetch"],
+)
+def test_a_send_test_without_the_pages_token_or_from_another_site_is_refused(
+    runtime: Runtime, change: dict[str, str], headers: dict[str, str]
+) -> None:
+    """The browser sends the Basic login with a forged cross-site POST too (CSRF)."""
+    settings = studio_settings(runtime.settings)
+    client = client_for(settings)
+    page = client.get("/studio/preview", params={"message": "win_back"}, auth=LOGIN)
+    fields = {**form_of(page.text), "to": "victim@shop.example", **change}
+
+    refused = client.post("/studio/send-test", data=fields, headers=headers, auth=LOGIN)
+
+    assert refused.status_code == 403
+    assert "reload the studio page and try again" in refused.text
+    assert outbox(settings) == []
+
+
+def test_a_token_signed_for_another_user_or_long_ago_is_refused(runtime: Runtime) -> None:
+    settings = studio_settings(runtime.settings)
+    client = client_for(settings)
+    fields = {"message": "win_back", "to": "me@shop.example"}
+    now = datetime.now(UTC)
+    for token in (
+        form_token(settings.secret_key(), "someone-else", now),
+        form_token(settings.secret_key(), LOGIN[0], now - timedelta(hours=13)),
+    ):
+        refused = client.post("/studio/send-test", data={**fields, "token": token}, auth=LOGIN)
+        assert refused.status_code == 403
+    assert outbox(settings) == []
+
+
+def test_a_send_test_to_something_that_is_no_address_says_so_and_sends_nothing(
+    runtime: Runtime,
+) -> None:
+    settings = studio_settings(runtime.settings)
+    client = client_for(settings)
+    page = client.get("/studio/preview", params={"message": "win_back"}, auth=LOGIN)
+
+    answer = client.post(
+        "/studio/send-test", data={**form_of(page.text), "to": "not-an-address"}, auth=LOGIN
+    )
+
+    assert answer.status_code == 422
+    assert "&#39;not-an-address&#39; is not an e-mail address" in answer.text
+    assert outbox(settings) == []

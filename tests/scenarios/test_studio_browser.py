@@ -7,6 +7,8 @@ The reference screenshot is refreshed with `make snapshots` (UPDATE_SNAPSHOTS=1)
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import os
 import shutil
 import socket
@@ -66,6 +68,7 @@ def studio(tmp_path: Path, templates: Path) -> Iterator[str]:
         postal_address="Calle Mayor 1, 28013 Madrid",
         shop_url="https://tea.example",
         public_url="https://ladder.tea.example",
+        outbox_dir=tmp_path / "outbox",  # where the page's test sends go
     )
     port = free_port()
     server = uvicorn.Server(
@@ -207,6 +210,51 @@ def test_a_marketer_picks_a_german_champion_and_sees_the_email_at_both_widths(
         f"the desktop email differs from {REFERENCE.name} in {share:.1%} of its pixels: "
         "if the change is intended, run `make snapshots` and review the image"
     )
+
+
+def test_a_marketer_sends_the_email_she_sees_to_herself_as_a_test(
+    studio: str, browser: WebDriver, tmp_path: Path, templates: Path
+) -> None:
+    pick(browser, studio, "win_back", "champions", "de")
+    browser.find_element(By.ID, "to").send_keys("lena@tea.example")
+    browser.find_element(By.ID, "send-test").click()
+    wait_until(
+        lambda: "A test was sent" in notice_shown(browser),
+        timeout_s=20,
+        what="the page to say the test was sent",
+    )
+
+    assert notice_shown(browser) == (
+        "A test was sent to lena@tea.example (win_back/champions.de.html.j2, de)."
+    )
+    [sent] = list((tmp_path / "outbox").glob("*.eml"))
+    message = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
+    assert message["To"] == "lena@tea.example"
+    assert message["Subject"] == "[test] Ihre Lieblingsstücke warten auf Sie"
+    # The page still shows the same email, ready for the next change.
+    assert browser.find_element(By.ID, "subject").text == "Ihre Lieblingsstücke warten auf Sie"
+
+    # Saving the template updates the page without posting the test again.
+    path = templates / "win_back" / "champions.de.html.j2"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("Ihre Lieblingsstücke", "Ihre Favoriten"),
+        encoding="utf-8",
+    )
+    wait_until(
+        lambda: subject_shown(browser) == "Ihre Favoriten warten auf Sie",
+        timeout_s=20,
+        interval_s=0.2,
+        what="the page to follow the edited template",
+    )
+    assert "/studio/preview?message=win_back&segment=champions&locale=de" in browser.current_url
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
+def notice_shown(driver: WebDriver) -> str:
+    try:
+        return str(driver.find_element(By.ID, "notice").text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
 
 
 def test_the_page_reloads_itself_when_the_template_is_saved(

@@ -1,4 +1,5 @@
-"""The template studio: `/studio/preview` shows a message as a customer would get it.
+"""The template studio: `/studio/preview` shows a message as a customer would get it, and
+sends it as a test (`/studio/send-test`, as `ladder send-test` does).
 
 Off unless STUDIO_USER and STUDIO_PASSWORD are set (404 otherwise); HTTP Basic login,
 compared in constant time. The page reloads itself when a template file changes.
@@ -8,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from jinja2 import Environment
@@ -20,11 +23,15 @@ from models.db import session
 from triggers import TriggerError, load_triggers
 from worker import current_time
 from worker.audience.segments import PROSPECT, SEGMENTS
+from worker.authoring import proofs
 from worker.authoring.checks import lint_email
 from worker.authoring.preview import Preview, PreviewError, render_preview, sending_trigger
+from worker.providers import DeliveryError
 from worker.rendering.renderer import Renderer, RenderError
+from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.web.deps import settings_of
+from worker.web.forms import check_form, form_token
 
 router = APIRouter(prefix="/studio")
 _basic = HTTPBasic(auto_error=False, realm="Ladder studio")
@@ -77,6 +84,53 @@ def preview_page(
     customer: Annotated[str, Query(max_length=320)] = "",
 ) -> str:
     """The page: a form to pick, then subject, preheader, warnings, two widths, the text."""
+    return _page(settings, message, segment, locale, customer)
+
+
+@router.post("/send-test", response_class=HTMLResponse)
+def send_test_form(
+    request: Request,
+    settings: Annotated[Settings, Depends(require_login)],
+    message: Annotated[str, Form(max_length=64)],
+    to: Annotated[str, Form(max_length=320)],
+    segment: Annotated[str, Form(max_length=32)] = "default",
+    locale: Annotated[str, Form(max_length=35)] = "en",
+    customer: Annotated[str, Form(max_length=320)] = "",
+    token: Annotated[str, Form(max_length=64)] = "",  # missing: refused as forged (403)
+) -> HTMLResponse:
+    """`ladder send-test` from the page: the message as previewed, sent now to `to`, marked as
+    a test; the page again, saying where it went or why it could not go (422)."""
+    now = current_time.now()
+    check_form(request, settings.secret_key(), settings.studio_user or "", token, now)
+    email = customer.strip()
+    try:
+        with session(settings.database_url) if email else nullcontext() as db:
+            proof = proofs.send_test(
+                Runtime(settings),  # read afresh, as the preview is
+                message,
+                to=to,
+                now=now,
+                db=db,
+                customer=email or None,
+                segment=None if email else segment,
+                locale=None if email else locale,
+            )
+    except (proofs.ProofError, PreviewError, RenderError, DeliveryError) as exc:
+        page = _page(settings, message, segment, locale, customer, notice=(False, str(exc)))
+        return HTMLResponse(page, status_code=422)
+    said = f"A test was sent to {proof.to} ({proof.preview.email.variant}, {proof.preview.locale})."
+    return HTMLResponse(_page(settings, message, segment, locale, customer, notice=(True, said)))
+
+
+def _page(
+    settings: Settings,
+    message: str | None,
+    segment: str,
+    locale: str,
+    customer: str,
+    *,
+    notice: tuple[bool, str] | None = None,
+) -> str:
     # Read afresh on every request: the studio is where templates are being edited.
     renderer = Renderer(settings.templates_dir, settings.default_locale, auto_reload=True)
     messages = renderer.messages()
@@ -98,6 +152,7 @@ def preview_page(
                 postal_address=settings.postal_address,
             )
         ]
+    picked = {"message": chosen, "segment": segment, "locale": locale, "customer": customer}
     return _PAGE.render(
         messages=messages,
         segments=SEGMENT_NAMES,
@@ -109,6 +164,9 @@ def preview_page(
         shown=shown,
         problems=problems,
         version=templates_version(settings.templates_dir),
+        token=form_token(settings.secret_key(), settings.studio_user or "", current_time.now()),
+        notice=notice,
+        preview_url="/studio/preview?" + urlencode(picked),
     )
 
 
@@ -141,15 +199,18 @@ _PAGE = Environment(autoescape=True).from_string(
 <style>
 body { font-family: system-ui, sans-serif; margin: 16px; background: #fafafa; color: #222; }
 form { display: flex; gap: 8px; align-items: end; flex-wrap: wrap; margin-bottom: 12px; }
+label.apart { margin-left: 24px; }
+#send-test-form { display: none; }
 label { display: flex; flex-direction: column; font-size: 12px; color: #555; }
 .meta { background: #fff; border: 1px solid #ddd; padding: 8px 12px; margin-bottom: 12px; }
 .warnings { background: #fff4e5; border: 1px solid #f0b37e; padding: 8px 12px; }
 .ok { color: #2a7a2a; }
+.sent { background: #eef8ee; border: 1px solid #8c8; padding: 8px 12px; margin-bottom: 12px; }
 .frames { display: flex; gap: 16px; align-items: flex-start; }
 iframe { border: 1px solid #ccc; background: #fff; height: 900px; }
 pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 12px; }
 </style></head>
-<body data-version="{{ version }}">
+<body data-version="{{ version }}" data-preview="{{ preview_url }}">
 {% macro choose(label, name, options, current) %}
 <label>{{ label }}<select name="{{ name }}" id="{{ name }}">
 {% for option in options %}
@@ -164,6 +225,19 @@ pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 
 <label>Customer e-mail (empty: a sample customer)
 <input name="customer" id="customer" value="{{ customer }}" size="30"></label>
 <button type="submit" id="show">Show</button>
+{% if shown %}
+<label class="apart">Send it as a test to
+<input name="to" id="to" type="email" required size="24" placeholder="you@your-shop.com"
+ form="send-test-form"></label>
+<button type="submit" id="send-test" form="send-test-form">Send test</button>
+{% endif %}
+</form>
+<form method="post" action="/studio/send-test" id="send-test-form">
+<input type="hidden" name="token" value="{{ token }}">
+<input type="hidden" name="message" value="{{ message }}">
+<input type="hidden" name="segment" value="{{ segment }}">
+<input type="hidden" name="locale" value="{{ locale }}">
+<input type="hidden" name="customer" value="{{ customer }}">
 </form>
 {% if shown %}
 <div class="meta">
@@ -179,6 +253,9 @@ pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 
 {% else %}<span class="ok">No warnings: this email may be sent.</span>{% endfor %}
 </div>
 {% if shown %}
+{% if notice %}
+<div class="{{ 'sent' if notice[0] else 'warnings' }}" id="notice">{{ notice[1] }}</div>
+{% endif %}
 <h3>Desktop and mobile</h3>
 <div class="frames">
 <iframe id="desktop" title="desktop" width="700" sandbox srcdoc="{{ shown.email.html }}"></iframe>
@@ -194,7 +271,9 @@ setInterval(async () => {
   try {
     // From the origin: a page opened as http://user:password@host/ may not fetch relative URLs.
     const answer = await fetch(location.origin + "/studio/preview/version");
-    if (answer.ok && (await answer.text()) !== shown) location.reload();
+    // The preview's own address, never a reload: after a test send, that would send again.
+    const preview = document.body.dataset.preview;
+    if (answer.ok && (await answer.text()) !== shown) location.replace(preview);
   } catch (error) { /* the server restarts: try again at the next tick */ }
 }, 1000);
 </script>

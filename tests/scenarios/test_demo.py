@@ -9,14 +9,18 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
 
 import pytest
 from rich.console import Console
+from sqlmodel import Session, select
 
-from worker.demo import run_demo
+from models import Event
+from tests.support.factories import order_event
+from worker.demo import replay, run_demo
+from worker.runtime import Runtime, get_runtime
 
 
 def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
@@ -66,3 +70,24 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     sent_row = re.search(r"│ sent\s+│\s+(\d+) │", status.stdout)
     assert sent_row is not None, status.stdout
     assert int(sent_row.group(1)) == len(emails)
+
+
+@pytest.mark.commits  # the replay's worker threads write on their own connections
+def test_the_replay_stops_at_its_end_even_with_events_after_it(
+    runtime: Runtime,  # noqa: ARG001  (the actors' settings: this test's database)
+    db: Session,
+) -> None:
+    """The demo's shop ran eight days past today: a refund generated after the last order kept
+    the clock going TAIL after it, mailing customers on dates still to come."""
+    until = datetime.now(UTC).replace(microsecond=0)
+    late = until + timedelta(days=8)
+    events = [
+        order_event(event_id="o-1", order_id="1", at=until - timedelta(days=3)),
+        order_event(event_id="o-1-r", order_id="1", at=late, type="order.refunded"),
+    ]
+    with replay.private_broker(threads=1) as broker:
+        period = replay.replay(db, events, broker=broker, runtime=get_runtime(), until=until)
+
+    assert period.end == until
+    stored = db.exec(select(Event)).all()
+    assert [event.source_event_id for event in stored] == ["o-1"]

@@ -86,15 +86,22 @@ def replay(
 ) -> Period:
     """Moves the simulated clock forward in STEPs: each step ingests the events that happened
     in it, lets the worker process them, ticks the clock and lets the worker send what is due.
-    It stops TAIL after the last event, or at `until` if that is later."""
+    It stops TAIL after the last event or, given `until`, at `until`: nothing after it is
+    replayed (the demo's shop ends today, never in the future)."""
     stream = iter(events)
     upcoming = next(stream, None)
     if upcoming is None:
         raise ValueError("no events to replay")
     start = upcoming.occurred_at.replace(hour=0, minute=0, second=0, microsecond=0)
     at, last_event, ticks = start, start, 0
-    while upcoming is not None or at < last_event + TAIL or (until is not None and at < until):
-        at = min(at + STEP, until) if until is not None and at < until else at + STEP
+
+    def more() -> bool:
+        if until is not None:
+            return at < until
+        return upcoming is not None or at < last_event + TAIL
+
+    while more():
+        at = min(at + STEP, until) if until is not None else at + STEP
         chunk: list[CanonicalEvent] = []
         while upcoming is not None and upcoming.occurred_at <= at:
             chunk.append(upcoming)

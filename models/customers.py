@@ -41,6 +41,12 @@ class Customer(SQLModel, table=True):
     segment: str | None = Field(default=None, max_length=32)
     segment_changed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     previous_segment: str | None = Field(default=None, max_length=32)  # before the last change
+    # Predicted by the CLV models (worker/measurement/predictions.py), refreshed weekly; None
+    # until a first fit. `clv`: the expected value of the next CLV_HORIZON_DAYS' orders, in
+    # minor units of the shop's currency.
+    p_alive: float | None = None
+    predicted_orders: float | None = None
+    clv: int | None = None
 
 
 class CustomerExternalId(SQLModel, table=True):

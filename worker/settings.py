@@ -94,6 +94,8 @@ class Settings(BaseSettings):
         "shop_url"
     ]  # links in emails; products at {shop_url}/products/{id}
     recommendations_count: int = Field(default=3, ge=0, le=12)
+    # How far ahead `customer.predicted_orders` and `customer.clv` look (the CLV models).
+    clv_horizon_days: int = Field(default=365, ge=7, le=3650)
     # The template preview page (/studio/preview): off unless both are set.
     studio_user: str | None = None
     studio_password: SecretStr | None = None

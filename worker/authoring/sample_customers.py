@@ -90,6 +90,9 @@ def sample_context(
             "days_since_last_order": 61,
             "rfm": "545",
             "segment": segment,
+            "p_alive": 0.87,
+            "predicted_orders": 3.4,
+            "clv": Decimal("186.40"),
         },
         "order": {
             "id": "1001",

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import groupby
 from typing import Any
 
 import numpy as np
@@ -121,8 +122,26 @@ class GammaGamma:
         return np.asarray(np.where(x > 0, spend, population), dtype=float)
 
 
-# Tight enough to give the papers' parameters to the third decimal; a fit takes milliseconds.
+# On the logs of the parameters, kept within e^±12; L-BFGS-B (numerical gradient) took 100
+# likelihood evaluations on CDNOW where Nelder-Mead took 705, for the same optimum. Nelder-Mead
+# is the fallback should it stop short.
+_BOUND = 12.0
+_L_BFGS_B: Any = {"ftol": 1e-13, "gtol": 1e-9}
 _NELDER_MEAD: Any = {"xatol": 1e-7, "fatol": 1e-7, "maxiter": 4000, "maxfev": 8000}
+
+
+def _maximise(log_likelihood: Callable[..., float], start: Floats, data: tuple[Floats, ...]) -> Any:
+    """The parameters (on their logs) that maximise `log_likelihood(params, *data)`."""
+    negative = _negative(log_likelihood)
+    bounds = [(-_BOUND, _BOUND)] * len(start)
+    found = optimize.minimize(
+        negative, start, args=data, method="L-BFGS-B", bounds=bounds, options=_L_BFGS_B
+    )
+    if not found.success:
+        found = optimize.minimize(
+            negative, start, args=data, method="Nelder-Mead", options=_NELDER_MEAD
+        )
+    return found
 
 
 def _negative(log_likelihood: Callable[..., float]) -> Callable[..., float]:
@@ -155,13 +174,7 @@ def fit_bgnbd(customers: Customers) -> BGNBD:
         )
     # Scale-free start: a rate of about one purchase per mean age, dropout of one in three.
     start: Floats = np.log(np.array([1.0, max(float(np.mean(T)), 1e-3), 1.0, 2.0]))
-    found = optimize.minimize(
-        _negative(_bgnbd_log_likelihood),
-        start,
-        args=(x, t_x, T),
-        method="Nelder-Mead",
-        options=_NELDER_MEAD,
-    )
+    found = _maximise(_bgnbd_log_likelihood, start, (x, t_x, T))
     r, alpha, a, b = (float(value) for value in np.exp(found.x))
     return BGNBD(r=r, alpha=alpha, a=a, b=b, log_likelihood=-float(found.fun))
 
@@ -189,13 +202,7 @@ def fit_gamma_gamma(customers: Customers) -> GammaGamma:
     if len(x) < 10:
         raise FitError(f"{len(x)} customers with a repeat purchase: too few to fit spend")
     start: Floats = np.log(np.array([1.0, 2.0, max(float(np.mean(m)), 1e-3)]))
-    found = optimize.minimize(
-        _negative(_gamma_gamma_log_likelihood),
-        start,
-        args=(x, m),
-        method="Nelder-Mead",
-        options=_NELDER_MEAD,
-    )
+    found = _maximise(_gamma_gamma_log_likelihood, start, (x, m))
     p, q, gamma = (float(value) for value in np.exp(found.x))
     return GammaGamma(p=p, q=q, gamma=gamma, log_likelihood=-float(found.fun))
 
@@ -214,20 +221,30 @@ def summarise(
     `unit_days` (weeks by default, as the papers count): purchases on one day are one purchase
     of their summed value; purchases after `as_of` are not seen. Customers whose first purchase
     is after `as_of` are left out. Returns the customers' ids in the order of the arrays."""
-    days: dict[int, dict[date, float]] = {}
-    for purchase in purchases:
-        if purchase.day <= as_of:
-            spent = days.setdefault(purchase.customer, {})
+    known = sorted((p for p in purchases if p.day <= as_of), key=lambda p: (p.customer, p.day))
+    return summarise_sorted(known, as_of=as_of, unit_days=unit_days)
+
+
+def summarise_sorted(
+    purchases: Iterable[Purchase], *, as_of: date, unit_days: float = 7.0
+) -> tuple[list[int], Customers]:
+    """As `summarise`, for purchases already in (customer, day) order and none after `as_of`
+    (a database cursor's): one customer's purchases in memory at a time."""
+    ids: list[int] = []
+    columns: tuple[list[float], list[float], list[float], list[float]] = ([], [], [], [])
+    for customer, theirs in groupby(purchases, key=lambda p: p.customer):
+        spent: dict[date, float] = {}
+        for purchase in theirs:
             spent[purchase.day] = spent.get(purchase.day, 0.0) + purchase.value
-    ids = sorted(days)
-    x, t_x, T, mean_value = (np.zeros(len(ids)) for _ in range(4))
-    for i, customer in enumerate(ids):
-        bought = sorted(days[customer].items())
-        first = bought[0][0]
-        x[i] = len(bought) - 1
-        t_x[i] = (bought[-1][0] - first).days / unit_days
-        T[i] = (as_of - first).days / unit_days
-        mean_value[i] = np.mean([value for _, value in bought[1:]]) if len(bought) > 1 else 0.0
+        days = list(spent)  # in day order, as they came
+        first, last = days[0], days[-1]
+        repeat = [spent[day] for day in days[1:]]
+        ids.append(customer)
+        columns[0].append(len(days) - 1)
+        columns[1].append((last - first).days / unit_days)
+        columns[2].append((as_of - first).days / unit_days)
+        columns[3].append(sum(repeat) / len(repeat) if repeat else 0.0)
+    x, t_x, T, mean_value = (np.array(column, dtype=float) for column in columns)
     return ids, Customers(x=x, t_x=t_x, T=T, mean_value=mean_value)
 
 

@@ -21,6 +21,7 @@ from worker import current_time
 from worker.audience import dates, recommendations, segments
 from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
+from worker.measurement import predictions
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
 
@@ -34,6 +35,9 @@ RECOMMENDATIONS_JOB = "recommendations.refresh"
 # light on a long order history (and the demo's two simulated years fast).
 RECOMMENDATIONS_EVERY = timedelta(days=7)
 PROVIDER_EVENTS_JOB = "provider_events.reapply"
+PREDICTIONS_JOB = "predictions.refresh"
+# A year's prediction moves little in a week; weekly keeps the demo's two years quick too.
+PREDICTIONS_EVERY = timedelta(days=7)
 
 
 @dataclass
@@ -48,6 +52,7 @@ class TickReport:
     dates: dict[str, int] = field(default_factory=dict)
     recommendations: int | None = None  # rows kept, when the weekly refresh ran
     provider_events: int = 0  # stored provider events applied late
+    predictions: int | None = None  # customers whose CLV prediction changed, when it ran
 
 
 def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
@@ -83,6 +88,12 @@ def tick(
     if answers is not None or leases.take_daily(db, SEGMENTS_JOB, holder=holder, now=now):
         report.segments = segments.refresh(db, now)
         leases.done(db, SEGMENTS_JOB, holder=holder, now=now, answers=answers)
+    if leases.take_every(db, PREDICTIONS_JOB, holder=holder, now=now, period=PREDICTIONS_EVERY):
+        fitted = predictions.refresh(db, now=now, horizon_days=settings.clv_horizon_days)
+        if fitted.problem:
+            logger.info("CLV models not fitted: %s", fitted.problem)
+        report.predictions = fitted.written
+        leases.done(db, PREDICTIONS_JOB, holder=holder, now=now)
     if leases.take_daily(db, DATES_JOB, holder=holder, now=now):
         report.dates = sweep_dates(db, now=now, runtime=runtime)
         leases.done(db, DATES_JOB, holder=holder, now=now)

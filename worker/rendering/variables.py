@@ -38,6 +38,9 @@ def customer_view(customer: Customer, *, now: datetime, default_currency: str) -
         "days_since_last_order": (now - last).days if last else None,
         "rfm": customer.rfm,
         "segment": customer.segment,
+        "p_alive": customer.p_alive,
+        "predicted_orders": customer.predicted_orders,
+        "clv": None if customer.clv is None else to_major(customer.clv, currency),
     }
 
 

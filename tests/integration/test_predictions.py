@@ -90,7 +90,8 @@ def test_too_few_customers_leave_the_predictions_empty_and_say_why(
     fitted = predictions.refresh(db, now=NOW, horizon_days=365)
 
     assert (
-        fitted.problem == "1 customers, 0 with a repeat purchase: too few to fit the purchase model"
+        fitted.problem == "1 customers, 0 with a repeat purchase: too few to fit the purchase"
+        " model (it needs 30 and 10)"
     )
     assert [c.p_alive for c in customers(db).values()] == [None]
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worker.measurement.clv import (
     Customers,
@@ -113,6 +115,39 @@ def test_too_few_customers_is_said_not_fitted() -> None:
         fit_gamma_gamma(few)
 
 
-def test_a_summary_with_a_last_purchase_after_its_age_is_refused() -> None:
+@st.composite
+def small_shops(draw: st.DrawFn) -> Customers:
+    """A young shop's customers: any few dozen histories, however odd."""
+    n = draw(st.integers(30, 120))
+    T = np.array(draw(st.lists(st.floats(0.1, 104), min_size=n, max_size=n)))
+    share = np.array(draw(st.lists(st.floats(0.01, 1), min_size=n, max_size=n)))
+    x = np.array(draw(st.lists(st.integers(0, 40), min_size=n, max_size=n)), dtype=float)
+    value = np.array(draw(st.lists(st.floats(0.5, 5000), min_size=n, max_size=n)))
+    t_x = np.where(x > 0, T * share, 0.0)
+    return Customers(x=x, t_x=t_x, T=T, mean_value=np.where(x > 0, value, 0.0))
+
+
+@settings(max_examples=30, deadline=None)
+@given(small_shops())
+def test_any_small_shop_gets_a_finite_fit_or_a_reason(customers: Customers) -> None:
+    """Early in the demo a dozen customers pushed a parameter to infinity: the predictions
+    overflowed the database's INTEGER. A fit is finite, or a FitError says why not."""
+    try:
+        model = fit_bgnbd(customers)
+        spend = fit_gamma_gamma(customers)
+    except FitError as exc:
+        assert "too few" in str(exc) or "found no fit" in str(exc) or "no finite mean" in str(exc)
+        return
+    orders = model.expected_purchases(52, customers.x, customers.t_x, customers.T)
+    alive = model.p_alive(customers.x, customers.t_x, customers.T)
+    value = spend.expected_value(customers.x, customers.mean_value)
+    assert np.all(np.isfinite(orders)) and np.all(orders >= 0)
+    assert np.all((alive >= 0) & (alive <= 1))
+    assert np.all(np.isfinite(value)) and np.all(value > 0)
+
+
+def test_a_summary_that_no_history_can_give_is_refused() -> None:
     with pytest.raises(ValueError, match="0 <= t_x <= T"):
         Customers(x=np.ones(1), t_x=np.array([5.0]), T=np.array([4.0]), mean_value=np.ones(1))
+    with pytest.raises(ValueError, match="x > 0 needs t_x > 0"):
+        Customers(x=np.ones(1), t_x=np.zeros(1), T=np.array([4.0]), mean_value=np.ones(1))

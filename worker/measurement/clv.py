@@ -50,6 +50,8 @@ class Customers:
             raise ValueError("x, t_x, T and mean_value must have one entry per customer")
         if n and (np.any(self.x < 0) or np.any(self.t_x > self.T) or np.any(self.t_x < 0)):
             raise ValueError("need x >= 0 and 0 <= t_x <= T for every customer")
+        if n and np.any((self.x > 0) & (self.t_x <= 0)):
+            raise ValueError("a repeat purchase is after the first day: x > 0 needs t_x > 0")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -76,7 +78,8 @@ class BGNBD:
                 - np.log(np.where(repeat, b + x - 1, 1.0))
                 + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
             )
-        odds[repeat] = np.exp(ratio[repeat])
+        with np.errstate(over="ignore"):  # odds of infinity: certainly gone, p_alive 0
+            odds[repeat] = np.exp(ratio[repeat])
         return np.asarray(1.0 / (1.0 + odds), dtype=float)
 
     def expected_purchases(self, t: float, x: Floats, t_x: Floats, T: Floats) -> Floats:
@@ -122,10 +125,14 @@ class GammaGamma:
         return np.asarray(np.where(x > 0, spend, population), dtype=float)
 
 
-# On the logs of the parameters, kept within e^±12; L-BFGS-B (numerical gradient) took 100
+# On the logs of the parameters, kept within e^±30; L-BFGS-B (numerical gradient) took 100
 # likelihood evaluations on CDNOW where Nelder-Mead took 705, for the same optimum. Nelder-Mead
 # is the fallback should it stop short.
-_BOUND = 12.0
+_BOUND = 30.0
+_FAR = 1e300
+# Below these, a fit says more about a few customers than about the shop.
+MIN_CUSTOMERS = 30
+MIN_REPEAT_CUSTOMERS = 10
 _L_BFGS_B: Any = {"ftol": 1e-13, "gtol": 1e-9}
 _NELDER_MEAD: Any = {"xatol": 1e-7, "fatol": 1e-7, "maxiter": 4000, "maxfev": 8000}
 
@@ -139,16 +146,33 @@ def _maximise(log_likelihood: Callable[..., float], start: Floats, data: tuple[F
     )
     if not found.success:
         found = optimize.minimize(
-            negative, start, args=data, method="Nelder-Mead", options=_NELDER_MEAD
+            negative, start, args=data, method="Nelder-Mead", bounds=bounds, options=_NELDER_MEAD
         )
     return found
 
 
+def _converged(found: Any, model: str) -> None:
+    """FitError for a fit with no finite likelihood. A parameter may legitimately run far out
+    (a and b both large: every customer drops out with the same probability); what that
+    predicts is checked for finite values where it is used."""
+    if not np.isfinite(found.fun) or found.fun >= _FAR or not np.all(np.isfinite(found.x)):
+        raise FitError(
+            f"the {model} model found no fit for these customers; it is fitted again as more "
+            "orders come in"
+        )
+
+
 def _negative(log_likelihood: Callable[..., float]) -> Callable[..., float]:
     """What `optimize.minimize` minimises: the negative log-likelihood."""
-    return lambda params, *data: -log_likelihood(params, *data)
+
+    def negative(params: Floats, *data: Floats) -> float:
+        value = -log_likelihood(params, *data)
+        return value if np.isfinite(value) else _FAR  # off the likelihood's domain: never best
+
+    return negative
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")  # the optimiser probes far out
 def _bgnbd_log_likelihood(params: Floats, x: Floats, t_x: Floats, T: Floats) -> float:
     r, alpha, a, b = np.exp(params)  # fitted on logs: every parameter stays positive
     a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
@@ -167,18 +191,21 @@ def _bgnbd_log_likelihood(params: Floats, x: Floats, t_x: Floats, T: Floats) -> 
 def fit_bgnbd(customers: Customers) -> BGNBD:
     """The BG/NBD parameters that maximise the likelihood of these customers' histories."""
     x, t_x, T = customers.x, customers.t_x, customers.T
-    if len(customers) < 10 or not np.any(x > 0):
+    repeat = int(np.sum(x > 0))
+    if len(customers) < MIN_CUSTOMERS or repeat < MIN_REPEAT_CUSTOMERS:
         raise FitError(
-            f"{len(customers)} customers, {int(np.sum(x > 0))} with a repeat purchase: too few "
-            "to fit the purchase model"
+            f"{len(customers)} customers, {repeat} with a repeat purchase: too few to fit the "
+            f"purchase model (it needs {MIN_CUSTOMERS} and {MIN_REPEAT_CUSTOMERS})"
         )
     # Scale-free start: a rate of about one purchase per mean age, dropout of one in three.
     start: Floats = np.log(np.array([1.0, max(float(np.mean(T)), 1e-3), 1.0, 2.0]))
     found = _maximise(_bgnbd_log_likelihood, start, (x, t_x, T))
+    _converged(found, "purchase")
     r, alpha, a, b = (float(value) for value in np.exp(found.x))
     return BGNBD(r=r, alpha=alpha, a=a, b=b, log_likelihood=-float(found.fun))
 
 
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def _gamma_gamma_log_likelihood(params: Floats, x: Floats, m: Floats) -> float:
     p, q, gamma = np.exp(params)
     px = p * x
@@ -199,11 +226,17 @@ def fit_gamma_gamma(customers: Customers) -> GammaGamma:
     """The Gamma-Gamma parameters, from the customers with a repeat purchase of some value."""
     keep = (customers.x > 0) & (customers.mean_value > 0)
     x, m = customers.x[keep], customers.mean_value[keep]
-    if len(x) < 10:
-        raise FitError(f"{len(x)} customers with a repeat purchase: too few to fit spend")
+    if len(x) < MIN_REPEAT_CUSTOMERS:
+        raise FitError(
+            f"{len(x)} customers with a repeat purchase: too few to fit spend (it needs "
+            f"{MIN_REPEAT_CUSTOMERS})"
+        )
     start: Floats = np.log(np.array([1.0, 2.0, max(float(np.mean(m)), 1e-3)]))
     found = _maximise(_gamma_gamma_log_likelihood, start, (x, m))
+    _converged(found, "spend")
     p, q, gamma = (float(value) for value in np.exp(found.x))
+    if q <= 1:
+        raise FitError("the spend model has no finite mean (q <= 1): too little repeat spend")
     return GammaGamma(p=p, q=q, gamma=gamma, log_likelihood=-float(found.fun))
 
 

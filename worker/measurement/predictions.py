@@ -22,6 +22,7 @@ from sqlmodel import Session
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CUSTOMERS, ORDERS
 from models.types import UTCDateTime
+from worker.canonical import MAX_MINOR_UNITS
 from worker.measurement.clv import (
     BGNBD,
     Customers,
@@ -91,17 +92,27 @@ def fit(db: Session, *, as_of: date, horizon_days: int) -> Fitted:
     except FitError as exc:
         fitted.problem = str(exc)
         return fitted
-    fitted.predictions = _predict(ids, customers, fitted.purchase, fitted.spend, horizon_days)
+    predicted = _predict(ids, customers, fitted.purchase, fitted.spend, horizon_days)
+    if predicted is None:
+        fitted.problem = "the models predicted no finite values for these customers"
+    else:
+        fitted.predictions = predicted
     return fitted
 
 
 def _predict(
     ids: list[int], customers: Customers, purchase: BGNBD, spend: GammaGamma, horizon_days: int
-) -> list[Prediction]:
+) -> list[Prediction] | None:
+    """Each customer's prediction; None when any is not a finite number."""
     x, t_x, T = customers.x, customers.t_x, customers.T
     alive = purchase.p_alive(x, t_x, T)
     orders = purchase.expected_purchases(horizon_days / WEEK_DAYS, x, t_x, T)
     value = orders * spend.expected_value(x, customers.mean_value)
+    if not (
+        np.all(np.isfinite(alive)) and np.all(np.isfinite(orders)) and np.all(np.isfinite(value))
+    ):
+        return None
+    value = np.clip(value, 0, MAX_MINOR_UNITS)  # what the INTEGER column holds
     return [
         Prediction(
             customer_id=customer,

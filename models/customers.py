@@ -47,6 +47,9 @@ class Customer(SQLModel, table=True):
     p_alive: float | None = None
     predicted_orders: float | None = None
     clv: int | None = None
+    # The ABC class (worker/measurement/abc.py), A best, and the weighted score (0 to 1) behind it.
+    abc: str | None = Field(default=None, max_length=1)
+    abc_score: float | None = None
 
 
 class CustomerExternalId(SQLModel, table=True):

@@ -10,6 +10,7 @@ from functools import cached_property, lru_cache
 
 from triggers import TriggerSet, load_triggers
 from worker import current_time
+from worker.measurement import abc
 from worker.providers import Provider
 from worker.providers.registry import build_provider
 from worker.rendering.renderer import Renderer
@@ -29,6 +30,11 @@ class Runtime:
         """Validated at start: an invalid trigger file stops the process with its name and line."""
         env = self.renderer.env
         return TriggerSet.build(env, load_triggers(self.settings.triggers_dir, env))
+
+    @cached_property
+    def abc_scheme(self) -> abc.Scheme:
+        """measurement/abc.toml, read at start: a broken file stops the process, named."""
+        return abc.load_scheme(self.settings.measurement_dir / "abc.toml")
 
     @cached_property
     def provider(self) -> Provider:

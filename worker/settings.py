@@ -102,6 +102,8 @@ class Settings(BaseSettings):
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     triggers_dir: Path = PROJECT_ROOT / "triggers"
+    # The measurement's own files: abc.toml (the ABC classes' weights), acquisition.toml (CAC).
+    measurement_dir: Path = PROJECT_ROOT / "measurement"
 
     max_body_bytes: int = Field(default=2_000_000, gt=0)
 

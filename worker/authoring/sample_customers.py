@@ -93,6 +93,7 @@ def sample_context(
             "p_alive": 0.87,
             "predicted_orders": 3.4,
             "clv": Decimal("186.40"),
+            "abc": "A",
         },
         "order": {
             "id": "1001",

@@ -21,7 +21,7 @@ from worker import current_time
 from worker.audience import dates, recommendations, segments
 from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
-from worker.measurement import predictions
+from worker.measurement import abc, predictions
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
 
@@ -93,6 +93,7 @@ def tick(
         if fitted.problem:
             logger.info("CLV models not fitted: %s", fitted.problem)
         report.predictions = fitted.written
+        abc.classify(db, now=now, scheme=runtime.abc_scheme)
         leases.done(db, PREDICTIONS_JOB, holder=holder, now=now)
     if leases.take_daily(db, DATES_JOB, holder=holder, now=now):
         report.dates = sweep_dates(db, now=now, runtime=runtime)

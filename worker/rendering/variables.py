@@ -41,6 +41,7 @@ def customer_view(customer: Customer, *, now: datetime, default_currency: str) -
         "p_alive": customer.p_alive,
         "predicted_orders": customer.predicted_orders,
         "clv": None if customer.clv is None else to_major(customer.clv, currency),
+        "abc": customer.abc,
     }
 
 

@@ -30,13 +30,15 @@ def history(db: Session, runtime: Runtime) -> None:
         for k in range(n + 1):
             at = NOW - timedelta(days=300 - 25 * k)
             total = f"{10 * (n + 1)}.00"
-            common = {"order_id": f"{n}-{k}", "email": email, "total": total}
-            events.append(order_event(event_id=f"{n}-{k}", at=at, **common))
-            paid_at = at + (timedelta(minutes=1) if n % 2 == 0 else timedelta(days=7))
-            paid = {"placed_at": at.isoformat()}
+            order_id = f"{n}-{k}"
             events.append(
-                order_event(event_id=f"{n}-{k}-paid", at=paid_at, type="order.paid", order=paid,
-                            **common)
+                order_event(event_id=order_id, order_id=order_id, at=at, email=email, total=total)
+            )
+            paid_at = at + (timedelta(minutes=1) if n % 2 == 0 else timedelta(days=7))
+            events.append(
+                order_event(event_id=f"{order_id}-paid", order_id=order_id, at=paid_at,
+                            email=email, total=total, type="order.paid",
+                            order={"placed_at": at.isoformat()})
             )  # fmt: skip
     ids = store_events(db, events, now=NOW).stored
     process_many(db, ids, now=NOW, scheduler=Scheduler(runtime.triggers, runtime.settings))

@@ -56,5 +56,5 @@ def test_without_a_spend_the_report_says_what_to_add(
 def test_an_acquisition_file_that_cannot_be_used_is_refused_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "acquisition.toml"
     path.write_text("[[period]]\nstart = 2026-02-01\nend = 2026-01-01\nspend = 5\n")
-    with pytest.raises(value.AcquisitionError, match="period.0: end 2026-01-01 is before start"):
+    with pytest.raises(value.AcquisitionError, match=r"period\.0: end 2026-01-01 is before start"):
         value.load_acquisition(path)

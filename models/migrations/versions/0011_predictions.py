@@ -1,6 +1,6 @@
 """each customer's predicted future and ABC class: p_alive, predicted_orders, clv, abc
 
-Revision ID: 0013_predictions
+Revision ID: 0011_predictions
 Revises: 0010_job_requests
 Create Date: 2026-12-04 13:00:00
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_predictions"
+revision: str = "0011_predictions"
 down_revision: str | None = "0010_job_requests"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

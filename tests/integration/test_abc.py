@@ -103,3 +103,9 @@ def test_a_scheme_file_that_cannot_be_used_is_refused_naming_it(
     with pytest.raises(abc.SchemeError, match=str(path)) as refused:
         abc.load_scheme(path)
     assert said in str(refused.value)
+
+
+def test_a_shop_with_no_buyer_yet_classifies_nobody(db: Session) -> None:
+    """The clock's weekly job on a new shop: nothing to rank, nothing written."""
+    done = abc.classify(db, now=NOW, scheme=abc.Scheme())
+    assert (done.counts, done.written) == ({"A": 0, "B": 0, "C": 0}, 0)

@@ -187,7 +187,7 @@ _WHY_MISSING = {
 
 def _ranks(values: list[Any], *, higher_is_better: bool) -> Any:
     """Each value's percentile rank among the known ones (ties share it); unknown: NEUTRAL."""
-    known = np.array([value is not None for value in values])
+    known = np.array([value is not None for value in values], dtype=bool)
     ranked = np.full(len(values), NEUTRAL)
     numbers = np.array([float(value) for value in values if value is not None])
     if len(numbers) == 1:

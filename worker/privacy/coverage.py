@@ -22,6 +22,7 @@ COVERAGE: dict[str, dict[str, str]] = {
         "rfm": "kept: a score",
         "segment": "kept: a segment name",
         "previous_segment": "kept: a segment name",
+        "abc": "kept: a class letter",
     },
     "customer_external_ids": {
         "source": "row deleted",

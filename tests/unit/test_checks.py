@@ -54,6 +54,7 @@ def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
         "birthday",
         "holiday_card",
         "moved_up",
+        "nps_survey",
         "second_order",
         "thank_you",
         "upsell",

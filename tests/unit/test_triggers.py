@@ -79,6 +79,7 @@ def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
     triggers = {trigger.name: trigger for trigger in load_triggers(SHIPPED, env)}
     assert set(triggers) == {
         "thank-you",
+        "nps-survey",
         "second-order",
         "upsell",
         "bigger-basket",

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from worker.audience.recommendations import product_url
+from worker.delivery.composing import personal_links
 from worker.settings import Settings
 
 # The date every sample is rendered at, so snapshots and previews do not change by the day.
@@ -131,4 +132,6 @@ def sample_context(
         "now": now,
         "unsubscribe_url": f"{settings.public_url.rstrip('/')}/u/{token}",
         "preferences_url": f"{settings.public_url.rstrip('/')}/u/{token}/preferences",
+        # Survey links as composing makes them, for delivery 0: their page records nothing.
+        "survey": personal_links(settings, 0)["survey"],
     }

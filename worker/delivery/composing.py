@@ -4,16 +4,18 @@ with its unsubscribe link and headers."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from worker.delivery.claims import Claimed
-from worker.delivery.tokens import unsubscribe_token
+from worker.delivery.tokens import SURVEY_SCALES, survey_token, unsubscribe_token
 from worker.providers import OutgoingEmail, delivery_key
 from worker.runtime import Runtime
 from worker.settings import Settings
 
 # What composing adds to the context a template gets (`ladder check` reads the names here).
-LINK_NAMES = ("unsubscribe_url", "preferences_url")
+# `survey.nps[score]`, `survey.ces[score - 1]`: one-click answer links (worker/web/surveys.py).
+LINK_NAMES = ("unsubscribe_url", "preferences_url", "survey")
 # What `compose` adds to a trigger's context besides the links (`ladder check` reads it).
 COMPOSED_NAMES = (*LINK_NAMES, "message_class")
 
@@ -28,7 +30,7 @@ def compose(
     settings = runtime.settings
     delivery, customer = claimed.delivery, claimed.customer
     message_class = runtime.triggers.by_name[delivery.trigger].trigger.message_class
-    links = personal_links(settings, customer.id, message_class)  # type: ignore[arg-type]
+    links = personal_links(settings, customer.id, message_class, delivery.id)  # type: ignore[arg-type]
     unsubscribe_url = links["unsubscribe_url"]
     context = {**context, **links, "message_class": message_class}
     rendered = runtime.renderer.render(
@@ -62,13 +64,39 @@ def compose(
 
 
 def personal_links(
-    settings: Settings, customer_id: int, message_class: str = "marketing"
-) -> dict[str, str]:
-    """The unsubscribe and preferences links of one customer: the one builder both sending
-    and previews use, so a preview shows the links the customer will really get."""
+    settings: Settings, customer_id: int, message_class: str = "marketing", delivery_id: int = 0
+) -> dict[str, Any]:
+    """The unsubscribe, preferences and survey links of one customer (and delivery: 0 for a
+    preview): the one builder both sending and previews use, so a preview shows the links the
+    customer will really get."""
+    base = settings.public_url.rstrip("/")
     token = unsubscribe_token(settings.secret_key(), customer_id, message_class)
-    unsubscribe_url = f"{settings.public_url.rstrip('/')}/u/{token}"
-    return {"unsubscribe_url": unsubscribe_url, "preferences_url": f"{unsubscribe_url}/preferences"}
+    unsubscribe_url = f"{base}/u/{token}"
+    return {
+        "unsubscribe_url": unsubscribe_url,
+        "preferences_url": f"{unsubscribe_url}/preferences",
+        "survey": SurveyLinks(base, settings.secret_key(), delivery_id),
+    }
+
+
+class SurveyLinks:
+    """`survey.nps` (scores 0-10) and `survey.ces` (1-7): each a list of one-click links,
+    signed when a template first reads them (most emails never do)."""
+
+    def __init__(self, base: str, secret: bytes, delivery_id: int) -> None:
+        self._base, self._secret, self._delivery_id = base, secret, delivery_id
+
+    def _links(self, kind: str) -> list[str]:
+        token = survey_token(self._secret, self._delivery_id, kind)
+        return [f"{self._base}/s/{token}/{score}" for score in SURVEY_SCALES[kind]]
+
+    @cached_property
+    def nps(self) -> list[str]:
+        return self._links("nps")
+
+    @cached_property
+    def ces(self) -> list[str]:
+        return self._links("ces")
 
 
 def unsubscribe_headers(url: str) -> dict[str, str]:

@@ -53,3 +53,37 @@ def read_unsubscribe_token(secret: bytes, token: str) -> UnsubscribeToken | None
     if not hmac.compare_digest(parts[-1].encode(), expected.encode()):
         return None
     return UnsubscribeToken(customer_id, message_class)
+
+
+# Survey answers: one signed link per score, tied to the delivery that carried it (and so to
+# its customer and trigger). `nps`: 0-10 (would you recommend us?); `ces`: 1-7 (how easy was it?).
+_SURVEY = b"survey:v1:"
+SURVEY_SCALES = {"nps": range(0, 11), "ces": range(1, 8)}
+
+
+class SurveyToken(NamedTuple):
+    delivery_id: int
+    kind: str
+
+
+def survey_token(secret: bytes, delivery_id: int, kind: str) -> str:
+    """`<delivery id>.<kind>.<mac>`: the score goes in the link's path beside it."""
+    if kind not in SURVEY_SCALES:
+        raise ValueError(f"unknown survey {kind!r}: use {', '.join(SURVEY_SCALES)}")
+    return f"{delivery_id}.{kind}.{_mac(secret, _SURVEY + f'{delivery_id}.{kind}'.encode())}"
+
+
+def read_survey_token(secret: bytes, token: str) -> SurveyToken | None:
+    """The delivery and survey the token was signed for; None if we did not sign it."""
+    parts = token.split(".")
+    if len(parts) != 3 or parts[1] not in SURVEY_SCALES:
+        return None
+    if not (parts[0].isascii() and parts[0].isdigit() and len(parts[0]) <= 10):
+        return None
+    delivery_id = int(parts[0])
+    expected = _mac(secret, _SURVEY + f"{parts[0]}.{parts[1]}".encode())
+    if delivery_id > MAX_CUSTOMER_ID or not hmac.compare_digest(
+        parts[2].encode(), expected.encode()
+    ):
+        return None
+    return SurveyToken(delivery_id, parts[1])

@@ -238,6 +238,19 @@ def _facts(db: Session, now: datetime) -> dict[int, dict[str, float | None]]:
     for customer_id, seconds in delays.items():
         if customer_id in facts:
             facts[customer_id]["payment_speed"] = float(np.mean(seconds))
+    answers = (
+        select(EVENTS.c.customer_id, EVENTS.c.payload)
+        .where(EVENTS.c.type == "survey.answered", EVENTS.c.customer_id.is_not(None))
+        .order_by(EVENTS.c.occurred_at)
+    )
+    for customer_id, payload in db.execute(answers):  # the last NPS answer wins
+        data = (payload or {}).get("data") or {}
+        if (
+            customer_id in facts
+            and data.get("kind") == "nps"
+            and isinstance(data.get("score"), int)
+        ):
+            facts[customer_id]["satisfaction"] = float(data["score"])
     _loyalty(facts)
     return facts
 

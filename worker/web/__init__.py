@@ -9,7 +9,15 @@ from fastapi import FastAPI
 
 from worker.intake import groupcommit
 from worker.settings import Settings, get_settings
-from worker.web import events_api, health, sendgrid_events, studio, unsubscribe, webhooks
+from worker.web import (
+    events_api,
+    health,
+    sendgrid_events,
+    studio,
+    surveys,
+    unsubscribe,
+    webhooks,
+)
 
 
 @asynccontextmanager
@@ -27,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(unsubscribe.router)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(surveys.router)
     app.include_router(studio.router)  # 404 unless STUDIO_USER and STUDIO_PASSWORD are set
     return app
 

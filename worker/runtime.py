@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from triggers import TriggerSet, load_triggers
+from triggers.broadcast import Broadcast, load_broadcasts
 from worker import current_time
 from worker.providers import Provider
 from worker.providers.registry import build_provider
@@ -29,6 +30,12 @@ class Runtime:
         """Validated at start: an invalid trigger file stops the process with its name and line."""
         env = self.renderer.env
         return TriggerSet.build(env, load_triggers(self.settings.triggers_dir, env))
+
+    @cached_property
+    def broadcasts(self) -> dict[str, Broadcast]:
+        """The enabled broadcast files by name, validated at start like the triggers."""
+        found = load_broadcasts(self.settings.broadcasts_dir)
+        return {broadcast.name: broadcast for broadcast in found if broadcast.enabled}
 
     @cached_property
     def provider(self) -> Provider:

@@ -100,6 +100,7 @@ class Settings(BaseSettings):
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     triggers_dir: Path = PROJECT_ROOT / "triggers"
+    broadcasts_dir: Path = PROJECT_ROOT / "triggers" / "broadcasts"
 
     max_body_bytes: int = Field(default=2_000_000, gt=0)
 

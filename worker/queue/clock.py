@@ -22,6 +22,7 @@ from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
+from worker.scheduling import broadcasts
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class TickReport:
     dates: dict[str, int] = field(default_factory=dict)
     recommendations: int | None = None  # rows kept, when the weekly refresh ran
     provider_events: int = 0  # stored provider events applied late
+    broadcasts: int = 0  # deliveries of broadcast runs resolved this tick
 
 
 def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
@@ -89,6 +91,7 @@ def tick(
     ):
         report.recommendations = recommendations.refresh(db)
         leases.done(db, RECOMMENDATIONS_JOB, holder=holder, now=now)
+    report.broadcasts = resolve_broadcasts(db, now=now, runtime=runtime)
     report.released, report.abandoned = recovery.recover_stale(
         db,
         now=now,
@@ -110,6 +113,36 @@ def tick(
         )
         leases.done(db, PROVIDER_EVENTS_JOB, holder=holder, now=now)
     return report
+
+
+def resolve_broadcasts(db: Session, *, now: datetime, runtime: Runtime) -> int:
+    """Resolves the broadcast runs now due into their deliveries (the relay below sends those
+    due); returns how many will go out. A run whose file is gone or disabled waits: `ladder
+    broadcast cancel` ends it."""
+    total = 0
+    for run_id, name, day in broadcasts.due_runs(db, now=now):
+        broadcast = runtime.broadcasts.get(name)
+        if broadcast is None:
+            continue
+        resolved = broadcasts.resolve(
+            db,
+            run_id,
+            broadcast,
+            day=day,
+            env=runtime.renderer.env,
+            settings=runtime.settings,
+            now=now,
+        )
+        if resolved is not None:
+            logger.info(
+                "broadcast %s run %s resolved: %s to send, %s held back",
+                name,
+                run_id,
+                resolved.scheduled,
+                resolved.skipped,
+            )
+            total += resolved.scheduled
+    return total
 
 
 def _paused(db: Session, runtime: Runtime, now: datetime) -> bool:
@@ -144,7 +177,13 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
                     report = tick(
                         db, now=now, runtime=runtime, holder=holder, broker_restarted=restarted
                     )
-                    if report.deliveries or report.events or report.released or report.abandoned:
+                    if (
+                        report.deliveries
+                        or report.events
+                        or report.released
+                        or report.abandoned
+                        or report.broadcasts
+                    ):
                         logger.info("clock tick: %s", report)
         except Exception:  # a database blip must not stop the clock; the next tick retries
             logger.exception("clock tick failed")

@@ -17,6 +17,7 @@ from models import Customer, Delivery, DeliveryStatus
 from models.tables import DELIVERIES
 from models.types import UTCDateTime
 from triggers import CompiledTrigger, Trigger
+from triggers.broadcast import Broadcast
 from worker.scheduling import budget, local_time
 from worker.scheduling.holdout import is_held_out
 from worker.settings import Settings
@@ -116,7 +117,7 @@ def hold_back(
     db: Session,
     delivery: Delivery,
     *,
-    trigger: Trigger,
+    trigger: Trigger | Broadcast,  # what it reads: its maximum lateness
     customer: Customer,
     settings: Settings,
     now: datetime,

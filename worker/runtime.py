@@ -34,7 +34,7 @@ class Runtime:
     @cached_property
     def broadcasts(self) -> dict[str, Broadcast]:
         """The enabled broadcast files by name, validated at start like the triggers."""
-        found = load_broadcasts(self.settings.broadcasts_dir)
+        found = load_broadcasts(self.settings.broadcasts_folder)
         return {broadcast.name: broadcast for broadcast in found if broadcast.enabled}
 
     @cached_property

@@ -100,7 +100,7 @@ class Settings(BaseSettings):
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     triggers_dir: Path = PROJECT_ROOT / "triggers"
-    broadcasts_dir: Path = PROJECT_ROOT / "triggers" / "broadcasts"
+    broadcasts_dir: Path | None = None  # unset: `broadcasts/` in the triggers folder
 
     max_body_bytes: int = Field(default=2_000_000, gt=0)
 
@@ -163,6 +163,11 @@ class Settings(BaseSettings):
     def rates(self) -> dict[str, Decimal]:
         """EXCHANGE_RATES parsed: currency → its worth in DEFAULT_CURRENCY."""
         return parse_rates(self.exchange_rates)
+
+    @property
+    def broadcasts_folder(self) -> Path:
+        """Where the broadcast files are: BROADCASTS_DIR, else beside the triggers."""
+        return self.broadcasts_dir or self.triggers_dir / "broadcasts"
 
     @property
     def window(self) -> SendWindow | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from triggers import Trigger, TriggerError, TriggerSet, load_trigger, load_triggers
 from worker.audience.segments import PROSPECT, SEGMENTS
+from worker.authoring.broadcast_checks import broadcast_problems
 from worker.authoring.context_checks import condition_problems, template_problems
 from worker.authoring.copy_checks import copy_problems
 from worker.authoring.sample_customers import sample_context
@@ -276,4 +277,8 @@ def run_checks(settings: Settings) -> CheckReport:
     for message in sorted(messages - set(renderer.messages())):
         missing = f"trigger message {message!r} has no templates/{message}/default{SUFFIX}"
         report.refuse("message", message, missing)
+    fine, refused = broadcast_problems(settings, renderer)
+    report.checked += [Checked("broadcast", name, True, "") for name in fine]
+    for refusal in refused:
+        report.refuse("broadcast", refusal.split(":")[0], refusal)
     return report

@@ -165,6 +165,8 @@ def _shown(node: nodes.Node) -> str:
         return repr(node.value)
     if isinstance(node, nodes.Name):
         return f"`{node.name}`"
+    if isinstance(node, nodes.Getattr):
+        return f"{_shown(node.node).strip('`')}.{node.attr}"
     return f"a {type(node).__name__.lower()}"
 
 

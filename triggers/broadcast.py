@@ -106,13 +106,22 @@ class Broadcast(BaseModel):
             return self.send_on if self.send_on >= after else None
         months = max(0, (after.year - self.send_on.year) * 12 + after.month - self.send_on.month)
         while True:
-            day = _months_later(self.send_on, months)
+            day = months_later(self.send_on, months)
             if day >= after:
                 return day
             months += 1
 
+    def next_after(self, day: date) -> date | None:
+        """A monthly broadcast's date in the month after `day`'s (on its day of the month, or
+        the month's last day when it is shorter); None for a one-off."""
+        if self.repeat is None:
+            return None
+        following = months_later(date(day.year, day.month, 1), 1)
+        last = calendar.monthrange(following.year, following.month)[1]
+        return following.replace(day=min(self.send_on.day, last))
 
-def _months_later(start: date, months: int) -> date:
+
+def months_later(start: date, months: int) -> date:
     year, month = divmod(start.month - 1 + months, 12)
     year, month = start.year + year, month + 1
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))

@@ -116,6 +116,8 @@ def test_a_monthly_broadcast_goes_out_on_its_day_or_the_last_of_a_shorter_month(
     assert broadcast.occurrence(date(2027, 1, 1)) == date(2027, 1, 31)
     assert broadcast.occurrence(date(2027, 2, 1)) == date(2027, 2, 28)
     assert broadcast.occurrence(date(2027, 3, 1)) == date(2027, 3, 31)
+    assert broadcast.next_after(date(2027, 2, 28)) == date(2027, 3, 31)
+    assert broadcast.next_after(date(2026, 9, 30)) == date(2026, 10, 31)  # before its first
 
 
 def test_the_ab_split_is_deterministic_and_follows_the_shares() -> None:

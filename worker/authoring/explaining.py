@@ -4,6 +4,7 @@ why the others did not, and every delivery with its fate and the reason recorded
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,9 +15,11 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
 from triggers import CONDITION_FAILED, CompiledTrigger, ConditionError, TriggerSet
+from triggers.broadcast import PREFIX, Broadcast
 from triggers.matching import UnknownNameError, compile_expression
+from worker.event_types import BROADCAST
 from worker.rendering.variables import build_context
-from worker.scheduling import rules
+from worker.scheduling import ab_split, rules
 from worker.settings import Settings
 
 _AND = re.compile(r"\s+and\s+")
@@ -52,8 +55,10 @@ def explain(
     env: SandboxedEnvironment,
     settings: Settings,
     now: datetime,
+    broadcasts: Mapping[str, Broadcast] | None = None,
 ) -> Explanation | None:
-    """The timeline of the customer with this address; None if there is none."""
+    """The timeline of the customer with this address; None if there is none. `broadcasts`
+    (the files by name) say which A/B variant of each the customer got, and why."""
     customer = db.exec(select(Customer).where(col(Customer.email) == email.strip().lower())).first()
     if customer is None:
         return None
@@ -82,6 +87,12 @@ def explain(
             if d.status == DeliveryStatus.CANCELLED and f"(event {event.id})" in (d.reason or "")
         ]
         step = Step(event, cancels=stopped)
+        if event.type == BROADCAST:
+            step.matches += [
+                _reached(d, (broadcasts or {}).get(d.trigger.removeprefix(PREFIX)))
+                for d in deliveries
+                if d.cause_event_id == event.id
+            ]
         for compiled in triggers.started_by(event.type):
             made = started.get((event.id, compiled.trigger.name))
             if made is not None:
@@ -112,6 +123,19 @@ def _outcome(name: str, delivery: Delivery) -> Match:
     if delivery.status == DeliveryStatus.FAILED and CONDITION_FAILED in reason:
         return Match(name, "failed", reason)
     return Match(name, "matched")
+
+
+def _reached(delivery: Delivery, broadcast: Broadcast | None) -> Match:
+    """A broadcast's run reached the customer; with an A/B test, the variant and why."""
+    if delivery.ab_variant is None or broadcast is None or not broadcast.variants:
+        return Match(delivery.trigger, "in the audience")
+    shares = [(variant.name, variant.share) for variant in broadcast.variants]
+    at = ab_split.position(broadcast.trigger_name, delivery.customer_id)
+    low, high = next(
+        (lo, hi) for name, lo, hi in ab_split.bounds(shares) if name == delivery.ab_variant
+    )
+    detail = f"A/B variant {delivery.ab_variant}: hash {at:.3f} in [{low:.2f}, {high:.2f})"
+    return Match(delivery.trigger, "in the audience", detail)
 
 
 def _deduplicated(

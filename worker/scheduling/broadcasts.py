@@ -128,6 +128,17 @@ def cancel(db: Session, name: str, *, now: datetime) -> tuple[int, int]:
     return runs, deliveries
 
 
+def next_scheduled(db: Session, name: str) -> date | None:
+    """The date of the broadcast's earliest run waiting to be resolved; None without one."""
+    found = db.execute(
+        select(func.min(R.occurs_on)).where(
+            R.broadcast == name, R.status == RunStatus.SCHEDULED.value
+        )
+    ).scalar_one()
+    db.commit()
+    return found  # type: ignore[no-any-return]
+
+
 def due_runs(db: Session, *, now: datetime) -> list[tuple[int, str, date]]:
     """(id, broadcast, date) of the runs waiting to be resolved whose time has come."""
     rows = db.execute(
@@ -175,11 +186,10 @@ def resolve(
     db.execute(
         update(BROADCAST_RUNS).where(R.id == run_id).values(reached=counts.get("scheduled", 0))
     )
-    if broadcast.repeat is not None:
-        following = broadcast.occurrence(date.fromordinal(day.toordinal() + 1))
-        if following is not None:
-            again = broadcast_times.resolve_at(broadcast, following, settings)
-            _insert_run(db, broadcast.name, following, resolve_at=again, now=now)
+    following = broadcast.next_after(day)
+    if following is not None:
+        again = broadcast_times.resolve_at(broadcast, following, settings)
+        _insert_run(db, broadcast.name, following, resolve_at=again, now=now)
     db.commit()
     return Resolved(run_id, counts.get("scheduled", 0), counts.get("skipped", 0))
 
@@ -242,7 +252,7 @@ def _insert_deliveries(
     """One delivery per customer of the audience: `scheduled` at their send time, or
     `skipped` with the reason when consent or the suppression list holds them back now."""
     e = EVENTS.c
-    held = _held_back(broadcast)
+    held = held_back(broadcast)
     status = case(
         (held[0], literal(DeliveryStatus.SKIPPED.value)),
         else_=literal(DeliveryStatus.SCHEDULED.value),
@@ -263,8 +273,8 @@ def _insert_deliveries(
             C.id,
             e.id,
             status,
-            _by_zone(times, "send_at"),
-            _by_zone(times, "due_at"),
+            send_at_sql(times, "send_at"),
+            send_at_sql(times, "due_at"),
             literal(broadcast.message_class),
             literal(broadcast.priority),
             literal(now, UTCDateTime()),
@@ -299,7 +309,7 @@ def _insert_deliveries(
     return dialect_insert(dialect)(DELIVERIES).from_select(columns, rows).on_conflict_do_nothing()
 
 
-def _held_back(broadcast: Broadcast) -> tuple[Any, list[tuple[Any, str]]]:
+def held_back(broadcast: Broadcast) -> tuple[Any, list[tuple[Any, str]]]:
     """(any of them, [(condition, reason)…]): who consent or suppression hold back now."""
     suppressed = exists().where(SUPPRESSIONS.c.email == C.email)
     p = PREFERENCES.c
@@ -315,7 +325,7 @@ def _held_back(broadcast: Broadcast) -> tuple[Any, list[tuple[Any, str]]]:
     return or_(*(when for when, _ in reasons)), reasons
 
 
-def _by_zone(times: dict[str | None, broadcast_times.SendTime], field: str) -> Any:
+def send_at_sql(times: dict[str | None, broadcast_times.SendTime], field: str) -> Any:
     """The customer's time as a CASE over their zone column: one branch per zone present."""
     moments = {zone: getattr(time, field) for zone, time in times.items()}
     if not moments:

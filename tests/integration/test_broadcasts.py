@@ -13,6 +13,8 @@ from sqlmodel import Session, col
 
 from models import BroadcastRun, Customer, Delivery, DeliveryStatus, Event, Suppression
 from triggers.broadcast import load_broadcast
+from worker import runtime as runtime_module
+from worker import settings as settings_module
 from worker.delivery.sending import deliver
 from worker.queue import clock
 from worker.runtime import Runtime
@@ -32,25 +34,28 @@ at       = "10:00"
 """
 
 
-@pytest.fixture
-def news(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[Runtime]:
-    """A runtime whose broadcasts folder holds `FILE` (before `runtime` builds its settings)."""
+def news_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str, *, extra: str = ""
+) -> Iterator[Runtime]:
+    """A runtime whose broadcasts folder holds `FILE` (and `extra`), as the actors see it."""
     folder = tmp_path / "broadcasts"
     folder.mkdir()
-    (folder / "news.toml").write_text(FILE)
+    (folder / "news.toml").write_text(FILE + extra)
     monkeypatch.setenv("BROADCASTS_DIR", str(folder))
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("EMAIL_BACKEND", "file")
     monkeypatch.delenv("REDIS_URL", raising=False)
-    from worker import runtime as runtime_module
-    from worker import settings as settings_module
-
     settings_module.get_settings.cache_clear()
     runtime_module.get_runtime.cache_clear()
     yield runtime_module.get_runtime()
     settings_module.get_settings.cache_clear()
     runtime_module.get_runtime.cache_clear()
+
+
+@pytest.fixture
+def news(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[Runtime]:
+    yield from news_runtime(tmp_path, monkeypatch, database_url)
 
 
 def customer(db: Session, email: str, **facts: object) -> int:

@@ -41,8 +41,11 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
         page = (outbox / "html" / f"{path.stem}.html").read_text(encoding="utf-8")
         assert page.startswith("<!doctype html>")
     summary = console.export_text()
-    for name in ("thank_you", "upsell", "win_back"):
+    for name in ("thank_you", "upsell", "win_back", "whats_new", "whats_new_b"):
         assert name in summary
+    # The monthly what's-new went out in each of the last three months, by A/B variant.
+    runs = [line for line in summary.splitlines() if re.match(r"^\W*whats-new\W+\d{4}-", line)]
+    assert [line.split()[5] for line in runs] == ["resolved"] * 3 + ["scheduled"], runs
     # The sent table's total row counts exactly the emails written to the outbox.
     (total_row,) = [line for line in summary.splitlines() if re.match(r"^\W*all\b", line)]
     assert re.findall(r"\d+", total_row)[-1] == str(len(emails))

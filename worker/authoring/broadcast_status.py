@@ -99,21 +99,20 @@ def results_of(db: Session, name: str) -> list[VariantResult]:
     """Per A/B variant (`-` without a test), over the deliveries that went out."""
     rows = db.execute(
         select(
-            func.coalesce(D.ab_variant, "-"),
+            D.ab_variant,
             func.count(),
             func.sum(case((D.status.in_(OPENED), 1), else_=0)),
             func.sum(case((D.status == DeliveryStatus.CLICKED.value, 1), else_=0)),
         )
         .where(D.trigger == PREFIX + name, D.sent_at.is_not(None))
-        .group_by(func.coalesce(D.ab_variant, "-"))
-        .order_by(func.coalesce(D.ab_variant, "-"))
+        .group_by(D.ab_variant)
     )
     return [
         VariantResult(
-            str(variant),
+            str(variant or "-"),
             int(sent),
             Rate(int(opened or 0), int(sent)),
             Rate(int(clicked or 0), int(sent)),
         )
-        for variant, sent, opened, clicked in rows
+        for variant, sent, opened, clicked in sorted(rows, key=lambda row: row[0] or "")
     ]

@@ -58,6 +58,8 @@ def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
         "thank_you",
         "upsell",
         "win_back",
+        "whats_new",  # the monthly broadcast, and its A/B variant
+        "whats_new_b",
     }
     assert {r.locale for r in renditions} == {"de", "en", "es", "ru", "zh"}
     assert {"champions", "loyal", "at_risk", "new", "prospect", "default"} <= {

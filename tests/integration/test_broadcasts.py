@@ -3,7 +3,7 @@ customer's zone, exactly once, and sent by the delivery pipeline with consent re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +36,7 @@ at       = "10:00"
 
 def news_runtime(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str, *, extra: str = ""
-) -> Iterator[Runtime]:
+) -> Generator[Runtime, None, None]:
     """A runtime whose broadcasts folder holds `FILE` (and `extra`), as the actors see it."""
     folder = tmp_path / "broadcasts"
     folder.mkdir()
@@ -184,3 +184,54 @@ def test_a_monthly_broadcast_schedules_its_next_run_when_it_resolves(
         (DAY, "resolved"),
         (date(2027, 2, 5), "scheduled"),
     ]
+
+
+def test_a_time_of_day_in_quiet_hours_goes_at_the_window_start_in_each_zone(
+    db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    monkeypatch.setenv("SEND_WINDOW", "09:00-20:00")
+    made = news_runtime(tmp_path, monkeypatch, database_url, extra="")
+    runtime = next(made)
+    try:
+        (runtime.settings.broadcasts_folder / "news.toml").write_text(
+            FILE.replace('at       = "10:00"', 'at       = "07:30"')
+        )
+        runtime.__dict__.pop("broadcasts", None)  # read the file again
+        ids = shop(db)
+        broadcasts.schedule(db, runtime.broadcasts["news"], now=BEFORE, settings=runtime.settings)
+        clock.resolve_broadcasts(db, now=TOKYO_10, runtime=runtime)
+        rows = run_deliveries(db)
+        tokyo = rows[ids["tokyo"]]
+        assert tokyo.due_at == TOKYO_10 - timedelta(hours=2, minutes=30)  # 07:30 in Tokyo
+        assert tokyo.send_at == TOKYO_10 - timedelta(hours=1)  # 09:00 in Tokyo
+        assert rows[ids["la"]].send_at == LA_10 - timedelta(hours=1)  # 09:00 in Los Angeles
+    finally:
+        made.close()
+
+
+def test_a_broadcast_yields_its_place_in_the_budget_to_a_higher_priority_one_and_waits(
+    db: Session, news: Runtime
+) -> None:
+    ids = shop(db)
+    flash_file = news.settings.broadcasts_folder / "flash.toml"
+    flash_file.write_text(FILE.replace('"news"', '"flash"') + "priority = 10\n")
+    news.__dict__.pop("broadcasts", None)  # read the files again
+    for name in ("news", "flash"):
+        broadcasts.schedule(db, news.broadcasts[name], now=BEFORE, settings=news.settings)
+    clock.resolve_broadcasts(db, now=TOKYO_10, runtime=news)
+    db.expire_all()
+    mine = select(Delivery).where(col(Delivery.customer_id) == ids["tokyo"])
+    by_name = {row.trigger: row for row in db.scalars(mine)}
+    news_id = by_name["broadcast:news"].id or 0
+    flash_id = by_name["broadcast:flash"].id or 0
+
+    # The budget (1 a day) has room for one: the flash sale, of higher priority, takes it.
+    assert deliver(db, news_id, now=TOKYO_10, runtime=news) == "scheduled"
+    assert deliver(db, flash_id, now=TOKYO_10, runtime=news) == "sent"
+    db.expire_all()
+    waiting = db.get(Delivery, news_id)
+    assert waiting is not None
+    assert waiting.send_at == TOKYO_10 + timedelta(days=1)
+    assert waiting.reason == (
+        "deferred by the budget (1 per day marketing) to 2027-01-06 01:00 UTC"
+    )

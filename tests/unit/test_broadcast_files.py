@@ -3,6 +3,7 @@ with the file, line and field, their dates and A/B split as the marketer wrote t
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 from triggers import TriggerError
 from triggers.broadcast import load_broadcast
 from worker.authoring.broadcast_checks import broadcast_problems
+from worker.authoring.checks import run_checks
 from worker.rendering.renderer import Renderer
 from worker.rendering.sandbox import make_environment
 from worker.scheduling import ab_split
@@ -129,3 +131,25 @@ def test_the_ab_split_is_deterministic_and_follows_the_shares() -> None:
     other = [ab_split.variant_of("u", [("a", 0.5), ("b", 0.5)], n) for n in range(1, 5001)]
     same = sum(x == y for x, y in zip(first, other, strict=True))
     assert 0.3 < same / 5000 < 0.7  # another test splits the customers differently
+
+
+def test_ladder_check_refuses_a_broadcast_template_reading_the_order_it_has_none_of(
+    tmp_path: Path,
+) -> None:
+    templates = tmp_path / "templates"
+    for folder in ("layouts", "partials", "whats_new"):
+        shutil.copytree(PROJECT_ROOT / "templates" / folder, templates / folder)
+    english = templates / "whats_new" / "default.html.j2"
+    english.write_text(
+        english.read_text().replace("<p>A tip", "<p>{{ order.total }}</p>\n<p>A tip")
+    )
+    path = written(tmp_path, GOOD)
+    (tmp_path / "triggers").mkdir()
+    settings = Settings(
+        templates_dir=templates, triggers_dir=tmp_path / "triggers", broadcasts_dir=path.parent
+    )
+    report = run_checks(settings)
+    assert [p for p in report.problems if "order" in p] == [
+        "whats_new/default.html.j2:9: reads order.total, but a broadcast gets no order"
+        " (trigger 'broadcast:news' sends whats_new)"
+    ]

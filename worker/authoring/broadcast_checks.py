@@ -14,10 +14,10 @@ from worker.scheduling.audience_sql import AudienceError, compile_audience
 from worker.settings import Settings
 
 
-def broadcast_problems(settings: Settings, renderer: Renderer) -> tuple[list[str], list[str]]:
-    """(the names of the files that are fine, one "file:line: field: problem" per mistake)."""
+def broadcast_problems(settings: Settings, renderer: Renderer) -> tuple[list[Broadcast], list[str]]:
+    """(the broadcasts whose files are fine, one "file:line: field: problem" per mistake)."""
     folder = settings.broadcasts_folder
-    ok: list[str] = []
+    ok: list[Broadcast] = []
     problems: list[str] = []
     paths = sorted(folder.glob("*.toml")) if folder.is_dir() else []
     for path in paths:
@@ -29,7 +29,7 @@ def broadcast_problems(settings: Settings, renderer: Renderer) -> tuple[list[str
         found = _problems_of(path, broadcast, settings, renderer)
         problems.extend(found)
         if not found:
-            ok.append(broadcast.name)
+            ok.append(broadcast)
     if not problems:
         try:  # names unique across files
             load_broadcasts(folder)

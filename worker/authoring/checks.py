@@ -257,12 +257,14 @@ def run_checks(settings: Settings) -> CheckReport:
     renderer = Renderer(settings.templates_dir, settings.default_locale)
     triggers = _check_triggers(settings, renderer, report)
     messages = {trigger.message for trigger in triggers}
+    fine, refused = broadcast_problems(settings, renderer)
+    sent = [(message, b.trigger_name) for b in fine for message in b.messages()]
     renditions, found = check_templates(settings)
     as_written = Renderer(settings.templates_dir, settings.default_locale, inline_css=False)
     rendered = {problem.where for problem in found}  # a render error there says it already
     found += [
         Problem(where, what)
-        for where, what in template_problems(triggers, as_written, settings)
+        for where, what in template_problems(triggers, as_written, settings, sent)
         if where not in rendered
     ]
     report.renditions = len(renditions)
@@ -277,8 +279,7 @@ def run_checks(settings: Settings) -> CheckReport:
     for message in sorted(messages - set(renderer.messages())):
         missing = f"trigger message {message!r} has no templates/{message}/default{SUFFIX}"
         report.refuse("message", message, missing)
-    fine, refused = broadcast_problems(settings, renderer)
-    report.checked += [Checked("broadcast", name, True, "") for name in fine]
+    report.checked += [Checked("broadcast", b.name, True, "") for b in fine]
     for refusal in refused:
         report.refuse("broadcast", refusal.split(":")[0], refusal)
     return report

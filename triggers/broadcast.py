@@ -14,25 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from triggers import TriggerError, line_of
-from triggers.schema import SLUG, Duration, MessageClass, TimeOfDay
+from triggers.schema import SLUG, Duration, MessageClass, TimeOfDay, Variant, check_variants
 
 # The `trigger` column of a broadcast's deliveries: "broadcast:<name>", never a trigger's name.
 PREFIX = "broadcast:"
 NAME = r"^[a-z][a-z0-9_-]{0,53}$"  # the prefix and the name fit the 64 of that column
-VARIANT = r"^[a-z][a-z0-9_-]{0,31}$"
 CUSTOMER_ZONE = "customer"
-_SHARE_SLACK = 1e-6
-
-
-class Variant(BaseModel):
-    """One arm of an A/B test: a share of the audience gets this message (a template folder,
-    which may only change the subject by extending the broadcast's own)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=VARIANT)
-    share: float = Field(gt=0, le=1)
-    message: str | None = Field(default=None, pattern=SLUG)  # unset: the broadcast's message
 
 
 class Broadcast(BaseModel):
@@ -73,13 +60,7 @@ class Broadcast(BaseModel):
 
     @model_validator(mode="after")
     def _shares(self) -> Broadcast:
-        if self.variants:
-            total = sum(variant.share for variant in self.variants)
-            if abs(total - 1) > _SHARE_SLACK:
-                raise ValueError(f"the variants' shares add up to {total:g}, not 1")
-            names = [variant.name for variant in self.variants]
-            if len(set(names)) != len(names):
-                raise ValueError("two variants have the same name")
+        check_variants(self.variants)
         return self
 
     @property

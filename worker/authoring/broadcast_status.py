@@ -90,13 +90,14 @@ def status_of(db: Session, name: str) -> BroadcastStatus:
                 counts.get(row.id, Counter()),
             )
         )
-    found.results = results_of(db, name)
+    found.results = results_of(db, PREFIX + name)
     db.rollback()  # a read: end its transaction
     return found
 
 
-def results_of(db: Session, name: str) -> list[VariantResult]:
-    """Per A/B variant (`-` without a test), over the deliveries that went out."""
+def results_of(db: Session, trigger: str) -> list[VariantResult]:
+    """Per A/B variant (`-` without a test) of the deliveries whose `trigger` column is this
+    (a trigger's name, or "broadcast:<name>"), over those that went out."""
     rows = db.execute(
         select(
             D.ab_variant,
@@ -104,7 +105,7 @@ def results_of(db: Session, name: str) -> list[VariantResult]:
             func.sum(case((D.status.in_(OPENED), 1), else_=0)),
             func.sum(case((D.status == DeliveryStatus.CLICKED.value, 1), else_=0)),
         )
-        .where(D.trigger == PREFIX + name, D.sent_at.is_not(None))
+        .where(D.trigger == trigger, D.sent_at.is_not(None))
         .group_by(D.ab_variant)
     )
     return [

@@ -256,7 +256,7 @@ def run_checks(settings: Settings) -> CheckReport:
     report = CheckReport()
     renderer = Renderer(settings.templates_dir, settings.default_locale)
     triggers = _check_triggers(settings, renderer, report)
-    messages = {trigger.message for trigger in triggers}
+    messages = {message for trigger in triggers for message in trigger.messages()}
     fine, refused = broadcast_problems(settings, renderer)
     sent = [(message, b.trigger_name) for b in fine for message in b.messages()]
     renditions, found = check_templates(settings)

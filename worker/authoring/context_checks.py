@@ -63,7 +63,8 @@ def template_problems(
     name) of each message a broadcast sends, whose context has no order."""
     entries: dict[str, dict[str, str]] = {}  # message → entry → a trigger on it
     for trigger in triggers:
-        entries.setdefault(trigger.message, {}).setdefault(trigger.on, trigger.name)
+        for message in trigger.messages():  # its own and its A/B variants'
+            entries.setdefault(message, {}).setdefault(trigger.on, trigger.name)
     for message, name in broadcasts:
         entries.setdefault(message, {}).setdefault(BROADCAST, name)
     found: dict[tuple[str, str], None] = {}

@@ -17,6 +17,7 @@ from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
 from triggers import CONDITION_FAILED, CompiledTrigger, ConditionError, TriggerSet
 from triggers.broadcast import PREFIX, Broadcast
 from triggers.matching import UnknownNameError, compile_expression
+from triggers.schema import Variant
 from worker.event_types import BROADCAST
 from worker.rendering.variables import build_context
 from worker.scheduling import ab_split, rules
@@ -96,7 +97,11 @@ def explain(
         for compiled in triggers.started_by(event.type):
             made = started.get((event.id, compiled.trigger.name))
             if made is not None:
-                step.matches.append(_outcome(compiled.trigger.name, made))
+                outcome = _outcome(compiled.trigger.name, made)
+                if made.ab_variant is not None and not outcome.detail:
+                    detail = _variant_detail(compiled.trigger.variants, compiled.trigger.name, made)
+                    outcome = Match(outcome.trigger, outcome.outcome, detail)
+                step.matches.append(outcome)
                 continue
             context = build_context(
                 db,
@@ -129,13 +134,17 @@ def _reached(delivery: Delivery, broadcast: Broadcast | None) -> Match:
     """A broadcast's run reached the customer; with an A/B test, the variant and why."""
     if delivery.ab_variant is None or broadcast is None or not broadcast.variants:
         return Match(delivery.trigger, "in the audience")
-    shares = [(variant.name, variant.share) for variant in broadcast.variants]
-    at = ab_split.position(broadcast.trigger_name, delivery.customer_id)
-    low, high = next(
-        (lo, hi) for name, lo, hi in ab_split.bounds(shares) if name == delivery.ab_variant
-    )
-    detail = f"A/B variant {delivery.ab_variant}: hash {at:.3f} in [{low:.2f}, {high:.2f})"
+    detail = _variant_detail(broadcast.variants, broadcast.trigger_name, delivery)
     return Match(delivery.trigger, "in the audience", detail)
+
+
+def _variant_detail(variants: tuple[Variant, ...], test: str, delivery: Delivery) -> str:
+    """Which A/B variant the delivery's customer got, and where their hash fell."""
+    shares = [(variant.name, variant.share) for variant in variants]
+    at = ab_split.position(test, delivery.customer_id)
+    slices = {name: (lo, hi) for name, lo, hi in ab_split.bounds(shares)}
+    low, high = slices.get(delivery.ab_variant or "", (0.0, 0.0))
+    return f"A/B variant {delivery.ab_variant}: hash {at:.3f} in [{low:.2f}, {high:.2f})"
 
 
 def _deduplicated(

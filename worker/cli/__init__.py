@@ -58,6 +58,7 @@ def demo(
 
 
 app.command()(authoring.explain)
+app.command("ab-test")(broadcasts.ab_test)
 app.command()(authoring.plan)
 app.command()(authoring.preview)
 app.command("send-test")(authoring.send_test)

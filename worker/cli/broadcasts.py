@@ -1,5 +1,6 @@
 """`ladder broadcast plan|schedule|cancel|status NAME`: a broadcast file's reach before it is
-sent, its next run scheduled or cancelled, and what its runs and A/B variants did."""
+sent, its next run scheduled or cancelled, and what its runs and A/B variants did; `ladder
+ab-test NAME`: the A/B result of a trigger or a broadcast."""
 
 from __future__ import annotations
 
@@ -11,10 +12,16 @@ from rich.console import Console
 
 from models.db import session
 from triggers import TriggerError
-from triggers.broadcast import Broadcast
+from triggers.broadcast import PREFIX, Broadcast
 from worker import current_time
 from worker.authoring.broadcast_plan import BroadcastPlan, plan_broadcast
-from worker.authoring.broadcast_status import BroadcastStatus, Rate, status_of
+from worker.authoring.broadcast_status import (
+    BroadcastStatus,
+    Rate,
+    VariantResult,
+    results_of,
+    status_of,
+)
 from worker.cli.output import console, fail, table, when
 from worker.runtime import Runtime, get_runtime
 from worker.scheduling import broadcast_times, broadcasts
@@ -159,7 +166,12 @@ def print_status(found: BroadcastStatus, console: Console) -> None:
         counts = ", ".join(f"{state} {n:,}" for state, n in sorted(run.deliveries.items()))
         runs.add_row(str(run.id), str(run.day), run.status, when(moment), counts or "-")
     console.print(runs)
-    if not found.results:
+    print_results(found.results, console)
+
+
+def print_results(found: list[VariantResult], console: Console) -> None:
+    """The per-variant table: emails sent, opened and clicked, each rate's interval."""
+    if not found:
         return
     columns = ("variant", "emails", "opened", "95 % CI", "clicked", "95 % CI ")
     results = table(
@@ -168,7 +180,7 @@ def print_status(found: BroadcastStatus, console: Console) -> None:
         right=columns[1:],
         caption="95 % CI: Wilson's interval of the rate",
     )
-    for result in found.results:
+    for result in found:
         results.add_row(
             result.variant,
             f"{result.sent:,}",
@@ -176,6 +188,25 @@ def print_status(found: BroadcastStatus, console: Console) -> None:
             *_rate(result.clicked),
         )
     console.print(results)
+
+
+def ab_test(name: str) -> None:
+    """The A/B result of a trigger or broadcast NAME: sent, opened, clicked per variant."""
+    runtime = get_runtime()
+    if name in runtime.broadcasts:
+        column = PREFIX + name
+    elif name in runtime.triggers.by_name:
+        column = name
+    else:
+        fail(
+            f"no trigger or broadcast named {name!r}",
+            hint="`ladder check --verbose` lists the trigger and broadcast files.",
+        )
+    with session(runtime.settings.database_url) as db:
+        found = results_of(db, column)
+    if not found:
+        fail(f"{name} has sent nothing yet", hint="Its results show once its emails went out.")
+    print_results(found, console)
 
 
 def _rate(rate: Rate) -> tuple[str, str]:

@@ -1,5 +1,5 @@
 """A broadcast resolved on PostgreSQL: a run over `--customers` customers (10:00 in each of
-their zones, an A/B split, consent held back) into its events and deliveries, beside a bare
+their zones, an A/B split, consent held back) into its deliveries, beside a bare
 `INSERT … SELECT` of as many rows into a table shaped and indexed like the deliveries.
 
     python -m bench.broadcasts [--customers 1000000]
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for column in ("what", "rows", "seconds", "rows/s"):
         table.add_column(column, justify="left" if column == "what" else "right")
     table.add_row(
-        "broadcast resolved (events + deliveries)", f"{rows:,}", f"{resolve_s:.2f}",
+        "broadcast resolved (its deliveries)", f"{rows:,}", f"{resolve_s:.2f}",
         f"{rows / resolve_s:,.0f}",
     )  # fmt: skip
     table.add_row(

@@ -130,7 +130,7 @@ def test_two_clocks_and_a_killed_worker_during_a_broadcast_send_each_customer_on
     assert set(recipients.values()) == {1}
     assert all(address.startswith("reader-") for address in recipients)
     db.expire_all()
-    assert db.scalar(select(func.count()).select_from(Event)) == CUSTOMERS + CUSTOMERS // 10
+    assert db.scalar(select(func.count()).select_from(Event)) == 1  # the run's one cause
     [run] = db.scalars(select(BroadcastRun)).all()
     assert (run.status, run.reached) == ("resolved", CUSTOMERS)
     variants = Counter(db.scalars(select(col(Delivery.ab_variant))).all())

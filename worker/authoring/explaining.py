@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
@@ -63,11 +64,6 @@ def explain(
     customer = db.exec(select(Customer).where(col(Customer.email) == email.strip().lower())).first()
     if customer is None:
         return None
-    found = db.exec(
-        select(Event)
-        .where(col(Event.customer_id) == customer.id)
-        .order_by(col(Event.occurred_at), col(Event.id))
-    ).all()
     deliveries = list(
         db.exec(
             select(Delivery)
@@ -75,6 +71,13 @@ def explain(
             .order_by(col(Delivery.id))
         ).all()
     )
+    # Theirs, and the broadcast runs that reached them (a run's one event names no customer).
+    runs = sorted({d.cause_event_id for d in deliveries if d.broadcast_run_id is not None})
+    found = db.exec(
+        select(Event)
+        .where(or_(col(Event.customer_id) == customer.id, col(Event.id).in_(runs or [0])))
+        .order_by(col(Event.occurred_at), col(Event.id))
+    ).all()
     started: dict[tuple[int | None, str], Delivery] = {
         (d.cause_event_id, d.trigger): d for d in deliveries
     }

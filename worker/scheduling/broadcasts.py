@@ -3,8 +3,8 @@ in one transaction of a few set-based statements (INSERT … SELECT over the cus
 loop per customer.
 
 Exactly once: a run is taken by a compare-and-set (`scheduled → resolved`) in the same
-transaction that inserts its rows, and every row is unique (the event on its source id, the
-delivery on (run, customer) and its dedupe key), so a clock killed mid-way leaves nothing, and
+transaction that inserts its rows, and every row is unique (the run's event on its source id,
+each delivery on (run, customer) and its dedupe key), so a clock killed mid-way leaves nothing, and
 a second clock or a re-run inserts nothing. The delivery pipeline sends the rows as it sends
 a trigger's, re-checking consent, suppression, quiet hours and the budget at send time.
 """
@@ -17,10 +17,8 @@ from typing import Any
 
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     String,
-    and_,
     case,
     cast,
     exists,
@@ -35,7 +33,7 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from models import DeliveryStatus, EventStatus, RunStatus
-from models.db import dialect_insert
+from models.db import dialect_insert, insert_ignoring_duplicates
 from models.states import BROADCAST_RUN, DELIVERY
 from models.tables import (
     BROADCAST_RUNS,
@@ -180,8 +178,8 @@ def resolve(
     times = broadcast_times.send_times(broadcast, day, zones, settings)
     key = literal(f"broadcast:{run_id}:") + cast(C.id, String)
     dialect = db.get_bind().dialect.name
-    db.execute(_insert_events(dialect, audience, key, run_id, broadcast, now))
-    db.execute(_insert_deliveries(dialect, audience, key, run_id, broadcast, times, now))
+    cause = _insert_cause(db, run_id, broadcast, now)
+    db.execute(_insert_deliveries(dialect, audience, key, run_id, cause, broadcast, times, now))
     counts = _counts(db, run_id)
     db.execute(
         update(BROADCAST_RUNS).where(R.id == run_id).values(reached=counts.get("scheduled", 0))
@@ -203,41 +201,26 @@ def _counts(db: Session, run_id: int) -> dict[str, int]:
     return {str(status): int(count) for status, count in rows}
 
 
-def _insert_events(
-    dialect: str,
-    audience: ColumnElement[bool],
-    key: Any,
-    run_id: int,
-    broadcast: Broadcast,
-    now: datetime,
-) -> Any:
-    """One processed `broadcast.scheduled` event per customer: the cause of their delivery,
-    shown by `explain` (it names the broadcast and run, nothing of the person)."""
-    payload = {"data": {"broadcast": broadcast.name, "run": run_id}}
-    at = literal(now, UTCDateTime())
-    rows = select(
-        literal(SOURCE),
-        key,
-        literal(BROADCAST),
-        C.id,
-        at,
-        at,
-        literal(payload, JSON),
-        literal(EventStatus.PROCESSED.value),
-        literal(0),
-    ).where(audience)
-    columns = [
-        "source",
-        "source_event_id",
-        "type",
-        "customer_id",
-        "occurred_at",
-        "received_at",
-        "payload",
-        "status",
-        "attempts",
-    ]
-    return dialect_insert(dialect)(EVENTS).from_select(columns, rows).on_conflict_do_nothing()
+def _insert_cause(db: Session, run_id: int, broadcast: Broadcast, now: datetime) -> int:
+    """The run's `broadcast.scheduled` event, processed: the cause its deliveries name (one for
+    them all; it names the broadcast and run, no customer), shown by `explain`."""
+    row = {
+        "source": SOURCE,
+        "source_event_id": f"broadcast:{run_id}",
+        "type": BROADCAST,
+        "occurred_at": now,
+        "received_at": now,
+        "payload": {"data": {"broadcast": broadcast.name, "run": run_id}},
+        "status": EventStatus.PROCESSED.value,
+        "attempts": 0,
+    }
+    insert_ignoring_duplicates(db, EVENTS, [row], EVENTS.c.id)
+    found = db.execute(
+        select(EVENTS.c.id).where(
+            EVENTS.c.source == SOURCE, EVENTS.c.source_event_id == row["source_event_id"]
+        )
+    ).scalar_one()
+    return int(found)
 
 
 def _insert_deliveries(
@@ -245,13 +228,13 @@ def _insert_deliveries(
     audience: ColumnElement[bool],
     key: Any,
     run_id: int,
+    cause: int,
     broadcast: Broadcast,
     times: dict[str | None, broadcast_times.SendTime],
     now: datetime,
 ) -> Any:
     """One delivery per customer of the audience: `scheduled` at their send time, or
     `skipped` with the reason when consent or the suppression list holds them back now."""
-    e = EVENTS.c
     held = held_back(broadcast)
     status = case(
         (held[0], literal(DeliveryStatus.SKIPPED.value)),
@@ -271,7 +254,7 @@ def _insert_deliveries(
             literal(broadcast.trigger_name),
             message,
             C.id,
-            e.id,
+            literal(cause),
             status,
             send_at_sql(times, "send_at"),
             send_at_sql(times, "due_at"),
@@ -285,7 +268,6 @@ def _insert_deliveries(
             variant if variant is not None else literal(None, String),
         )
         .select_from(CUSTOMERS)
-        .join(EVENTS, and_(e.source == SOURCE, e.source_event_id == key))
         .where(audience)
     )
     columns = [

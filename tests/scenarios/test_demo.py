@@ -9,13 +9,19 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, time
 from html import escape
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from rich.console import Console
+from sqlalchemy import select
+from sqlmodel import col
 
+from models import Customer, Delivery
+from models.db import session
 from worker.demo import run_demo
 
 
@@ -69,3 +75,22 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     sent_row = re.search(r"│ sent\s+│\s+(\d+) │", status.stdout)
     assert sent_row is not None, status.stdout
     assert int(sent_row.group(1)) == len(emails)
+
+    # Each customer with consent got each run once, due at 10:00 in their own zone.
+    with session(f"sqlite:///{tmp_path / 'var' / 'demo.db'}") as db:
+        rows = db.execute(
+            select(Delivery, Customer)
+            .join(Customer, col(Customer.id) == Delivery.customer_id)
+            .where(col(Delivery.broadcast_run_id).is_not(None))
+        ).all()
+    assert rows
+    per_run = Counter((d.broadcast_run_id, d.customer_id) for d, _ in rows)
+    assert set(per_run.values()) == {1}
+    for delivery, customer in rows:
+        zone = ZoneInfo(customer.timezone or "UTC")
+        assert delivery.due_at is not None
+        assert delivery.due_at.astimezone(zone).time() == time(10, 0)
+        if customer.accepts_marketing and delivery.status == "sent":
+            assert delivery.sent_at is not None and delivery.sent_at >= delivery.due_at
+        if not customer.accepts_marketing:
+            assert delivery.status != "sent"

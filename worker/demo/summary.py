@@ -94,7 +94,7 @@ def triggers_table(db: Session) -> Table:
     rows = _count_by(db, col(Delivery.trigger), col(Delivery.status))
     statuses = sorted({str(status) for _, status, _ in rows}, key=_status_rank)
     table = Table(title="Triggers fired (a delivery row each)", title_justify="left")
-    table.add_column("trigger")
+    table.add_column("trigger", overflow="fold")  # broadcast:<name> stays whole
     table.add_column("fired", justify="right")
     for status in statuses:
         table.add_column(status, justify="right")

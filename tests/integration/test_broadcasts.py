@@ -235,3 +235,29 @@ def test_a_broadcast_yields_its_place_in_the_budget_to_a_higher_priority_one_and
     assert waiting.reason == (
         "deferred by the budget (1 per day marketing) to 2027-01-06 01:00 UTC"
     )
+
+
+def test_a_run_resolved_too_late_for_a_zone_skips_its_customers_saying_why(
+    db: Session, news: Runtime
+) -> None:
+    ids = shop(db)
+    broadcasts.schedule(db, news.broadcasts["news"], now=BEFORE, settings=news.settings)
+    # The clock was down: it resolves the run a day and an hour after Tokyo's 10:00.
+    clock.resolve_broadcasts(db, now=TOKYO_10 + timedelta(days=1, hours=1), runtime=news)
+    rows = run_deliveries(db)
+    assert (rows[ids["tokyo"]].status, rows[ids["tokyo"]].reason) == (
+        DeliveryStatus.SKIPPED,
+        "missed: its time passed more than 1d before it was resolved",
+    )
+    assert rows[ids["la"]].status == DeliveryStatus.SCHEDULED  # 10:00 there is still to come
+
+
+def test_scheduling_a_date_past_everywhere_is_refused(db: Session, news: Runtime) -> None:
+    with pytest.raises(broadcasts.ScheduleError, match="is past everywhere"):
+        broadcasts.schedule(
+            db,
+            news.broadcasts["news"],
+            now=LA_10 + timedelta(days=2),
+            settings=news.settings,
+            day=DAY,
+        )

@@ -12,8 +12,10 @@ from triggers.broadcast import Broadcast
 from worker.scheduling import local_time
 from worker.settings import Settings
 
-# The zone furthest ahead of UTC (Pacific/Kiritimati, UTC+14): its 10:00 comes first.
+# The zone furthest ahead of UTC (Pacific/Kiritimati, UTC+14): its 10:00 comes first; the one
+# furthest behind (UTC-12) last.
 EARLIEST_OFFSET = timedelta(hours=14)
+LATEST_OFFSET = timedelta(hours=12)
 # Resolved this long before the first send time: the rows exist when the relay looks.
 LEAD = timedelta(minutes=10)
 
@@ -50,3 +52,12 @@ def resolve_at(broadcast: Broadcast, day: date, settings: Settings) -> datetime:
         first = local_time.local_moment(day, broadcast.at, local_time.zone_of("UTC", "UTC"))
         return first - EARLIEST_OFFSET - LEAD
     return send_time(broadcast, day, None, settings).due_at - LEAD
+
+
+def last_due(broadcast: Broadcast, day: date, settings: Settings) -> datetime:
+    """The latest moment the run of `day` is due anywhere: after it, and its maximum lateness,
+    the run would reach nobody in time."""
+    if broadcast.in_customer_zone:
+        utc = local_time.zone_of("UTC", "UTC")
+        return local_time.local_moment(day, broadcast.at, utc) + LATEST_OFFSET
+    return send_time(broadcast, day, None, settings).due_at

@@ -44,6 +44,7 @@ from models.tables import (
     SUPPRESSIONS,
 )
 from models.types import UTCDateTime
+from triggers import format_duration
 from triggers.broadcast import Broadcast
 from worker.event_types import BROADCAST
 from worker.scheduling import ab_split, broadcast_times
@@ -79,6 +80,11 @@ def schedule(
     if day is None:
         raise ScheduleError(
             f"{broadcast.name} went out on {broadcast.send_on}: set a later `date` in its file"
+        )
+    if broadcast_times.last_due(broadcast, day, settings) + broadcast.max_lateness < now:
+        raise ScheduleError(
+            f"{broadcast.name} on {day} at {broadcast.at:%H:%M} is past everywhere (and its"
+            f" max_lateness {format_duration(broadcast.max_lateness)}): schedule a later date"
         )
     resolve_at = broadcast_times.resolve_at(broadcast, day, settings)
     ids = _insert_run(db, broadcast.name, day, resolve_at=resolve_at, now=now)
@@ -236,6 +242,9 @@ def _insert_deliveries(
     """One delivery per customer of the audience: `scheduled` at their send time, or
     `skipped` with the reason when consent or the suppression list holds them back now."""
     held = held_back(broadcast)
+    missed = _missed(times, broadcast, now)
+    if missed is not None:  # first: a customer it is too late for is not sent it, whoever
+        held = (or_(missed[0], held[0]), [missed, *held[1]])
     status = case(
         (held[0], literal(DeliveryStatus.SKIPPED.value)),
         else_=literal(DeliveryStatus.SCHEDULED.value),
@@ -289,6 +298,23 @@ def _insert_deliveries(
         "ab_variant",
     ]
     return dialect_insert(dialect)(DELIVERIES).from_select(columns, rows).on_conflict_do_nothing()
+
+
+def _missed(
+    times: dict[str | None, broadcast_times.SendTime], broadcast: Broadcast, now: datetime
+) -> tuple[Any, str] | None:
+    """(who it is too late for, why): the customers of the zones whose time, and the
+    broadcast's max lateness, passed before the run was resolved (a clock that was down); None
+    when it is in time everywhere."""
+    late = [zone for zone, time in times.items() if time.due_at + broadcast.max_lateness < now]
+    if not late:
+        return None
+    named = [zone for zone in late if zone is not None]
+    conditions = [C.timezone.in_(named)] if named else []
+    if None in late:
+        conditions.append(C.timezone.is_(None))
+    lateness = format_duration(broadcast.max_lateness)
+    return or_(*conditions), f"missed: its time passed more than {lateness} before it was resolved"
 
 
 def held_back(broadcast: Broadcast) -> tuple[Any, list[tuple[Any, str]]]:

@@ -60,6 +60,7 @@ INBOX_MOVES: Mapping[StrEnum, frozenset[StrEnum]] = {
 # A broadcast run: resolved by the clock, or cancelled before (its deliveries cancel apart).
 RUN_MOVES: Mapping[StrEnum, frozenset[StrEnum]] = {
     RunStatus.SCHEDULED: frozenset({RunStatus.RESOLVED, RunStatus.CANCELLED}),
+    RunStatus.CANCELLED: frozenset({RunStatus.SCHEDULED}),  # scheduled again, if never resolved
 }
 
 

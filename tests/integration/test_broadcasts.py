@@ -261,3 +261,20 @@ def test_scheduling_a_date_past_everywhere_is_refused(db: Session, news: Runtime
             settings=news.settings,
             day=DAY,
         )
+
+
+def test_a_run_cancelled_before_it_was_resolved_can_be_scheduled_again(
+    db: Session, news: Runtime
+) -> None:
+    ids = shop(db)
+    broadcast = news.broadcasts["news"]
+    first = broadcasts.schedule(db, broadcast, now=BEFORE, settings=news.settings)
+    assert broadcasts.cancel(db, "news", now=BEFORE) == (1, 0)
+    assert broadcasts.schedule(db, broadcast, now=BEFORE, settings=news.settings) == first
+    clock.resolve_broadcasts(db, now=TOKYO_10, runtime=news)
+    assert run_deliveries(db)[ids["tokyo"]].status == DeliveryStatus.SCHEDULED
+
+    # Cancelled once resolved, its customers' rows stay cancelled: not scheduled again.
+    broadcasts.cancel(db, "news", now=TOKYO_10)
+    with pytest.raises(broadcasts.ScheduleError, match="was cancelled after it was resolved"):
+        broadcasts.schedule(db, broadcast, now=BEFORE, settings=news.settings)

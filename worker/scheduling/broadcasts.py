@@ -19,6 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import (
     ColumnElement,
     String,
+    and_,
     case,
     cast,
     exists,
@@ -89,10 +90,30 @@ def schedule(
     resolve_at = broadcast_times.resolve_at(broadcast, day, settings)
     ids = _insert_run(db, broadcast.name, day, resolve_at=resolve_at, now=now)
     if not ids:
+        ids = _schedule_again(db, broadcast.name, day, resolve_at=resolve_at)
+    if not ids:
+        status = db.execute(
+            select(R.status).where(R.broadcast == broadcast.name, R.occurs_on == day)
+        ).scalar_one()
         db.rollback()
-        raise ScheduleError(f"{broadcast.name} is already scheduled for {day}")
+        if status == RunStatus.CANCELLED.value:
+            raise ScheduleError(
+                f"{broadcast.name} on {day} was cancelled after it was resolved (its customers'"
+                " deliveries stay cancelled): schedule another date with --date"
+            )
+        raise ScheduleError(f"{broadcast.name} is already {status} for {day}")
     db.commit()
     return int(ids[0])
+
+
+def _schedule_again(db: Session, name: str, day: date, *, resolve_at: datetime) -> list[int]:
+    """The run of `day` back to scheduled, if it was cancelled before it was resolved (one
+    cancelled after holds its customers' rows: it would reach nobody again)."""
+    which = and_(R.broadcast == name, R.occurs_on == day, R.resolved_at.is_(None))
+    statement = BROADCAST_RUN.update(
+        RunStatus.CANCELLED, RunStatus.SCHEDULED, which, resolve_at=resolve_at, cancelled_at=None
+    ).returning(R.id)
+    return list(db.execute(statement).scalars())
 
 
 def _insert_run(

@@ -274,7 +274,7 @@ def test_a_run_cancelled_before_it_was_resolved_can_be_scheduled_again(
     clock.resolve_broadcasts(db, now=TOKYO_10, runtime=news)
     assert run_deliveries(db)[ids["tokyo"]].status == DeliveryStatus.SCHEDULED
 
-    # Cancelled once resolved, its customers' rows stay cancelled: not scheduled again.
+    # Cancelled once resolved, the run stays resolved and its rows cancelled: not again.
     broadcasts.cancel(db, "news", now=TOKYO_10)
-    with pytest.raises(broadcasts.ScheduleError, match="was cancelled after it was resolved"):
+    with pytest.raises(broadcasts.ScheduleError, match="already resolved for 2027-01-05"):
         broadcasts.schedule(db, broadcast, now=BEFORE, settings=news.settings)

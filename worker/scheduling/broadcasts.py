@@ -96,19 +96,14 @@ def schedule(
             select(R.status).where(R.broadcast == broadcast.name, R.occurs_on == day)
         ).scalar_one()
         db.rollback()
-        if status == RunStatus.CANCELLED.value:
-            raise ScheduleError(
-                f"{broadcast.name} on {day} was cancelled after it was resolved (its customers'"
-                " deliveries stay cancelled): schedule another date with --date"
-            )
         raise ScheduleError(f"{broadcast.name} is already {status} for {day}")
     db.commit()
     return int(ids[0])
 
 
 def _schedule_again(db: Session, name: str, day: date, *, resolve_at: datetime) -> list[int]:
-    """The run of `day` back to scheduled, if it was cancelled before it was resolved (one
-    cancelled after holds its customers' rows: it would reach nobody again)."""
+    """The run of `day` back to scheduled, if it was cancelled (only a run not yet resolved
+    is: a resolved one stays resolved, its deliveries cancelled)."""
     which = and_(R.broadcast == name, R.occurs_on == day, R.resolved_at.is_(None))
     statement = BROADCAST_RUN.update(
         RunStatus.CANCELLED, RunStatus.SCHEDULED, which, resolve_at=resolve_at, cancelled_at=None

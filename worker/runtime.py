@@ -10,6 +10,7 @@ from functools import cached_property, lru_cache
 
 from triggers import TriggerSet, load_triggers
 from triggers.broadcast import Broadcast, load_broadcasts
+from triggers.series import Series, load_all_series
 from worker import current_time
 from worker.providers import Provider
 from worker.providers.registry import build_provider
@@ -36,6 +37,12 @@ class Runtime:
         """The enabled broadcast files by name, validated at start like the triggers."""
         found = load_broadcasts(self.settings.broadcasts_folder)
         return {broadcast.name: broadcast for broadcast in found if broadcast.enabled}
+
+    @cached_property
+    def series(self) -> dict[str, Series]:
+        """The enabled content series files by name, validated at start like the triggers."""
+        found = load_all_series(self.settings.series_folder)
+        return {series.name: series for series in found if series.enabled}
 
     @cached_property
     def provider(self) -> Provider:

@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     templates_dir: Path = PROJECT_ROOT / "templates"
     triggers_dir: Path = PROJECT_ROOT / "triggers"
     broadcasts_dir: Path | None = None  # unset: `broadcasts/` in the triggers folder
+    series_dir: Path | None = None  # unset: `series/` in the triggers folder
 
     max_body_bytes: int = Field(default=2_000_000, gt=0)
 
@@ -168,6 +169,11 @@ class Settings(BaseSettings):
     def broadcasts_folder(self) -> Path:
         """Where the broadcast files are: BROADCASTS_DIR, else beside the triggers."""
         return self.broadcasts_dir or self.triggers_dir / "broadcasts"
+
+    @property
+    def series_folder(self) -> Path:
+        """Where the content series files are: SERIES_DIR, else beside the triggers."""
+        return self.series_dir or self.triggers_dir / "series"
 
     @property
     def window(self) -> SendWindow | None:

@@ -71,8 +71,8 @@ def explain(
             .order_by(col(Delivery.id))
         ).all()
     )
-    # Theirs, and the broadcast runs that reached them (a run's one event names no customer).
-    runs = sorted({d.cause_event_id for d in deliveries if d.broadcast_run_id is not None})
+    # Theirs, and the causes of their broadcasts and series steps (which name no customer).
+    runs = sorted({d.cause_event_id for d in deliveries})
     found = db.exec(
         select(Event)
         .where(or_(col(Event.customer_id) == customer.id, col(Event.id).in_(runs or [0])))

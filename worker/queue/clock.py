@@ -22,7 +22,7 @@ from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
-from worker.scheduling import broadcasts
+from worker.scheduling import broadcasts, series
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ RECOMMENDATIONS_JOB = "recommendations.refresh"
 # light on a long order history (and the demo's two simulated years fast).
 RECOMMENDATIONS_EVERY = timedelta(days=7)
 PROVIDER_EVENTS_JOB = "provider_events.reapply"
+SERIES_JOB = "series.advance"
 
 
 @dataclass
@@ -49,6 +50,7 @@ class TickReport:
     recommendations: int | None = None  # rows kept, when the weekly refresh ran
     provider_events: int = 0  # stored provider events applied late
     broadcasts: int = 0  # deliveries of broadcast runs resolved this tick
+    series: int = 0  # content series steps scheduled by the daily job
 
 
 def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
@@ -92,6 +94,10 @@ def tick(
         report.recommendations = recommendations.refresh(db)
         leases.done(db, RECOMMENDATIONS_JOB, holder=holder, now=now)
     report.broadcasts = resolve_broadcasts(db, now=now, runtime=runtime)
+    # After the segment refresh: an audience reading today's segments sees them.
+    if runtime.series and leases.take_daily(db, SERIES_JOB, holder=holder, now=now):
+        report.series = advance_series(db, now=now, runtime=runtime)
+        leases.done(db, SERIES_JOB, holder=holder, now=now)
     report.released, report.abandoned = recovery.recover_stale(
         db,
         now=now,
@@ -142,6 +148,19 @@ def resolve_broadcasts(db: Session, *, now: datetime, runtime: Runtime) -> int:
                 resolved.skipped,
             )
             total += resolved.scheduled
+    return total
+
+
+def advance_series(db: Session, *, now: datetime, runtime: Runtime) -> int:
+    """Schedules today's steps of every content series; returns how many."""
+    total = 0
+    for found in runtime.series.values():
+        added = series.advance(
+            db, found, env=runtime.renderer.env, settings=runtime.settings, now=now
+        )
+        if any(added.values()):
+            logger.info("series %s: steps scheduled %s", found.name, added)
+        total += sum(added.values())
     return total
 
 

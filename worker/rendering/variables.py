@@ -218,6 +218,7 @@ _OWN_DATA = {
     "date:": ("on", "date"),
     # A broadcast's email (worker/scheduling/broadcasts.py): no order, like the daily jobs'.
     "broadcast.": ("broadcast", "run"),
+    "series.": ("series", "day"),
 }
 
 
@@ -247,7 +248,8 @@ def context_shape(entry: str, settings: Settings) -> dict[str, Shape]:
     order: Shape = _keys(order_view(None, row, lines=known))  # type: ignore[arg-type]
     before: Shape = dict.fromkeys(BEFORE_FACTS)
     if prefix is not None:
-        whose = "a broadcast" if prefix == "broadcast." else f"a trigger on {entry}"
+        own = {"broadcast.": "a broadcast", "series.": "a content series"}
+        whose = own.get(prefix, f"a trigger on {entry}")
         order = before = Absent(f"{whose} gets no order")
     product = SimpleNamespace(product_id="", title="", category=None, price=0, currency="EUR")
     customer = Customer(email="", created_at=now)

@@ -47,6 +47,7 @@ from models.tables import (
 from models.types import UTCDateTime
 from triggers import format_duration
 from triggers.broadcast import Broadcast
+from triggers.series import Series
 from worker.event_types import BROADCAST
 from worker.scheduling import ab_split, broadcast_times
 from worker.scheduling.audience_sql import compile_audience
@@ -333,7 +334,7 @@ def _missed(
     return or_(*conditions), f"missed: its time passed more than {lateness} before it was resolved"
 
 
-def held_back(broadcast: Broadcast) -> tuple[Any, list[tuple[Any, str]]]:
+def held_back(broadcast: Broadcast | Series) -> tuple[Any, list[tuple[Any, str]]]:
     """(any of them, [(condition, reason)…]): who consent or suppression hold back now."""
     suppressed = exists().where(SUPPRESSIONS.c.email == C.email)
     p = PREFERENCES.c

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -15,6 +17,8 @@ from models import Customer, Delivery, DeliveryStatus
 from tests.integration.test_broadcasts import BEFORE, TOKYO_10, customer
 from worker import runtime as runtime_module
 from worker import settings as settings_module
+from worker.authoring.broadcast_status import series_steps
+from worker.cli.broadcasts import print_series
 from worker.delivery.sending import deliver
 from worker.queue import clock
 from worker.runtime import Runtime
@@ -115,3 +119,20 @@ def test_the_clock_advances_each_series_once_a_day(db: Session, tips: Runtime) -
     assert clock.tick(db, now=BEFORE, runtime=tips).series == 1
     assert clock.tick(db, now=BEFORE + timedelta(hours=1), runtime=tips).series == 0
     assert [status for _, status in steps_of(db, ana)] == [DeliveryStatus.SCHEDULED.value]
+
+
+def test_series_status_prints_each_steps_deliveries_at_80_columns(
+    db: Session, tips: Runtime
+) -> None:
+    customer(db, "ana@example.com", timezone="Asia/Tokyo")
+    customer(db, "ben@example.com")
+    db.commit()
+    advance(db, tips, BEFORE)
+    console = Console(file=io.StringIO(), width=80, record=True)
+    steps = series_steps(db, "series:tips", tips.series["tips"].steps)
+    print_series(tips.series["tips"], steps, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "series tips: one step every 30d" in text
+    assert "│ 1    │ whats_new   │ scheduled 2 " in text
+    assert "│ 2    │ whats_new_b │ -  " in text

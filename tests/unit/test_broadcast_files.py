@@ -13,7 +13,8 @@ from sqlalchemy.dialects import postgresql
 
 from triggers import TriggerError
 from triggers.broadcast import load_broadcast
-from worker.authoring.broadcast_checks import broadcast_problems
+from triggers.series import load_series
+from worker.authoring.broadcast_checks import broadcast_problems, series_problems
 from worker.authoring.checks import run_checks
 from worker.rendering.renderer import Renderer
 from worker.rendering.sandbox import make_environment
@@ -153,3 +154,21 @@ def test_ladder_check_refuses_a_broadcast_template_reading_the_order_it_has_none
         "whats_new/default.html.j2:9: reads order.total, but a broadcast gets no order"
         " (trigger 'broadcast:news' sends whats_new)"
     ]
+
+
+def test_ladder_check_names_the_line_of_a_series_step_without_templates(tmp_path: Path) -> None:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    path = folder / "tips.toml"
+    path.write_text('name = "tips"\nsteps = [\n  "whats_new",\n  "tea_tipz",\n]\nevery = "30d"\n')
+    renderer = Renderer(PROJECT_ROOT / "templates", "en")
+    ok, problems = series_problems(Settings(series_dir=folder), renderer)
+    assert ok == []
+    assert problems == [f"{path}:4: steps: 'tea_tipz' has no templates/tea_tipz/default.html.j2"]
+
+
+def test_a_series_stepping_more_often_than_daily_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tips.toml"
+    path.write_text('name = "tips"\nsteps = ["whats_new"]\nevery = "12h"\n')
+    with pytest.raises(TriggerError, match=r"tips.toml:3: every: .*at least a day"):
+        load_series(path)

@@ -1,74 +1,89 @@
-"""`ladder check` for broadcast files: each one valid (file, line and field), its audience
-sayable in SQL, and every message it or its variants send present."""
+"""`ladder check` for broadcast and content series files: each one valid (file, line and
+field), its audience sayable in SQL, and every message it sends present."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from triggers import TriggerError, line_of
 from triggers.broadcast import Broadcast, load_broadcast, load_broadcasts
+from triggers.series import Series, load_all_series, load_series
 from worker.rendering.renderer import Renderer
 from worker.rendering.variants import SUFFIX
 from worker.scheduling.audience_sql import AudienceError, compile_audience
 from worker.settings import Settings
 
+F = TypeVar("F", Broadcast, Series)
+
 
 def broadcast_problems(settings: Settings, renderer: Renderer) -> tuple[list[Broadcast], list[str]]:
     """(the broadcasts whose files are fine, one "file:line: field: problem" per mistake)."""
-    folder = settings.broadcasts_folder
-    ok: list[Broadcast] = []
+    return _folder_problems(
+        settings.broadcasts_folder, load_broadcast, load_broadcasts, settings, renderer
+    )
+
+
+def series_problems(settings: Settings, renderer: Renderer) -> tuple[list[Series], list[str]]:
+    """The same for the content series files."""
+    return _folder_problems(
+        settings.series_folder, load_series, load_all_series, settings, renderer
+    )
+
+
+def _folder_problems(
+    folder: Path,
+    load_one: Callable[[Path], F],
+    load_all: Callable[[Path], list[F]],
+    settings: Settings,
+    renderer: Renderer,
+) -> tuple[list[F], list[str]]:
+    ok: list[F] = []
     problems: list[str] = []
-    paths = sorted(folder.glob("*.toml")) if folder.is_dir() else []
-    for path in paths:
+    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
         try:
-            broadcast = load_broadcast(path)
+            found = load_one(path)
         except TriggerError as exc:
             problems.append(str(exc))
             continue
-        found = _problems_of(path, broadcast, settings, renderer)
-        problems.extend(found)
-        if not found:
-            ok.append(broadcast)
+        mistakes = _problems_of(path, found, settings, renderer)
+        problems.extend(mistakes)
+        if not mistakes:
+            ok.append(found)
     if not problems:
         try:  # names unique across files
-            load_broadcasts(folder)
+            load_all(folder)
         except TriggerError as exc:
             problems.append(str(exc))
     return ok, problems
 
 
 def _problems_of(
-    path: Path, broadcast: Broadcast, settings: Settings, renderer: Renderer
+    path: Path, found: Broadcast | Series, settings: Settings, renderer: Renderer
 ) -> list[str]:
     text = path.read_text(encoding="utf-8")
     problems = []
     try:
         now = datetime.now(UTC)
-        compile_audience(
-            renderer.env, broadcast.audience, now=now, currency=settings.default_currency
-        )
+        compile_audience(renderer.env, found.audience, now=now, currency=settings.default_currency)
     except AudienceError as exc:
-        problems.append(
-            str(TriggerError(path, str(exc), line=line_of(text, "audience"), field="audience"))
-        )
+        where = TriggerError(path, str(exc), line=line_of(text, "audience"), field="audience")
+        problems.append(str(where))
     known = set(renderer.messages())
-    for message in broadcast.messages():
-        if message not in known:
-            field = "message" if message == broadcast.message else "variants.message"
-            line = line_of(text, "message")
-            if field != "message":
-                line = _line_holding(text, f'"{message}"') or line
-            problems.append(
-                str(
-                    TriggerError(
-                        path,
-                        f"{message!r} has no templates/{message}/default{SUFFIX}",
-                        line=line,
-                        field=field,
-                    )
-                )
-            )
+    for message in found.messages():
+        if message in known:
+            continue
+        if isinstance(found, Series):
+            field, line = "steps", _line_holding(text, f'"{message}"') or line_of(text, "steps")
+        elif message == found.message:
+            field, line = "message", line_of(text, "message")
+        else:
+            field = "variants.message"
+            line = _line_holding(text, f'"{message}"') or line_of(text, "message")
+        missing = f"{message!r} has no templates/{message}/default{SUFFIX}"
+        problems.append(str(TriggerError(path, missing, line=line, field=field)))
     return problems
 
 

@@ -1,5 +1,6 @@
 """`ladder broadcast status NAME`: its runs, their deliveries by state, and the result of its
-A/B test per variant (sent, opened, clicked) with 95 % confidence intervals."""
+A/B test per variant (sent, opened, clicked) with 95 % confidence intervals; `ladder series
+status NAME`: a content series' steps, their deliveries by state."""
 
 from __future__ import annotations
 
@@ -117,3 +118,17 @@ def results_of(db: Session, trigger: str) -> list[VariantResult]:
         )
         for variant, sent, opened, clicked in sorted(rows, key=lambda row: row[0] or "")
     ]
+
+
+def series_steps(db: Session, trigger: str, steps: tuple[str, ...]) -> list[Counter[str]]:
+    """For each step of the series whose deliveries carry `trigger`, its deliveries by state."""
+    found = [Counter[str]() for _ in steps]
+    for message, status, count in db.execute(
+        select(D.message, D.status, func.count())
+        .where(D.trigger == trigger)
+        .group_by(D.message, D.status)
+    ):
+        if message in steps:
+            found[steps.index(message)][str(status)] = int(count)
+    db.rollback()  # a read: end its transaction
+    return found

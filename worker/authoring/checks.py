@@ -10,7 +10,7 @@ from pathlib import Path
 
 from triggers import Trigger, TriggerError, TriggerSet, load_trigger, load_triggers
 from worker.audience.segments import PROSPECT, SEGMENTS
-from worker.authoring.broadcast_checks import broadcast_problems
+from worker.authoring.broadcast_checks import broadcast_problems, series_problems
 from worker.authoring.context_checks import condition_problems, template_problems
 from worker.authoring.copy_checks import copy_problems
 from worker.authoring.sample_customers import sample_context
@@ -258,7 +258,9 @@ def run_checks(settings: Settings) -> CheckReport:
     triggers = _check_triggers(settings, renderer, report)
     messages = {message for trigger in triggers for message in trigger.messages()}
     fine, refused = broadcast_problems(settings, renderer)
+    fine_series, refused_series = series_problems(settings, renderer)
     sent = [(message, b.trigger_name) for b in fine for message in b.messages()]
+    sent += [(message, s.trigger_name) for s in fine_series for message in s.messages()]
     renditions, found = check_templates(settings)
     as_written = Renderer(settings.templates_dir, settings.default_locale, inline_css=False)
     rendered = {problem.where for problem in found}  # a render error there says it already
@@ -280,6 +282,8 @@ def run_checks(settings: Settings) -> CheckReport:
         missing = f"trigger message {message!r} has no templates/{message}/default{SUFFIX}"
         report.refuse("message", message, missing)
     report.checked += [Checked("broadcast", b.name, True, "") for b in fine]
-    for refusal in refused:
-        report.refuse("broadcast", refusal.split(":")[0], refusal)
+    report.checked += [Checked("series", item.name, True, "") for item in fine_series]
+    for kind, refusals in (("broadcast", refused), ("series", refused_series)):
+        for refusal in refusals:
+            report.refuse(kind, refusal.split(":")[0], refusal)
     return report

@@ -4,6 +4,7 @@ ab-test NAME`: the A/B result of a trigger or a broadcast."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from typing import Annotated
 
@@ -11,8 +12,9 @@ import typer
 from rich.console import Console
 
 from models.db import session
-from triggers import TriggerError
+from triggers import TriggerError, format_duration
 from triggers.broadcast import PREFIX, Broadcast
+from triggers.series import Series
 from worker import current_time
 from worker.authoring.broadcast_plan import BroadcastPlan, plan_broadcast
 from worker.authoring.broadcast_status import (
@@ -20,6 +22,7 @@ from worker.authoring.broadcast_status import (
     Rate,
     VariantResult,
     results_of,
+    series_steps,
     status_of,
 )
 from worker.cli.output import console, fail, table, when
@@ -30,6 +33,9 @@ from worker.scheduling.audience_sql import AudienceError
 broadcast_app = typer.Typer(
     help="Broadcasts (triggers/broadcasts/*.toml): plan, schedule, cancel, status.",
     no_args_is_help=True,
+)
+series_app = typer.Typer(
+    help="Content series (triggers/series/*.toml): what each step did.", no_args_is_help=True
 )
 Day = Annotated[
     str | None, typer.Option("--date", help="the run's date (YYYY-MM-DD); default: the next")
@@ -188,6 +194,33 @@ def print_results(found: list[VariantResult], console: Console) -> None:
             *_rate(result.clicked),
         )
     console.print(results)
+
+
+@series_app.command("status")
+def series_status(name: str) -> None:
+    """Each step of the series: its deliveries by state (the clock adds each day's)."""
+    runtime = get_runtime()
+    found = runtime.series.get(name)
+    if found is None:
+        names = ", ".join(sorted(runtime.series)) or "none"
+        fail(
+            f"no enabled series named {name!r}",
+            hint=f"The files in {runtime.settings.series_folder} name: {names}.",
+        )
+    with session(runtime.settings.database_url) as db:
+        steps = series_steps(db, found.trigger_name, found.steps)
+    print_series(found, steps, console)
+
+
+def print_series(found: Series, steps: list[Counter[str]], console: Console) -> None:
+    shown = table(
+        f"series {found.name}: one step every {format_duration(found.every)}",
+        ("step", "message", "deliveries"),
+    )
+    for number, (message, counts) in enumerate(zip(found.steps, steps, strict=True), 1):
+        states = ", ".join(f"{state} {n:,}" for state, n in sorted(counts.items()))
+        shown.add_row(str(number), message, states or "-")
+    console.print(shown)
 
 
 def ab_test(name: str) -> None:

@@ -136,3 +136,16 @@ def test_series_status_prints_each_steps_deliveries_at_80_columns(
     assert "series tips: one step every 30d" in text
     assert "│ 1    │ whats_new   │ scheduled 2 " in text
     assert "│ 2    │ whats_new_b │ -  " in text
+
+
+def test_a_step_the_budget_skipped_is_passed_over_and_the_series_goes_on(
+    db: Session, tips: Runtime
+) -> None:
+    ana = customer(db, "ana@example.com", timezone="Asia/Tokyo")
+    db.commit()
+    advance(db, tips, BEFORE)
+    skipped = col(Delivery.customer_id) == ana
+    db.execute(update(Delivery).where(skipped).values(status="skipped", reason="budget"))
+    db.commit()
+    assert advance(db, tips, TOKYO_10 + timedelta(days=29)) == {1: 0, 2: 0}
+    assert advance(db, tips, TOKYO_10 + timedelta(days=30)) == {1: 0, 2: 1}

@@ -47,8 +47,16 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
         page = (outbox / "html" / f"{path.stem}.html").read_text(encoding="utf-8")
         assert page.startswith("<!doctype html>")
     summary = console.export_text()
-    for name in ("thank_you", "upsell", "win_back", "whats_new", "whats_new_b"):
+    for name in ("thank_you", "upsell", "win_back", "whats_new", "whats_new_b", "coffee_tips_3"):
         assert name in summary
+    # The coffee tips series: each step's row, its third step sent to someone.
+    steps = [line for line in summary.splitlines() if re.match(r"^\W*coffee-tips\W", line)]
+    assert [line.split()[3] for line in steps] == [
+        "coffee_tips_1",
+        "coffee_tips_2",
+        "coffee_tips_3",
+    ]
+    assert int(steps[2].split()[5]) > 0
     # The monthly what's-new went out in each of the last three months, by A/B variant.
     runs = [line for line in summary.splitlines() if re.match(r"^\W*whats-new\W+\d{4}-", line)]
     assert [line.split()[5] for line in runs] == ["resolved"] * 3 + ["scheduled"], runs

@@ -1,5 +1,5 @@
 """The demo's broadcasts: the shipped monthly ones scheduled for the last months it replays,
-and what they did, for the summary."""
+and what they and the content series did, for the summary."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from models.tables import BROADCAST_RUNS, DELIVERIES
 from triggers.broadcast import months_later
+from triggers.series import PREFIX as SERIES_PREFIX
 from worker.runtime import Runtime
 from worker.scheduling import broadcasts
 
@@ -71,4 +72,27 @@ def broadcasts_table(db: Session) -> Table:
             others or "-",
             split or "-",
         )
+    return table
+
+
+def series_table(db: Session) -> Table:
+    """Each content series step: how many customers it was sent to, and what became of the rest."""
+    rows = db.execute(
+        select(D.trigger, D.message, D.status, func.count())
+        .where(D.trigger.like(SERIES_PREFIX + "%"))
+        .group_by(D.trigger, D.message, D.status)
+        .order_by(D.trigger, D.message)
+    ).all()
+    found: dict[tuple[str, str], Counter[str]] = {}
+    for trigger, message, status, count in rows:
+        found.setdefault((trigger.removeprefix(SERIES_PREFIX), message), Counter())[status] = count
+    table = Table(
+        title="Content series (a delivery row per customer and step)", title_justify="left"
+    )
+    for column in ("series", "step", "sent", "not sent"):
+        table.add_column(column, justify="right" if column == "sent" else "left")
+    for (name, message), counts in found.items():
+        sent = counts.get("sent", 0) + counts.get("delivered", 0)
+        rest = sorted((s, n) for s, n in counts.items() if s not in ("sent", "delivered"))
+        table.add_row(name, message, str(sent), ", ".join(f"{n} {s}" for s, n in rest) or "-")
     return table

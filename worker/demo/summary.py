@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
-from worker.demo.broadcasting import broadcasts_table
+from worker.demo.broadcasting import broadcasts_table, series_table
 
 SENT = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
 NOT_SENT = (
@@ -167,8 +167,8 @@ def not_sent_table(db: Session) -> Table:
 
 def print_summary(console: Console, db: Session, run: Run) -> None:
     console.rule("[bold]Ladder demo")
-    tables = (totals_table(db), triggers_table(db), broadcasts_table(db), sent_table(db))
-    for table in (*tables, not_sent_table(db)):
+    tables = [totals_table(db), triggers_table(db), broadcasts_table(db), series_table(db)]
+    for table in (*tables, sent_table(db), not_sent_table(db)):
         console.print(table)
     days = (run.end - run.start).days
     period = f"{run.start:%Y-%m-%d} → {run.end:%Y-%m-%d} ({days} days, {run.ticks} clock ticks)"

@@ -2,12 +2,12 @@
 per step over the customers of the audience whose turn it is.
 
 A customer's turn for step 1 is their entry (in the audience, never sent any step); for step k
-it is `every` after step k-1 was sent to them, and only if it was sent: a step suppressed (they
-unsubscribed) or cancelled (they left the audience) ends the series for them. Each step is one
-row per customer, unique on its dedupe key, so a customer never gets a step twice, and a second
-clock or a rerun of the day inserts nothing. Who consent or suppression holds back gets no row
-(they enter once they may be mailed); what changes before the send is checked by
-`delivery.eligibility`, which also reads the audience again.
+it is `every` after step k-1 was sent to them (or was due, when the budget skipped it): a step
+suppressed (they unsubscribed) or cancelled (they left the audience) ends the series for them.
+Each step is one row per customer, unique on its dedupe key, so a customer never gets a step
+twice, and a second clock or a rerun of the day inserts nothing. Who consent or suppression
+holds back gets no row (they enter once they may be mailed); what changes before the send is
+checked by `delivery.eligibility`, which also reads the audience again.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import ColumnElement, String, and_, cast, exists, func, literal, not_, select
+from sqlalchemy import ColumnElement, String, and_, cast, exists, func, literal, not_, or_, select
 from sqlmodel import Session
 
 from models import DeliveryStatus, EventStatus
@@ -112,13 +112,14 @@ def _insert_step(
         turn: Any = not_(exists().where(mine))  # a new entrant
     else:
         previous = series.steps[step - 2]
-        sent_before = and_(
-            mine,
-            D.message == previous,
-            D.sent_at.is_not(None),
-            D.sent_at <= literal(now - series.every, UTCDateTime()),
+        long_ago = literal(now - series.every, UTCDateTime())
+        # Sent `every` ago; or skipped (the budget had no room in time) and due `every` ago:
+        # that tip is passed over, the series goes on. Suppressed or cancelled: it ends.
+        done = or_(
+            and_(D.sent_at.is_not(None), D.sent_at <= long_ago),
+            and_(D.status == DeliveryStatus.SKIPPED.value, D.send_at <= long_ago),
         )
-        turn = and_(exists().where(sent_before))
+        turn = exists().where(mine, D.message == previous, done)
     this_step = and_(mine, D.message == series.steps[step - 1])
     key = literal(f"{series.trigger_name}:{step}:") + cast(C.id, String)
     rows = select(

@@ -40,7 +40,8 @@ def run(
     runtime = get_runtime()
     migrate.upgrade(runtime.settings.database_url)
     runtime.triggers  # noqa: B018  (fail now, naming the file, if a trigger is invalid)
-    runtime.broadcasts  # noqa: B018  (and a broadcast file)
+    runtime.broadcasts  # noqa: B018  (and a broadcast or series file)
+    runtime.series  # noqa: B018
     with running_worker(threads), running_clock(runtime):
         uvicorn.run(create_app(runtime.settings), host=host, port=port, log_level="info")
 
@@ -56,8 +57,10 @@ def run_clock() -> None:
             code=2,
         )
     runtime = get_runtime()
-    # A broadcast file the clock cannot read would fail every tick: refuse to start, naming it.
+    # A broadcast or series file the clock cannot read would fail every tick: refuse to start,
+    # naming it.
     runtime.broadcasts  # noqa: B018
+    runtime.series  # noqa: B018
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -13,7 +13,7 @@ from rich.console import Console
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from models import Customer, Delivery, DeliveryStatus
+from models import Customer, Delivery, DeliveryStatus, Event
 from tests.integration.test_broadcasts import BEFORE, TOKYO_10, customer
 from worker import runtime as runtime_module
 from worker import settings as settings_module
@@ -149,3 +149,10 @@ def test_a_step_the_budget_skipped_is_passed_over_and_the_series_goes_on(
     db.commit()
     assert advance(db, tips, TOKYO_10 + timedelta(days=29)) == {1: 0, 2: 0}
     assert advance(db, tips, TOKYO_10 + timedelta(days=30)) == {1: 0, 2: 1}
+
+
+def test_a_day_with_no_step_to_schedule_leaves_no_event(db: Session, tips: Runtime) -> None:
+    customer(db, "cy@example.com", locale="de")  # not in the audience
+    db.commit()
+    assert advance(db, tips, BEFORE) == {1: 0, 2: 0}
+    assert db.exec(select(Event)).all() == []

@@ -16,7 +16,19 @@ from datetime import date, datetime
 from typing import Any
 
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import ColumnElement, String, and_, cast, exists, func, literal, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+)
 from sqlmodel import Session
 
 from models import DeliveryStatus, EventStatus
@@ -50,7 +62,7 @@ def advance(
     audience = audience_of(env, series, now=now, settings=settings)
     zones = db.execute(select(C.timezone).where(audience).distinct()).scalars().all()
     times = {zone: _next_at(series, zone, now, settings) for zone in zones}
-    cause = _insert_cause(db, series, now.date(), now)
+    cause, new = _insert_cause(db, series, now.date(), now)
     dialect = db.get_bind().dialect.name
     added = {}
     for step in range(1, len(series.steps) + 1):
@@ -59,6 +71,9 @@ def advance(
         before = _count(db, series, step)
         db.execute(_insert_step(dialect, series, step, audience, times, cause, now))
         added[step] = _count(db, series, step) - before
+    if new and not any(added.values()):
+        # A day with nothing to schedule leaves no event (nothing names it).
+        db.execute(delete(EVENTS).where(EVENTS.c.id == cause))
     db.commit()
     return added
 
@@ -76,8 +91,9 @@ def _next_at(series: Series, zone: str | None, now: datetime, settings: Settings
     return SendTime(due, local_time.next_send_time(due, zone=where, window=window))
 
 
-def _insert_cause(db: Session, series: Series, day: date, now: datetime) -> int:
-    """The day's `series.scheduled` event of this series: the cause its new deliveries name."""
+def _insert_cause(db: Session, series: Series, day: date, now: datetime) -> tuple[int, bool]:
+    """The day's `series.scheduled` event of this series, the cause its new deliveries name,
+    and whether this call inserted it (a rerun of the day finds it)."""
     row = {
         "source": SOURCE,
         "source_event_id": f"series:{series.name}:{day}",
@@ -88,13 +104,13 @@ def _insert_cause(db: Session, series: Series, day: date, now: datetime) -> int:
         "status": EventStatus.PROCESSED.value,
         "attempts": 0,
     }
-    insert_ignoring_duplicates(db, EVENTS, [row], EVENTS.c.id)
+    inserted = insert_ignoring_duplicates(db, EVENTS, [row], EVENTS.c.id)
     found = db.execute(
         select(EVENTS.c.id).where(
             EVENTS.c.source == SOURCE, EVENTS.c.source_event_id == row["source_event_id"]
         )
     ).scalar_one()
-    return int(found)
+    return int(found), bool(inserted)
 
 
 def _insert_step(

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-triggers chaos snapshots browser clean
+.PHONY: install demo test lint format bench bench-triggers bench-broadcasts chaos snapshots browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -76,6 +76,9 @@ chaos: $(STAMP)
 
 bench-triggers: $(STAMP)
 	$(BIN)/python -m bench.triggers
+
+bench-broadcasts: $(STAMP)
+	$(BIN)/python -m bench.broadcasts
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 """Ladder's tables, the engine and session, and the Alembic migrations."""
 
+from models.broadcasts import BroadcastRun, RunStatus
 from models.customers import Customer, CustomerExternalId
 from models.deliverability import Preference, ProviderEvent, SendingPause
 from models.deliveries import Delivery, DeliveryStatus, Suppression
@@ -10,6 +11,7 @@ from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
 
 __all__ = [
+    "BroadcastRun",
     "Customer",
     "CustomerExternalId",
     "Delivery",
@@ -27,6 +29,7 @@ __all__ = [
     "PrivacyRecord",
     "ProductRecommendation",
     "ProviderEvent",
+    "RunStatus",
     "SendingPause",
     "Suppression",
 ]

@@ -38,6 +38,8 @@ class Delivery(SQLModel, table=True):
         Index("ix_deliveries_customer_trigger", "customer_id", "trigger", "status"),
         # The frequency budget: what a customer was sent lately.
         Index("ix_deliveries_customer_sent_at", "customer_id", "sent_at"),
+        # A broadcast reaches a customer once per run, whoever resolves it and how often.
+        Index("ux_deliveries_broadcast_customer", "broadcast_run_id", "customer_id", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -73,6 +75,9 @@ class Delivery(SQLModel, table=True):
     failures: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     provider_message_id: str | None = Field(default=None, max_length=255)
     reason: str | None = Field(default=None, sa_column=Column(Text))
+    # A broadcast's delivery: its run, and the A/B variant the customer's hash fell in.
+    broadcast_run_id: int | None = Field(default=None, foreign_key="broadcast_runs.id")
+    ab_variant: str | None = Field(default=None, max_length=32)
 
 
 class Suppression(SQLModel, table=True):

@@ -18,10 +18,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, Update, or_, update
 from sqlmodel import Session
 
+from models.broadcasts import RunStatus
 from models.deliveries import DeliveryStatus
 from models.events import EventStatus
 from models.inbox import InboxItem, InboxStatus
-from models.tables import DELIVERIES, EVENTS, INBOX
+from models.tables import BROADCAST_RUNS, DELIVERIES, EVENTS, INBOX
 
 D = DeliveryStatus
 # After `sent` the provider's events move a delivery forward only. A delivery still `sending`
@@ -54,6 +55,12 @@ INBOX_MOVES: Mapping[StrEnum, frozenset[StrEnum]] = {
     # `ladder inbox replay`, after a fix
     Inbox.FAILED: frozenset({Inbox.PENDING}),
     Inbox.IGNORED: frozenset({Inbox.PENDING}),
+}
+
+# A broadcast run: resolved by the clock, or cancelled before (its deliveries cancel apart).
+RUN_MOVES: Mapping[StrEnum, frozenset[StrEnum]] = {
+    RunStatus.SCHEDULED: frozenset({RunStatus.RESOLVED, RunStatus.CANCELLED}),
+    RunStatus.CANCELLED: frozenset({RunStatus.SCHEDULED}),  # scheduled again, if never resolved
 }
 
 
@@ -121,3 +128,4 @@ class Machine:
 DELIVERY = Machine(DELIVERIES, DELIVERY_MOVES)
 EVENT = Machine(EVENTS, EVENT_MOVES)
 INBOX_ROW = Machine(INBOX, INBOX_MOVES, target=InboxItem)
+BROADCAST_RUN = Machine(BROADCAST_RUNS, RUN_MOVES)

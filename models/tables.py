@@ -9,6 +9,7 @@ from typing import cast
 
 from sqlalchemy import Table
 
+from models.broadcasts import BroadcastRun
 from models.customers import Customer, CustomerExternalId
 from models.deliverability import Preference, ProviderEvent, SendingPause
 from models.deliveries import Delivery, Suppression
@@ -38,3 +39,4 @@ ORDERS = table_of(Order)
 ORDER_LINES = table_of(OrderLine)
 ORDER_REFUNDS = table_of(OrderRefund)
 RECOMMENDATIONS = table_of(ProductRecommendation)
+BROADCAST_RUNS = table_of(BroadcastRun)

@@ -66,6 +66,33 @@ def format_duration(value: timedelta) -> str:
     return "".join(out)
 
 
+VARIANT = r"^[a-z][a-z0-9_-]{0,31}$"
+_SHARE_SLACK = 1e-6
+
+
+class Variant(BaseModel):
+    """One arm of an A/B test: a share of the customers gets this message (a template folder,
+    which may change only the subject by extending the trigger's or broadcast's own)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=VARIANT)
+    share: float = Field(gt=0, le=1)
+    message: str | None = Field(default=None, pattern=SLUG)  # unset: the one of the file
+
+
+def check_variants(variants: tuple[Variant, ...]) -> None:
+    """Raises ValueError unless the shares add up to 1 and the names differ."""
+    if not variants:
+        return
+    total = sum(variant.share for variant in variants)
+    if abs(total - 1) > _SHARE_SLACK:
+        raise ValueError(f"the variants' shares add up to {total:g}, not 1")
+    names = [variant.name for variant in variants]
+    if len(set(names)) != len(names):
+        raise ValueError("two variants have the same name")
+
+
 class Trigger(BaseModel):
     """Who hears from the shop, what and when. See triggers/README.md for the marketer's view."""
 
@@ -97,6 +124,7 @@ class Trigger(BaseModel):
     message_class: MessageClass = Field(default="marketing", alias="class")
     priority: int = Field(default=0, ge=-100, le=100)  # higher wins a place in the budget
     max_lateness: Duration = timedelta(days=2)  # how far the budget may push it back
+    variants: tuple[Variant, ...] = ()  # an A/B test: each customer's by a hash of their id
     enabled: bool = True
 
     @field_validator("on")
@@ -144,7 +172,17 @@ class Trigger(BaseModel):
             raise ValueError("gap_floor must not be longer than gap_ceiling")
         if self.is_dated and self.wait_for_gap is not None:
             raise ValueError("wait_for_gap needs an order event, not a date")
+        check_variants(self.variants)
         return self
+
+    def messages(self) -> list[str]:
+        """Every template folder it sends: its own and its variants'."""
+        return sorted({self.message} | {v.message for v in self.variants if v.message})
+
+    def message_of(self, variant: str | None) -> str:
+        """The message a customer in `variant` gets."""
+        found = next((v for v in self.variants if v.name == variant), None)
+        return (found.message if found else None) or self.message
 
     @property
     def is_dated(self) -> bool:

@@ -29,6 +29,11 @@ INCOMING = frozenset(
 )
 # What Ladder makes itself (the daily segment refresh): never accepted from outside.
 OWN = frozenset({"segment.entered", "segment.exited"})
+# A broadcast's email for one customer (`scheduling/broadcasts.py`): stored already processed,
+# the cause of that delivery; no trigger starts on it, no door accepts it.
+BROADCAST = "broadcast.scheduled"
+# The same for a content series' steps scheduled on one day (`scheduling/series.py`).
+SERIES = "series.scheduled"
 # A shop's own events (`custom.gift_card.redeemed`): accepted by `POST /events` and `ladder
 # import` (no platform sends them), and a trigger may start on or be cancelled by them.
 CUSTOM_PREFIX = "custom."

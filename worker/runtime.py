@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from triggers import TriggerSet, load_triggers
+from triggers.broadcast import Broadcast, load_broadcasts
+from triggers.series import Series, load_all_series
 from worker import current_time
 from worker.measurement import abc
 from worker.providers import Provider
@@ -35,6 +37,18 @@ class Runtime:
     def abc_scheme(self) -> abc.Scheme:
         """measurement/abc.toml, read at start: a broken file stops the process, named."""
         return abc.load_scheme(self.settings.measurement_dir / "abc.toml")
+
+    @cached_property
+    def broadcasts(self) -> dict[str, Broadcast]:
+        """The enabled broadcast files by name, validated at start like the triggers."""
+        found = load_broadcasts(self.settings.broadcasts_folder)
+        return {broadcast.name: broadcast for broadcast in found if broadcast.enabled}
+
+    @cached_property
+    def series(self) -> dict[str, Series]:
+        """The enabled content series files by name, validated at start like the triggers."""
+        found = load_all_series(self.settings.series_folder)
+        return {series.name: series for series in found if series.enabled}
 
     @cached_property
     def provider(self) -> Provider:

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     triggers_dir: Path = PROJECT_ROOT / "triggers"
     # The measurement's own files: abc.toml (the ABC classes' weights), acquisition.toml (CAC).
     measurement_dir: Path = PROJECT_ROOT / "measurement"
+    broadcasts_dir: Path | None = None  # unset: `broadcasts/` in the triggers folder
+    series_dir: Path | None = None  # unset: `series/` in the triggers folder
 
     max_body_bytes: int = Field(default=2_000_000, gt=0)
 
@@ -166,6 +168,16 @@ class Settings(BaseSettings):
     def rates(self) -> dict[str, Decimal]:
         """EXCHANGE_RATES parsed: currency → its worth in DEFAULT_CURRENCY."""
         return parse_rates(self.exchange_rates)
+
+    @property
+    def broadcasts_folder(self) -> Path:
+        """Where the broadcast files are: BROADCASTS_DIR, else beside the triggers."""
+        return self.broadcasts_dir or self.triggers_dir / "broadcasts"
+
+    @property
+    def series_folder(self) -> Path:
+        """Where the content series files are: SERIES_DIR, else beside the triggers."""
+        return self.series_dir or self.triggers_dir / "series"
 
     @property
     def window(self) -> SendWindow | None:

@@ -30,6 +30,7 @@ DOCUMENTED = {
     "recommendations",
     "unsubscribe_url",
     "preferences_url",
+    "survey",
     "now",
 }
 

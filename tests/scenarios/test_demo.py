@@ -9,15 +9,18 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from datetime import UTC, datetime, time, timedelta
 from html import escape
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from rich.console import Console
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models import Event
+from models import Customer, Delivery, Event
+from models.db import session
 from tests.support.factories import order_event
 from worker.demo import replay, run_demo
 from worker.runtime import Runtime, get_runtime
@@ -45,8 +48,19 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
         page = (outbox / "html" / f"{path.stem}.html").read_text(encoding="utf-8")
         assert page.startswith("<!doctype html>")
     summary = console.export_text()
-    for name in ("thank_you", "upsell", "win_back"):
+    for name in ("thank_you", "upsell", "win_back", "whats_new", "whats_new_b", "coffee_tips_3"):
         assert name in summary
+    # The coffee tips series: each step's row, its third step sent to someone.
+    steps = [line for line in summary.splitlines() if re.match(r"^\W*coffee-tips\W", line)]
+    assert [line.split()[3] for line in steps] == [
+        "coffee_tips_1",
+        "coffee_tips_2",
+        "coffee_tips_3",
+    ]
+    assert int(steps[2].split()[5]) > 0
+    # The monthly what's-new went out in each of the last three months, by A/B variant.
+    runs = [line for line in summary.splitlines() if re.match(r"^\W*whats-new\W+\d{4}-", line)]
+    assert [line.split()[5] for line in runs] == ["resolved"] * 3 + ["scheduled"], runs
     # The sent table's total row counts exactly the emails written to the outbox.
     (total_row,) = [line for line in summary.splitlines() if re.match(r"^\W*all\b", line)]
     assert re.findall(r"\d+", total_row)[-1] == str(len(emails))
@@ -70,6 +84,25 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     sent_row = re.search(r"│ sent\s+│\s+(\d+) │", status.stdout)
     assert sent_row is not None, status.stdout
     assert int(sent_row.group(1)) == len(emails)
+
+    # Each customer with consent got each run once, due at 10:00 in their own zone.
+    with session(f"sqlite:///{tmp_path / 'var' / 'demo.db'}") as db:
+        rows = db.execute(
+            select(Delivery, Customer)
+            .join(Customer, col(Customer.id) == Delivery.customer_id)
+            .where(col(Delivery.broadcast_run_id).is_not(None))
+        ).all()
+    assert rows
+    per_run = Counter((d.broadcast_run_id, d.customer_id) for d, _ in rows)
+    assert set(per_run.values()) == {1}
+    for delivery, customer in rows:
+        zone = ZoneInfo(customer.timezone or "UTC")
+        assert delivery.due_at is not None
+        assert delivery.due_at.astimezone(zone).time() == time(10, 0)
+        if customer.accepts_marketing and delivery.status == "sent":
+            assert delivery.sent_at is not None and delivery.sent_at >= delivery.due_at
+        if not customer.accepts_marketing:
+            assert delivery.status != "sent"
 
 
 @pytest.mark.commits  # the replay's worker threads write on their own connections

@@ -59,6 +59,11 @@ def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
         "thank_you",
         "upsell",
         "win_back",
+        "whats_new",  # the monthly broadcast, and its A/B variant
+        "whats_new_b",
+        "coffee_tips_1",  # the coffee tips series
+        "coffee_tips_2",
+        "coffee_tips_3",
     }
     assert {r.locale for r in renditions} == {"de", "en", "es", "ru", "zh"}
     assert {"champions", "loyal", "at_risk", "new", "prospect", "default"} <= {

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from triggers import Trigger, TriggerError, TriggerSet, load_trigger, load_triggers
 from worker.audience.segments import PROSPECT, SEGMENTS
+from worker.authoring.broadcast_checks import broadcast_problems, series_problems
 from worker.authoring.context_checks import condition_problems, template_problems
 from worker.authoring.copy_checks import copy_problems
 from worker.authoring.sample_customers import sample_context
@@ -255,13 +256,17 @@ def run_checks(settings: Settings) -> CheckReport:
     report = CheckReport()
     renderer = Renderer(settings.templates_dir, settings.default_locale)
     triggers = _check_triggers(settings, renderer, report)
-    messages = {trigger.message for trigger in triggers}
+    messages = {message for trigger in triggers for message in trigger.messages()}
+    fine, refused = broadcast_problems(settings, renderer)
+    fine_series, refused_series = series_problems(settings, renderer)
+    sent = [(message, b.trigger_name) for b in fine for message in b.messages()]
+    sent += [(message, s.trigger_name) for s in fine_series for message in s.messages()]
     renditions, found = check_templates(settings)
     as_written = Renderer(settings.templates_dir, settings.default_locale, inline_css=False)
     rendered = {problem.where for problem in found}  # a render error there says it already
     found += [
         Problem(where, what)
-        for where, what in template_problems(triggers, as_written, settings)
+        for where, what in template_problems(triggers, as_written, settings, sent)
         if where not in rendered
     ]
     report.renditions = len(renditions)
@@ -276,4 +281,9 @@ def run_checks(settings: Settings) -> CheckReport:
     for message in sorted(messages - set(renderer.messages())):
         missing = f"trigger message {message!r} has no templates/{message}/default{SUFFIX}"
         report.refuse("message", message, missing)
+    report.checked += [Checked("broadcast", b.name, True, "") for b in fine]
+    report.checked += [Checked("series", item.name, True, "") for item in fine_series]
+    for kind, refusals in (("broadcast", refused), ("series", refused_series)):
+        for refusal in refusals:
+            report.refuse(kind, refusal.split(":")[0], refusal)
     return report

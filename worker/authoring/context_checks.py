@@ -12,6 +12,7 @@ from triggers import EXPRESSIONS, Trigger, line_of
 from triggers.matching import KNOWN_NAMES
 from worker.authoring.names import expression_unknowns, template_unknowns
 from worker.delivery.composing import COMPOSED_NAMES
+from worker.event_types import BROADCAST
 from worker.rendering.renderer import ADDED_NAMES, Renderer
 from worker.rendering.variables import Shape, context_shape
 from worker.settings import Settings
@@ -52,13 +53,20 @@ def condition_problems(
 
 
 def template_problems(
-    triggers: Iterable[Trigger], renderer: Renderer, settings: Settings
+    triggers: Iterable[Trigger],
+    renderer: Renderer,
+    settings: Settings,
+    broadcasts: Iterable[tuple[str, str]] = (),
 ) -> list[tuple[str, str]]:
     """(`file:line`, what) for each name a template reads that the context of a trigger
-    sending its message lacks, once each."""
+    sending its message lacks, once each. `broadcasts`: (message, the broadcast's trigger
+    name) of each message a broadcast sends, whose context has no order."""
     entries: dict[str, dict[str, str]] = {}  # message → entry → a trigger on it
     for trigger in triggers:
-        entries.setdefault(trigger.message, {}).setdefault(trigger.on, trigger.name)
+        for message in trigger.messages():  # its own and its A/B variants'
+            entries.setdefault(message, {}).setdefault(trigger.on, trigger.name)
+    for message, name in broadcasts:
+        entries.setdefault(message, {}).setdefault(BROADCAST, name)
     found: dict[tuple[str, str], None] = {}
     for message in renderer.messages():
         users = entries.get(message) or {_ANY_ENTRY: ""}

@@ -4,19 +4,24 @@ why the others did not, and every delivery with its fate and the reason recorded
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Order, Suppression
 from triggers import CONDITION_FAILED, CompiledTrigger, ConditionError, TriggerSet
+from triggers.broadcast import PREFIX, Broadcast
 from triggers.matching import UnknownNameError, compile_expression
+from triggers.schema import Variant
+from worker.event_types import BROADCAST
 from worker.rendering.variables import build_context
-from worker.scheduling import rules
+from worker.scheduling import ab_split, rules
 from worker.settings import Settings
 
 _AND = re.compile(r"\s+and\s+")
@@ -52,16 +57,13 @@ def explain(
     env: SandboxedEnvironment,
     settings: Settings,
     now: datetime,
+    broadcasts: Mapping[str, Broadcast] | None = None,
 ) -> Explanation | None:
-    """The timeline of the customer with this address; None if there is none."""
+    """The timeline of the customer with this address; None if there is none. `broadcasts`
+    (the files by name) say which A/B variant of each the customer got, and why."""
     customer = db.exec(select(Customer).where(col(Customer.email) == email.strip().lower())).first()
     if customer is None:
         return None
-    found = db.exec(
-        select(Event)
-        .where(col(Event.customer_id) == customer.id)
-        .order_by(col(Event.occurred_at), col(Event.id))
-    ).all()
     deliveries = list(
         db.exec(
             select(Delivery)
@@ -69,6 +71,13 @@ def explain(
             .order_by(col(Delivery.id))
         ).all()
     )
+    # Theirs, and the causes of their broadcasts and series steps (which name no customer).
+    runs = sorted({d.cause_event_id for d in deliveries})
+    found = db.exec(
+        select(Event)
+        .where(or_(col(Event.customer_id) == customer.id, col(Event.id).in_(runs or [0])))
+        .order_by(col(Event.occurred_at), col(Event.id))
+    ).all()
     started: dict[tuple[int | None, str], Delivery] = {
         (d.cause_event_id, d.trigger): d for d in deliveries
     }
@@ -82,10 +91,20 @@ def explain(
             if d.status == DeliveryStatus.CANCELLED and f"(event {event.id})" in (d.reason or "")
         ]
         step = Step(event, cancels=stopped)
+        if event.type == BROADCAST:
+            step.matches += [
+                _reached(d, (broadcasts or {}).get(d.trigger.removeprefix(PREFIX)))
+                for d in deliveries
+                if d.cause_event_id == event.id
+            ]
         for compiled in triggers.started_by(event.type):
             made = started.get((event.id, compiled.trigger.name))
             if made is not None:
-                step.matches.append(_outcome(compiled.trigger.name, made))
+                outcome = _outcome(compiled.trigger.name, made)
+                if made.ab_variant is not None and not outcome.detail:
+                    detail = _variant_detail(compiled.trigger.variants, compiled.trigger.name, made)
+                    outcome = Match(outcome.trigger, outcome.outcome, detail)
+                step.matches.append(outcome)
                 continue
             context = build_context(
                 db,
@@ -112,6 +131,23 @@ def _outcome(name: str, delivery: Delivery) -> Match:
     if delivery.status == DeliveryStatus.FAILED and CONDITION_FAILED in reason:
         return Match(name, "failed", reason)
     return Match(name, "matched")
+
+
+def _reached(delivery: Delivery, broadcast: Broadcast | None) -> Match:
+    """A broadcast's run reached the customer; with an A/B test, the variant and why."""
+    if delivery.ab_variant is None or broadcast is None or not broadcast.variants:
+        return Match(delivery.trigger, "in the audience")
+    detail = _variant_detail(broadcast.variants, broadcast.trigger_name, delivery)
+    return Match(delivery.trigger, "in the audience", detail)
+
+
+def _variant_detail(variants: tuple[Variant, ...], test: str, delivery: Delivery) -> str:
+    """Which A/B variant the delivery's customer got, and where their hash fell."""
+    shares = [(variant.name, variant.share) for variant in variants]
+    at = ab_split.position(test, delivery.customer_id)
+    slices = {name: (lo, hi) for name, lo, hi in ab_split.bounds(shares)}
+    low, high = slices.get(delivery.ab_variant or "", (0.0, 0.0))
+    return f"A/B variant {delivery.ab_variant}: hash {at:.3f} in [{low:.2f}, {high:.2f})"
 
 
 def _deduplicated(

@@ -31,7 +31,7 @@ def _refuse_bad_settings() -> None:
 
 _refuse_bad_settings()
 
-from worker.cli import authoring, customers, importing, processes, status  # noqa: E402
+from worker.cli import authoring, broadcasts, customers, importing, processes, status  # noqa: E402
 from worker.demo import run_demo  # noqa: E402
 
 app = typer.Typer(help="Ladder: lifecycle emails from store events.", no_args_is_help=True)
@@ -40,6 +40,8 @@ app.add_typer(status.sending_app, name="sending")
 app.add_typer(status.segments_app, name="segments")
 app.add_typer(status.inbox_app, name="inbox")
 app.add_typer(customers.customers_app, name="customers")
+app.add_typer(broadcasts.broadcast_app, name="broadcast")
+app.add_typer(broadcasts.series_app, name="series")
 app.command("import")(importing.import_events)
 app.command()(processes.run)
 app.command("clock")(processes.run_clock)
@@ -57,6 +59,7 @@ def demo(
 
 
 app.command()(authoring.explain)
+app.command("ab-test")(broadcasts.ab_test)
 app.command()(authoring.plan)
 app.command()(authoring.preview)
 app.command("send-test")(authoring.send_test)

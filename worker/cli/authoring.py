@@ -77,6 +77,7 @@ def explain(email: str) -> None:
             env=runtime.renderer.env,
             settings=runtime.settings,
             now=current_time.now(),
+            broadcasts=runtime.broadcasts,
         )
         if found is None:
             fail(f"no customer with the address {email!r}")
@@ -117,9 +118,8 @@ def print_explanation(found: Explanation, console: Console) -> None:
         reason = "; ".join(
             part for part in (f"due {when(d.due_at)}" if moved else "", d.reason or "") if part
         )
-        deliveries.add_row(
-            str(d.id), d.trigger, str(d.status), when(d.sent_at or d.send_at), reason
-        )
+        name = d.trigger + (f" ({d.ab_variant})" if d.ab_variant else "")
+        deliveries.add_row(str(d.id), name, str(d.status), when(d.sent_at or d.send_at), reason)
     console.print(deliveries)
 
 

@@ -40,6 +40,8 @@ def run(
     runtime = get_runtime()
     migrate.upgrade(runtime.settings.database_url)
     runtime.triggers  # noqa: B018  (fail now, naming the file, if a trigger is invalid)
+    runtime.broadcasts  # noqa: B018  (and a broadcast or series file)
+    runtime.series  # noqa: B018
     with running_worker(threads), running_clock(runtime):
         uvicorn.run(create_app(runtime.settings), host=host, port=port, log_level="info")
 
@@ -54,7 +56,12 @@ def run_clock() -> None:
             " `ladder run` runs web, worker and clock together.",
             code=2,
         )
+    runtime = get_runtime()
+    # A broadcast or series file the clock cannot read would fail every tick: refuse to start,
+    # naming it.
+    runtime.broadcasts  # noqa: B018
+    runtime.series  # noqa: B018
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    clock.run(get_runtime(), stop)
+    clock.run(runtime, stop)

@@ -41,7 +41,7 @@ class Batch:
     ids: frozenset[int] = frozenset()
     unsent: dict[int, Any] = field(default_factory=dict)  # delivery id → claimed row
     customers: frozenset[int] = frozenset()  # theirs
-    loaded: dict[int, Any] = field(default_factory=dict)  # cause event id → row of `_load`
+    loaded: dict[int, Any] = field(default_factory=dict)  # delivery id → row of `_load`
     lines: OrderLines = field(default_factory=OrderLines)
     budget: dict[int, frozenset[int]] | None = None  # see `eligibility.budget_candidates`
     # (status, value names) → parameters of each finish, written in one executemany a kind
@@ -179,13 +179,13 @@ class Claimed:
 def load(db: Session, delivery: Delivery, batch: Batch | None = None) -> Claimed:
     """The customer, the cause event, its order, the suppression check and the customer's
     preferences in one query (none if the batch loaded them with the claim)."""
-    row = batch.loaded.get(delivery.cause_event_id) if batch is not None else None
+    row = batch.loaded.get(delivery.id) if batch is not None else None  # type: ignore[arg-type]
     if row is None:
-        row = db.execute(_load(), {"event_ids": [delivery.cause_event_id]}).one()
+        row = db.execute(_load(), {"delivery_ids": [delivery.id]}).one()
     customer = _record(row, CUSTOMERS, 0)
     cause = _record(row, EVENTS, len(CUSTOMERS.c))
     order = _record(row, ORDERS, len(CUSTOMERS.c) + len(EVENTS.c))
-    flags = row[len(CUSTOMERS.c) + len(EVENTS.c) + len(ORDERS.c) :]
+    flags = row[len(CUSTOMERS.c) + len(EVENTS.c) + len(ORDERS.c) : -1]  # the delivery id last
     return Claimed(
         delivery,
         cast(Customer, customer),
@@ -213,12 +213,16 @@ def _load() -> Any:
         .label(f"opted_out_{name}")
         for name in MESSAGE_CLASSES
     ]
+    d = DELIVERIES.c
+    # The customer through the delivery, not its cause: a broadcast's run has one cause event
+    # for all its deliveries, which names no customer.
     return (
-        select(*CUSTOMERS.c, *EVENTS.c, *ORDERS.c, suppressed.label("suppressed"), *opted_out)
-        .select_from(EVENTS)
-        .join(CUSTOMERS, CUSTOMERS.c.id == EVENTS.c.customer_id)
+        select(*CUSTOMERS.c, *EVENTS.c, *ORDERS.c, suppressed.label("suppressed"), *opted_out, d.id)
+        .select_from(DELIVERIES)
+        .join(CUSTOMERS, CUSTOMERS.c.id == d.customer_id)
+        .join(EVENTS, EVENTS.c.id == d.cause_event_id)
         .outerjoin(ORDERS, ORDERS.c.id == EVENTS.c.order_id)
-        .where(EVENTS.c.id.in_(bindparam("event_ids", expanding=True)))
+        .where(d.id.in_(bindparam("delivery_ids", expanding=True)))
     )
 
 
@@ -235,11 +239,10 @@ def claim_many(db: Session, delivery_ids: Sequence[int], now: datetime, batch: B
     batch.ids = frozenset(row.id for row in rows)
     batch.unsent = {row.id: row for row in rows}
     batch.customers = frozenset(row.customer_id for row in rows)
-    causes = sorted({row.cause_event_id for row in rows})
-    if not causes:
+    if not batch.ids:
         return
     batch.loaded = {
-        row[len(CUSTOMERS.c)]: row for row in db.execute(_load(), {"event_ids": causes})
+        row[-1]: row for row in db.execute(_load(), {"delivery_ids": sorted(batch.ids)})
     }
     at = len(CUSTOMERS.c) + len(EVENTS.c)  # where the order's columns start, its id first
     batch.lines.preload(db, [row[at] for row in batch.loaded.values() if row[at] is not None])

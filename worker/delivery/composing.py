@@ -29,7 +29,9 @@ def compose(
     """
     settings = runtime.settings
     delivery, customer = claimed.delivery, claimed.customer
-    message_class = runtime.triggers.by_name[delivery.trigger].trigger.message_class
+    compiled = runtime.triggers.by_name.get(delivery.trigger)
+    # A broadcast's delivery carries its class on the row (its file is not a trigger).
+    message_class = compiled.trigger.message_class if compiled else delivery.message_class
     links = personal_links(settings, customer.id, message_class, delivery.id)  # type: ignore[arg-type]
     unsubscribe_url = links["unsubscribe_url"]
     context = {**context, **links, "message_class": message_class}

@@ -16,9 +16,12 @@ from models import DeliveryStatus
 from models.tables import EVENTS
 from models.types import UTCDateTime
 from triggers import ConditionError, Trigger
+from triggers.broadcast import PREFIX, Broadcast
+from triggers.series import PREFIX as SERIES_PREFIX
+from triggers.series import Series
 from worker.delivery.claims import Batch, Claimed
 from worker.runtime import Runtime
-from worker.scheduling import budget, rules
+from worker.scheduling import budget, rules, series
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,22 @@ def eligibility(
     batch: Batch | None = None,
 ) -> Verdict | None:
     """Why this delivery must not go out now, checked at send time; None when it may."""
+    if claimed.delivery.trigger.startswith(PREFIX):
+        return _broadcast_eligibility(db, claimed, now=now, runtime=runtime, batch=batch)
+    if claimed.delivery.trigger.startswith(SERIES_PREFIX):
+        return _series_eligibility(db, claimed, now=now, runtime=runtime, batch=batch)
+    return _trigger_eligibility(db, claimed, context, now=now, runtime=runtime, batch=batch)
+
+
+def _trigger_eligibility(
+    db: Session,
+    claimed: Claimed,
+    context: dict[str, Any],
+    *,
+    now: datetime,
+    runtime: Runtime,
+    batch: Batch | None = None,
+) -> Verdict | None:
     delivery, customer = claimed.delivery, claimed.customer
     compiled = runtime.triggers.by_name.get(delivery.trigger)
     if compiled is None:
@@ -90,7 +109,46 @@ def eligibility(
     return None
 
 
-def _refused(claimed: Claimed, trigger: Trigger) -> Verdict | None:
+def _broadcast_eligibility(
+    db: Session, claimed: Claimed, *, now: datetime, runtime: Runtime, batch: Batch | None
+) -> Verdict | None:
+    """A broadcast's delivery: its audience was chosen when the run was resolved; at send time
+    consent, the suppression list, preferences, quiet hours and the budget are read again."""
+    name = claimed.delivery.trigger.removeprefix(PREFIX)
+    broadcast = runtime.broadcasts.get(name)
+    if broadcast is None:
+        return Verdict(DeliveryStatus.CANCELLED, f"broadcast {name!r} no longer exists")
+    refused = _refused(claimed, broadcast)
+    if refused is not None:
+        return refused
+    if broadcast.is_marketing:
+        return _held_back(db, claimed, broadcast, now=now, runtime=runtime, batch=batch)
+    return None
+
+
+def _series_eligibility(
+    db: Session, claimed: Claimed, *, now: datetime, runtime: Runtime, batch: Batch | None
+) -> Verdict | None:
+    """A content series' step: as a broadcast's, and the customer still in its audience."""
+    name = claimed.delivery.trigger.removeprefix(SERIES_PREFIX)
+    found = runtime.series.get(name)
+    if found is None:
+        return Verdict(DeliveryStatus.CANCELLED, f"series {name!r} no longer exists")
+    refused = _refused(claimed, found)
+    if refused is not None:
+        return refused
+    customer_id: int = claimed.customer.id  # type: ignore[assignment]
+    still = series.in_audience(
+        db, found, customer_id, env=runtime.renderer.env, settings=runtime.settings, now=now
+    )
+    if not still:
+        return Verdict(DeliveryStatus.CANCELLED, f"left the audience of {name}: {found.audience}")
+    if found.is_marketing:
+        return _held_back(db, claimed, found, now=now, runtime=runtime, batch=batch)
+    return None
+
+
+def _refused(claimed: Claimed, trigger: Trigger | Broadcast | Series) -> Verdict | None:
     """Whether the person still wants this class of mail: the suppression list, marketing
     consent and their per-class preferences, read again with the claim."""
     if claimed.suppressed:
@@ -105,7 +163,7 @@ def _refused(claimed: Claimed, trigger: Trigger) -> Verdict | None:
 def _held_back(
     db: Session,
     claimed: Claimed,
-    trigger: Trigger,
+    trigger: Trigger | Broadcast | Series,
     *,
     now: datetime,
     runtime: Runtime,

@@ -14,6 +14,7 @@ from models import migrate
 from models.db import get_engine, session
 from worker.canonical import CanonicalEvent
 from worker.demo import replay
+from worker.demo.broadcasting import schedule_broadcasts
 from worker.demo.browse import write_index
 from worker.demo.shop import HISTORY, generate
 from worker.demo.summary import Run, print_summary
@@ -40,6 +41,8 @@ def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = 
         runtime.triggers  # noqa: B018  (an invalid trigger file stops the demo now, named)
         with console.status(f"Building a shop of {customers} customers…"):
             events = list(generate(customers, seed=seed, start=start))
+        with session(url) as db:
+            schedule_broadcasts(db, runtime, now=start, end=today)
         period = _replay_showing_progress(events, runtime, console, until=today)
         with session(url) as db:
             index, emails = write_index(db, runtime.settings.outbox_dir)

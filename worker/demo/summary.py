@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
+from worker.demo.broadcasting import broadcasts_table, series_table
 
 SENT = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
 NOT_SENT = (
@@ -93,7 +94,7 @@ def triggers_table(db: Session) -> Table:
     rows = _count_by(db, col(Delivery.trigger), col(Delivery.status))
     statuses = sorted({str(status) for _, status, _ in rows}, key=_status_rank)
     table = Table(title="Triggers fired (a delivery row each)", title_justify="left")
-    table.add_column("trigger")
+    table.add_column("trigger", overflow="fold")  # broadcast:<name> stays whole
     table.add_column("fired", justify="right")
     for status in statuses:
         table.add_column(status, justify="right")
@@ -166,7 +167,8 @@ def not_sent_table(db: Session) -> Table:
 
 def print_summary(console: Console, db: Session, run: Run) -> None:
     console.rule("[bold]Ladder demo")
-    for table in (totals_table(db), triggers_table(db), sent_table(db), not_sent_table(db)):
+    tables = [totals_table(db), triggers_table(db), broadcasts_table(db), series_table(db)]
+    for table in (*tables, sent_table(db), not_sent_table(db)):
         console.print(table)
     days = (run.end - run.start).days
     period = f"{run.start:%Y-%m-%d} → {run.end:%Y-%m-%d} ({days} days, {run.ticks} clock ticks)"

@@ -62,6 +62,12 @@ COVERAGE: dict[str, dict[str, str]] = {
         "status": "kept: a state",
         "message_class": "kept: a class",
         "provider_message_id": "kept: the provider's id",
+        "ab_variant": "kept: an A/B variant name",
+    },
+    "broadcast_runs": {
+        "broadcast": "kept: a broadcast name, naming nobody",
+        "occurs_on": "kept: a date, naming nobody",
+        "status": "kept: a state",
     },
     "suppressions": {"email": "row deleted", "reason": "row deleted"},
     "preferences": {"message_class": "kept: a class", "source": "kept: where it was set"},

@@ -24,6 +24,7 @@ from worker.intake import spool
 from worker.measurement import abc, predictions
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
+from worker.scheduling import broadcasts, series
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ PROVIDER_EVENTS_JOB = "provider_events.reapply"
 PREDICTIONS_JOB = "predictions.refresh"
 # A year's prediction moves little in a week; weekly keeps the demo's two years quick too.
 PREDICTIONS_EVERY = timedelta(days=7)
+SERIES_JOB = "series.advance"
 
 
 @dataclass
@@ -53,6 +55,8 @@ class TickReport:
     recommendations: int | None = None  # rows kept, when the weekly refresh ran
     provider_events: int = 0  # stored provider events applied late
     predictions: int | None = None  # customers whose CLV prediction changed, when it ran
+    broadcasts: int = 0  # deliveries of broadcast runs resolved this tick
+    series: int = 0  # content series steps scheduled by the daily job
 
 
 def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
@@ -103,6 +107,11 @@ def tick(
     ):
         report.recommendations = recommendations.refresh(db)
         leases.done(db, RECOMMENDATIONS_JOB, holder=holder, now=now)
+    report.broadcasts = resolve_broadcasts(db, now=now, runtime=runtime)
+    # After the segment refresh: an audience reading today's segments sees them.
+    if runtime.series and leases.take_daily(db, SERIES_JOB, holder=holder, now=now):
+        report.series = advance_series(db, now=now, runtime=runtime)
+        leases.done(db, SERIES_JOB, holder=holder, now=now)
     report.released, report.abandoned = recovery.recover_stale(
         db,
         now=now,
@@ -145,6 +154,49 @@ def _pending_received_by(db: Session, moment: datetime) -> bool:
     return found
 
 
+def resolve_broadcasts(db: Session, *, now: datetime, runtime: Runtime) -> int:
+    """Resolves the broadcast runs now due into their deliveries (the relay below sends those
+    due); returns how many will go out. A run whose file is gone or disabled waits: `ladder
+    broadcast cancel` ends it."""
+    total = 0
+    for run_id, name, day in broadcasts.due_runs(db, now=now):
+        broadcast = runtime.broadcasts.get(name)
+        if broadcast is None:
+            continue
+        resolved = broadcasts.resolve(
+            db,
+            run_id,
+            broadcast,
+            day=day,
+            env=runtime.renderer.env,
+            settings=runtime.settings,
+            now=now,
+        )
+        if resolved is not None:
+            logger.info(
+                "broadcast %s run %s resolved: %s to send, %s held back",
+                name,
+                run_id,
+                resolved.scheduled,
+                resolved.skipped,
+            )
+            total += resolved.scheduled
+    return total
+
+
+def advance_series(db: Session, *, now: datetime, runtime: Runtime) -> int:
+    """Schedules today's steps of every content series; returns how many."""
+    total = 0
+    for found in runtime.series.values():
+        added = series.advance(
+            db, found, env=runtime.renderer.env, settings=runtime.settings, now=now
+        )
+        if any(added.values()):
+            logger.info("series %s: steps scheduled %s", found.name, added)
+        total += sum(added.values())
+    return total
+
+
 def _paused(db: Session, runtime: Runtime, now: datetime) -> bool:
     """True while sending is paused (the provider refused our key) and its probe is not due:
     every worker would hand the deliveries straight back, so none are relayed meanwhile."""
@@ -177,7 +229,13 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
                     report = tick(
                         db, now=now, runtime=runtime, holder=holder, broker_restarted=restarted
                     )
-                    if report.deliveries or report.events or report.released or report.abandoned:
+                    if (
+                        report.deliveries
+                        or report.events
+                        or report.released
+                        or report.abandoned
+                        or report.broadcasts
+                    ):
                         logger.info("clock tick: %s", report)
         except Exception:  # a database blip must not stop the clock; the next tick retries
             logger.exception("clock tick failed")

@@ -217,7 +217,13 @@ ANY_KEYS = object()
 # value not looked into: a number, a date), ANY_KEYS, or Absent.
 Shape = Any
 # What the daily jobs put in `event.data` (worker/audience: segments.emit_moves, dates.sweep).
-_OWN_DATA = {"segment.": ("from", "to"), "date:": ("on", "date")}
+_OWN_DATA = {
+    "segment.": ("from", "to"),
+    "date:": ("on", "date"),
+    # A broadcast's email (worker/scheduling/broadcasts.py): no order, like the daily jobs'.
+    "broadcast.": ("broadcast", "run"),
+    "series.": ("series", "day"),
+}
 
 
 def context_shape(entry: str, settings: Settings) -> dict[str, Shape]:
@@ -246,7 +252,9 @@ def context_shape(entry: str, settings: Settings) -> dict[str, Shape]:
     order: Shape = _keys(order_view(None, row, lines=known))  # type: ignore[arg-type]
     before: Shape = dict.fromkeys(BEFORE_FACTS)
     if prefix is not None:
-        order = before = Absent(f"a trigger on {entry} gets no order")
+        own = {"broadcast.": "a broadcast", "series.": "a content series"}
+        whose = own.get(prefix, f"a trigger on {entry}")
+        order = before = Absent(f"{whose} gets no order")
     product = SimpleNamespace(product_id="", title="", category=None, price=0, currency="EUR")
     customer = Customer(email="", created_at=now)
     return {

@@ -147,7 +147,7 @@ def decide(
         return Decision(
             None,
             f"budget ({rule} marketing): no room before {latest:%Y-%m-%d %H:%M} UTC,"
-            " the trigger's max lateness",
+            " its max lateness",
         )
     return Decision(
         allowed, f"deferred by the budget ({rule} marketing) to {allowed:%Y-%m-%d %H:%M} UTC"

@@ -20,7 +20,7 @@ from models.types import UTCDateTime
 from triggers import CompiledTrigger, ConditionError, Trigger, TriggerSet
 from worker.processing.orders import OrderLines
 from worker.rendering.variables import build_context
-from worker.scheduling import rules
+from worker.scheduling import ab_split, rules
 from worker.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -132,10 +132,12 @@ class Scheduler:
         if status is DeliveryStatus.SCHEDULED:
             status, reason = _rules_say(db, trigger, customer, when.due_at, now)
             reason = reason or when.reason
+        variant = _variant_of(trigger, customer.id)  # type: ignore[arg-type]
         return {
             "dedupe_key": key,
             "trigger": trigger.name,
-            "message": trigger.message,
+            "message": trigger.message_of(variant),
+            "ab_variant": variant,
             "customer_id": customer.id,
             "cause_event_id": event.id,
             "status": status.value,
@@ -148,6 +150,14 @@ class Scheduler:
             "attempts": 0,
             "enqueued_at": self.enqueued_at if when.send_at <= now else None,
         }
+
+
+def _variant_of(trigger: Trigger, customer_id: int) -> str | None:
+    """The A/B variant this customer gets (by a hash of their id); None without a test."""
+    if not trigger.variants:
+        return None
+    shares = [(variant.name, variant.share) for variant in trigger.variants]
+    return ab_split.variant_of(trigger.name, shares, customer_id)
 
 
 @cache

@@ -17,6 +17,8 @@ from models import Customer, Delivery, DeliveryStatus
 from models.tables import DELIVERIES
 from models.types import UTCDateTime
 from triggers import CompiledTrigger, Trigger
+from triggers.broadcast import Broadcast
+from triggers.series import Series
 from worker.scheduling import budget, local_time
 from worker.scheduling.holdout import is_held_out
 from worker.settings import Settings
@@ -116,7 +118,7 @@ def hold_back(
     db: Session,
     delivery: Delivery,
     *,
-    trigger: Trigger,
+    trigger: Trigger | Broadcast | Series,  # what it reads: its maximum lateness
     customer: Customer,
     settings: Settings,
     now: datetime,

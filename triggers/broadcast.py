@@ -1,0 +1,147 @@
+"""The broadcast file format (`triggers/broadcasts/*.toml`): one message to an audience at a
+send time, with optional A/B variants; parsed into a strict pydantic model, loaded with the
+file, line and field of any mistake, as trigger files are."""
+
+from __future__ import annotations
+
+import calendar
+import tomllib
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from triggers import TriggerError, line_of
+from triggers.schema import SLUG, Duration, MessageClass, TimeOfDay, Variant, check_variants
+
+# The `trigger` column of a broadcast's deliveries: "broadcast:<name>", never a trigger's name.
+PREFIX = "broadcast:"
+NAME = r"^[a-z][a-z0-9_-]{0,53}$"  # the prefix and the name fit the 64 of that column
+CUSTOMER_ZONE = "customer"
+
+
+class Broadcast(BaseModel):
+    """A message to everyone an audience condition selects, once (or monthly), at a time of
+    day in each customer's zone or at one moment. See triggers/README.md, "Broadcasts"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(pattern=NAME)
+    message: str = Field(pattern=SLUG)
+    description: str = ""
+    # A condition over `customer` in the triggers' language; resolved in SQL (a subset).
+    audience: str = "true"
+    send_on: date = Field(alias="date")  # the (first) date it goes out
+    at: TimeOfDay = time(10, 0)
+    # "customer": `at` in each customer's zone; an IANA zone: one moment for everyone.
+    zone: str = CUSTOMER_ZONE
+    repeat: Literal["monthly"] | None = None
+    message_class: MessageClass = Field(default="marketing", alias="class")
+    priority: int = Field(default=0, ge=-100, le=100)  # as a trigger's: higher wins the budget
+    max_lateness: Duration = timedelta(days=1)  # how far quiet hours or the budget may push it
+    variants: tuple[Variant, ...] = ()
+    enabled: bool = True
+
+    @field_validator("zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value == CUSTOMER_ZONE:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone: write 'customer' (each customer's own) or an"
+                " IANA name such as 'Europe/Berlin'"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _shares(self) -> Broadcast:
+        check_variants(self.variants)
+        return self
+
+    @property
+    def trigger_name(self) -> str:
+        """What its deliveries carry in their `trigger` column."""
+        return PREFIX + self.name
+
+    @property
+    def is_marketing(self) -> bool:
+        return self.message_class == "marketing"
+
+    @property
+    def in_customer_zone(self) -> bool:
+        return self.zone == CUSTOMER_ZONE
+
+    def messages(self) -> list[str]:
+        """Every template folder it sends: its own and its variants'."""
+        return sorted({self.message} | {v.message for v in self.variants if v.message})
+
+    def occurrence(self, after: date) -> date | None:
+        """Its first date on or after `after`: `date` itself, or for a monthly one the same day
+        of a later month (the month's last day when it is shorter). None when it is past."""
+        if self.repeat is None:
+            return self.send_on if self.send_on >= after else None
+        months = max(0, (after.year - self.send_on.year) * 12 + after.month - self.send_on.month)
+        while True:
+            day = months_later(self.send_on, months)
+            if day >= after:
+                return day
+            months += 1
+
+    def next_after(self, day: date) -> date | None:
+        """A monthly broadcast's date in the month after `day`'s (on its day of the month, or
+        the month's last day when it is shorter); None for a one-off."""
+        if self.repeat is None:
+            return None
+        following = months_later(date(day.year, day.month, 1), 1)
+        last = calendar.monthrange(following.year, following.month)[1]
+        return following.replace(day=min(self.send_on.day, last))
+
+
+def months_later(start: date, months: int) -> date:
+    year, month = divmod(start.month - 1 + months, 12)
+    year, month = start.year + year, month + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def load_broadcast(path: Path) -> Broadcast:
+    """Parses and validates one file. Raises TriggerError naming the file, line and field."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TriggerError(path, f"not valid TOML: {exc}") from exc
+    try:
+        return Broadcast.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = next((e for e in errors if e["loc"] and line_of(text, str(e["loc"][0]))), errors[0])
+        field = ".".join(str(part) for part in first["loc"]) or "(file)"
+        top = str(first["loc"][0]) if first["loc"] else ""
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise TriggerError(
+            path, first["msg"] + more, line=line_of(text, top) if top else None, field=field
+        ) from exc
+
+
+def load_broadcasts(directory: Path) -> list[Broadcast]:
+    """Every `*.toml` in `directory` (none if it does not exist), sorted by file name; names
+    must be unique."""
+    found: dict[str, Path] = {}
+    broadcasts = []
+    for path in sorted(directory.glob("*.toml")) if directory.is_dir() else []:
+        broadcast = load_broadcast(path)
+        if broadcast.name in found:
+            raise TriggerError(
+                path,
+                f"name {broadcast.name!r} is already used by {found[broadcast.name]}",
+                line=line_of(path.read_text(encoding="utf-8"), "name"),
+                field="name",
+            )
+        found[broadcast.name] = path
+        broadcasts.append(broadcast)
+    return broadcasts

@@ -1,0 +1,101 @@
+"""The content series file format (`triggers/series/*.toml`): a sequence of messages sent to
+each customer of an audience at their own pace from their entry, one step every so often."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from triggers import TriggerError, line_of
+from triggers.schema import SLUG, Duration, MessageClass, TimeOfDay
+
+# The `trigger` column of a series' deliveries: "series:<name>".
+PREFIX = "series:"
+NAME = r"^[a-z][a-z0-9_-]{0,55}$"  # the prefix and the name fit the 64 of that column
+
+
+class Series(BaseModel):
+    """Each customer the audience selects gets `steps[0]` on entry, then the next step `every`
+    after the last was sent, until the steps run out, they leave the audience or unsubscribe.
+    See triggers/README.md, "Content series"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(pattern=NAME)
+    description: str = ""
+    audience: str = "true"  # as a broadcast's: the triggers' language, resolved in SQL
+    steps: tuple[Annotated[str, Field(pattern=SLUG)], ...] = Field(min_length=1, max_length=12)
+    every: Duration = timedelta(days=30)
+    at: TimeOfDay = time(10, 0)  # in each customer's zone
+    message_class: MessageClass = Field(default="marketing", alias="class")
+    priority: int = Field(default=0, ge=-100, le=100)
+    max_lateness: Duration = timedelta(days=1)
+    enabled: bool = True
+
+    @field_validator("steps")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a message is twice in `steps`: each step sends its own")
+        return value
+
+    @field_validator("every")
+    @classmethod
+    def _a_day_at_least(cls, value: timedelta) -> timedelta:
+        if value < timedelta(days=1):
+            raise ValueError("`every` is at least a day (steps go out at `at`, once a day)")
+        return value
+
+    @property
+    def trigger_name(self) -> str:
+        return PREFIX + self.name
+
+    @property
+    def is_marketing(self) -> bool:
+        return self.message_class == "marketing"
+
+    def messages(self) -> list[str]:
+        return sorted(self.steps)
+
+
+def load_series(path: Path) -> Series:
+    """Parses and validates one file. Raises TriggerError naming the file, line and field."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TriggerError(path, f"not valid TOML: {exc}") from exc
+    try:
+        return Series.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = next((e for e in errors if e["loc"] and line_of(text, str(e["loc"][0]))), errors[0])
+        top = str(first["loc"][0]) if first["loc"] else ""
+        field = ".".join(str(part) for part in first["loc"]) or "(file)"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise TriggerError(
+            path, first["msg"] + more, line=line_of(text, top) if top else None, field=field
+        ) from exc
+
+
+def load_all_series(directory: Path) -> list[Series]:
+    """Every `*.toml` in `directory` (none if it does not exist), sorted by file name; names
+    must be unique."""
+    found: dict[str, Path] = {}
+    all_series = []
+    for path in sorted(directory.glob("*.toml")) if directory.is_dir() else []:
+        series = load_series(path)
+        if series.name in found:
+            raise TriggerError(
+                path,
+                f"name {series.name!r} is already used by {found[series.name]}",
+                line=line_of(path.read_text(encoding="utf-8"), "name"),
+                field="name",
+            )
+        found[series.name] = path
+        all_series.append(series)
+    return all_series

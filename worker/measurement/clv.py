@@ -144,7 +144,9 @@ def _maximise(log_likelihood: Callable[..., float], start: Floats, data: tuple[F
     found = optimize.minimize(
         negative, start, args=data, method="L-BFGS-B", bounds=bounds, options=_L_BFGS_B
     )
-    if not found.success:
+    # L-BFGS-B often stops "abnormally" in its line search at the optimum itself, with the
+    # tolerances above; only a fit that found no finite likelihood goes to Nelder-Mead.
+    if not np.isfinite(found.fun) or found.fun >= _FAR:
         found = optimize.minimize(
             negative, start, args=data, method="Nelder-Mead", bounds=bounds, options=_NELDER_MEAD
         )
@@ -189,7 +191,9 @@ def _bgnbd_log_likelihood(params: Floats, x: Floats, t_x: Floats, T: Floats) -> 
 
 
 def fit_bgnbd(customers: Customers) -> BGNBD:
-    """The BG/NBD parameters that maximise the likelihood of these customers' histories."""
+    """The BG/NBD parameters that maximise the likelihood of these customers' histories.
+    Always from the same start: the same orders give the same predictions, whatever ran before
+    (a warm start from last week's fit moved a small shop's flat optimum, rewriting rows)."""
     x, t_x, T = customers.x, customers.t_x, customers.T
     repeat = int(np.sum(x > 0))
     if len(customers) < MIN_CUSTOMERS or repeat < MIN_REPEAT_CUSTOMERS:

@@ -30,7 +30,7 @@ class _Strict(BaseModel):
 class Earn(_Strict):
     """Points per unit of the shop's currency, net of refunds."""
 
-    on: Literal["order.placed", "order.paid", "order.fulfilled"] = "order.paid"
+    on: Literal["order.placed", "order.paid", "order.fulfilled"] = "order.placed"
     points_per_unit: Decimal = Field(default=Decimal(1), gt=0, le=1000)
     # Points stay pending this long after the order (returns), then the clock approves them.
     return_window: Duration = timedelta(days=30)
@@ -142,17 +142,15 @@ def _next_header(lines: list[str], start: int) -> int:
     )
 
 
+_TABLES: dict[str, type[BaseModel]] = {"earn": Earn, "expiry": Expiry, "tier": Tier}
+
+
 def _hint(error: Any) -> str:
+    """For a misspelt field, the field meant; the fields of its table otherwise."""
     if error["type"] != "extra_forbidden":
         return ""
-    model: type[BaseModel] = Programme
-    for part in error["loc"][:-1]:
-        if isinstance(part, str):
-            annotation = model.model_fields[part].annotation
-            model = next(
-                (kind for kind in (Earn, Expiry, Tier) if annotation in (kind, tuple[kind, ...])),
-                model,
-            )
+    tables = [part for part in error["loc"][:-1] if isinstance(part, str)]
+    model = _TABLES.get(tables[-1], Programme) if tables else Programme
     known = sorted(field.alias or name for name, field in model.model_fields.items())
     close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
     return f" (hint: did you mean {close[0]!r}?)" if close else f" (it has {', '.join(known)})"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from triggers import TriggerSet, load_triggers
+from triggers.programme import Programme, load_programme
 from worker import current_time
 from worker.providers import Provider
 from worker.providers.registry import build_provider
@@ -29,6 +30,11 @@ class Runtime:
         """Validated at start: an invalid trigger file stops the process with its name and line."""
         env = self.renderer.env
         return TriggerSet.build(env, load_triggers(self.settings.triggers_dir, env))
+
+    @cached_property
+    def programme(self) -> Programme | None:
+        """The loyalty programme (`triggers/programmes/`), validated at start like triggers."""
+        return load_programme(self.settings.triggers_dir)
 
     @cached_property
     def provider(self) -> Provider:

@@ -20,6 +20,7 @@ from worker import current_time
 from worker.audience import dates, recommendations, segments
 from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
+from worker.loyalty import ledger, tiers
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
 
@@ -33,6 +34,7 @@ RECOMMENDATIONS_JOB = "recommendations.refresh"
 # light on a long order history (and the demo's two simulated years fast).
 RECOMMENDATIONS_EVERY = timedelta(days=7)
 PROVIDER_EVENTS_JOB = "provider_events.reapply"
+LOYALTY_JOB = "loyalty.sweep"
 
 
 @dataclass
@@ -47,6 +49,7 @@ class TickReport:
     dates: dict[str, int] = field(default_factory=dict)
     recommendations: int | None = None  # rows kept, when the weekly refresh ran
     provider_events: int = 0  # stored provider events applied late
+    loyalty: dict[str, int] = field(default_factory=dict)  # orders approved, tier moves
 
 
 def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
@@ -58,6 +61,20 @@ def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, in
         for entry, count in dates.sweep(db, triggers, day=day, now=now).items():
             added[entry] = added.get(entry, 0) + count
     return added
+
+
+def sweep_loyalty(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
+    """The programme's daily work: points whose return window has passed are approved, then
+    every member's tier reviewed (up, or down after the grace). Reruns change nothing."""
+    programme = runtime.programme
+    assert programme is not None
+    approved = ledger.approve_due(db, now=now)
+    moves = tiers.review_all(db, programme, currency=runtime.settings.default_currency, now=now)
+    return {
+        "approved": approved,
+        "tier_up": sum(move.direction == "up" for move in moves),
+        "tier_down": sum(move.direction == "down" for move in moves),
+    }
 
 
 def tick(
@@ -89,6 +106,9 @@ def tick(
     ):
         report.recommendations = recommendations.refresh(db)
         leases.done(db, RECOMMENDATIONS_JOB, holder=holder, now=now)
+    if runtime.programme is not None and leases.take_daily(db, LOYALTY_JOB, holder=holder, now=now):
+        report.loyalty = sweep_loyalty(db, now=now, runtime=runtime)
+        leases.done(db, LOYALTY_JOB, holder=holder, now=now)
     report.released, report.abandoned = recovery.recover_stale(
         db,
         now=now,

@@ -311,14 +311,16 @@ class Statement:
     entries: list[Any]  # rows of `loyalty_entries`, oldest first
 
 
-def statement_of(db: Session, customer_id: int) -> Statement:
-    """The customer's balances, tier and every entry of their ledger."""
+def statement_of(db: Session, customer_id: int, *, entries: bool = True) -> Statement:
+    """The customer's balances, tier and (with `entries`) every entry of their ledger."""
     row = db.execute(
         select(M.customer_id, M.points, M.pending, M.tier, M.tier_version, M.below_since).where(
             M.customer_id == customer_id
         )
     ).first()
-    entries = list(
-        db.execute(select(LOYALTY_ENTRIES).where(E.customer_id == customer_id).order_by(E.id))
+    found = (
+        list(db.execute(select(LOYALTY_ENTRIES).where(E.customer_id == customer_id).order_by(E.id)))
+        if entries
+        else []
     )
-    return Statement(Member(**row._asdict()) if row else None, entries)
+    return Statement(Member(**row._asdict()) if row else None, found)

@@ -13,6 +13,7 @@ from models import Customer, Event, Order, OrderLine
 from models.types import to_major
 from worker.audience import recommendations
 from worker.audience.recommendations import product_url, product_view
+from worker.loyalty import views as loyalty_views
 from worker.processing import customers, orders
 from worker.rendering import bounds
 from worker.settings import Settings
@@ -147,6 +148,15 @@ def build_context(
             }  # the names in BEFORE_FACTS
 
         context["before"] = LazyMapping(load_before)
+    programme = loyalty_views.programme_in(settings.triggers_dir)
+    context["loyalty"] = None  # no programme: a template tests `{% if loyalty %}`
+    if programme is not None and (needs is None or "loyalty" in needs):
+        member_id: int = customer.id  # type: ignore[assignment]
+        context["loyalty"] = LazyMapping(
+            lambda: loyalty_views.loyalty_view(
+                db, programme, member_id, currency=settings.default_currency, now=now
+            )
+        )
     return context
 
 
@@ -213,7 +223,13 @@ ANY_KEYS = object()
 # value not looked into: a number, a date), ANY_KEYS, or Absent.
 Shape = Any
 # What the daily jobs put in `event.data` (worker/audience: segments.emit_moves, dates.sweep).
-_OWN_DATA = {"segment.": ("from", "to"), "date:": ("on", "date")}
+_OWN_DATA = {
+    "segment.": ("from", "to"),
+    "date:": ("on", "date"),
+    # worker/loyalty: ledger (points.earned), tiers (tier.changed)
+    "points.": ("points", "order_id", "available_at"),
+    "tier.": ("from", "to", "direction"),
+}
 
 
 def context_shape(entry: str, settings: Settings) -> dict[str, Shape]:
@@ -254,6 +270,7 @@ def context_shape(entry: str, settings: Settings) -> dict[str, Shape]:
         "shop": dict.fromkeys(shop_view(settings)),
         "now": None,
         "recommendations": [_keys(product_view(product, ""))],
+        "loyalty": dict.fromkeys(loyalty_views.NAMES),
     }
 
 

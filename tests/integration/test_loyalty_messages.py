@@ -47,9 +47,7 @@ def test_a_german_order_earns_points_told_in_german_with_the_way_to_silver(
     assert "Stufe Silber (40 % des Weges" in text
 
 
-def test_moving_up_to_silver_sends_a_congratulation(
-    db: Session, runtime: Runtime
-) -> None:
+def test_moving_up_to_silver_sends_a_congratulation(db: Session, runtime: Runtime) -> None:
     handle(db, runtime, at=T0, event_id="e1", order_id="1", total="300.00")
     process_own_events(db, runtime, at=T0)
 

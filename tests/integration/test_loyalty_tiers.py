@@ -42,7 +42,7 @@ def test_an_order_that_lifts_the_spend_past_250_moves_up_to_silver_and_the_next_
     assert tier_of(db) == ("silver", None)
     assert tier_events(db) == [{"from": "member", "to": "silver", "direction": "up"}]
     earned = db.execute(select(LOYALTY_ENTRIES.c.pending).order_by(LOYALTY_ENTRIES.c.id))
-    assert list(earned.scalars()) == [200, 100, 125]  # the order that lifted her earned at 1×
+    assert list(earned.scalars()) == [200, 100, 125]  # the order that lifted her earned at 1x
 
 
 def test_a_member_below_their_tier_keeps_it_through_the_grace_then_moves_down_once(

@@ -29,7 +29,7 @@ def test_the_shipped_points_and_tiers_programme_earns_a_point_per_euro_with_thre
 
     assert programme is not None
     assert programme.name == "points-and-tiers"
-    assert [(tier.name, tier.threshold) for tier in programme.tier] == [
+    assert [(tier.name, int(tier.threshold)) for tier in programme.tier] == [
         ("member", 0),
         ("silver", 250),
         ("gold", 750),

@@ -38,7 +38,7 @@ def loyalty_view(
     db: Session, programme: Programme, customer_id: int, *, currency: str, now: datetime
 ) -> dict[str, Any]:
     """The customer's `loyalty`: zero points and the first tier's progress if they have not
-    earned yet. `to_next_tier` and `progress` (0–100) are None at the top tier."""
+    earned yet. `to_next_tier` and `progress` (0 to 100) are None at the top tier."""
     member = statement_of(db, customer_id, entries=False).member
     tier = programme.named_tier(member.tier if member else None)
     following = programme.next_tier(tier.name if tier else None)

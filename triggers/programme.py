@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from models.types import minor_digits
 from triggers.schema import SLUG, Duration
 
 PROGRAMMES_DIR = "programmes"  # inside the triggers folder
@@ -91,9 +90,10 @@ class Programme(_Strict):
         position = names.index(name) + 1 if name in names else 0
         return self.tier[position] if position < len(self.tier) else None
 
-    def points_for(self, amount_minor: int, currency: str, multiplier: Decimal) -> int:
-        """Whole points for an amount in minor units of the shop's currency, rounded down."""
-        units = Decimal(amount_minor).scaleb(-minor_digits(currency))
+    def points_for(self, amount_minor: int, *, digits: int, multiplier: Decimal) -> int:
+        """Whole points for an amount in minor units (`digits` of them to the main unit) of
+        the shop's currency, rounded down."""
+        units = Decimal(amount_minor).scaleb(-digits)
         points = units * self.earn.points_per_unit * multiplier
         return int(points.to_integral_value(rounding=ROUND_FLOOR))
 

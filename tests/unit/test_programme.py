@@ -34,8 +34,10 @@ def test_the_shipped_points_and_tiers_programme_earns_a_point_per_euro_with_thre
         ("silver", 250),
         ("gold", 750),
     ]
-    assert programme.points_for(12_345, "EUR", Decimal(1)) == 123  # €123.45, rounded down
-    assert programme.points_for(12_345, "EUR", Decimal("1.5")) == 185
+    assert (
+        programme.points_for(12_345, digits=2, multiplier=Decimal(1)) == 123
+    )  # €123.45, rounded down
+    assert programme.points_for(12_345, digits=2, multiplier=Decimal("1.5")) == 185
     assert programme.tier_for(Decimal(300)).name == "silver"  # type: ignore[union-attr]
 
 

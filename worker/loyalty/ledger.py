@@ -26,6 +26,7 @@ from models import EntryKind, OrderStatus
 from models.db import dialect_insert, insert_ignoring_duplicates
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import LOYALTY_ENTRIES, LOYALTY_MEMBERS
+from models.types import minor_digits
 from triggers.programme import Programme
 from worker.loyalty import notices
 
@@ -189,7 +190,8 @@ def _earn(
     if item.order.status in UNCOUNTED_STATUSES:
         return
     # On the whole order: a refund told before is taken back next, as one told after would be.
-    points = programme.points_for(int(item.order.shop_total), currency, multiplier)
+    digits = minor_digits(currency)
+    points = programme.points_for(int(item.order.shop_total), digits=digits, multiplier=multiplier)
     if points <= 0:
         return
     available_at = item.order.placed_at + programme.earn.return_window

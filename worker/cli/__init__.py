@@ -31,7 +31,7 @@ def _refuse_bad_settings() -> None:
 
 _refuse_bad_settings()
 
-from worker.cli import authoring, customers, importing, processes, status  # noqa: E402
+from worker.cli import authoring, customers, importing, loyalty, processes, status  # noqa: E402
 from worker.demo import run_demo  # noqa: E402
 
 app = typer.Typer(help="Ladder: lifecycle emails from store events.", no_args_is_help=True)
@@ -40,6 +40,7 @@ app.add_typer(status.sending_app, name="sending")
 app.add_typer(status.segments_app, name="segments")
 app.add_typer(status.inbox_app, name="inbox")
 app.add_typer(customers.customers_app, name="customers")
+app.add_typer(loyalty.loyalty_app, name="loyalty")
 app.command("import")(importing.import_events)
 app.command()(processes.run)
 app.command("clock")(processes.run_clock)

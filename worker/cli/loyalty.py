@@ -81,7 +81,7 @@ def _entry(entry: Any) -> dict[str, Any]:
 @loyalty_app.command("adjust")
 def adjust(
     email: str,
-    points: Annotated[int, typer.Argument(help="points to add; to take away, a negative after --: `-- -10`")],
+    points: Annotated[int, typer.Argument(help="points to add; to take away: `-- -10`")],
     reason: Annotated[str, typer.Option("--reason", help="why, kept in the ledger")],
     key: Annotated[
         str | None,

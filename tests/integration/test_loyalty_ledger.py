@@ -24,6 +24,7 @@ from worker.intake.ingest import store_events
 from worker.loyalty import ledger
 from worker.privacy import erasure, exports
 from worker.processing.events import process_many
+from worker.queue import clock
 from worker.runtime import Runtime
 from worker.scheduling.matching import Scheduler
 from worker.settings import PROJECT_ROOT
@@ -255,3 +256,16 @@ def causes_and_reasons(db: Session) -> list[tuple[str, int, str | None]]:
     entries = LOYALTY_ENTRIES.c
     query = select(entries.cause, entries.points, entries.reason).order_by(entries.id)
     return [(row.cause, row.points, row.reason) for row in db.execute(query)]
+
+
+def test_the_clock_approves_points_once_a_day_after_the_return_window(
+    db: Session, runtime: Runtime
+) -> None:
+    handle(db, runtime, at=T0, event_id="e1", order_id="1", total="40.00")
+    db.commit()
+
+    assert clock.tick(db, now=T0 + 10 * DAY, runtime=runtime).loyalty["approved"] == 0
+    later = clock.tick(db, now=T0 + 31 * DAY, runtime=runtime)
+
+    assert later.loyalty == {"approved": 1, "tier_up": 0, "tier_down": 0}
+    assert balances(db) == (40, 0)

@@ -41,8 +41,14 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
         page = (outbox / "html" / f"{path.stem}.html").read_text(encoding="utf-8")
         assert page.startswith("<!doctype html>")
     summary = console.export_text()
-    for name in ("thank_you", "upsell", "win_back"):
+    for name in ("thank_you", "upsell", "win_back", "points_earned"):
         assert name in summary
+    # The points-and-tiers programme ran: orders earned, and its emails went out.
+    [earned] = [line for line in summary.splitlines() if "ledger: earn" in line]
+    assert int(re.findall(r"\d+", earned)[0]) > 0
+    [sent] = [line for line in summary.splitlines() if "loyalty emails sent" in line]
+    assert int(re.findall(r"\d+", sent)[0]) > 0
+    assert any("tier moves up" in line for line in summary.splitlines())
     # The sent table's total row counts exactly the emails written to the outbox.
     (total_row,) = [line for line in summary.splitlines() if re.match(r"^\W*all\b", line)]
     assert re.findall(r"\d+", total_row)[-1] == str(len(emails))

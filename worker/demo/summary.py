@@ -15,7 +15,17 @@ from rich.text import Text
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
+from models import (
+    Customer,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventStatus,
+    LoyaltyEntry,
+    LoyaltyMember,
+    Order,
+)
+from worker.event_types import LOYALTY_EVENTS
 
 SENT = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
 NOT_SENT = (
@@ -164,10 +174,51 @@ def not_sent_table(db: Session) -> Table:
     return table
 
 
+def loyalty_table(db: Session) -> Table | None:
+    """The programme's year in numbers: points by kind of entry, members by tier, tier moves
+    and the emails the programme's events sent; None when no one earned anything."""
+    by_kind = _count_by(db, col(LoyaltyEntry.kind))
+    if not by_kind:
+        return None
+    sums = dict(
+        db.execute(
+            select(
+                col(LoyaltyEntry.kind), func.sum(LoyaltyEntry.points + LoyaltyEntry.pending)
+            ).group_by(col(LoyaltyEntry.kind))
+        ).all()
+    )
+    table = Table(title="Loyalty programme", title_justify="left")
+    table.add_column("what")
+    table.add_column("rows", justify="right")
+    table.add_column("points", justify="right")
+    for kind, count in sorted(by_kind):
+        table.add_row(f"ledger: {kind}", str(count), str(int(sums.get(kind) or 0)))
+    balances = db.execute(
+        select(func.sum(LoyaltyMember.points), func.sum(LoyaltyMember.pending))
+    ).one()
+    table.add_row("balances: to spend, pending", "", f"{balances[0] or 0}, {balances[1] or 0}")
+    for tier, count in sorted(_count_by(db, col(LoyaltyMember.tier)), key=lambda r: -r[1]):
+        table.add_row(f"members in {tier or '-'}", str(count), "")
+    moves = db.execute(select(col(Event.payload)).where(col(Event.type) == "tier.changed"))
+    directions = Counter(str(payload.get("data", {}).get("direction")) for (payload,) in moves)
+    for direction in ("up", "down"):
+        table.add_row(f"tier moves {direction}", str(directions[direction]))
+    sent = db.execute(
+        select(func.count())
+        .select_from(Delivery)
+        .join(Event, col(Event.id) == col(Delivery.cause_event_id))
+        .where(col(Event.type).in_(LOYALTY_EVENTS), col(Delivery.status).in_(SENT))
+    ).scalar_one()
+    table.add_row("loyalty emails sent", str(sent))
+    return table
+
+
 def print_summary(console: Console, db: Session, run: Run) -> None:
     console.rule("[bold]Ladder demo")
-    for table in (totals_table(db), triggers_table(db), sent_table(db), not_sent_table(db)):
-        console.print(table)
+    tables = (totals_table(db), triggers_table(db), sent_table(db), not_sent_table(db))
+    for table in (*tables, loyalty_table(db)):
+        if table is not None:
+            console.print(table)
     days = (run.end - run.start).days
     period = f"{run.start:%Y-%m-%d} → {run.end:%Y-%m-%d} ({days} days, {run.ticks} clock ticks)"
     console.print(f"Simulated {period} in {run.elapsed_s:.1f} s of wall time.")

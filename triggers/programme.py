@@ -54,7 +54,6 @@ class Programme(_Strict):
 
     name: str = Field(pattern=SLUG)
     description: str = ""
-    enabled: bool = True
     tiers_by: Literal["spend", "points"] = "spend"  # over the last 12 months
     tier_period: Duration = timedelta(days=365)
     downgrade_grace: Duration = timedelta(days=30)
@@ -187,22 +186,33 @@ def programme_files(triggers_dir: Path) -> list[Path]:
     return sorted((triggers_dir / PROGRAMMES_DIR).glob("*.toml"))
 
 
-def load_programme(triggers_dir: Path) -> Programme | None:
-    """The shop's enabled programme, None if it runs none. Raises ProgrammeError for a file
-    that does not validate, or for two enabled at once (a shop runs one programme)."""
-    enabled: list[tuple[Path, Programme]] = []
+def load_programmes(triggers_dir: Path) -> dict[str, tuple[Path, Programme]]:
+    """Every programme file, by its name. Raises ProgrammeError for a file that does not
+    validate, or for a name two files use."""
+    found: dict[str, tuple[Path, Programme]] = {}
     for path in programme_files(triggers_dir):
         programme = load_programme_file(path)
-        if programme.enabled:
-            enabled.append((path, programme))
-    if len(enabled) > 1:
-        path = enabled[1][0]
-        line = line_of_field(path.read_text(encoding="utf-8"), ("name",))
+        if programme.name in found:
+            line = line_of_field(path.read_text(encoding="utf-8"), ("name",))
+            other = found[programme.name][0].name
+            message = f"name {programme.name!r} is already used by {other}"
+            raise ProgrammeError(path, message, line=line, field="name")
+        found[programme.name] = (path, programme)
+    return found
+
+
+def load_programme(triggers_dir: Path, name: str | None) -> Programme | None:
+    """The programme called `name` (LOYALTY_PROGRAMME), None when none is chosen. Raises
+    ProgrammeError for any programme file that does not validate, or for a name no file has:
+    a shop that chose a programme must not run silently without it."""
+    programmes = load_programmes(triggers_dir)
+    if name is None:
+        return None
+    if name not in programmes:
+        have = ", ".join(sorted(programmes)) or "none"
         raise ProgrammeError(
-            path,
-            f"{enabled[0][0].name} is enabled too: a shop runs one programme at a time"
-            " (set `enabled = false` in the other)",
-            line=line,
-            field="enabled",
+            triggers_dir / PROGRAMMES_DIR,
+            f"LOYALTY_PROGRAMME is {name!r}, but no programme file has that name (they have:"
+            f" {have})",
         )
-    return enabled[0][1] if enabled else None
+    return programmes[name][1]

@@ -34,7 +34,7 @@ class Runtime:
     @cached_property
     def programme(self) -> Programme | None:
         """The loyalty programme (`triggers/programmes/`), validated at start like triggers."""
-        return load_programme(self.settings.triggers_dir)
+        return load_programme(self.settings.triggers_dir, self.settings.loyalty_programme)
 
     @cached_property
     def provider(self) -> Provider:

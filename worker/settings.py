@@ -100,6 +100,9 @@ class Settings(BaseSettings):
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     triggers_dir: Path = PROJECT_ROOT / "triggers"
+    # The loyalty programme that runs: the `name` of a file in triggers/programmes/. Unset:
+    # none, so a shop starts one by choice, never by an upgrade that ships an example.
+    loyalty_programme: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,63}$")
 
     max_body_bytes: int = Field(default=2_000_000, gt=0)
 

@@ -10,10 +10,12 @@ import pytest
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from tests.integration.test_loyalty_ledger import handle
+from tests.integration.test_loyalty_ledger import handle, programme_runs
 from worker import current_time
 from worker.cli import app
 from worker.runtime import Runtime
+
+__all__ = ["programme_runs"]  # the autouse fixture: the shop runs the shipped programme
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 

@@ -31,7 +31,13 @@ from worker.settings import PROJECT_ROOT
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-PROGRAMME = load_programme(PROJECT_ROOT / "triggers")
+PROGRAMME = load_programme(PROJECT_ROOT / "triggers", "points-and-tiers")
+
+
+@pytest.fixture(autouse=True)
+def programme_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shop runs the shipped programme (set before `runtime` reads the settings)."""
+    monkeypatch.setenv("LOYALTY_PROGRAMME", "points-and-tiers")
 
 
 def scheduler(runtime: Runtime) -> Scheduler:

@@ -11,9 +11,11 @@ from sqlmodel import Session
 from models import DeliveryStatus
 from models.tables import DELIVERIES, EVENTS
 from tests.integration.test_emails import message, send
-from tests.integration.test_loyalty_ledger import handle, scheduler
+from tests.integration.test_loyalty_ledger import handle, programme_runs, scheduler
 from worker.processing.events import process_many
 from worker.runtime import Runtime
+
+__all__ = ["programme_runs"]  # the autouse fixture: the shop runs the shipped programme
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 

@@ -11,9 +11,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from models.tables import EVENTS, LOYALTY_ENTRIES, LOYALTY_MEMBERS
-from tests.integration.test_loyalty_ledger import PROGRAMME, handle
+from tests.integration.test_loyalty_ledger import PROGRAMME, handle, programme_runs
 from worker.loyalty import tiers
 from worker.runtime import Runtime
+
+__all__ = ["programme_runs"]  # the autouse fixture: the shop runs the shipped programme
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

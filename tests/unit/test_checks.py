@@ -54,8 +54,10 @@ def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
         "birthday",
         "holiday_card",
         "moved_up",
+        "points_earned",
         "second_order",
         "thank_you",
+        "tier_up",
         "upsell",
         "win_back",
     }

@@ -25,7 +25,7 @@ def programme_folder(tmp_path: Path, text: str, name: str = "mine.toml") -> Path
 
 
 def test_the_shipped_points_and_tiers_programme_earns_a_point_per_euro_with_three_tiers() -> None:
-    programme = load_programme(PROJECT_ROOT / "triggers")
+    programme = load_programme(PROJECT_ROOT / "triggers", "points-and-tiers")
 
     assert programme is not None
     assert programme.name == "points-and-tiers"
@@ -68,7 +68,7 @@ def test_tiers_out_of_order_are_refused_at_the_first_tier(tmp_path: Path) -> Non
     assert str(raised.value).startswith(f"{path}:{line}: (file): tiers must be listed lowest")
 
 
-def test_ladder_check_names_the_line_of_a_bad_return_window_and_two_enabled_programmes(
+def test_ladder_check_names_the_line_of_a_bad_return_window_and_a_name_used_twice(
     tmp_path: Path,
 ) -> None:
     text = SHIPPED.read_text(encoding="utf-8")
@@ -85,8 +85,20 @@ def test_ladder_check_names_the_line_of_a_bad_return_window_and_two_enabled_prog
 
     bad.write_text(text, encoding="utf-8")
     shutil.copy(bad, tmp_path / "programmes" / "other.toml")
+    name_line = text.splitlines().index(next(x for x in text.splitlines() if x.startswith("name")))
     report = run_checks(settings)
     assert [p for p in report.problems if "programme" in p] == [
-        f"{tmp_path / 'programmes' / 'other.toml'}:3: enabled: mine.toml is enabled too:"
-        " a shop runs one programme at a time (set `enabled = false` in the other)"
+        f"{tmp_path / 'programmes' / 'other.toml'}:{name_line + 1}: name: name"
+        " 'points-and-tiers' is already used by mine.toml"
     ]
+
+
+def test_a_programme_chosen_by_a_name_no_file_has_is_refused_naming_those_there() -> None:
+    with pytest.raises(ProgrammeError) as raised:
+        load_programme(PROJECT_ROOT / "triggers", "points")
+
+    assert str(raised.value).endswith(
+        "LOYALTY_PROGRAMME is 'points', but no programme file has that name"
+        " (they have: points-and-tiers)"
+    )
+    assert load_programme(PROJECT_ROOT / "triggers", None) is None  # none chosen: none runs

@@ -9,7 +9,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from triggers import Trigger, TriggerError, TriggerSet, load_trigger, load_triggers
-from triggers.programme import ProgrammeError, load_programme, load_programme_file, programme_files
+from triggers.programme import (
+    ProgrammeError,
+    load_programme,
+    load_programme_file,
+    programme_files,
+)
 from worker.audience.segments import PROSPECT, SEGMENTS
 from worker.authoring.context_checks import condition_problems, template_problems
 from worker.authoring.copy_checks import copy_problems
@@ -251,18 +256,20 @@ def _check_triggers(settings: Settings, renderer: Renderer, report: CheckReport)
 
 
 def _check_programmes(settings: Settings, report: CheckReport) -> None:
-    """Each loyalty programme file on its own, then that at most one is enabled."""
+    """Each loyalty programme file on its own, then that names are unique and that
+    LOYALTY_PROGRAMME, when set, names one."""
+    chosen = settings.loyalty_programme
     for path in programme_files(settings.triggers_dir):
         try:
             programme = load_programme_file(path)
         except ProgrammeError as exc:
             report.refuse("programme", path.name, str(exc))
             continue
-        state = "" if programme.enabled else "disabled"
+        state = "runs (LOYALTY_PROGRAMME)" if programme.name == chosen else ""
         report.checked.append(Checked("programme", programme.name, True, state))
     if not any(item.kind == "programme" and not item.ok for item in report.checked):
         try:
-            load_programme(settings.triggers_dir)
+            load_programme(settings.triggers_dir, chosen)
         except ProgrammeError as exc:
             report.refuse("programme", exc.path.name, str(exc))
 

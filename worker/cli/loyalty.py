@@ -116,13 +116,14 @@ def adjust(
 
 def _programme_or_exit(settings: Settings) -> Programme:
     try:
-        programme = load_programme(settings.triggers_dir)
+        programme = load_programme(settings.triggers_dir, settings.loyalty_programme)
     except ProgrammeError as exc:
         fail(str(exc), hint="Run `ladder check` and fix the programme file.", code=2)
     if programme is None:
         fail(
-            "no loyalty programme is enabled",
-            hint="Add one in triggers/programmes/ (see triggers/README.md).",
+            "no loyalty programme runs",
+            hint="Set LOYALTY_PROGRAMME to the name of one in triggers/programmes/"
+            " (see triggers/README.md).",
             code=2,
         )
     return programme

@@ -29,20 +29,21 @@ NAMES = (
 
 
 @lru_cache(maxsize=8)
-def programme_in(triggers_dir: Path) -> Programme | None:
+def programme_in(triggers_dir: Path, name: str | None) -> Programme | None:
     """The programme a process renders with, read once (like its templates)."""
-    return load_programme(triggers_dir)
+    return load_programme(triggers_dir, name)
 
 
 def loyalty_view(
     db: Session, programme: Programme, customer_id: int, *, currency: str, now: datetime
 ) -> dict[str, Any]:
-    """The customer's `loyalty`: zero points and the first tier's progress if they have not
-    earned yet. `to_next_tier` and `progress` (0 to 100) are None at the top tier."""
+    """The customer's `loyalty`: zero points and the tier their spend reaches if they have
+    not earned yet. `to_next_tier` and `progress` (0 to 100) are None at the top tier."""
     member = statement_of(db, customer_id, entries=False).member
-    tier = programme.named_tier(member.tier if member else None)
-    following = programme.next_tier(tier.name if tier else None)
     reached = tiers.qualifying(db, programme, customer_id, currency=currency, now=now)
+    # Not placed yet (no order since the programme began): the tier their figure reaches.
+    tier = programme.named_tier(member.tier if member else None) or programme.tier_for(reached)
+    following = programme.next_tier(tier.name if tier else None)
     to_next = progress = None
     if following is not None:
         to_next = max(Decimal(0), following.threshold - reached)

@@ -148,7 +148,7 @@ def build_context(
             }  # the names in BEFORE_FACTS
 
         context["before"] = LazyMapping(load_before)
-    programme = loyalty_views.programme_in(settings.triggers_dir)
+    programme = loyalty_views.programme_in(settings.triggers_dir, settings.loyalty_programme)
     context["loyalty"] = None  # no programme: a template tests `{% if loyalty %}`
     if programme is not None and (needs is None or "loyalty" in needs):
         member_id: int = customer.id  # type: ignore[assignment]

@@ -17,6 +17,7 @@ class EntryKind(StrEnum):
     APPROVE = "approve"  # pending points moved to the balance, once the window passed
     CLAWBACK = "clawback"  # a refund or cancellation takes back what its order earned
     ADJUST = "adjust"  # a person's correction, with its reason
+    EXPIRE = "expire"  # the balance lapsed after the programme's inactivity period
 
 
 class LoyaltyEntry(SQLModel, table=True):

@@ -273,5 +273,30 @@ def test_the_clock_approves_points_once_a_day_after_the_return_window(
     assert clock.tick(db, now=T0 + 10 * DAY, runtime=runtime).loyalty["approved"] == 0
     later = clock.tick(db, now=T0 + 31 * DAY, runtime=runtime)
 
-    assert later.loyalty == {"approved": 1, "tier_up": 0, "tier_down": 0}
+    assert later.loyalty == {
+        "approved": 1,
+        "expiring": 0,
+        "expired": 0,
+        "tier_up": 0,
+        "tier_down": 0,
+    }
     assert balances(db) == (40, 0)
+
+
+def test_an_idle_balance_is_warned_of_a_month_ahead_then_lapses_once(
+    db: Session, runtime: Runtime
+) -> None:
+    handle(db, runtime, at=T0, event_id="e1", order_id="1", total="40.00")
+    ledger.approve_due(db, now=T0 + 30 * DAY)
+    assert PROGRAMME is not None
+
+    assert ledger.expire_inactive(db, PROGRAMME, now=T0 + 300 * DAY) == (0, 0)
+    assert ledger.expire_inactive(db, PROGRAMME, now=T0 + 335 * DAY) == (1, 0)
+    assert ledger.expire_inactive(db, PROGRAMME, now=T0 + 336 * DAY) == (0, 0)  # warned once
+    assert own_events(db, "points.expiring") == [
+        {"points": 40, "expires_at": (T0 + 365 * DAY).isoformat()}
+    ]
+    assert ledger.expire_inactive(db, PROGRAMME, now=T0 + 365 * DAY) == (0, 1)
+    assert ledger.expire_inactive(db, PROGRAMME, now=T0 + 366 * DAY) == (0, 0)
+    assert balances(db) == (0, 0)
+    assert causes(db)[-1][1:] == (-40, 0)

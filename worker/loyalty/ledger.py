@@ -25,7 +25,7 @@ from sqlmodel import Session
 from models import EntryKind, OrderStatus
 from models.db import dialect_insert, insert_ignoring_duplicates
 from models.orders import UNCOUNTED_STATUSES
-from models.tables import LOYALTY_ENTRIES, LOYALTY_MEMBERS
+from models.tables import CUSTOMERS, LOYALTY_ENTRIES, LOYALTY_MEMBERS
 from models.types import minor_digits
 from triggers.programme import Programme
 from worker.loyalty import notices
@@ -288,6 +288,49 @@ def _due_earns() -> Any:
 @cache
 def _pending_of_order() -> Any:
     return select(func.coalesce(func.sum(E.pending), 0)).where(E.order_id == bindparam("order_id"))
+
+
+def expire_inactive(db: Session, programme: Programme, *, now: datetime) -> tuple[int, int]:
+    """Members with points to spend and no order for `expiry.after_inactivity`: their balance
+    lapses (`expire:<customer>:<last order>`); those `warn_before` it get `points.expiring`
+    once per last order. One member a transaction (committed). Returns (warned, expired)."""
+    expiry = programme.expiry
+    warned = expired = 0
+    for customer_id, email, last_order_at in list(db.execute(_with_points())):
+        lapses_at = last_order_at + expiry.after_inactivity
+        stamp = f"{customer_id}:{last_order_at:%Y%m%dT%H%M%S}"
+        member = lock_member(db, customer_id)
+        if lapses_at <= now and member.points > 0:
+            cause = f"expire:{stamp}"
+            expired += bool(
+                append(
+                    db, customer_id=customer_id, cause=cause, kind=EntryKind.EXPIRE,
+                    points=-member.points, now=now,
+                )
+            )  # fmt: skip
+        elif lapses_at - expiry.warn_before <= now and member.points > 0:
+            data = {"points": member.points, "expires_at": lapses_at.isoformat()}
+            warned += notices.announce(
+                db,
+                event_type="points.expiring",
+                key=stamp,
+                customer_id=customer_id,
+                email=email,
+                data=data,
+                now=now,
+            )
+        db.commit()
+    return warned, expired
+
+
+@cache
+def _with_points() -> Any:
+    return (
+        select(M.customer_id, CUSTOMERS.c.email, CUSTOMERS.c.last_order_at)
+        .join(CUSTOMERS, CUSTOMERS.c.id == M.customer_id)
+        .where(M.points > 0, CUSTOMERS.c.last_order_at.is_not(None))
+        .order_by(M.customer_id)
+    )
 
 
 def adjust(

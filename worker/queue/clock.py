@@ -49,7 +49,7 @@ class TickReport:
     dates: dict[str, int] = field(default_factory=dict)
     recommendations: int | None = None  # rows kept, when the weekly refresh ran
     provider_events: int = 0  # stored provider events applied late
-    loyalty: dict[str, int] = field(default_factory=dict)  # orders approved, tier moves
+    loyalty: dict[str, int] = field(default_factory=dict)  # approved, expiring, tier moves…
 
 
 def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
@@ -64,14 +64,18 @@ def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, in
 
 
 def sweep_loyalty(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
-    """The programme's daily work: points whose return window has passed are approved, then
-    every member's tier reviewed (up, or down after the grace). Reruns change nothing."""
+    """The programme's daily work: points whose return window has passed are approved, idle
+    balances warned of or lapsed, then every member's tier reviewed (up, or down after the
+    grace). Reruns change nothing."""
     programme = runtime.programme
     assert programme is not None
     approved = ledger.approve_due(db, now=now)
+    warned, expired = ledger.expire_inactive(db, programme, now=now)
     moves = tiers.review_all(db, programme, currency=runtime.settings.default_currency, now=now)
     return {
         "approved": approved,
+        "expiring": warned,
+        "expired": expired,
         "tier_up": sum(move.direction == "up" for move in moves),
         "tier_down": sum(move.direction == "down" for move in moves),
     }

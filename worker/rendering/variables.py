@@ -227,7 +227,8 @@ _OWN_DATA = {
     "segment.": ("from", "to"),
     "date:": ("on", "date"),
     # worker/loyalty: ledger (points.earned), tiers (tier.changed)
-    "points.": ("points", "order_id", "available_at"),
+    "points.earned": ("points", "order_id", "available_at"),
+    "points.expiring": ("points", "expires_at"),
     "tier.": ("from", "to", "direction"),
 }
 

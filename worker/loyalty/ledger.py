@@ -120,6 +120,7 @@ def _move_balances() -> Any:
 class _OrderEntries:
     earned: int | None  # the earn's points; None if the order has earned nothing yet
     total: int  # what the order's entries add up to, pending and approved
+    pending: int  # what of it still waits for approval
     approved: bool
 
 
@@ -128,7 +129,8 @@ def _entries_of_order(db: Session, order_id: int) -> _OrderEntries:
     earn = sums.get(EntryKind.EARN.value)
     total = sum(int(row.points) + int(row.pending) for row in sums.values())
     earned = int(earn.points) + int(earn.pending) if earn is not None else None
-    return _OrderEntries(earned, total, EntryKind.APPROVE.value in sums)
+    pending = sum(int(row.pending) for row in sums.values())
+    return _OrderEntries(earned, total, pending, EntryKind.APPROVE.value in sums)
 
 
 @cache
@@ -256,7 +258,7 @@ def approve_due(db: Session, *, now: datetime) -> int:
     for order_id, customer_id in list(db.execute(_due_earns(), {"now": now})):
         lock_member(db, customer_id)
         entries = _entries_of_order(db, order_id)
-        waiting = int(db.execute(_pending_of_order(), {"order_id": order_id}).scalar_one())
+        waiting = entries.pending  # the earn, less what was taken back before approval
         if not entries.approved and append(
             db,
             customer_id=customer_id,
@@ -285,11 +287,6 @@ def _due_earns() -> Any:
     )
 
 
-@cache
-def _pending_of_order() -> Any:
-    return select(func.coalesce(func.sum(E.pending), 0)).where(E.order_id == bindparam("order_id"))
-
-
 def expire_inactive(db: Session, programme: Programme, *, now: datetime) -> tuple[int, int]:
     """Members with points to spend and no order for `expiry.after_inactivity`: their balance
     lapses (`expire:<customer>:<last order>`); those `warn_before` it get `points.expiring`
@@ -301,13 +298,15 @@ def expire_inactive(db: Session, programme: Programme, *, now: datetime) -> tupl
         stamp = f"{customer_id}:{last_order_at:%Y%m%dT%H%M%S}"
         member = lock_member(db, customer_id)
         if lapses_at <= now and member.points > 0:
-            cause = f"expire:{stamp}"
-            expired += bool(
-                append(
-                    db, customer_id=customer_id, cause=cause, kind=EntryKind.EXPIRE,
-                    points=-member.points, now=now,
-                )
-            )  # fmt: skip
+            lapsed = append(
+                db,
+                customer_id=customer_id,
+                cause=f"expire:{stamp}",
+                kind=EntryKind.EXPIRE,
+                points=-member.points,
+                now=now,
+            )
+            expired += lapsed is not None
         elif lapses_at - expiry.warn_before <= now and member.points > 0:
             data = {"points": member.points, "expires_at": lapses_at.isoformat()}
             warned += notices.announce(

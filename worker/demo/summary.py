@@ -180,25 +180,28 @@ def loyalty_table(db: Session) -> Table | None:
     by_kind = _count_by(db, col(LoyaltyEntry.kind))
     if not by_kind:
         return None
-    sums = dict(
-        db.execute(
+    sums = {
+        kind: (int(points or 0), int(pending or 0))
+        for kind, points, pending in db.execute(
             select(
-                col(LoyaltyEntry.kind), func.sum(LoyaltyEntry.points + LoyaltyEntry.pending)
+                col(LoyaltyEntry.kind),
+                func.sum(LoyaltyEntry.points),
+                func.sum(LoyaltyEntry.pending),
             ).group_by(col(LoyaltyEntry.kind))
-        ).all()
-    )
+        )
+    }
     table = Table(title="Loyalty programme", title_justify="left")
-    table.add_column("what")
-    table.add_column("rows", justify="right")
-    table.add_column("points", justify="right")
+    for column in ("what", "rows", "to spend", "pending"):
+        table.add_column(column, justify="left" if column == "what" else "right")
     for kind, count in sorted(by_kind):
-        table.add_row(f"ledger: {kind}", str(count), str(int(sums.get(kind) or 0)))
+        points, pending = sums.get(kind, (0, 0))
+        table.add_row(f"ledger: {kind}", str(count), f"{points:+d}", f"{pending:+d}")
     balances = db.execute(
         select(func.sum(LoyaltyMember.points), func.sum(LoyaltyMember.pending))
     ).one()
-    table.add_row("balances: to spend, pending", "", f"{balances[0] or 0}, {balances[1] or 0}")
+    table.add_row("members' balances", "", str(balances[0] or 0), str(balances[1] or 0))
     for tier, count in sorted(_count_by(db, col(LoyaltyMember.tier)), key=lambda r: -r[1]):
-        table.add_row(f"members in {tier or '-'}", str(count), "")
+        table.add_row(f"members in {tier or '-'}", str(count))
     moves = db.execute(select(col(Event.payload)).where(col(Event.type) == "tier.changed"))
     directions = Counter(str(payload.get("data", {}).get("direction")) for (payload,) in moves)
     for direction in ("up", "down"):

@@ -26,7 +26,7 @@ from models import EntryKind, OrderStatus
 from models.db import dialect_insert, insert_ignoring_duplicates
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CUSTOMERS, LOYALTY_ENTRIES, LOYALTY_MEMBERS
-from models.types import minor_digits
+from models.types import UTCDateTime, minor_digits
 from triggers.programme import Programme
 from worker.loyalty import notices
 
@@ -293,22 +293,14 @@ def expire_inactive(db: Session, programme: Programme, *, now: datetime) -> tupl
     once per last order. One member a transaction (committed). Returns (warned, expired)."""
     expiry = programme.expiry
     warned = expired = 0
-    for customer_id, email, last_order_at in list(db.execute(_with_points())):
+    warn_from = now - expiry.after_inactivity + expiry.warn_before
+    for customer_id, email, last_order_at, points in list(
+        db.execute(_idle_with_points(), {"warn_from": warn_from})
+    ):
         lapses_at = last_order_at + expiry.after_inactivity
         stamp = f"{customer_id}:{last_order_at:%Y%m%dT%H%M%S}"
-        member = lock_member(db, customer_id)
-        if lapses_at <= now and member.points > 0:
-            lapsed = append(
-                db,
-                customer_id=customer_id,
-                cause=f"expire:{stamp}",
-                kind=EntryKind.EXPIRE,
-                points=-member.points,
-                now=now,
-            )
-            expired += lapsed is not None
-        elif lapses_at - expiry.warn_before <= now and member.points > 0:
-            data = {"points": member.points, "expires_at": lapses_at.isoformat()}
+        if lapses_at > now:
+            data = {"points": points, "expires_at": lapses_at.isoformat()}
             warned += notices.announce(
                 db,
                 event_type="points.expiring",
@@ -318,16 +310,29 @@ def expire_inactive(db: Session, programme: Programme, *, now: datetime) -> tupl
                 data=data,
                 now=now,
             )
+        else:
+            member = lock_member(db, customer_id)  # the balance to take is the one locked
+            lapsed = append(
+                db,
+                customer_id=customer_id,
+                cause=f"expire:{stamp}",
+                kind=EntryKind.EXPIRE,
+                points=-member.points,
+                now=now,
+            )
+            expired += lapsed is not None
         db.commit()
     return warned, expired
 
 
 @cache
-def _with_points() -> Any:
+def _idle_with_points() -> Any:
+    """Members with points to spend whose last order is old enough to be warned of."""
+    last_order_at = CUSTOMERS.c.last_order_at
     return (
-        select(M.customer_id, CUSTOMERS.c.email, CUSTOMERS.c.last_order_at)
+        select(M.customer_id, CUSTOMERS.c.email, last_order_at, M.points)
         .join(CUSTOMERS, CUSTOMERS.c.id == M.customer_id)
-        .where(M.points > 0, CUSTOMERS.c.last_order_at.is_not(None))
+        .where(M.points > 0, last_order_at <= bindparam("warn_from", type_=UTCDateTime()))
         .order_by(M.customer_id)
     )
 

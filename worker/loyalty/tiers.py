@@ -175,15 +175,27 @@ def review_after_orders(
 
 
 def review_all(db: Session, programme: Programme, *, currency: str, now: datetime) -> list[Move]:
-    """The daily review of every member, one a transaction (committed): up, down after the
-    grace, or the grace started or ended."""
-    moves = []
+    """The daily review of every member: up, down after the grace, or the grace started or
+    ended. Every member's figure comes from one grouped query; only a member whose tier or
+    grace would change is locked and reviewed again, alone, in a transaction of its own."""
+    if not programme.tier:
+        return []
+    figures = _figures(db, programme, currency=currency, now=now)
     members = db.execute(
-        select(M.customer_id, CUSTOMERS.c.email)
+        select(M.customer_id, M.tier, M.below_since, CUSTOMERS.c.email)
         .join(CUSTOMERS, CUSTOMERS.c.id == M.customer_id)
         .order_by(M.customer_id)
     ).all()
-    for customer_id, email in members:
+    moves = []
+    for customer_id, tier, below_since, email in members:
+        reached = programme.tier_for(figures.get(customer_id, Decimal(0)))
+        target = _rank(programme, reached.name if reached else None)
+        current = _rank(programme, tier)
+        if target == current and below_since is None:
+            continue  # where they belong
+        waiting = below_since is not None and now - below_since < programme.downgrade_grace
+        if target < current and waiting:
+            continue  # below their tier, and still within the grace
         member = lock_member(db, customer_id)
         move = review(
             db, programme, member, email=email, currency=currency, now=now, downgrade=True
@@ -192,3 +204,23 @@ def review_all(db: Session, programme: Programme, *, currency: str, now: datetim
             moves.append(move)
         db.commit()
     return moves
+
+
+def _figures(
+    db: Session, programme: Programme, *, currency: str, now: datetime
+) -> dict[int, Decimal]:
+    """`qualifying` for every customer with any, in one grouped query."""
+    since = now - programme.tier_period
+    if programme.tiers_by == "points":
+        earning = [EntryKind.EARN.value, EntryKind.CLAWBACK.value]
+        points = select(E.customer_id, func.sum(E.points + E.pending)).where(
+            E.created_at >= since, E.kind.in_(earning)
+        )
+        return {cid: Decimal(int(v)) for cid, v in db.execute(points.group_by(E.customer_id))}
+    digits = minor_digits(currency)
+    spend = select(O.customer_id, func.sum(O.shop_total - O.shop_refunded)).where(
+        O.placed_at >= since, O.status.not_in([status.value for status in UNCOUNTED_STATUSES])
+    )
+    return {
+        cid: Decimal(int(v)).scaleb(-digits) for cid, v in db.execute(spend.group_by(O.customer_id))
+    }

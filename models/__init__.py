@@ -7,6 +7,7 @@ from models.deliveries import Delivery, DeliveryStatus, Suppression
 from models.events import Event, EventStatus
 from models.inbox import InboxItem, InboxStatus, PrivacyRecord
 from models.leases import Lease
+from models.loyalty import EntryKind, LoyaltyEntry, LoyaltyMember
 from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
 
@@ -16,11 +17,14 @@ __all__ = [
     "CustomerExternalId",
     "Delivery",
     "DeliveryStatus",
+    "EntryKind",
     "Event",
     "EventStatus",
     "InboxItem",
     "InboxStatus",
     "Lease",
+    "LoyaltyEntry",
+    "LoyaltyMember",
     "Order",
     "OrderLine",
     "OrderRefund",

@@ -16,6 +16,7 @@ from models.deliveries import Delivery, Suppression
 from models.events import Event
 from models.inbox import InboxItem, PrivacyRecord
 from models.leases import Lease
+from models.loyalty import LoyaltyEntry, LoyaltyMember
 from models.orders import Order, OrderLine, OrderRefund
 from models.recommendations import ProductRecommendation
 
@@ -40,3 +41,5 @@ ORDER_LINES = table_of(OrderLine)
 ORDER_REFUNDS = table_of(OrderRefund)
 RECOMMENDATIONS = table_of(ProductRecommendation)
 BROADCAST_RUNS = table_of(BroadcastRun)
+LOYALTY_ENTRIES = table_of(LoyaltyEntry)
+LOYALTY_MEMBERS = table_of(LoyaltyMember)

@@ -10,6 +10,7 @@ from functools import cached_property, lru_cache
 
 from triggers import TriggerSet, load_triggers
 from triggers.broadcast import Broadcast, load_broadcasts
+from triggers.programme import Programme, load_programme
 from triggers.series import Series, load_all_series
 from worker import current_time
 from worker.measurement import abc
@@ -49,6 +50,11 @@ class Runtime:
         """The enabled content series files by name, validated at start like the triggers."""
         found = load_all_series(self.settings.series_folder)
         return {series.name: series for series in found if series.enabled}
+
+    @cached_property
+    def programme(self) -> Programme | None:
+        """The loyalty programme (`triggers/programmes/`), validated at start like triggers."""
+        return load_programme(self.settings.triggers_dir, self.settings.loyalty_programme)
 
     @cached_property
     def provider(self) -> Provider:

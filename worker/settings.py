@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     measurement_dir: Path = PROJECT_ROOT / "measurement"
     broadcasts_dir: Path | None = None  # unset: `broadcasts/` in the triggers folder
     series_dir: Path | None = None  # unset: `series/` in the triggers folder
+    # The loyalty programme that runs: the `name` of a file in triggers/programmes/. Unset:
+    # none, so a shop starts one by choice, never by an upgrade that ships an example.
+    loyalty_programme: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,63}$")
 
     max_body_bytes: int = Field(default=2_000_000, gt=0)
 

@@ -14,6 +14,7 @@ from worker.audience.recommendations import product_view
 from worker.authoring.sample_customers import sample_context
 from worker.delivery.composing import LINK_NAMES, personal_links
 from worker.intake.ingest import store_events
+from worker.loyalty import views as loyalty_views
 from worker.processing.events import process
 from worker.rendering.variables import ANY_KEYS, build_context, context_shape
 from worker.runtime import Runtime
@@ -32,6 +33,7 @@ DOCUMENTED = {
     "preferences_url",
     "survey",
     "now",
+    "loyalty",
 }
 
 
@@ -58,12 +60,16 @@ def test_a_real_context_has_the_documented_names_and_the_samples_the_same_shape(
     )
     real.update(personal_links(runtime.settings, customer.id or 0))
     real["before"] = dict(real["before"])
+    assert real["loyalty"] is None  # the shop runs no programme
+    real["loyalty"] = dict.fromkeys(loyalty_views.NAMES)  # the shape when it runs one
     real["recommendations"] = [
         {"product_id": "", "title": "", "category": "", "price": 0, "currency": "", "url": ""}
     ]  # the shop has no recommendations yet: the shape of one, as for_customer returns it
 
     assert set(real) == DOCUMENTED
     sample = sample_context(runtime.settings)
+    # What `event.data` holds is the event type's own (the sample's: the loyalty events').
+    sample["event"]["data"] = real["event"]["data"] = {}
     assert shape(sample) == shape(real)
     assert real["segment"] == "default"  # no segment yet
     assert real["order"]["lines"][0]["url"] == "https://shop.example/products/p-9"
@@ -86,6 +92,7 @@ def test_the_names_ladder_check_reads_are_those_of_a_real_context(
         now=T0,
     )
     real["before"] = dict(real["before"])
+    real["loyalty"] = dict.fromkeys(loyalty_views.NAMES)  # the shape when the shop runs one
     real["recommendations"] = [
         product_view(
             SimpleNamespace(product_id="p", title="t", category=None, price=1, currency="EUR"), ""

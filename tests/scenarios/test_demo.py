@@ -48,7 +48,15 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
         page = (outbox / "html" / f"{path.stem}.html").read_text(encoding="utf-8")
         assert page.startswith("<!doctype html>")
     summary = console.export_text()
-    for name in ("thank_you", "upsell", "win_back", "whats_new", "whats_new_b", "coffee_tips_3"):
+    for name in (
+        "thank_you",
+        "upsell",
+        "win_back",
+        "whats_new",
+        "whats_new_b",
+        "coffee_tips_3",
+        "points_earned",
+    ):
         assert name in summary
     # The coffee tips series: each step's row, its third step sent to someone.
     steps = [line for line in summary.splitlines() if re.match(r"^\W*coffee-tips\W", line)]
@@ -61,6 +69,12 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     # The monthly what's-new went out in each of the last three months, by A/B variant.
     runs = [line for line in summary.splitlines() if re.match(r"^\W*whats-new\W+\d{4}-", line)]
     assert [line.split()[5] for line in runs] == ["resolved"] * 3 + ["scheduled"], runs
+    # The points-and-tiers programme ran: orders earned, and its emails went out.
+    [earned] = [line for line in summary.splitlines() if "ledger: earn" in line]
+    assert int(re.findall(r"\d+", earned)[0]) > 0
+    [sent] = [line for line in summary.splitlines() if "loyalty emails sent" in line]
+    assert int(re.findall(r"\d+", sent)[0]) > 0
+    assert any("tier moves up" in line for line in summary.splitlines())
     # The sent table's total row counts exactly the emails written to the outbox.
     (total_row,) = [line for line in summary.splitlines() if re.match(r"^\W*all\b", line)]
     assert re.findall(r"\d+", total_row)[-1] == str(len(emails))

@@ -55,8 +55,10 @@ def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
         "holiday_card",
         "moved_up",
         "nps_survey",
+        "points_earned",
         "second_order",
         "thank_you",
+        "tier_up",
         "upsell",
         "win_back",
         "whats_new",  # the monthly broadcast, and its A/B variant

@@ -78,6 +78,8 @@ def test_a_valid_trigger_file_loads_with_its_durations(
 def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
     triggers = {trigger.name: trigger for trigger in load_triggers(SHIPPED, env)}
     assert set(triggers) == {
+        "points-earned",
+        "tier-up",
         "thank-you",
         "nps-survey",
         "second-order",

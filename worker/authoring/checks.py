@@ -9,6 +9,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from triggers import Trigger, TriggerError, TriggerSet, load_trigger, load_triggers
+from triggers.programme import (
+    ProgrammeError,
+    load_programme,
+    load_programme_file,
+    programme_files,
+)
 from worker.audience.segments import PROSPECT, SEGMENTS
 from worker.authoring.broadcast_checks import broadcast_problems, series_problems
 from worker.authoring.context_checks import condition_problems, template_problems
@@ -208,7 +214,7 @@ def check_templates(settings: Settings) -> tuple[list[Rendition], list[Problem]]
 class Checked:
     """One line of `ladder check`: a trigger, template variant or message, and its result."""
 
-    kind: str  # "trigger", "template", "message"
+    kind: str  # "trigger", "programme", "template", "message"
     name: str
     ok: bool
     detail: str  # the template's subject when ok; what is wrong otherwise
@@ -250,12 +256,32 @@ def _check_triggers(settings: Settings, renderer: Renderer, report: CheckReport)
     return valid
 
 
+def _check_programmes(settings: Settings, report: CheckReport) -> None:
+    """Each loyalty programme file on its own, then that names are unique and that
+    LOYALTY_PROGRAMME, when set, names one."""
+    chosen = settings.loyalty_programme
+    for path in programme_files(settings.triggers_dir):
+        try:
+            programme = load_programme_file(path)
+        except ProgrammeError as exc:
+            report.refuse("programme", path.name, str(exc))
+            continue
+        state = "runs (LOYALTY_PROGRAMME)" if programme.name == chosen else ""
+        report.checked.append(Checked("programme", programme.name, True, state))
+    if not any(item.kind == "programme" and not item.ok for item in report.checked):
+        try:
+            load_programme(settings.triggers_dir, chosen)
+        except ProgrammeError as exc:
+            report.refuse("programme", exc.path.name, str(exc))
+
+
 def run_checks(settings: Settings) -> CheckReport:
     """Every trigger file, every template variant rendered and linted, every message a trigger
     sends present: what was checked and what is wrong."""
     report = CheckReport()
     renderer = Renderer(settings.templates_dir, settings.default_locale)
     triggers = _check_triggers(settings, renderer, report)
+    _check_programmes(settings, report)
     messages = {message for trigger in triggers for message in trigger.messages()}
     fine, refused = broadcast_problems(settings, renderer)
     fine_series, refused_series = series_problems(settings, renderer)

@@ -72,7 +72,15 @@ def sample_context(
             "source": "api",
             "type": "order.placed",
             "occurred_at": now,
-            "data": {},
+            # What Ladder's own loyalty events carry (points.earned, tier.changed).
+            "data": {
+                "points": 58,
+                "order_id": "1001",
+                "available_at": (now + timedelta(days=30)).isoformat(),
+                "from": "member",
+                "to": "silver",
+                "direction": "up",
+            },
         },
         "customer": {
             "id": 0,
@@ -129,6 +137,16 @@ def sample_context(
             }
             for pid, title, category, price in _PRODUCTS[2:]
         ],
+        "loyalty": {
+            "points": 240,
+            "pending": 58,
+            "tier": "silver",
+            "multiplier": Decimal("1.25"),
+            "next_tier": "gold",
+            "to_next_tier": Decimal("337.40"),
+            "progress": 33,
+            "tiers_by": "spend",
+        },
         "now": now,
         "unsubscribe_url": f"{settings.public_url.rstrip('/')}/u/{token}",
         "preferences_url": f"{settings.public_url.rstrip('/')}/u/{token}/preferences",

@@ -31,7 +31,15 @@ def _refuse_bad_settings() -> None:
 
 _refuse_bad_settings()
 
-from worker.cli import authoring, broadcasts, customers, importing, processes, status  # noqa: E402
+from worker.cli import (  # noqa: E402
+    authoring,
+    broadcasts,
+    customers,
+    importing,
+    loyalty,
+    processes,
+    status,
+)
 from worker.demo import run_demo  # noqa: E402
 
 app = typer.Typer(help="Ladder: lifecycle emails from store events.", no_args_is_help=True)
@@ -42,6 +50,7 @@ app.add_typer(status.inbox_app, name="inbox")
 app.add_typer(customers.customers_app, name="customers")
 app.add_typer(broadcasts.broadcast_app, name="broadcast")
 app.add_typer(broadcasts.series_app, name="series")
+app.add_typer(loyalty.loyalty_app, name="loyalty")
 app.command("import")(importing.import_events)
 app.command()(processes.run)
 app.command("clock")(processes.run_clock)

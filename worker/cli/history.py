@@ -45,7 +45,7 @@ def process_here(runtime: Runtime, *, console: Console) -> HistoryReport:
     the moves that gives (their own events). Returns what it did."""
     report, started = HistoryReport(), time.monotonic()
     settings = runtime.settings
-    scheduler = Scheduler(runtime.triggers, settings)
+    scheduler = Scheduler(runtime.triggers, settings, programme=runtime.programme)
     with session(settings.database_url) as db:
         _process_pending(db, scheduler, report, console=console)
         report.segments = segments.refresh(db, current_time.now())

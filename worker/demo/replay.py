@@ -43,6 +43,7 @@ def embedded_runtime(database: Path, outbox: Path) -> Iterator[Runtime]:
         "DATABASE_URL": f"sqlite:///{database.resolve()}",
         "OUTBOX_DIR": str(outbox.resolve()),
         "EMAIL_BACKEND": "file",
+        "LOYALTY_PROGRAMME": "points-and-tiers",  # the shipped example, for the summary
     }
     with in_process(wanted) as runtime:
         yield runtime

@@ -15,8 +15,18 @@ from rich.text import Text
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
+from models import (
+    Customer,
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventStatus,
+    LoyaltyEntry,
+    LoyaltyMember,
+    Order,
+)
 from worker.demo.broadcasting import broadcasts_table, series_table
+from worker.event_types import LOYALTY_EVENTS
 
 SENT = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
 NOT_SENT = (
@@ -165,11 +175,54 @@ def not_sent_table(db: Session) -> Table:
     return table
 
 
+def loyalty_table(db: Session) -> Table | None:
+    """The programme's year in numbers: points by kind of entry, members by tier, tier moves
+    and the emails the programme's events sent; None when no one earned anything."""
+    by_kind = _count_by(db, col(LoyaltyEntry.kind))
+    if not by_kind:
+        return None
+    sums = {
+        kind: (int(points or 0), int(pending or 0))
+        for kind, points, pending in db.execute(
+            select(
+                col(LoyaltyEntry.kind),
+                func.sum(LoyaltyEntry.points),
+                func.sum(LoyaltyEntry.pending),
+            ).group_by(col(LoyaltyEntry.kind))
+        )
+    }
+    table = Table(title="Loyalty programme", title_justify="left")
+    for column in ("what", "rows", "to spend", "pending"):
+        table.add_column(column, justify="left" if column == "what" else "right")
+    for kind, count in sorted(by_kind):
+        points, pending = sums.get(kind, (0, 0))
+        table.add_row(f"ledger: {kind}", str(count), f"{points:+d}", f"{pending:+d}")
+    balances = db.execute(
+        select(func.sum(LoyaltyMember.points), func.sum(LoyaltyMember.pending))
+    ).one()
+    table.add_row("members' balances", "", str(balances[0] or 0), str(balances[1] or 0))
+    for tier, count in sorted(_count_by(db, col(LoyaltyMember.tier)), key=lambda r: -r[1]):
+        table.add_row(f"members in {tier or '-'}", str(count))
+    moves = db.execute(select(col(Event.payload)).where(col(Event.type) == "tier.changed"))
+    directions = Counter(str(payload.get("data", {}).get("direction")) for (payload,) in moves)
+    for direction in ("up", "down"):
+        table.add_row(f"tier moves {direction}", str(directions[direction]))
+    sent = db.execute(
+        select(func.count())
+        .select_from(Delivery)
+        .join(Event, col(Event.id) == col(Delivery.cause_event_id))
+        .where(col(Event.type).in_(LOYALTY_EVENTS), col(Delivery.status).in_(SENT))
+    ).scalar_one()
+    table.add_row("loyalty emails sent", str(sent))
+    return table
+
+
 def print_summary(console: Console, db: Session, run: Run) -> None:
     console.rule("[bold]Ladder demo")
     tables = [totals_table(db), triggers_table(db), broadcasts_table(db), series_table(db)]
-    for table in (*tables, sent_table(db), not_sent_table(db)):
-        console.print(table)
+    for table in (*tables, sent_table(db), not_sent_table(db), loyalty_table(db)):
+        if table is not None:
+            console.print(table)
     days = (run.end - run.start).days
     period = f"{run.start:%Y-%m-%d} → {run.end:%Y-%m-%d} ({days} days, {run.ticks} clock ticks)"
     console.print(f"Simulated {period} in {run.elapsed_s:.1f} s of wall time.")

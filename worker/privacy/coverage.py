@@ -97,6 +97,12 @@ COVERAGE: dict[str, dict[str, str]] = {
         "category": "kept",
         "currency": "kept",
     },
+    "loyalty_entries": {
+        "cause": "kept: names orders and requests by id, no person",
+        "kind": "kept: a kind of entry",
+        "reason": "cleared: an adjustment's words may name the person",
+    },
+    "loyalty_members": {"tier": "kept: a tier name"},
     "leases": {"name": "kept: a job name", "holder": "kept: a process id"},
     "sending_pauses": {"provider": "kept", "reason": "kept: the provider's refusal"},
 }

@@ -1,6 +1,7 @@
 """Forgetting: a customer's personal data erased everywhere, or every customer of a shop.
 
-What is anonymous stays (orders, their lines, counts and totals, deliveries' states); what names
+What is anonymous stays (orders, their lines, counts and totals, deliveries' states, the loyalty
+ledger's points); what names
 a person goes: email, names, birthday, the platform ids, the personal fields of event payloads,
 of provider events (SendGrid's carry the address and the IP) and of the raw webhook bodies that
 mention them, and in the folders (`folders.py`) their emails in the file outbox, their export
@@ -24,6 +25,7 @@ from models import (
     CustomerExternalId,
     Delivery,
     InboxItem,
+    LoyaltyEntry,
     ProviderEvent,
     Suppression,
 )
@@ -75,6 +77,10 @@ def forget(
     _scrub_delivery_reasons(db, delivery_ids, address)
     db.execute(delete(Suppression).where(col(Suppression.email).in_(names["emails"])))
     db.execute(delete(CustomerExternalId).where(col(CustomerExternalId.customer_id) == customer.id))
+    # The ledger stays (its sums are the balance); only an adjustment's words may name them.
+    db.execute(
+        update(LoyaltyEntry).where(col(LoyaltyEntry.customer_id) == customer.id).values(reason=None)
+    )
     folders.remove_exports(db, customer, settings.exports_dir)
     folders.remove_outbox_files(
         FileProvider(settings.outbox_dir), list(deliveries.values()), address

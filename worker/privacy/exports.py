@@ -16,6 +16,7 @@ from worker.privacy.holdings import (
     external_ids,
     identities,
     inbox_mentioning,
+    loyalty,
     orders,
     record,
 )
@@ -38,6 +39,7 @@ def export(
             row.model_dump(mode="json", warnings=False) for row in external_ids(db, customer)
         ],
         "orders": orders(db, customer),
+        "loyalty": loyalty(db, customer),
         "events": [e.model_dump(mode="json", warnings=False) for e in events_of(db, customer)],
         "deliveries": [d.model_dump(mode="json", warnings=False) for d in deliveries(db, customer)],
         "webhooks": [

@@ -18,6 +18,8 @@ from models import (
     Event,
     EventStatus,
     InboxItem,
+    LoyaltyEntry,
+    LoyaltyMember,
     Order,
     OrderLine,
     PrivacyRecord,
@@ -134,6 +136,22 @@ def orders(db: Session, customer: Customer) -> list[dict[str, Any]]:
         }
         for order in placed
     ]
+
+
+def loyalty(db: Session, customer: Customer) -> dict[str, Any] | None:
+    """Their loyalty balances and tier and every entry of their ledger; None if not a member."""
+    member = db.get(LoyaltyMember, customer.id)
+    if member is None:
+        return None
+    entries = db.exec(
+        select(LoyaltyEntry)
+        .where(col(LoyaltyEntry.customer_id) == customer.id)
+        .order_by(col(LoyaltyEntry.id))
+    )
+    return {
+        **member.model_dump(mode="json", warnings=False),
+        "ledger": [entry.model_dump(mode="json", warnings=False) for entry in entries],
+    }
 
 
 def deliveries(db: Session, customer: Customer) -> list[Delivery]:

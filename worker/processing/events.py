@@ -19,8 +19,10 @@ from sqlmodel import Session
 from models import Customer, EventStatus, Order
 from models.states import EVENT
 from models.tables import EVENTS
+from triggers.programme import Programme
 from worker.canonical import CanonicalEvent, describe_errors
 from worker.errors import NOT_THE_ROWS_FAULT, PermanentError
+from worker.loyalty import ledger, tiers
 from worker.processing import customers
 from worker.processing.money import ShopMoney
 from worker.processing.orders import (
@@ -42,6 +44,11 @@ class Scheduler(Protocol):
     @property
     def settings(self) -> Settings:
         """The shop's currency and exchange rates, for the order rows."""
+        ...
+
+    @property
+    def programme(self) -> Programme | None:
+        """The shop's loyalty programme, whose ledger order events move; None: no programme."""
         ...
 
     def start(
@@ -313,6 +320,9 @@ def _apply_round(
         [found[p].id for p, _ in placed],  # type: ignore[misc]
         currency=batch.money.currency,
     )
+    programme = batch.scheduler.programme
+    if programme is not None and placed:
+        _apply_loyalty(db, programme, placed, orders, found, currency=batch.money.currency, now=now)
     for position, (i, _) in enumerate(now_round):
         event = waiting[i][0]
         customer = facts.get(found[position].id, found[position])  # type: ignore[arg-type]
@@ -331,6 +341,27 @@ def _apply_round(
         batch.insert_deliveries(db, now=now)
         batch.write_links(db)
     return [waiting[i] for i in later]
+
+
+def _apply_loyalty(
+    db: Session,
+    programme: Programme,
+    placed: list[tuple[int, Parsed]],
+    orders: dict[int, Any],
+    found: list[Customer],
+    *,
+    currency: str,
+    now: datetime,
+) -> None:
+    """The round's order events on the points ledger, then the tiers their orders lift: in the
+    transaction that records the orders, so points and order never disagree."""
+    seen = [
+        ledger.OrderSeen(orders[p], event.type, found[p].id, found[p].email)  # type: ignore[arg-type]
+        for p, (event, _) in placed
+    ]
+    ledger.apply_orders(db, programme, seen, currency=currency, now=now)
+    lifted = [(item.customer_id, item.email) for item in seen]
+    tiers.review_after_orders(db, programme, lifted, currency=currency, now=now)
 
 
 def _split_round(

@@ -44,7 +44,12 @@ DELIVERIES: dict[str, Any] = {
 
 def _scheduler(runtime: Runtime, now: datetime) -> Scheduler:
     """Matching for the events a batch applies; deliveries due at once are handed over."""
-    return Scheduler(runtime.triggers, runtime.settings, enqueued_at=handoff.enqueue_at(now))
+    return Scheduler(
+        runtime.triggers,
+        runtime.settings,
+        enqueued_at=handoff.enqueue_at(now),
+        programme=runtime.programme,
+    )
 
 
 @dramatiq.actor(**EVENTS, time_limit=60_000, throws=(PermanentError,))

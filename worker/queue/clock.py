@@ -21,6 +21,7 @@ from worker import current_time
 from worker.audience import dates, recommendations, segments
 from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
+from worker.loyalty import ledger, tiers
 from worker.measurement import abc, predictions
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
@@ -40,6 +41,7 @@ PREDICTIONS_JOB = "predictions.refresh"
 # A year's prediction moves little in a week; weekly keeps the demo's two years quick too.
 PREDICTIONS_EVERY = timedelta(days=7)
 SERIES_JOB = "series.advance"
+LOYALTY_JOB = "loyalty.sweep"
 
 
 @dataclass
@@ -57,6 +59,7 @@ class TickReport:
     predictions: int | None = None  # customers whose CLV prediction changed, when it ran
     broadcasts: int = 0  # deliveries of broadcast runs resolved this tick
     series: int = 0  # content series steps scheduled by the daily job
+    loyalty: dict[str, int] = field(default_factory=dict)  # approved, expiring, tier moves…
 
 
 def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
@@ -68,6 +71,24 @@ def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, in
         for entry, count in dates.sweep(db, triggers, day=day, now=now).items():
             added[entry] = added.get(entry, 0) + count
     return added
+
+
+def sweep_loyalty(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
+    """The programme's daily work: points whose return window has passed are approved, idle
+    balances warned of or lapsed, then every member's tier reviewed (up, or down after the
+    grace). Reruns change nothing."""
+    programme = runtime.programme
+    assert programme is not None
+    approved = ledger.approve_due(db, now=now)
+    warned, expired = ledger.expire_inactive(db, programme, now=now)
+    moves = tiers.review_all(db, programme, currency=runtime.settings.default_currency, now=now)
+    return {
+        "approved": approved,
+        "expiring": warned,
+        "expired": expired,
+        "tier_up": sum(move.direction == "up" for move in moves),
+        "tier_down": sum(move.direction == "down" for move in moves),
+    }
 
 
 def tick(
@@ -112,6 +133,9 @@ def tick(
     if runtime.series and leases.take_daily(db, SERIES_JOB, holder=holder, now=now):
         report.series = advance_series(db, now=now, runtime=runtime)
         leases.done(db, SERIES_JOB, holder=holder, now=now)
+    if runtime.programme is not None and leases.take_daily(db, LOYALTY_JOB, holder=holder, now=now):
+        report.loyalty = sweep_loyalty(db, now=now, runtime=runtime)
+        leases.done(db, LOYALTY_JOB, holder=holder, now=now)
     report.released, report.abandoned = recovery.recover_stale(
         db,
         now=now,

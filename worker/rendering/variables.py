@@ -13,6 +13,7 @@ from models import Customer, Event, Order, OrderLine
 from models.types import to_major
 from worker.audience import recommendations
 from worker.audience.recommendations import product_url, product_view
+from worker.loyalty import views as loyalty_views
 from worker.processing import customers, orders
 from worker.rendering import bounds
 from worker.settings import Settings
@@ -151,6 +152,15 @@ def build_context(
             }  # the names in BEFORE_FACTS
 
         context["before"] = LazyMapping(load_before)
+    programme = loyalty_views.programme_in(settings.triggers_dir, settings.loyalty_programme)
+    context["loyalty"] = None  # no programme: a template tests `{% if loyalty %}`
+    if programme is not None and (needs is None or "loyalty" in needs):
+        member_id: int = customer.id  # type: ignore[assignment]
+        context["loyalty"] = LazyMapping(
+            lambda: loyalty_views.loyalty_view(
+                db, programme, member_id, currency=settings.default_currency, now=now
+            )
+        )
     return context
 
 
@@ -223,6 +233,10 @@ _OWN_DATA = {
     # A broadcast's email (worker/scheduling/broadcasts.py): no order, like the daily jobs'.
     "broadcast.": ("broadcast", "run"),
     "series.": ("series", "day"),
+    # worker/loyalty: ledger (points.earned), tiers (tier.changed)
+    "points.earned": ("points", "order_id", "available_at"),
+    "points.expiring": ("points", "expires_at"),
+    "tier.": ("from", "to", "direction"),
 }
 
 
@@ -266,6 +280,7 @@ def context_shape(entry: str, settings: Settings) -> dict[str, Shape]:
         "shop": dict.fromkeys(shop_view(settings)),
         "now": None,
         "recommendations": [_keys(product_view(product, ""))],
+        "loyalty": dict.fromkeys(loyalty_views.NAMES),
     }
 
 

@@ -18,6 +18,7 @@ from models.states import DELIVERY
 from models.tables import DELIVERIES, EVENTS
 from models.types import UTCDateTime
 from triggers import CompiledTrigger, ConditionError, Trigger, TriggerSet
+from triggers.programme import Programme
 from worker.processing.orders import OrderLines
 from worker.rendering.variables import build_context
 from worker.scheduling import ab_split, rules
@@ -40,6 +41,7 @@ class Scheduler:
     triggers: TriggerSet
     settings: Settings
     enqueued_at: datetime | None = None
+    programme: Programme | None = None  # the loyalty programme order events earn in
 
     def start(
         self,

@@ -1,0 +1,60 @@
+"""The loyalty emails: an order's points, told an hour after it with the balance and the way
+to the next tier, and a congratulation on moving up, in the customer's language."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from models import DeliveryStatus
+from models.tables import DELIVERIES, EVENTS
+from tests.integration.test_emails import message, send
+from tests.integration.test_loyalty_ledger import handle, programme_runs, scheduler
+from worker.processing.events import process_many
+from worker.runtime import Runtime
+
+__all__ = ["programme_runs"]  # the autouse fixture: the shop runs the shipped programme
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
+
+
+def process_own_events(db: Session, runtime: Runtime, *, at: datetime) -> None:
+    """What the clock's relay does with the programme's events: hand them to `process`."""
+    waiting = select(EVENTS.c.id).where(EVENTS.c.source == "ladder", EVENTS.c.status == "pending")
+    process_many(db, list(db.execute(waiting).scalars()), now=at, scheduler=scheduler(runtime))
+
+
+def scheduled(db: Session) -> list[str]:
+    query = select(DELIVERIES.c.trigger).where(
+        DELIVERIES.c.status == DeliveryStatus.SCHEDULED.value
+    )
+    return sorted(db.execute(query).scalars())
+
+
+def test_a_german_order_earns_points_told_in_german_with_the_way_to_silver(
+    db: Session, runtime: Runtime
+) -> None:
+    handle(db, runtime, at=T0, event_id="e1", order_id="1", total="100.00", locale="de")
+    process_own_events(db, runtime, at=T0)
+
+    assert "points-earned" in scheduled(db)
+    delivery = send(db, runtime, "points-earned")
+    assert delivery.send_at == T0 + timedelta(hours=1)
+    parsed, text, _ = message(runtime, delivery)
+    assert parsed["Subject"] == "Ihre Bestellung bringt Ihnen 100 Punkte"
+    assert "Jetzt einlösbar: 0. Noch unterwegs: 100." in text
+    assert "Mit weiteren 150,00\xa0€ Einkaufswert" in text  # 250 € for silver
+    assert "Stufe Silber (40 % des Weges" in text
+
+
+def test_moving_up_to_silver_sends_a_congratulation(db: Session, runtime: Runtime) -> None:
+    handle(db, runtime, at=T0, event_id="e1", order_id="1", total="300.00")
+    process_own_events(db, runtime, at=T0)
+
+    delivery = send(db, runtime, "tier-up")
+    parsed, text, _ = message(runtime, delivery)
+    assert parsed["Subject"] == "Welcome to Silver, Ana"
+    assert "every order earns you 1.25 times the points" in text
+    assert "Next up: Gold, 10 % of the way there." in text  # 300 of 250 → 750

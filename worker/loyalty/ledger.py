@@ -1,0 +1,375 @@
+"""The points ledger: append-only entries, each unique by its cause, and the member's balances
+moved by the same transaction that appends one, so a balance is always the sum of its ledger.
+
+An order earns once (`order:<id>:earn`), pending until its return window has passed; the
+clock's sweep then approves what is left of it (`order:<id>:approve`). A refund or cancellation
+takes back the share of the earn its order no longer counts (`order:<id>:clawback:<state>`,
+named by the order's state after it, so the same refund told twice takes back once): from the
+pending points before approval, from the balance after.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from models import EntryKind, OrderStatus
+from models.db import dialect_insert, insert_ignoring_duplicates
+from models.orders import UNCOUNTED_STATUSES
+from models.tables import CUSTOMERS, LOYALTY_ENTRIES, LOYALTY_MEMBERS
+from models.types import UTCDateTime, minor_digits
+from triggers.programme import Programme
+from worker.loyalty import notices
+
+logger = logging.getLogger(__name__)
+
+E = LOYALTY_ENTRIES.c
+M = LOYALTY_MEMBERS.c
+
+
+@dataclass(frozen=True)
+class Member:
+    customer_id: int
+    points: int  # spendable
+    pending: int  # waiting for their orders' return windows
+    tier: str | None
+    tier_version: int
+    below_since: datetime | None
+
+
+def lock_member(db: Session, customer_id: int) -> Member:
+    """The customer's member row, created at zero if new, locked (PostgreSQL) until the
+    transaction ends: whoever reads a balance to decide an entry holds it."""
+    dialect = db.get_bind().dialect.name
+    db.execute(_create_member(dialect), {"member_id": customer_id})
+    row = db.execute(_locked_member(dialect), {"member_id": customer_id}).one()
+    return Member(**row._asdict())
+
+
+@cache
+def _create_member(dialect: str) -> Any:
+    values = {"customer_id": bindparam("member_id"), "points": 0, "pending": 0}
+    return (
+        dialect_insert(dialect)(LOYALTY_MEMBERS)
+        .values(**values, tier_version=0)
+        .on_conflict_do_nothing()
+    )
+
+
+@cache
+def _locked_member(dialect: str) -> Any:
+    statement = select(
+        M.customer_id, M.points, M.pending, M.tier, M.tier_version, M.below_since
+    ).where(M.customer_id == bindparam("member_id"))
+    return statement.with_for_update() if dialect == "postgresql" else statement
+
+
+def append(
+    db: Session,
+    *,
+    customer_id: int,
+    cause: str,
+    kind: EntryKind,
+    now: datetime,
+    points: int = 0,
+    pending: int = 0,
+    order_id: int | None = None,
+    reason: str | None = None,
+    available_at: datetime | None = None,
+) -> int | None:
+    """Appends one entry and moves the member's balances by it, unless its cause is in the
+    ledger already: then nothing changes and it returns None (another worker, or an earlier
+    run of the same event, got there first). Returns the new entry's id."""
+    row = {
+        "customer_id": customer_id,
+        "cause": cause[:300],
+        "kind": kind.value,
+        "points": points,
+        "pending": pending,
+        "order_id": order_id,
+        "reason": reason,
+        "created_at": now,
+        "available_at": available_at,
+    }
+    inserted = insert_ignoring_duplicates(db, LOYALTY_ENTRIES, [row], E.id)
+    if not inserted:
+        return None
+    db.execute(_move_balances(), {"member_id": customer_id, "dp": points, "dq": pending})
+    return int(inserted[0])
+
+
+@cache
+def _move_balances() -> Any:
+    return (
+        update(LOYALTY_MEMBERS)
+        .where(M.customer_id == bindparam("member_id"))
+        .values(points=M.points + bindparam("dp"), pending=M.pending + bindparam("dq"))
+    )
+
+
+@dataclass(frozen=True)
+class _OrderEntries:
+    earned: int | None  # the earn's points; None if the order has earned nothing yet
+    total: int  # what the order's entries add up to, pending and approved
+    pending: int  # what of it still waits for approval
+    approved: bool
+
+
+def _entries_of_order(db: Session, order_id: int) -> _OrderEntries:
+    sums = {row.kind: row for row in db.execute(_order_sums(), {"order_id": order_id})}
+    earn = sums.get(EntryKind.EARN.value)
+    total = sum(int(row.points) + int(row.pending) for row in sums.values())
+    earned = int(earn.points) + int(earn.pending) if earn is not None else None
+    pending = sum(int(row.pending) for row in sums.values())
+    return _OrderEntries(earned, total, pending, EntryKind.APPROVE.value in sums)
+
+
+@cache
+def _order_sums() -> Any:
+    return (
+        select(E.kind, func.sum(E.points).label("points"), func.sum(E.pending).label("pending"))
+        .where(E.order_id == bindparam("order_id"))
+        .group_by(E.kind)
+    )
+
+
+@dataclass(frozen=True)
+class OrderSeen:
+    """An order as the event being processed left it, and whose it is."""
+
+    order: Any  # a row with the attributes of `Order`
+    event_type: str
+    customer_id: int
+    email: str
+
+
+def apply_orders(
+    db: Session, programme: Programme, seen: Sequence[OrderSeen], *, currency: str, now: datetime
+) -> None:
+    """What each order event does to its customer's points: the programme's earning event
+    earns once per order (at the multiplier of the customer's tier then), and an order that
+    counts for less than it did (a refund) or no longer (a cancellation) gives back that share.
+    Members are locked in customer order, the one lock order every worker uses."""
+    for item in sorted(seen, key=lambda s: (s.customer_id, s.order.id)):
+        member = lock_member(db, item.customer_id)
+        entries = _entries_of_order(db, item.order.id)
+        if entries.earned is None:
+            _earn(db, programme, item, member, currency=currency, now=now)
+            entries = _entries_of_order(db, item.order.id)
+        if entries.earned is not None:  # what was refunded before it earned, too
+            _claw_back(db, item, entries, now=now)
+
+
+def _counted(order: Any) -> int:
+    """What the order counts for now, in minor units of the shop's currency."""
+    if order.status in UNCOUNTED_STATUSES:
+        return 0
+    return max(0, int(order.shop_total) - int(order.shop_refunded))
+
+
+def _earn(
+    db: Session,
+    programme: Programme,
+    item: OrderSeen,
+    member: Member,
+    *,
+    currency: str,
+    now: datetime,
+) -> None:
+    if item.event_type != programme.earn.on:
+        return
+    tier = programme.named_tier(member.tier)
+    multiplier = tier.multiplier if tier else Decimal(1)
+    if item.order.status in UNCOUNTED_STATUSES:
+        return
+    # On the whole order: a refund told before is taken back next, as one told after would be.
+    digits = minor_digits(currency)
+    points = programme.points_for(int(item.order.shop_total), digits=digits, multiplier=multiplier)
+    if points <= 0:
+        return
+    available_at = item.order.placed_at + programme.earn.return_window
+    entry = append(
+        db,
+        customer_id=item.customer_id,
+        cause=f"order:{item.order.id}:earn",
+        kind=EntryKind.EARN,
+        pending=points,
+        order_id=item.order.id,
+        available_at=available_at,
+        now=now,
+    )
+    if entry is None:
+        return  # earned by another worker's run of the same order first
+    notices.announce(
+        db,
+        event_type="points.earned",
+        key=str(entry),
+        customer_id=item.customer_id,
+        email=item.email,
+        data={
+            "points": points,
+            "order_id": item.order.source_order_id,
+            "available_at": available_at.isoformat(),
+        },
+        now=now,
+    )
+
+
+def _claw_back(db: Session, item: OrderSeen, entries: _OrderEntries, *, now: datetime) -> None:
+    order = item.order
+    earned = entries.earned or 0
+    shop_total = int(order.shop_total)
+    kept = earned * _counted(order) // shop_total if shop_total else 0
+    change = kept - entries.total
+    if change >= 0:
+        return  # nothing given back since (a repeat, or an event that changes no amount)
+    state = (
+        "cancelled"
+        if order.status == OrderStatus.CANCELLED
+        else f"refunded:{int(order.shop_refunded)}"
+    )
+    # Before the approval the points are still pending; after it, they come off the balance.
+    append(
+        db,
+        customer_id=item.customer_id,
+        cause=f"order:{order.id}:clawback:{state}",
+        kind=EntryKind.CLAWBACK,
+        points=change if entries.approved else 0,
+        pending=0 if entries.approved else change,
+        order_id=order.id,
+        now=now,
+    )
+
+
+def approve_due(db: Session, *, now: datetime) -> int:
+    """Approves the pending points of every order whose return window has passed by `now`,
+    one order a transaction (committed); returns how many orders were approved. A rerun, or a
+    second clock, approves none twice."""
+    approved = 0
+    for order_id, customer_id in list(db.execute(_due_earns(), {"now": now})):
+        lock_member(db, customer_id)
+        entries = _entries_of_order(db, order_id)
+        waiting = entries.pending  # the earn, less what was taken back before approval
+        if not entries.approved and append(
+            db,
+            customer_id=customer_id,
+            cause=f"order:{order_id}:approve",
+            kind=EntryKind.APPROVE,
+            points=waiting,
+            pending=-waiting,
+            order_id=order_id,
+            now=now,
+        ):
+            approved += 1
+        db.commit()
+    return approved
+
+
+@cache
+def _due_earns() -> Any:
+    approval = aliased(LOYALTY_ENTRIES)
+    approved = exists().where(
+        and_(approval.c.order_id == E.order_id, approval.c.kind == EntryKind.APPROVE.value)
+    )
+    return (
+        select(E.order_id, E.customer_id)
+        .where(E.kind == EntryKind.EARN.value, E.available_at <= bindparam("now"), ~approved)
+        .order_by(E.customer_id, E.order_id)
+    )
+
+
+def expire_inactive(db: Session, programme: Programme, *, now: datetime) -> tuple[int, int]:
+    """Members with points to spend and no order for `expiry.after_inactivity`: their balance
+    lapses (`expire:<customer>:<last order>`); those `warn_before` it get `points.expiring`
+    once per last order. One member a transaction (committed). Returns (warned, expired)."""
+    expiry = programme.expiry
+    warned = expired = 0
+    warn_from = now - expiry.after_inactivity + expiry.warn_before
+    for customer_id, email, last_order_at, points in list(
+        db.execute(_idle_with_points(), {"warn_from": warn_from})
+    ):
+        lapses_at = last_order_at + expiry.after_inactivity
+        stamp = f"{customer_id}:{last_order_at:%Y%m%dT%H%M%S}"
+        if lapses_at > now:
+            data = {"points": points, "expires_at": lapses_at.isoformat()}
+            warned += notices.announce(
+                db,
+                event_type="points.expiring",
+                key=stamp,
+                customer_id=customer_id,
+                email=email,
+                data=data,
+                now=now,
+            )
+        else:
+            member = lock_member(db, customer_id)  # the balance to take is the one locked
+            lapsed = append(
+                db,
+                customer_id=customer_id,
+                cause=f"expire:{stamp}",
+                kind=EntryKind.EXPIRE,
+                points=-member.points,
+                now=now,
+            )
+            expired += lapsed is not None
+        db.commit()
+    return warned, expired
+
+
+@cache
+def _idle_with_points() -> Any:
+    """Members with points to spend whose last order is old enough to be warned of."""
+    last_order_at = CUSTOMERS.c.last_order_at
+    return (
+        select(M.customer_id, CUSTOMERS.c.email, last_order_at, M.points)
+        .join(CUSTOMERS, CUSTOMERS.c.id == M.customer_id)
+        .where(M.points > 0, last_order_at <= bindparam("warn_from", type_=UTCDateTime()))
+        .order_by(M.customer_id)
+    )
+
+
+def adjust(
+    db: Session, *, customer_id: int, points: int, reason: str, key: str, now: datetime
+) -> int | None:
+    """A person's correction of the balance, with its reason; `key` names the request, so a
+    retried command adjusts once. Returns the entry's id, None if `key` was used before."""
+    lock_member(db, customer_id)
+    return append(
+        db,
+        customer_id=customer_id,
+        cause=f"adjust:{key}",
+        kind=EntryKind.ADJUST,
+        points=points,
+        reason=reason,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class Statement:
+    member: Member | None
+    entries: list[Any]  # rows of `loyalty_entries`, oldest first
+
+
+def statement_of(db: Session, customer_id: int, *, entries: bool = True) -> Statement:
+    """The customer's balances, tier and (with `entries`) every entry of their ledger."""
+    row = db.execute(
+        select(M.customer_id, M.points, M.pending, M.tier, M.tier_version, M.below_since).where(
+            M.customer_id == customer_id
+        )
+    ).first()
+    found = (
+        list(db.execute(select(LOYALTY_ENTRIES).where(E.customer_id == customer_id).order_by(E.id)))
+        if entries
+        else []
+    )
+    return Statement(Member(**row._asdict()) if row else None, found)

@@ -1,0 +1,226 @@
+"""Tiers: by the last 12 months' spend or points. A member moves up as soon as an order lifts
+them; they move down only from the clock's daily review, after `downgrade_grace` below their
+tier. Every move is a compare-and-set on the member's `tier_version`, which names its
+`tier.changed` event (`tier.changed:<customer>:<version>`), so a rerun moves and tells once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlmodel import Session
+
+from models import EntryKind
+from models.orders import UNCOUNTED_STATUSES
+from models.tables import CUSTOMERS, LOYALTY_ENTRIES, LOYALTY_MEMBERS, ORDERS
+from models.types import UTCDateTime, minor_digits
+from triggers.programme import Programme, Tier
+from worker.loyalty import notices
+from worker.loyalty.ledger import Member, lock_member
+
+E = LOYALTY_ENTRIES.c
+M = LOYALTY_MEMBERS.c
+O = ORDERS.c  # noqa: E741
+
+
+def qualifying(
+    db: Session, programme: Programme, customer_id: int, *, currency: str, now: datetime
+) -> Decimal:
+    """The customer's spend (major units of the shop's currency, net of refunds, cancelled
+    orders not counted) or points earned over the programme's tier period up to `now`."""
+    since = now - programme.tier_period
+    values = {"member_id": customer_id, "since": since}
+    if programme.tiers_by == "points":
+        return Decimal(int(db.execute(_points_since(), values).scalar_one()))
+    minor = int(db.execute(_spend_since(), values).scalar_one())
+    return Decimal(minor).scaleb(-minor_digits(currency))
+
+
+@cache
+def _spend_since() -> Any:
+    return select(func.coalesce(func.sum(O.shop_total - O.shop_refunded), 0)).where(
+        O.customer_id == bindparam("member_id"),
+        O.placed_at >= bindparam("since", type_=UTCDateTime()),
+        O.status.not_in([status.value for status in UNCOUNTED_STATUSES]),
+    )
+
+
+@cache
+def _points_since() -> Any:
+    earning = [EntryKind.EARN.value, EntryKind.CLAWBACK.value]
+    return select(func.coalesce(func.sum(E.points + E.pending), 0)).where(
+        E.customer_id == bindparam("member_id"),
+        E.created_at >= bindparam("since", type_=UTCDateTime()),
+        E.kind.in_(earning),
+    )
+
+
+@dataclass(frozen=True)
+class Move:
+    customer_id: int
+    old: str | None
+    new: str
+    direction: str  # "up" or "down"
+
+
+def _rank(programme: Programme, name: str | None) -> int:
+    names = [tier.name for tier in programme.tier]
+    return names.index(name) if name in names else -1
+
+
+def review(
+    db: Session,
+    programme: Programme,
+    member: Member,
+    *,
+    email: str,
+    currency: str,
+    now: datetime,
+    downgrade: bool,
+) -> Move | None:
+    """Places a locked member in the tier their qualifying value reaches: up at once; down
+    (with `downgrade`, the daily review) only once they have been below their tier for the
+    grace period, which starts the first time a review finds them below it."""
+    if not programme.tier:
+        return None
+    reached = programme.tier_for(
+        qualifying(db, programme, member.customer_id, currency=currency, now=now)
+    )
+    assert reached is not None  # the first tier starts at 0: the programme file says so
+    current = _rank(programme, member.tier)
+    target = _rank(programme, reached.name)
+    if target > current:
+        return _move(db, programme, member, reached, email=email, now=now)
+    if target == current or not downgrade:
+        if member.below_since is not None and target == current:
+            db.execute(_below(), {"member_id": member.customer_id, "since": None})
+        return None
+    if member.below_since is None:
+        db.execute(_below(), {"member_id": member.customer_id, "since": now})
+        return None
+    if now - member.below_since < programme.downgrade_grace:
+        return None
+    return _move(db, programme, member, reached, email=email, now=now)
+
+
+def _move(
+    db: Session, programme: Programme, member: Member, tier: Tier, *, email: str, now: datetime
+) -> Move | None:
+    values = {"member_id": member.customer_id, "seen": member.tier_version}
+    moved = db.execute(_set_tier(), {**values, "tier": tier.name, "now": now}).first()
+    if moved is None:
+        return None  # another worker moved them first
+    direction = "up" if _rank(programme, tier.name) > _rank(programme, member.tier) else "down"
+    # A first order places a customer in the first tier: joining, not news worth an email.
+    if member.tier is not None or _rank(programme, tier.name) > 0:
+        notices.announce(
+            db,
+            event_type="tier.changed",
+            key=f"{member.customer_id}:{moved.tier_version}",
+            customer_id=member.customer_id,
+            email=email,
+            data={"from": member.tier, "to": tier.name, "direction": direction},
+            now=now,
+        )
+    return Move(member.customer_id, member.tier, tier.name, direction)
+
+
+@cache
+def _set_tier() -> Any:
+    return (
+        update(LOYALTY_MEMBERS)
+        .where(M.customer_id == bindparam("member_id"), M.tier_version == bindparam("seen"))
+        .values(
+            tier=bindparam("tier"),
+            tier_version=M.tier_version + 1,
+            tier_since=bindparam("now", type_=UTCDateTime()),
+            below_since=None,
+        )
+        .returning(M.tier_version)
+    )
+
+
+@cache
+def _below() -> Any:
+    return (
+        update(LOYALTY_MEMBERS)
+        .where(M.customer_id == bindparam("member_id"))
+        .values(below_since=bindparam("since", type_=UTCDateTime()))
+    )
+
+
+def review_after_orders(
+    db: Session,
+    programme: Programme,
+    customers: Iterable[tuple[int, str]],
+    *,
+    currency: str,
+    now: datetime,
+) -> list[Move]:
+    """Moves up the customers (id, email) whose orders just lifted them; in customer order."""
+    moves = []
+    for customer_id, email in sorted(set(customers)):
+        member = lock_member(db, customer_id)
+        move = review(
+            db, programme, member, email=email, currency=currency, now=now, downgrade=False
+        )
+        if move is not None:
+            moves.append(move)
+    return moves
+
+
+def review_all(db: Session, programme: Programme, *, currency: str, now: datetime) -> list[Move]:
+    """The daily review of every member: up, down after the grace, or the grace started or
+    ended. Every member's figure comes from one grouped query; only a member whose tier or
+    grace would change is locked and reviewed again, alone, in a transaction of its own."""
+    if not programme.tier:
+        return []
+    figures = _figures(db, programme, currency=currency, now=now)
+    members = db.execute(
+        select(M.customer_id, M.tier, M.below_since, CUSTOMERS.c.email)
+        .join(CUSTOMERS, CUSTOMERS.c.id == M.customer_id)
+        .order_by(M.customer_id)
+    ).all()
+    moves = []
+    for customer_id, tier, below_since, email in members:
+        reached = programme.tier_for(figures.get(customer_id, Decimal(0)))
+        target = _rank(programme, reached.name if reached else None)
+        current = _rank(programme, tier)
+        if target == current and below_since is None:
+            continue  # where they belong
+        waiting = below_since is not None and now - below_since < programme.downgrade_grace
+        if target < current and waiting:
+            continue  # below their tier, and still within the grace
+        member = lock_member(db, customer_id)
+        move = review(
+            db, programme, member, email=email, currency=currency, now=now, downgrade=True
+        )
+        if move is not None:
+            moves.append(move)
+        db.commit()
+    return moves
+
+
+def _figures(
+    db: Session, programme: Programme, *, currency: str, now: datetime
+) -> dict[int, Decimal]:
+    """`qualifying` for every customer with any, in one grouped query."""
+    since = now - programme.tier_period
+    if programme.tiers_by == "points":
+        earning = [EntryKind.EARN.value, EntryKind.CLAWBACK.value]
+        points = select(E.customer_id, func.sum(E.points + E.pending)).where(
+            E.created_at >= since, E.kind.in_(earning)
+        )
+        return {cid: Decimal(int(v)) for cid, v in db.execute(points.group_by(E.customer_id))}
+    digits = minor_digits(currency)
+    spend = select(O.customer_id, func.sum(O.shop_total - O.shop_refunded)).where(
+        O.placed_at >= since, O.status.not_in([status.value for status in UNCOUNTED_STATUSES])
+    )
+    return {
+        cid: Decimal(int(v)).scaleb(-digits) for cid, v in db.execute(spend.group_by(O.customer_id))
+    }

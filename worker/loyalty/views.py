@@ -1,0 +1,62 @@
+"""What a template sees of a customer's loyalty (`loyalty`): balances, tier, and how far the
+next tier is, in the programme's own measure (spend in the shop's currency, or points)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from triggers.programme import Programme, load_programme
+from worker.loyalty import tiers
+from worker.loyalty.ledger import statement_of
+
+# The names of `loyalty`; templates/README.md documents them.
+NAMES = (
+    "points",
+    "pending",
+    "tier",
+    "multiplier",
+    "next_tier",
+    "to_next_tier",
+    "progress",
+    "tiers_by",
+)
+
+
+@lru_cache(maxsize=8)
+def programme_in(triggers_dir: Path, name: str | None) -> Programme | None:
+    """The programme a process renders with, read once (like its templates)."""
+    return load_programme(triggers_dir, name)
+
+
+def loyalty_view(
+    db: Session, programme: Programme, customer_id: int, *, currency: str, now: datetime
+) -> dict[str, Any]:
+    """The customer's `loyalty`: zero points and the tier their spend reaches if they have
+    not earned yet. `to_next_tier` and `progress` (0 to 100) are None at the top tier."""
+    member = statement_of(db, customer_id, entries=False).member
+    reached = tiers.qualifying(db, programme, customer_id, currency=currency, now=now)
+    # Not placed yet (no order since the programme began): the tier their figure reaches.
+    tier = programme.named_tier(member.tier if member else None) or programme.tier_for(reached)
+    following = programme.next_tier(tier.name if tier else None)
+    to_next = progress = None
+    if following is not None:
+        to_next = max(Decimal(0), following.threshold - reached)
+        base = tier.threshold if tier else Decimal(0)
+        span = following.threshold - base
+        progress = int(min(Decimal(100), max(Decimal(0), (reached - base) * 100 / span)))
+    return {
+        "points": member.points if member else 0,
+        "pending": member.pending if member else 0,
+        "tier": tier.name if tier else None,
+        "multiplier": tier.multiplier if tier else Decimal(1),
+        "next_tier": following.name if following else None,
+        "to_next_tier": to_next,
+        "progress": progress,
+        "tiers_by": programme.tiers_by,
+    }

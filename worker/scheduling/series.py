@@ -133,7 +133,12 @@ def _insert_step(
         # that tip is passed over, the series goes on. Suppressed or cancelled: it ends.
         done = or_(
             and_(D.sent_at.is_not(None), D.sent_at <= long_ago),
-            and_(D.status == DeliveryStatus.SKIPPED.value, D.send_at <= long_ago),
+            # The status through COALESCE: a condition no index answers, so SQLite looks up
+            # the customer's own rows (customer, trigger) instead of every skipped row of the
+            # shop for each customer (0.9 s a step on the demo's 2,000 customers).
+            and_(
+                func.coalesce(D.status, "") == DeliveryStatus.SKIPPED.value, D.send_at <= long_ago
+            ),
         )
         turn = exists().where(mine, D.message == previous, done)
     this_step = and_(mine, D.message == series.steps[step - 1])

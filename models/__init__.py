@@ -6,10 +6,12 @@ from models.deliveries import Delivery, DeliveryStatus, Suppression
 from models.events import Event, EventStatus
 from models.inbox import InboxItem, InboxStatus, PrivacyRecord
 from models.leases import Lease
+from models.measurement import Attribution
 from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
 
 __all__ = [
+    "Attribution",
     "Customer",
     "CustomerExternalId",
     "Delivery",

@@ -15,6 +15,7 @@ from models.deliveries import Delivery, Suppression
 from models.events import Event
 from models.inbox import InboxItem, PrivacyRecord
 from models.leases import Lease
+from models.measurement import Attribution
 from models.orders import Order, OrderLine, OrderRefund
 from models.recommendations import ProductRecommendation
 
@@ -38,3 +39,4 @@ ORDERS = table_of(Order)
 ORDER_LINES = table_of(OrderLine)
 ORDER_REFUNDS = table_of(OrderRefund)
 RECOMMENDATIONS = table_of(ProductRecommendation)
+ATTRIBUTIONS = table_of(Attribution)

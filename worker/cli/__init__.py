@@ -31,7 +31,7 @@ def _refuse_bad_settings() -> None:
 
 _refuse_bad_settings()
 
-from worker.cli import authoring, customers, importing, processes, status  # noqa: E402
+from worker.cli import authoring, customers, importing, processes, report, status  # noqa: E402
 from worker.demo import run_demo  # noqa: E402
 
 app = typer.Typer(help="Ladder: lifecycle emails from store events.", no_args_is_help=True)
@@ -60,6 +60,7 @@ app.command()(authoring.explain)
 app.command()(authoring.plan)
 app.command()(authoring.preview)
 app.command("send-test")(authoring.send_test)
+app.command("report")(report.report)
 
 
 def main() -> None:

@@ -61,6 +61,11 @@ COVERAGE: dict[str, dict[str, str]] = {
         "status": "kept: a state",
         "message_class": "kept: a class",
         "provider_message_id": "kept: the provider's id",
+        "attribution": "kept: a rule name",
+    },
+    "attributions": {
+        "trigger": "kept: an anonymous link of an order to an email, like the orders",
+        "rule": "kept: a rule name",
     },
     "suppressions": {"email": "row deleted", "reason": "row deleted"},
     "preferences": {"message_class": "kept: a class", "source": "kept: where it was set"},

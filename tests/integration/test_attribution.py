@@ -43,11 +43,7 @@ def credited(db: Session) -> dict[str, int]:
     db.expire_all()
     rows = db.exec(select(Attribution)).all()
     orders = {a.order_id: a.delivery_id for a in rows}
-    return {
-        o.source_order_id: orders[o.id]
-        for o in db.exec(select(Order)).all()
-        if o.id in orders
-    }
+    return {o.source_order_id: orders[o.id] for o in db.exec(select(Order)).all() if o.id in orders}
 
 
 def thank_you_line(db: Session) -> Any:

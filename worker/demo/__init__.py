@@ -16,7 +16,7 @@ from worker.canonical import CanonicalEvent
 from worker.demo import replay
 from worker.demo.browse import write_index
 from worker.demo.shop import HISTORY, generate
-from worker.demo.summary import Run, print_summary
+from worker.demo.summary import Run, print_report, print_summary
 from worker.runtime import Runtime
 
 VAR = Path("var")
@@ -48,6 +48,7 @@ def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = 
                 period.start, period.end, period.ticks, elapsed, index, emails, DATABASE, OUTBOX
             )
             print_summary(console, db, run)
+            print_report(console, db, runtime.settings)
         get_engine(url).dispose()
     return run
 

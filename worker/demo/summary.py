@@ -16,6 +16,10 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
+from worker.authoring.reporting import emails_tables, lift_tables
+from worker.measurement.lift import lifts
+from worker.measurement.performance import performance
+from worker.settings import Settings
 
 SENT = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
 NOT_SENT = (
@@ -173,6 +177,16 @@ def print_summary(console: Console, db: Session, run: Run) -> None:
     console.print(f"Simulated {period} in {run.elapsed_s:.1f} s of wall time.")
     console.print(f"Browse the {run.emails} emails sent: [bold]{run.index}[/bold]")
     console.print(look_around(db, run), highlight=False, soft_wrap=True)
+
+
+def print_report(console: Console, db: Session, settings: Settings) -> None:
+    """`ladder report`'s tables for the whole run: what the emails earned, what holdouts say."""
+    console.rule("[bold]What the emails earned (ladder report)")
+    lines = performance(db, since=None, until=None, default_locale=settings.default_locale)
+    shown = emails_tables(lines, settings.default_currency)
+    shown += lift_tables(lifts(db, since=None, until=None), settings.default_currency)
+    for renderable in shown:
+        console.print(renderable)
 
 
 def look_around(db: Session, run: Run) -> str:

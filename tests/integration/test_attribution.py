@@ -3,7 +3,9 @@ refunds, kept current as orders, refunds and provider events arrive."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
@@ -14,6 +16,7 @@ from tests.support.factories import order_event
 from worker.delivery import feedback, sending
 from worker.intake.ingest import store_events
 from worker.measurement.performance import by_trigger, performance
+from worker.privacy.exports import export
 from worker.processing.events import process
 from worker.runtime import Runtime
 from worker.scheduling.matching import Scheduler
@@ -147,4 +150,21 @@ def test_a_trigger_counting_clicks_earns_the_order_once_the_click_arrives(
     assert (line.clicked, line.converted, line.revenue) == (1, 1, 4000)
     assert db.exec(select(Delivery).where(col(Delivery.id) == email.id)).one().status == (
         DeliveryStatus.CLICKED
+    )
+
+
+def test_the_customers_export_says_which_email_earned_each_order(
+    db: Session, runtime: Runtime, tmp_path: Path
+) -> None:
+    email = thank_you_sent(db, runtime)
+    handle(db, runtime, at=T0 + DAY, event_id="o2", order_id="2", total="40.00")
+    ana = db.exec(select(Customer)).one()
+
+    path = export(db, ana, source="cli", reference=None, now=T0 + 2 * DAY, into=tmp_path)
+
+    [credit] = json.loads(path.read_text(encoding="utf-8"))["attributions"]
+    assert (credit["delivery_id"], credit["trigger"], credit["rule"]) == (
+        email.id,
+        "thank-you",
+        "received",
     )

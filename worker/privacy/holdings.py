@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement
 from sqlmodel import Session, and_, col, or_, select
 
 from models import (
+    Attribution,
     Customer,
     CustomerExternalId,
     Delivery,
@@ -134,6 +135,11 @@ def orders(db: Session, customer: Customer) -> list[dict[str, Any]]:
         }
         for order in placed
     ]
+
+
+def attributions(db: Session, customer: Customer) -> list[Attribution]:
+    """Which email each of their orders is credited to (`worker/measurement`)."""
+    return list(db.exec(select(Attribution).where(col(Attribution.customer_id) == customer.id)))
 
 
 def deliveries(db: Session, customer: Customer) -> list[Delivery]:

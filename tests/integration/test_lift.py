@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -130,3 +132,20 @@ def test_ladder_report_prints_earnings_and_lift_within_80_columns(
         60, 60, 30, 75000,
     )  # fmt: skip
     assert data["lift"][0]["too_small"] is False
+
+
+@pytest.mark.commits
+def test_ladder_report_html_writes_one_page_that_fetches_nothing(
+    db: Session, runtime: Runtime, tmp_path: Path
+) -> None:
+    shop(db, runtime, mailed=60, held=60, bought=(30, 10))
+    db.commit()
+    target = tmp_path / "report.html"
+
+    ladder("report", "--html", str(target))
+
+    shown = target.read_text(encoding="utf-8")
+    assert "<svg" in shown and "Mailing raised conversion by +33.3 points" in shown
+    assert "750.00" in shown
+    # Nothing fetched: no script, stylesheet, font or image from anywhere.
+    assert re.findall(r"(?:src|href)=|@import|url\(", shown) == []

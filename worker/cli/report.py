@@ -7,11 +7,13 @@ import json
 import sys
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from models.db import session
+from worker.authoring.report_page import page
 from worker.authoring.reporting import emails_tables, lift_tables
 from worker.cli.output import console, fail
 from worker.measurement.lift import lifts
@@ -30,6 +32,9 @@ def report(
     since: Annotated[str | None, typer.Option(help="first day, YYYY-MM-DD (UTC)")] = None,
     until: Annotated[str | None, typer.Option(help="day after the last, YYYY-MM-DD")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="also write one self-contained page here")
+    ] = None,
 ) -> None:
     """What each trigger's emails earned, and the lift its holdout shows."""
     settings = get_settings()
@@ -55,6 +60,10 @@ def report(
         shown += lift_tables(found, currency)
     for renderable in shown:
         console.print(renderable)
+    if html is not None:
+        title = f"{settings.shop_name}: what the emails earned"
+        html.write_text(page(title, shown, found), encoding="utf-8")
+        console.print(f"Wrote {html}")
 
 
 def _nan(value: object) -> None:  # json's hook for what it cannot write

@@ -3,6 +3,7 @@ fetches nothing (styles inline, charts inline SVG), to open from disk or attach 
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from html import escape
@@ -17,7 +18,7 @@ _WIDTH, _BAR, _GAP = 560, 22, 8
 def page(title: str, renderables: Sequence[RenderableType], found: Sequence[Lift]) -> str:
     """One self-contained HTML page: the tables as `ladder report` prints them (80 columns),
     then a chart of the conversion rates of each trigger's mailed and held-out groups."""
-    recorder = Console(record=True, width=80, file=_Nowhere(), color_system="truecolor")
+    recorder = Console(record=True, width=80, file=io.StringIO(), color_system="truecolor")
     for renderable in renderables:
         recorder.print(renderable)
     tables = recorder.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
@@ -60,13 +61,3 @@ def lift_chart(lift: Lift) -> str:
         f'role="img" aria-label="{escape(lift.verdict, quote=True)}">'
         f"{''.join(rows)}{whisker}</svg>\n<p>{escape(lift.verdict)}</p>"
     )
-
-
-class _Nowhere:
-    """A file that keeps nothing: the recording console prints only to its record."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        return None

@@ -22,6 +22,7 @@ from worker.runtime import Runtime
 VAR = Path("var")
 DATABASE = VAR / "demo.db"
 OUTBOX = VAR / "demo-outbox"  # its own: a real run's outbox is `var/outbox`
+REPORT = "demo-report.html"  # beside the outbox
 WORKER_THREADS = 1
 
 
@@ -48,7 +49,7 @@ def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = 
                 period.start, period.end, period.ticks, elapsed, index, emails, DATABASE, OUTBOX
             )
             print_summary(console, db, run)
-            print_report(console, db, runtime.settings)
+            print_report(console, db, runtime.settings, page_to=OUTBOX.parent / REPORT)
         get_engine(url).dispose()
     return run
 

@@ -74,6 +74,16 @@ class Delivery(SQLModel, table=True):
     # grows with it, and at the limit the delivery is `failed` (`delivery/retries.py`).
     failures: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     provider_message_id: str | None = Field(default=None, max_length=255)
+    # The trigger's attribution rule when it was scheduled (`measurement/attribution.py`):
+    # `received` or `clicked` credits it with its customer's next orders within the window
+    # (seconds from its sending), `none` never.
+    attribution: str = Field(
+        default="received",
+        sa_column=Column(String(8), nullable=False, server_default="received"),
+    )
+    attribution_window_s: int = Field(
+        default=432_000, sa_column=Column(Integer, nullable=False, server_default="432000")
+    )
     reason: str | None = Field(default=None, sa_column=Column(Text))
     # A broadcast's delivery: its run, and the A/B variant the customer's hash fell in.
     broadcast_run_id: int | None = Field(default=None, foreign_key="broadcast_runs.id")

@@ -23,6 +23,9 @@ _ENTRY = re.compile(
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MessageClass = Literal["marketing", "transactional"]
+# Which of a trigger's emails earn the orders that follow them (`worker/measurement`).
+AttributionRule = Literal["received", "clicked", "none"]
+MAX_ATTRIBUTION_WINDOW = timedelta(days=30)
 
 
 def parse_duration(value: object) -> timedelta:
@@ -126,6 +129,10 @@ class Trigger(BaseModel):
     max_lateness: Duration = timedelta(days=2)  # how far the budget may push it back
     variants: tuple[Variant, ...] = ()  # an A/B test: each customer's by a hash of their id
     enabled: bool = True
+    # An order is credited to the last email its customer got (`received`) or clicked
+    # (`clicked`) at most this long before it; `none`: this trigger's emails earn nothing.
+    attribution: AttributionRule = "received"
+    attribution_window: Duration = timedelta(days=5)
 
     @field_validator("on")
     @classmethod
@@ -170,6 +177,8 @@ class Trigger(BaseModel):
     def _consistent(self) -> Trigger:
         if self.gap_floor > self.gap_ceiling:
             raise ValueError("gap_floor must not be longer than gap_ceiling")
+        if not timedelta(hours=1) <= self.attribution_window <= MAX_ATTRIBUTION_WINDOW:
+            raise ValueError("attribution_window must be between '1h' and '30d'")
         if self.is_dated and self.wait_for_gap is not None:
             raise ValueError("wait_for_gap needs an order event, not a date")
         check_variants(self.variants)

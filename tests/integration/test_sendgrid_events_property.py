@@ -72,6 +72,8 @@ def test_hostile_events_get_a_400_naming_the_field_and_what_is_accepted_is_store
 ) -> None:
     body = dumps(events)
     before = stored(db)
+    seen = set(db.exec(select(ProviderEvent.provider_event_id)).all())
+    db.rollback()
     answer = client.post("/webhooks/sendgrid", content=body, headers=SIGNER.headers(body))
     hypothesis.event(f"answered {answer.status_code}")
 
@@ -84,6 +86,8 @@ def test_hostile_events_get_a_400_naming_the_field_and_what_is_accepted_is_store
         return
     # An event without an id is known by its content, as `feedback.store` does.
     ids = {event.get("sg_event_id") or json.dumps(event, sort_keys=True) for event in events}
+    # A hostile id drawn by an earlier example (the hostile values are few) is stored already.
+    ids = {i for i in ids if str(i)[:255] not in seen}
     assert answer.json() == {"received": len(events), "new": len(ids), "applied": len(ids)}
     assert stored(db) == before + len(ids)
 

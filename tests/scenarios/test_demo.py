@@ -79,6 +79,12 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     (total_row,) = [line for line in summary.splitlines() if re.match(r"^\W*all\b", line)]
     assert re.findall(r"\d+", total_row)[-1] == str(len(emails))
     assert str(outbox / "index.html") in summary
+    # It ends with the report: what each trigger earned, and what its holdouts show (the demo's
+    # shop holds nobody out yet: the report says how to start).
+    assert "what they earned" in summary
+    assert "No trigger held anyone out in this period" in summary
+    report = (tmp_path / "var" / "demo-report.html").read_text(encoding="utf-8")
+    assert report.startswith("<!doctype html>") and "thank-you" in report
 
     # The shop's history ends today, and the summary says how the other commands see it.
     assert run.end.date() == datetime.now(UTC).date()

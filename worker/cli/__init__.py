@@ -38,6 +38,7 @@ from worker.cli import (  # noqa: E402
     importing,
     loyalty,
     processes,
+    report,
     status,
 )
 from worker.demo import run_demo  # noqa: E402
@@ -72,6 +73,7 @@ app.command("ab-test")(broadcasts.ab_test)
 app.command()(authoring.plan)
 app.command()(authoring.preview)
 app.command("send-test")(authoring.send_test)
+app.command("report")(report.report)
 
 
 def main() -> None:

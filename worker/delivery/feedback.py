@@ -19,6 +19,7 @@ from models.states import DELIVERY
 from models.tables import DELIVERIES, PROVIDER_EVENTS
 from worker import hygiene
 from worker.delivery.recovery import OUTCOME_UNKNOWN
+from worker.measurement import attribution
 from worker.processing.preferences import MESSAGE_CLASSES, set_preference, suppress
 from worker.settings import Settings
 
@@ -238,7 +239,9 @@ def apply(db: Session, row: ProviderEvent, *, settings: Settings) -> None:
         # Forward only: a delivery already past this state (a late `delivered` after `open`)
         # is no longer in `before`, and the statement leaves it alone.
         this = DELIVERIES.c.id == row.delivery_id
-        DELIVERY.move(db, (*before, S.FAILED), status, this, unknown_if_failed, **values)
+        moved = DELIVERY.move(db, (*before, S.FAILED), status, this, unknown_if_failed, **values)
+        if moved and row.delivery_id is not None:  # a click or a bounce may move an order's credit
+            attribution.reattribute_after(db, row.delivery_id, now=row.received_at)
     if email:
         _reach_address(db, row.type, event, email, occurred=row.occurred_at, settings=settings)
 

@@ -17,12 +17,13 @@ from worker.demo import replay
 from worker.demo.broadcasting import schedule_broadcasts
 from worker.demo.browse import write_index
 from worker.demo.shop import HISTORY, generate
-from worker.demo.summary import Run, print_summary
+from worker.demo.summary import Run, print_report, print_summary
 from worker.runtime import Runtime
 
 VAR = Path("var")
 DATABASE = VAR / "demo.db"
 OUTBOX = VAR / "demo-outbox"  # its own: a real run's outbox is `var/outbox`
+REPORT = "demo-report.html"  # beside the outbox
 WORKER_THREADS = 1
 
 
@@ -51,6 +52,7 @@ def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = 
                 period.start, period.end, period.ticks, elapsed, index, emails, DATABASE, OUTBOX
             )
             print_summary(console, db, run)
+            print_report(console, db, runtime.settings, page_to=OUTBOX.parent / REPORT)
         get_engine(url).dispose()
     return run
 

@@ -25,8 +25,13 @@ from models import (
     LoyaltyMember,
     Order,
 )
+from worker.authoring.report_page import page
+from worker.authoring.reporting import emails_tables, lift_tables
 from worker.demo.broadcasting import broadcasts_table, series_table
 from worker.event_types import LOYALTY_EVENTS
+from worker.measurement.lift import lifts
+from worker.measurement.performance import performance
+from worker.settings import Settings
 
 SENT = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
 NOT_SENT = (
@@ -228,6 +233,20 @@ def print_summary(console: Console, db: Session, run: Run) -> None:
     console.print(f"Simulated {period} in {run.elapsed_s:.1f} s of wall time.")
     console.print(f"Browse the {run.emails} emails sent: [bold]{run.index}[/bold]")
     console.print(look_around(db, run), highlight=False, soft_wrap=True)
+
+
+def print_report(console: Console, db: Session, settings: Settings, *, page_to: Path) -> None:
+    """`ladder report`'s tables for the whole run (what the emails earned, what holdouts say),
+    printed and written as one page (`ladder report --html`) to `page_to`."""
+    console.rule("[bold]What the emails earned (ladder report)")
+    lines = performance(db, since=None, until=None, default_locale=settings.default_locale)
+    found = lifts(db, since=None, until=None)
+    shown = emails_tables(lines, settings.default_currency)
+    shown += lift_tables(found, settings.default_currency)
+    for renderable in shown:
+        console.print(renderable)
+    page_to.write_text(page(f"{settings.shop_name}: the demo's report", shown, found), "utf-8")
+    console.print(f"The report as one page: [bold]{page_to}[/bold]")
 
 
 def look_around(db: Session, run: Run) -> str:

@@ -1,0 +1,1 @@
+"""Measurement: what each email earned (attribution), lift from holdouts, and the report."""

@@ -63,11 +63,16 @@ COVERAGE: dict[str, dict[str, str]] = {
         "message_class": "kept: a class",
         "provider_message_id": "kept: the provider's id",
         "ab_variant": "kept: an A/B variant name",
+        "attribution": "kept: a rule name",
     },
     "broadcast_runs": {
         "broadcast": "kept: a broadcast name, naming nobody",
         "occurs_on": "kept: a date, naming nobody",
         "status": "kept: a state",
+    },
+    "attributions": {
+        "trigger": "kept: an anonymous link of an order to an email, like the orders",
+        "rule": "kept: a rule name",
     },
     "suppressions": {"email": "row deleted", "reason": "row deleted"},
     "preferences": {"message_class": "kept: a class", "source": "kept: where it was set"},

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from models import Customer
 from worker.privacy.holdings import (
+    attributions,
     deliveries,
     events_of,
     external_ids,
@@ -42,6 +43,9 @@ def export(
         "loyalty": loyalty(db, customer),
         "events": [e.model_dump(mode="json", warnings=False) for e in events_of(db, customer)],
         "deliveries": [d.model_dump(mode="json", warnings=False) for d in deliveries(db, customer)],
+        "attributions": [
+            a.model_dump(mode="json", warnings=False) for a in attributions(db, customer)
+        ],
         "webhooks": [
             {
                 "id": row.id,

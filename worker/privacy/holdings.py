@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement
 from sqlmodel import Session, and_, col, or_, select
 
 from models import (
+    Attribution,
     Customer,
     CustomerExternalId,
     Delivery,
@@ -152,6 +153,11 @@ def loyalty(db: Session, customer: Customer) -> dict[str, Any] | None:
         **member.model_dump(mode="json", warnings=False),
         "ledger": [entry.model_dump(mode="json", warnings=False) for entry in entries],
     }
+
+
+def attributions(db: Session, customer: Customer) -> list[Attribution]:
+    """Which email each of their orders is credited to (`worker/measurement`)."""
+    return list(db.exec(select(Attribution).where(col(Attribution.customer_id) == customer.id)))
 
 
 def deliveries(db: Session, customer: Customer) -> list[Delivery]:

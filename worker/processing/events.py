@@ -23,6 +23,7 @@ from triggers.programme import Programme
 from worker.canonical import CanonicalEvent, describe_errors
 from worker.errors import NOT_THE_ROWS_FAULT, PermanentError
 from worker.loyalty import ledger, tiers
+from worker.measurement import attribution
 from worker.processing import customers
 from worker.processing.money import ShopMoney
 from worker.processing.orders import (
@@ -232,6 +233,7 @@ class _Batch:
     deliveries: list[dict[str, Any]] = field(default_factory=list)  # new delivery rows
     due: list[int] = field(default_factory=list)  # inserted deliveries that are due now
     known_lines: OrderLines = field(default_factory=OrderLines)  # recorded, not inserted yet
+    orders: set[int] = field(default_factory=set)  # recorded: their attribution is decided again
 
     def insert_deliveries(self, db: Session, *, now: datetime) -> None:
         """Inserts the new deliveries so far, keeping those due now."""
@@ -253,6 +255,8 @@ def _apply_all(db: Session, claimed: Sequence[Any], batch: _Batch, *, now: datet
     batch.insert_deliveries(db, now=now)
     insert_lines(db, batch.lines)
     batch.write_links(db)
+    # A new order, or an order's time moved: which email earned it is decided in this commit.
+    attribution.attribute_orders(db, batch.orders, now=now)
     return batch.due
 
 
@@ -315,6 +319,7 @@ def _apply_round(
     except OrderRefused as exc:  # kept, failed with the reason, for a replay after a fix
         raise _EventFailed(exc.event_id, exc.reason) from exc
     orders = {p: order for (p, _), order in zip(placed, recorded, strict=True)}
+    batch.orders.update(order.id for order in recorded if order.id is not None)
     facts = customers.refresh_facts(
         db,
         [found[p].id for p, _ in placed],  # type: ignore[misc]

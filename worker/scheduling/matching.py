@@ -147,6 +147,10 @@ class Scheduler:
             "due_at": when.due_at,
             "message_class": trigger.message_class,
             "priority": trigger.priority,
+            # Held-out rows are never sent: their segment is the one they were chosen in.
+            "segment": customer.segment,
+            "attribution": trigger.attribution,
+            "attribution_window_s": int(trigger.attribution_window.total_seconds()),
             "created_at": now,
             "reason": reason,
             "attempts": 0,

@@ -1,0 +1,253 @@
+"""Lift from holdouts: for each trigger with a control group, the customers it mailed against
+those it held out, over the same window after each was chosen, with a 95 % interval and a
+verdict in words that says when there are too few to tell.
+
+Both groups are every customer the trigger chose in the period (its cooldown and conditions
+passed; the holdout is decided by a hash of trigger and customer when the row is made), not
+just those whose email went: a mailed customer whose email was cancelled by an order of their
+own stays mailed, as a held-out one who ordered stays held out (intention to treat).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from models import DeliveryStatus
+from models.tables import DELIVERIES, ORDERS
+from worker.measurement.performance import net_revenue
+
+Z95 = 1.959964  # two-sided 95 %
+Z80_POWER = 0.841621  # 80 % power, for "how many would it take"
+# Below these, the normal approximation the interval rests on does not hold: too few to tell.
+MIN_PER_GROUP = 30
+MIN_OUTCOMES = 5  # converters and non-converters, in each group
+
+
+@dataclass(frozen=True)
+class Group:
+    customers: int
+    converted: int
+    revenue: int  # minor units of the shop's currency, net of refunds
+
+    @property
+    def rate(self) -> float:
+        return self.converted / self.customers if self.customers else 0.0
+
+    @property
+    def per_customer(self) -> float:
+        return self.revenue / self.customers if self.customers else 0.0
+
+
+@dataclass(frozen=True)
+class Interval:
+    difference: float
+    low: float
+    high: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+@dataclass(frozen=True)
+class Lift:
+    trigger: str
+    mailed: Group
+    held_out: Group
+    conversion: Interval  # mailed minus held out, as a share (0.041: 4.1 points)
+    revenue: Interval  # mailed minus held out, minor units per customer
+    too_small: bool
+    verdict: str
+
+    def as_dict(self) -> dict[str, Any]:
+        def group(g: Group) -> dict[str, Any]:
+            return {
+                "customers": g.customers,
+                "converted": g.converted,
+                "conversion_rate": round(g.rate, 4),
+                "revenue": g.revenue,
+                "revenue_per_customer": round(g.per_customer, 2),
+            }
+
+        def interval(i: Interval, digits: int) -> dict[str, float | None]:
+            values = {k: getattr(i, k) for k in ("difference", "low", "high")}
+            return {k: None if math.isnan(v) else round(v, digits) for k, v in values.items()}
+
+        return {
+            "trigger": self.trigger,
+            "mailed": group(self.mailed),
+            "held_out": group(self.held_out),
+            "conversion_difference": interval(self.conversion, 4),
+            "revenue_per_customer_difference": interval(self.revenue, 2),
+            "too_small": self.too_small,
+            "verdict": self.verdict,
+        }
+
+
+def lifts(db: Session, *, since: datetime | None, until: datetime | None) -> list[Lift]:
+    """One Lift for each trigger that held anyone out among its rows due in [since, until)."""
+    d = DELIVERIES.c
+    chosen = select(d.trigger, d.customer_id, d.status, d.send_at, d.attribution_window_s).where(
+        d.status != DeliveryStatus.SKIPPED.value
+    )
+    if since is not None:
+        chosen = chosen.where(d.send_at >= since)
+    if until is not None:
+        chosen = chosen.where(d.send_at < until)
+    rows = db.execute(chosen).all()
+    held_triggers = {r.trigger for r in rows if r.status == DeliveryStatus.HELD_OUT.value}
+    rows = [r for r in rows if r.trigger in held_triggers]
+    if not rows:
+        return []
+    orders = _orders_of(db, {r.customer_id for r in rows})
+    found = []
+    for trigger in sorted(held_triggers):
+        mine = [r for r in rows if r.trigger == trigger]
+        found.append(_lift(trigger, mine, orders))
+    return found
+
+
+def _orders_of(db: Session, customers: set[int]) -> dict[int, tuple[list[datetime], list[Any]]]:
+    """Each customer's orders (times sorted, and the rows), net of refunds."""
+    o = ORDERS.c
+    by: dict[int, list[Any]] = defaultdict(list)
+    ids = sorted(customers)
+    for start in range(0, len(ids), 5000):  # bound the IN list
+        chunk = ids[start : start + 5000]
+        statement = select(o.id, o.customer_id, o.placed_at, net_revenue().label("net")).where(
+            o.customer_id.in_(chunk)
+        )
+        for order in db.execute(statement):
+            by[order.customer_id].append(order)
+    return {
+        customer: (
+            [x.placed_at for x in sorted(found, key=lambda x: x.placed_at)],
+            sorted(found, key=lambda x: x.placed_at),
+        )
+        for customer, found in by.items()
+    }
+
+
+def _lift(trigger: str, rows: list[Any], orders: dict[int, Any]) -> Lift:
+    # A customer is in one group (the hash is theirs): the first row says which.
+    first: dict[int, bool] = {}
+    windows: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: r.send_at):
+        first.setdefault(row.customer_id, row.status == DeliveryStatus.HELD_OUT.value)
+        until = row.send_at + timedelta(seconds=row.attribution_window_s)
+        windows[row.customer_id].append((row.send_at, until))
+    outcomes: dict[bool, list[int]] = {True: [], False: []}  # held out → revenue each
+    for customer, held in first.items():
+        outcomes[held].append(_revenue_within(windows[customer], orders.get(customer)))
+    mailed, held_out = _group(outcomes[False]), _group(outcomes[True])
+    conversion = _rate_interval(mailed, held_out)
+    revenue = _mean_interval(outcomes[False], outcomes[True])
+    too_small = _too_small(mailed, held_out)
+    verdict = _verdict(mailed, held_out, conversion, revenue, too_small)
+    return Lift(trigger, mailed, held_out, conversion, revenue, too_small, verdict)
+
+
+def _revenue_within(windows: list[tuple[datetime, datetime]], orders: Any) -> int:
+    """Net revenue of the customer's orders inside any of their windows, each order once: a
+    converter is a customer with more than nothing."""
+    if orders is None:
+        return 0
+    times, rows = orders
+    seen: set[int] = set()
+    total = 0
+    for start, end in windows:
+        for order in rows[bisect_left(times, start) :]:
+            if order.placed_at > end:
+                break
+            if order.id not in seen:
+                seen.add(order.id)
+                total += int(order.net)
+    return total
+
+
+def _group(revenues: list[int]) -> Group:
+    return Group(len(revenues), sum(1 for r in revenues if r > 0), sum(revenues))
+
+
+def _rate_interval(a: Group, b: Group) -> Interval:
+    """Difference of two proportions, Wald interval (unpooled)."""
+    diff = a.rate - b.rate
+    if not a.customers or not b.customers:
+        return Interval(diff, math.nan, math.nan)
+    se = math.sqrt(a.rate * (1 - a.rate) / a.customers + b.rate * (1 - b.rate) / b.customers)
+    return Interval(diff, diff - Z95 * se, diff + Z95 * se)
+
+
+def _mean_interval(a: list[int], b: list[int]) -> Interval:
+    """Difference of two means, Welch's standard error (revenue is far from normal; with 30+
+    customers a group the mean is near enough)."""
+    if not a or not b:
+        return Interval(math.nan, math.nan, math.nan)
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    diff = mean_a - mean_b
+    se = math.sqrt(_variance(a, mean_a) / len(a) + _variance(b, mean_b) / len(b))
+    return Interval(diff, diff - Z95 * se, diff + Z95 * se)
+
+
+def _variance(values: list[int], mean: float) -> float:
+    if len(values) < 2:
+        return 0.0
+    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+def _too_small(a: Group, b: Group) -> bool:
+    for g in (a, b):
+        if g.customers < MIN_PER_GROUP:
+            return True
+        if min(g.converted, g.customers - g.converted) < MIN_OUTCOMES:
+            return True
+    return False
+
+
+def needed_per_group(a: Group, b: Group) -> int | None:
+    """About how many customers each group needs to tell a difference as large as the one
+    seen (two-sided 5 %, 80 % power); None when no difference was seen."""
+    diff = a.rate - b.rate
+    if diff == 0:
+        return None
+    spread = a.rate * (1 - a.rate) + b.rate * (1 - b.rate)
+    return math.ceil((Z95 + Z80_POWER) ** 2 * max(spread, 1e-9) / diff**2)
+
+
+def _points(share: float) -> str:
+    return f"{share * 100:+.1f}"
+
+
+def _verdict(a: Group, b: Group, rate: Interval, revenue: Interval, too_small: bool) -> str:
+    if too_small:
+        need = needed_per_group(a, b)
+        more = f"; a difference this size needs about {need:,} a group" if need else ""
+        return (
+            f"Too few to tell: {a.customers:,} mailed ({a.converted:,} bought) and "
+            f"{b.customers:,} held out ({b.converted:,} bought); the interval needs at least "
+            f"{MIN_PER_GROUP} customers and {MIN_OUTCOMES} buyers and non-buyers in each"
+            f"{more}."
+        )
+    shown = (
+        f"{_points(rate.difference)} points (95 % CI {_points(rate.low)} to {_points(rate.high)})"
+    )
+    if not rate.excludes_zero:
+        return (
+            f"No difference shown: conversion differs by {shown}, an interval that includes "
+            "zero; mailing may do nothing, or more than this can tell."
+        )
+    way = "raised" if rate.difference > 0 else "lowered"
+    money = (
+        "and revenue per customer too"
+        if revenue.excludes_zero
+        else ("though revenue per customer differs by no more than chance")
+    )
+    return f"Mailing {way} conversion by {shown}, {money}."

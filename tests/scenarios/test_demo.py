@@ -85,6 +85,11 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     assert "No trigger held anyone out in this period" in summary
     report = (tmp_path / "var" / "demo-report.html").read_text(encoding="utf-8")
     assert report.startswith("<!doctype html>") and "thank-you" in report
+    # What customers are worth: the CLV fit, CLV:CAC against the demo's spend, ABC classes.
+    for said in ("CLV models as of", "value per segment", "what winning a customer cost",
+                 "A new customer costs", "ABC classes"):  # fmt: skip
+        assert said in " ".join(summary.split()), said
+        assert said in " ".join(report.split()), said
 
     # The shop's history ends today, and the summary says how the other commands see it.
     assert run.end.date() == datetime.now(UTC).date()

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import RenderableType
 
 from models.db import session
+from worker import current_time
 from worker.authoring.report_page import page
 from worker.authoring.reporting import emails_tables, lift_tables
+from worker.authoring.value_reporting import customer_sections
 from worker.cli.output import console, fail
 from worker.measurement.lift import lifts
 from worker.measurement.performance import performance
@@ -25,6 +28,10 @@ class Section(StrEnum):
     ALL = "all"
     EMAILS = "emails"
     LIFT = "lift"
+    CLV = "clv"
+    VALUE = "value"
+    ABC = "abc"
+    NPS = "nps"
 
 
 def report(
@@ -35,29 +42,39 @@ def report(
     html: Annotated[
         Path | None, typer.Option("--html", help="also write one self-contained page here")
     ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="clv: fit on what was known by this day")
+    ] = None,
 ) -> None:
-    """What each trigger's emails earned, and the lift its holdout shows."""
+    """What each trigger's emails earned, the lift its holdout shows, and what customers are
+    worth (clv, value: CLV:CAC, abc) and say (nps)."""
     settings = get_settings()
     start, end = _day(since, "--since"), _day(until, "--until")
     if start and end and start >= end:
         fail("--since must come before --until", hint="e.g. --since 2026-01-01 --until 2026-07-01")
+    day = (_day(as_of, "--as-of") or current_time.now()).date()
+    wanted = {Section.EMAILS, Section.LIFT, Section.CLV, Section.VALUE, Section.ABC, Section.NPS}
+    chosen = wanted if section == Section.ALL else {section}
+    currency = settings.default_currency
     with session(settings.database_url) as db:
         lines = performance(db, since=start, until=end, default_locale=settings.default_locale)
         found = lifts(db, since=start, until=end)
-    currency = settings.default_currency
+        sections = customer_sections(db, settings, chosen, day=day, since=start, until=end)
     if as_json:
         out: dict[str, Any] = {"currency": currency, "since": since, "until": until}
-        if section in (Section.ALL, Section.EMAILS):
+        if Section.EMAILS in chosen:
             out["emails"] = [line.as_dict() for line in lines]
-        if section in (Section.ALL, Section.LIFT):
+        if Section.LIFT in chosen:
             out["lift"] = [lift.as_dict() for lift in found]
+        out |= sections.as_json()
         sys.stdout.write(json.dumps(out, indent=2, allow_nan=False, default=_nan) + "\n")
         return
-    shown = []
-    if section in (Section.ALL, Section.EMAILS):
+    shown: list[RenderableType] = []
+    if Section.EMAILS in chosen:
         shown += emails_tables(lines, currency)
-    if section in (Section.ALL, Section.LIFT):
+    if Section.LIFT in chosen:
         shown += lift_tables(found, currency)
+    shown += sections.tables()
     for renderable in shown:
         console.print(renderable)
     if html is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
@@ -19,11 +20,15 @@ from worker.demo.browse import write_index
 from worker.demo.shop import HISTORY, generate
 from worker.demo.summary import Run, print_report, print_summary
 from worker.runtime import Runtime
+from worker.settings import PROJECT_ROOT
 
 VAR = Path("var")
 DATABASE = VAR / "demo.db"
 OUTBOX = VAR / "demo-outbox"  # its own: a real run's outbox is `var/outbox`
 REPORT = "demo-report.html"  # beside the outbox
+MEASUREMENT = VAR / "demo-measurement"  # the demo shop's ABC weights and acquisition spend
+# What the demo's shop spent winning each customer, for CLV:CAC in its report (assumed).
+SPEND_PER_NEW_CUSTOMER = Decimal("25.00")
 WORKER_THREADS = 1
 
 
@@ -35,7 +40,8 @@ def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = 
     # what is due next, not a shop whose simulated years ended months ago.
     today = datetime.now(UTC)
     start = (today - HISTORY - replay.TAIL).replace(hour=0, minute=0, second=0, microsecond=0)
-    with replay.embedded_runtime(DATABASE, OUTBOX) as runtime:
+    write_measurement(MEASUREMENT, customers=customers, start=start, end=today)
+    with replay.embedded_runtime(DATABASE, OUTBOX, MEASUREMENT) as runtime:
         url = runtime.settings.database_url
         reset(url, DATABASE, OUTBOX)
         migrate.upgrade(url)
@@ -55,6 +61,20 @@ def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = 
             print_report(console, db, runtime.settings, page_to=OUTBOX.parent / REPORT)
         get_engine(url).dispose()
     return run
+
+
+def write_measurement(folder: Path, *, customers: int, start: datetime, end: datetime) -> None:
+    """The shipped ABC weights, and one acquisition period over the whole history whose spend
+    is SPEND_PER_NEW_CUSTOMER for each customer the shop won (counted from first orders)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "measurement" / "abc.toml", folder / "abc.toml")
+    spend = SPEND_PER_NEW_CUSTOMER * customers
+    (folder / "acquisition.toml").write_text(
+        "# Written by `ladder demo`: the demo shop's marketing spend, "
+        f"{SPEND_PER_NEW_CUSTOMER} per customer.\n[[period]]\n"
+        f"start = {start.date()}\nend = {end.date()}\nspend = {spend}\n",
+        encoding="utf-8",
+    )
 
 
 def reset(url: str, database: Path, outbox: Path) -> None:

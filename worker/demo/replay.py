@@ -36,15 +36,19 @@ class Period:
 
 
 @contextmanager
-def embedded_runtime(database: Path, outbox: Path) -> Iterator[Runtime]:
-    """The embedded default on `database` and `outbox`, seen by the actors via get_runtime();
-    restored when the block ends."""
+def embedded_runtime(
+    database: Path, outbox: Path, measurement: Path | None = None
+) -> Iterator[Runtime]:
+    """The embedded default on `database` and `outbox` (and the measurement files in
+    `measurement`), seen by the actors via get_runtime(); restored when the block ends."""
     wanted = {
         "DATABASE_URL": f"sqlite:///{database.resolve()}",
         "OUTBOX_DIR": str(outbox.resolve()),
         "EMAIL_BACKEND": "file",
         "LOYALTY_PROGRAMME": "points-and-tiers",  # the shipped example, for the summary
     }
+    if measurement is not None:
+        wanted["MEASUREMENT_DIR"] = str(measurement.resolve())
     with in_process(wanted) as runtime:
         yield runtime
 

@@ -25,8 +25,10 @@ from models import (
     LoyaltyMember,
     Order,
 )
+from worker import current_time
 from worker.authoring.report_page import page
 from worker.authoring.reporting import emails_tables, lift_tables
+from worker.authoring.value_reporting import customer_sections
 from worker.demo.broadcasting import broadcasts_table, series_table
 from worker.event_types import LOYALTY_EVENTS
 from worker.measurement.lift import lifts
@@ -235,6 +237,9 @@ def print_summary(console: Console, db: Session, run: Run) -> None:
     console.print(look_around(db, run), highlight=False, soft_wrap=True)
 
 
+CUSTOMER_SECTIONS = ("clv", "value", "abc", "nps")
+
+
 def print_report(console: Console, db: Session, settings: Settings, *, page_to: Path) -> None:
     """`ladder report`'s tables for the whole run (what the emails earned, what holdouts say),
     printed and written as one page (`ladder report --html`) to `page_to`."""
@@ -243,6 +248,10 @@ def print_report(console: Console, db: Session, settings: Settings, *, page_to: 
     found = lifts(db, since=None, until=None)
     shown = emails_tables(lines, settings.default_currency)
     shown += lift_tables(found, settings.default_currency)
+    today = current_time.now()
+    sections = customer_sections(db, settings, CUSTOMER_SECTIONS, day=today.date(), since=None,
+                                 until=None)  # fmt: skip
+    shown += sections.tables()
     for renderable in shown:
         console.print(renderable)
     page_to.write_text(page(f"{settings.shop_name}: the demo's report", shown, found), "utf-8")

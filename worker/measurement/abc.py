@@ -266,3 +266,31 @@ def _loyalty(facts: dict[int, dict[str, float | None]]) -> None:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    klass: str
+    customers: int
+    spent: int  # mean total spent so far, minor units of the shop's currency
+    predicted: int | None  # mean `clv`
+
+
+def summary(db: Session) -> list[ClassSummary]:
+    """Each class as it stands: how many customers, what they spent and are predicted to."""
+    c = CUSTOMERS.c
+    rows = db.execute(
+        select(c.abc, func.count(), func.avg(c.total_spent), func.avg(c.clv))
+        .where(c.abc.is_not(None))
+        .group_by(c.abc)
+        .order_by(c.abc)
+    ).all()
+    return [
+        ClassSummary(
+            klass=str(klass),
+            customers=int(count),
+            spent=round(float(spent or 0)),
+            predicted=None if predicted is None else round(float(predicted)),
+        )
+        for klass, count, spent, predicted in rows
+    ]

@@ -5,15 +5,14 @@ file, line and field of any mistake, as trigger files are."""
 from __future__ import annotations
 
 import calendar
-import tomllib
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from triggers import TriggerError, line_of
+from triggers.files import load_file, load_folder
 from triggers.schema import SLUG, Duration, MessageClass, TimeOfDay, Variant, check_variants
 
 # The `trigger` column of a broadcast's deliveries: "broadcast:<name>", never a trigger's name.
@@ -110,38 +109,10 @@ def months_later(start: date, months: int) -> date:
 
 def load_broadcast(path: Path) -> Broadcast:
     """Parses and validates one file. Raises TriggerError naming the file, line and field."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TriggerError(path, f"not valid TOML: {exc}") from exc
-    try:
-        return Broadcast.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        first = next((e for e in errors if e["loc"] and line_of(text, str(e["loc"][0]))), errors[0])
-        field = ".".join(str(part) for part in first["loc"]) or "(file)"
-        top = str(first["loc"][0]) if first["loc"] else ""
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise TriggerError(
-            path, first["msg"] + more, line=line_of(text, top) if top else None, field=field
-        ) from exc
+    return load_file(path, Broadcast)
 
 
 def load_broadcasts(directory: Path) -> list[Broadcast]:
     """Every `*.toml` in `directory` (none if it does not exist), sorted by file name; names
     must be unique."""
-    found: dict[str, Path] = {}
-    broadcasts = []
-    for path in sorted(directory.glob("*.toml")) if directory.is_dir() else []:
-        broadcast = load_broadcast(path)
-        if broadcast.name in found:
-            raise TriggerError(
-                path,
-                f"name {broadcast.name!r} is already used by {found[broadcast.name]}",
-                line=line_of(path.read_text(encoding="utf-8"), "name"),
-                field="name",
-            )
-        found[broadcast.name] = path
-        broadcasts.append(broadcast)
-    return broadcasts
+    return load_folder(directory, load_broadcast)

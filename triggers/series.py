@@ -3,14 +3,13 @@ each customer of an audience at their own pace from their entry, one step every 
 
 from __future__ import annotations
 
-import tomllib
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from triggers import TriggerError, line_of
+from triggers.files import load_file, load_folder
 from triggers.schema import SLUG, Duration, MessageClass, TimeOfDay
 
 # The `trigger` column of a series' deliveries: "series:<name>".
@@ -64,38 +63,10 @@ class Series(BaseModel):
 
 def load_series(path: Path) -> Series:
     """Parses and validates one file. Raises TriggerError naming the file, line and field."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TriggerError(path, f"not valid TOML: {exc}") from exc
-    try:
-        return Series.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        first = next((e for e in errors if e["loc"] and line_of(text, str(e["loc"][0]))), errors[0])
-        top = str(first["loc"][0]) if first["loc"] else ""
-        field = ".".join(str(part) for part in first["loc"]) or "(file)"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise TriggerError(
-            path, first["msg"] + more, line=line_of(text, top) if top else None, field=field
-        ) from exc
+    return load_file(path, Series)
 
 
 def load_all_series(directory: Path) -> list[Series]:
     """Every `*.toml` in `directory` (none if it does not exist), sorted by file name; names
     must be unique."""
-    found: dict[str, Path] = {}
-    all_series = []
-    for path in sorted(directory.glob("*.toml")) if directory.is_dir() else []:
-        series = load_series(path)
-        if series.name in found:
-            raise TriggerError(
-                path,
-                f"name {series.name!r} is already used by {found[series.name]}",
-                line=line_of(path.read_text(encoding="utf-8"), "name"),
-                field="name",
-            )
-        found[series.name] = path
-        all_series.append(series)
-    return all_series
+    return load_folder(directory, load_series)

@@ -21,7 +21,6 @@ from sqlmodel import Session
 
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CUSTOMERS, ORDERS
-from models.types import UTCDateTime
 from worker.canonical import MAX_MINOR_UNITS
 from worker.measurement.clv import (
     BGNBD,
@@ -72,11 +71,11 @@ def purchases(db: Session, *, as_of: date) -> Iterator[Purchase]:
         select(o.customer_id, o.placed_at, (o.shop_total - o.shop_refunded).label("net"))
         .where(
             o.status.not_in([status.value for status in UNCOUNTED_STATUSES]),
-            o.placed_at < bindparam("end", type_=UTCDateTime()),
+            o.placed_at < end,
         )
         .order_by(o.customer_id, o.placed_at)
     )
-    rows = db.execute(query.execution_options(yield_per=BATCH), {"end": end})
+    rows = db.execute(query.execution_options(yield_per=BATCH))
     for customer_id, placed_at, net in rows:
         yield Purchase(customer=customer_id, day=placed_at.astimezone(UTC).date(), value=net)
 

@@ -7,13 +7,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from models.tables import EVENTS
-from models.types import UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -40,8 +38,8 @@ def by_month(db: Session, *, since: datetime, until: datetime) -> list[Month]:
     rows = db.execute(
         select(e.occurred_at, e.payload).where(
             e.type == "survey.answered",
-            e.occurred_at >= _at(since),
-            e.occurred_at < _at(until),
+            e.occurred_at >= since,
+            e.occurred_at < until,
         )
     )
     nps: dict[str, list[int]] = defaultdict(list)
@@ -69,7 +67,3 @@ def by_month(db: Session, *, since: datetime, until: datetime) -> list[Month]:
         )
         for month in months
     ]
-
-
-def _at(moment: datetime) -> Any:
-    return literal(moment, UTCDateTime())

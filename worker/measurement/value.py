@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from models.tables import CUSTOMERS
-from models.types import UTCDateTime, to_major, to_minor
+from models.types import to_major, to_minor
 from worker.measurement import predictions
 
 # The segments a shop would spend on keeping (worker/audience/segments.py): gone quiet, not lost.
@@ -201,14 +200,10 @@ def _cac(db: Session, period: Period, currency: str) -> Cac:
         new = int(
             db.scalar(
                 select(func.count()).where(
-                    first >= _at(start), first < _at(end), CUSTOMERS.c.orders_count > 0
+                    first >= start, first < end, CUSTOMERS.c.orders_count > 0
                 )
             )
             or 0
         )
     spend = to_minor(period.spend, currency)
     return Cac(period.source, period.start, period.end, spend, new)
-
-
-def _at(moment: datetime) -> Any:
-    return literal(moment, UTCDateTime())

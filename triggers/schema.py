@@ -23,6 +23,12 @@ _ENTRY = re.compile(
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MessageClass = Literal["marketing", "transactional"]
+# Who gets a trigger's email: the customer, or the shop itself (`SHOP_ALERTS_TO`), about the
+# customer: a detractor's answer, say. An alert to the shop is transactional and earns nothing.
+Recipient = Literal["customer", "shop"]
+# The messages written for the shop are named so (`templates/shop_detractor/`): `ladder check`
+# asks them not to carry the customer's unsubscribe link, and only `to = "shop"` sends them.
+SHOP_MESSAGE_PREFIX = "shop_"
 # Which of a trigger's emails earn the orders that follow them (`worker/measurement`).
 AttributionRule = Literal["received", "clicked", "none"]
 MAX_ATTRIBUTION_WINDOW = timedelta(days=30)
@@ -125,6 +131,7 @@ class Trigger(BaseModel):
     dedupe: str | None = None
     holdout: float = Field(default=0.0, ge=0.0, le=0.5)  # share kept as a control group
     message_class: MessageClass = Field(default="marketing", alias="class")
+    to: Recipient = "customer"
     priority: int = Field(default=0, ge=-100, le=100)  # higher wins a place in the budget
     max_lateness: Duration = timedelta(days=2)  # how far the budget may push it back
     variants: tuple[Variant, ...] = ()  # an A/B test: each customer's by a hash of their id
@@ -173,8 +180,24 @@ class Trigger(BaseModel):
             return tuple(str(day).strip().lower()[:3] for day in value)
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _alerts_earn_nothing(cls, data: object) -> object:
+        """An alert to the shop is credited with no order unless the file says otherwise
+        (which `_consistent` then refuses)."""
+        if isinstance(data, dict) and data.get("to") == "shop":
+            return {"attribution": "none", **data}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Trigger:
+        if self.to_shop:
+            self._check_alert()
+        elif self.message.startswith(SHOP_MESSAGE_PREFIX):
+            raise ValueError(
+                f"message {self.message!r} is written for the shop: a trigger sending it needs"
+                " to = 'shop'"
+            )
         if self.gap_floor > self.gap_ceiling:
             raise ValueError("gap_floor must not be longer than gap_ceiling")
         if not timedelta(hours=1) <= self.attribution_window <= MAX_ATTRIBUTION_WINDOW:
@@ -183,6 +206,18 @@ class Trigger(BaseModel):
             raise ValueError("wait_for_gap needs an order event, not a date")
         check_variants(self.variants)
         return self
+
+    def _check_alert(self) -> None:
+        """What an email to the shop cannot be: marketing, held out, split or credited."""
+        alert = "an alert to the shop (to = 'shop')"
+        if not self.message.startswith(SHOP_MESSAGE_PREFIX):
+            raise ValueError(f"{alert} sends a message named {SHOP_MESSAGE_PREFIX}…")
+        if self.is_marketing:
+            raise ValueError(f"{alert} needs class = 'transactional'")
+        if self.holdout or self.variants:
+            raise ValueError(f"{alert} has no holdout and no variants")
+        if self.attribution != "none":
+            raise ValueError(f"{alert} earns nothing: attribution = 'none'")
 
     def messages(self) -> list[str]:
         """Every template folder it sends: its own and its variants'."""
@@ -201,6 +236,11 @@ class Trigger(BaseModel):
     @property
     def is_marketing(self) -> bool:
         return self.message_class == "marketing"
+
+    @property
+    def to_shop(self) -> bool:
+        """Sent to the shop's `SHOP_ALERTS_TO` about the customer, not to the customer."""
+        return self.to == "shop"
 
     @property
     def weekdays(self) -> frozenset[int]:

@@ -25,6 +25,7 @@ INCOMING = frozenset(
         "membership.updated",
         "membership.ended",
         "survey.answered",
+        "survey.commented",
     }
 )
 # What Ladder makes itself (the daily segment refresh, the loyalty programme): never accepted

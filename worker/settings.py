@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     sender: EmailStr = DEMO_IDENTITY["sender"]
     postal_address: str = DEMO_IDENTITY["postal_address"]
     default_locale: str = "en"
+    # Where the shop's own alerts go (triggers with `to = "shop"`: a detractor's answer…), in
+    # DEFAULT_LOCALE. Unset: such alerts are skipped, saying so.
+    shop_alerts_to: EmailStr | None = None
     default_timezone: str = "UTC"
     default_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     # What one unit of another currency is worth in DEFAULT_CURRENCY, for orders that come
@@ -93,6 +96,8 @@ class Settings(BaseSettings):
     shop_url: str = DEMO_IDENTITY[
         "shop_url"
     ]  # links in emails; products at {shop_url}/products/{id}
+    # Where a happy customer can review the shop (`shop.review_url`; unset: SHOP_URL).
+    review_url: str | None = None
     recommendations_count: int = Field(default=3, ge=0, le=12)
     # How far ahead `customer.predicted_orders` and `customer.clv` look (the CLV models).
     clv_horizon_days: int = Field(default=365, ge=7, le=3650)
@@ -234,10 +239,12 @@ class Settings(BaseSettings):
             raise ValueError("SENDGRID_WEBHOOK_PUBLIC_KEY must be an elliptic-curve key")
         return value.strip()
 
-    @field_validator("public_url", "shop_url")
+    @field_validator("public_url", "shop_url", "review_url")
     @classmethod
-    def _check_web_address(cls, value: str, info: ValidationInfo) -> str:
+    def _check_web_address(cls, value: str | None, info: ValidationInfo) -> str | None:
         """Links in every email start here: an address no mail client opens is refused."""
+        if value is None:
+            return None
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             name = (info.field_name or "").upper()

@@ -66,12 +66,29 @@ def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
         "coffee_tips_1",  # the coffee tips series
         "coffee_tips_2",
         "coffee_tips_3",
+        "review_ask",  # a promoter's review ask
+        "shop_detractor",  # to the shop, about a detractor
     }
     assert {r.locale for r in renditions} == {"de", "en", "es", "ru", "zh"}
     assert {"champions", "loyal", "at_risk", "new", "prospect", "default"} <= {
         r.segment for r in renditions
     }
     assert all(r.email is not None for r in renditions)
+
+
+def test_an_email_to_the_shop_must_not_carry_the_customers_unsubscribe_link(
+    tmp_path: Path,
+) -> None:
+    templates = shop(tmp_path, "shop_detractor")
+    assert problems_in(templates) == []  # nor needs it, nor the postal address
+    path = templates / "shop_detractor" / "default.es.html.j2"
+    body, end = path.read_text(encoding="utf-8").rsplit("{% endblock %}", 1)
+    link = '<a href="{{ unsubscribe_url }}">x</a>\n'
+    path.write_text(f"{body}{link}{{% endblock %}}{end}", encoding="utf-8")
+    assert problems_in(templates) == [
+        "shop_detractor/default.es.html.j2:15: an email to the shop carries the customer's"
+        " unsubscribe link"
+    ]
 
 
 def test_an_undefined_name_is_reported_with_its_file_and_line(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -89,7 +90,12 @@ def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
         "birthday",
         "holiday-card",
         "moved-up",
+        "detractor-alert",
+        "detractor-comment",
+        "review-ask",
     }
+    assert triggers["detractor-alert"].to_shop and not triggers["review-ask"].to_shop
+    assert triggers["detractor-alert"].attribution == "none"  # an alert earns nothing
     assert triggers["thank-you"].wait == timedelta(hours=2)
     assert triggers["upsell"].cooldown == timedelta(days=30)
     assert triggers["win-back"].unless == ("order.placed",)
@@ -204,6 +210,40 @@ def test_a_trigger_is_marketing_unless_it_says_transactional(
     receipt = load_trigger(write(tmp_path, "b.toml", VALID + 'class = "transactional"\n'), env)
 
     assert (plain.message_class, receipt.message_class) == ("marketing", "transactional")
+
+
+ALERT = """\
+name    = "detractor"
+message = "shop_detractor"
+on      = "survey.answered"
+to      = "shop"
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (ALERT, "an alert to the shop (to = 'shop') needs class = 'transactional'"),
+        (ALERT + 'class = "transactional"\nholdout = 0.1\n', "has no holdout and no variants"),
+        (ALERT + 'class = "transactional"\nattribution = "received"\n', "earns nothing"),
+        (
+            ALERT.replace("shop_detractor", "win_back") + 'class = "transactional"\n',
+            "sends a message named shop_…",
+        ),
+        (
+            ALERT.replace('to      = "shop"\n', ""),
+            "message 'shop_detractor' is written for the shop: a trigger sending it needs"
+            " to = 'shop'",
+        ),
+    ],
+)
+def test_an_alert_to_the_shop_is_transactional_whole_and_sends_a_shop_message(
+    tmp_path: Path, env: SandboxedEnvironment, text: str, said: str
+) -> None:
+    with pytest.raises(TriggerError, match=re.escape(said)):
+        load_trigger(write(tmp_path, "alert.toml", text), env)
+    fine = load_trigger(write(tmp_path, "ok.toml", ALERT + 'class = "transactional"\n'), env)
+    assert (fine.to, fine.attribution, fine.is_marketing) == ("shop", "none", False)
 
 
 def test_an_unknown_message_class_is_named_with_its_line(

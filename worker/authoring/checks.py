@@ -15,6 +15,7 @@ from triggers.programme import (
     load_programme_file,
     programme_files,
 )
+from triggers.schema import SHOP_MESSAGE_PREFIX
 from worker.audience.segments import PROSPECT, SEGMENTS
 from worker.authoring.broadcast_checks import broadcast_problems, series_problems
 from worker.authoring.context_checks import condition_problems, template_problems
@@ -90,15 +91,7 @@ def lint_email(
     problems: list[Problem] = []
     tags = _Tags()
     tags.feed(email.html)
-    # The preferences link shares the unsubscribe link's prefix (`/u/<token>/preferences`): it
-    # does not count as one.
-    if not any(
-        href.startswith(unsubscribe_url) and not href.endswith("/preferences")
-        for href in tags.hrefs
-    ):
-        problems.append(Problem(f"{variant}:1", "no unsubscribe link ({{ unsubscribe_url }})"))
-    if postal_address not in email.text:
-        problems.append(Problem(f"{variant}:1", "no postal address ({{ shop.postal_address }})"))
+    problems.extend(_footer_problems(email, tags, templates_dir, unsubscribe_url, postal_address))
     for href in tags.hrefs:
         if not re.match(r"https?://[^/\s]", href):
             where = locate(templates_dir, variant, href.split("?")[0] or 'href=""')
@@ -116,6 +109,31 @@ def lint_email(
         if re.search(rf"\b{word}\b", email.text):
             where = locate(templates_dir, variant, word)
             problems.append(Problem(where, f"the email reads {word!r}: a value is missing"))
+    return problems
+
+
+def _footer_problems(
+    email: RenderedEmail, tags: _Tags, templates_dir: Path, unsubscribe_url: str, address: str
+) -> list[Problem]:
+    """An email to a customer carries their unsubscribe link and the shop's postal address;
+    one to the shop (a `shop_` message, about a customer) must not carry that link."""
+    variant = email.variant
+    # The preferences link shares the unsubscribe link's prefix (`/u/<token>/preferences`): it
+    # does not count as one.
+    unsubscribes = any(
+        href.startswith(unsubscribe_url) and not href.endswith("/preferences")
+        for href in tags.hrefs
+    )
+    if variant.startswith(SHOP_MESSAGE_PREFIX):
+        if not unsubscribes:
+            return []
+        where = locate(templates_dir, variant, "unsubscribe_url")
+        return [Problem(where, "an email to the shop carries the customer's unsubscribe link")]
+    problems = []
+    if not unsubscribes:
+        problems.append(Problem(f"{variant}:1", "no unsubscribe link ({{ unsubscribe_url }})"))
+    if address not in email.text:
+        problems.append(Problem(f"{variant}:1", "no postal address ({{ shop.postal_address }})"))
     return problems
 
 

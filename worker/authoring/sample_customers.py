@@ -9,6 +9,7 @@ from typing import Any
 
 from worker.audience.recommendations import product_url
 from worker.delivery.composing import personal_links
+from worker.rendering.variables import shop_view
 from worker.settings import Settings
 
 # The date every sample is rendered at, so snapshots and previews do not change by the day.
@@ -80,10 +81,15 @@ def sample_context(
                 "from": "member",
                 "to": "silver",
                 "direction": "up",
+                # What a survey's answer and comment carry (survey.answered, .commented).
+                "kind": "nps",
+                "score": 4,
+                "comment": "The tea was lovely, but the parcel took two weeks.",
             },
         },
         "customer": {
             "id": 0,
+            "email": "sample@example.com",
             "first_name": first if named else None,
             "last_name": last,
             "locale": locale,
@@ -120,12 +126,7 @@ def sample_context(
             "average_order_value": Decimal("53.12"),
         },
         "segment": segment or "default",
-        "shop": {
-            "name": settings.shop_name,
-            "postal_address": settings.postal_address,
-            "url": shop_url,
-            "currency": settings.default_currency,
-        },
+        "shop": shop_view(settings),
         "recommendations": [
             {
                 "product_id": pid,

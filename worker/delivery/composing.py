@@ -32,19 +32,21 @@ def compose(
     compiled = runtime.triggers.by_name.get(delivery.trigger)
     # A broadcast's delivery carries its class on the row (its file is not a trigger).
     message_class = compiled.trigger.message_class if compiled else delivery.message_class
-    links = personal_links(settings, customer.id, message_class, delivery.id)  # type: ignore[arg-type]
-    unsubscribe_url = links["unsubscribe_url"]
+    # An alert to the shop: about the customer, in the shop's language, to the shop, and
+    # without the customer's own links (one click there would unsubscribe them).
+    to_shop = compiled is not None and compiled.trigger.to_shop
+    links = {} if to_shop else personal_links(settings, customer.id, message_class, delivery.id)  # type: ignore[arg-type]
     context = {**context, **links, "message_class": message_class}
     rendered = runtime.renderer.render(
         delivery.message,
-        segment=customer.segment,
-        locale=customer.locale,
+        segment=None if to_shop else customer.segment,
+        locale=settings.default_locale if to_shop else customer.locale,
         context=context,
         campaign=delivery.trigger,
     )
     email = OutgoingEmail(
         delivery_id=delivery.id,  # type: ignore[arg-type]
-        to=customer.email,
+        to=str(settings.shop_alerts_to) if to_shop else customer.email,
         sender=str(settings.sender),
         sender_name=settings.shop_name,
         subject=rendered.subject,
@@ -52,7 +54,9 @@ def compose(
         text=rendered.text,
         created_at=now,
         key=delivery_key(delivery.id, delivery.created_at),  # type: ignore[arg-type]
-        headers=unsubscribe_headers(unsubscribe_url) if message_class == "marketing" else {},
+        headers=unsubscribe_headers(links["unsubscribe_url"])
+        if message_class == "marketing"
+        else {},
         categories=(delivery.trigger, delivery.message),
         custom_args={
             "delivery_id": str(delivery.id),

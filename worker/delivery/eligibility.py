@@ -64,7 +64,9 @@ def _trigger_eligibility(
     if compiled is None:
         return Verdict(DeliveryStatus.CANCELLED, f"trigger {delivery.trigger!r} no longer exists")
     trigger = compiled.trigger
-    refused = _refused(claimed, trigger)
+    # An alert goes to the shop: the customer's consent and suppressions are about their own
+    # address, not the shop's.
+    refused = _alert_refused(runtime) if trigger.to_shop else _refused(claimed, trigger)
     if refused is not None:
         return refused
     if trigger.unless:
@@ -157,6 +159,14 @@ def _refused(claimed: Claimed, trigger: Trigger | Broadcast | Series) -> Verdict
         return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
     if trigger.message_class in claimed.opted_out:
         return Verdict(DeliveryStatus.SUPPRESSED, f"opted out of {trigger.message_class} mail")
+    return None
+
+
+def _alert_refused(runtime: Runtime) -> Verdict | None:
+    if runtime.settings.shop_alerts_to is None:
+        return Verdict(
+            DeliveryStatus.SKIPPED, "an alert to the shop, and SHOP_ALERTS_TO is not set"
+        )
     return None
 
 

@@ -24,6 +24,7 @@ def customer_view(customer: Customer, *, now: datetime, default_currency: str) -
     last = customer.last_order_at
     return {
         "id": customer.id,
+        "email": customer.email,
         "first_name": customer.first_name,
         "last_name": customer.last_name,
         "locale": customer.locale,
@@ -51,6 +52,7 @@ def shop_view(settings: Settings) -> dict[str, Any]:
         "name": settings.shop_name,
         "postal_address": settings.postal_address,
         "url": settings.shop_url,
+        "review_url": settings.review_url or settings.shop_url,
         "currency": settings.default_currency,
     }
 

@@ -159,6 +159,9 @@ class Settings(BaseSettings):
     # The frequency budget: marketing emails per customer per rolling day and week (0: no limit).
     marketing_per_day: int = Field(default=1, ge=0)
     marketing_per_week: int = Field(default=2, ge=0)
+    # The global holdout: this share of customers (always the same ones) gets no marketing at
+    # all, so `ladder report lift` can measure the whole programme against them.
+    global_holdout: float = Field(default=0.0, ge=0.0, le=0.5)
 
     @field_validator("send_window")
     @classmethod

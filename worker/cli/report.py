@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +19,7 @@ from worker.authoring.report_page import page
 from worker.authoring.reporting import emails_tables, lift_tables
 from worker.authoring.value_reporting import customer_sections
 from worker.cli.output import console, fail
-from worker.measurement.lift import lifts
+from worker.measurement.lift import lifts, programme_lift
 from worker.measurement.performance import performance
 from worker.settings import get_settings
 
@@ -59,6 +59,11 @@ def report(
     with session(settings.database_url) as db:
         lines = performance(db, since=start, until=end, default_locale=settings.default_locale)
         found = lifts(db, since=start, until=end)
+        # The whole programme against the global holdout: over the period, else the last year.
+        last = end or current_time.now()
+        first = start or last - timedelta(days=365)
+        whole = programme_lift(db, share=settings.global_holdout, since=first, until=last)
+        found += [whole] if whole is not None else []
         sections = customer_sections(db, settings, chosen, day=day, since=start, until=end)
     if as_json:
         out: dict[str, Any] = {"currency": currency, "since": since, "until": until}

@@ -20,6 +20,7 @@ from triggers.broadcast import PREFIX, Broadcast
 from triggers.series import PREFIX as SERIES_PREFIX
 from triggers.series import Series
 from worker.delivery.claims import Batch, Claimed
+from worker.measurement.assignment import global_reason, in_global_holdout
 from worker.runtime import Runtime
 from worker.scheduling import budget, rules, series
 
@@ -66,7 +67,7 @@ def _trigger_eligibility(
     trigger = compiled.trigger
     # An alert goes to the shop: the customer's consent and suppressions are about their own
     # address, not the shop's.
-    refused = _alert_refused(runtime) if trigger.to_shop else _refused(claimed, trigger)
+    refused = _alert_refused(runtime) if trigger.to_shop else _refused(claimed, trigger, runtime)
     if refused is not None:
         return refused
     if trigger.unless:
@@ -120,7 +121,7 @@ def _broadcast_eligibility(
     broadcast = runtime.broadcasts.get(name)
     if broadcast is None:
         return Verdict(DeliveryStatus.CANCELLED, f"broadcast {name!r} no longer exists")
-    refused = _refused(claimed, broadcast)
+    refused = _refused(claimed, broadcast, runtime)
     if refused is not None:
         return refused
     if broadcast.is_marketing:
@@ -136,7 +137,7 @@ def _series_eligibility(
     found = runtime.series.get(name)
     if found is None:
         return Verdict(DeliveryStatus.CANCELLED, f"series {name!r} no longer exists")
-    refused = _refused(claimed, found)
+    refused = _refused(claimed, found, runtime)
     if refused is not None:
         return refused
     customer_id: int = claimed.customer.id  # type: ignore[assignment]
@@ -150,13 +151,19 @@ def _series_eligibility(
     return None
 
 
-def _refused(claimed: Claimed, trigger: Trigger | Broadcast | Series) -> Verdict | None:
+def _refused(
+    claimed: Claimed, trigger: Trigger | Broadcast | Series, runtime: Runtime
+) -> Verdict | None:
     """Whether the person still wants this class of mail: the suppression list, marketing
-    consent and their per-class preferences, read again with the claim."""
+    consent and their per-class preferences, read again with the claim; and whether they are
+    in the global holdout, who get no marketing (a broadcast's rows, a series' steps)."""
     if claimed.suppressed:
         return Verdict(DeliveryStatus.SUPPRESSED, "address is on the suppression list")
     if trigger.is_marketing and not claimed.customer.accepts_marketing:
         return Verdict(DeliveryStatus.SUPPRESSED, "no marketing consent")
+    share = runtime.settings.global_holdout
+    if trigger.is_marketing and in_global_holdout(claimed.customer.id, share):  # type: ignore[arg-type]
+        return Verdict(DeliveryStatus.SKIPPED, global_reason(share))
     if trigger.message_class in claimed.opted_out:
         return Verdict(DeliveryStatus.SUPPRESSED, f"opted out of {trigger.message_class} mail")
     return None

@@ -5,7 +5,9 @@ verdict in words that says when there are too few to tell.
 Both groups are every customer the trigger chose in the period (its cooldown and conditions
 passed; the holdout is decided by a hash of trigger and customer when the row is made), not
 just those whose email went: a mailed customer whose email was cancelled by an order of their
-own stays mailed, as a held-out one who ordered stays held out (intention to treat).
+own stays mailed, as a held-out one who ordered stays held out (intention to treat). Customers
+in the global holdout are left out of every trigger's groups: they are the whole programme's
+control group (`programme_lift`), held out of every trigger at once.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Float, case, cast, func, or_, select
 from sqlmodel import Session
 
 from models import DeliveryStatus
-from models.tables import DELIVERIES, ORDERS
+from models.tables import CUSTOMERS, DELIVERIES, ORDERS
+from worker.measurement.assignment import GLOBAL_REASON, global_holdout_sql
 from worker.measurement.performance import net_revenue
 
 Z95 = 1.959964  # two-sided 95 %
@@ -96,7 +99,8 @@ def lifts(db: Session, *, since: datetime | None, until: datetime | None) -> lis
     """One Lift for each trigger that held anyone out among its rows due in [since, until)."""
     d = DELIVERIES.c
     chosen = select(d.trigger, d.customer_id, d.status, d.send_at, d.attribution_window_s).where(
-        d.status != DeliveryStatus.SKIPPED.value
+        d.status != DeliveryStatus.SKIPPED.value,
+        or_(d.reason.is_(None), ~d.reason.startswith(GLOBAL_REASON)),
     )
     if since is not None:
         chosen = chosen.where(d.send_at >= since)
@@ -113,6 +117,66 @@ def lifts(db: Session, *, since: datetime | None, until: datetime | None) -> lis
         mine = [r for r in rows if r.trigger == trigger]
         found.append(_lift(trigger, mine, orders))
     return found
+
+
+# The whole programme's line in the lift table.
+PROGRAMME = "all marketing"
+
+
+def programme_lift(db: Session, *, share: float, since: datetime, until: datetime) -> Lift | None:
+    """Every customer who could get marketing (consent now, known before `until`): those in the
+    global holdout against the rest, by who bought in [since, until) and their net revenue
+    then. None without a global holdout. One statement, set-based, however many customers."""
+    if share <= 0:
+        return None
+    o, c = ORDERS.c, CUSTOMERS.c
+    spent = (
+        select(o.customer_id, func.sum(net_revenue()).label("revenue"))
+        .where(o.placed_at >= since, o.placed_at < until)
+        .group_by(o.customer_id)
+        .subquery()
+    )
+    revenue = func.coalesce(spent.c.revenue, 0)
+    held = case((global_holdout_sql(c.id, share), 1), else_=0).label("held")
+    statement = (
+        select(
+            held,
+            func.count().label("customers"),
+            func.sum(case((revenue > 0, 1), else_=0)).label("converted"),
+            func.sum(revenue).label("revenue"),
+            func.sum(cast(revenue, Float) * cast(revenue, Float)).label("squares"),
+        )
+        .select_from(CUSTOMERS.outerjoin(spent, spent.c.customer_id == c.id))
+        .where(c.accepts_marketing.is_(True), c.created_at < until)
+        .group_by(held)
+    )
+    moments = {bool(row.held): row for row in db.execute(statement)}
+    groups = {
+        held: Group(int(row.customers), int(row.converted or 0), int(row.revenue or 0))
+        for held, row in moments.items()
+    }
+    mailed, held_out = groups.get(False, Group(0, 0, 0)), groups.get(True, Group(0, 0, 0))
+    squares = {held: float(row.squares or 0) for held, row in moments.items()}
+    conversion = _rate_interval(mailed, held_out)
+    money = _moments_interval(mailed, squares.get(False, 0.0), held_out, squares.get(True, 0.0))
+    too_small = _too_small(mailed, held_out)
+    verdict = _verdict(mailed, held_out, conversion, money, too_small)
+    return Lift(PROGRAMME, mailed, held_out, conversion, money, too_small, verdict)
+
+
+def _moments_interval(a: Group, a_squares: float, b: Group, b_squares: float) -> Interval:
+    """`_mean_interval` from each group's count, sum and sum of squares."""
+    if not a.customers or not b.customers:
+        return Interval(math.nan, math.nan, math.nan)
+
+    def variance(g: Group, squares: float) -> float:
+        if g.customers < 2:
+            return 0.0
+        return max(squares - g.customers * g.per_customer**2, 0.0) / (g.customers - 1)
+
+    diff = a.per_customer - b.per_customer
+    se = math.sqrt(variance(a, a_squares) / a.customers + variance(b, b_squares) / b.customers)
+    return Interval(diff, diff - Z95 * se, diff + Z95 * se)
 
 
 def _orders_of(db: Session, customers: set[int]) -> dict[int, tuple[list[datetime], list[Any]]]:

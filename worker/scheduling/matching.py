@@ -19,6 +19,7 @@ from models.tables import DELIVERIES, EVENTS
 from models.types import UTCDateTime
 from triggers import CompiledTrigger, ConditionError, Trigger, TriggerSet
 from triggers.programme import Programme
+from worker.measurement import assignment
 from worker.processing.orders import OrderLines
 from worker.rendering.variables import build_context
 from worker.scheduling import ab_split, rules
@@ -134,6 +135,10 @@ class Scheduler:
         if status is DeliveryStatus.SCHEDULED:
             status, reason = _rules_say(db, trigger, customer, when.due_at, now)
             reason = reason or when.reason
+        if status is DeliveryStatus.SCHEDULED and trigger.is_marketing:
+            share = self.settings.global_holdout
+            if assignment.in_global_holdout(customer.id, share):  # type: ignore[arg-type]
+                status, reason = DeliveryStatus.HELD_OUT, assignment.global_reason(share)
         variant = _variant_of(trigger, customer.id)  # type: ignore[arg-type]
         return {
             "dedupe_key": key,

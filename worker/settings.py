@@ -29,6 +29,13 @@ class EmailBackend(StrEnum):
     FILE = "file"
     CONSOLE = "console"
     SENDGRID = "sendgrid"
+    SMTP = "smtp"
+
+
+class SmtpSecurity(StrEnum):
+    STARTTLS = "starttls"  # port 587: plain, then upgraded before anything is said
+    TLS = "tls"  # port 465: TLS from the first byte
+    NONE = "none"  # a relay on this host or a private network, with no credentials
 
 
 class Environment(StrEnum):
@@ -72,6 +79,17 @@ class Settings(BaseSettings):
     # timestamp accepted, against replays.
     sendgrid_webhook_public_key: str | None = None
     sendgrid_webhook_max_age_s: float = Field(default=600.0, gt=0)
+    # EMAIL_BACKEND=smtp: any provider's SMTP relay, or the shop's own server.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    # A private CA (a shop's own server with its own certificate); unset: the system's.
+    smtp_ca_file: Path | None = None
+    # Messages per second, shared by every worker process (in Redis when REDIS_URL).
+    smtp_messages_per_s: int | None = Field(default=None, gt=0)
     # After a 401/403 sending pauses; the next delivery after this long probes again.
     sending_pause_probe_s: float = Field(default=300.0, gt=0)
     ladder_api_token: SecretStr | None = None
@@ -278,6 +296,20 @@ class Settings(BaseSettings):
         # In any mode: found only at the first send, it would leave that delivery `sending`.
         if self.email_backend is EmailBackend.SENDGRID and self.sendgrid_api_key is None:
             raise ValueError("SENDGRID_API_KEY must be set when EMAIL_BACKEND=sendgrid")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_an_smtp_backend_without_a_safe_server(self) -> Self:
+        if self.email_backend is not EmailBackend.SMTP:
+            return self
+        if not self.smtp_host:
+            raise ValueError("SMTP_HOST must be set when EMAIL_BACKEND=smtp")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("set both SMTP_USERNAME and SMTP_PASSWORD, or neither")
+        if self.smtp_username is not None and self.smtp_security is SmtpSecurity.NONE:
+            raise ValueError(
+                "SMTP_SECURITY=none would send SMTP_PASSWORD in the clear: use starttls or tls"
+            )
         return self
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ from worker.delivery.claims import (
 )
 from worker.delivery.composing import compose
 from worker.delivery.eligibility import Verdict, eligibility
+from worker.processing.preferences import suppress
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.rendering.renderer import RenderError
 from worker.rendering.variables import build_context
@@ -80,7 +81,7 @@ def deliver(
     try:
         message_id = runtime.provider.send(email)
     except DeliveryError as exc:
-        return record_refusal(db, delivery, exc, now=now, runtime=runtime, batch=batch)
+        return record_refusal(db, delivery, exc, now=now, runtime=runtime, batch=batch, to=email.to)
     # The provider took it (SendGrid: 202). From here to the commit below is the one window
     # where a crash could leave a sent email recorded as `sending`: nothing else happens in it.
     finish(
@@ -110,18 +111,22 @@ def record_refusal(
     now: datetime,
     runtime: Runtime,
     batch: Batch | None = None,
+    to: str | None = None,
 ) -> DeliveryStatus:
-    """Records why the provider did not take the email, on the claimed row. Permanent:
-    `failed` with its message. Refused credentials: sending pauses for every worker and the
-    delivery waits, `scheduled`. Rate-limited: `scheduled` again, due when the limit resets
-    (not a failure; a batch learns it through `Batch.limited_until`). Otherwise a failure is
-    counted: `scheduled`, due after the back-off (`retries`), or `failed` after the last one
-    allowed. A delivery put back is left for the clock's relay (`enqueued_at` NULL): its retry
-    is a row, so a worker that dies holding a message loses no retry.
+    """Records why the provider did not take the email, on the claimed row. Permanent: `failed`
+    with its message (and for a bounce, `to` on the suppression list). Refused credentials:
+    sending pauses for every worker and the delivery waits, `scheduled`. Rate-limited:
+    `scheduled` again, due when the limit resets (not a failure; a batch learns it through
+    `Batch.limited_until`). Otherwise a failure is counted: `scheduled`, due after the back-off
+    (`retries`), or `failed` after the last one allowed. A delivery put back is left for the
+    clock's relay (`enqueued_at` NULL): its retry is a row, so a worker that dies holding a
+    message loses no retry.
     """
     delivery_id = int(delivery.id or 0)
     if exc.permanent:
         finish(db, delivery_id, DeliveryStatus.FAILED, batch, reason=str(exc))
+        if exc.bounce and to:  # no such address: no mail of any class goes there again
+            suppress(db, to, f"bounce: {exc}", now=now)
         return DeliveryStatus.FAILED
     if exc.pauses_sending:
         backend = runtime.settings.email_backend.value

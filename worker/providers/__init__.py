@@ -24,6 +24,8 @@ class DeliveryError(Exception):
     `retry_after_s`: rate-limited, try again after this long (not counted as a failure).
     `pauses_sending`: the provider refuses our credentials, so every email would fail alike:
     stop sending instead of failing them one by one.
+    `bounce`: permanent because the address does not exist (an SMTP 5.1.x): it is suppressed,
+    as a bounce the provider reports later would be.
     """
 
     def __init__(
@@ -33,9 +35,11 @@ class DeliveryError(Exception):
         permanent: bool,
         retry_after_s: float | None = None,
         pauses_sending: bool = False,
+        bounce: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.bounce = bounce
         self.retry_after_s = retry_after_s
         self.pauses_sending = pauses_sending
 

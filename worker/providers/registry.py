@@ -8,12 +8,14 @@ from worker.providers import Provider
 from worker.providers.console import ConsoleProvider
 from worker.providers.files import FileProvider
 from worker.providers.sendgrid import SendGridProvider
+from worker.providers.smtp import SmtpProvider
 from worker.settings import EmailBackend, Settings
 
 PROVIDERS: dict[EmailBackend, Callable[[Settings], Provider]] = {
     EmailBackend.FILE: FileProvider.from_settings,
     EmailBackend.CONSOLE: ConsoleProvider.from_settings,
     EmailBackend.SENDGRID: SendGridProvider.from_settings,
+    EmailBackend.SMTP: SmtpProvider.from_settings,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -16,6 +17,7 @@ from worker.authoring.planning import plan
 from worker.cli import app
 from worker.cli.authoring import print_plan
 from worker.demo.time_machine import time_machine
+from worker.measurement.assignment import in_global_holdout
 from worker.runtime import Runtime
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -111,3 +113,41 @@ def test_plan_and_explain_fit_80_columns_without_cutting_names_or_times(
     if command[0] == "explain":
         assert f"{T0:%Y-%m-%d %H:%M}" in done.output  # a time whole, on one line
         assert "order.placed" in done.output.replace("\n", "")
+
+
+def test_plan_reads_send_if_on_todays_facts_and_counts_the_global_holdout(
+    runtime: Runtime,  # noqa: ARG001
+    tmp_path: Path,
+) -> None:
+    triggers = tmp_path / "triggers"
+    triggers.mkdir()
+    (triggers / "vip.toml").write_text(
+        'name = "vip-note"\nmessage = "thank_you"\non = "order.placed"\n'
+        "send_if = \"customer.segment == 'champions'\"\n",
+        encoding="utf-8",
+    )
+    people = [f"c{i}@example.com" for i in range(40)]
+    settings = {"TRIGGERS_DIR": str(triggers), "GLOBAL_HOLDOUT": "0.25"}
+    with time_machine(T0, settings=settings) as machine:
+        machine.happen(*(machine.order_placed(email) for email in people))
+        machine.advance(timedelta(hours=1))
+        db = machine.db
+        db.execute(
+            update(Customer).where(col(Customer.email) == people[0]).values(segment="champions")
+        )
+        db.commit()
+        found = plan(
+            db, triggers=machine.runtime.triggers, settings=machine.runtime.settings,
+            now=machine.now, days=30,
+        )  # fmt: skip
+        ids = {c.email: c.id for c in db.exec(select(Customer)).all()}
+
+    held = {email for email in people if in_global_holdout(ids[email] or 0, 0.25)}
+    assert 0 < len(held) < len(people)
+    assert found.held_out["vip-note"] == len(held)  # no marketing at all for them
+    champion = 0 if people[0] in held else 1
+    assert sum(n for (name, _, _), n in found.emails.items() if name == "vip-note") == champion
+    assert found.not_send_if["vip-note"] == len(people) - len(held) - champion
+    console = Console(record=True, width=80)
+    print_plan(found, console)
+    assert "send_if" in console.export_text()

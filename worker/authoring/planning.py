@@ -5,6 +5,8 @@ if they happened again (their `when` on today's customer facts), date triggers l
 calendar ahead, segment triggers see the moves a refresh would make now (later ones cannot
 be foreseen), and the frequency budget is simulated per customer over all of them. `unless`
 cancellations are not simulated: a trigger that waits for silence counts as if nobody answered.
+`send_if`, checked only when an email is about to go, is read on today's facts: an estimate of
+what the wait will change, counted apart.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from sqlmodel import Session, col, select
 from models import Customer, Delivery, DeliveryStatus, Event, Order
 from triggers import CompiledTrigger, ConditionError, TriggerSet
 from worker.audience import dates, segments
-from worker.rendering.variables import build_context, customer_view
+from worker.measurement.assignment import in_global_holdout
+from worker.rendering.variables import build_context, customer_view, shop_view
 from worker.scheduling import rules
 from worker.scheduling.budget import MARKETING
 from worker.settings import Settings
@@ -32,6 +35,7 @@ class Planned:
     customer: Customer
     send_at: datetime
     due_at: datetime
+    may_send: bool = True  # `send_if` holds on today's facts
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Plan:
     emails: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     held_out: Counter[str] = field(default_factory=Counter)
     no_consent: Counter[str] = field(default_factory=Counter)
+    not_send_if: Counter[str] = field(default_factory=Counter)  # `send_if` would not hold
     deferred: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
 
@@ -66,10 +71,15 @@ def plan(
     for planned in matched:
         name, customer = planned.trigger.trigger.name, planned.customer
         result.entering[name].add(customer.id)  # type: ignore[arg-type]
-        if planned.trigger.trigger.is_marketing and not customer.accepts_marketing:
+        marketing = planned.trigger.trigger.is_marketing
+        if marketing and not customer.accepts_marketing:
             result.no_consent[name] += 1
-        elif rules.holdout_reason(planned.trigger.trigger, customer.id):  # type: ignore[arg-type]
+        elif rules.holdout_reason(planned.trigger.trigger, customer.id) or (  # type: ignore[arg-type]
+            marketing and in_global_holdout(customer.id, settings.global_holdout)  # type: ignore[arg-type]
+        ):
             result.held_out[name] += 1
+        elif not planned.may_send:
+            result.not_send_if[name] += 1
         else:
             sendable.append(planned)
     _simulate_budget(db, sendable, result, settings=settings, now=now)
@@ -92,6 +102,13 @@ def _matches(compiled: CompiledTrigger, context: Any) -> bool:
         return False  # `ladder check` and the deliveries' `failed` rows say why
 
 
+def _may_send(compiled: CompiledTrigger, context: Any) -> bool:
+    try:
+        return compiled.may_send(context)
+    except ConditionError:
+        return False
+
+
 def _replayed(
     db: Session, compiled: CompiledTrigger, *, settings: Settings, now: datetime, period: timedelta
 ) -> list[Planned]:
@@ -104,7 +121,8 @@ def _replayed(
     ).all()
     planned = []
     for event, customer in found:
-        if not _matches(compiled, _context(db, event, customer, settings, now)):
+        context = _context(db, event, customer, settings, now)
+        if not _matches(compiled, context):
             continue
         when = rules.when_due(
             trigger,
@@ -115,7 +133,9 @@ def _replayed(
             now=now,
         )
         if when.send_at < now + period:
-            planned.append(Planned(compiled, customer, when.send_at, when.due_at))
+            planned.append(
+                Planned(compiled, customer, when.send_at, when.due_at, _may_send(compiled, context))
+            )
     return planned
 
 
@@ -144,7 +164,8 @@ def _dated(
                 settings=settings,
                 now=now,
             )
-            planned.append(Planned(compiled, customer, when.send_at, when.due_at))
+            may = _may_send(compiled, context)
+            planned.append(Planned(compiled, customer, when.send_at, when.due_at, may))
     return planned
 
 
@@ -157,7 +178,7 @@ def _ladder_context(
         "customer": customer_view(customer, now=now, default_currency=settings.default_currency),
         "order": None,
         "before": None,
-        "shop": {"name": settings.shop_name, "postal_address": settings.postal_address},
+        "shop": shop_view(settings),
         "now": now,
     }
 
@@ -182,7 +203,8 @@ def _moved(
             when = rules.when_due(
                 trigger, occurred_at=now, payload={}, customer=customer, settings=settings, now=now
             )
-            planned.append(Planned(compiled, customer, when.send_at, when.due_at))
+            may = _may_send(compiled, context)
+            planned.append(Planned(compiled, customer, when.send_at, when.due_at, may))
     return planned
 
 

@@ -141,7 +141,7 @@ def print_plan(found: Plan, console: Console) -> None:
     """Per trigger, then per trigger x segment x locale, as rich tables."""
     columns = (
         "trigger", "customers entering", "emails", "held out", "no consent",
-        "deferred by budget", "skipped by budget",
+        "send_if not now", "deferred by budget", "skipped by budget",
     )  # fmt: skip
     summary = table(
         f"ladder plan: the next {found.days} days (an estimate, nothing is sent)",
@@ -152,15 +152,13 @@ def print_plan(found: Plan, console: Console) -> None:
     per_trigger: Counter[str] = Counter()
     for (name, _, _), count in found.emails.items():
         per_trigger[name] += count
+    apart = (found.held_out, found.no_consent, found.not_send_if, found.deferred, found.skipped)
     for name in sorted(found.entering):
         summary.add_row(
             name,
             str(len(found.entering[name])),
             str(per_trigger[name]),
-            *(
-                str(c[name])
-                for c in (found.held_out, found.no_consent, found.deferred, found.skipped)
-            ),
+            *(str(counts[name]) for counts in apart),
         )
     console.print(summary)
     detail = table(

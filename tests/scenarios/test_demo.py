@@ -26,6 +26,9 @@ from worker.demo import replay, run_demo
 from worker.runtime import Runtime, get_runtime
 
 
+# A year of a small shop, replayed: about a minute alone, and over the suite's two minutes on a
+# machine busy with other work.
+@pytest.mark.timeout(360)
 def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

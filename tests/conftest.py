@@ -35,6 +35,9 @@ from worker.queue import broker as broker_module
 from worker.queue.allinone import installed
 from worker.runtime import Runtime
 
+# Fixtures shared by modules that do not import them: Chromium for the pages people look at.
+pytest_plugins = ["tests.support.browser"]
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:

@@ -6,12 +6,9 @@ The reference screenshot is refreshed with `make snapshots` (UPDATE_SNAPSHOTS=1)
 
 from __future__ import annotations
 
-import base64
 import email
 import email.policy
-import os
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,33 +16,27 @@ from pathlib import Path
 import pytest
 import uvicorn
 from pydantic import SecretStr
-from selenium import webdriver
 from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
     WebDriverException,
 )
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
+from tests.support.browser import (
+    MAX_DIFFERENT_PIXELS,
+    SCREENSHOTS,
+    assert_looks_like,
+    different_pixels,
+)
+from tests.support.services import free_port
 from tests.support.waiting import wait_until
 from worker.settings import PROJECT_ROOT, Settings
 from worker.web import create_app
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-REFERENCE = Path(__file__).parent / "screenshots" / "studio_win_back_champions_de.png"
-UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
-MAX_DIFFERENT_PIXELS = 0.01  # anti-aliasing may move a few pixels; a layout change moves many
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+REFERENCE = SCREENSHOTS / "studio_win_back_champions_de.png"
 
 
 @pytest.fixture
@@ -80,70 +71,6 @@ def studio(tmp_path: Path, templates: Path) -> Iterator[str]:
     yield f"http://marketing:s3cret-preview@127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    for path, package in (
-        (CHROMIUM, "chromium"),
-        (CHROMEDRIVER, "chromium-driver"),
-        ("/usr/share/fonts/truetype/liberation", "fonts-liberation"),
-        ("/usr/share/fonts/truetype/dejavu", "fonts-dejavu-core"),
-    ):
-        assert Path(path).exists(), (
-            f"{path} is missing: install Debian's {package} (`make test` installs the browser"
-            " and its fonts when run as root)"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        "--force-device-scale-factor=1",
-        "--window-size=1280,1000",
-        "--font-render-hinting=none",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def different_pixels(driver: WebDriver, first: bytes, second: bytes) -> float:
-    """The share of pixels that differ between two PNGs, measured by the browser's canvas."""
-    script = """
-    const [a, b, done] = arguments;
-    const load = (data) => new Promise((ok) => {
-      const image = new Image(); image.onload = () => ok(image); image.src = data; });
-    Promise.all([load(a), load(b)]).then(([one, two]) => {
-      if (one.width !== two.width || one.height !== two.height) { done(1); return; }
-      const pixels = (image) => {
-        const canvas = document.createElement("canvas");
-        canvas.width = image.width; canvas.height = image.height;
-        const context = canvas.getContext("2d"); context.drawImage(image, 0, 0);
-        return context.getImageData(0, 0, image.width, image.height).data;
-      };
-      const p = pixels(one), q = pixels(two);
-      let different = 0;
-      for (let i = 0; i < p.length; i += 4) {
-        const distance = Math.abs(p[i] - q[i]) + Math.abs(p[i + 1] - q[i + 1])
-          + Math.abs(p[i + 2] - q[i + 2]);
-        if (distance > 48) different++;
-      }
-      done(different / (p.length / 4));
-    });
-    """
-
-    def url(png: bytes) -> str:
-        return "data:image/png;base64," + base64.b64encode(png).decode()
-
-    share: float = driver.execute_async_script(script, url(first), url(second))
-    return share
 
 
 def subject_shown(driver: WebDriver) -> str:
@@ -201,15 +128,7 @@ def test_a_marketer_picks_a_german_champion_and_sees_the_email_at_both_widths(
     browser.switch_to.default_content()
 
     shot = desktop.screenshot_as_png
-    if UPDATE or not REFERENCE.exists():
-        REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-        REFERENCE.write_bytes(shot)
-        assert UPDATE, f"wrote a first {REFERENCE.name}: review it and commit it"
-    share = different_pixels(browser, shot, REFERENCE.read_bytes())
-    assert share <= MAX_DIFFERENT_PIXELS, (
-        f"the desktop email differs from {REFERENCE.name} in {share:.1%} of its pixels: "
-        "if the change is intended, run `make snapshots` and review the image"
-    )
+    assert_looks_like(browser, shot, REFERENCE)
 
 
 def test_a_marketer_sends_the_email_she_sees_to_herself_as_a_test(

@@ -26,13 +26,9 @@ from models import (
     Order,
 )
 from worker import current_time
-from worker.authoring.report_page import page
-from worker.authoring.reporting import emails_tables, lift_tables
-from worker.authoring.value_reporting import customer_sections
+from worker.authoring.report import SECTIONS, gather
 from worker.demo.broadcasting import broadcasts_table, series_table
 from worker.event_types import LOYALTY_EVENTS
-from worker.measurement.lift import lifts
-from worker.measurement.performance import performance
 from worker.settings import Settings
 
 SENT = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
@@ -237,24 +233,15 @@ def print_summary(console: Console, db: Session, run: Run) -> None:
     console.print(look_around(db, run), highlight=False, soft_wrap=True)
 
 
-CUSTOMER_SECTIONS = ("clv", "value", "abc", "nps")
-
-
 def print_report(console: Console, db: Session, settings: Settings, *, page_to: Path) -> None:
     """`ladder report`'s tables for the whole run (what the emails earned, what holdouts say),
     printed and written as one page (`ladder report --html`) to `page_to`."""
     console.rule("[bold]What the emails earned (ladder report)")
-    lines = performance(db, since=None, until=None, default_locale=settings.default_locale)
-    found = lifts(db, since=None, until=None)
-    shown = emails_tables(lines, settings.default_currency)
-    shown += lift_tables(found, settings.default_currency)
     today = current_time.now()
-    sections = customer_sections(db, settings, CUSTOMER_SECTIONS, day=today.date(), since=None,
-                                 until=None)  # fmt: skip
-    shown += sections.tables()
-    for renderable in shown:
+    found = gather(db, settings, SECTIONS, day=today.date(), since=None, until=None, now=today)
+    for renderable in found.tables():
         console.print(renderable)
-    page_to.write_text(page(f"{settings.shop_name}: the demo's report", shown, found), "utf-8")
+    page_to.write_text(found.page(f"{settings.shop_name}: the demo's report"), "utf-8")
     console.print(f"The report as one page: [bold]{page_to}[/bold]")
 
 

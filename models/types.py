@@ -1,4 +1,5 @@
-"""Column types and value helpers: UTC timestamps and money in minor units."""
+"""Column types and value helpers: UTC timestamps (and seconds added to one, in SQL) and money
+in minor units."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 # ISO 4217 currencies whose minor unit is not the cent; everything else has two decimals.
@@ -61,3 +64,25 @@ def to_minor(amount: str | int | Decimal, currency: str) -> int:
 def to_major(minor: int, currency: str) -> Decimal:
     """Minor units back to a Decimal in major units, for templates and conditions."""
     return Decimal(minor).scaleb(-minor_digits(currency))
+
+
+class plus_seconds(FunctionElement[datetime]):
+    """`when + seconds` as SQL, for a UTCDateTime column and an integer column or value:
+    exact on PostgreSQL; on SQLite (text to the millisecond) up to a millisecond late."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(plus_seconds, "postgresql")
+def _plus_seconds_postgresql(element: plus_seconds, compiler: Any, **kw: Any) -> str:
+    when, seconds = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"({when} + make_interval(secs => {seconds}))"
+
+
+@compiles(plus_seconds, "sqlite")
+def _plus_seconds_sqlite(element: plus_seconds, compiler: Any, **kw: Any) -> str:
+    # SQLAlchemy writes microseconds ("…:00.000000"); strftime gives milliseconds, padded so
+    # that a time at the very end still compares as inside.
+    when, seconds = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"(strftime('%Y-%m-%d %H:%M:%f', {when}, ({seconds}) || ' seconds') || '999')"

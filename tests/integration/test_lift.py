@@ -91,6 +91,28 @@ def test_a_holdout_of_sixty_shows_the_lift_with_its_interval(db: Session, runtim
     )
 
 
+def test_an_order_at_the_window_s_last_second_counts_and_one_a_second_later_does_not(
+    db: Session, runtime: Runtime
+) -> None:
+    shop(db, runtime, mailed=40, held=40, bought=(0, 0))
+    window = timedelta(seconds=Delivery.model_fields["attribution_window_s"].default)
+    edge = [
+        order_event(event_id="edge", order_id="edge", at=T0 + window, email="c1@example.com",
+                    total="30.00"),
+        order_event(event_id="past", order_id="past", at=T0 + window + timedelta(seconds=1),
+                    email="c2@example.com", total="40.00"),
+    ]  # fmt: skip
+    run(db, runtime, edge, at=T0 + window)
+
+    [lift] = lifts(db, since=None, until=None)
+
+    assert (lift.mailed.converted, lift.mailed.revenue) == (1, 3000)
+    # Revenue per customer: one 30.00 among 40; its interval from the sum of squares.
+    assert lift.revenue.difference == pytest.approx(3000 / 40)
+    sd = (3000**2 / 39 - 40 * (3000 / 40) ** 2 / 39) ** 0.5
+    assert lift.revenue.high == pytest.approx(3000 / 40 + 1.959964 * sd / 40**0.5)
+
+
 def test_a_holdout_of_ten_is_too_small_to_tell(db: Session, runtime: Runtime) -> None:
     shop(db, runtime, mailed=40, held=10, bought=(10, 1))
 

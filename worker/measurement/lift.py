@@ -13,10 +13,9 @@ control group (`programme_lift`), held out of every trigger at once.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Float, case, cast, func, or_, select
@@ -24,6 +23,7 @@ from sqlmodel import Session
 
 from models import DeliveryStatus
 from models.tables import CUSTOMERS, DELIVERIES, ORDERS
+from models.types import plus_seconds
 from worker.measurement.assignment import GLOBAL_REASON, global_holdout_sql
 from worker.measurement.performance import net_revenue
 
@@ -96,27 +96,83 @@ class Lift:
 
 
 def lifts(db: Session, *, since: datetime | None, until: datetime | None) -> list[Lift]:
-    """One Lift for each trigger that held anyone out among its rows due in [since, until)."""
-    d = DELIVERIES.c
-    chosen = select(d.trigger, d.customer_id, d.status, d.send_at, d.attribution_window_s).where(
+    """One Lift for each trigger that held anyone out among its rows due in [since, until).
+
+    One statement, set-based: each (trigger, customer) is in the group its first row says (the
+    hash is theirs), and brought the net revenue of their orders inside any of their windows
+    (each order once); the groups' counts, buyers, revenue and its sum of squares come back,
+    a few rows per trigger however many customers."""
+    d, o = DELIVERIES.c, ORDERS.c
+    held = DeliveryStatus.HELD_OUT.value
+    chosen = select(
+        d.id, d.trigger, d.customer_id, d.status, d.send_at,
+        plus_seconds(d.send_at, d.attribution_window_s).label("until"),
+    ).where(
         d.status != DeliveryStatus.SKIPPED.value,
         or_(d.reason.is_(None), ~d.reason.startswith(GLOBAL_REASON)),
-    )
+    )  # fmt: skip
     if since is not None:
         chosen = chosen.where(d.send_at >= since)
     if until is not None:
         chosen = chosen.where(d.send_at < until)
-    rows = db.execute(chosen).all()
-    held_triggers = {r.trigger for r in rows if r.status == DeliveryStatus.HELD_OUT.value}
-    rows = [r for r in rows if r.trigger in held_triggers]
-    if not rows:
-        return []
-    orders = _orders_of(db, {r.customer_id for r in rows})
-    found = []
-    for trigger in sorted(held_triggers):
-        mine = [r for r in rows if r.trigger == trigger]
-        found.append(_lift(trigger, mine, orders))
-    return found
+    rows = chosen.cte("chosen")
+    with_holdout = select(rows.c.trigger).where(rows.c.status == held).distinct()
+    rows_held = select(rows).where(rows.c.trigger.in_(with_holdout)).cte("rows_held")
+    r = rows_held.c
+    ranked = select(
+        r.trigger, r.customer_id, case((r.status == held, 1), else_=0).label("held"),
+        func.row_number().over(partition_by=(r.trigger, r.customer_id),
+                               order_by=(r.send_at, r.id)).label("n"),
+    ).subquery("ranked")  # fmt: skip
+    groups = (
+        select(ranked.c.trigger, ranked.c.customer_id, ranked.c.held)
+        .where(ranked.c.n == 1)
+        .subquery("groups")
+    )
+    bought = (
+        select(r.trigger, r.customer_id, o.id.label("order_id"), net_revenue().label("net"))
+        .distinct()
+        .select_from(rows_held.join(ORDERS, o.customer_id == r.customer_id))
+        .where(o.placed_at >= r.send_at, o.placed_at <= r.until)
+        .subquery("bought")
+    )
+    b = bought.c
+    earned = (
+        select(b.trigger, b.customer_id, func.sum(b.net).label("revenue"))
+        .group_by(b.trigger, b.customer_id)
+        .subquery("earned")
+    )
+    g, e = groups.c, earned.c
+    revenue = func.coalesce(e.revenue, 0)
+    statement = (
+        select(
+            g.trigger, g.held, func.count().label("customers"),
+            func.sum(case((revenue > 0, 1), else_=0)).label("converted"),
+            func.sum(revenue).label("revenue"),
+            func.sum(cast(revenue, Float) * cast(revenue, Float)).label("squares"),
+        )
+        .select_from(groups.outerjoin(
+            earned, (e.trigger == g.trigger) & (e.customer_id == g.customer_id)))
+        .group_by(g.trigger, g.held)
+    )  # fmt: skip
+    moments: dict[str, dict[bool, Any]] = defaultdict(dict)
+    for row in db.execute(statement):
+        moments[row.trigger][bool(row.held)] = row
+    return [_lift(trigger, moments[trigger]) for trigger in sorted(moments)]
+
+
+def _lift(trigger: str, moments: dict[bool, Any]) -> Lift:
+    groups = {
+        held: Group(int(row.customers), int(row.converted or 0), int(row.revenue or 0))
+        for held, row in moments.items()
+    }
+    mailed, held_out = groups.get(False, Group(0, 0, 0)), groups.get(True, Group(0, 0, 0))
+    squares = {held: float(row.squares or 0) for held, row in moments.items()}
+    conversion = _rate_interval(mailed, held_out)
+    money = _moments_interval(mailed, squares.get(False, 0.0), held_out, squares.get(True, 0.0))
+    too_small = _too_small(mailed, held_out)
+    verdict = _verdict(mailed, held_out, conversion, money, too_small)
+    return Lift(trigger, mailed, held_out, conversion, money, too_small, verdict)
 
 
 # The whole programme's line in the lift table.
@@ -150,18 +206,7 @@ def programme_lift(db: Session, *, share: float, since: datetime, until: datetim
         .where(c.accepts_marketing.is_(True), c.created_at < until)
         .group_by(held)
     )
-    moments = {bool(row.held): row for row in db.execute(statement)}
-    groups = {
-        held: Group(int(row.customers), int(row.converted or 0), int(row.revenue or 0))
-        for held, row in moments.items()
-    }
-    mailed, held_out = groups.get(False, Group(0, 0, 0)), groups.get(True, Group(0, 0, 0))
-    squares = {held: float(row.squares or 0) for held, row in moments.items()}
-    conversion = _rate_interval(mailed, held_out)
-    money = _moments_interval(mailed, squares.get(False, 0.0), held_out, squares.get(True, 0.0))
-    too_small = _too_small(mailed, held_out)
-    verdict = _verdict(mailed, held_out, conversion, money, too_small)
-    return Lift(PROGRAMME, mailed, held_out, conversion, money, too_small, verdict)
+    return _lift(PROGRAMME, {bool(row.held): row for row in db.execute(statement)})
 
 
 def _moments_interval(a: Group, a_squares: float, b: Group, b_squares: float) -> Interval:
@@ -179,68 +224,6 @@ def _moments_interval(a: Group, a_squares: float, b: Group, b_squares: float) ->
     return Interval(diff, diff - Z95 * se, diff + Z95 * se)
 
 
-def _orders_of(db: Session, customers: set[int]) -> dict[int, tuple[list[datetime], list[Any]]]:
-    """Each customer's orders (times sorted, and the rows), net of refunds."""
-    o = ORDERS.c
-    by: dict[int, list[Any]] = defaultdict(list)
-    ids = sorted(customers)
-    for start in range(0, len(ids), 5000):  # bound the IN list
-        chunk = ids[start : start + 5000]
-        statement = select(o.id, o.customer_id, o.placed_at, net_revenue().label("net")).where(
-            o.customer_id.in_(chunk)
-        )
-        for order in db.execute(statement):
-            by[order.customer_id].append(order)
-    return {
-        customer: (
-            [x.placed_at for x in sorted(found, key=lambda x: x.placed_at)],
-            sorted(found, key=lambda x: x.placed_at),
-        )
-        for customer, found in by.items()
-    }
-
-
-def _lift(trigger: str, rows: list[Any], orders: dict[int, Any]) -> Lift:
-    # A customer is in one group (the hash is theirs): the first row says which.
-    first: dict[int, bool] = {}
-    windows: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: r.send_at):
-        first.setdefault(row.customer_id, row.status == DeliveryStatus.HELD_OUT.value)
-        until = row.send_at + timedelta(seconds=row.attribution_window_s)
-        windows[row.customer_id].append((row.send_at, until))
-    outcomes: dict[bool, list[int]] = {True: [], False: []}  # held out → revenue each
-    for customer, held in first.items():
-        outcomes[held].append(_revenue_within(windows[customer], orders.get(customer)))
-    mailed, held_out = _group(outcomes[False]), _group(outcomes[True])
-    conversion = _rate_interval(mailed, held_out)
-    revenue = _mean_interval(outcomes[False], outcomes[True])
-    too_small = _too_small(mailed, held_out)
-    verdict = _verdict(mailed, held_out, conversion, revenue, too_small)
-    return Lift(trigger, mailed, held_out, conversion, revenue, too_small, verdict)
-
-
-def _revenue_within(windows: list[tuple[datetime, datetime]], orders: Any) -> int:
-    """Net revenue of the customer's orders inside any of their windows, each order once: a
-    converter is a customer with more than nothing."""
-    if orders is None:
-        return 0
-    times, rows = orders
-    seen: set[int] = set()
-    total = 0
-    for start, end in windows:
-        for order in rows[bisect_left(times, start) :]:
-            if order.placed_at > end:
-                break
-            if order.id not in seen:
-                seen.add(order.id)
-                total += int(order.net)
-    return total
-
-
-def _group(revenues: list[int]) -> Group:
-    return Group(len(revenues), sum(1 for r in revenues if r > 0), sum(revenues))
-
-
 def _rate_interval(a: Group, b: Group) -> Interval:
     """Difference of two proportions, Wald interval (unpooled)."""
     diff = a.rate - b.rate
@@ -248,23 +231,6 @@ def _rate_interval(a: Group, b: Group) -> Interval:
         return Interval(diff, math.nan, math.nan)
     se = math.sqrt(a.rate * (1 - a.rate) / a.customers + b.rate * (1 - b.rate) / b.customers)
     return Interval(diff, diff - Z95 * se, diff + Z95 * se)
-
-
-def _mean_interval(a: list[int], b: list[int]) -> Interval:
-    """Difference of two means, Welch's standard error (revenue is far from normal; with 30+
-    customers a group the mean is near enough)."""
-    if not a or not b:
-        return Interval(math.nan, math.nan, math.nan)
-    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
-    diff = mean_a - mean_b
-    se = math.sqrt(_variance(a, mean_a) / len(a) + _variance(b, mean_b) / len(b))
-    return Interval(diff, diff - Z95 * se, diff + Z95 * se)
-
-
-def _variance(values: list[int], mean: float) -> float:
-    if len(values) < 2:
-        return 0.0
-    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
 def _too_small(a: Group, b: Group) -> bool:

@@ -8,13 +8,14 @@ from models.events import Event, EventStatus
 from models.inbox import InboxItem, InboxStatus, PrivacyRecord
 from models.leases import Lease
 from models.loyalty import EntryKind, LoyaltyEntry, LoyaltyMember
-from models.measurement import Attribution
+from models.measurement import Attribution, ClvFit
 from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
 
 __all__ = [
     "Attribution",
     "BroadcastRun",
+    "ClvFit",
     "Customer",
     "CustomerExternalId",
     "Delivery",

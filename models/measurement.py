@@ -1,10 +1,12 @@
-"""Measurement rows: which email each order is attributed to, and by which rule."""
+"""Measurement rows: which email each order is attributed to, and by which rule; the weekly
+CLV fits."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Column, Index, Integer, String
+from sqlalchemy import JSON, Column, Date, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -30,3 +32,22 @@ class Attribution(SQLModel, table=True):
     # The moment the rule counted from: the email's sending, or its first click.
     touched_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     attributed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ClvFit(SQLModel, table=True):
+    """One weekly fit of the CLV models (the clock's `predictions.refresh`): the day it was
+    fitted as of, its parameters, and why there are none when it could not fit. Each
+    customer's prediction from it is on their row; the report reads both instead of fitting
+    again, unless asked for another day (`--as-of`)."""
+
+    __tablename__ = "clv_fits"
+
+    id: int | None = Field(default=None, primary_key=True)
+    as_of: date = Field(sa_column=Column(Date, nullable=False, index=True))
+    horizon_days: int
+    customers: int
+    # {"bgnbd": {"r", "alpha", "a", "b", "log_likelihood"}, "gamma_gamma": {"p", "q",
+    # "gamma", "log_likelihood"}}; empty when `problem` says why nothing was fitted.
+    parameters: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    problem: str | None = Field(default=None, max_length=500)
+    fitted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

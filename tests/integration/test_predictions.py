@@ -6,14 +6,16 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlmodel import Session, col, select
 
-from models import Customer, Event
+from models import Customer, Event, Order
 from tests.support.factories import customer_event, order_event
 from triggers import Trigger
 from triggers.matching import compile_trigger
 from worker.intake.ingest import store_events
 from worker.measurement import predictions
+from worker.measurement.clv import Purchase, summarise
 from worker.processing.events import process_many
 from worker.rendering.variables import build_context
 from worker.runtime import Runtime
@@ -118,3 +120,27 @@ def test_a_trigger_condition_reads_the_prediction(db: Session, runtime: Runtime)
 
     assert matches("steady-0")
     assert not matches("stopped-1")
+
+
+def test_the_summary_the_database_sums_is_the_papers_summary_of_each_order(
+    db: Session, runtime: Runtime
+) -> None:
+    shop_history(db, runtime)
+    again = order_event(event_id="same-day", order_id="same-day", at=NOW - timedelta(days=200),
+                        email="steady-0@example.com", total="10.00")  # fmt: skip
+    ids = store_events(db, [again], now=NOW).stored
+    process_many(db, ids, now=NOW, scheduler=Scheduler(runtime.triggers, runtime.settings))
+    as_of = (NOW - timedelta(days=100)).date()  # later orders are not seen
+    each = [
+        Purchase(
+            customer=o.customer_id, day=o.placed_at.date(), value=o.shop_total - o.shop_refunded
+        )
+        for o in db.exec(select(Order)).all()
+    ]
+
+    ids, summed = predictions.summaries(db, as_of=as_of)
+
+    expected_ids, expected = summarise(each, as_of=as_of, unit_days=predictions.WEEK_DAYS)
+    assert ids == expected_ids and len(ids) == 40
+    for name in ("x", "t_x", "T", "mean_value"):
+        assert getattr(summed, name) == pytest.approx(getattr(expected, name)), name

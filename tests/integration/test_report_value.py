@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from models import Customer
 from tests.integration.test_predictions import NOW, shop_history
 from worker import current_time
 from worker.audience import segments
@@ -38,6 +39,29 @@ def test_report_clv_json_prints_the_fitted_parameters_and_each_customers_predict
     assert set(found["bgnbd"]) == {"r", "alpha", "a", "b", "log_likelihood"}
     assert len(found["predictions"]) == 40  # every customer who bought
     assert all(0 <= p["p_alive"] <= 1 for p in found["predictions"])
+
+
+@pytest.mark.usefixtures("shop")
+def test_report_clv_without_a_day_reads_the_clocks_weekly_fit_and_its_predictions(
+    db: Session,
+) -> None:
+    fitted = json.loads(
+        CliRunner().invoke(app, ["report", "clv", "--json", "--as-of", "2026-06-01"]).output
+    )["clv"]
+
+    done = CliRunner().invoke(app, ["report", "clv", "--json"])
+
+    weekly = json.loads(done.output)["clv"]
+    assert (weekly["stored"], fitted["stored"]) == (True, False)
+    assert weekly["as_of"] == "2026-06-01"  # the clock's refresh, as of NOW
+    assert weekly["bgnbd"] == pytest.approx(fitted["bgnbd"])
+    assert weekly["gamma_gamma"] == pytest.approx(fitted["gamma_gamma"])
+    written = {c.id: c.clv for c in db.exec(select(Customer)).all() if c.clv is not None}
+    db.rollback()  # SQLite: the test's transaction would hold the command's lock
+    assert {p["customer_id"]: p["predicted_value_minor"] for p in weekly["predictions"]} == written
+    shown = CliRunner().invoke(app, ["report", "clv"], env={"COLUMNS": "80"})
+    assert shown.exit_code == 0, shown.output + repr(shown.exception)
+    assert "CLV models as of 2026-06-01 (the weekly fit, 40 customers)" in shown.output
 
 
 @pytest.mark.usefixtures("shop")

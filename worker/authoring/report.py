@@ -94,10 +94,12 @@ def gather(
     since: datetime | None,
     until: datetime | None,
     now: datetime,
+    refit: bool = False,
 ) -> Report:
     """The sections in `chosen` (of SECTIONS) for emails due in [since, until); the customer
     sections as of `day`. The whole programme's lift against the global holdout covers the
-    period, or the year to `until` (else `now`) when the period is open."""
+    period, or the year to `until` (else `now`) when the period is open. CLV is the clock's
+    weekly fit unless `refit` asks for one as of `day`."""
     lines = found = None
     if "emails" in chosen:
         lines = performance(db, since=since, until=until, default_locale=settings.default_locale)
@@ -109,5 +111,7 @@ def gather(
             until=last,
         )  # fmt: skip
         found += [whole] if whole is not None else []
-    sections = customer_sections(db, settings, chosen, day=day, since=since, until=until)
+    sections = customer_sections(
+        db, settings, chosen, day=day, since=since, until=until, refit=refit
+    )
     return Report(settings.default_currency, lines, found, sections)

@@ -26,8 +26,9 @@ def _money(minor: int | None, currency: str) -> str:
 def clv_tables(fitted: predictions.Fitted, currency: str) -> list[RenderableType]:
     if fitted.purchase is None or fitted.spend is None:
         return [f"CLV as of {fitted.as_of}: not fitted: {fitted.problem}"]
+    how = "the weekly fit" if fitted.stored else "fitted now"
     model = table(
-        f"CLV models as of {fitted.as_of} ({fitted.customers:,} customers)",
+        f"CLV models as of {fitted.as_of} ({how}, {fitted.customers:,} customers)",
         ("model", "parameters", "log-likelihood"),
         right={"log-likelihood"},
     )
@@ -44,7 +45,8 @@ def clv_tables(fitted: predictions.Fitted, currency: str) -> list[RenderableType
     )
     for found in best:
         ahead = _money(found.predicted_value, currency)
-        top.add_row(str(found.customer_id), str(found.x + 1), f"{found.p_alive:.2f}",
+        bought = "-" if found.x is None else str(found.x + 1)
+        top.add_row(str(found.customer_id), bought, f"{found.p_alive:.2f}",
                     f"{found.predicted_orders:.2f}", ahead)  # fmt: skip
     return [model, top]
 
@@ -113,12 +115,9 @@ def clv_json(fitted: predictions.Fitted) -> dict[str, Any]:
         "horizon_days": fitted.horizon_days,
         "customers": fitted.customers,
         "problem": fitted.problem,
-        "bgnbd": None if fitted.purchase is None else {
-            k: getattr(fitted.purchase, k) for k in ("r", "alpha", "a", "b", "log_likelihood")
-        },
-        "gamma_gamma": None if fitted.spend is None else {
-            k: getattr(fitted.spend, k) for k in ("p", "q", "gamma", "log_likelihood")
-        },
+        "stored": fitted.stored,
+        "bgnbd": fitted.parameters().get("bgnbd"),
+        "gamma_gamma": fitted.parameters().get("gamma_gamma"),
         "predictions": [
             {"customer_id": p.customer_id, "repeat_purchases": p.x, "t_x_weeks": p.t_x_weeks,
              "T_weeks": p.T_weeks, "p_alive": p.p_alive, "predicted_orders": p.predicted_orders,
@@ -178,18 +177,23 @@ def customer_sections(
     day: date,
     since: datetime | None,
     until: datetime | None,
+    refit: bool = False,
 ) -> CustomerSections:
     """What customers are worth as of `day` (clv), against what one costs (value), their
-    classes (abc) and their answers between `since` and `until` (nps; a year to now unset)."""
+    classes (abc) and their answers between `since` and `until` (nps; a year to now unset).
+
+    CLV comes from the clock's last weekly fit when there is one, unless `refit` asks for the
+    models fitted as of `day` (reading every order: a minute at a million customers)."""
     found = CustomerSections(settings.default_currency)
     horizon = settings.clv_horizon_days
+    weekly = None if refit else predictions.stored(db) if {"clv", "value"} & set(chosen) else None
     if "clv" in chosen:
-        found.fitted = predictions.fit(db, as_of=day, horizon_days=horizon)
+        found.fitted = weekly or predictions.fit(db, as_of=day, horizon_days=horizon)
     if "value" in chosen:
         now = datetime.combine(day, time(23, 59), tzinfo=UTC)
         found.worth = value.report(
             db, now=now, currency=settings.default_currency, horizon_days=horizon,
-            path=settings.measurement_dir / "acquisition.toml",
+            path=settings.measurement_dir / "acquisition.toml", fitted=found.fitted or weekly,
         )  # fmt: skip
     if "abc" in chosen:
         found.classes = abc.summary(db)

@@ -38,7 +38,8 @@ def report(
         Path | None, typer.Option("--html", help="also write one self-contained page here")
     ] = None,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="clv: fit on what was known by this day")
+        str | None,
+        typer.Option("--as-of", help="clv: fit on what was known by this day, not the weekly fit"),
     ] = None,
 ) -> None:
     """What each trigger's emails earned, the lift its holdout shows, and what customers are
@@ -51,7 +52,9 @@ def report(
     day = (_day(as_of, "--as-of") or now).date()
     chosen = SECTIONS if section == Section.ALL else {section.value}
     with session(settings.database_url) as db:
-        found = gather(db, settings, chosen, day=day, since=start, until=end, now=now)
+        found = gather(
+            db, settings, chosen, day=day, since=start, until=end, now=now, refit=as_of is not None
+        )
     if as_json:
         out = {"currency": settings.default_currency, "since": since, "until": until}
         out |= found.as_json()

@@ -146,9 +146,17 @@ class ValueReport:
 
 
 def report(
-    db: Session, *, now: datetime, currency: str, horizon_days: int, path: Path
+    db: Session,
+    *,
+    now: datetime,
+    currency: str,
+    horizon_days: int,
+    path: Path,
+    fitted: predictions.Fitted | None = None,
 ) -> ValueReport:
-    """CAC per period, and per segment the customers' historic and predicted value."""
+    """CAC per period, and per segment the customers' historic and predicted value; a new
+    customer's from `fitted` (the weekly fit, or one as of `now`'s day), fitted as of `now`'s
+    day when not given."""
     acquisition = load_acquisition(path)
     cac = [_cac(db, period, currency) for period in acquisition.period]
     c = CUSTOMERS.c
@@ -174,7 +182,8 @@ def report(
         )
         for segment, count, historic, predicted, alive in rows
     ]
-    fitted = predictions.fit(db, as_of=now.date(), horizon_days=horizon_days)
+    if fitted is None or fitted.horizon_days != horizon_days:
+        fitted = predictions.fit(db, as_of=now.date(), horizon_days=horizon_days)
     new_value = None
     if fitted.purchase is not None and fitted.spend is not None:
         horizon = horizon_days / predictions.WEEK_DAYS

@@ -74,6 +74,11 @@ COVERAGE: dict[str, dict[str, str]] = {
         "trigger": "kept: an anonymous link of an order to an email, like the orders",
         "rule": "kept: a rule name",
     },
+    "clv_fits": {
+        "as_of": "kept: a day",
+        "parameters": "kept: the models' parameters, over all customers, naming nobody",
+        "problem": "kept: why a fit failed, in words about the data as a whole",
+    },
     "suppressions": {"email": "row deleted", "reason": "row deleted"},
     "preferences": {"message_class": "kept: a class", "source": "kept: where it was set"},
     "privacy_records": {

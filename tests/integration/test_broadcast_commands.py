@@ -45,10 +45,10 @@ def printed(show: object) -> str:
     return text
 
 
-def row(text: str, first: str) -> list[str]:
-    """The cells of the table row starting with `first`."""
-    [line] = [line for line in text.splitlines() if line.startswith(f"│ {first} ")]
-    return [cell.strip() for cell in line.strip("│").split("│")]
+def row(text: str, first: str, *, table: int = 0) -> list[str]:
+    """The cells of the row starting with `first` in the `table`-th table holding one."""
+    lines = [line for line in text.splitlines() if line.startswith(f"│ {first} ")]
+    return [cell.strip() for cell in lines[table].strip("│").split("│")]
 
 
 def test_plan_counts_the_reach_per_segment_and_language_and_who_is_held_back(
@@ -117,7 +117,7 @@ def test_status_prints_the_runs_and_each_variants_opens_and_clicks_with_an_inter
     db.execute(update(Delivery).where(tokyo).values(status="clicked"))
     db.commit()
     found = status_of(db, "news")
-    text = printed(lambda console: print_status(found, console))
+    text = printed(lambda console: print_status(found, console, "EUR"))
 
     assert row(text, str(run_id))[:3] == [str(run_id), "2027-01-05", "resolved"]
     assert found.runs[0].deliveries == {"clicked": 1, "sent": 1, "skipped": 2}
@@ -129,6 +129,8 @@ def test_status_prints_the_runs_and_each_variants_opens_and_clicks_with_an_inter
     assert cells[2] == f"1 ({1 / got[tokyos]:.1%})"
     low, high = Rate(1, got[tokyos]).interval()
     assert cells[3] == f"{low * 100:.1f}-{high * 100:.1f} %"
+    # Nobody ordered: the earnings table says so for each variant.
+    assert row(text, tokyos, table=1)[1:3] == [str(got[tokyos]), "0 (0.0%)"]
 
 
 def test_wilsons_interval_is_that_of_the_textbook() -> None:

@@ -73,15 +73,6 @@ def test_each_customer_gets_the_variant_their_hash_chose_and_the_result_counts_i
     for row in rows:
         assert deliver(db, row.id or 0, now=T0 + timedelta(hours=2), runtime=runtime) == "sent"
 
-    found = results_of(db, "thank-you")
-    split = Counter(row.ab_variant for row in rows)
-    assert [(r.variant, r.sent) for r in found] == sorted(split.items())
-    console = Console(file=io.StringIO(), width=80, record=True)
-    print_results(found, console)
-    text = console.export_text()
-    assert "│ plain " in text
-    assert "│ warm " in text
-
     first = rows[0]
     told = explain(
         db, "c0@example.com", triggers=runtime.triggers, env=runtime.renderer.env,
@@ -91,3 +82,22 @@ def test_each_customer_gets_the_variant_their_hash_chose_and_the_result_counts_i
     [match] = [m for step in told.steps for m in step.matches]
     assert (match.trigger, match.outcome) == ("thank-you", "matched")
     assert match.detail.startswith(f"A/B variant {first.ab_variant}: hash 0.")
+
+    # c0 orders again the next day: the order is credited to c0's email, and its variant.
+    again = order_event(event_id="again", order_id="again", at=T0 + timedelta(days=1),
+                        email="c0@example.com", total="42.50")  # fmt: skip
+    [event_id] = store_events(db, [again], now=T0 + timedelta(days=1)).stored
+    process(db, event_id, now=T0 + timedelta(days=1), scheduler=scheduler)
+
+    found = results_of(db, "thank-you")
+    split = Counter(row.ab_variant for row in rows)
+    assert [(r.variant, r.sent) for r in found] == sorted(split.items())
+    bought = {r.variant: (r.bought.count, r.revenue) for r in found}
+    assert bought[str(rows[0].ab_variant)] == (1, 4250)
+    assert sum(count for count, _ in bought.values()) == 1
+    console = Console(file=io.StringIO(), width=80, record=True)
+    print_results(found, console, "EUR")
+    text = console.export_text()
+    assert "│ plain " in text
+    assert "│ warm " in text
+    assert "42.50" in text and max(len(line) for line in text.splitlines()) <= 80

@@ -1,5 +1,6 @@
 """`ladder broadcast status NAME`: its runs, their deliveries by state, and the result of its
-A/B test per variant (sent, opened, clicked) with 95 % confidence intervals; `ladder series
+A/B test per variant (sent, opened, clicked, bought and revenue) with 95 % confidence
+intervals; `ladder series
 status NAME`: a content series' steps, their deliveries by state."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from models import DeliveryStatus
-from models.tables import BROADCAST_RUNS, DELIVERIES
+from models.tables import ATTRIBUTIONS, BROADCAST_RUNS, DELIVERIES, ORDERS
 from triggers.broadcast import PREFIX
+from worker.measurement.performance import net_revenue
 
 R, D = BROADCAST_RUNS.c, DELIVERIES.c
 Z_95 = 1.959964  # the normal quantile of a two-sided 95 % interval
@@ -57,6 +59,12 @@ class VariantResult:
     sent: int
     opened: Rate
     clicked: Rate
+    bought: Rate  # emails credited with an order worth more than nothing (attribution)
+    revenue: int  # those orders, net of refunds, minor units of the shop's currency
+
+    @property
+    def revenue_per_email(self) -> float:
+        return self.revenue / self.sent if self.sent else 0.0
 
 
 @dataclass
@@ -98,14 +106,27 @@ def status_of(db: Session, name: str) -> BroadcastStatus:
 
 def results_of(db: Session, trigger: str) -> list[VariantResult]:
     """Per A/B variant (`-` without a test) of the deliveries whose `trigger` column is this
-    (a trigger's name, or "broadcast:<name>"), over those that went out."""
+    (a trigger's name, or "broadcast:<name>"), over those that went out: opened, clicked, and
+    the orders credited to them (`worker.measurement.attribution`), net of refunds."""
+    a, o = ATTRIBUTIONS.c, ORDERS.c
+    earned = (
+        select(a.delivery_id, func.sum(net_revenue()).label("revenue"))
+        .join(ORDERS, o.id == a.order_id)
+        .where(a.trigger == trigger)
+        .group_by(a.delivery_id)
+        .subquery("earned")
+    )
+    revenue = func.coalesce(earned.c.revenue, 0)
     rows = db.execute(
         select(
             D.ab_variant,
             func.count(),
             func.sum(case((D.status.in_(OPENED), 1), else_=0)),
             func.sum(case((D.status == DeliveryStatus.CLICKED.value, 1), else_=0)),
+            func.sum(case((revenue > 0, 1), else_=0)),
+            func.sum(revenue),
         )
+        .select_from(DELIVERIES.outerjoin(earned, earned.c.delivery_id == D.id))
         .where(D.trigger == trigger, D.sent_at.is_not(None))
         .group_by(D.ab_variant)
     )
@@ -115,8 +136,12 @@ def results_of(db: Session, trigger: str) -> list[VariantResult]:
             int(sent),
             Rate(int(opened or 0), int(sent)),
             Rate(int(clicked or 0), int(sent)),
+            Rate(int(bought or 0), int(sent)),
+            int(money or 0),
         )
-        for variant, sent, opened, clicked in sorted(rows, key=lambda row: row[0] or "")
+        for variant, sent, opened, clicked, bought, money in sorted(
+            rows, key=lambda row: row[0] or ""
+        )
     ]
 
 

@@ -25,6 +25,7 @@ from worker.authoring.broadcast_status import (
     series_steps,
     status_of,
 )
+from worker.authoring.reporting import money
 from worker.cli.output import console, fail, table, when
 from worker.runtime import Runtime, get_runtime
 from worker.scheduling import broadcast_times, broadcasts
@@ -159,10 +160,10 @@ def status(name: str) -> None:
         found = status_of(db, name)
     if not found.runs:
         fail(f"{name} has no runs", hint=f"`ladder broadcast schedule {name}` schedules one.")
-    print_status(found, console)
+    print_status(found, console, runtime.settings.default_currency)
 
 
-def print_status(found: BroadcastStatus, console: Console) -> None:
+def print_status(found: BroadcastStatus, console: Console, currency: str) -> None:
     runs = table(
         f"broadcast {found.broadcast}: runs (UTC)",
         ("run", "date", "status", "when", "deliveries"),
@@ -172,28 +173,33 @@ def print_status(found: BroadcastStatus, console: Console) -> None:
         counts = ", ".join(f"{state} {n:,}" for state, n in sorted(run.deliveries.items()))
         runs.add_row(str(run.id), str(run.day), run.status, when(moment), counts or "-")
     console.print(runs)
-    print_results(found.results, console)
+    print_results(found.results, console, currency)
 
 
-def print_results(found: list[VariantResult], console: Console) -> None:
-    """The per-variant table: emails sent, opened and clicked, each rate's interval."""
+def print_results(found: list[VariantResult], console: Console, currency: str) -> None:
+    """The per-variant tables: emails sent, opened and clicked, then the orders credited to
+    them; each rate with its interval."""
     if not found:
         return
     columns = ("variant", "emails", "opened", "95 % CI", "clicked", "95 % CI ")
-    results = table(
+    read = table(
         "per variant: emails sent, opened and clicked (as the provider reports them)",
         columns,
         right=columns[1:],
         caption="95 % CI: Wilson's interval of the rate",
     )
+    columns = ("variant", "emails", "bought", "95 % CI", f"revenue {currency}", "per email")
+    earned = table(
+        "per variant: orders credited to the emails (net of refunds)", columns, right=columns[1:]
+    )
     for result in found:
-        results.add_row(
-            result.variant,
-            f"{result.sent:,}",
-            *_rate(result.opened),
-            *_rate(result.clicked),
-        )
-    console.print(results)
+        read.add_row(result.variant, f"{result.sent:,}", *_rate(result.opened),
+                     *_rate(result.clicked))  # fmt: skip
+        earned.add_row(result.variant, f"{result.sent:,}", *_rate(result.bought),
+                       money(result.revenue, currency),
+                       money(result.revenue_per_email, currency))  # fmt: skip
+    console.print(read)
+    console.print(earned)
 
 
 @series_app.command("status")
@@ -224,7 +230,8 @@ def print_series(found: Series, steps: list[Counter[str]], console: Console) -> 
 
 
 def ab_test(name: str) -> None:
-    """The A/B result of a trigger or broadcast NAME: sent, opened, clicked per variant."""
+    """The A/B result of a trigger or broadcast NAME: sent, opened, clicked, bought per
+    variant."""
     runtime = get_runtime()
     if name in runtime.broadcasts:
         column = PREFIX + name
@@ -239,7 +246,7 @@ def ab_test(name: str) -> None:
         found = results_of(db, column)
     if not found:
         fail(f"{name} has sent nothing yet", hint="Its results show once its emails went out.")
-    print_results(found, console)
+    print_results(found, console, runtime.settings.default_currency)
 
 
 def _rate(rate: Rate) -> tuple[str, str]:

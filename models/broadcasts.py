@@ -14,6 +14,8 @@ from models.types import UTCDateTime
 
 class RunStatus(StrEnum):
     SCHEDULED = "scheduled"  # `ladder broadcast schedule`: waiting for resolve_at
+    # A test-then-winner's test share has its deliveries; the rest wait for `winner_at`.
+    TESTING = "testing"
     RESOLVED = "resolved"  # its deliveries exist, one per customer of the audience
     CANCELLED = "cancelled"  # `ladder broadcast cancel`, before or after it was resolved
 
@@ -38,4 +40,9 @@ class BroadcastRun(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     cancelled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # A test-then-winner: when the clock compares the variants and sends the rest the winner,
+    # which won, and each variant's score in words.
+    winner_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    winner: str | None = Field(default=None, max_length=64)
+    winner_note: str | None = Field(default=None, max_length=500)
     reached: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))

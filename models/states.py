@@ -59,7 +59,8 @@ INBOX_MOVES: Mapping[StrEnum, frozenset[StrEnum]] = {
 
 # A broadcast run: resolved by the clock, or cancelled before (its deliveries cancel apart).
 RUN_MOVES: Mapping[StrEnum, frozenset[StrEnum]] = {
-    RunStatus.SCHEDULED: frozenset({RunStatus.RESOLVED, RunStatus.CANCELLED}),
+    RunStatus.SCHEDULED: frozenset({RunStatus.RESOLVED, RunStatus.TESTING, RunStatus.CANCELLED}),
+    RunStatus.TESTING: frozenset({RunStatus.RESOLVED, RunStatus.CANCELLED}),  # the winner, or not
     RunStatus.CANCELLED: frozenset({RunStatus.SCHEDULED}),  # scheduled again, if never resolved
 }
 

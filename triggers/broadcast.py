@@ -1,6 +1,6 @@
 """The broadcast file format (`triggers/broadcasts/*.toml`): one message to an audience at a
-send time, with optional A/B variants; parsed into a strict pydantic model, loaded with the
-file, line and field of any mistake, as trigger files are."""
+send time, with optional A/B variants (and a test-then-winner); parsed into a strict pydantic
+model, loaded with the file, line and field of any mistake, as trigger files are."""
 
 from __future__ import annotations
 
@@ -19,6 +19,22 @@ from triggers.schema import SLUG, Duration, MessageClass, TimeOfDay, Variant, ch
 PREFIX = "broadcast:"
 NAME = r"^[a-z][a-z0-9_-]{0,53}$"  # the prefix and the name fit the 64 of that column
 CUSTOMER_ZONE = "customer"
+
+
+# What a test-then-winner compares among its variants: the share of their emails sent that
+# were opened, clicked or credited with an order, or the revenue per email sent.
+WinnerMetric = Literal["opened", "clicked", "bought", "revenue"]
+
+
+class WinnerTest(BaseModel):
+    """`[test]`: a share of the audience gets the variants; after `wait`, the variant that did
+    best by `metric` goes to the rest (at the same time of day, `wait` later)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    share: float = Field(gt=0, lt=1)
+    metric: WinnerMetric = "clicked"
+    wait: Duration = timedelta(days=1)
 
 
 class Broadcast(BaseModel):
@@ -41,6 +57,7 @@ class Broadcast(BaseModel):
     priority: int = Field(default=0, ge=-100, le=100)  # as a trigger's: higher wins the budget
     max_lateness: Duration = timedelta(days=1)  # how far quiet hours or the budget may push it
     variants: tuple[Variant, ...] = ()
+    test: WinnerTest | None = None  # test-then-winner, for a broadcast with variants
     enabled: bool = True
 
     @field_validator("zone")
@@ -60,6 +77,22 @@ class Broadcast(BaseModel):
     @model_validator(mode="after")
     def _shares(self) -> Broadcast:
         check_variants(self.variants)
+        return self
+
+    @model_validator(mode="after")
+    def _test(self) -> Broadcast:
+        if self.test is None:
+            return self
+        if len(self.variants) < 2:
+            raise ValueError("a [test] needs two [[variants]] or more to pick a winner from")
+        wait = self.test.wait
+        if self.in_customer_zone and (wait < timedelta(days=1) or wait % timedelta(days=1)):
+            raise ValueError(
+                "in each customer's zone the rest get the winner at the same time of day on a"
+                " later date: write the test's wait in whole days ('1d', '2d')"
+            )
+        if wait < timedelta(hours=1):
+            raise ValueError("a test's wait of under an hour leaves too little to compare")
         return self
 
     @property

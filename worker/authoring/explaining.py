@@ -22,6 +22,7 @@ from triggers.schema import Variant
 from worker.event_types import BROADCAST
 from worker.rendering.variables import build_context
 from worker.scheduling import ab_split, rules
+from worker.scheduling.broadcasts import TEST
 from worker.settings import Settings
 
 _AND = re.compile(r"\s+and\s+")
@@ -134,7 +135,16 @@ def _outcome(name: str, delivery: Delivery) -> Match:
 
 
 def _reached(delivery: Delivery, broadcast: Broadcast | None) -> Match:
-    """A broadcast's run reached the customer; with an A/B test, the variant and why."""
+    """A broadcast's run reached the customer; with an A/B test, the variant and why (or,
+    outside a test-then-winner's test share, that they got its winner)."""
+    if broadcast is not None and broadcast.test is not None:
+        at = ab_split.position(broadcast.trigger_name + TEST, delivery.customer_id)
+        where = f"hash {at:.3f}, the test share below {broadcast.test.share:.2f}"
+        if delivery.ab_variant is None:
+            said = f"got the test's winner, {delivery.message} ({where}: not in it)"
+            return Match(delivery.trigger, "in the audience", said)
+        detail = _variant_detail(broadcast.variants, broadcast.trigger_name, delivery)
+        return Match(delivery.trigger, "in the audience", f"in the test ({where}); {detail}")
     if delivery.ab_variant is None or broadcast is None or not broadcast.variants:
         return Match(delivery.trigger, "in the audience")
     detail = _variant_detail(broadcast.variants, broadcast.trigger_name, delivery)

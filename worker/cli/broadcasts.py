@@ -168,11 +168,22 @@ def print_status(found: BroadcastStatus, console: Console, currency: str) -> Non
         f"broadcast {found.broadcast}: runs (UTC)",
         ("run", "date", "status", "when", "deliveries"),
     )
+    tests = []
     for run in found.runs:
         moment = run.resolved_at or run.resolve_at
         counts = ", ".join(f"{state} {n:,}" for state, n in sorted(run.deliveries.items()))
         runs.add_row(str(run.id), str(run.day), run.status, when(moment), counts or "-")
+        if run.winner is not None:
+            tests.append(
+                f"Run {run.id}: the winner, {run.winner}, went to the rest ({run.winner_note})."
+            )
+        elif run.status == "testing" and run.winner_at is not None:
+            tests.append(
+                f"Run {run.id}: in test; the winner goes to the rest {when(run.winner_at)}."
+            )
     console.print(runs)
+    for line in tests:
+        console.print(line)
     print_results(found.results, console, currency)
 
 

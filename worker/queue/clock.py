@@ -180,31 +180,28 @@ def _pending_received_by(db: Session, moment: datetime) -> bool:
 
 def resolve_broadcasts(db: Session, *, now: datetime, runtime: Runtime) -> int:
     """Resolves the broadcast runs now due into their deliveries (the relay below sends those
-    due); returns how many will go out. A run whose file is gone or disabled waits: `ladder
-    broadcast cancel` ends it."""
+    due), and the rest of each test-then-winner whose winner is due; returns how many will go
+    out. A run whose file is gone or disabled waits: `ladder broadcast cancel` ends it."""
     total = 0
-    for run_id, name, day in broadcasts.due_runs(db, now=now):
-        broadcast = runtime.broadcasts.get(name)
-        if broadcast is None:
-            continue
-        resolved = broadcasts.resolve(
-            db,
-            run_id,
-            broadcast,
-            day=day,
-            env=runtime.renderer.env,
-            settings=runtime.settings,
-            now=now,
-        )
-        if resolved is not None:
-            logger.info(
-                "broadcast %s run %s resolved: %s to send, %s held back",
-                name,
-                run_id,
-                resolved.scheduled,
-                resolved.skipped,
-            )
-            total += resolved.scheduled
+    phases = (
+        (broadcasts.due_runs(db, now=now), broadcasts.resolve, "resolved"),
+        (broadcasts.due_winners(db, now=now), broadcasts.resolve_winner, "sent its winner"),
+    )
+    for due, resolve, done in phases:
+        for run_id, name, day in due:
+            broadcast = runtime.broadcasts.get(name)
+            if broadcast is None:
+                continue
+            resolved = resolve(
+                db, run_id, broadcast, day=day, env=runtime.renderer.env,
+                settings=runtime.settings, now=now,
+            )  # fmt: skip
+            if resolved is not None:
+                logger.info(
+                    "broadcast %s run %s %s: %s to send, %s held back",
+                    name, run_id, done, resolved.scheduled, resolved.skipped,
+                )  # fmt: skip
+                total += resolved.scheduled
     return total
 
 

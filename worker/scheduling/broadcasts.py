@@ -12,7 +12,7 @@ a trigger's, re-checking consent, suppression, quiet hours and the budget at sen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from jinja2.sandbox import SandboxedEnvironment
@@ -44,11 +44,14 @@ from models.tables import (
     PREFERENCES,
     SUPPRESSIONS,
 )
-from models.types import UTCDateTime
+from models.types import UTCDateTime, to_major
 from triggers import format_duration
 from triggers.broadcast import Broadcast
+from triggers.schema import Variant
 from triggers.series import Series
 from worker.event_types import BROADCAST
+from worker.measurement.assignment import SCALE, scaled_position_sql
+from worker.measurement.variants import VariantResult, results_of
 from worker.scheduling import ab_split, broadcast_times
 from worker.scheduling.audience_sql import compile_audience
 from worker.settings import Settings
@@ -135,8 +138,9 @@ def cancel(db: Session, name: str, *, now: datetime) -> tuple[int, int]:
     """Cancels the broadcast's runs not yet over: those waiting to be resolved, and the
     deliveries still scheduled of those resolved (one already claimed goes out). Commits;
     returns (runs cancelled, deliveries cancelled)."""
-    runs = BROADCAST_RUN.move(
-        db, RunStatus.SCHEDULED, RunStatus.CANCELLED, R.broadcast == name, cancelled_at=now
+    runs = sum(
+        BROADCAST_RUN.move(db, status, RunStatus.CANCELLED, R.broadcast == name, cancelled_at=now)
+        for status in (RunStatus.SCHEDULED, RunStatus.TESTING)  # a test's rest never goes
     )
     deliveries = DELIVERY.move(
         db,
@@ -190,19 +194,28 @@ def resolve(
 ) -> Resolved | None:
     """Resolves one run into its deliveries, in one transaction, and commits. None if the run
     was no longer waiting: another clock (or this one, before a crash it did not survive)
-    resolved or cancelled it first. A monthly broadcast's next run is scheduled with it."""
-    if not BROADCAST_RUN.move_one(
-        db, run_id, RunStatus.SCHEDULED, RunStatus.RESOLVED, resolved_at=now
-    ):
+    resolved or cancelled it first. A monthly broadcast's next run is scheduled with it.
+
+    With a [test], only the test share's deliveries are made (each its variant) and the run is
+    `testing` until `winner_at`, when `resolve_winner` sends the rest the winner."""
+    test = broadcast.test
+    moved = (
+        BROADCAST_RUN.move_one(db, run_id, RunStatus.SCHEDULED, RunStatus.TESTING,
+                               resolved_at=now, winner_at=winner_time(broadcast, day, settings))
+        if test is not None
+        else BROADCAST_RUN.move_one(db, run_id, RunStatus.SCHEDULED, RunStatus.RESOLVED,
+                                    resolved_at=now)
+    )  # fmt: skip
+    if not moved:
         db.rollback()
         return None  # another clock got there first, or it was cancelled
     audience = audience_of(env, broadcast, now=now, settings=settings)
     zones = db.execute(select(C.timezone).where(audience).distinct()).scalars().all()
     times = broadcast_times.send_times(broadcast, day, zones, settings)
-    key = literal(f"broadcast:{run_id}:") + cast(C.id, String)
-    dialect = db.get_bind().dialect.name
+    if test is not None:
+        audience = and_(audience, in_test(broadcast))
     cause = _insert_cause(db, run_id, broadcast, now)
-    db.execute(_insert_deliveries(dialect, audience, key, run_id, cause, broadcast, times, now))
+    db.execute(_insert_deliveries(db, audience, run_id, cause, broadcast, times, now))
     counts = _counts(db, run_id)
     db.execute(
         update(BROADCAST_RUNS).where(R.id == run_id).values(reached=counts.get("scheduled", 0))
@@ -213,6 +226,109 @@ def resolve(
         _insert_run(db, broadcast.name, following, resolve_at=again, now=now)
     db.commit()
     return Resolved(run_id, counts.get("scheduled", 0), counts.get("skipped", 0))
+
+
+TEST = ":test"  # the experiment of who is in a broadcast's test share: its name and this
+
+
+def in_test(broadcast: Broadcast) -> ColumnElement[bool]:
+    """Who of the audience is in the test share (a hash of their id, its own experiment)."""
+    assert broadcast.test is not None
+    share = literal(int(broadcast.test.share * SCALE))
+    return scaled_position_sql(broadcast.trigger_name + TEST, C.id) < share  # type: ignore[no-any-return]
+
+
+def winner_time(broadcast: Broadcast, day: date, settings: Settings) -> datetime:
+    """When the clock picks the winner of the run of `day` and resolves the rest: just before
+    the rest's first send time, `wait` after the test's."""
+    assert broadcast.test is not None
+    wait = broadcast.test.wait
+    if broadcast.in_customer_zone:  # a whole number of days: the same time of day, later
+        return broadcast_times.resolve_at(broadcast, day + timedelta(days=wait.days), settings)
+    return broadcast_times.resolve_at(broadcast, day, settings) + wait
+
+
+def due_winners(db: Session, *, now: datetime) -> list[tuple[int, str, date]]:
+    """(id, broadcast, date) of the runs in test whose winner is due."""
+    rows = db.execute(
+        select(R.id, R.broadcast, R.occurs_on)
+        .where(R.status == RunStatus.TESTING.value, R.winner_at <= now)
+        .order_by(R.winner_at, R.id)
+    ).all()
+    db.commit()
+    return [(row.id, row.broadcast, row.occurs_on) for row in rows]
+
+
+def pick_winner(
+    variants: tuple[Variant, ...], results: list[VariantResult], metric: str, currency: str
+) -> tuple[Variant, str]:
+    """The variant that did best by `metric` among those of the test, and every variant's
+    score in words; a tie goes to the first in the file, as does a test that sent nothing."""
+    found = {result.variant: result for result in results}
+    if not any(found.get(v.name) and found[v.name].sent for v in variants):
+        return variants[0], f"no email of the test went out: {variants[0].name}, the first"
+
+    def said(variant: Variant) -> str:
+        result = found.get(variant.name)
+        if result is None or not result.sent:
+            return f"{variant.name} none sent"
+        if metric == "revenue":
+            each = to_major(round(result.revenue_per_email), currency)
+            return f"{variant.name} {each:,.2f} {currency} an email of {result.sent:,}"
+        return f"{variant.name} {result.score(metric):.1%} of {result.sent:,}"
+
+    best = max(
+        enumerate(variants),
+        key=lambda item: (found[item[1].name].score(metric) if item[1].name in found else -1.0,
+                          -item[0]),
+    )[1]  # fmt: skip
+    return best, f"{metric}: " + ", ".join(said(v) for v in variants)
+
+
+def resolve_winner(
+    db: Session,
+    run_id: int,
+    broadcast: Broadcast,
+    *,
+    day: date,
+    env: SandboxedEnvironment,
+    settings: Settings,
+    now: datetime,
+) -> Resolved | None:
+    """Picks the winner of a run in test and resolves the rest of its audience (who has no
+    row of the run yet) into deliveries of the winner, `wait` after the test; in one
+    transaction, and commits. None if the run was no longer in test (another clock, a
+    cancel)."""
+    if not BROADCAST_RUN.move_one(db, run_id, RunStatus.TESTING, RunStatus.RESOLVED):
+        db.rollback()
+        return None
+    metric = broadcast.test.metric if broadcast.test is not None else "clicked"
+    results = results_of(db, broadcast.trigger_name, run_id=run_id)
+    winner, note = pick_winner(broadcast.variants, results, metric, settings.default_currency)
+    audience = audience_of(env, broadcast, now=now, settings=settings)
+    zones = db.execute(select(C.timezone).where(audience).distinct()).scalars().all()
+    wait = broadcast.test.wait if broadcast.test is not None else timedelta(days=1)
+    if broadcast.in_customer_zone:
+        times = broadcast_times.send_times(
+            broadcast, day + timedelta(days=max(wait.days, 1)), zones, settings
+        )
+    else:
+        times = {
+            zone: broadcast_times.SendTime(t.due_at + wait, t.send_at + wait)
+            for zone, t in broadcast_times.send_times(broadcast, day, zones, settings).items()
+        }
+    cause = _insert_cause(db, run_id, broadcast, now)
+    db.execute(_insert_deliveries(db, audience, run_id, cause, broadcast, times, now,
+                                  winner=winner))  # fmt: skip
+    counts = _counts(db, run_id)
+    db.execute(
+        update(BROADCAST_RUNS)
+        .where(R.id == run_id)
+        .values(reached=counts.get("scheduled", 0), winner=winner.name, winner_note=note[:500])
+    )
+    db.commit()
+    rest = counts.get("scheduled", 0)
+    return Resolved(run_id, rest, counts.get("skipped", 0))
 
 
 def _counts(db: Session, run_id: int) -> dict[str, int]:
@@ -247,17 +363,20 @@ def _insert_cause(db: Session, run_id: int, broadcast: Broadcast, now: datetime)
 
 
 def _insert_deliveries(
-    dialect: str,
+    db: Session,
     audience: ColumnElement[bool],
-    key: Any,
     run_id: int,
     cause: int,
     broadcast: Broadcast,
     times: dict[str | None, broadcast_times.SendTime],
     now: datetime,
+    *,
+    winner: Variant | None = None,
 ) -> Any:
-    """One delivery per customer of the audience: `scheduled` at their send time, or
-    `skipped` with the reason when consent or the suppression list holds them back now."""
+    """One delivery per customer of the audience without one of the run yet: `scheduled` at
+    their send time, or `skipped` with the reason when consent or the suppression list holds
+    them back now. Each gets their A/B variant; given a test's `winner`, everyone gets it."""
+    key = literal(f"broadcast:{run_id}:") + cast(C.id, String)
     held = held_back(broadcast)
     missed = _missed(times, broadcast, now)
     if missed is not None:  # first: a customer it is too late for is not sent it, whoever
@@ -269,7 +388,9 @@ def _insert_deliveries(
     reason = case(*((when, literal(why)) for when, why in held[1]), else_=literal(None, String))
     variant = None
     message: Any = literal(broadcast.message)
-    if broadcast.variants:
+    if winner is not None:
+        message = literal(winner.message or broadcast.message)
+    elif broadcast.variants:
         shares = [(v.name, v.share) for v in broadcast.variants]
         variant = ab_split.variant_sql(broadcast.trigger_name, shares, C.id)
         messages = {v.name: v.message or broadcast.message for v in broadcast.variants}
@@ -314,6 +435,7 @@ def _insert_deliveries(
         "broadcast_run_id",
         "ab_variant",
     ]
+    dialect = db.get_bind().dialect.name
     return dialect_insert(dialect)(DELIVERIES).from_select(columns, rows).on_conflict_do_nothing()
 
 

@@ -8,7 +8,7 @@ from models.events import Event, EventStatus
 from models.inbox import InboxItem, InboxStatus, PrivacyRecord
 from models.leases import Lease
 from models.loyalty import EntryKind, LoyaltyEntry, LoyaltyMember
-from models.measurement import Attribution
+from models.measurement import Attribution, LadderMove
 from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
 
@@ -24,6 +24,7 @@ __all__ = [
     "EventStatus",
     "InboxItem",
     "InboxStatus",
+    "LadderMove",
     "Lease",
     "LoyaltyEntry",
     "LoyaltyMember",

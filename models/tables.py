@@ -17,7 +17,7 @@ from models.events import Event
 from models.inbox import InboxItem, PrivacyRecord
 from models.leases import Lease
 from models.loyalty import LoyaltyEntry, LoyaltyMember
-from models.measurement import Attribution
+from models.measurement import Attribution, LadderMove
 from models.orders import Order, OrderLine, OrderRefund
 from models.recommendations import ProductRecommendation
 
@@ -45,3 +45,4 @@ BROADCAST_RUNS = table_of(BroadcastRun)
 LOYALTY_ENTRIES = table_of(LoyaltyEntry)
 LOYALTY_MEMBERS = table_of(LoyaltyMember)
 ATTRIBUTIONS = table_of(Attribution)
+LADDER_MOVES = table_of(LadderMove)

@@ -23,6 +23,8 @@ COVERAGE: dict[str, dict[str, str]] = {
         "segment": "kept: a segment name",
         "previous_segment": "kept: a segment name",
         "abc": "kept: a class letter",
+        "rung": "kept: a rung name",
+        "previous_rung": "kept: a rung name",
     },
     "customer_external_ids": {
         "source": "row deleted",
@@ -73,6 +75,10 @@ COVERAGE: dict[str, dict[str, str]] = {
     "attributions": {
         "trigger": "kept: an anonymous link of an order to an email, like the orders",
         "rule": "kept: a rule name",
+    },
+    "ladder_moves": {
+        "from_rung": "kept: an anonymous move between rungs, like the orders",
+        "to_rung": "kept: a rung name",
     },
     "suppressions": {"email": "row deleted", "reason": "row deleted"},
     "preferences": {"message_class": "kept: a class", "source": "kept: where it was set"},

@@ -15,9 +15,12 @@ from worker.measurement.lift import Lift
 _WIDTH, _BAR, _GAP = 560, 22, 8
 
 
-def page(title: str, renderables: Sequence[RenderableType], found: Sequence[Lift]) -> str:
+def page(
+    title: str, renderables: Sequence[RenderableType], found: Sequence[Lift], extra: str = ""
+) -> str:
     """One self-contained HTML page: the tables as `ladder report` prints them (80 columns),
-    then a chart of the conversion rates of each trigger's mailed and held-out groups."""
+    then a chart of the conversion rates of each trigger's mailed and held-out groups, then
+    `extra` (the ladder's heatmaps, HTML made from numbers only)."""
     recorder = Console(record=True, width=80, file=io.StringIO(), color_system="truecolor")
     for renderable in renderables:
         recorder.print(renderable)
@@ -27,7 +30,7 @@ def page(title: str, renderables: Sequence[RenderableType], found: Sequence[Lift
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
         f"<title>{escape(title)}</title></head>\n"
         '<body style="font-family: sans-serif; margin: 2em">'
-        f"<h1>{escape(title)}</h1>\n{tables}\n{charts}\n</body></html>\n"
+        f"<h1>{escape(title)}</h1>\n{tables}\n{charts}\n{extra}\n</body></html>\n"
     )
 
 

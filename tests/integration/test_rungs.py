@@ -53,7 +53,9 @@ def told(db: Session) -> list[tuple[str, str, dict[str, Any]]]:
     found = select(EVENTS.c.type, EVENTS.c.source_event_id, EVENTS.c.payload).where(
         EVENTS.c.type.in_(rungs.EVENT_TYPES)
     )
-    return [(t, key, payload["data"]) for t, key, payload in db.execute(found.order_by(EVENTS.c.id))]
+    return [
+        (t, key, payload["data"]) for t, key, payload in db.execute(found.order_by(EVENTS.c.id))
+    ]
 
 
 def test_orders_climb_the_ladder_in_the_commit_that_records_them(

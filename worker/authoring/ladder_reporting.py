@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from rich import box
+from rich.console import Group as Stack
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -58,7 +59,7 @@ def matrix_tables(scheme: Scheme, found: migration.Matrix, currency: str) -> lis
             box=box.SIMPLE_HEAD,
             padding=(0, 1),
         )
-        shown.add_column("from", overflow="fold")
+        shown.add_column("from", min_width=10)
         for name in found.rungs:
             shown.add_column(_header(name), justify="right", overflow="fold")
         for from_rung in rows:
@@ -122,10 +123,13 @@ def goals_table(progress: list[goals.Progress]) -> RenderableType:
         right={"cohort", "reached", "target"},
     )
     styles = {"met": "green", "on track": "green", "behind": "yellow", "missed": "red"}
+    serving = []
     for p in progress:
         g = p.goal
+        if g.triggers:
+            serving.append(f"{g.name}: {', '.join(g.triggers)}")
         shown.add_row(
-            g.name + (f"\n({', '.join(g.triggers)})" if g.triggers else ""),
+            g.name,
             f"{g.from_rung} → {g.to_rung}",
             f"{p.cohort:,}",
             f"{p.reached:,} {_pct1(p.share)}",
@@ -133,7 +137,9 @@ def goals_table(progress: list[goals.Progress]) -> RenderableType:
             f"{g.ends_on}",
             Text(p.status, style=styles.get(p.status, "")),
         )
-    return shown
+    if not serving:
+        return shown
+    return Stack(shown, Text("Triggers working for each goal: " + "; ".join(serving) + "."))
 
 
 def cohorts_table(found: list[retention.Cohort]) -> RenderableType:

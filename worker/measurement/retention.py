@@ -69,7 +69,8 @@ def cohorts(db: Session, *, since: datetime, until: datetime) -> list[Cohort]:
     first = month_index(dialect, C.first_order_at)
     in_period = (C.first_order_at >= _at(since)) & (C.first_order_at < _at(until))
     sizes = dict(
-        db.execute(select(first, func.count()).where(in_period).group_by(first)).tuples().all()
+        tuple(row)
+        for row in db.execute(select(first, func.count()).where(in_period).group_by(first))
     )
     placed = month_index(dialect, O.placed_at)
     rows = db.execute(

@@ -55,7 +55,12 @@ deadline = 2026-03-01
 
 
 @pytest.fixture
-def shop(db: Session, runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+def shop(
+    db: Session,
+    runtime: Runtime,  # noqa: ARG001  (its settings first; this fixture's on top of them)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Runtime:
     """Before the quarter: Ana and Cy bought once, Bo four times (loyal, the last 40 days
     before it). In it: Ana's second order, Dee's first; the refresh near its end finds Bo
     quiet 125 days (at risk), Cy 90 (still a first-timer)."""

@@ -9,15 +9,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from models.tables import CUSTOMERS, EVENTS, LADDER_MOVES
+from models.tables import CUSTOMERS, DELIVERIES, EVENTS, LADDER_MOVES
 from tests.support.factories import customer_event, order_event
 from worker.intake.ingest import store_events
 from worker.measurement import rungs
 from worker.processing.events import process_many
 from worker.runtime import Runtime
+from worker.scheduling.holdout import is_held_out
 from worker.scheduling.matching import Scheduler
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+UP = {"direction": "up"}
 
 
 def apply(db: Session, runtime: Runtime, events: list[Any], *, now: datetime = NOW) -> None:
@@ -74,9 +76,9 @@ def test_orders_climb_the_ladder_in_the_commit_that_records_them(
     ]  # fmt: skip
     # A first placement is no news; each move after it is told once, named by its version.
     assert told(db) == [
-        ("rung.up", f"rung.up:{ana.id}:2", {"from": "prospect", "to": "first_time", "direction": "up"}),
-        ("rung.up", f"rung.up:{ana.id}:3", {"from": "first_time", "to": "repeat", "direction": "up"}),
-    ]  # fmt: skip
+        ("rung.up", f"rung.up:{ana.id}:2", {"from": "prospect", "to": "first_time", **UP}),
+        ("rung.up", f"rung.up:{ana.id}:3", {"from": "first_time", "to": "repeat", **UP}),
+    ]
 
 
 def test_an_event_that_moves_no_one_writes_no_customer(db: Session, runtime: Runtime) -> None:
@@ -124,3 +126,54 @@ def test_the_daily_refresh_moves_those_gone_quiet_and_only_them(
     apply(db, runtime, orders("ana@example.com", [0], now=back), now=back)
     assert customer(db, "ana@example.com").rung == "loyal"  # four orders, the last today
     assert told(db)[-1][:2] == ("rung.up", f"rung.up:{ana.id}:{ana.rung_version + 1}")
+
+
+def test_a_regular_moved_into_at_risk_is_answered_by_the_win_back_trigger_once(
+    db: Session, runtime: Runtime
+) -> None:
+    scheme = runtime.rung_scheme
+    assert scheme is not None
+    apply(db, runtime, orders("ana@example.com", [200, 150, 100]))
+    day = NOW + timedelta(days=21)
+    rungs.refresh(db, scheme, now=day, currency="EUR")
+    rungs.refresh(db, scheme, now=day + timedelta(days=1), currency="EUR")  # no second move
+    pending = select(EVENTS.c.id).where(EVENTS.c.type == "rung.down", EVENTS.c.status == "pending")
+    ids = list(db.scalars(pending))
+    assert len(ids) == 1
+
+    scheduler = Scheduler(runtime.triggers, runtime.settings, rungs=scheme)
+    process_many(db, ids, now=day, scheduler=scheduler)
+
+    ana = customer(db, "ana@example.com")
+    rows = db.execute(
+        select(DELIVERIES.c.trigger, DELIVERIES.c.status, DELIVERIES.c.send_at).where(
+            DELIVERIES.c.customer_id == ana.id, DELIVERIES.c.trigger == "win-back-at-risk"
+        )
+    ).all()
+    held = is_held_out("win-back-at-risk", ana.id, 0.1)
+    assert [(r.trigger, r.status) for r in rows] == [
+        ("win-back-at-risk", "held_out" if held else "scheduled")
+    ]
+    # Moved at noon: the note goes at 10:00 the next morning (UTC, no zone known).
+    assert rows[0].send_at.replace(tzinfo=UTC) == (day + timedelta(days=1)).replace(hour=10)
+
+
+def test_a_move_an_imported_history_makes_is_never_mailed(db: Session, runtime: Runtime) -> None:
+    """Orders of long ago, imported today, move Ana into at_risk: the event keeps its cause's
+    time, so the win-back it would start is skipped as too late, not sent today."""
+    old = NOW - timedelta(days=400)
+    history = orders("ana@example.com", [0], now=old)
+    history += orders("ana@example.com", [0], now=old + timedelta(days=30))
+    history += orders("ana@example.com", [0], now=old + timedelta(days=60))
+    apply(db, runtime, history)
+    found = list(db.execute(select(EVENTS.c.id, EVENTS.c.occurred_at).where(
+        EVENTS.c.type == "rung.down")))  # fmt: skip
+    assert [at.replace(tzinfo=UTC) for _, at in found] == [old + timedelta(days=60)]
+
+    scheduler = Scheduler(runtime.triggers, runtime.settings, rungs=runtime.rung_scheme)
+    process_many(db, [event_id for event_id, _ in found], now=NOW, scheduler=scheduler)
+
+    statuses = db.scalars(
+        select(DELIVERIES.c.status).where(DELIVERIES.c.trigger == "win-back-at-risk")
+    )
+    assert list(statuses) in (["skipped"], ["held_out"])

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlmodel import Session
 
+from models.types import to_major
 from worker.authoring.reporting import money, table
 from worker.measurement import goals, migration, retention
 from worker.measurement.rung_scheme import Scheme
@@ -51,7 +52,7 @@ def matrix_tables(scheme: Scheme, found: migration.Matrix, currency: str) -> lis
         return [Text("Ladder migration: no customer is on the ladder yet.")]
     out: list[RenderableType] = []
     rows: list[str | None] = [None, *found.rungs]
-    titles = ("customers", f"revenue in the period ({currency})")
+    titles = ("customers", f"revenue in the period ({currency}, whole units)")
     for title in titles:
         shown = Table(
             title=f"ladder migration {_period(found.since, found.until)}: {title}, from (rows)"
@@ -75,7 +76,7 @@ def matrix_tables(scheme: Scheme, found: migration.Matrix, currency: str) -> lis
 def _cell(c: migration.Cell | None, title: str, currency: str) -> str:
     if c is None:
         return ""
-    return f"{c.customers:,}" if title == "customers" else money(c.revenue, currency)
+    return f"{c.customers:,}" if title == "customers" else f"{to_major(c.revenue, currency):,.0f}"
 
 
 def shares_table(scheme: Scheme, found: migration.Matrix, currency: str) -> Table:

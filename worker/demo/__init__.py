@@ -70,15 +70,16 @@ def write_measurement(folder: Path, *, customers: int, start: datetime, end: dat
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("abc.toml", "rungs.toml"):
         shutil.copyfile(PROJECT_ROOT / "measurement" / name, folder / name)
-    # Two goals of the shipped kinds, dated in the demo's last months: one over, one running.
-    ended, running = (end - timedelta(days=150)).date(), (end - timedelta(days=60)).date()
+    # Two goals of the shipped kinds, in the demo's last months of orders (its last 70 days
+    # have none: the win-backs' tail): one over, one running.
+    ended, running = (end - timedelta(days=250)).date(), (end - timedelta(days=100)).date()
     (folder / "goals.toml").write_text(
         "# Written by `ladder demo`: the shipped goals, dated in the demo shop's last months.\n"
-        f'[[goal]]\nname = "Win back the at-risk"\nfrom = "at_risk"\nto = "loyal"\n'
-        f'share = 0.12\nstart = {ended}\nwithin = "90d"\ntriggers = ["win-back-at-risk"]\n\n'
         f'[[goal]]\nname = "A second order from first-time buyers"\nfrom = "first_time"\n'
-        f'to = "repeat"\nshare = 0.25\nstart = {running}\nwithin = "120d"\n'
-        'triggers = ["second-order"]\n',
+        f'to = "repeat"\nshare = 0.1\nstart = {ended}\nwithin = "90d"\n'
+        'triggers = ["second-order"]\n\n'
+        f'[[goal]]\nname = "Win back the at-risk"\nfrom = "at_risk"\nto = "loyal"\n'
+        f'share = 0.12\nstart = {running}\nwithin = "180d"\ntriggers = ["win-back-at-risk"]\n',
         encoding="utf-8",
     )
     spend = SPEND_PER_NEW_CUSTOMER * customers

@@ -58,24 +58,28 @@ class Scheme(BaseModel):
 
     rung: list[Rung] = Field(min_length=2)
 
-    @model_validator(mode="after")
-    def _one_ladder(self) -> Scheme:
+    def problems(self) -> list[tuple[tuple[Any, ...], str]]:
+        """What makes the rungs no ladder, each with where it is (`("rung", 2, "name")`)."""
+        found: list[tuple[tuple[Any, ...], str]] = []
         names = [rung.name for rung in self.rung]
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise ValueError(f"rung {twice[0]!r} is named twice")
-        line = [rung for rung in self.rung if not rung.beside]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                found.append((("rung", index, "name"), f"rung {name!r} is named twice"))
+        line = [(i, rung) for i, rung in enumerate(self.rung) if not rung.beside]
         if len(line) < 2:
-            raise ValueError("the main line needs at least two rungs (beside = false)")
-        if line[0].has_conditions():
-            raise ValueError(
-                f"the line's first rung ({line[0].name!r}) is its ground: it takes whoever no "
-                "other rung takes, so it has no conditions"
-            )
-        for rung in self.rung:
+            found.append((("rung",), "the main line needs at least two rungs (beside = false)"))
+        elif line[0][1].has_conditions():
+            ground = line[0][1].name
+            found.append((
+                ("rung", line[0][0]),
+                f"the line's first rung ({ground!r}) is its ground: it takes whoever no other"
+                " rung takes, so it has no conditions",
+            ))  # fmt: skip
+        for index, rung in enumerate(self.rung):
             if rung.beside and not rung.has_conditions():
-                raise ValueError(f"rung {rung.name!r} is beside the line and needs a condition")
-        return self
+                message = f"rung {rung.name!r} is beside the line and needs a condition"
+                found.append((("rung", index), message))
+        return found
 
     @property
     def names(self) -> list[str]:
@@ -125,6 +129,9 @@ def load_scheme(path: Path, *, segments: Collection[str] | None = None) -> Schem
         return None
     text = path.read_text(encoding="utf-8")
     scheme = parse(path, text, Scheme)
+    for loc, message in scheme.problems()[:1]:
+        field = ".".join(str(part) for part in loc if not isinstance(part, int))
+        raise SchemeError(f"{locate(path, text, loc)}: {field}: {message}")
     if segments is not None:
         known = set(segments)
         for index, rung in enumerate(scheme.rung):

@@ -335,8 +335,15 @@ def _apply_round(
     if programme is not None and placed:
         _apply_loyalty(db, programme, placed, orders, found, currency=batch.money.currency, now=now)
     scheme = batch.scheduler.rungs
-    if scheme is not None:  # the round's customers on the rung their facts now reach
-        causes = {found[p].id: waiting[i][0].occurred_at for p, (i, _) in enumerate(now_round)}
+    if scheme is not None:
+        # On the rung their facts now reach: those whose orders moved and those not placed yet
+        # (new customers). Time passing moves the others, in the daily refresh.
+        ordered = {p for p, _ in placed}
+        causes = {
+            found[p].id: waiting[i][0].occurred_at
+            for p, (i, _) in enumerate(now_round)
+            if p in ordered or found[p].rung is None
+        }
         moved = rungs.place(db, scheme, causes, now=now, currency=batch.money.currency)  # type: ignore[arg-type]
         facts.update(moved)
     for position, (i, _) in enumerate(now_round):

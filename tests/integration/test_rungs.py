@@ -15,7 +15,6 @@ from worker.intake.ingest import store_events
 from worker.measurement import rungs
 from worker.processing.events import process_many
 from worker.runtime import Runtime
-from worker.scheduling.holdout import is_held_out
 from worker.scheduling.matching import Scheduler
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -150,10 +149,7 @@ def test_a_regular_moved_into_at_risk_is_answered_by_the_win_back_trigger_once(
             DELIVERIES.c.customer_id == ana.id, DELIVERIES.c.trigger == "win-back-at-risk"
         )
     ).all()
-    held = is_held_out("win-back-at-risk", ana.id, 0.1)
-    assert [(r.trigger, r.status) for r in rows] == [
-        ("win-back-at-risk", "held_out" if held else "scheduled")
-    ]
+    assert [(r.trigger, r.status) for r in rows] == [("win-back-at-risk", "scheduled")]
     # Moved at noon: the note goes at 10:00 the next morning (UTC, no zone known).
     assert rows[0].send_at.replace(tzinfo=UTC) == (day + timedelta(days=1)).replace(hour=10)
 

@@ -8,8 +8,10 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, col, select
 
@@ -137,6 +139,39 @@ def test_segment_changed_at_moves_only_for_customers_whose_segment_changed(
     assert len(changed) < len(people) / 2
     for email, c in people.items():
         assert c.segment_changed_at == (later if email in changed else NOW), email
+
+
+def test_a_refresh_writes_only_the_customers_whose_score_or_segment_changed(
+    db: Session,
+) -> None:
+    build_population(db)
+    segments.refresh(db, NOW)
+    before = {email: (c.rfm, c.segment) for email, c in everyone(db).items()}
+    written: list[int] = []
+
+    def count_updates(*args: Any) -> None:  # conn, cursor, statement, …: SQLAlchemy's hook
+        cursor, statement = args[1], args[2]
+        if statement.lstrip().upper().startswith("UPDATE CUSTOMERS"):
+            written.append(cursor.rowcount)
+
+    engine = db.get_bind()
+    sa_event.listen(engine, "after_cursor_execute", count_updates)
+    try:
+        segments.refresh(db, NOW + DAY)  # nothing changed: nothing written
+        assert sum(written) == 0
+        gone = everyone(db)["gone@example.com"]
+        gone.orders_count, gone.total_spent, gone.last_order_at = 5, 400_000, NOW + DAY
+        db.add(gone)
+        db.commit()
+        written.clear()
+        segments.refresh(db, NOW + 2 * DAY)
+    finally:
+        sa_event.remove(engine, "after_cursor_execute", count_updates)
+
+    after = {email: (c.rfm, c.segment) for email, c in everyone(db).items()}
+    moved = {email for email in after if after[email] != before[email]}
+    assert "gone@example.com" in moved
+    assert sum(written) == len(moved) < len(after) / 2
 
 
 def test_a_buyer_whose_orders_were_all_cancelled_is_a_prospect_again(db: Session) -> None:

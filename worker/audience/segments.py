@@ -54,17 +54,23 @@ def refresh(db: Session, now: datetime) -> dict[str, int]:
     another gets a segment.exited and a segment.entered event (`data.from`, `data.to`); a first
     scoring (no segment before) is not a move.
     """
+    # Only the customers whose score or segment changed are written: on a day when a tenth of
+    # a million customers move, a tenth of the rows (every row was 1.2x a bare UPDATE of all).
     db.execute(
         text(f"""
         UPDATE customers SET
-          rfm = CAST(s.r AS VARCHAR(1)) || CAST(s.f AS VARCHAR(1)) || CAST(s.m AS VARCHAR(1)),
+          rfm = s.rfm,
           segment_changed_at = CASE WHEN customers.segment IS DISTINCT FROM s.segment
                                     THEN :now ELSE customers.segment_changed_at END,
           previous_segment = CASE WHEN customers.segment IS DISTINCT FROM s.segment
                                   THEN customers.segment ELSE customers.previous_segment END,
           segment = s.segment
-        FROM (SELECT id, r, f, m, {_segment_case()} AS segment FROM ({_SCORED}) AS scored) AS s
+        FROM (SELECT id, {_segment_case()} AS segment,
+                     CAST(r AS VARCHAR(1)) || CAST(f AS VARCHAR(1)) || CAST(m AS VARCHAR(1)) AS rfm
+              FROM ({_SCORED}) AS scored) AS s
         WHERE customers.id = s.id
+          AND (customers.rfm IS DISTINCT FROM s.rfm
+               OR customers.segment IS DISTINCT FROM s.segment)
         """).bindparams(bindparam("now", type_=UTCDateTime())),
         {"now": now},
     )

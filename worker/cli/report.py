@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import RenderableType
-from sqlmodel import Session
 
 from models.db import session
 from worker import current_time
-from worker.authoring.ladder_reporting import LadderSections, ladder_sections
-from worker.authoring.report_page import page
-from worker.authoring.reporting import emails_tables, lift_tables
-from worker.authoring.value_reporting import customer_sections
+from worker.authoring.report import SECTIONS, gather
 from worker.cli.output import console, fail
-from worker.measurement import goals
-from worker.measurement.goals import goals_path
-from worker.measurement.lift import lifts, programme_lift
-from worker.measurement.performance import performance
-from worker.runtime import get_runtime
 from worker.settings import get_settings
 
 
@@ -45,9 +35,6 @@ class Section(StrEnum):
 class By(StrEnum):
     MONTH = "month"
     QUARTER = "quarter"
-
-
-LADDER = {Section.MIGRATION, Section.COHORTS, Section.CHURN}
 
 
 def report(
@@ -70,57 +57,21 @@ def report(
     start, end = _day(since, "--since"), _day(until, "--until")
     if start and end and start >= end:
         fail("--since must come before --until", hint="e.g. --since 2026-01-01 --until 2026-07-01")
-    day = (_day(as_of, "--as-of") or current_time.now()).date()
-    wanted = {Section.EMAILS, Section.LIFT, Section.CLV, Section.VALUE, Section.ABC, Section.NPS}
-    chosen: set[Section] = wanted | LADDER if section == Section.ALL else {section}
-    currency = settings.default_currency
+    now = current_time.now()
+    day = (_day(as_of, "--as-of") or now).date()
+    chosen = SECTIONS if section == Section.ALL else {section.value}
     with session(settings.database_url) as db:
-        lines = performance(db, since=start, until=end, default_locale=settings.default_locale)
-        found = lifts(db, since=start, until=end)
-        # The whole programme against the global holdout: over the period, else the last year.
-        last = end or current_time.now()
-        first = start or last - timedelta(days=365)
-        whole = programme_lift(db, share=settings.global_holdout, since=first, until=last)
-        found += [whole] if whole is not None else []
-        sections = customer_sections(db, settings, chosen, day=day, since=start, until=end)
-        ladder = _ladder(db, chosen, since=start, until=end, by=by)
+        found = gather(db, settings, chosen, day=day, since=start, until=end, now=now, by=by.value)
     if as_json:
-        out: dict[str, Any] = {"currency": currency, "since": since, "until": until}
-        if Section.EMAILS in chosen:
-            out["emails"] = [line.as_dict() for line in lines]
-        if Section.LIFT in chosen:
-            out["lift"] = [lift.as_dict() for lift in found]
-        out |= sections.as_json() | ladder.as_json()
+        out = {"currency": settings.default_currency, "since": since, "until": until}
+        out |= found.as_json()
         sys.stdout.write(json.dumps(out, indent=2, allow_nan=False, default=_nan) + "\n")
         return
-    shown: list[RenderableType] = []
-    if Section.EMAILS in chosen:
-        shown += emails_tables(lines, currency)
-    if Section.LIFT in chosen:
-        shown += lift_tables(found, currency)
-    shown += sections.tables() + ladder.tables()
-    for renderable in shown:
+    for renderable in found.tables():
         console.print(renderable)
     if html is not None:
-        title = f"{settings.shop_name}: what the emails earned"
-        html.write_text(page(title, shown, found, ladder.heatmaps()), encoding="utf-8")
+        html.write_text(found.page(f"{settings.shop_name}: what the emails earned"), "utf-8")
         console.print(f"Wrote {html}")
-
-
-def _ladder(
-    db: Session, chosen: set[Section], *, since: datetime | None, until: datetime | None, by: By
-) -> LadderSections:
-    """The ladder's sections over the period: unset, the year up to the end of today."""
-    runtime = get_runtime()
-    now = current_time.now()
-    end = until or datetime.combine(now.date() + timedelta(days=1), time(0), UTC)
-    scheme = runtime.rung_scheme
-    goal_list = goals.load_goals(goals_path(runtime.settings.measurement_dir), scheme)
-    return ladder_sections(
-        db, scheme=scheme, goal_list=goal_list, chosen={str(s) for s in chosen & LADDER},
-        since=since or end - timedelta(days=365), until=end, by=str(by),
-        currency=runtime.settings.default_currency, now=now,
-    )  # fmt: skip
 
 
 def _nan(value: object) -> None:  # json's hook for what it cannot write

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +26,9 @@ from models import (
     Order,
 )
 from worker import current_time
-from worker.authoring.ladder_reporting import LadderSections, ladder_sections
-from worker.authoring.report_page import page
-from worker.authoring.reporting import emails_tables, lift_tables
-from worker.authoring.value_reporting import customer_sections
+from worker.authoring.report import SECTIONS, gather
 from worker.demo.broadcasting import broadcasts_table, series_table
 from worker.event_types import LOYALTY_EVENTS
-from worker.measurement import goals, rung_scheme
-from worker.measurement.lift import lifts
-from worker.measurement.performance import performance
 from worker.settings import Settings
 
 SENT = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
@@ -239,41 +233,16 @@ def print_summary(console: Console, db: Session, run: Run) -> None:
     console.print(look_around(db, run), highlight=False, soft_wrap=True)
 
 
-CUSTOMER_SECTIONS = ("clv", "value", "abc", "nps")
-
-
 def print_report(console: Console, db: Session, settings: Settings, *, page_to: Path) -> None:
     """`ladder report`'s tables for the whole run (what the emails earned, what holdouts say),
     printed and written as one page (`ladder report --html`) to `page_to`."""
     console.rule("[bold]What the emails earned (ladder report)")
-    lines = performance(db, since=None, until=None, default_locale=settings.default_locale)
-    found = lifts(db, since=None, until=None)
-    shown = emails_tables(lines, settings.default_currency)
-    shown += lift_tables(found, settings.default_currency)
     today = current_time.now()
-    sections = customer_sections(db, settings, CUSTOMER_SECTIONS, day=today.date(), since=None,
-                                 until=None)  # fmt: skip
-    shown += sections.tables()
-    ladder = demo_ladder(db, settings, now=today)
-    shown += ladder.tables()
-    for renderable in shown:
+    found = gather(db, settings, SECTIONS, day=today.date(), since=None, until=None, now=today)
+    for renderable in found.tables():
         console.print(renderable)
-    title = f"{settings.shop_name}: the demo's report"
-    page_to.write_text(page(title, shown, found, ladder.heatmaps()), "utf-8")
+    page_to.write_text(found.page(f"{settings.shop_name}: the demo's report"), "utf-8")
     console.print(f"The report as one page: [bold]{page_to}[/bold]")
-
-
-def demo_ladder(db: Session, settings: Settings, *, now: datetime) -> LadderSections:
-    """The ladder over the demo's last year, by quarter: the matrix, the goals, the cohorts
-    and churn (`ladder report migration|cohorts|churn`)."""
-    until = datetime.combine(now.date() + timedelta(days=1), time(0), UTC)
-    scheme = rung_scheme.load_scheme(rung_scheme.default_path(settings.measurement_dir))
-    found = goals.load_goals(goals.goals_path(settings.measurement_dir), scheme)
-    return ladder_sections(
-        db, scheme=scheme, goal_list=found, chosen=("migration", "cohorts", "churn"),
-        since=until - timedelta(days=365), until=until, by="quarter",
-        currency=settings.default_currency, now=now,
-    )  # fmt: skip
 
 
 def look_around(db: Session, run: Run) -> str:

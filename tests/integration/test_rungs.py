@@ -47,7 +47,7 @@ def moves(db: Session, email: str) -> list[tuple[str | None, str]]:
         .where(CUSTOMERS.c.email == email)
         .order_by(LADDER_MOVES.c.version)
     )
-    return [tuple(row) for row in db.execute(found)]  # type: ignore[misc]
+    return [tuple(row) for row in db.execute(found)]
 
 
 def told(db: Session) -> list[tuple[str, str, dict[str, Any]]]:

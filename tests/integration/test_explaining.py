@@ -43,7 +43,9 @@ def test_explain_shows_what_matched_what_did_not_and_what_became_of_each_email(
         )
 
     assert found is not None
-    first, second = found.steps
+    first, second, moved = found.steps
+    # The second order moved Ana up the ladder: Ladder's own event, a step of her story too.
+    assert (moved.event.type, moved.event.payload["data"]["to"]) == ("rung.up", "repeat")
     outcomes = {m.trigger: (m.outcome, m.detail) for m in first.matches}
     assert outcomes["thank-you"] == ("matched", "")
     assert outcomes["upsell"] == ("did not match", "before.orders_count >= 1 is false")

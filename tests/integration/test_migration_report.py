@@ -134,7 +134,7 @@ def test_the_migration_tables_fit_80_columns_and_say_each_share_and_goal() -> No
     words = " ".join(shown.translate(str.maketrans("│┃", "  ")).split())
     assert "first_ from prospect time repeat loyal champion lapsing at_risk" in words
     assert "first_time 1 1" in words and "loyal 1" in words  # the counts' matrix
-    assert "all 3 33% 33% 0% 33% 60.00" in words  # up, stayed, down, lapsed; revenue
+    assert "total 3 33% 33% 0% 33% 60.00" in words  # up, stayed, down, lapsed; revenue
     assert "2026-03 4 0% 75% 0% 25% 0" in words  # by month: Bo lapsed in March
     assert "2 1 50.0% 40% 2026-04-01 met" in words
     assert "1 0 0.0% 50% 2026-06-30 behind" in words

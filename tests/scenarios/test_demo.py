@@ -99,7 +99,7 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
                  "migration goals", "retention by first-order month",
                  "churn and repeat"):  # fmt: skip
         assert said in words, said
-    moved = re.search(r" all ([\d,]+) (\d+)% (\d+)% (\d+)% (\d+)% ", words)
+    moved = re.search(r" total ([\d,]+) (\d+)% (\d+)% (\d+)% (\d+)% ", words)
     assert moved is not None and int(moved.group(1).replace(",", "")) > 0, words
     assert int(moved.group(5)) > 0  # some lapsed
     quarters = re.findall(r" \d{4}-Q\d [\d,]+ (\d+)% ", words)

@@ -92,7 +92,7 @@ def shares_table(scheme: Scheme, found: migration.Matrix, currency: str) -> Tabl
                       money(s.revenue, currency))  # fmt: skip
     whole = migration.shares(scheme, found)
     shown.add_section()
-    shown.add_row("all", f"{whole.on_ladder:,}", *(_pct(whole.share(k)) for k in migration.KINDS),
+    shown.add_row("total", f"{whole.on_ladder:,}", *(_pct(whole.share(k)) for k in migration.KINDS),
                   money(whole.revenue, currency), style="bold")  # fmt: skip
     if whole.joined:
         shown.add_row(NEW_ROW, f"{whole.joined:,}", "", "", "", "", "")

@@ -8,7 +8,7 @@ from models.events import Event, EventStatus
 from models.inbox import InboxItem, InboxStatus, PrivacyRecord
 from models.leases import Lease
 from models.loyalty import EntryKind, LoyaltyEntry, LoyaltyMember
-from models.measurement import Attribution, ClvFit
+from models.measurement import Attribution, ClvFit, LadderMove
 from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
 
@@ -25,6 +25,7 @@ __all__ = [
     "EventStatus",
     "InboxItem",
     "InboxStatus",
+    "LadderMove",
     "Lease",
     "LoyaltyEntry",
     "LoyaltyMember",

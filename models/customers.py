@@ -15,6 +15,7 @@ class Customer(SQLModel, table=True):
     __table_args__ = (
         Index("ix_customers_segment", "segment"),
         Index("ix_customers_last_order_at", "last_order_at"),
+        Index("ix_customers_rung_changed_at", "rung_changed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -41,6 +42,13 @@ class Customer(SQLModel, table=True):
     segment: str | None = Field(default=None, max_length=32)
     segment_changed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     previous_segment: str | None = Field(default=None, max_length=32)  # before the last change
+    # The ladder (measurement/rungs.toml, worker/measurement/rungs.py): kept current as events
+    # arrive and by the daily refresh; each change is a `ladder_moves` row, numbered by
+    # `rung_version`, which names its `rung.up` / `rung.down` event.
+    rung: str | None = Field(default=None, max_length=32)
+    rung_changed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    previous_rung: str | None = Field(default=None, max_length=32)  # before the last change
+    rung_version: int = 0
     # Predicted by the CLV models (worker/measurement/predictions.py), refreshed weekly; None
     # until a first fit. `clv`: the expected value of the next CLV_HORIZON_DAYS' orders, in
     # minor units of the shop's currency.

@@ -1,12 +1,12 @@
 """Measurement rows: which email each order is attributed to, and by which rule; the weekly
-CLV fits."""
+CLV fits; each move of a customer between rungs of the ladder."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, Index, Integer, String
+from sqlalchemy import JSON, Column, Date, Index, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime
@@ -51,3 +51,23 @@ class ClvFit(SQLModel, table=True):
     parameters: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     problem: str | None = Field(default=None, max_length=500)
     fitted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class LadderMove(SQLModel, table=True):
+    """One customer's move from one rung to another (`from_rung` None: their first placement),
+    the `version`-th of theirs. The rung a customer stood on at any moment is the `to_rung` of
+    their last move before it, so the migration matrix of any past period is rebuilt from these
+    rows; the period's revenue is read from the orders when a report is made."""
+
+    __tablename__ = "ladder_moves"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "version"),
+        Index("ix_ladder_moves_moved_at", "moved_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id")
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    from_rung: str | None = Field(default=None, max_length=32)
+    to_rung: str = Field(max_length=32)
+    moved_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

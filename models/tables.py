@@ -17,7 +17,7 @@ from models.events import Event
 from models.inbox import InboxItem, PrivacyRecord
 from models.leases import Lease
 from models.loyalty import LoyaltyEntry, LoyaltyMember
-from models.measurement import Attribution, ClvFit
+from models.measurement import Attribution, ClvFit, LadderMove
 from models.orders import Order, OrderLine, OrderRefund
 from models.recommendations import ProductRecommendation
 
@@ -46,3 +46,4 @@ LOYALTY_ENTRIES = table_of(LoyaltyEntry)
 LOYALTY_MEMBERS = table_of(LoyaltyMember)
 ATTRIBUTIONS = table_of(Attribution)
 CLV_FITS = table_of(ClvFit)
+LADDER_MOVES = table_of(LadderMove)

@@ -28,11 +28,13 @@ INCOMING = frozenset(
         "survey.commented",
     }
 )
-# What Ladder makes itself (the daily segment refresh, the loyalty programme): never accepted
-# from outside.
+# What Ladder makes itself (the daily segment refresh, the loyalty programme, the ladder):
+# never accepted from outside.
 SEGMENT_EVENTS = frozenset({"segment.entered", "segment.exited"})
 LOYALTY_EVENTS = frozenset({"points.earned", "points.expiring", "tier.changed"})
-OWN = SEGMENT_EVENTS | LOYALTY_EVENTS
+# A customer moved between the ladder's rungs (`measurement/rungs.py`), on an event or daily.
+RUNG_EVENTS = frozenset({"rung.up", "rung.down"})
+OWN = SEGMENT_EVENTS | LOYALTY_EVENTS | RUNG_EVENTS
 # A broadcast's email for one customer (`scheduling/broadcasts.py`): stored already processed,
 # the cause of that delivery; no trigger starts on it, no door accepts it.
 BROADCAST = "broadcast.scheduled"
@@ -59,7 +61,7 @@ def incoming_problem(value: str) -> str | None:
     if value in INCOMING or _is_custom(value):
         return None
     if value in OWN:
-        return f"{value!r} is made by Ladder itself (segments, loyalty), not sent to it"
+        return f"{value!r} is made by Ladder itself (segments, loyalty, rungs), not sent to it"
     return f"{value!r} is not an event type Ladder knows{_hint(value, INCOMING)}"
 
 

@@ -13,7 +13,8 @@ from triggers.broadcast import Broadcast, load_broadcasts
 from triggers.programme import Programme, load_programme
 from triggers.series import Series, load_all_series
 from worker import current_time
-from worker.measurement import abc
+from worker.audience.segments import segment_names
+from worker.measurement import abc, rung_scheme
 from worker.providers import Provider
 from worker.providers.registry import build_provider
 from worker.rendering.renderer import Renderer
@@ -38,6 +39,12 @@ class Runtime:
     def abc_scheme(self) -> abc.Scheme:
         """measurement/abc.toml, read at start: a broken file stops the process, named."""
         return abc.load_scheme(self.settings.measurement_dir / "abc.toml")
+
+    @cached_property
+    def rung_scheme(self) -> rung_scheme.Scheme | None:
+        """measurement/rungs.toml, read at start like abc.toml; None: no such file, no ladder."""
+        path = rung_scheme.default_path(self.settings.measurement_dir)
+        return rung_scheme.load_scheme(path, segments=segment_names())
 
     @cached_property
     def broadcasts(self) -> dict[str, Broadcast]:

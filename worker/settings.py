@@ -125,7 +125,8 @@ class Settings(BaseSettings):
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     triggers_dir: Path = PROJECT_ROOT / "triggers"
-    # The measurement's own files: abc.toml (the ABC classes' weights), acquisition.toml (CAC).
+    # The measurement's own files: abc.toml (the ABC classes' weights), acquisition.toml (CAC),
+    # rungs.toml (the ladder; none: no ladder kept), goals.toml (migration goals).
     measurement_dir: Path = PROJECT_ROOT / "measurement"
     broadcasts_dir: Path | None = None  # unset: `broadcasts/` in the triggers folder
     series_dir: Path | None = None  # unset: `series/` in the triggers folder

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event
-from tests.support.factories import order_event
+from tests.support.factories import order_event, shipped_message
 from worker.audience import recommendations
 from worker.delivery.sending import deliver
 from worker.intake.ingest import store_events
@@ -60,9 +60,16 @@ def test_a_german_customer_gets_a_german_thank_you_with_euros_the_german_way(
 ) -> None:
     place(db, runtime, 1, email_="lena@example.com", locale="de_DE", at=T0)
     delivery = send(db, runtime, "thank-you", now=T0 + timedelta(hours=2))
-    assert delivery.variant == "thank_you/default.de.html.j2"
+    folder = shipped_message("thank-you", delivery.customer_id)  # its A/B test's variant
+    assert delivery.variant == f"{folder}/default.de.html.j2"
     parsed, text, html = message(runtime, delivery)
-    assert parsed["Subject"] == "Danke für Ihre erste Bestellung, Lena!"
+    assert (
+        parsed["Subject"]
+        == {
+            "thank_you": "Danke für Ihre erste Bestellung, Lena!",
+            "thank_you_b": "So geht es mit Ihrer ersten Bestellung weiter, Lena",
+        }[folder]
+    )
     assert "Hallo Lena," in text
     assert "Summe 1.234,50\xa0€" in text
     assert "vom 1. März 2026" in text

@@ -9,7 +9,7 @@ from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, EventStatus, Order
-from tests.support.factories import customer_event, order_event
+from tests.support.factories import customer_event, order_event, shipped_message
 from worker.canonical import CanonicalEvent
 from worker.delivery import sending
 from worker.errors import PermanentError
@@ -156,7 +156,7 @@ def test_a_first_order_schedules_the_thank_you_two_hours_later(
         T0 + 2 * timedelta(hours=1),
     )
     assert (thank_you.message, thank_you.dedupe_key) == (
-        "thank_you",
+        shipped_message("thank-you", thank_you.customer_id),
         # One order starts it once, however many events tell of it.
         f"thank-you=order:{db.exec(select(Order)).one().id}",
     )

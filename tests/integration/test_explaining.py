@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from tests.support.factories import shipped_message
 from worker.authoring.explaining import explain
 from worker.cli.authoring import print_explanation
 from worker.demo.time_machine import time_machine
@@ -43,9 +44,15 @@ def test_explain_shows_what_matched_what_did_not_and_what_became_of_each_email(
         )
 
     assert found is not None
-    first, second = found.steps
+    first, second, moved = found.steps
+    # The second order moved Ana up the ladder: Ladder's own event, a step of her story too.
+    assert (moved.event.type, moved.event.payload["data"]["to"]) == ("rung.up", "repeat")
     outcomes = {m.trigger: (m.outcome, m.detail) for m in first.matches}
-    assert outcomes["thank-you"] == ("matched", "")
+    # The thank-you tests its subject: the detail says which variant Ana got, and why.
+    thanked = shipped_message("thank-you", found.customer.id or 0) == "thank_you"
+    variant = "thanks" if thanked else "what-next"
+    assert outcomes["thank-you"][0] == "matched"
+    assert outcomes["thank-you"][1].startswith(f"A/B variant {variant}: hash 0.")
     assert outcomes["upsell"] == ("did not match", "before.orders_count >= 1 is false")
     assert {m.trigger: m.outcome for m in second.matches}["thank-you"] == "did not match"
     # The nudge and the win-back waiting since the first order.

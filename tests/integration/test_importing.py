@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from dramatiq.brokers.stub import StubBroker
 from rich.console import Console
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from models import Customer, Delivery, Event
@@ -312,7 +312,8 @@ def test_importing_a_history_with_no_workers_leaves_facts_segments_and_todays_wa
     )  # fmt: skip
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert re.search(r"Processed 28 events in [\d.]+ s \([\d,]+ events/s", done.stdout), done.stdout
+    # The 28 lines, and the 4 moves on the ladder their orders made (rung.up, rung.down).
+    assert re.search(r"Processed 32 events in [\d.]+ s \([\d,]+ events/s", done.stdout), done.stdout
     db.expire_all()
     customers = {c.email.split("@")[0]: c for c in db.exec(select(Customer)).all()}
     assert {name: c.orders_count for name, c in customers.items()} == {
@@ -321,6 +322,11 @@ def test_importing_a_history_with_no_workers_leaves_facts_segments_and_todays_wa
     assert customers["champ"].total_spent == 24 * 8000
     assert customers["champ"].last_order_at == champion_orders[-1]
     assert all(c.segment for c in customers.values()), {n: c.segment for n, c in customers.items()}
+    assert {name: c.rung for name, c in customers.items()} == {
+        "champ": "champion", "gone": "at_risk", "once": "lapsing",
+    }  # fmt: skip
+    moves = db.exec(select(Event).where(col(Event.type).in_(["rung.up", "rung.down"]))).all()
+    assert len(moves) == 4
     assert db.exec(select(Event).where(Event.status == "pending")).all() == []
     deliveries = db.exec(select(Delivery).where(Delivery.trigger == "win-back")).all()
     waiting = [d for d in deliveries if d.status == "scheduled"]

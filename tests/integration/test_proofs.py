@@ -67,7 +67,8 @@ def test_the_readme_example_schedules_a_thank_you_explain_shows_and_send_test_wr
     assert explained.exit_code == 0, explained.output
     flat = re.sub(r"[\s│┃]+", " ", explained.output)  # cells folded across lines, read on
     assert "thank-you: matched" in flat, explained.output  # the timeline
-    assert "thank-you scheduled" in flat, explained.output  # the delivery
+    # The delivery, with the variant of the thank-you's A/B test it carries.
+    assert f"thank-you ({thank_you.ab_variant}) scheduled" in flat, explained.output
 
     runner = CliRunner()
     sent = runner.invoke(

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from models import Delivery, DeliveryStatus, SendingPause
 from models.db import session
-from tests.support.factories import order_event
+from tests.support.factories import order_event, shipped_message
 from tests.support.sendgrid_standin import (
     API_KEY,
     Reply,
@@ -316,15 +316,22 @@ def test_a_delivery_sent_through_sendgrid_records_its_message_id(
 
     assert status == DeliveryStatus.SENT
     sent = stored(db, delivery_id)
+    folder = shipped_message("thank-you", sent.customer_id)  # its A/B test's variant
     assert (sent.provider_message_id, sent.variant) == (
         "sg-Q7x2Jt9a",
-        "thank_you/default.es.html.j2",
+        f"{folder}/default.es.html.j2",
     )
     assert sendgrid.invalid == []
     body = sendgrid.requests[0].json()
-    assert body["subject"] == "Gracias por tu primer pedido, Ana"
+    assert (
+        body["subject"]
+        == {
+            "thank_you": "Gracias por tu primer pedido, Ana",
+            "thank_you_b": "Lo que sigue con tu primer pedido, Ana",
+        }[folder]
+    )
     assert body["custom_args"]["delivery_id"] == str(delivery_id)
-    assert body["categories"] == ["thank-you", "thank_you"]
+    assert body["categories"] == ["thank-you", folder]
     assert [part["type"] for part in body["content"]] == ["text/plain", "text/html"]
     assert body["headers"]["List-Unsubscribe"].startswith("<https://shop.example/u/")
     assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -351,7 +358,9 @@ def test_transactional_mail_needs_no_consent_and_carries_no_list_unsubscribe(
     triggers = tmp_path / "triggers"
     triggers.mkdir()
     source = runtime.settings.triggers_dir / "thank_you.toml"
-    text = source.read_text(encoding="utf-8") + '\nclass = "transactional"\n'
+    # A transactional trigger tests no variants: the file without its A/B test.
+    text = source.read_text(encoding="utf-8").split("\n[[variants]]")[0]
+    text += '\nclass = "transactional"\n'
     (triggers / "thank_you.toml").write_text(text, encoding="utf-8")
     live = sendgrid_runtime(
         runtime, sendgrid, triggers_dir=triggers, sendgrid_group_transactional=12

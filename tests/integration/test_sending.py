@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from models import Customer, Delivery, DeliveryStatus, Event, Suppression, migrate
 from models.db import get_engine, session
 from tests.support.deliveries import eml_name
-from tests.support.factories import order_event
+from tests.support.factories import order_event, shipped_message
 from worker.canonical import CanonicalEvent
 from worker.delivery import sending
 from worker.delivery.sending import deliver, deliver_many
@@ -139,12 +139,18 @@ def test_a_due_delivery_is_sent_once_and_recorded(
 
     sent = reread(db, thank_you)
     assert sent.status == DeliveryStatus.SENT
-    assert sent.variant == "thank_you/default.html.j2"
+    assert sent.variant == f"{shipped_message('thank-you', sent.customer_id)}/default.html.j2"
     assert (sent.sent_at, sent.attempts, sent.reason) == (DUE, 1, None)
     assert sent.provider_message_id == f"file:{delivery_key(sent.id or 0, sent.created_at)}.eml"
     message = sent_message(runtime)
     assert message["To"] == "ana@example.com"
-    assert message["Subject"] == "Thank you for your first order, Ana"
+    assert (
+        message["Subject"]
+        == {
+            "thank_you": "Thank you for your first order, Ana",
+            "thank_you_b": "What happens next with your first order, Ana",
+        }[shipped_message("thank-you", sent.customer_id)]
+    )
     assert message["From"] == f"{runtime.settings.shop_name} <{runtime.settings.sender}>"
 
 
@@ -422,7 +428,8 @@ def test_a_batch_sends_each_due_delivery_once_and_records_it(db: Session, runtim
     ]
     assert [path.name for path in outbox(runtime)] == [eml_name(db, ids[0]), eml_name(db, ids[2])]
     first = db.get_one(Delivery, ids[0])
-    assert (first.attempts, first.sent_at, first.variant) == (1, DUE, "thank_you/default.html.j2")
+    folder = shipped_message("thank-you", first.customer_id)
+    assert (first.attempts, first.sent_at, first.variant) == (1, DUE, f"{folder}/default.html.j2")
 
 
 def test_a_batch_stopped_by_an_unexpected_error_gives_back_what_it_did_not_send(

@@ -123,7 +123,12 @@ def test_paid_fulfilled_and_cancelled_move_the_order_and_are_each_one_event(
     assert order_of(db).status == "fulfilled"
     post_shopify(client, "orders/cancelled", shopify_payload("orders/cancelled"))
     drain(stub_broker)
-    assert events_of(db)[-1].type == "order.cancelled"
+    *_, cancelled, slipped = events_of(db)
+    assert cancelled.type == "order.cancelled"
+    # No counting order left: back to the ground of the ladder, told as Ladder's own event.
+    assert (slipped.source, slipped.type, slipped.payload["data"]["to"]) == (
+        "ladder", "rung.down", "prospect",
+    )  # fmt: skip
     assert order_of(db).status == "cancelled"
     customer = one(db, select(Customer))
     assert customer.orders_count == 0  # a cancelled order no longer counts

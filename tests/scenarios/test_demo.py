@@ -93,6 +93,19 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
                  "A new customer costs", "ABC classes"):  # fmt: skip
         assert said in " ".join(summary.split()), said
         assert said in " ".join(report.split()), said
+    # How customers moved on the ladder over the last year, the goals, retention and churn.
+    words = " ".join(summary.translate(str.maketrans("│┃", "  ")).split())
+    for said in ("where each rung's customers went", "ladder migration by quarter",
+                 "migration goals", "retention by first-order month",
+                 "churn and repeat"):  # fmt: skip
+        assert said in words, said
+    moved = re.search(r" total ([\d,]+) (\d+)% (\d+)% (\d+)% (\d+)% ", words)
+    assert moved is not None and int(moved.group(1).replace(",", "")) > 0, words
+    assert int(moved.group(5)) > 0  # some lapsed
+    quarters = re.findall(r" \d{4}-Q\d [\d,]+ (\d+)% ", words)
+    assert any(int(up) > 0 for up in quarters), quarters  # and some climbed
+    assert re.search(r" (met|missed|on track|behind) ", words)
+    assert "<h2>Ladder migration" in report and "<h2>Cohort retention" in report
 
     # The shop's history ends today, and the summary says how the other commands see it.
     assert run.end.date() == datetime.now(UTC).date()

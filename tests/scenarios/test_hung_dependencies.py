@@ -176,7 +176,10 @@ def assert_each_landed_once(runtime: Runtime, numbers: range) -> None:
                 select(Event.source_event_id).where(col(Event.type) == "order.placed")
             ).scalars()
         )
-        statuses = Counter(db.execute(select(Event.status)).scalars())
+        # What the webhooks told; Ladder's own events (a move on the ladder) wait for the
+        # clock's relay, which these runs do not tick.
+        told = select(Event.status).where(col(Event.source) != "ladder")
+        statuses = Counter(db.execute(told).scalars())
     assert Counter(keys) == Counter(f"outage-{n}" for n in numbers)
     assert len(orders) == len(numbers) == len(set(orders))
     assert set(statuses) == {"processed"}, statuses

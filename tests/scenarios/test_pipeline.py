@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from models import Customer, Delivery, Event
 from tests.support.brokers import drain
-from tests.support.factories import order_event
+from tests.support.factories import order_event, shipped_message
 from worker import current_time
 from worker.queue import clock
 from worker.queue.dispatch import ingest
@@ -47,7 +47,7 @@ def test_a_first_order_gets_one_thank_you_two_hours_later(
     db.expire_all()
     sent = db.get_one(Delivery, thank_you.id)
     assert sent.status == "sent"
-    assert sent.variant == "thank_you/default.es.html.j2"
+    assert sent.variant == f"{shipped_message('thank-you', sent.customer_id)}/default.es.html.j2"
     # The clock's first tick of the day refreshed segments; the email records the one it met.
     assert sent.segment is not None
     assert sent.segment == db.get_one(Customer, customer.id).segment
@@ -55,7 +55,13 @@ def test_a_first_order_gets_one_thank_you_two_hours_later(
     assert len(files) == 1
     message = email.message_from_bytes(files[0].read_bytes())
     assert message["To"] == "ana@example.com"
-    assert message["Subject"] == "Gracias por tu primer pedido, Ana"
+    assert (
+        message["Subject"]
+        == {
+            "thank_you": "Gracias por tu primer pedido, Ana",
+            "thank_you_b": "Lo que sigue con tu primer pedido, Ana",
+        }[shipped_message("thank-you", sent.customer_id)]
+    )
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     parts = [part.get_content_type() for part in message.walk() if not part.is_multipart()]
     assert parts == ["text/plain", "text/html"]

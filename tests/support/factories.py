@@ -70,3 +70,23 @@ def customer_event(
             "customer": {"email": "ana@example.com", **customer},
         }
     )
+
+
+def shipped_message(trigger: str, customer_id: int) -> str:
+    """The template folder the shipped trigger `trigger` sends this customer: its own, or the
+    one its A/B test's hash gives them (the thank-you tests its subject)."""
+    from triggers import load_trigger
+    from worker.scheduling import ab_split
+    from worker.settings import PROJECT_ROOT
+
+    [found] = [
+        t
+        for t in (load_trigger(p) for p in sorted((PROJECT_ROOT / "triggers").glob("*.toml")))
+        if t.name == trigger
+    ]
+    if not found.variants:
+        return found.message
+    shares = [(v.name, v.share) for v in found.variants]
+    name = ab_split.variant_of(trigger, shares, customer_id)
+    [variant] = [v for v in found.variants if v.name == name]
+    return variant.message or found.message

@@ -58,9 +58,11 @@ def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
         "points_earned",
         "second_order",
         "thank_you",
+        "thank_you_b",  # its A/B test's subject
         "tier_up",
         "upsell",
         "win_back",
+        "win_back_at_risk",
         "whats_new",  # the monthly broadcast, and its A/B variant
         "whats_new_b",
         "coffee_tips_1",  # the coffee tips series
@@ -233,12 +235,18 @@ def test_check_lists_the_ok_rows_only_with_verbose_and_fits_80_columns(tmp_path:
 
 def check(triggers_dir: Path | None = None) -> tuple[list[str], str]:
     """`ladder check` on the shipped shop, or on trigger files of a test's own in `triggers_dir`
-    beside the one message they send (thank_you)."""
+    beside the one message they send (thank_you), with the shipped ladder and no goals (the
+    shipped goals name shipped triggers)."""
     if triggers_dir is None:
         settings = Settings()
     else:
         templates = shop(triggers_dir / "shop", "thank_you")
-        settings = Settings(triggers_dir=triggers_dir, templates_dir=templates)
+        measurement = triggers_dir / "measurement"
+        measurement.mkdir(exist_ok=True)
+        shutil.copyfile(PROJECT_ROOT / "measurement" / "rungs.toml", measurement / "rungs.toml")
+        settings = Settings(
+            triggers_dir=triggers_dir, templates_dir=templates, measurement_dir=measurement
+        )
     console = Console(record=True, width=300)
     report = run_checks(settings)
     print_check(report, console, verbose=True)

@@ -87,6 +87,7 @@ def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
         "upsell",
         "bigger-basket",
         "win-back",
+        "win-back-at-risk",
         "birthday",
         "holiday-card",
         "moved-up",
@@ -98,6 +99,7 @@ def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
     assert triggers["detractor-alert"].attribution == "none"  # an alert earns nothing
     assert triggers["thank-you"].wait == timedelta(hours=2)
     assert triggers["upsell"].cooldown == timedelta(days=30)
+    assert triggers["win-back-at-risk"].on == "rung.down"
     assert triggers["win-back"].unless == ("order.placed",)
     assert triggers["win-back"].wait_for_gap == 2.0
     assert triggers["birthday"].on == "date:customer.birthday"

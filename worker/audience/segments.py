@@ -37,6 +37,11 @@ SEGMENTS: list[tuple[str, str, str]] = [
 PROSPECT = "prospect"  # no order yet
 
 
+def segment_names() -> list[str]:
+    """Every segment a customer can be in, best first, then `prospect`."""
+    return [name for name, _, _ in SEGMENTS] + [PROSPECT]
+
+
 def _segment_case() -> str:
     whens = " ".join(f"WHEN {condition} THEN '{name}'" for name, condition, _ in SEGMENTS)
     return f"CASE {whens} END"

@@ -16,11 +16,12 @@ from triggers.programme import (
     programme_files,
 )
 from triggers.schema import SHOP_MESSAGE_PREFIX
-from worker.audience.segments import PROSPECT, SEGMENTS
+from worker.audience.segments import PROSPECT, SEGMENTS, segment_names
 from worker.authoring.broadcast_checks import broadcast_problems, series_problems
 from worker.authoring.context_checks import condition_problems, template_problems
 from worker.authoring.copy_checks import copy_problems
 from worker.authoring.sample_customers import sample_context
+from worker.measurement import abc, goals, rung_scheme
 from worker.rendering.renderer import RenderedEmail, Renderer, RenderError
 from worker.rendering.variants import SUFFIX, variant_locale
 from worker.settings import Settings
@@ -232,7 +233,7 @@ def check_templates(settings: Settings) -> tuple[list[Rendition], list[Problem]]
 class Checked:
     """One line of `ladder check`: a trigger, template variant or message, and its result."""
 
-    kind: str  # "trigger", "programme", "template", "message"
+    kind: str  # "trigger", "programme", "measurement", "template", "message"
     name: str
     ok: bool
     detail: str  # the template's subject when ok; what is wrong otherwise
@@ -293,6 +294,30 @@ def _check_programmes(settings: Settings, report: CheckReport) -> None:
             report.refuse("programme", exc.path.name, str(exc))
 
 
+def _check_measurement(settings: Settings, report: CheckReport, trigger_names: set[str]) -> None:
+    """The measurement files: the ABC weights, the ladder's rungs and its goals (which name
+    rungs and triggers), each refused with its file and line."""
+    folder = settings.measurement_dir
+    try:
+        abc.load_scheme(folder / "abc.toml")
+        report.checked.append(Checked("measurement", "abc.toml", True, ""))
+    except abc.SchemeError as exc:
+        report.refuse("measurement", "abc.toml", str(exc))
+    try:
+        scheme = rung_scheme.load_scheme(rung_scheme.default_path(folder), segments=segment_names())
+    except rung_scheme.SchemeError as exc:
+        report.refuse("measurement", "rungs.toml", str(exc))
+        return
+    state = "no ladder kept (no file)" if scheme is None else " → ".join(scheme.line)
+    report.checked.append(Checked("measurement", "rungs.toml", True, state))
+    try:
+        found = goals.load_goals(goals.goals_path(folder), scheme, triggers=trigger_names)
+    except rung_scheme.SchemeError as exc:
+        report.refuse("measurement", "goals.toml", str(exc))
+        return
+    report.checked.append(Checked("measurement", "goals.toml", True, f"{len(found)} goal(s)"))
+
+
 def run_checks(settings: Settings) -> CheckReport:
     """Every trigger file, every template variant rendered and linted, every message a trigger
     sends present: what was checked and what is wrong."""
@@ -300,6 +325,7 @@ def run_checks(settings: Settings) -> CheckReport:
     renderer = Renderer(settings.templates_dir, settings.default_locale)
     triggers = _check_triggers(settings, renderer, report)
     _check_programmes(settings, report)
+    _check_measurement(settings, report, {trigger.name for trigger in triggers})
     messages = {message for trigger in triggers for message in trigger.messages()}
     fine, refused = broadcast_problems(settings, renderer)
     fine_series, refused_series = series_problems(settings, renderer)

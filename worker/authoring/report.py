@@ -8,21 +8,25 @@ from __future__ import annotations
 import io
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 from typing import Any
 
 from rich.console import Console, RenderableType
 from sqlmodel import Session
 
+from worker.audience.segments import segment_names
 from worker.authoring.charts import Chart, report_charts
+from worker.authoring.ladder_reporting import LadderSections, ladder_sections
 from worker.authoring.reporting import emails_tables, lift_tables
 from worker.authoring.value_reporting import CustomerSections, customer_sections
+from worker.measurement import goals, rung_scheme
 from worker.measurement.lift import Lift, lifts, programme_lift
 from worker.measurement.performance import Line, performance
 from worker.settings import Settings
 
-SECTIONS = ("emails", "lift", "clv", "value", "abc", "nps")
+SECTIONS = ("emails", "lift", "clv", "value", "abc", "nps", "migration", "cohorts", "churn")
+LADDER = ("migration", "cohorts", "churn")  # over the period, the year to today when open
 
 
 @dataclass
@@ -31,6 +35,7 @@ class Report:
     lines: list[Line] | None  # None: the section was not asked for
     found: list[Lift] | None
     sections: CustomerSections
+    ladder: LadderSections | None = None  # the ladder's sections (migration, cohorts, churn)
 
     def tables(self) -> list[RenderableType]:
         shown: list[RenderableType] = []
@@ -38,7 +43,8 @@ class Report:
             shown += emails_tables(self.lines, self.currency)
         if self.found is not None:
             shown += lift_tables(self.found, self.currency)
-        return shown + self.sections.tables()
+        shown += self.sections.tables()
+        return shown + (self.ladder.tables() if self.ladder is not None else [])
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -46,7 +52,8 @@ class Report:
             out["emails"] = [line.as_dict() for line in self.lines]
         if self.found is not None:
             out["lift"] = [lift.as_dict() for lift in self.found]
-        return out | self.sections.as_json()
+        out |= self.sections.as_json()
+        return out | (self.ladder.as_json() if self.ladder is not None else {})
 
     def charts(self) -> list[Chart]:
         s = self.sections
@@ -63,6 +70,7 @@ class Report:
             recorder.print(renderable)
         tables = recorder.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
         charts = "\n".join(chart.html() for chart in self.charts())
+        heatmaps = self.ladder.heatmaps() if self.ladder is not None else ""
         verdicts = "".join(
             f"<li><b>{escape(lift.trigger)}</b>: {escape(lift.verdict)}</li>"
             for lift in self.found or []
@@ -72,7 +80,8 @@ class Report:
             f"<title>{escape(title)}</title>\n<style>{_STYLE}</style></head>\n<body>"
             f"<h1>{escape(title)}</h1>\n<main><section>{tables}</section>\n"
             f"<section class=charts><h2>Charts</h2>\n{charts}\n"
-            f"{f'<h2>Verdicts</h2><ul>{verdicts}</ul>' if verdicts else ''}</section></main>\n"
+            f"{f'<h2>Verdicts</h2><ul>{verdicts}</ul>' if verdicts else ''}</section>"
+            f"{f'<section>{heatmaps}</section>' if heatmaps else ''}</main>\n"
             "</body></html>\n"
         )
 
@@ -95,6 +104,7 @@ def gather(
     until: datetime | None,
     now: datetime,
     refit: bool = False,
+    by: str = "quarter",
 ) -> Report:
     """The sections in `chosen` (of SECTIONS) for emails due in [since, until); the customer
     sections as of `day`. The whole programme's lift against the global holdout covers the
@@ -114,4 +124,29 @@ def gather(
     sections = customer_sections(
         db, settings, chosen, day=day, since=since, until=until, refit=refit
     )
-    return Report(settings.default_currency, lines, found, sections)
+    ladder = None
+    if set(chosen) & set(LADDER):
+        ladder = _ladder(db, settings, chosen, since=since, until=until, now=now, by=by)
+    return Report(settings.default_currency, lines, found, sections, ladder)
+
+
+def _ladder(
+    db: Session,
+    settings: Settings,
+    chosen: Collection[str],
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    by: str,
+) -> LadderSections:
+    """The ladder's sections over [since, until): unset, the year up to the end of today.
+    `by`: month or quarter, for the matrix's periods and churn."""
+    end = until or datetime.combine(now.date() + timedelta(days=1), time(0), UTC)
+    folder = settings.measurement_dir
+    scheme = rung_scheme.load_scheme(rung_scheme.default_path(folder), segments=segment_names())
+    return ladder_sections(
+        db, scheme=scheme, goal_list=goals.load_goals(goals.goals_path(folder), scheme),
+        chosen=set(chosen) & set(LADDER), since=since or end - timedelta(days=365), until=end,
+        by=by, currency=settings.default_currency, now=now,
+    )  # fmt: skip

@@ -109,6 +109,9 @@ def sample_context(
             "predicted_orders": 3.4,
             "clv": Decimal("186.40"),
             "abc": "A",
+            "rung": "at_risk",
+            "previous_rung": "loyal",
+            "rung_changed_at": now - timedelta(days=1),
         },
         "order": {
             "id": "1001",

@@ -101,6 +101,7 @@ def print_explanation(found: Explanation, console: Console) -> None:
         facts.add_row(label, value)
     console.print(facts)
     timeline = table("timeline (UTC)", ("when", "event", "triggers", "why"))
+    timeline.columns[2].no_wrap = True  # "thank-you: matched" whole; the why column folds
     for step in found.steps:
         rows = [(m.trigger + ": " + m.outcome, m.detail) for m in step.matches]
         rows += [(f"cancelled the waiting {name}", "its `unless`") for name in step.cancels]

@@ -15,6 +15,7 @@ from models import Delivery, DeliveryStatus, Event, EventStatus
 from models.db import session
 from worker import current_time
 from worker.audience import segments
+from worker.measurement import rungs
 from worker.processing import events
 from worker.queue.actors import EVENT_BATCH
 from worker.runtime import Runtime
@@ -45,10 +46,15 @@ def process_here(runtime: Runtime, *, console: Console) -> HistoryReport:
     the moves that gives (their own events). Returns what it did."""
     report, started = HistoryReport(), time.monotonic()
     settings = runtime.settings
-    scheduler = Scheduler(runtime.triggers, settings, programme=runtime.programme)
+    scheduler = Scheduler(
+        runtime.triggers, settings, programme=runtime.programme, rungs=runtime.rung_scheme
+    )
     with session(settings.database_url) as db:
         _process_pending(db, scheduler, report, console=console)
         report.segments = segments.refresh(db, current_time.now())
+        if runtime.rung_scheme is not None:  # days since the last order, as of today
+            currency = settings.default_currency
+            rungs.refresh(db, runtime.rung_scheme, now=current_time.now(), currency=currency)
         _process_pending(db, scheduler, report, console=console)  # the segment moves
         report.scheduled = int(
             db.scalar(select(func.count()).where(col(Delivery.status) == DeliveryStatus.SCHEDULED))

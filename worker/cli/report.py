@@ -27,6 +27,14 @@ class Section(StrEnum):
     VALUE = "value"
     ABC = "abc"
     NPS = "nps"
+    MIGRATION = "migration"
+    COHORTS = "cohorts"
+    CHURN = "churn"
+
+
+class By(StrEnum):
+    MONTH = "month"
+    QUARTER = "quarter"
 
 
 def report(
@@ -41,9 +49,11 @@ def report(
         str | None,
         typer.Option("--as-of", help="clv: fit on what was known by this day, not the weekly fit"),
     ] = None,
+    by: Annotated[By, typer.Option(help="migration, churn: per month or quarter")] = By.QUARTER,
 ) -> None:
-    """What each trigger's emails earned, the lift its holdout shows, and what customers are
-    worth (clv, value: CLV:CAC, abc) and say (nps)."""
+    """What each trigger's emails earned, the lift its holdout shows, what customers are
+    worth (clv, value: CLV:CAC, abc) and say (nps), and how they move: the ladder's migration
+    matrix and goals (migration), retention by first-order month (cohorts), churn (churn)."""
     settings = get_settings()
     start, end = _day(since, "--since"), _day(until, "--until")
     if start and end and start >= end:
@@ -53,8 +63,9 @@ def report(
     chosen = SECTIONS if section == Section.ALL else {section.value}
     with session(settings.database_url) as db:
         found = gather(
-            db, settings, chosen, day=day, since=start, until=end, now=now, refit=as_of is not None
-        )
+            db, settings, chosen, day=day, since=start, until=end, now=now, by=by.value,
+            refit=as_of is not None,
+        )  # fmt: skip
     if as_json:
         out = {"currency": settings.default_currency, "since": since, "until": until}
         out |= found.as_json()

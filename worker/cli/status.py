@@ -17,7 +17,9 @@ from worker.authoring.status import status_report
 from worker.cli.output import console, table
 from worker.delivery import feedback, pauses
 from worker.intake import inbox
+from worker.measurement import rungs
 from worker.queue import dispatch
+from worker.runtime import get_runtime
 from worker.settings import get_settings
 
 sending_app = typer.Typer(help="The email provider: pause and resume.", no_args_is_help=True)
@@ -121,10 +123,21 @@ def inbox_replay(
 
 @segments_app.command("refresh")
 def segments_refresh() -> None:
-    """Recompute RFM scores and segments now."""
-    with session(get_settings().database_url) as db:
+    """Recompute RFM scores and segments now, then the rungs of the ladder."""
+    runtime = get_runtime()
+    with session(runtime.settings.database_url) as db:
         counts = segments.refresh(db, current_time.now())
+        scheme, on_rungs = runtime.rung_scheme, {}
+        if scheme is not None:
+            currency = runtime.settings.default_currency
+            rungs.refresh(db, scheme, now=current_time.now(), currency=currency)
+            on_rungs = rungs.counts(db)
     shown = table("customers by segment", ("segment", "customers"), right={"customers"})
     for name, count in sorted(counts.items(), key=lambda item: -item[1]):
         shown.add_row(name, str(count))
     console.print(shown)
+    if scheme is not None:
+        ladder = table("customers by rung", ("rung", "customers"), right={"customers"})
+        for name in reversed([*scheme.line, *scheme.beside]):
+            ladder.add_row(name, str(on_rungs.get(name, 0)))
+        console.print(ladder)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -64,10 +64,24 @@ def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = 
 
 
 def write_measurement(folder: Path, *, customers: int, start: datetime, end: datetime) -> None:
-    """The shipped ABC weights, and one acquisition period over the whole history whose spend
-    is SPEND_PER_NEW_CUSTOMER for each customer the shop won (counted from first orders)."""
+    """The shipped ABC weights and ladder, two migration goals, and one acquisition period over
+    the whole history whose spend is SPEND_PER_NEW_CUSTOMER for each customer the shop won
+    (counted from first orders)."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "measurement" / "abc.toml", folder / "abc.toml")
+    for name in ("abc.toml", "rungs.toml"):
+        shutil.copyfile(PROJECT_ROOT / "measurement" / name, folder / name)
+    # Two goals of the shipped kinds, in the demo's last months of orders (its last 70 days
+    # have none: the win-backs' tail): one over, one running.
+    ended, running = (end - timedelta(days=250)).date(), (end - timedelta(days=100)).date()
+    (folder / "goals.toml").write_text(
+        "# Written by `ladder demo`: the shipped goals, dated in the demo shop's last months.\n"
+        f'[[goal]]\nname = "A second order from first-time buyers"\nfrom = "first_time"\n'
+        f'to = "repeat"\nshare = 0.1\nstart = {ended}\nwithin = "90d"\n'
+        'triggers = ["second-order"]\n\n'
+        f'[[goal]]\nname = "Win back the at-risk"\nfrom = "at_risk"\nto = "loyal"\n'
+        f'share = 0.12\nstart = {running}\nwithin = "180d"\ntriggers = ["win-back-at-risk"]\n',
+        encoding="utf-8",
+    )
     spend = SPEND_PER_NEW_CUSTOMER * customers
     (folder / "acquisition.toml").write_text(
         "# Written by `ladder demo`: the demo shop's marketing spend, "

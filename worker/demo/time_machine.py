@@ -32,6 +32,7 @@ from worker import current_time
 from worker.audience import segments
 from worker.canonical import CanonicalEvent
 from worker.demo.replay import drain, private_broker
+from worker.measurement import rungs
 from worker.queue import clock, dispatch
 from worker.runtime import Runtime, in_process
 
@@ -114,8 +115,12 @@ class TimeMachine:
                 return
 
     def refresh_segments(self) -> None:
-        """The daily segment refresh, now (its segment moves are processed)."""
+        """The daily segment refresh, now, and the ladder's (their moves are processed)."""
         segments.refresh(self.db, self.now)
+        scheme = self.runtime.rung_scheme
+        if scheme is not None:
+            currency = self.runtime.settings.default_currency
+            rungs.refresh(self.db, scheme, now=self.now, currency=currency)
         self._tick(self.now)
 
     def _next_due(self) -> datetime | None:

@@ -23,6 +23,8 @@ COVERAGE: dict[str, dict[str, str]] = {
         "segment": "kept: a segment name",
         "previous_segment": "kept: a segment name",
         "abc": "kept: a class letter",
+        "rung": "kept: a rung name",
+        "previous_rung": "kept: a rung name",
     },
     "customer_external_ids": {
         "source": "row deleted",
@@ -69,6 +71,8 @@ COVERAGE: dict[str, dict[str, str]] = {
         "broadcast": "kept: a broadcast name, naming nobody",
         "occurs_on": "kept: a date, naming nobody",
         "status": "kept: a state",
+        "winner": "kept: a variant's name",
+        "winner_note": "kept: each variant's score, over all its customers",
     },
     "attributions": {
         "trigger": "kept: an anonymous link of an order to an email, like the orders",
@@ -78,6 +82,10 @@ COVERAGE: dict[str, dict[str, str]] = {
         "as_of": "kept: a day",
         "parameters": "kept: the models' parameters, over all customers, naming nobody",
         "problem": "kept: why a fit failed, in words about the data as a whole",
+    },
+    "ladder_moves": {
+        "from_rung": "kept: an anonymous move between rungs, like the orders",
+        "to_rung": "kept: a rung name",
     },
     "suppressions": {"email": "row deleted", "reason": "row deleted"},
     "preferences": {"message_class": "kept: a class", "source": "kept: where it was set"},

@@ -17,6 +17,7 @@ from worker.privacy.holdings import (
     external_ids,
     identities,
     inbox_mentioning,
+    ladder_moves,
     loyalty,
     orders,
     record,
@@ -45,6 +46,9 @@ def export(
         "deliveries": [d.model_dump(mode="json", warnings=False) for d in deliveries(db, customer)],
         "attributions": [
             a.model_dump(mode="json", warnings=False) for a in attributions(db, customer)
+        ],
+        "ladder_moves": [
+            m.model_dump(mode="json", warnings=False) for m in ladder_moves(db, customer)
         ],
         "webhooks": [
             {

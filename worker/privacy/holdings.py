@@ -19,6 +19,7 @@ from models import (
     Event,
     EventStatus,
     InboxItem,
+    LadderMove,
     LoyaltyEntry,
     LoyaltyMember,
     Order,
@@ -158,6 +159,12 @@ def loyalty(db: Session, customer: Customer) -> dict[str, Any] | None:
 def attributions(db: Session, customer: Customer) -> list[Attribution]:
     """Which email each of their orders is credited to (`worker/measurement`)."""
     return list(db.exec(select(Attribution).where(col(Attribution.customer_id) == customer.id)))
+
+
+def ladder_moves(db: Session, customer: Customer) -> list[LadderMove]:
+    """Their moves between the ladder's rungs (`worker/measurement/rungs.py`)."""
+    found = select(LadderMove).where(col(LadderMove.customer_id) == customer.id)
+    return list(db.exec(found.order_by(col(LadderMove.version))))
 
 
 def deliveries(db: Session, customer: Customer) -> list[Delivery]:

@@ -23,7 +23,8 @@ from triggers.programme import Programme
 from worker.canonical import CanonicalEvent, describe_errors
 from worker.errors import NOT_THE_ROWS_FAULT, PermanentError
 from worker.loyalty import ledger, tiers
-from worker.measurement import attribution
+from worker.measurement import attribution, rungs
+from worker.measurement.rung_scheme import Scheme as RungScheme
 from worker.processing import customers
 from worker.processing.money import ShopMoney
 from worker.processing.orders import (
@@ -50,6 +51,11 @@ class Scheduler(Protocol):
     @property
     def programme(self) -> Programme | None:
         """The shop's loyalty programme, whose ledger order events move; None: no programme."""
+        ...
+
+    @property
+    def rungs(self) -> RungScheme | None:
+        """The ladder (`measurement/rungs.toml`) the events move customers on; None: none."""
         ...
 
     def start(
@@ -328,6 +334,18 @@ def _apply_round(
     programme = batch.scheduler.programme
     if programme is not None and placed:
         _apply_loyalty(db, programme, placed, orders, found, currency=batch.money.currency, now=now)
+    scheme = batch.scheduler.rungs
+    if scheme is not None:
+        # On the rung their facts now reach: those whose orders moved and those not placed yet
+        # (new customers). Time passing moves the others, in the daily refresh.
+        ordered = {p for p, _ in placed}
+        causes = {
+            found[p].id: waiting[i][0].occurred_at
+            for p, (i, _) in enumerate(now_round)
+            if p in ordered or found[p].rung is None
+        }
+        moved = rungs.place(db, scheme, causes, now=now, currency=batch.money.currency)  # type: ignore[arg-type]
+        facts.update(moved)
     for position, (i, _) in enumerate(now_round):
         event = waiting[i][0]
         customer = facts.get(found[position].id, found[position])  # type: ignore[arg-type]

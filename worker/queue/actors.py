@@ -49,6 +49,7 @@ def _scheduler(runtime: Runtime, now: datetime) -> Scheduler:
         runtime.settings,
         enqueued_at=handoff.enqueue_at(now),
         programme=runtime.programme,
+        rungs=runtime.rung_scheme,
     )
 
 

@@ -22,7 +22,7 @@ from worker.audience import dates, recommendations, segments
 from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
 from worker.loyalty import ledger, tiers
-from worker.measurement import abc, predictions
+from worker.measurement import abc, predictions, rungs
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
 from worker.scheduling import broadcasts, series
@@ -53,6 +53,7 @@ class TickReport:
     released: int = 0
     abandoned: int = 0
     segments: dict[str, int] = field(default_factory=dict)
+    rung_moves: int = 0  # customers the daily refresh moved to another rung
     dates: dict[str, int] = field(default_factory=dict)
     recommendations: int | None = None  # rows kept, when the weekly refresh ran
     provider_events: int = 0  # stored provider events applied late
@@ -71,6 +72,14 @@ def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, in
         for entry, count in dates.sweep(db, triggers, day=day, now=now).items():
             added[entry] = added.get(entry, 0) + count
     return added
+
+
+def refresh_rungs(db: Session, *, now: datetime, runtime: Runtime) -> int:
+    """The ladder's daily refresh, after the segments' (a rung may read them); how many moved."""
+    if runtime.rung_scheme is None:
+        return 0
+    currency = runtime.settings.default_currency
+    return rungs.refresh(db, runtime.rung_scheme, now=now, currency=currency)
 
 
 def sweep_loyalty(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
@@ -112,6 +121,7 @@ def tick(
     answers = _segments_asked_for(db, holder=holder, now=now)
     if answers is not None or leases.take_daily(db, SEGMENTS_JOB, holder=holder, now=now):
         report.segments = segments.refresh(db, now)
+        report.rung_moves = refresh_rungs(db, now=now, runtime=runtime)
         leases.done(db, SEGMENTS_JOB, holder=holder, now=now, answers=answers)
     if leases.take_every(db, PREDICTIONS_JOB, holder=holder, now=now, period=PREDICTIONS_EVERY):
         fitted = predictions.refresh(db, now=now, horizon_days=settings.clv_horizon_days)

@@ -44,6 +44,9 @@ def customer_view(customer: Customer, *, now: datetime, default_currency: str) -
         "predicted_orders": customer.predicted_orders,
         "clv": None if customer.clv is None else to_major(customer.clv, currency),
         "abc": customer.abc,
+        "rung": customer.rung,
+        "previous_rung": customer.previous_rung,
+        "rung_changed_at": customer.rung_changed_at,
     }
 
 
@@ -239,6 +242,8 @@ _OWN_DATA = {
     "points.earned": ("points", "order_id", "available_at"),
     "points.expiring": ("points", "expires_at"),
     "tier.": ("from", "to", "direction"),
+    # worker/measurement/rungs.py (rung.up, rung.down)
+    "rung.": ("from", "to", "direction"),
 }
 
 

@@ -20,6 +20,7 @@ from models.types import UTCDateTime
 from triggers import CompiledTrigger, ConditionError, Trigger, TriggerSet
 from triggers.programme import Programme
 from worker.measurement import assignment
+from worker.measurement.rung_scheme import Scheme as RungScheme
 from worker.processing.orders import OrderLines
 from worker.rendering.variables import build_context
 from worker.scheduling import ab_split, rules
@@ -43,6 +44,7 @@ class Scheduler:
     settings: Settings
     enqueued_at: datetime | None = None
     programme: Programme | None = None  # the loyalty programme order events earn in
+    rungs: RungScheme | None = None  # the ladder events move customers on; None: not kept
 
     def start(
         self,

@@ -1,0 +1,212 @@
+"""Retention and churn over a chosen period, in SQL over the counting orders (not cancelled,
+not refunded in full): cohort retention by first-order month, churn and repeat-purchase rates
+and the time between orders per month or quarter, and the Pareto share of the revenue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, case, func, literal, select
+from sqlalchemy import cast as sa_cast
+from sqlmodel import Session
+
+from models.orders import UNCOUNTED_STATUSES
+from models.tables import CUSTOMERS, ORDERS
+from models.types import UTCDateTime
+from worker.measurement.migration import periods
+
+O = ORDERS.c  # noqa: E741
+C = CUSTOMERS.c
+# A customer is active at a moment if they placed an order in the CHURN_AFTER before it; one
+# active when a period begins and not when it ends has churned in it.
+CHURN_AFTER = timedelta(days=180)
+PARETO = 0.8  # the share of revenue the Pareto line asks about
+
+
+def _counting() -> Any:
+    return O.status.not_in([status.value for status in UNCOUNTED_STATUSES])
+
+
+def _at(moment: datetime) -> Any:
+    return literal(moment, UTCDateTime())
+
+
+def month_index(dialect: str, column: Any) -> Any:
+    """year * 12 + month - 1 of a timestamp column, on SQLite and PostgreSQL alike."""
+    year: Any
+    month: Any
+    if dialect == "postgresql":
+        year, month = func.extract("year", column), func.extract("month", column)
+    else:
+        year, month = func.strftime("%Y", column), func.strftime("%m", column)
+    return sa_cast(year, Integer) * 12 + sa_cast(month, Integer) - 1
+
+
+def _month_name(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+@dataclass
+class Cohort:
+    month: str  # of the first order, YYYY-MM
+    customers: int
+    active: dict[int, int] = field(default_factory=dict)  # months after the first → buyers
+    lived: int = 0  # the last month offset the period reaches
+
+    def retention(self, offset: int) -> float | None:
+        """The share who ordered in month `offset` after their first; None: not yet lived."""
+        if offset not in self.active and offset > self.lived:
+            return None
+        return self.active.get(offset, 0) / self.customers if self.customers else None
+
+
+def cohorts(db: Session, *, since: datetime, until: datetime) -> list[Cohort]:
+    """Customers by the month of their first counting order (in [since, until)), and for
+    each month after it up to `until`, how many of them placed an order in that month."""
+    dialect = db.get_bind().dialect.name
+    first = month_index(dialect, C.first_order_at)
+    in_period = (C.first_order_at >= _at(since)) & (C.first_order_at < _at(until))
+    sizes = dict(
+        tuple(row)
+        for row in db.execute(select(first, func.count()).where(in_period).group_by(first))
+    )
+    placed = month_index(dialect, O.placed_at)
+    rows = db.execute(
+        select(first, placed - first, func.count(func.distinct(O.customer_id)))
+        .join(CUSTOMERS, C.id == O.customer_id)
+        .where(in_period, _counting(), O.placed_at < _at(until))
+        .group_by(first, placed - first)
+    ).all()
+    last = month_index_of(until - timedelta(microseconds=1))
+    found = {
+        index: Cohort(_month_name(index), int(size), lived=last - index)
+        for index, size in sizes.items()
+    }
+    for index, offset, buyers in rows:
+        if index in found and offset >= 0:
+            found[index].active[int(offset)] = int(buyers)
+    return [found[index] for index in sorted(found)]
+
+
+def month_index_of(moment: datetime) -> int:
+    return moment.year * 12 + moment.month - 1
+
+
+@dataclass(frozen=True)
+class Churn:
+    """One period: who was active when it began and churned in it; who bought in it."""
+
+    since: datetime
+    until: datetime
+    active: int  # ordered in the CHURN_AFTER before `since`
+    churned: int  # of them, no order in the CHURN_AFTER before `until`
+    buyers: int  # ordered in the period
+    repeat_buyers: int  # of them, with two orders or more by its end
+    mean_gap_days: float | None  # between a customer's consecutive orders, the later in it
+    revenue: int  # minor units, net
+
+    @property
+    def churn_rate(self) -> float | None:
+        return self.churned / self.active if self.active else None
+
+    @property
+    def repeat_rate(self) -> float | None:
+        return self.repeat_buyers / self.buyers if self.buyers else None
+
+
+def churn(db: Session, *, since: datetime, until: datetime, by: str) -> list[Churn]:
+    """Churn, repeat purchases and the gap between orders in each month or quarter (`by`)."""
+    return [_churn_in(db, a, b) for a, b in periods(since, until, by)]
+
+
+def _churn_in(db: Session, since: datetime, until: datetime) -> Churn:
+    last_by_start = func.max(case((O.placed_at < _at(since), O.placed_at)))
+    last_by_end = func.max(case((O.placed_at < _at(until), O.placed_at)))
+    in_period = (O.placed_at >= _at(since)) & (O.placed_at < _at(until))
+    per_customer = (
+        select(
+            O.customer_id,
+            last_by_start.label("last_by_start"),
+            last_by_end.label("last_by_end"),
+            func.count(case((O.placed_at < _at(until), 1))).label("orders_by_end"),
+            func.count(case((in_period, 1))).label("in_period"),
+            func.coalesce(func.sum(case((in_period, O.shop_total - O.shop_refunded))), 0).label(
+                "revenue"
+            ),
+        )
+        .where(_counting(), O.placed_at < _at(until))
+        .group_by(O.customer_id)
+        .subquery()
+    )
+    p = per_customer.c
+    was_active = p.last_by_start >= _at(since - CHURN_AFTER)
+    still_active = p.last_by_end >= _at(until - CHURN_AFTER)
+    bought = p.in_period > 0
+    row = db.execute(
+        select(
+            func.count(case((was_active, 1))),
+            func.count(case((was_active & ~still_active, 1))),
+            func.count(case((bought, 1))),
+            func.count(case((bought & (p.orders_by_end >= 2), 1))),
+            func.coalesce(func.sum(p.revenue), 0),
+        )
+    ).one()
+    active, churned, buyers, repeat, revenue = (int(value) for value in row)
+    gap = _mean_gap(db, since, until)
+    return Churn(since, until, active, churned, buyers, repeat, gap, revenue)
+
+
+def _mean_gap(db: Session, since: datetime, until: datetime) -> float | None:
+    dialect = db.get_bind().dialect.name
+    previous = func.lag(O.placed_at).over(partition_by=O.customer_id, order_by=O.placed_at)
+    ordered = (
+        select(O.placed_at.label("placed_at"), previous.label("previous"))
+        .where(_counting(), O.placed_at < _at(until))
+        .subquery()
+    )
+    o = ordered.c
+    if dialect == "postgresql":
+        days = func.extract("epoch", o.placed_at - o.previous) / 86400
+    else:
+        days = func.julianday(o.placed_at) - func.julianday(o.previous)
+    mean = db.execute(
+        select(func.avg(days)).where(o.previous.is_not(None), o.placed_at >= _at(since))
+    ).scalar_one()
+    return None if mean is None else float(mean)
+
+
+@dataclass(frozen=True)
+class Pareto:
+    buyers: int
+    top: int  # the fewest buyers whose revenue makes PARETO of the period's
+    revenue: int
+
+    @property
+    def share(self) -> float | None:
+        return self.top / self.buyers if self.buyers else None
+
+
+def pareto(db: Session, *, since: datetime, until: datetime) -> Pareto:
+    """What fraction of the period's buyers makes PARETO (80 %) of its net revenue."""
+    spend = (
+        select(O.customer_id, func.sum(O.shop_total - O.shop_refunded).label("revenue"))
+        .where(_counting(), O.placed_at >= _at(since), O.placed_at < _at(until))
+        .group_by(O.customer_id)
+        .subquery()
+    )
+    before = (
+        func.sum(spend.c.revenue)
+        .over(order_by=(spend.c.revenue.desc(), spend.c.customer_id), rows=(None, -1))
+        .label("before")
+    )
+    ranked = select(spend.c.revenue, before).subquery()
+    total = int(db.execute(select(func.coalesce(func.sum(spend.c.revenue), 0))).scalar_one())
+    buyers = int(db.execute(select(func.count()).select_from(spend)).scalar_one())
+    top = db.execute(
+        select(func.count()).where(
+            func.coalesce(ranked.c.before, 0) < PARETO * total, ranked.c.revenue > 0
+        )
+    ).scalar_one()
+    return Pareto(buyers, int(top), total)

@@ -1,0 +1,271 @@
+"""The customer ladder kept current: each customer's rung (`customer.rung`) from their facts,
+as events are applied (in their commit) and by the daily refresh (days pass); every change a
+`ladder_moves` row and, but for a first placement, a `rung.up` or `rung.down` event.
+
+Set-based: one `UPDATE` decides the rung of every customer it covers with a `CASE` compiled
+from `measurement/rungs.toml` and writes only those whose rung changes; `rung_version` numbers
+each customer's moves, so a move or its event stored twice is stored once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy import cast as sa_cast
+from sqlmodel import Session
+
+from models import EventStatus
+from models.db import dialect_insert, insert_ignoring_duplicates
+from models.orders import UNCOUNTED_STATUSES
+from models.tables import CUSTOMERS, EVENTS, LADDER_MOVES, ORDERS
+from models.types import UTCDateTime, minor_digits
+from worker.measurement.rung_scheme import Rung, Scheme
+
+SOURCE = "ladder"  # the source of every event Ladder makes (as `audience.own_events`)
+EVENT_TYPES = ("rung.up", "rung.down")
+YEAR = timedelta(days=365)
+C = CUSTOMERS.c
+
+
+def revenue_12m(now: datetime) -> ColumnElement[Any]:
+    """A customer's net revenue (minor units) of orders placed in the 365 days up to `now`."""
+    o = ORDERS.c
+    return (
+        select(func.coalesce(func.sum(o.shop_total - o.shop_refunded), 0))
+        .where(
+            o.customer_id == C.id,
+            o.placed_at > literal(now - YEAR, UTCDateTime()),
+            o.status.not_in([status.value for status in UNCOUNTED_STATUSES]),
+        )
+        .scalar_subquery()
+    )
+
+
+def _condition(rung: Rung, *, now: datetime, digits: int) -> ColumnElement[bool]:
+    parts: list[ColumnElement[bool]] = []
+    if rung.orders_min is not None:
+        parts.append(C.orders_count >= rung.orders_min)
+    if rung.orders_max is not None:
+        parts.append(C.orders_count <= rung.orders_max)
+    # Whole days since the last order: at least N when the order is N days old or more; at
+    # most M while it is less than M + 1 days old. No order: neither holds.
+    if rung.days_since_last_order_min is not None:
+        bound = now - timedelta(days=rung.days_since_last_order_min)
+        parts.append(C.last_order_at <= literal(bound, UTCDateTime()))
+    if rung.days_since_last_order_max is not None:
+        bound = now - timedelta(days=rung.days_since_last_order_max + 1)
+        parts.append(C.last_order_at > literal(bound, UTCDateTime()))
+    if rung.revenue_12m_min is not None or rung.revenue_12m_max is not None:
+        revenue = revenue_12m(now)
+        if rung.revenue_12m_min is not None:
+            parts.append(revenue >= round(rung.revenue_12m_min * 10**digits))
+        if rung.revenue_12m_max is not None:
+            parts.append(revenue <= round(rung.revenue_12m_max * 10**digits))
+    if rung.segments is not None:
+        parts.append(C.segment.in_(rung.segments))
+    return and_(true(), *parts)
+
+
+def rung_of(scheme: Scheme, *, now: datetime, currency: str) -> ColumnElement[str]:
+    """The rung each customer row stands on at `now`: the first rung beside the line whose
+    conditions hold, else the highest on the line whose do, else the line's ground."""
+    digits = minor_digits(currency)
+    by_name = {rung.name: rung for rung in scheme.rung}
+    checked = [*scheme.beside, *reversed(scheme.line[1:])]
+    whens = [(_condition(by_name[name], now=now, digits=digits), name) for name in checked]
+    return case(*whens, else_=literal(scheme.line[0], String))
+
+
+def _placing(scheme: Scheme, *, now: datetime, currency: str, where: ColumnElement[bool]) -> Any:
+    rung = rung_of(scheme, now=now, currency=currency)
+    return (
+        update(CUSTOMERS)
+        .where(where, C.rung.is_distinct_from(rung))
+        .values(
+            rung=rung,
+            previous_rung=C.rung,
+            rung_changed_at=literal(now, UTCDateTime()),
+            rung_version=C.rung_version + 1,
+        )
+    )
+
+
+def place(
+    db: Session,
+    scheme: Scheme,
+    causes: Mapping[int, datetime],
+    *,
+    now: datetime,
+    currency: str,
+) -> dict[int, Any]:
+    """Puts the customers of `causes` (customer id → when the event that may move them
+    happened) on the rung their facts reach now, in the caller's transaction; writes only
+    those whose rung changes. Returns their rows as they now are, by id.
+
+    Each move's event carries its cause's time: a delivery it starts after a wait is then due
+    from that time, so an imported history's moves are skipped, never mailed late.
+    """
+    if not causes:
+        return {}
+    statement = _placing(scheme, now=now, currency=currency, where=C.id.in_(sorted(causes)))
+    moved = {row.id: row for row in db.execute(statement.returning(*CUSTOMERS.c))}
+    if not moved:
+        return {}
+    rows = list(moved.values())
+    insert_ignoring_duplicates(
+        db, LADDER_MOVES, [_move_row(row, now) for row in rows], LADDER_MOVES.c.id
+    )
+    told = [
+        _event_row(scheme, row, occurred_at=causes[row.id], now=now)
+        for row in rows
+        if row.previous_rung is not None
+    ]
+    insert_ignoring_duplicates(db, EVENTS, told, EVENTS.c.id)
+    return moved
+
+
+def _move_row(row: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "customer_id": row.id,
+        "version": row.rung_version,
+        "from_rung": row.previous_rung,
+        "to_rung": row.rung,
+        "moved_at": now,
+    }
+
+
+def event_id(direction: str, customer_id: int, version: int) -> str:
+    return f"rung.{direction}:{customer_id}:{version}"
+
+
+def _event_row(scheme: Scheme, row: Any, *, occurred_at: datetime, now: datetime) -> dict[str, Any]:
+    direction = scheme.direction(row.previous_rung, row.rung)
+    key = event_id(direction, row.id, row.rung_version)
+    payload = {
+        "source": SOURCE,
+        "id": key,
+        "type": f"rung.{direction}",
+        "occurred_at": occurred_at.isoformat(),
+        "customer": {"email": row.email},
+        "data": {"from": row.previous_rung, "to": row.rung, "direction": direction},
+    }
+    return {
+        "source": SOURCE,
+        "source_event_id": key,
+        "type": f"rung.{direction}",
+        "customer_id": row.id,
+        "occurred_at": occurred_at,
+        "received_at": now,
+        "payload": payload,
+        "status": EventStatus.PENDING.value,
+        "attempts": 0,
+    }
+
+
+def refresh(db: Session, scheme: Scheme, *, now: datetime, currency: str) -> int:
+    """Places every customer on the rung their facts reach at `now` (days passed since their
+    last order move them); writes only those who move, records their moves and events set-based
+    (`INSERT … SELECT`), and commits. Returns how many moved."""
+    db.execute(_placing(scheme, now=now, currency=currency, where=true()))
+    changed = C.rung_changed_at == literal(now, UTCDateTime())
+    moves = select(C.id, C.rung_version, C.previous_rung, C.rung, literal(now, UTCDateTime()))
+    dialect = db.get_bind().dialect.name
+    inserted = db.execute(
+        dialect_insert(dialect)(LADDER_MOVES)
+        .from_select(
+            ["customer_id", "version", "from_rung", "to_rung", "moved_at"], moves.where(changed)
+        )
+        .on_conflict_do_nothing(index_elements=["customer_id", "version"])
+        .returning(LADDER_MOVES.c.id)
+    ).all()
+    for direction in ("up", "down"):
+        _insert_events(db, scheme, direction, where=changed, now=now)
+    db.commit()
+    return len(inserted)
+
+
+def _position(scheme: Scheme, column: Any) -> ColumnElement[int]:
+    whens = [(column == name, scheme.position(name)) for name in scheme.names]
+    return case(*whens, else_=scheme.position(None))
+
+
+def _insert_events(
+    db: Session, scheme: Scheme, direction: str, *, where: ColumnElement[bool], now: datetime
+) -> None:
+    climbed = _position(scheme, C.rung) > _position(scheme, C.previous_rung)
+    chosen = and_(where, C.previous_rung.is_not(None), climbed if direction == "up" else ~climbed)
+    dialect = db.get_bind().dialect.name
+    key = (
+        _text(f"rung.{direction}:")
+        + sa_cast(C.id, String)
+        + _text(":")
+        + sa_cast(C.rung_version, String)
+    )
+    data = {"from": C.previous_rung, "to": C.rung, "direction": _text(direction)}
+    payload = _json(
+        dialect,
+        {
+            "source": _text(SOURCE),
+            "id": key,
+            "type": _text(f"rung.{direction}"),
+            "occurred_at": _text(now.isoformat()),
+            "customer": _json(dialect, {"email": C.email}),
+            "data": _json(dialect, data),
+        },
+    )
+    rows = select(
+        _text(SOURCE),
+        key,
+        _text(f"rung.{direction}"),
+        C.id,
+        literal(now, EVENTS.c.occurred_at.type),
+        literal(now, EVENTS.c.received_at.type),
+        payload,
+        _text(EventStatus.PENDING.value),
+        literal(0),
+    ).where(chosen)
+    columns = ["source", "source_event_id", "type", "customer_id", "occurred_at"]
+    columns += ["received_at", "payload", "status", "attempts"]
+    db.execute(
+        dialect_insert(dialect)(EVENTS)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["source", "source_event_id"])
+    )
+
+
+def _text(value: str) -> ColumnElement[str]:
+    # Typed: PostgreSQL cannot guess the type of a parameter inside json_build_object.
+    return sa_cast(literal(value, String), String)
+
+
+def _json(dialect: str, pairs: Mapping[str, Any]) -> ColumnElement[Any]:
+    build = func.json_build_object if dialect == "postgresql" else func.json_object
+    arguments: list[Any] = []
+    for key, value in pairs.items():
+        arguments += [literal(key, String), value]
+    return build(*arguments)
+
+
+def counts(db: Session) -> dict[str, int]:
+    """Customers per rung now (None: not placed yet)."""
+    rows = db.execute(select(C.rung, func.count()).group_by(C.rung)).all()
+    return {str(rung): n for rung, n in rows}
+
+
+def moves_since(db: Session, since: datetime) -> Sequence[Any]:
+    """The moves recorded since `since`, oldest first (for tests and the demo's summary)."""
+    lm = LADDER_MOVES.c
+    return db.execute(select(LADDER_MOVES).where(lm.moved_at >= since).order_by(lm.id)).all()

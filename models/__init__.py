@@ -11,6 +11,7 @@ from models.loyalty import EntryKind, LoyaltyEntry, LoyaltyMember
 from models.measurement import Attribution
 from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
+from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward, RewardState
 
 __all__ = [
     "Attribution",
@@ -25,8 +26,11 @@ __all__ = [
     "InboxItem",
     "InboxStatus",
     "Lease",
+    "LoyaltyCode",
     "LoyaltyEntry",
+    "LoyaltyFingerprint",
     "LoyaltyMember",
+    "LoyaltyReward",
     "Order",
     "OrderLine",
     "OrderRefund",
@@ -35,6 +39,7 @@ __all__ = [
     "PrivacyRecord",
     "ProductRecommendation",
     "ProviderEvent",
+    "RewardState",
     "RunStatus",
     "SendingPause",
     "Suppression",

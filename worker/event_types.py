@@ -31,7 +31,9 @@ INCOMING = frozenset(
 # What Ladder makes itself (the daily segment refresh, the loyalty programme): never accepted
 # from outside.
 SEGMENT_EVENTS = frozenset({"segment.entered", "segment.exited"})
-LOYALTY_EVENTS = frozenset({"points.earned", "points.expiring", "tier.changed"})
+LOYALTY_EVENTS = frozenset(
+    {"points.earned", "points.expiring", "tier.changed", "reward.unlocked", "reward.redeemed"}
+)
 OWN = SEGMENT_EVENTS | LOYALTY_EVENTS
 # A broadcast's email for one customer (`scheduling/broadcasts.py`): stored already processed,
 # the cause of that delivery; no trigger starts on it, no door accepts it.

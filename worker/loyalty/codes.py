@@ -126,10 +126,10 @@ def give_pool_codes(
         query = query.with_for_update(skip_locked=True)  # a reward another run is coding
     given = 0
     for reward_id, name in list(db.execute(query)):
-        code = db.execute(_take_code(dialect), {"reward": name, "reward_id": reward_id}).scalar()
+        code = db.execute(_take_code(dialect), {"pool": name, "b_reward_id": reward_id}).scalar()
         if code is None:
             continue  # the pool is empty: it waits for `ladder loyalty codes import`
-        db.execute(_attach(), {"reward_id": reward_id, "code": code})
+        db.execute(_attach(), {"b_id": reward_id, "b_code": code})
         announce_unlocked(db, programme, reward_id, now=now)
         given += 1
     return given
@@ -139,7 +139,7 @@ def give_pool_codes(
 def _take_code(dialect: str) -> Any:
     free = (
         select(K.id)
-        .where(K.reward == bindparam("reward"), K.reward_id.is_(None))
+        .where(K.reward == bindparam("pool"), K.reward_id.is_(None))
         .order_by(K.id)
         .limit(1)
     )
@@ -149,7 +149,7 @@ def _take_code(dialect: str) -> Any:
     return (
         update(LOYALTY_CODES)
         .where(K.id == free.scalar_subquery(), K.reward_id.is_(None))
-        .values(reward_id=bindparam("reward_id"))
+        .values(reward_id=bindparam("b_reward_id"))
         .returning(K.code)
     )
 
@@ -158,8 +158,8 @@ def _take_code(dialect: str) -> Any:
 def _attach() -> Any:
     return (
         update(LOYALTY_REWARDS)
-        .where(R.id == bindparam("reward_id"), R.code.is_(None))
-        .values(code=bindparam("code"), issue_error=None)
+        .where(R.id == bindparam("b_id"), R.code.is_(None))
+        .values(code=bindparam("b_code"), issue_error=None)
     )
 
 
@@ -195,7 +195,7 @@ def issue_through_platforms(
         problem = _create(row, programme, issuers, secret=secret, currency=currency)
         if problem is None:
             attached = db.execute(
-                _attach(), {"reward_id": row.id, "code": code_for(secret, row.id)}
+                _attach(), {"b_id": row.id, "b_code": code_for(secret, row.id)}
             ).rowcount  # type: ignore[attr-defined]
             if attached:  # else another clock attached it first, and announced it
                 announce_unlocked(db, programme, row.id, now=now)
@@ -272,11 +272,11 @@ def read_code_file(text: str) -> tuple[str, list[str]]:
 def import_pool(
     db: Session, reward: str, codes: Sequence[str], *, source: str, now: datetime
 ) -> int:
-    """Adds the codes to `reward`'s pool; a code Ladder has already (in any pool) is left as
-    it is. Returns how many were added. Does not commit."""
-    rows = [
-        {"reward": reward, "code": code, "source": source, "imported_at": now} for code in codes
-    ]
+    """Adds the codes (upper-cased, as orders' codes are read) to `reward`'s pool; a code
+    Ladder has already (in any pool) is left as it is. Returns how many were added. Does not
+    commit."""
+    kept = dict.fromkeys(code.strip().upper() for code in codes if code.strip())
+    rows = [{"reward": reward, "code": code, "source": source, "imported_at": now} for code in kept]
     added = 0
     for start in range(0, len(rows), 1000):
         added += len(

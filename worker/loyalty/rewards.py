@@ -22,7 +22,7 @@ from sqlmodel import Session
 from models import EntryKind, RewardState
 from models.db import insert_ignoring_duplicates
 from models.tables import CUSTOMERS, LOYALTY_MEMBERS, LOYALTY_REWARDS
-from models.types import minor_digits
+from models.types import UTCDateTime, minor_digits
 from triggers.programme import Programme
 from triggers.rewards import Reward
 from worker.loyalty import ledger, notices
@@ -176,7 +176,7 @@ def redeem(db: Session, redemptions: Sequence[Redemption], *, now: datetime) -> 
     for item in redemptions:
         for code in sorted(set(item.codes)):
             row = db.execute(
-                _redeem(), {"code": code, "order_id": item.order_id, "now": now}
+                _redeem(), {"b_code": code, "b_order_id": item.order_id, "b_now": now}
             ).first()
             if row is None:
                 continue  # not a reward's code, or used already: another order got it first
@@ -200,11 +200,11 @@ def redeem(db: Session, redemptions: Sequence[Redemption], *, now: datetime) -> 
 def _redeem() -> Any:
     return (
         update(LOYALTY_REWARDS)
-        .where(R.code == bindparam("code"), R.state == RewardState.UNLOCKED.value)
+        .where(R.code == bindparam("b_code"), R.state == RewardState.UNLOCKED.value)
         .values(
             state=RewardState.REDEEMED.value,
-            redeemed_at=bindparam("now"),
-            order_id=bindparam("order_id"),
+            redeemed_at=bindparam("b_now", type_=UTCDateTime()),
+            order_id=bindparam("b_order_id"),
         )
         .returning(R.id, R.customer_id, R.reward)
     )

@@ -59,6 +59,7 @@ def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
         "second_order",
         "thank_you",
         "tier_up",
+        "reward_unlocked",
         "upsell",
         "win_back",
         "whats_new",  # the monthly broadcast, and its A/B variant

@@ -298,13 +298,14 @@ def _order_event(_db: Session, item: InboxItem, order: dict[str, Any]) -> Normal
 def _fingerprints(order: Mapping[str, Any]) -> dict[str, str] | None:
     """What the order says of the card, the browser and the address it ships to, for fair
     play; digested by the canonical order before anything is stored."""
-    card = order.get("payment_details") or {}
-    client = order.get("client_details") or {}
-    shipping = order.get("shipping_address") or {}
+    card, client = order.get("payment_details"), order.get("client_details")
+    browser = {"ip": order.get("browser_ip")}
+    if isinstance(client, Mapping):
+        browser["user_agent"] = client.get("user_agent")
     found = {
         "payment": joined(card, "credit_card_bin", "credit_card_number", "credit_card_company"),
-        "device": joined({**client, "ip": order.get("browser_ip")}, "ip", "user_agent"),
-        "address": joined(shipping, "address1", "zip", "country_code"),
+        "device": joined(browser, "ip", "user_agent"),
+        "address": joined(order.get("shipping_address"), "address1", "zip", "country_code"),
     }
     kept = {kind: value for kind, value in found.items() if value}
     return kept or None

@@ -12,7 +12,8 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from models.tables import CUSTOMERS
-from tests.integration.test_loyalty_ledger import PROGRAMME, handle, programme_runs
+from tests.integration.test_loyalty_ledger import handle, programme_runs
+from tests.integration.test_loyalty_rewards import PROGRAMME
 from tests.support.webhooks import FIXTURES
 from worker import current_time
 from worker.cli import app
@@ -106,7 +107,7 @@ def test_a_refused_birthday_reward_shows_its_reason_in_rewards_and_the_statement
     )
     db.execute(update(CUSTOMERS).values(birthday=date(1991, 3, 10), birthday_set_at=T0))
     db.commit()
-    fairplay.birthday_rewards(db, PROGRAMME, day=date(2026, 3, 10), now=T0)  # type: ignore[arg-type]
+    fairplay.birthday_rewards(db, PROGRAMME, day=date(2026, 3, 10), now=T0)
     current_time.freeze(T0)
     runner = CliRunner()
     reason = "birthday given on 2026-03-01, less than 30 days before it"
@@ -131,10 +132,8 @@ def test_a_refused_birthday_reward_shows_its_reason_in_rewards_and_the_statement
     ]
 
 
-def test_importing_codes_for_a_reward_the_programme_lacks_is_refused_naming_its_rewards(
-    db: Session,
-    runtime: Runtime,  # noqa: ARG001
-) -> None:
+@pytest.mark.usefixtures("db", "runtime")
+def test_importing_codes_for_a_reward_the_programme_lacks_is_refused_naming_its_rewards() -> None:
     done = CliRunner().invoke(
         app, ["loyalty", "codes", "import", str(SHOPIFY_EXPORT), "--reward", "free-mug"]
     )

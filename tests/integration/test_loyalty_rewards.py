@@ -20,7 +20,7 @@ from models.tables import (
     LOYALTY_REWARDS,
 )
 from tests.support.factories import order_event
-from triggers.programme import load_programme
+from triggers.programme import Programme, load_programme
 from worker.intake.ingest import store_events
 from worker.loyalty import codes, fairplay, ledger, rewards
 from worker.processing.events import process_many
@@ -31,8 +31,15 @@ from worker.settings import PROJECT_ROOT
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-PROGRAMME = load_programme(PROJECT_ROOT / "triggers", "points-and-tiers")
-assert PROGRAMME is not None
+
+
+def shipped() -> Programme:
+    programme = load_programme(PROJECT_ROOT / "triggers", "points-and-tiers")
+    assert programme is not None
+    return programme
+
+
+PROGRAMME = shipped()
 
 
 @pytest.fixture(autouse=True)

@@ -115,7 +115,7 @@ def test_the_shipped_money_back_programme_gives_five_off_every_35_and_checkpoint
         ("checkpoint", "percent_off", Decimal(10), "at_spent", "shopify"),
     ]
     assert programme.reward[0].every_spent == 35
-    assert programme.reward[1].at_spent == (1000, 5000)
+    assert programme.reward[1].at_spent == (Decimal(1000), Decimal(5000))
 
 
 def test_a_reward_unlocked_two_ways_is_refused_at_its_table(tmp_path: Path) -> None:

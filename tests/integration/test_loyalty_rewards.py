@@ -4,13 +4,16 @@ referral rewards the rules do not allow, keeping each refusal with its reason.""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
+from models import Customer
 from models.tables import (
     CUSTOMERS,
     EVENTS,
@@ -23,6 +26,7 @@ from tests.support.factories import order_event
 from triggers.programme import Programme, load_programme
 from worker.intake.ingest import store_events
 from worker.loyalty import codes, fairplay, ledger, rewards
+from worker.privacy import erasure, exports
 from worker.processing.events import process_many
 from worker.queue import clock
 from worker.runtime import Runtime
@@ -335,3 +339,36 @@ def test_points_spent_on_a_reward_keep_the_balance_the_sum_of_the_ledger(
     assert balance_is_the_ledger(db, ana) == 200
     assert codes.give_pool_codes(db, PROGRAMME, now=T0) == 2
     assert [row[3] for row in shown(db)] == ["A", "B"]
+
+
+def test_an_export_holds_the_rewards_and_forgetting_removes_fingerprints_and_referrals(
+    db: Session, runtime: Runtime, tmp_path: Path
+) -> None:
+    pool(db, "five-off", "SPRING-A1")
+    seen = {"fingerprints": {"device": "203.0.113.9|Firefox"}}
+    handle(db, runtime, at=T0, event_id="e1", order_id="1", total="500.00", order=seen)
+    referred(db, runtime, by="ana@example.com")
+    clock.sweep_loyalty(db, now=T0 + 31 * DAY, runtime=runtime)
+    ana = db.get(Customer, customer_id(db))
+    assert ana is not None
+
+    path = exports.export(db, ana, source="cli", reference=None, now=T0, into=tmp_path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert [(r["reward"], r["state"], r["code"]) for r in document["loyalty"]["rewards"]] == [
+        ("five-off", "unlocked", "SPRING-A1"),
+        ("referral", "unlocked", None),  # Bo's first order: the pool for it is empty
+    ]
+    [fingerprint] = document["loyalty"]["fingerprints"]
+    assert fingerprint["kind"] == "device" and "203.0.113.9" not in json.dumps(document)
+
+    erasure.forget(db, ana, source="cli", reference=None, now=T0, settings=runtime.settings)
+    db.commit()
+
+    kept = db.execute(select(LOYALTY_FINGERPRINTS.c.customer_id)).scalars().all()
+    assert ana.id not in kept  # Bo's own stay
+    bo = db.execute(select(CUSTOMERS.c.referred_by).where(CUSTOMERS.c.email == "bo@example.com"))
+    assert bo.scalar_one() is None
+    assert [row[1:4] for row in shown(db)] == [  # the rewards stay, anonymous now
+        ("five-off", "unlocked", "SPRING-A1"),
+        ("referral", "unlocked", None),
+    ]

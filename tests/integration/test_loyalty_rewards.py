@@ -5,6 +5,7 @@ referral rewards the rules do not allow, keeping each refusal with its reason.""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from models import Customer
+from models.db import session
 from models.tables import (
     CUSTOMERS,
     EVENTS,
@@ -372,3 +374,41 @@ def test_an_export_holds_the_rewards_and_forgetting_removes_fingerprints_and_ref
         ("five-off", "unlocked", "SPRING-A1"),
         ("referral", "unlocked", None),
     ]
+
+
+@pytest.mark.commits
+def test_workers_unlocking_at_once_spend_each_members_points_once_and_give_each_code_once(
+    db: Session, runtime: Runtime, database_url: str
+) -> None:
+    pool(db, "five-off", *(f"CODE-{n:02d}" for n in range(30)))
+    members = []
+    for n in range(5):
+        email = f"m{n}@example.com"
+        handle(db, runtime, at=T0, event_id=f"e{n}", order_id=str(n), total="10.00", email=email)
+        members.append(customer_id(db, email))
+        ledger.adjust(db, customer_id=members[-1], points=1200, reason="test", key=f"k{n}", now=T0)
+    db.commit()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with session(database_url) as own:
+                for member in members:
+                    rewards.unlock_for_points(own, PROGRAMME, member, now=T0)
+                    codes.give_pool_codes(own, PROGRAMME, now=T0, customer_ids=[member])
+                    own.commit()
+        except BaseException as exc:
+            failures.append(exc)
+
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+
+    assert failures == []
+    given = shown(db)
+    assert len(given) == 10  # two 500-point rewards each, however many workers tried
+    assert {row[3] for row in given} == {f"CODE-{n:02d}" for n in range(10)}
+    for member in members:
+        assert balance_is_the_ledger(db, member) == 200

@@ -1,6 +1,6 @@
 """Reward codes created through the platforms' APIs (against local stand-ins that check each
 request as the platform documents it), never twice whatever the platform does, and redeemed
-through the platforms' own order webhooks; and code pools read from their bulk exports."""
+through the platforms' own order webhooks."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from tests.support.shop_standins import (
 )
 from tests.support.web import TestClient
 from tests.support.webhooks import (
-    FIXTURES,
     shopify_headers,
     shopify_payload,
     with_secrets,
@@ -362,21 +361,4 @@ def test_woocommerce_coupons_are_created_with_basic_auth_and_redeemed_by_its_ord
     assert str(raised.value) == (
         "WooCommerce answered 400: woocommerce_rest_coupon_code_already_exists:"
         " The coupon code already exists"
-    )
-
-
-def test_the_platforms_bulk_exports_are_read_into_a_pool() -> None:
-    shopify = (FIXTURES / "codes" / "shopify_discount_codes.csv").read_text(encoding="utf-8")
-    woo = (FIXTURES / "codes" / "woocommerce_coupons.csv").read_text(encoding="utf-8")
-
-    assert codes.read_code_file(shopify) == (
-        "shopify",
-        ["WELCOME-7H2K", "WELCOME-Q9XM", "WELCOME-3RTB"],
-    )
-    assert codes.read_code_file(woo) == ("woocommerce", ["LOYAL-5A1", "LOYAL-5B2"])
-    with pytest.raises(codes.CodeFileError) as raised:
-        codes.read_code_file("Title,Value\nSpring,5\n")
-    assert str(raised.value) == (
-        "line 1: no code column (Shopify's export has `Code`, WooCommerce's `post_title`"
-        " or `coupon_code`; this file has: title, value)"
     )

@@ -15,7 +15,7 @@ from worker import current_time
 from worker.cli.loyalty import customer_or_exit, loyalty_app, programme_or_exit
 from worker.cli.output import console, fail, table
 from worker.cli.reward_rows import reward_document, state
-from worker.loyalty import codes, rewards
+from worker.loyalty import code_files, codes, rewards
 from worker.settings import get_settings
 
 codes_app = typer.Typer(help="The reward codes' pools.", no_args_is_help=True)
@@ -78,8 +78,8 @@ def import_codes(
             hint='Set `codes = "pool"` in the programme file to use imported codes.',
         )
     try:
-        source, read = codes.read_code_file(file.read_text(encoding="utf-8-sig"))
-    except (codes.CodeFileError, UnicodeDecodeError) as exc:
+        source, read = code_files.read_code_file(file.read_text(encoding="utf-8-sig"))
+    except (code_files.CodeFileError, UnicodeDecodeError) as exc:
         fail(f"{file}: {exc}", hint="Export the codes from the shop's admin as CSV.")
     now = current_time.now()
     with session(settings.database_url) as db:

@@ -11,10 +11,8 @@ the reward unlocked without a code, tried again by the clock; it is announced
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import hmac
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,10 +32,6 @@ from worker.loyalty import notices
 R = LOYALTY_REWARDS.c
 K = LOYALTY_CODES.c
 CODE_PREFIX = "LDR-"
-MAX_CODE = 255
-# The column holding the code in each platform's bulk export, lower-cased: Shopify's
-# discount export (`Code`), WooCommerce's coupon CSV (`post_title`, or `coupon_code`).
-CODE_COLUMNS = {"code": "shopify", "post_title": "woocommerce", "coupon_code": "woocommerce"}
 
 
 class IssueError(Exception):
@@ -241,32 +235,6 @@ def _create(
             return None  # created by an earlier try whose answer was lost
         return f"{'away' if exc.transient else 'refused'}: {exc}"
     return None
-
-
-class CodeFileError(Exception):
-    """A code export Ladder cannot read, with the line to look at."""
-
-
-def read_code_file(text: str) -> tuple[str, list[str]]:
-    """(the platform whose export it is, its codes upper-cased in file order, each once).
-    Raises CodeFileError for a file with no code column or a code too long to keep."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    columns = {name.strip().lower(): name for name in reader.fieldnames or []}
-    found = next((column for column in CODE_COLUMNS if column in columns), None)
-    if found is None:
-        have = ", ".join(columns) or "none"
-        raise CodeFileError(
-            f"line 1: no code column (Shopify's export has `Code`, WooCommerce's `post_title`"
-            f" or `coupon_code`; this file has: {have})"
-        )
-    codes: dict[str, None] = {}
-    for line, row in enumerate(reader, start=2):
-        code = (row.get(columns[found]) or "").strip().upper()
-        if len(code) > MAX_CODE:
-            raise CodeFileError(f"line {line}: a code longer than {MAX_CODE} characters")
-        if code:
-            codes[code] = None
-    return CODE_COLUMNS[found], list(codes)
 
 
 def import_pool(

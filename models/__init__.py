@@ -11,6 +11,7 @@ from models.loyalty import EntryKind, LoyaltyEntry, LoyaltyMember
 from models.measurement import Attribution, ClvFit, LadderMove
 from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
+from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward, RewardState
 
 __all__ = [
     "Attribution",
@@ -27,8 +28,11 @@ __all__ = [
     "InboxStatus",
     "LadderMove",
     "Lease",
+    "LoyaltyCode",
     "LoyaltyEntry",
+    "LoyaltyFingerprint",
     "LoyaltyMember",
+    "LoyaltyReward",
     "Order",
     "OrderLine",
     "OrderRefund",
@@ -37,6 +41,7 @@ __all__ = [
     "PrivacyRecord",
     "ProductRecommendation",
     "ProviderEvent",
+    "RewardState",
     "RunStatus",
     "SendingPause",
     "Suppression",

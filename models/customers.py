@@ -25,6 +25,11 @@ class Customer(SQLModel, table=True):
     locale: str | None = Field(default=None, max_length=35)
     timezone: str | None = Field(default=None, max_length=64)
     birthday: date | None = None
+    # When the birthday was first given, or last changed: a reward waits for one given 30
+    # days ahead (fair play), so a birthday typed in today earns nothing this year.
+    birthday_set_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # The address of the customer who referred them, as the sign-up said (the first one given).
+    referred_by: str | None = Field(default=None, max_length=320)
     accepts_marketing: bool = False
     consent_changed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     consent_source: str | None = Field(default=None, max_length=64)

@@ -18,6 +18,7 @@ class EntryKind(StrEnum):
     CLAWBACK = "clawback"  # a refund or cancellation takes back what its order earned
     ADJUST = "adjust"  # a person's correction, with its reason
     EXPIRE = "expire"  # the balance lapsed after the programme's inactivity period
+    SPEND = "spend"  # points spent on a reward (`reward:<reward id>`)
 
 
 class LoyaltyEntry(SQLModel, table=True):

@@ -20,6 +20,7 @@ from models.loyalty import LoyaltyEntry, LoyaltyMember
 from models.measurement import Attribution, ClvFit, LadderMove
 from models.orders import Order, OrderLine, OrderRefund
 from models.recommendations import ProductRecommendation
+from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward
 
 
 def table_of(model: type[object]) -> Table:
@@ -44,6 +45,9 @@ RECOMMENDATIONS = table_of(ProductRecommendation)
 BROADCAST_RUNS = table_of(BroadcastRun)
 LOYALTY_ENTRIES = table_of(LoyaltyEntry)
 LOYALTY_MEMBERS = table_of(LoyaltyMember)
+LOYALTY_REWARDS = table_of(LoyaltyReward)
+LOYALTY_CODES = table_of(LoyaltyCode)
+LOYALTY_FINGERPRINTS = table_of(LoyaltyFingerprint)
 ATTRIBUTIONS = table_of(Attribution)
 CLV_FITS = table_of(ClvFit)
 LADDER_MOVES = table_of(LadderMove)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from triggers.rewards import MAX_REWARDS, Reward, rewards_problem
 from triggers.schema import SLUG, Duration
 
 PROGRAMMES_DIR = "programmes"  # inside the triggers folder
@@ -60,6 +61,7 @@ class Programme(_Strict):
     earn: Earn = Earn()
     expiry: Expiry = Expiry()
     tier: tuple[Tier, ...] = Field(default=(), max_length=MAX_TIERS)
+    reward: tuple[Reward, ...] = Field(default=(), max_length=MAX_REWARDS)
 
     @model_validator(mode="after")
     def _tiers_in_order(self) -> Programme:
@@ -73,7 +75,12 @@ class Programme(_Strict):
             raise ValueError("tiers must be listed lowest first, each `from` above the last")
         if self.expiry.warn_before >= self.expiry.after_inactivity:
             raise ValueError("expiry.warn_before must be shorter than expiry.after_inactivity")
+        if (problem := rewards_problem(self.reward)) is not None:
+            raise ValueError(problem)
         return self
+
+    def named_reward(self, name: str) -> Reward | None:
+        return next((reward for reward in self.reward if reward.name == name), None)
 
     def tier_for(self, value: Decimal) -> Tier | None:
         """The highest tier `value` (12-month spend or points) reaches; None without tiers."""
@@ -141,7 +148,12 @@ def _next_header(lines: list[str], start: int) -> int:
     )
 
 
-_TABLES: dict[str, type[BaseModel]] = {"earn": Earn, "expiry": Expiry, "tier": Tier}
+_TABLES: dict[str, type[BaseModel]] = {
+    "earn": Earn,
+    "expiry": Expiry,
+    "tier": Tier,
+    "reward": Reward,
+}
 
 
 def _hint(error: Any) -> str:
@@ -173,12 +185,15 @@ def load_programme_file(path: Path) -> Programme:
         field = ".".join(str(part) for part in loc) or "(file)"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         message = str(first["msg"]).removeprefix("Value error, ") + _hint(first) + more
-        line = line_of_field(text, loc) if loc else _first_tier_line(text)
+        line = line_of_field(text, loc) if loc else _whole_programme_line(text, message)
         raise ProgrammeError(path, message, line=line, field=field) from exc
 
 
-def _first_tier_line(text: str) -> int | None:
-    """Where a whole-programme mistake (tiers out of order) is best shown: the first tier."""
+def _whole_programme_line(text: str, message: str) -> int | None:
+    """Where a whole-programme mistake is best shown: the first reward for the rewards'
+    (a name used twice), the first tier otherwise (tiers out of order)."""
+    if message.startswith(("reward names", "one reward per")):
+        return line_of_field(text, ("reward", 0)) or 1
     return line_of_field(text, ("tier", 0)) or 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -14,6 +16,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -60,6 +63,13 @@ class CustomerIn(_Strict):
     timezone: str | None = Field(default=None, max_length=64)
     birthday: date | None = None
     accepts_marketing: bool | None = None
+    # The address of the customer who referred them (a referral link's sign-up).
+    referred_by: EmailStr | None = None
+
+    @field_validator("referred_by")
+    @classmethod
+    def _normalise_referrer(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else value
 
     @field_validator("email")
     @classmethod
@@ -94,6 +104,31 @@ class RefundIn(_Strict):
     amount: Amount
 
 
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def digest(kind: str, value: str) -> str:
+    """The form a fingerprint is kept in (`sha256:<hex>`), never the value itself."""
+    return "sha256:" + hashlib.sha256(f"ladder:{kind}:{value}".encode()).hexdigest()
+
+
+class FingerprintsIn(_Strict):
+    """What an order says about who paid and from where, for fair play (a referral between
+    one person's two addresses). Platforms' readers send keyed digests (`sha256:<hex>`); any
+    other value is digested here, so the event stored never holds it."""
+
+    payment: str | None = Field(default=None, min_length=1, max_length=500)
+    device: str | None = Field(default=None, min_length=1, max_length=500)
+    address: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @field_validator("payment", "device", "address")
+    @classmethod
+    def _digested(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or DIGEST.match(value):
+            return value
+        return digest(str(info.field_name), value.strip().lower())
+
+
 class OrderIn(_Strict):
     id: ExternalId
     total: Amount
@@ -106,6 +141,19 @@ class OrderIn(_Strict):
     # On `order.refunded`: how much this refund gave back; absent, the order is refunded in full.
     refund: RefundIn | None = None
     lines: list[LineIn] = Field(default_factory=list, max_length=1000)
+    # The discount codes the order used (Shopify `discount_codes`, WooCommerce `coupon_lines`):
+    # how a loyalty reward is known to be redeemed.
+    discount_codes: list[Annotated[str, StringConstraints(min_length=1, max_length=255)]] = Field(
+        default_factory=list, max_length=50
+    )
+    fingerprints: FingerprintsIn | None = None
+
+    @field_validator("discount_codes")
+    @classmethod
+    def _codes_in_one_case(cls, value: list[str]) -> list[str]:
+        """Both platforms take a code in any case (WooCommerce keeps it lower-case): Ladder
+        keeps codes upper-case, so the code an order names finds the reward's."""
+        return [code.upper() for code in value]
 
     @field_validator("placed_at")
     @classmethod

@@ -31,7 +31,9 @@ INCOMING = frozenset(
 # What Ladder makes itself (the daily segment refresh, the loyalty programme, the ladder):
 # never accepted from outside.
 SEGMENT_EVENTS = frozenset({"segment.entered", "segment.exited"})
-LOYALTY_EVENTS = frozenset({"points.earned", "points.expiring", "tier.changed"})
+LOYALTY_EVENTS = frozenset(
+    {"points.earned", "points.expiring", "tier.changed", "reward.unlocked", "reward.redeemed"}
+)
 # A customer moved between the ladder's rungs (`measurement/rungs.py`), on an event or daily.
 RUNG_EVENTS = frozenset({"rung.up", "rung.down"})
 OWN = SEGMENT_EVENTS | LOYALTY_EVENTS | RUNG_EVENTS

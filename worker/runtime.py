@@ -14,11 +14,14 @@ from triggers.programme import Programme, load_programme
 from triggers.series import Series, load_all_series
 from worker import current_time
 from worker.audience.segments import segment_names
+from worker.loyalty.codes import CodeIssuer
 from worker.measurement import abc, rung_scheme
 from worker.providers import Provider
 from worker.providers.registry import build_provider
 from worker.rendering.renderer import Renderer
 from worker.settings import Settings, get_settings
+from worker.sources.shopify_discounts import ShopifyDiscounts
+from worker.sources.woocommerce_coupons import WooCommerceCoupons
 
 
 @dataclass
@@ -62,6 +65,15 @@ class Runtime:
     def programme(self) -> Programme | None:
         """The loyalty programme (`triggers/programmes/`), validated at start like triggers."""
         return load_programme(self.settings.triggers_dir, self.settings.loyalty_programme)
+
+    @cached_property
+    def code_issuers(self) -> dict[str, CodeIssuer]:
+        """The platforms whose APIs create reward codes, those configured (README)."""
+        found: list[CodeIssuer | None] = [
+            ShopifyDiscounts.from_settings(self.settings),
+            WooCommerceCoupons.from_settings(self.settings),
+        ]
+        return {issuer.platform: issuer for issuer in found if issuer is not None}
 
     @cached_property
     def provider(self) -> Provider:

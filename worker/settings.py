@@ -145,6 +145,18 @@ class Settings(BaseSettings):
     )
     woocommerce_webhook_secrets: SecretStr | None = None
     stripe_webhook_secrets: SecretStr | None = None
+    # Loyalty reward codes created through the platforms' APIs (`codes = "shopify"` or
+    # "woocommerce" in the programme file). Shopify: the shop and an Admin API access token
+    # with the write_discounts scope; SHOPIFY_ADMIN_URL replaces the endpoint (a stand-in).
+    shopify_shop: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+    shopify_admin_token: SecretStr | None = None
+    shopify_api_version: str = Field(default="2026-01", pattern=r"^\d{4}-\d{2}$|^unstable$")
+    shopify_admin_url: str | None = None
+    # WooCommerce: the site's address and a REST API key with write access (ck_…, cs_…).
+    woocommerce_url: str | None = None
+    woocommerce_key: SecretStr | None = None
+    woocommerce_secret: SecretStr | None = None
+    platform_timeout_s: float = Field(default=10.0, gt=0, le=60)
     webhook_max_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     stripe_tolerance_s: int = Field(default=300, gt=0)  # older signed timestamps are replays
     # Which Stripe events count: live or test mode (unset: either), and a Connect account
@@ -272,6 +284,19 @@ class Settings(BaseSettings):
             name = (info.field_name or "").upper()
             raise ValueError(f"{name} must be an http:// or https:// address, not {value!r}")
         return value.strip().rstrip("/")
+
+    @field_validator("shopify_admin_url", "woocommerce_url")
+    @classmethod
+    def _check_platform_address(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """HTTPS, but for this machine (a stand-in): the API keys travel with every request."""
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            name = str(info.field_name).upper()
+            raise ValueError(f"{name} must be an https:// address (http:// only for localhost)")
+        return value.rstrip("/")
 
     @field_validator("default_timezone")
     @classmethod

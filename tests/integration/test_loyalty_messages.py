@@ -12,12 +12,15 @@ from models import DeliveryStatus
 from models.tables import DELIVERIES, EVENTS
 from tests.integration.test_emails import message, send
 from tests.integration.test_loyalty_ledger import handle, programme_runs, scheduler
+from worker.loyalty import codes
 from worker.processing.events import process_many
+from worker.queue import clock
 from worker.runtime import Runtime
 
 __all__ = ["programme_runs"]  # the autouse fixture: the shop runs the shipped programme
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
+DAY = timedelta(days=1)
 
 
 def process_own_events(db: Session, runtime: Runtime, *, at: datetime) -> None:
@@ -58,3 +61,23 @@ def test_moving_up_to_silver_sends_a_congratulation(db: Session, runtime: Runtim
     assert parsed["Subject"] == "Welcome to Silver, Ana"
     assert "every order earns you 1.25 times the points" in text
     assert "Next up: Gold, 10 % of the way there." in text  # 300 of 250 → 750
+
+
+def test_a_reward_unlocked_sends_its_code_in_the_customers_language(
+    db: Session, runtime: Runtime
+) -> None:
+    codes.import_pool(db, "five-off", ["SPRING-A1"], source="shopify", now=T0)
+    handle(db, runtime, at=T0, event_id="e1", order_id="1", total="500.00", locale="es")
+    db.commit()
+    clock.sweep_loyalty(db, now=T0 + 31 * DAY, runtime=runtime)
+    process_own_events(db, runtime, at=T0 + 31 * DAY)
+
+    delivery = send(db, runtime, "reward-unlocked")
+    parsed, text, _ = message(runtime, delivery)
+    # A long non-ASCII subject is folded after `Subject:` (providers' to_mime), which Python's
+    # parser reads back with the fold's space in front; mail clients trim it.
+    assert parsed["Subject"].lstrip() == "Tu recompensa ya está aquí, Ana: código SPRING-A1"
+    assert "has desbloqueado una recompensa con 500 de tus puntos" in text
+    assert "5,00\xa0€ de descuento en tu próximo pedido" in text
+    assert "Úsala antes del 1 de julio de 2026." in text  # 90 days after 2 April
+    assert "Tu código: SPRING-A1." in text

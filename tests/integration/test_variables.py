@@ -36,6 +36,12 @@ DOCUMENTED = {
     "loyalty",
 }
 
+# `loyalty` when the shop runs a programme: its names, and one usable reward's.
+LOYALTY_SHAPE = {
+    **dict.fromkeys(loyalty_views.NAMES),
+    "rewards": [dict.fromkeys(loyalty_views.REWARD_NAMES)],
+}
+
 
 def shape(value: Any) -> Any:
     """The names in a context, nested, without the values."""
@@ -61,7 +67,7 @@ def test_a_real_context_has_the_documented_names_and_the_samples_the_same_shape(
     real.update(personal_links(runtime.settings, customer.id or 0))
     real["before"] = dict(real["before"])
     assert real["loyalty"] is None  # the shop runs no programme
-    real["loyalty"] = dict.fromkeys(loyalty_views.NAMES)  # the shape when it runs one
+    real["loyalty"] = LOYALTY_SHAPE  # the shape when it runs one
     real["recommendations"] = [
         {"product_id": "", "title": "", "category": "", "price": 0, "currency": "", "url": ""}
     ]  # the shop has no recommendations yet: the shape of one, as for_customer returns it
@@ -92,7 +98,7 @@ def test_the_names_ladder_check_reads_are_those_of_a_real_context(
         now=T0,
     )
     real["before"] = dict(real["before"])
-    real["loyalty"] = dict.fromkeys(loyalty_views.NAMES)  # the shape when the shop runs one
+    real["loyalty"] = LOYALTY_SHAPE  # the shape when the shop runs one
     real["recommendations"] = [
         product_view(
             SimpleNamespace(product_id="p", title="t", category=None, price=1, currency="EUR"), ""

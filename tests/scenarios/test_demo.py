@@ -78,6 +78,9 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     [sent] = [line for line in summary.splitlines() if "loyalty emails sent" in line]
     assert int(re.findall(r"\d+", sent)[0]) > 0
     assert any("tier moves up" in line for line in summary.splitlines())
+    # Points became rewards with the pool's codes, and customers used some at their next order.
+    [redeemed] = [line for line in summary.splitlines() if "rewards five-off: redeemed" in line]
+    assert int(re.findall(r"\d+", redeemed)[-1]) > 0
     # The sent table's total row counts exactly the emails written to the outbox.
     (total_row,) = [line for line in summary.splitlines() if re.match(r"^\W*all\b", line)]
     assert re.findall(r"\d+", total_row)[-1] == str(len(emails))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from worker.canonical import CanonicalEvent, describe_errors
+from worker.canonical import CanonicalEvent, OrderIn, describe_errors, digest
 
 
 def event(**overrides: Any) -> dict[str, Any]:
@@ -88,3 +88,21 @@ def test_errors_in_a_batch_are_prefixed_with_the_position() -> None:
     document = event()
     del document["order"]
     assert errors_of(document, prefix="3.").keys() == {"3.(event)"}
+
+
+def test_an_orders_codes_are_kept_upper_case_and_its_fingerprints_as_digests_only() -> None:
+    order = OrderIn.model_validate(
+        {
+            "id": "1",
+            "total": "10",
+            "currency": "EUR",
+            "discount_codes": ["spring-a1", "LDR-7Q2M"],
+            "fingerprints": {"device": "203.0.113.9|Firefox", "payment": "sha256:" + "a" * 64},
+        }
+    )
+
+    assert order.discount_codes == ["SPRING-A1", "LDR-7Q2M"]
+    assert order.fingerprints is not None
+    assert order.fingerprints.payment == "sha256:" + "a" * 64  # a platform's digest, as sent
+    assert order.fingerprints.device == digest("device", "203.0.113.9|firefox")
+    assert "203.0.113.9" not in order.model_dump_json()

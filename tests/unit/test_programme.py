@@ -99,6 +99,72 @@ def test_a_programme_chosen_by_a_name_no_file_has_is_refused_naming_those_there(
 
     assert str(raised.value).endswith(
         "LOYALTY_PROGRAMME is 'points', but no programme file has that name"
-        " (they have: points-and-tiers)"
+        " (they have: money-back, points-and-tiers)"
     )
     assert load_programme(PROJECT_ROOT / "triggers", None) is None  # none chosen: none runs
+
+
+MONEY_BACK = PROJECT_ROOT / "triggers" / "programmes" / "money_back.toml"
+
+
+def test_the_shipped_money_back_programme_gives_five_off_every_35_and_checkpoints() -> None:
+    programme = load_programme_file(MONEY_BACK)
+
+    assert [(r.name, r.kind, r.value, r.unlock, r.codes) for r in programme.reward] == [
+        ("five-back", "amount_off", Decimal(5), "every_spent", "shopify"),
+        ("checkpoint", "percent_off", Decimal(10), "at_spent", "shopify"),
+    ]
+    assert programme.reward[0].every_spent == 35
+    assert programme.reward[1].at_spent == (Decimal(1000), Decimal(5000))
+
+
+def test_a_reward_unlocked_two_ways_is_refused_at_its_table(tmp_path: Path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8").replace(
+        'on            = "birthday"', 'on            = "birthday"\npoints = 100'
+    )
+    path = programme_folder(tmp_path, text)
+    line = text.splitlines().index("[[reward]]", text.splitlines().index("[[reward]]") + 1) + 1
+
+    with pytest.raises(ProgrammeError) as raised:
+        load_programme_file(path)
+
+    assert str(raised.value) == (
+        f"{path}:{line}: reward.1: reward 'birthday' needs exactly one of points, every_spent,"
+        " at_spent or on (it has points, on)"
+    )
+
+
+def test_a_percentage_over_100_and_a_misspelt_reward_field_are_refused_at_their_lines(
+    tmp_path: Path,
+) -> None:
+    shipped = SHIPPED.read_text(encoding="utf-8")
+    over = shipped.replace("value         = 10\non", "value         = 150\non")
+    path = programme_folder(tmp_path, over)
+    with pytest.raises(ProgrammeError) as raised:
+        load_programme_file(path)
+    assert str(raised.value).endswith("reward.1: reward 'birthday': percent_off is at most 100")
+
+    misspelt = shipped.replace('expires_after = "30d"', 'expires_afer = "30d"')
+    path = programme_folder(tmp_path, misspelt, name="other.toml")
+    line = misspelt.splitlines().index('expires_afer = "30d"') + 1
+    with pytest.raises(ProgrammeError) as raised:
+        load_programme_file(path)
+    assert str(raised.value) == (
+        f"{path}:{line}: reward.1.expires_afer: Extra inputs are not permitted"
+        " (hint: did you mean 'expires_after'?)"
+    )
+
+
+def test_two_rewards_with_one_name_are_refused_at_the_first_reward(tmp_path: Path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8").replace(
+        'name          = "referral"', 'name          = "five-off"'
+    )
+    path = programme_folder(tmp_path, text)
+    line = text.splitlines().index("[[reward]]") + 1
+
+    with pytest.raises(ProgrammeError) as raised:
+        load_programme_file(path)
+
+    assert str(raised.value) == (
+        f"{path}:{line}: (file): reward names must be unique: ['five-off', 'birthday', 'five-off']"
+    )

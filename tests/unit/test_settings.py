@@ -221,3 +221,16 @@ def test_exchange_rates_are_read_as_worth_in_the_shop_currency() -> None:
 def test_a_malformed_exchange_rate_is_refused_naming_the_variable(rates: str) -> None:
     with pytest.raises(ValidationError, match="EXCHANGE_RATES"):
         Settings(exchange_rates=rates)
+
+
+def test_a_platform_api_address_must_be_https_but_for_a_stand_in_on_this_machine() -> None:
+    with pytest.raises(ValidationError) as raised:
+        settings(woocommerce_url="http://shop.example")
+    assert "WOOCOMMERCE_URL must be an https:// address (http:// only for localhost)" in str(
+        raised.value
+    )
+    assert (
+        settings(woocommerce_url="https://shop.example/").woocommerce_url == "https://shop.example"
+    )
+    local = "http://127.0.0.1:8080/admin/api/2026-01/graphql.json"
+    assert settings(shopify_admin_url=local).shopify_admin_url == local

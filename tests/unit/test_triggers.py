@@ -81,6 +81,7 @@ def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
     assert set(triggers) == {
         "points-earned",
         "tier-up",
+        "reward-unlocked",
         "thank-you",
         "nps-survey",
         "second-order",

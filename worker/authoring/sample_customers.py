@@ -30,6 +30,8 @@ _PRODUCTS = [
     ("p-40", "Bamboo tea whisk", "teaware", Decimal("12.00")),
 ]
 
+SAMPLE_CODE = "LDR-7Q2MX4KD9B3T"  # a reward code, as the platforms' APIs get them
+
 
 def _person(locale: str) -> tuple[str, str, str, str]:
     return _PEOPLE.get(locale) or _PEOPLE.get(locale.split("_")[0]) or _PEOPLE["en"]
@@ -81,6 +83,11 @@ def sample_context(
                 "from": "member",
                 "to": "silver",
                 "direction": "up",
+                # What a reward's events carry (reward.unlocked, reward.redeemed).
+                "reward": "five-off",
+                "title": "5 euros off",
+                "code": SAMPLE_CODE,
+                "expires_at": (now + timedelta(days=90)).isoformat(),
                 # What a survey's answer and comment carry (survey.answered, .commented).
                 "kind": "nps",
                 "score": 4,
@@ -150,6 +157,17 @@ def sample_context(
             "to_next_tier": Decimal("337.40"),
             "progress": 33,
             "tiers_by": "spend",
+            "rewards": [
+                {
+                    "name": "five-off",
+                    "title": "5 euros off",
+                    "kind": "amount_off",
+                    "value": Decimal(5),
+                    "product": None,
+                    "code": SAMPLE_CODE,
+                    "expires_at": now + timedelta(days=90),
+                }
+            ],
         },
         "now": now,
         "unsubscribe_url": f"{settings.public_url.rstrip('/')}/u/{token}",

@@ -39,6 +39,7 @@ from worker.cli import (  # noqa: E402
     loyalty,
     processes,
     report,
+    rewards,
     status,
 )
 from worker.demo import run_demo  # noqa: E402
@@ -51,7 +52,8 @@ app.add_typer(status.inbox_app, name="inbox")
 app.add_typer(customers.customers_app, name="customers")
 app.add_typer(broadcasts.broadcast_app, name="broadcast")
 app.add_typer(broadcasts.series_app, name="series")
-app.add_typer(loyalty.loyalty_app, name="loyalty")
+app.add_typer(loyalty.loyalty_app, name="loyalty")  # with `rewards` and `codes` (cli/rewards.py)
+assert rewards.codes_app is not None  # registered on loyalty_app when imported
 app.command("import")(importing.import_events)
 app.command()(processes.run)
 app.command("clock")(processes.run_clock)

@@ -1,4 +1,5 @@
-"""`ladder loyalty statement|adjust EMAIL`: a member's ledger, and a person's correction of it."""
+"""`ladder loyalty statement|adjust EMAIL`: a member's ledger and rewards, and a person's
+correction of the balance."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from models import Customer
 from models.db import session
 from triggers.programme import Programme, ProgrammeError, load_programme
 from worker import current_time
+from worker.cli import reward_rows
 from worker.cli.output import console, fail, table, when
-from worker.loyalty import ledger
+from worker.loyalty import codes, ledger, rewards
 from worker.loyalty.views import loyalty_view
 from worker.privacy.holdings import find_customer
 from worker.settings import Settings, get_settings
@@ -29,15 +31,21 @@ def statement(
 ) -> None:
     """A member's balances, tier, the way to the next tier and every entry of their ledger."""
     settings = get_settings()
-    programme = _programme_or_exit(settings)
+    programme = programme_or_exit(settings)
     now = current_time.now()
     with session(settings.database_url) as db:
-        customer = _customer_or_exit(db, email)
+        customer = customer_or_exit(db, email)
         assert customer.id is not None
         view = loyalty_view(db, programme, customer.id, currency=settings.default_currency, now=now)
         entries = ledger.statement_of(db, customer.id).entries
+        given = rewards.rewards_of(db, customer.id)
     if as_json:
-        document = {"customer_id": customer.id, **view, "entries": [_entry(e) for e in entries]}
+        document = {
+            "customer_id": customer.id,
+            **view,
+            "entries": [_entry(e) for e in entries],
+            "rewards": [reward_rows.reward_document(row) for row in reversed(given)],
+        }
         typer.echo(json.dumps(document, indent=2, default=str))
         return
     console.print(_summary(customer.id, view, settings.default_currency), highlight=False)
@@ -52,6 +60,11 @@ def statement(
             when(entry.created_at), entry.kind, str(entry.points), str(entry.pending), cause
         )
     console.print(shown)
+    if given:
+        listed = table(f"rewards of customer {customer.id}", ("reward", "code", "state"))
+        for row in reversed(given):
+            listed.add_row(row.reward, row.code or "-", reward_rows.state(row))
+        console.print(listed)
 
 
 def _summary(customer_id: int, view: dict[str, Any], currency: str) -> str:
@@ -94,9 +107,10 @@ def adjust(
     if points == 0:
         fail("an adjustment of 0 points changes nothing", hint="Give the points to add or take.")
     settings = get_settings()
-    _programme_or_exit(settings)
+    programme = programme_or_exit(settings)
+    now = current_time.now()
     with session(settings.database_url) as db:
-        customer = _customer_or_exit(db, email)
+        customer = customer_or_exit(db, email)
         assert customer.id is not None
         entry = ledger.adjust(
             db,
@@ -104,17 +118,25 @@ def adjust(
             points=points,
             reason=reason.strip()[:500],
             key=key or uuid.uuid4().hex,
-            now=current_time.now(),
+            now=now,
         )
+        # Points enough for a reward unlock it now, as the clock's sweep would.
+        unlocked = rewards.unlock_for_points(db, programme, customer.id, now=now) if entry else 0
+        codes.give_pool_codes(db, programme, now=now, customer_ids=[customer.id])
         db.commit()
         balance = ledger.statement_of(db, customer.id, entries=False).member
     if entry is None:
         fail(f"the adjustment {key!r} was made before", hint="Nothing changed; use a new --key.")
     assert balance is not None
-    console.print(f"customer {customer.id}: {points:+d} points; {balance.points} to spend now")
+    line = f"customer {customer.id}: {points:+d} points; {balance.points} to spend now"
+    if unlocked:
+        line += (
+            f"; {unlocked} reward{'s' if unlocked > 1 else ''} unlocked (ladder loyalty rewards)"
+        )
+    console.print(line, highlight=False)
 
 
-def _programme_or_exit(settings: Settings) -> Programme:
+def programme_or_exit(settings: Settings) -> Programme:
     try:
         programme = load_programme(settings.triggers_dir, settings.loyalty_programme)
     except ProgrammeError as exc:
@@ -129,7 +151,7 @@ def _programme_or_exit(settings: Settings) -> Programme:
     return programme
 
 
-def _customer_or_exit(db: Session, email: str) -> Customer:
+def customer_or_exit(db: Session, email: str) -> Customer:
     customer = find_customer(db, "cli", None, email)
     if customer is None:
         fail(f"no customer with the address {email!r}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlmodel import Session
 
 from models import migrate
 from models.db import get_engine, session
@@ -19,6 +20,7 @@ from worker.demo.broadcasting import schedule_broadcasts
 from worker.demo.browse import write_index
 from worker.demo.shop import HISTORY, generate
 from worker.demo.summary import Run, print_report, print_summary
+from worker.loyalty import codes
 from worker.runtime import Runtime
 from worker.settings import PROJECT_ROOT
 
@@ -50,6 +52,7 @@ def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = 
             events = list(generate(customers, seed=seed, start=start))
         with session(url) as db:
             schedule_broadcasts(db, runtime, now=start, end=today)
+            stock_code_pools(db, customers, now=start)
         period = _replay_showing_progress(events, runtime, console, until=today)
         with session(url) as db:
             index, emails = write_index(db, runtime.settings.outbox_dir)
@@ -61,6 +64,16 @@ def run_demo(*, customers: int = 2000, seed: int = 7, console: Console | None = 
             print_report(console, db, runtime.settings, page_to=OUTBOX.parent / REPORT)
         get_engine(url).dispose()
     return run
+
+
+def stock_code_pools(db: Session, customers: int, *, now: datetime) -> None:
+    """The codes the demo shop exported for each pool reward of the programme, as
+    `ladder loyalty codes import` would add them: enough for every customer."""
+    for reward in ("five-off", "birthday", "referral"):
+        prefix = reward.upper().replace("-", "")
+        found = [f"{prefix}-{number:05d}" for number in range(1, customers + 1)]
+        codes.import_pool(db, reward, found, source="shopify", now=now)
+    db.commit()
 
 
 def write_measurement(folder: Path, *, customers: int, start: datetime, end: datetime) -> None:

@@ -14,7 +14,8 @@ from dramatiq.common import dq_name
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from models import Delivery, DeliveryStatus
+from models import Delivery, DeliveryStatus, RewardState
+from models.tables import CUSTOMERS, LOYALTY_REWARDS
 from worker import current_time
 from worker.canonical import CanonicalEvent
 from worker.intake.ingest import batched
@@ -126,6 +127,7 @@ def advance(
     Returns whether the clock ticked: it is skipped when it would find nothing to do.
     """
     current_time.freeze(at)
+    chunk = use_rewards(db, chunk)
     for batch in batched(chunk):
         dispatch.ingest(db, batch, now=at)
     drain(broker)
@@ -134,6 +136,36 @@ def advance(
     clock.tick(db, now=at, runtime=runtime)
     drain(broker)
     return True
+
+
+def use_rewards(db: Session, chunk: list[CanonicalEvent]) -> list[CanonicalEvent]:
+    """The demo's customers use a reward they have (the soonest to expire) at their next
+    order: its code rides on the order, as a platform's order webhook would carry it."""
+    placing = sorted(
+        {e.customer.email for e in chunk if e.type == "order.placed" and e.customer.email}
+    )
+    if not placing:
+        return chunk
+    r = LOYALTY_REWARDS.c
+    held = db.execute(
+        select(CUSTOMERS.c.email, r.code)
+        .join(CUSTOMERS, CUSTOMERS.c.id == r.customer_id)
+        .where(CUSTOMERS.c.email.in_(placing), r.state == RewardState.UNLOCKED.value)
+        .where(r.code.is_not(None))
+        .order_by(r.expires_at, r.id)
+    ).all()
+    db.commit()  # end the read transaction: the worker threads write next
+    codes: dict[str, str] = {}
+    for email, code in held:
+        codes.setdefault(email, code)
+    used = []
+    for event in chunk:
+        code = codes.pop(event.customer.email or "", None) if event.type == "order.placed" else None
+        if code is not None and event.order is not None:
+            order = event.order.model_copy(update={"discount_codes": [code]})
+            event = event.model_copy(update={"order": order})
+        used.append(event)
+    return used
 
 
 def has_clock_work(db: Session, at: datetime) -> bool:

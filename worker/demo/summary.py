@@ -23,6 +23,7 @@ from models import (
     EventStatus,
     LoyaltyEntry,
     LoyaltyMember,
+    LoyaltyReward,
     Order,
 )
 from worker import current_time
@@ -217,6 +218,13 @@ def loyalty_table(db: Session) -> Table | None:
         .where(col(Event.type).in_(LOYALTY_EVENTS), col(Delivery.status).in_(SENT))
     ).scalar_one()
     table.add_row("loyalty emails sent", str(sent))
+    states = db.execute(
+        select(col(LoyaltyReward.reward), col(LoyaltyReward.state), func.count())
+        .group_by(col(LoyaltyReward.reward), col(LoyaltyReward.state))
+        .order_by(col(LoyaltyReward.reward), col(LoyaltyReward.state))
+    )
+    for reward, state, count in states:
+        table.add_row(f"rewards {reward}: {state}", str(count))
     return table
 
 

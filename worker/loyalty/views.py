@@ -9,11 +9,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlmodel import Session
 
+from models import RewardState
+from models.tables import LOYALTY_REWARDS
 from triggers.programme import Programme, load_programme
 from worker.loyalty import tiers
 from worker.loyalty.ledger import statement_of
+
+R = LOYALTY_REWARDS.c
 
 # The names of `loyalty`; templates/README.md documents them.
 NAMES = (
@@ -25,7 +30,10 @@ NAMES = (
     "to_next_tier",
     "progress",
     "tiers_by",
+    "rewards",
 )
+# Each of `loyalty.rewards`: an unlocked reward with its code, soonest to expire first.
+REWARD_NAMES = ("name", "title", "kind", "value", "product", "code", "expires_at")
 
 
 @lru_cache(maxsize=8)
@@ -59,4 +67,31 @@ def loyalty_view(
         "to_next_tier": to_next,
         "progress": progress,
         "tiers_by": programme.tiers_by,
+        "rewards": usable_rewards(db, programme, customer_id),
     }
+
+
+def usable_rewards(db: Session, programme: Programme, customer_id: int) -> list[dict[str, Any]]:
+    """The customer's rewards they can use now: unlocked, with a code, soonest to expire first
+    (`value`: money in the shop's currency, or a percentage, as the programme file says)."""
+    query = (
+        select(R.reward, R.code, R.expires_at)
+        .where(R.customer_id == customer_id, R.state == RewardState.UNLOCKED.value)
+        .where(R.code.is_not(None))
+        .order_by(R.expires_at, R.id)
+    )
+    found = []
+    for row in db.execute(query):
+        reward = programme.named_reward(row.reward)
+        found.append(
+            {
+                "name": row.reward,
+                "title": reward.title if reward else row.reward,
+                "kind": reward.kind if reward else None,
+                "value": reward.value if reward else None,
+                "product": reward.product if reward else None,
+                "code": row.code,
+                "expires_at": row.expires_at,
+            }
+        )
+    return found

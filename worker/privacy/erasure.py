@@ -26,6 +26,7 @@ from models import (
     Delivery,
     InboxItem,
     LoyaltyEntry,
+    LoyaltyFingerprint,
     ProviderEvent,
     Suppression,
 )
@@ -81,6 +82,12 @@ def forget(
     db.execute(
         update(LoyaltyEntry).where(col(LoyaltyEntry.customer_id) == customer.id).values(reason=None)
     )
+    # Fingerprints are digests, but of their card, browser and address: they go. Those they
+    # referred no longer name them.
+    db.execute(delete(LoyaltyFingerprint).where(col(LoyaltyFingerprint.customer_id) == customer.id))
+    db.execute(
+        update(Customer).where(col(Customer.referred_by) == address).values(referred_by=None)
+    )
     folders.remove_exports(db, customer, settings.exports_dir)
     folders.remove_outbox_files(
         FileProvider(settings.outbox_dir), list(deliveries.values()), address
@@ -88,6 +95,8 @@ def forget(
     folders.scrub_spool(settings.spool_dir, names)
     customer.email = placeholder
     customer.first_name = customer.last_name = customer.birthday = None
+    customer.birthday_set_at = None
+    customer.referred_by = None
     customer.accepts_marketing = False
     db.add(customer)
     record(db, "forget", source, customer.id, reference, now=now, account=account)

@@ -21,7 +21,9 @@ from models import (
     InboxItem,
     LadderMove,
     LoyaltyEntry,
+    LoyaltyFingerprint,
     LoyaltyMember,
+    LoyaltyReward,
     Order,
     OrderLine,
     PrivacyRecord,
@@ -141,7 +143,9 @@ def orders(db: Session, customer: Customer) -> list[dict[str, Any]]:
 
 
 def loyalty(db: Session, customer: Customer) -> dict[str, Any] | None:
-    """Their loyalty balances and tier and every entry of their ledger; None if not a member."""
+    """Their loyalty balances and tier, every entry of their ledger, their rewards (with the
+    codes, and the reason of any refused) and the fingerprints kept of their orders (digests);
+    None if not a member."""
     member = db.get(LoyaltyMember, customer.id)
     if member is None:
         return None
@@ -150,9 +154,24 @@ def loyalty(db: Session, customer: Customer) -> dict[str, Any] | None:
         .where(col(LoyaltyEntry.customer_id) == customer.id)
         .order_by(col(LoyaltyEntry.id))
     )
+    rewards = db.exec(
+        select(LoyaltyReward)
+        .where(col(LoyaltyReward.customer_id) == customer.id)
+        .order_by(col(LoyaltyReward.id))
+    )
+    fingerprints = db.exec(
+        select(LoyaltyFingerprint)
+        .where(col(LoyaltyFingerprint.customer_id) == customer.id)
+        .order_by(col(LoyaltyFingerprint.id))
+    )
     return {
         **member.model_dump(mode="json", warnings=False),
         "ledger": [entry.model_dump(mode="json", warnings=False) for entry in entries],
+        "rewards": [reward.model_dump(mode="json", warnings=False) for reward in rewards],
+        "fingerprints": [
+            {"kind": row.kind, "digest": row.digest, "created_at": row.created_at.isoformat()}
+            for row in fingerprints
+        ],
     }
 
 

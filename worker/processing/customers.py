@@ -117,6 +117,8 @@ def _new_row(sighting: Sighting, email: str) -> dict[str, Any]:
     row.update(
         email=email,
         created_at=sighting.occurred_at,
+        birthday_set_at=sighting.occurred_at if incoming.birthday is not None else None,
+        referred_by=incoming.referred_by,
         accepts_marketing=bool(incoming.accepts_marketing),
         consent_changed_at=sighting.occurred_at if said else None,
         consent_source=sighting.source if said else None,
@@ -147,6 +149,10 @@ def _upsert(dialect: str) -> Insert:
     }
     for name in ("accepts_marketing", "consent_changed_at", "consent_source"):
         assignments[name] = case((takes, new[name]), else_=c[name])
+    # A birthday's date of entry moves only when the birthday does (fair play's 30 days).
+    changed = and_(new.birthday.is_not(None), or_(c.birthday.is_(None), new.birthday != c.birthday))
+    assignments["birthday_set_at"] = case((changed, new.birthday_set_at), else_=c.birthday_set_at)
+    assignments["referred_by"] = func.coalesce(c.referred_by, new.referred_by)  # the first
     return statement.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=[c.email], set_=assignments
     ).returning(*CUSTOMERS.c)

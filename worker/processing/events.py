@@ -22,7 +22,7 @@ from models.tables import EVENTS
 from triggers.programme import Programme
 from worker.canonical import CanonicalEvent, describe_errors
 from worker.errors import NOT_THE_ROWS_FAULT, PermanentError
-from worker.loyalty import ledger, tiers
+from worker.loyalty import ledger, order_rewards, tiers
 from worker.measurement import attribution, rungs
 from worker.measurement.rung_scheme import Scheme as RungScheme
 from worker.processing import customers
@@ -333,7 +333,9 @@ def _apply_round(
     )
     programme = batch.scheduler.programme
     if programme is not None and placed:
-        _apply_loyalty(db, programme, placed, orders, found, currency=batch.money.currency, now=now)
+        _apply_loyalty(
+            db, programme, placed, orders, found, facts, currency=batch.money.currency, now=now
+        )
     scheme = batch.scheduler.rungs
     if scheme is not None:
         # On the rung their facts now reach: those whose orders moved and those not placed yet
@@ -372,12 +374,14 @@ def _apply_loyalty(
     placed: list[tuple[int, Parsed]],
     orders: dict[int, Any],
     found: list[Customer],
+    facts: dict[int, Customer],
     *,
     currency: str,
     now: datetime,
 ) -> None:
-    """The round's order events on the points ledger, then the tiers their orders lift: in the
-    transaction that records the orders, so points and order never disagree."""
+    """The round's order events on the points ledger, then the tiers their orders lift, the
+    rewards their codes redeem and their spend unlocks: in the transaction that records the
+    orders, so points, rewards and order never disagree."""
     seen = [
         ledger.OrderSeen(orders[p], event.type, found[p].id, found[p].email)  # type: ignore[arg-type]
         for p, (event, _) in placed
@@ -385,6 +389,10 @@ def _apply_loyalty(
     ledger.apply_orders(db, programme, seen, currency=currency, now=now)
     lifted = [(item.customer_id, item.email) for item in seen]
     tiers.review_after_orders(db, programme, lifted, currency=currency, now=now)
+    orders_in = [
+        (item, incoming.order) for item, (_, (_, incoming)) in zip(seen, placed, strict=True)
+    ]
+    order_rewards.after_orders(db, programme, orders_in, facts, currency=currency, now=now)
 
 
 def _split_round(

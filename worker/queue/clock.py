@@ -21,7 +21,7 @@ from worker import current_time
 from worker.audience import dates, recommendations, segments
 from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
-from worker.loyalty import ledger, tiers
+from worker.loyalty import codes, fairplay, ledger, rewards, tiers
 from worker.measurement import abc, predictions, rungs
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
@@ -42,6 +42,9 @@ PREDICTIONS_JOB = "predictions.refresh"
 PREDICTIONS_EVERY = timedelta(days=7)
 SERIES_JOB = "series.advance"
 LOYALTY_JOB = "loyalty.sweep"
+REWARD_CODES_JOB = "loyalty.codes"
+# Codes created through a platform's API: soon after a reward unlocks, and again after an outage.
+REWARD_CODES_EVERY = timedelta(minutes=1)
 
 
 @dataclass
@@ -61,6 +64,7 @@ class TickReport:
     broadcasts: int = 0  # deliveries of broadcast runs resolved this tick
     series: int = 0  # content series steps scheduled by the daily job
     loyalty: dict[str, int] = field(default_factory=dict)  # approved, expiring, tier moves…
+    reward_codes: codes.Issued | None = None  # codes asked of the platforms, when it ran
 
 
 def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
@@ -91,13 +95,36 @@ def sweep_loyalty(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, 
     approved = ledger.approve_due(db, now=now)
     warned, expired = ledger.expire_inactive(db, programme, now=now)
     moves = tiers.review_all(db, programme, currency=runtime.settings.default_currency, now=now)
+    for_points = rewards.unlock_all_for_points(db, programme, now=now)
+    birthdays, birthdays_refused = fairplay.birthday_rewards(db, programme, day=now.date(), now=now)
+    referrals, referrals_refused = fairplay.referral_rewards(db, programme, now=now)
+    pooled = codes.give_pool_codes(db, programme, now=now)  # waiting ones, after an import too
+    db.commit()
     return {
         "approved": approved,
         "expiring": warned,
         "expired": expired,
         "tier_up": sum(move.direction == "up" for move in moves),
         "tier_down": sum(move.direction == "down" for move in moves),
+        "rewards": for_points + birthdays + referrals,
+        "rewards_refused": birthdays_refused + referrals_refused,
+        "pool_codes": pooled,
+        "rewards_expired": rewards.expire_due(db, now=now),
     }
+
+
+def issue_reward_codes(db: Session, *, now: datetime, runtime: Runtime) -> codes.Issued:
+    """Codes of rewards whose platform creates them (Shopify, WooCommerce), still missing."""
+    programme = runtime.programme
+    assert programme is not None
+    return codes.issue_through_platforms(
+        db,
+        programme,
+        runtime.code_issuers,
+        secret=runtime.settings.secret_key(),
+        currency=runtime.settings.default_currency,
+        now=now,
+    )
 
 
 def tick(
@@ -143,9 +170,8 @@ def tick(
     if runtime.series and leases.take_daily(db, SERIES_JOB, holder=holder, now=now):
         report.series = advance_series(db, now=now, runtime=runtime)
         leases.done(db, SERIES_JOB, holder=holder, now=now)
-    if runtime.programme is not None and leases.take_daily(db, LOYALTY_JOB, holder=holder, now=now):
-        report.loyalty = sweep_loyalty(db, now=now, runtime=runtime)
-        leases.done(db, LOYALTY_JOB, holder=holder, now=now)
+    if runtime.programme is not None:
+        _loyalty_jobs(db, report, now=now, runtime=runtime, holder=holder)
     report.released, report.abandoned = recovery.recover_stale(
         db,
         now=now,
@@ -167,6 +193,18 @@ def tick(
         )
         leases.done(db, PROVIDER_EVENTS_JOB, holder=holder, now=now)
     return report
+
+
+def _loyalty_jobs(
+    db: Session, report: TickReport, *, now: datetime, runtime: Runtime, holder: str
+) -> None:
+    """The programme's daily sweep, and the reward codes the platforms create, each minute."""
+    if leases.take_daily(db, LOYALTY_JOB, holder=holder, now=now):
+        report.loyalty = sweep_loyalty(db, now=now, runtime=runtime)
+        leases.done(db, LOYALTY_JOB, holder=holder, now=now)
+    if leases.take_every(db, REWARD_CODES_JOB, holder=holder, now=now, period=REWARD_CODES_EVERY):
+        report.reward_codes = issue_reward_codes(db, now=now, runtime=runtime)
+        leases.done(db, REWARD_CODES_JOB, holder=holder, now=now)
 
 
 def _segments_asked_for(db: Session, *, holder: str, now: datetime) -> datetime | None:

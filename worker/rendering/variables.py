@@ -238,12 +238,14 @@ _OWN_DATA = {
     # A broadcast's email (worker/scheduling/broadcasts.py): no order, like the daily jobs'.
     "broadcast.": ("broadcast", "run"),
     "series.": ("series", "day"),
-    # worker/loyalty: ledger (points.earned), tiers (tier.changed)
+    # worker/loyalty: ledger (points.earned), tiers (tier.changed), codes and rewards
     "points.earned": ("points", "order_id", "available_at"),
     "points.expiring": ("points", "expires_at"),
     "tier.": ("from", "to", "direction"),
     # worker/measurement/rungs.py (rung.up, rung.down)
     "rung.": ("from", "to", "direction"),
+    "reward.unlocked": ("reward", "title", "kind", "value", "code", "points", "expires_at"),
+    "reward.redeemed": ("reward", "code", "order_id"),
 }
 
 
@@ -287,7 +289,10 @@ def context_shape(entry: str, settings: Settings) -> dict[str, Shape]:
         "shop": dict.fromkeys(shop_view(settings)),
         "now": None,
         "recommendations": [_keys(product_view(product, ""))],
-        "loyalty": dict.fromkeys(loyalty_views.NAMES),
+        "loyalty": {
+            **dict.fromkeys(loyalty_views.NAMES),
+            "rewards": [dict.fromkeys(loyalty_views.REWARD_NAMES)],
+        },
     }
 
 

@@ -171,6 +171,35 @@ def text_id(value: Any) -> str | None:
     return str(value)
 
 
+MAX_CODE = 255  # a discount code's longest, as `loyalty_rewards.code` keeps it
+
+
+def discount_codes(found: Any) -> list[str]:
+    """The codes of an order's discount list (Shopify `discount_codes`, WooCommerce
+    `coupon_lines`: objects each with a `code`); entries without one are left out."""
+    if not isinstance(found, list):
+        return []
+    codes = [item.get("code") for item in found if isinstance(item, Mapping)]
+    # A code no reward could have (too long, not storable) is left out, not the order.
+    return [
+        code.strip()
+        for code in codes
+        if isinstance(code, str)
+        and 0 < len(code.strip()) <= MAX_CODE
+        and hygiene.text_problem(code) is None
+    ][:50]
+
+
+def joined(owner: Any, *names: str) -> str | None:
+    """The named fields of `owner` that are set, joined with `|`; None if none is (a
+    fingerprint made of what a platform sent)."""
+    if not isinstance(owner, Mapping):
+        return None
+    parts = [str(owner.get(name)).strip() for name in names if owner.get(name)]
+    joined = "|".join(part for part in parts if hygiene.text_problem(part) is None)[:500]
+    return joined or None
+
+
 def header_subset(headers: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
     return {name: headers[name] for name in names if name in headers}
 

@@ -24,7 +24,9 @@ from worker.sources import (
     Verified,
     Waiting,
     base64_hmac_matches,
+    discount_codes,
     header_subset,
+    joined,
     json_object_shaped,
     known_order,
     parse_time,
@@ -285,10 +287,28 @@ def _order_event(_db: Session, item: InboxItem, order: dict[str, Any]) -> Normal
             # The order's own time: `paid` may arrive before `create`.
             "placed_at": parse_time(order["created_at"]),
             "lines": _lines(order.get("line_items") or [], money["currency"]),
+            "discount_codes": discount_codes(order.get("discount_codes")),
+            "fingerprints": _fingerprints(order),
         },
         "data": {"name": order.get("name"), "financial_status": order.get("financial_status")},
     }
     return Normalised([CanonicalEvent.model_validate(event)])
+
+
+def _fingerprints(order: Mapping[str, Any]) -> dict[str, str] | None:
+    """What the order says of the card, the browser and the address it ships to, for fair
+    play; digested by the canonical order before anything is stored."""
+    card, client = order.get("payment_details"), order.get("client_details")
+    browser = {"ip": order.get("browser_ip")}
+    if isinstance(client, Mapping):
+        browser["user_agent"] = client.get("user_agent")
+    found = {
+        "payment": joined(card, "credit_card_bin", "credit_card_number", "credit_card_company"),
+        "device": joined(browser, "ip", "user_agent"),
+        "address": joined(order.get("shipping_address"), "address1", "zip", "country_code"),
+    }
+    kept = {kind: value for kind, value in found.items() if value}
+    return kept or None
 
 
 def _needs_email(customer: dict[str, Any]) -> dict[str, Any]:

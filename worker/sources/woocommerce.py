@@ -25,7 +25,9 @@ from worker.sources import (
     Rejected,
     Verified,
     base64_hmac_matches,
+    discount_codes,
     header_subset,
+    joined,
     json_object,
     parse_time,
     payload_of,
@@ -136,6 +138,18 @@ def _lines(order: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _fingerprints(order: Mapping[str, Any]) -> dict[str, str] | None:
+    """The browser (IP and user agent) and the shipping address, for fair play; digested by
+    the canonical order before anything is stored. WooCommerce sends nothing of the card."""
+    shipping = order.get("shipping") or {}
+    found = {
+        "device": joined(order, "customer_ip_address", "customer_user_agent"),
+        "address": joined(shipping, "address_1", "postcode", "country"),
+    }
+    kept = {kind: value for kind, value in found.items() if value}
+    return kept or None
+
+
 def _unit_price(line: Mapping[str, Any]) -> Decimal:
     """`price` is the unit price after discounts, a JSON number that may not terminate
     (10 / 3); older payloads carry only the line total."""
@@ -179,6 +193,8 @@ def _order_events(order: dict[str, Any]) -> list[CanonicalEvent]:
         "currency": order["currency"],
         "placed_at": created,  # the order's own time, whichever state is seen first
         "lines": _lines(order),
+        "discount_codes": discount_codes(order.get("coupon_lines")),
+        "fingerprints": _fingerprints(order),
     }
     data = {"status": order.get("status"), "number": order.get("number")}
     told: list[tuple[str, str, Any, dict[str, Any]]] = [

@@ -39,7 +39,7 @@ from models.db import get_engine, session
 from tests.support.services import private_postgres, psycopg_url, scratch_database
 from worker.audience import segments
 from worker.authoring.report import SECTIONS, gather
-from worker.measurement import abc, predictions
+from worker.measurement import abc, predictions, rung_scheme, rungs
 from worker.settings import PROJECT_ROOT, Settings
 
 NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
@@ -159,6 +159,12 @@ BARE_SECTION = {
     "abc": "SELECT abc, count(*), avg(total_spent), avg(clv) FROM customers GROUP BY abc",
     "nps": """SELECT date_trunc('month', occurred_at), count(*) FROM events
               WHERE type = 'survey.answered' GROUP BY 1""",
+    "migration": "SELECT from_rung, to_rung, count(*) FROM ladder_moves GROUP BY 1, 2",
+    "cohorts": """SELECT date_trunc('month', c.first_order_at), date_trunc('month', o.placed_at),
+                         count(DISTINCT o.customer_id)
+                  FROM orders AS o JOIN customers AS c ON c.id = o.customer_id GROUP BY 1, 2""",
+    "churn": """SELECT date_trunc('quarter', placed_at), count(DISTINCT customer_id) FROM orders
+                GROUP BY 1""",
 }
 
 
@@ -230,12 +236,21 @@ def measure(url: str, settings: Settings, console: Console) -> list[Timed]:
                                None if target is None else TARGET_S[target]))  # fmt: skip
 
         add("segment refresh, first", lambda: segments.refresh(db, NOW), None, None)
+        ladder = rung_scheme.load_scheme(
+            rung_scheme.default_path(settings.measurement_dir), segments=segments.segment_names()
+        )
+        assert ladder is not None, "measurement/rungs.toml is shipped"
+        currency = settings.default_currency
+        add("rung refresh, first", lambda: rungs.refresh(db, ladder, now=NOW, currency=currency),
+            None, None)  # fmt: skip
         # A day later a tenth of the customers bought again: their recency (and so many
         # scores) moves; the rest stand.
         db.execute(text(AGAIN), {"at": NOW + timedelta(hours=20)})
         db.commit()
         add("segment refresh, a day later", lambda: segments.refresh(db, later), BARE_REFRESH,
             "refresh")  # fmt: skip
+        add("rung refresh, a day later", lambda: rungs.refresh(db, ladder, now=later,
+            currency=currency), None, "refresh")  # fmt: skip
         moved = db.execute(text(MOVED), {"at": later}).scalar_one()
         console.print(f"  the day's refresh moved {moved:,} customers' segments")
         horizon = settings.clv_horizon_days
@@ -245,7 +260,7 @@ def measure(url: str, settings: Settings, console: Console) -> list[Timed]:
         add("ABC classes, weekly", lambda: abc.classify(db, now=NOW, scheme=scheme), None, None)
         for section in SECTIONS:
             add(f"report {section}", partial(gather, db, settings, {section}, day=NOW.date(),
-                since=None, until=None, now=NOW), BARE_SECTION[section], "section")  # fmt: skip
+                since=None, until=None, now=NOW), BARE_SECTION.get(section), "section")  # fmt: skip
         add("report clv --as-of (fits)", partial(gather, db, settings, {"clv"}, day=NOW.date(),
             since=None, until=None, now=NOW, refit=True), BARE_SECTION["clv"], "clv")  # fmt: skip
     return found
@@ -276,7 +291,11 @@ RESET = [
              GROUP BY customer_id) AS f
        WHERE customers.id = f.customer_id""",
     "DELETE FROM clv_fits",
-    "DELETE FROM events WHERE type IN ('segment.entered', 'segment.exited')",
+    "UPDATE customers SET rung = NULL, rung_changed_at = NULL, previous_rung = NULL,"
+    " rung_version = 0",
+    "DELETE FROM ladder_moves",
+    "DELETE FROM events WHERE type IN ('segment.entered', 'segment.exited', 'rung.up',"
+    " 'rung.down')",
     "VACUUM ANALYZE customers",
 ]
 

@@ -186,7 +186,9 @@ def customer_sections(
     models fitted as of `day` (reading every order: a minute at a million customers)."""
     found = CustomerSections(settings.default_currency)
     horizon = settings.clv_horizon_days
-    weekly = None if refit else predictions.stored(db) if {"clv", "value"} & set(chosen) else None
+    weekly = None
+    if not refit and {"clv", "value"} & set(chosen):  # each customer's only for the clv table
+        weekly = predictions.stored(db, with_predictions="clv" in chosen)
     if "clv" in chosen:
         found.fitted = weekly or predictions.fit(db, as_of=day, horizon_days=horizon)
     if "value" in chosen:

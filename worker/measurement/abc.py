@@ -36,9 +36,10 @@ from pydantic import (
     model_validator,
 )
 from scipy import stats
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlmodel import Session
 
+from models.db import update_by_key
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CUSTOMERS, EVENTS, ORDERS
 from triggers import line_of
@@ -162,14 +163,8 @@ def classify(db: Session, *, now: datetime, scheme: Scheme) -> Classified:
         new = (str(classes[index]), round(float(score[index]), 3))
         result.counts[new[0]] += 1
         if stored.get(customer) != new:
-            changed.append({"cid": customer, "abc": new[0], "score": new[1]})
-    statement = (
-        update(CUSTOMERS)
-        .where(CUSTOMERS.c.id == bindparam("cid"))
-        .values(abc=bindparam("abc"), abc_score=bindparam("score"))
-    )
-    for start in range(0, len(changed), 5_000):
-        db.execute(statement, changed[start : start + 5_000])
+            changed.append({"id": customer, "abc": new[0], "abc_score": new[1]})
+    update_by_key(db, CUSTOMERS, changed)
     db.commit()
     result.written = len(changed)
     return result

@@ -22,6 +22,7 @@ from sqlalchemy import Float, case, cast, func, or_, select
 from sqlmodel import Session
 
 from models import DeliveryStatus
+from models.db import roomy_sorts
 from models.tables import CUSTOMERS, DELIVERIES, ORDERS
 from models.types import plus_seconds
 from worker.measurement.assignment import GLOBAL_REASON, global_holdout_sql
@@ -155,6 +156,7 @@ def lifts(db: Session, *, since: datetime | None, until: datetime | None) -> lis
             earned, (e.trigger == g.trigger) & (e.customer_id == g.customer_id)))
         .group_by(g.trigger, g.held)
     )  # fmt: skip
+    roomy_sorts(db)  # every row ranked per trigger and customer, and joined to their orders
     moments: dict[str, dict[bool, Any]] = defaultdict(dict)
     for row in db.execute(statement):
         moments[row.trigger][bool(row.held)] = row

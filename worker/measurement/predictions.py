@@ -15,9 +15,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy import case, func, select
 from sqlmodel import Session
 
+from models.db import roomy_sorts, update_by_key
 from models.measurement import ClvFit
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CLV_FITS, CUSTOMERS, ORDERS
@@ -82,10 +83,7 @@ def summaries(db: Session, *, as_of: date) -> tuple[list[int], Customers]:
     of refunds), the first and last of them, and what the days after the first were worth.
     A row per customer crosses to Python, not a row per order."""
     end = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=UTC)
-    if db.get_bind().dialect.name == "postgresql":
-        # Sorting every order by customer and day: in memory it is twice as fast as the
-        # default 4 MB's merge on disk. For this transaction only (a weekly job, a report).
-        db.execute(text("SET LOCAL work_mem = '256MB'"))
+    roomy_sorts(db)  # every order sorted by customer and day: in memory, twice as fast
     o = ORDERS.c
     day = func.date(o.placed_at).label("day")
     days = (
@@ -189,27 +187,21 @@ def refresh(db: Session, *, now: datetime, horizon_days: int) -> Fitted:
         )
     }
     changed: list[dict[str, Any]] = [
-        {"cid": p.customer_id, "p_alive": p.p_alive, "orders": p.predicted_orders,
+        {"id": p.customer_id, "p_alive": p.p_alive, "predicted_orders": p.predicted_orders,
          "clv": p.predicted_value}
         for p in fitted.predictions
         if stored.get(p.customer_id) != (p.p_alive, p.predicted_orders, p.predicted_value)
     ]  # fmt: skip
-    statement = (
-        update(CUSTOMERS)
-        .where(c.id == bindparam("cid"))
-        .values(p_alive=bindparam("p_alive"), predicted_orders=bindparam("orders"),
-                clv=bindparam("clv"))
-    )  # fmt: skip
-    for start in range(0, len(changed), BATCH):
-        db.execute(statement, changed[start : start + BATCH])
+    update_by_key(db, CUSTOMERS, changed)
     db.commit()
     fitted.written = len(changed)
     return fitted
 
 
-def stored(db: Session) -> Fitted | None:
+def stored(db: Session, *, with_predictions: bool = True) -> Fitted | None:
     """The last weekly fit as the clock stored it, with each customer's prediction from their
-    row; None before the first. Reading it costs a query, where fitting reads every order."""
+    row (unless only the parameters are wanted); None before the first. Reading it costs a
+    query, where fitting reads every order."""
     row = db.execute(select(CLV_FITS).order_by(CLV_FITS.c.id.desc()).limit(1)).first()
     if row is None:
         return None
@@ -221,6 +213,8 @@ def stored(db: Session) -> Fitted | None:
         fitted.spend = GammaGamma(
             **{k: float(parameters["gamma_gamma"][k]) for k in GAMMA_GAMMA_FIELDS}
         )
+    if not with_predictions:
+        return fitted
     c = CUSTOMERS.c
     rows = db.execute(
         select(c.id, c.p_alive, c.predicted_orders, c.clv)

@@ -315,6 +315,7 @@ def kept_database(server: str, sizes: dict[str, int], console: Console) -> str:
                                             ("emails", "deliveries"))}  # fmt: skip
                 if have == sizes:
                     console.print(f"  reusing {KEPT}: resetting what the last run wrote")
+                    migrate.upgrade(url)  # the schema of this checkout
                     for statement in RESET:
                         shop.execute(text(statement))
                     engine.dispose()

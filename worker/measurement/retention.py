@@ -12,6 +12,7 @@ from sqlalchemy import Integer, case, func, literal, select
 from sqlalchemy import cast as sa_cast
 from sqlmodel import Session
 
+from models.db import roomy_sorts
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CUSTOMERS, ORDERS
 from models.types import UTCDateTime
@@ -117,53 +118,61 @@ class Churn:
 
 
 def churn(db: Session, *, since: datetime, until: datetime, by: str) -> list[Churn]:
-    """Churn, repeat purchases and the gap between orders in each month or quarter (`by`)."""
-    return [_churn_in(db, a, b) for a, b in periods(since, until, by)]
-
-
-def _churn_in(db: Session, since: datetime, until: datetime) -> Churn:
-    last_by_start = func.max(case((O.placed_at < _at(since), O.placed_at)))
-    last_by_end = func.max(case((O.placed_at < _at(until), O.placed_at)))
-    in_period = (O.placed_at >= _at(since)) & (O.placed_at < _at(until))
-    per_customer = (
-        select(
-            O.customer_id,
-            last_by_start.label("last_by_start"),
-            last_by_end.label("last_by_end"),
-            func.count(case((O.placed_at < _at(until), 1))).label("orders_by_end"),
-            func.count(case((in_period, 1))).label("in_period"),
-            func.coalesce(func.sum(case((in_period, O.shop_total - O.shop_refunded))), 0).label(
-                "revenue"
+    """Churn, repeat purchases and the gap between orders in each month or quarter (`by`):
+    every period from one pass over the orders (each customer's last order and count by each
+    period's start and end, in conditional aggregates), not a pass a period."""
+    spans = list(periods(since, until, by))
+    if not spans:
+        return []
+    roomy_sorts(db)
+    columns: list[Any] = [O.customer_id]
+    for k, (start, end) in enumerate(spans):
+        inside = (O.placed_at >= _at(start)) & (O.placed_at < _at(end))
+        columns += [
+            func.max(case((O.placed_at < _at(start), O.placed_at))).label(f"last_by_start_{k}"),
+            func.max(case((O.placed_at < _at(end), O.placed_at))).label(f"last_by_end_{k}"),
+            func.count(case((O.placed_at < _at(end), 1))).label(f"orders_by_end_{k}"),
+            func.count(case((inside, 1))).label(f"in_period_{k}"),
+            func.coalesce(func.sum(case((inside, O.shop_total - O.shop_refunded))), 0).label(
+                f"revenue_{k}"
             ),
-        )
-        .where(_counting(), O.placed_at < _at(until))
+        ]
+    per_customer = (
+        select(*columns)
+        .where(_counting(), O.placed_at < _at(spans[-1][1]))
         .group_by(O.customer_id)
         .subquery()
     )
     p = per_customer.c
-    was_active = p.last_by_start >= _at(since - CHURN_AFTER)
-    still_active = p.last_by_end >= _at(until - CHURN_AFTER)
-    bought = p.in_period > 0
-    row = db.execute(
-        select(
+    totals: list[Any] = []
+    for k, (start, end) in enumerate(spans):
+        was_active = p[f"last_by_start_{k}"] >= _at(start - CHURN_AFTER)
+        still_active = p[f"last_by_end_{k}"] >= _at(end - CHURN_AFTER)
+        bought = p[f"in_period_{k}"] > 0
+        totals += [
             func.count(case((was_active, 1))),
             func.count(case((was_active & ~still_active, 1))),
             func.count(case((bought, 1))),
-            func.count(case((bought & (p.orders_by_end >= 2), 1))),
-            func.coalesce(func.sum(p.revenue), 0),
-        )
-    ).one()
-    active, churned, buyers, repeat, revenue = (int(value) for value in row)
-    gap = _mean_gap(db, since, until)
-    return Churn(since, until, active, churned, buyers, repeat, gap, revenue)
+            func.count(case((bought & (p[f"orders_by_end_{k}"] >= 2), 1))),
+            func.coalesce(func.sum(p[f"revenue_{k}"]), 0),
+        ]
+    row = [int(value) for value in db.execute(select(*totals)).one()]
+    gaps = _mean_gaps(db, spans)
+    found = []
+    for k, (start, end) in enumerate(spans):
+        active, churned, buyers, repeat, revenue = row[5 * k : 5 * k + 5]
+        found.append(Churn(start, end, active, churned, buyers, repeat, gaps.get(k), revenue))
+    return found
 
 
-def _mean_gap(db: Session, since: datetime, until: datetime) -> float | None:
+def _mean_gaps(db: Session, spans: list[tuple[datetime, datetime]]) -> dict[int, float]:
+    """Per period, the mean days between a customer's consecutive orders, the later in it:
+    one window over the orders, grouped by the period the later falls in."""
     dialect = db.get_bind().dialect.name
     previous = func.lag(O.placed_at).over(partition_by=O.customer_id, order_by=O.placed_at)
     ordered = (
         select(O.placed_at.label("placed_at"), previous.label("previous"))
-        .where(_counting(), O.placed_at < _at(until))
+        .where(_counting(), O.placed_at < _at(spans[-1][1]))
         .subquery()
     )
     o = ordered.c
@@ -171,10 +180,17 @@ def _mean_gap(db: Session, since: datetime, until: datetime) -> float | None:
         days = func.extract("epoch", o.placed_at - o.previous) / 86400
     else:
         days = func.julianday(o.placed_at) - func.julianday(o.previous)
-    mean = db.execute(
-        select(func.avg(days)).where(o.previous.is_not(None), o.placed_at >= _at(since))
-    ).scalar_one()
-    return None if mean is None else float(mean)
+    period = case(
+        *(((o.placed_at >= _at(a)) & (o.placed_at < _at(b)), literal(k))
+          for k, (a, b) in enumerate(spans)),
+        else_=literal(None),
+    ).label("period")  # fmt: skip
+    rows = db.execute(
+        select(period, func.avg(days))
+        .where(o.previous.is_not(None), o.placed_at >= _at(spans[0][0]))
+        .group_by(period)
+    ).all()
+    return {int(k): float(mean) for k, mean in rows if k is not None and mean is not None}
 
 
 @dataclass(frozen=True)

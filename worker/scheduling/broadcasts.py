@@ -166,10 +166,14 @@ def next_scheduled(db: Session, name: str) -> date | None:
 
 def due_runs(db: Session, *, now: datetime) -> list[tuple[int, str, date]]:
     """(id, broadcast, date) of the runs waiting to be resolved whose time has come."""
+    return _due(db, RunStatus.SCHEDULED, R.resolve_at, now)
+
+
+def _due(db: Session, status: RunStatus, moment: Any, now: datetime) -> list[tuple[int, str, date]]:
     rows = db.execute(
         select(R.id, R.broadcast, R.occurs_on)
-        .where(R.status == RunStatus.SCHEDULED.value, R.resolve_at <= now)
-        .order_by(R.resolve_at, R.id)
+        .where(R.status == status.value, moment <= now)
+        .order_by(moment, R.id)
     ).all()
     db.commit()
     return [(row.id, row.broadcast, row.occurs_on) for row in rows]
@@ -250,13 +254,7 @@ def winner_time(broadcast: Broadcast, day: date, settings: Settings) -> datetime
 
 def due_winners(db: Session, *, now: datetime) -> list[tuple[int, str, date]]:
     """(id, broadcast, date) of the runs in test whose winner is due."""
-    rows = db.execute(
-        select(R.id, R.broadcast, R.occurs_on)
-        .where(R.status == RunStatus.TESTING.value, R.winner_at <= now)
-        .order_by(R.winner_at, R.id)
-    ).all()
-    db.commit()
-    return [(row.id, row.broadcast, row.occurs_on) for row in rows]
+    return _due(db, RunStatus.TESTING, R.winner_at, now)
 
 
 def pick_winner(

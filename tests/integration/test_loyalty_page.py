@@ -5,6 +5,7 @@ not sign."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,7 +69,7 @@ def test_the_page_shows_the_ledger_in_german_for_a_german_customer(
     assert '<html lang="de">' in html
     assert "Ihre Punkte bei Ladder Demo Shop" in html
     assert "<span id='points' style='font-size:2.5em;font-weight:bold'>20</span>" in html
-    assert "<b id='pending'>300</b> Vorgemerkt" in html
+    assert "<b id='pending'>300</b> Punkte vorgemerkt" in html
     assert "Ihre Stufe: <span id='tier'>Silver</span>" in html  # 300 EUR spent: silver
     assert "Noch 450,00\xa0€ bis Gold" in html
     assert "5 euros off<br>Code: <code class='code'" in html and ">FUENF-A1</code>" in html
@@ -76,7 +77,8 @@ def test_the_page_shows_the_ledger_in_german_for_a_german_customer(
     for label, change in (("Prämie", "-500"), ("Korrektur", "+520"), ("Bestellung", "(+300)")):
         assert f">{label}</td><td style='{CELL}'>{change}</td>" in html
     # Nothing fetched from anywhere: no link, script, style sheet, image or font.
-    assert "http" not in html and "src=" not in html and "<link" not in html
+    assert "http" not in html and "src=" not in html and "<script" not in html
+    assert re.findall(r"(?:src|href)=\"(?!data:)|@import|url\(", html) == []
 
 
 def path_of(url: str) -> str:
@@ -122,9 +124,11 @@ def test_the_widget_json_matches_the_statement_command(db: Session, runtime: Run
     assert {name: got[name] for name in same} == {name: statement[name] for name in same}
     assert (got["multiplier"], got["tiers_by"]) == (statement["multiplier"], "spend")
     assert (got["currency"], got["to_next_tier"], got["tier"]) == ("EUR", "450.00", "silver")
-    assert [r["code"] for r in got["rewards"]] == [
-        r["code"] for r in statement["rewards"] if r["state"] == "unlocked"
-    ] == ["FUENF-A1"]
+    assert (
+        [r["code"] for r in got["rewards"]]
+        == [r["code"] for r in statement["rewards"] if r["state"] == "unlocked"]
+        == ["FUENF-A1"]
+    )
     assert [(e["at"], e["kind"], e["points"], e["pending"]) for e in got["history"]] == [
         (e["at"], e["kind"], e["points"], e["pending"]) for e in reversed(statement["entries"])
     ]

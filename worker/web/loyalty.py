@@ -46,8 +46,10 @@ _PRIVATE = {
     "X-Robots-Tag": "noindex",
 }
 
+# Inline styles only, and an empty icon so that a browser asks for no /favicon.ico either.
 _PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width"><title>{title}</title></head>
+<meta name="viewport" content="width=device-width"><title>{title}</title>
+<link rel="icon" href="data:,"></head>
 <body style="font-family:sans-serif;max-width:36em;margin:3em auto;padding:0 1em;color:#222">
 {body}</body></html>"""
 _CELL = "padding:.3em .6em;border-bottom:1px solid #ddd;text-align:left"

@@ -31,7 +31,7 @@ class LoyaltyTexts:
 _TEXTS = {
     "en": LoyaltyTexts(
         "en", "Your points at {shop}", "Points to spend",
-        "Pending: yours once the return window has passed", "Your tier",
+        "pending points: yours once the return window has passed", "Your tier",
         "{amount} more to spend to reach {tier}", "{points} more points to reach {tier}",
         "You are in our highest tier.", "Your rewards", "No reward to use yet.", "Code",
         "valid until {date}", "Points history", "No points yet.", "Date", "Points",
@@ -42,7 +42,7 @@ _TEXTS = {
     ),
     "de": LoyaltyTexts(
         "de", "Ihre Punkte bei {shop}", "Punkte zum Einlösen",
-        "Vorgemerkt: Ihre nach Ablauf der Rückgabefrist", "Ihre Stufe",
+        "Punkte vorgemerkt: Ihnen gutgeschrieben nach Ablauf der Rückgabefrist", "Ihre Stufe",
         "Noch {amount} bis {tier}", "Noch {points} Punkte bis {tier}",
         "Sie sind in unserer höchsten Stufe.", "Ihre Prämien", "Noch keine Prämie einzulösen.",
         "Code", "gültig bis {date}", "Punkteverlauf", "Noch keine Punkte.", "Datum", "Punkte",
@@ -54,7 +54,7 @@ _TEXTS = {
     ),
     "es": LoyaltyTexts(
         "es", "Tus puntos en {shop}", "Puntos para canjear",
-        "Pendientes: tuyos cuando pase el plazo de devolución", "Tu nivel",
+        "puntos pendientes: tuyos cuando pase el plazo de devolución", "Tu nivel",
         "Te faltan {amount} para llegar a {tier}", "Te faltan {points} puntos para llegar a {tier}",
         "Estás en nuestro nivel más alto.", "Tus recompensas", "Aún no tienes recompensas.",
         "Código", "válido hasta el {date}", "Historial de puntos", "Aún no tienes puntos.",
@@ -66,7 +66,7 @@ _TEXTS = {
     ),
     "ru": LoyaltyTexts(
         "ru", "Ваши баллы в {shop}", "Баллы к списанию",
-        "Ожидают: станут вашими после срока возврата", "Ваш уровень",
+        "баллов ожидают: станут вашими после срока возврата", "Ваш уровень",
         "До уровня {tier} осталось {amount}", "До уровня {tier} осталось {points} баллов",
         "У вас наш самый высокий уровень.", "Ваши награды", "Пока нет наград.", "Код",
         "действует до {date}", "История баллов", "Баллов пока нет.", "Дата", "Баллы",
@@ -77,7 +77,7 @@ _TEXTS = {
         "Сейчас у {shop} нет программы лояльности.",
     ),
     "zh": LoyaltyTexts(
-        "zh", "您在{shop}的积分", "可用积分", "待确认：退货期过后即归您所有", "您的等级",
+        "zh", "您在{shop}的积分", "可用积分", "积分待确认：退货期过后即归您所有", "您的等级",
         "再消费{amount}即可升至{tier}", "再获得{points}积分即可升至{tier}",
         "您已是我们的最高等级。", "您的奖励", "暂无可用奖励。", "优惠码", "有效期至{date}",
         "积分记录", "暂无积分。", "日期", "积分",

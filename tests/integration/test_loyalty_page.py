@@ -70,7 +70,7 @@ def test_the_page_shows_the_ledger_in_german_for_a_german_customer(
     assert "Ihre Punkte bei Ladder Demo Shop" in html
     assert "<span id='points' style='font-size:2.5em;font-weight:bold'>20</span>" in html
     assert "<b id='pending'>300</b> Punkte vorgemerkt" in html
-    assert "Ihre Stufe: <span id='tier'>Silver</span>" in html  # 300 EUR spent: silver
+    assert "Ihre Stufe: <span id='tier'>Silber</span>" in html  # 300 EUR spent: silver
     assert "Noch 450,00\xa0€ bis Gold" in html
     assert "5 euros off<br>Code: <code class='code'" in html and ">FUENF-A1</code>" in html
     assert "gültig bis 2. August 2026" in html  # unlocked on 4 May, 90 days

@@ -54,7 +54,7 @@ def test_the_loyalty_page_in_german_looks_as_reviewed_and_fetches_nothing(
 
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "de"
     assert browser.find_element(By.ID, "points").text == "20"
-    assert browser.find_element(By.ID, "tier").text == "Silver"
+    assert browser.find_element(By.ID, "tier").text == "Silber"
     assert browser.find_element(By.ID, "to-next").text == "Noch 450,00 € bis Gold"
     assert [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#rewards code")] == ["FUENF-A1"]
     width = browser.execute_script(

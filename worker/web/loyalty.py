@@ -113,11 +113,11 @@ def _body(summary: Summary, texts: LoyaltyTexts, shop: str, tiers_by: str) -> Ma
 
 def _tier(view: dict[str, Any], texts: LoyaltyTexts, locale: Any, currency: str, by: str) -> Markup:
     shown = Markup("<h2 style='font-size:1.2em'>{}: <span id='tier'>{}</span></h2>").format(
-        texts.tier, view["tier"].replace("-", " ").title()
+        texts.tier, texts.tiers.get(view["tier"], view["tier"])
     )
     if view["next_tier"] is None:
         return shown + Markup("<p>{}</p>").format(texts.top_tier)
-    following = view["next_tier"].replace("-", " ").title()
+    following = texts.tiers.get(view["next_tier"], view["next_tier"])
     if by == "spend":
         amount = format_currency(view["to_next_tier"], currency, locale=locale)
         line = texts.to_next_spend.format(amount=amount, tier=following)

@@ -26,6 +26,9 @@ class LoyaltyTexts:
     kinds: dict[str, str]  # models.EntryKind → what the customer reads
     invalid: str  # {shop}: a link we did not sign, and what to do
     no_programme: str  # {shop}
+    # The shipped programmes' tier names, as the shipped templates say them; another name is
+    # shown as the programme file writes it.
+    tiers: dict[str, str]
 
 
 _TEXTS = {
@@ -39,6 +42,7 @@ _TEXTS = {
          "expire": "Expired", "spend": "Reward"},
         "This link is not valid. Open the newest email from {shop} and follow its link again.",
         "{shop} runs no loyalty programme at the moment.",
+        {"member": "Member", "silver": "Silver", "gold": "Gold"},
     ),
     "de": LoyaltyTexts(
         "de", "Ihre Punkte bei {shop}", "Punkte zum Einlösen",
@@ -51,6 +55,7 @@ _TEXTS = {
         "Dieser Link ist nicht gültig. Öffnen Sie die neueste E-Mail von {shop} und folgen Sie"
         " dem Link dort.",
         "{shop} bietet derzeit kein Treueprogramm an.",
+        {"member": "Mitglied", "silver": "Silber", "gold": "Gold"},
     ),
     "es": LoyaltyTexts(
         "es", "Tus puntos en {shop}", "Puntos para canjear",
@@ -63,6 +68,7 @@ _TEXTS = {
          "adjust": "Corrección", "expire": "Caducados", "spend": "Recompensa"},
         "Este enlace no es válido. Abre el correo más reciente de {shop} y sigue su enlace.",
         "{shop} no tiene ahora un programa de fidelidad.",
+        {"member": "Miembro", "silver": "Plata", "gold": "Oro"},
     ),
     "ru": LoyaltyTexts(
         "ru", "Ваши баллы в {shop}", "Баллы к списанию",
@@ -75,6 +81,7 @@ _TEXTS = {
         "Эта ссылка недействительна. Откройте последнее письмо от {shop} и перейдите по ссылке"
         " из него.",
         "Сейчас у {shop} нет программы лояльности.",
+        {"member": "Участник", "silver": "Серебро", "gold": "Золото"},
     ),
     "zh": LoyaltyTexts(
         "zh", "您在{shop}的积分", "可用积分", "积分待确认：退货期过后即归您所有", "您的等级",
@@ -85,6 +92,7 @@ _TEXTS = {
          "expire": "已过期", "spend": "奖励"},
         "此链接无效。请打开{shop}最新的邮件，再次点击其中的链接。",
         "{shop}目前没有会员积分计划。",
+        {"member": "会员", "silver": "银卡", "gold": "金卡"},
     ),
 }  # fmt: skip
 

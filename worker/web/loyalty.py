@@ -19,12 +19,14 @@ from babel.numbers import format_currency, format_decimal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from markupsafe import Markup, escape
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from models import Customer
+from models.db import session
 from triggers.programme import Programme
-from worker import current_time
+from worker import current_time, hygiene
 from worker.delivery.composing import loyalty_url
 from worker.delivery.tokens import read_loyalty_token
 from worker.loyalty.summary import Summary, summary_document, summary_of
@@ -32,11 +34,12 @@ from worker.loyalty.views import programme_in
 from worker.privacy.holdings import find_customer
 from worker.rendering.formatting import babel_locale
 from worker.settings import Settings
-from worker.web.deps import db_session, require_api_token, settings_of
+from worker.web.deps import db_session, read_body, require_api_token, settings_of
 from worker.web.loyalty_texts import LoyaltyTexts, language_asked, texts_for
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
+STATEMENT_LIMIT_BYTES = 4096  # who the shop asks about: an id or an address
 
 # The page holds codes worth money: no cache keeps it, no search engine lists it, and no
 # Referer carries the link's token anywhere.
@@ -233,22 +236,38 @@ class StatementAsked(BaseModel):
 
 
 @router.post("/loyalty/statement", dependencies=[Depends(require_api_token)])
-def statement(
-    request: Request,
-    asked: StatementAsked,
-    db: Session = Depends(db_session),  # noqa: B008
-) -> JSONResponse:
+async def statement(request: Request) -> JSONResponse:
     """POST, so the address travels in the body, never in a URL an access log keeps."""
     settings = settings_of(request)
+    try:
+        asked = StatementAsked.model_validate(
+            hygiene.loads(await read_body(request, STATEMENT_LIMIT_BYTES))
+        )
+    except (hygiene.NotJSON, ValidationError) as exc:
+        raise HTTPException(422, f"the body: {exc}") from exc
+    named = [value for value in (asked.source, asked.id, asked.email) if value is not None]
+    if problem := next(filter(None, map(hygiene.text_problem, named)), None):
+        raise HTTPException(422, f"the body: {problem}")
     if asked.id is None and asked.email is None:
         raise HTTPException(422, "name the customer: `id` (with its `source`) or `email`")
     programme = _programme(settings)
     if programme is None:
         raise HTTPException(404, "no loyalty programme runs: set LOYALTY_PROGRAMME")
-    customer = find_customer(db, asked.source, asked.id, asked.email)
-    if customer is None or customer.id is None:
+    document = await run_in_threadpool(_statement, settings, programme, asked)
+    if document is None:
         raise HTTPException(404, "no such customer")
-    summary = summary_of(
-        db, programme, customer.id, currency=settings.default_currency, now=current_time.now()
-    )
-    return JSONResponse(_document(settings, summary), headers=_PRIVATE)
+    return JSONResponse(document, headers=_PRIVATE)
+
+
+def _statement(
+    settings: Settings, programme: Programme, asked: StatementAsked
+) -> dict[str, Any] | None:
+    with session(settings.database_url) as db:
+        customer = find_customer(db, asked.source, asked.id, asked.email)
+        if customer is None or customer.id is None:
+            return None
+        now = current_time.now()
+        summary = summary_of(
+            db, programme, customer.id, currency=settings.default_currency, now=now
+        )
+    return _document(settings, summary)

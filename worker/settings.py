@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     # The loyalty programme that runs: the `name` of a file in triggers/programmes/. Unset:
     # none, so a shop starts one by choice, never by an upgrade that ships an example.
     loyalty_programme: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    # Storefront origins whose pages may read a customer's widget JSON from the browser
+    # ("https://shop.example,https://www.shop.example"). Unset: none (the shop's server can).
+    loyalty_widget_origins: str = ""
 
     max_body_bytes: int = Field(default=2_000_000, gt=0)
 
@@ -401,8 +404,14 @@ class Settings(BaseSettings):
             part.strip().encode() for part in value.get_secret_value().split(",") if part.strip()
         ]
 
+    def loyalty_widget_origin_list(self) -> frozenset[str]:
+        """LOYALTY_WIDGET_ORIGINS as origins (`https://shop.example`, no trailing slash)."""
+        parts = self.loyalty_widget_origins.split(",")
+        return frozenset(part.strip().rstrip("/") for part in parts if part.strip())
+
     def secret_key(self) -> bytes:
-        """The key that signs unsubscribe links; a fixed dev key only in embedded mode."""
+        """The key that signs unsubscribe, survey and loyalty links; a fixed dev key only in
+        embedded mode."""
         if self.ladder_secret_key is not None:
             return self.ladder_secret_key.get_secret_value().encode()
         return b"ladder-embedded-development-key-not-for-production"

@@ -32,6 +32,7 @@ DOCUMENTED = {
     "unsubscribe_url",
     "preferences_url",
     "survey",
+    "loyalty_url",
     "now",
     "loyalty",
 }

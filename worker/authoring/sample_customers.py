@@ -174,4 +174,5 @@ def sample_context(
         "preferences_url": f"{settings.public_url.rstrip('/')}/u/{token}/preferences",
         # Survey links as composing makes them, for delivery 0: their page records nothing.
         "survey": personal_links(settings, 0)["survey"],
+        "loyalty_url": personal_links(settings, 0)["loyalty_url"],
     }

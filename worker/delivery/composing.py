@@ -8,14 +8,20 @@ from functools import cached_property
 from typing import Any
 
 from worker.delivery.claims import Claimed
-from worker.delivery.tokens import SURVEY_SCALES, survey_token, unsubscribe_token
+from worker.delivery.tokens import (
+    SURVEY_SCALES,
+    loyalty_token,
+    survey_token,
+    unsubscribe_token,
+)
 from worker.providers import OutgoingEmail, delivery_key
 from worker.runtime import Runtime
 from worker.settings import Settings
 
 # What composing adds to the context a template gets (`ladder check` reads the names here).
-# `survey.nps[score]`, `survey.ces[score - 1]`: one-click answer links (worker/web/surveys.py).
-LINK_NAMES = ("unsubscribe_url", "preferences_url", "survey")
+# `survey.nps[score]`, `survey.ces[score - 1]`: one-click answer links (worker/web/surveys.py);
+# `loyalty_url`: the customer's loyalty page (worker/web/loyalty.py).
+LINK_NAMES = ("unsubscribe_url", "preferences_url", "survey", "loyalty_url")
 # What `compose` adds to a trigger's context besides the links (`ladder check` reads it).
 COMPOSED_NAMES = (*LINK_NAMES, "message_class")
 
@@ -72,7 +78,7 @@ def compose(
 def personal_links(
     settings: Settings, customer_id: int, message_class: str = "marketing", delivery_id: int = 0
 ) -> dict[str, Any]:
-    """The unsubscribe, preferences and survey links of one customer (and delivery: 0 for a
+    """The unsubscribe, preferences, survey and loyalty links of one customer (and delivery: 0 for a
     preview): the one builder both sending and previews use, so a preview shows the links the
     customer will really get."""
     base = settings.public_url.rstrip("/")
@@ -82,7 +88,14 @@ def personal_links(
         "unsubscribe_url": unsubscribe_url,
         "preferences_url": f"{unsubscribe_url}/preferences",
         "survey": SurveyLinks(base, settings.secret_key(), delivery_id),
+        "loyalty_url": loyalty_url(settings, customer_id),
     }
+
+
+def loyalty_url(settings: Settings, customer_id: int) -> str:
+    """The customer's loyalty page, signed for them (worker/web/loyalty.py)."""
+    token = loyalty_token(settings.secret_key(), customer_id)
+    return f"{settings.public_url.rstrip('/')}/l/{token}"
 
 
 class SurveyLinks:

@@ -1,4 +1,5 @@
-"""Signed, tamper-proof unsubscribe tokens: a customer id, a message class and an HMAC."""
+"""Signed, tamper-proof tokens: unsubscribe (a customer id, a message class), survey answers
+(a delivery), the loyalty page (a customer); each with an HMAC of LADDER_SECRET_KEY."""
 
 from __future__ import annotations
 
@@ -87,3 +88,27 @@ def read_survey_token(secret: bytes, token: str) -> SurveyToken | None:
     ):
         return None
     return SurveyToken(delivery_id, parts[1])
+
+
+# The customer's loyalty page and widget: one link per customer, which does not expire (like
+# the unsubscribe link, it sits in old emails); a new LADDER_SECRET_KEY retires every one.
+_LOYALTY = b"loyalty:v1:"
+
+
+def loyalty_token(secret: bytes, customer_id: int) -> str:
+    """`<customer id>.<mac>`: safe in a URL as it is, nothing personal in it."""
+    return f"{customer_id}.{_mac(secret, _LOYALTY + str(customer_id).encode())}"
+
+
+def read_loyalty_token(secret: bytes, token: str) -> int | None:
+    """The customer the token was signed for; None if we did not sign it."""
+    parts = token.split(".")
+    if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit() and len(parts[0]) <= 10):
+        return None
+    customer_id = int(parts[0])
+    expected = _mac(secret, _LOYALTY + parts[0].encode())
+    if customer_id > MAX_CUSTOMER_ID or not hmac.compare_digest(
+        parts[1].encode(), expected.encode()
+    ):
+        return None
+    return customer_id

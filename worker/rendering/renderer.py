@@ -62,7 +62,7 @@ _TEMPLATE_BUGS = (
 
 # The layout marks the preheader so it can be read back, and left out of the text part.
 PREHEADER_START, PREHEADER_END = "<!--preheader-->", "<!--/preheader-->"
-_UNTRACKED = ("unsubscribe_url", "preferences_url")  # their links get no UTM tags
+_UNTRACKED = ("unsubscribe_url", "preferences_url", "loyalty_url")  # their links: no UTM tags
 _TAG = re.compile(r"<[^>]*>")
 
 

@@ -1,4 +1,5 @@
-"""The web process: events API, webhooks, unsubscribe links, health. Stateless; scale it freely."""
+"""The web process: events API, webhooks, the customers' pages (unsubscribe, surveys, loyalty),
+health. Stateless; scale it freely."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from worker.settings import Settings, get_settings
 from worker.web import (
     events_api,
     health,
+    loyalty,
     sendgrid_events,
     studio,
     surveys,
@@ -36,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(surveys.router)
+    app.include_router(loyalty.router)
     app.include_router(studio.router)  # 404 unless STUDIO_USER and STUDIO_PASSWORD are set
     return app
 

@@ -73,7 +73,7 @@ def loyalty_tables(found: Comparison | None, currency: str) -> list[RenderableTy
         cost.add_row(f"redeemed: {r.reward}", f"{r.count:,}", shown)
     cost.add_row("cost: rewards redeemed", "", money(found.cost, currency), style="bold")
     liability = "-" if found.liability is None else money(found.liability, currency)
-    cost.add_row("points outstanding at the end", f"{found.points_outstanding:,}", liability)
+    cost.add_row("points left at the end: liability", f"{found.points_outstanding:,}", liability)
     cost.add_row("incremental revenue", "", _money(found.incremental, currency), style="bold")
     ratio = "-" if found.ratio is None else f"{found.ratio:.1f}"
     cost.add_row("incremental revenue / cost", "", ratio)

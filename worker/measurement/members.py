@@ -169,12 +169,18 @@ def compare(
     members, others = _sides(db, since=since, until=until)
     retention = rate_interval(members.buyers, others.buyers)
     repeat = rate_interval(members.repeaters, others.repeaters)
-    order_value = moments_interval(
-        members.basket, members.order_squares, others.basket, others.order_squares
-    )
-    per_customer = moments_interval(
-        members.buyers, members.revenue_squares, others.buyers, others.revenue_squares
-    )
+    order_value = _spread_known(
+        moments_interval(
+            members.basket, members.order_squares, others.basket, others.order_squares
+        ),
+        members.orders, others.orders,
+    )  # fmt: skip
+    per_customer = _spread_known(
+        moments_interval(
+            members.buyers, members.revenue_squares, others.buyers, others.revenue_squares
+        ),
+        members.customers, others.customers,
+    )  # fmt: skip
     small = too_small_groups(members.buyers, others.buyers)
     verdict = _verdict(members, others, retention, per_customer, small, global_holdout)
     redeemed = _redeemed(db, programme, since=since, until=until, currency=currency)
@@ -189,6 +195,13 @@ def compare(
         since, until, members, others, retention, repeat, order_value, per_customer, small,
         verdict, redeemed, outstanding, liability, incremental, cost_verdict,
     )  # fmt: skip
+
+
+def _spread_known(found: Interval, *counts: int) -> Interval:
+    """No interval while a group has fewer than two values: its spread is not known."""
+    if min(counts) < 2:
+        return Interval(found.difference, math.nan, math.nan)
+    return found
 
 
 def _sides(db: Session, *, since: datetime, until: datetime) -> tuple[Side, Side]:

@@ -70,7 +70,7 @@ class Report:
         s = self.sections
         return report_charts(
             self.lines or [], self.found or [], self.currency,
-            worth=s.worth, classes=s.classes, months=s.months,
+            worth=s.worth, classes=s.classes, months=s.months, loyalty=self.loyalty,
         )  # fmt: skip
 
     def page(self, title: str) -> str:

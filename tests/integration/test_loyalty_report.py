@@ -217,3 +217,31 @@ def test_the_html_page_draws_members_beside_non_members(tmp_path: Path) -> None:
         " of non-members; members select themselves, so this is not what the programme did."
     ) in shown
     assert "Too few to tell: 3 members (2 came back)" in shown
+
+
+def test_when_every_earlier_buyer_is_a_member_the_report_says_there_is_no_one_to_compare(
+    db: Session,
+    runtime: Runtime,  # noqa: ARG001  (its settings first; the programme's on top of them)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOYALTY_PROGRAMME", "points-and-tiers")
+    settings_module.get_settings.cache_clear()
+    runtime_module.get_runtime.cache_clear()
+    for name in ("ana", "bo"):
+        who = customer(db, f"{name}@example.com")
+        order(db, who, 2000, BEFORE)
+        entry(db, who, f"adjust:{who}", 20, BEFORE)
+    db.commit()
+    current_time.freeze(UNTIL)
+
+    found = json.loads(report(*PERIOD, "--json"))["loyalty"]
+
+    assert found["verdict"] == (
+        "No one to compare with: all 2 customers who bought before the period were members"
+        " (the programme enrols every buyer)."
+    )
+    assert found["cost_verdict"] == (
+        "Rewards redeemed cost 0.00 EUR; with no non-members to compare with, what it earned"
+        " is not known."
+    )
+    assert found["incremental_revenue"] == {"difference": None, "low": None, "high": None}

@@ -190,7 +190,7 @@ def compare(
     n = members.customers
     incremental = Interval(per_customer.difference * n, per_customer.low * n, per_customer.high * n)
     cost = sum(r.value or 0 for r in redeemed)
-    cost_verdict = _cost_verdict(incremental, cost, small, currency)
+    cost_verdict = _cost_verdict(incremental, cost, small, currency, compared=others.customers)
     return Comparison(
         since, until, members, others, retention, repeat, order_value, per_customer, small,
         verdict, redeemed, outstanding, liability, incremental, cost_verdict,
@@ -357,13 +357,17 @@ def _verdict(
     return f"{said}; {money}. " + SELF_SELECTION + holdout
 
 
-def _cost_verdict(incremental: Interval, cost: int, small: bool, currency: str) -> str:
+def _cost_verdict(
+    incremental: Interval, cost: int, small: bool, currency: str, *, compared: int
+) -> str:
     digits = minor_digits(currency)
 
     def shown(minor: float) -> str:
         return f"{minor / 10**digits:,.{digits}f} {currency}"
 
     spent = f"Rewards redeemed cost {shown(cost)}"
+    if not compared:
+        return f"{spent}; with no non-members to compare with, what it earned is not known."
     if math.isnan(incremental.low) or small:
         return f"{spent}; too few members and non-members to tell what they earned."
     ratio = f", {incremental.difference / cost:.1f} times their cost" if cost else ""

@@ -133,7 +133,8 @@ def test_a_small_shop_is_told_it_has_too_few_to_tell_and_that_members_self_selec
         " join, so this is a difference between groups, not what the programme did."
     )
     assert found["cost_verdict"] == (
-        "Rewards redeemed cost 5.00 EUR; too few members and non-members to tell what they earned."
+        "Rewards redeemed cost 5.00 EUR; too few to tell what it earned (the members' verdict"
+        " says why)."
     )
 
 
@@ -148,9 +149,11 @@ def test_the_loyalty_tables_fit_80_columns_and_show_the_json_numbers() -> None:
     assert f"customers {m['customers']} {o['customers']}" in words
     assert "came back 66.7% 50.0% +16.7 pt" in words
     assert "(-70.8…+104.1)" in words
-    assert "repeat rate 50.0% 0.0% +50.0 pt" in words
-    # One non-member order: no spread, so no interval.
-    assert f"order value EUR {m['average_order_value'] / 100:.2f} 20.00 -" in words
+    assert "repeat rate 50.0% 0.0% +50.0 pt order value" in words  # one non-member came back
+    # One non-member order: no spread, so no interval beneath the difference.
+    assert (
+        f"order value EUR {m['average_order_value'] / 100:.2f} 20.00 +20.00 EUR/customer" in words
+    )
     assert "EUR/customer 40.00 10.00 +30.00" in words
     assert "redeemed: five-off 1 5.00" in words
     assert "cost: rewards redeemed 5.00" in words

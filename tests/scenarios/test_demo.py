@@ -109,6 +109,12 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     assert any(int(up) > 0 for up in quarters), quarters  # and some climbed
     assert re.search(r" (met|missed|on track|behind) ", words)
     assert "<h2>Ladder migration" in report and "<h2>Cohort retention" in report
+    # The programme measured: members against non-members, the rewards it cost.
+    for said in ("members against non-members who bought before it",
+                 "the programme's cost and incremental revenue (EUR)",
+                 "redeemed: five-off", "cost: rewards redeemed"):  # fmt: skip
+        assert said in words, said
+        assert said in " ".join(report.split()), said
 
     # The shop's history ends today, and the summary says how the other commands see it.
     assert run.end.date() == datetime.now(UTC).date()

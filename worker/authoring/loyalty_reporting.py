@@ -25,19 +25,20 @@ def _mean(total: int, count: int, currency: str) -> str:
 
 
 def _points(i: Interval) -> str:
-    if math.isnan(i.low):
+    """The difference, and beneath it the interval when the groups' spread is known."""
+    if math.isnan(i.difference):
         return "-"
-    return f"{i.difference * 100:+.1f} pt\n({i.low * 100:+.1f}…{i.high * 100:+.1f})"
+    shown = f"{i.difference * 100:+.1f} pt"
+    return shown if math.isnan(i.low) else f"{shown}\n({i.low * 100:+.1f}…{i.high * 100:+.1f})"
 
 
 def _money(i: Interval, currency: str) -> str:
-    if math.isnan(i.low):
+    if math.isnan(i.difference):
         return "-"
-    sign = "+" if i.difference >= 0 else "-"
-    return (
-        f"{sign}{money(abs(i.difference), currency)}\n"
-        f"({money(i.low, currency)}…{money(i.high, currency)})"
-    )
+    shown = f"{'+' if i.difference >= 0 else '-'}{money(abs(i.difference), currency)}"
+    if math.isnan(i.low):
+        return shown
+    return f"{shown}\n({money(i.low, currency)}…{money(i.high, currency)})"
 
 
 def loyalty_tables(found: Comparison | None, currency: str) -> list[RenderableType]:

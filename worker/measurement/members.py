@@ -114,7 +114,7 @@ class Comparison:
     @property
     def ratio(self) -> float | None:
         """Incremental revenue per unit of cost; None with no cost or no comparison."""
-        if not self.cost or math.isnan(self.incremental.difference):
+        if not self.cost or math.isnan(self.incremental.difference):  # no one to compare
             return None
         return self.incremental.difference / self.cost
 
@@ -167,8 +167,12 @@ def compare(
     """Members against non-members over [since, until), and the programme's cost in it.
     Three statements, each a few rows however many customers."""
     members, others = _sides(db, since=since, until=until)
-    retention = rate_interval(members.buyers, others.buyers)
-    repeat = rate_interval(members.repeaters, others.repeaters)
+    retention = _spread_known(
+        rate_interval(members.buyers, others.buyers), members.customers, others.customers
+    )
+    repeat = _spread_known(
+        rate_interval(members.repeaters, others.repeaters), members.retained, others.retained
+    )
     order_value = _spread_known(
         moments_interval(
             members.basket, members.order_squares, others.basket, others.order_squares
@@ -198,7 +202,8 @@ def compare(
 
 
 def _spread_known(found: Interval, *counts: int) -> Interval:
-    """No interval while a group has fewer than two values: its spread is not known."""
+    """No interval while a group has fewer than two values (customers, or orders): its spread
+    is not known."""
     if min(counts) < 2:
         return Interval(found.difference, math.nan, math.nan)
     return found
@@ -369,7 +374,7 @@ def _cost_verdict(
     if not compared:
         return f"{spent}; with no non-members to compare with, what it earned is not known."
     if math.isnan(incremental.low) or small:
-        return f"{spent}; too few members and non-members to tell what they earned."
+        return f"{spent}; too few to tell what it earned (the members' verdict says why)."
     ratio = f", {incremental.difference / cost:.1f} times their cost" if cost else ""
     way = "more" if incremental.difference >= 0 else "less"
     return (

@@ -110,11 +110,11 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     assert re.search(r" (met|missed|on track|behind) ", words)
     assert "<h2>Ladder migration" in report and "<h2>Cohort retention" in report
     # The programme measured: members against non-members, the rewards it cost.
-    for said in ("members against non-members who bought before it",
-                 "the programme's cost and incremental revenue (EUR)",
-                 "redeemed: five-off", "cost: rewards redeemed"):  # fmt: skip
+    assert "members against non-members who bought before it" in words
+    for said in ("the programme's cost and incremental revenue (EUR)",
+                 "cost: rewards redeemed", "points left at the end: liability"):  # fmt: skip
         assert said in words, said
-        assert said in " ".join(report.split()), said
+        assert escape(said) in report, said
 
     # The shop's history ends today, and the summary says how the other commands see it.
     assert run.end.date() == datetime.now(UTC).date()

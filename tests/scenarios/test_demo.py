@@ -109,6 +109,12 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     assert any(int(up) > 0 for up in quarters), quarters  # and some climbed
     assert re.search(r" (met|missed|on track|behind) ", words)
     assert "<h2>Ladder migration" in report and "<h2>Cohort retention" in report
+    # The programme measured: members against non-members, the rewards it cost.
+    assert "members against non-members who bought before it" in words
+    for said in ("the programme's cost and incremental revenue (EUR)",
+                 "cost: rewards redeemed", "points left at the end: liability"):  # fmt: skip
+        assert said in words, said
+        assert escape(said) in report, said
 
     # The shop's history ends today, and the summary says how the other commands see it.
     assert run.end.date() == datetime.now(UTC).date()

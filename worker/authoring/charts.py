@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from worker.measurement.abc import ClassSummary
     from worker.measurement.lift import Lift
+    from worker.measurement.members import Comparison
     from worker.measurement.surveys import Month
     from worker.measurement.value import ValueReport
 
@@ -66,6 +67,7 @@ def report_charts(
     worth: ValueReport | None = None,
     classes: Sequence[ClassSummary] | None = None,
     months: Sequence[Month] | None = None,
+    loyalty: Comparison | None = None,
 ) -> list[Chart]:
     """The charts the report's data supports, in the order of its tables; none for a section
     with nothing to draw."""
@@ -75,6 +77,7 @@ def report_charts(
         value_chart(worth) if worth is not None else None,
         abc_chart(classes, currency) if classes else None,
         nps_chart(months) if months else None,
+        loyalty_chart(loyalty) if loyalty is not None else None,
     ]
     return [chart for chart in charts if chart is not None]
 
@@ -223,6 +226,41 @@ def nps_chart(months: Sequence[Month]) -> Chart | None:
     axes.set_title("NPS by month")
     summary = f"NPS {scores[0]:+d} in {scored[0].month}, {scores[-1]:+d} in {scored[-1].month}."
     return _chart(figure, "NPS by month", summary)
+
+
+def loyalty_chart(found: Comparison) -> Chart | None:
+    """Members beside non-members: the share who came back and, of those, who bought twice."""
+    m, o = found.members, found.others
+    if not m.customers or not o.customers:
+        return None
+    measures = ("repeat rate", "came back")  # bottom to top
+    shares = {
+        "members": [_share(m.repeated, m.retained), _share(m.retained, m.customers)],
+        "non-members": [_share(o.repeated, o.retained), _share(o.retained, o.customers)],
+    }
+    figure, axes = _figure(len(measures), per_row=0.55)
+    high = 0.36
+    for shift, (name, values), colour in zip(
+        (high / 2, -high / 2), shares.items(), (MAILED, HELD), strict=True
+    ):
+        bars = axes.barh([y + shift for y in range(len(measures))], values, height=high,
+                         color=colour, label=name)  # fmt: skip
+        axes.bar_label(bars, labels=[f"{v:.0f} %" for v in values], padding=3, fontsize=8)
+    axes.set_yticks(range(len(measures)), list(measures))
+    axes.set_xlim(0, 112)
+    axes.xaxis.set_visible(False)
+    axes.legend(loc="lower right", frameon=False, fontsize=8)
+    axes.set_title("Loyalty members against non-members who bought before the period")
+    summary = (
+        f"{shares['members'][1]:.0f} % of members came back against"
+        f" {shares['non-members'][1]:.0f} % of non-members; members select themselves, so this"
+        " is not what the programme did."
+    )
+    return _chart(figure, "loyalty members", summary)
+
+
+def _share(part: int, whole: int) -> float:
+    return 100 * part / whole if whole else 0.0
 
 
 def _figure(

@@ -15,17 +15,22 @@ from typing import Any
 from rich.console import Console, RenderableType
 from sqlmodel import Session
 
+from triggers.programme import load_programme
 from worker.audience.segments import segment_names
 from worker.authoring.charts import Chart, report_charts
 from worker.authoring.ladder_reporting import LadderSections, ladder_sections
+from worker.authoring.loyalty_reporting import loyalty_tables
 from worker.authoring.reporting import emails_tables, lift_tables
 from worker.authoring.value_reporting import CustomerSections, customer_sections
 from worker.measurement import goals, rung_scheme
 from worker.measurement.lift import Lift, lifts, programme_lift
+from worker.measurement.members import Comparison, compare
 from worker.measurement.performance import Line, performance
 from worker.settings import Settings
 
-SECTIONS = ("emails", "lift", "clv", "value", "abc", "nps", "migration", "cohorts", "churn")
+SECTIONS = (
+    "emails", "lift", "clv", "value", "abc", "nps", "migration", "cohorts", "churn", "loyalty",
+)  # fmt: skip
 LADDER = ("migration", "cohorts", "churn")  # over the period, the year to today when open
 
 
@@ -36,6 +41,8 @@ class Report:
     found: list[Lift] | None
     sections: CustomerSections
     ladder: LadderSections | None = None  # the ladder's sections (migration, cohorts, churn)
+    loyalty: Comparison | None = None  # members against non-members, the programme's cost
+    loyalty_asked: bool = False  # None above, asked for: no programme
 
     def tables(self) -> list[RenderableType]:
         shown: list[RenderableType] = []
@@ -44,7 +51,8 @@ class Report:
         if self.found is not None:
             shown += lift_tables(self.found, self.currency)
         shown += self.sections.tables()
-        return shown + (self.ladder.tables() if self.ladder is not None else [])
+        shown += self.ladder.tables() if self.ladder is not None else []
+        return shown + (loyalty_tables(self.loyalty, self.currency) if self.loyalty_asked else [])
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -53,13 +61,16 @@ class Report:
         if self.found is not None:
             out["lift"] = [lift.as_dict() for lift in self.found]
         out |= self.sections.as_json()
-        return out | (self.ladder.as_json() if self.ladder is not None else {})
+        out |= self.ladder.as_json() if self.ladder is not None else {}
+        if self.loyalty_asked:
+            out["loyalty"] = self.loyalty.as_dict() if self.loyalty is not None else None
+        return out
 
     def charts(self) -> list[Chart]:
         s = self.sections
         return report_charts(
             self.lines or [], self.found or [], self.currency,
-            worth=s.worth, classes=s.classes, months=s.months,
+            worth=s.worth, classes=s.classes, months=s.months, loyalty=self.loyalty,
         )  # fmt: skip
 
     def page(self, title: str) -> str:
@@ -127,7 +138,31 @@ def gather(
     ladder = None
     if set(chosen) & set(LADDER):
         ladder = _ladder(db, settings, chosen, since=since, until=until, now=now, by=by)
-    return Report(settings.default_currency, lines, found, sections, ladder)
+    report = Report(settings.default_currency, lines, found, sections, ladder)
+    if "loyalty" in chosen:
+        report.loyalty_asked = True
+        report.loyalty = _loyalty(db, settings, since=since, until=until, now=now)
+    return report
+
+
+def _loyalty(
+    db: Session,
+    settings: Settings,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+) -> Comparison | None:
+    """Members against non-members over [since, until), unset the year up to the end of
+    today; None without a programme."""
+    programme = load_programme(settings.triggers_dir, settings.loyalty_programme)
+    if programme is None:
+        return None
+    end = until or datetime.combine(now.date() + timedelta(days=1), time(0), UTC)
+    return compare(
+        db, programme, since=since or end - timedelta(days=365), until=end,
+        currency=settings.default_currency, global_holdout=settings.global_holdout,
+    )  # fmt: skip
 
 
 def _ladder(

@@ -30,6 +30,7 @@ class Section(StrEnum):
     MIGRATION = "migration"
     COHORTS = "cohorts"
     CHURN = "churn"
+    LOYALTY = "loyalty"
 
 
 class By(StrEnum):
@@ -53,7 +54,8 @@ def report(
 ) -> None:
     """What each trigger's emails earned, the lift its holdout shows, what customers are
     worth (clv, value: CLV:CAC, abc) and say (nps), and how they move: the ladder's migration
-    matrix and goals (migration), retention by first-order month (cohorts), churn (churn)."""
+    matrix and goals (migration), retention by first-order month (cohorts), churn (churn);
+    loyalty members against non-members, the programme's cost and what it earned (loyalty)."""
     settings = get_settings()
     start, end = _day(since, "--since"), _day(until, "--until")
     if start and end and start >= end:

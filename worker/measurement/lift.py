@@ -170,9 +170,9 @@ def _lift(trigger: str, moments: dict[bool, Any]) -> Lift:
     }
     mailed, held_out = groups.get(False, Group(0, 0, 0)), groups.get(True, Group(0, 0, 0))
     squares = {held: float(row.squares or 0) for held, row in moments.items()}
-    conversion = _rate_interval(mailed, held_out)
-    money = _moments_interval(mailed, squares.get(False, 0.0), held_out, squares.get(True, 0.0))
-    too_small = _too_small(mailed, held_out)
+    conversion = rate_interval(mailed, held_out)
+    money = moments_interval(mailed, squares.get(False, 0.0), held_out, squares.get(True, 0.0))
+    too_small = too_small_groups(mailed, held_out)
     verdict = _verdict(mailed, held_out, conversion, money, too_small)
     return Lift(trigger, mailed, held_out, conversion, money, too_small, verdict)
 
@@ -211,7 +211,7 @@ def programme_lift(db: Session, *, share: float, since: datetime, until: datetim
     return _lift(PROGRAMME, {bool(row.held): row for row in db.execute(statement)})
 
 
-def _moments_interval(a: Group, a_squares: float, b: Group, b_squares: float) -> Interval:
+def moments_interval(a: Group, a_squares: float, b: Group, b_squares: float) -> Interval:
     """`_mean_interval` from each group's count, sum and sum of squares."""
     if not a.customers or not b.customers:
         return Interval(math.nan, math.nan, math.nan)
@@ -226,7 +226,7 @@ def _moments_interval(a: Group, a_squares: float, b: Group, b_squares: float) ->
     return Interval(diff, diff - Z95 * se, diff + Z95 * se)
 
 
-def _rate_interval(a: Group, b: Group) -> Interval:
+def rate_interval(a: Group, b: Group) -> Interval:
     """Difference of two proportions, Wald interval (unpooled)."""
     diff = a.rate - b.rate
     if not a.customers or not b.customers:
@@ -235,7 +235,7 @@ def _rate_interval(a: Group, b: Group) -> Interval:
     return Interval(diff, diff - Z95 * se, diff + Z95 * se)
 
 
-def _too_small(a: Group, b: Group) -> bool:
+def too_small_groups(a: Group, b: Group) -> bool:
     for g in (a, b):
         if g.customers < MIN_PER_GROUP:
             return True

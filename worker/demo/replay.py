@@ -47,6 +47,9 @@ def embedded_runtime(
         "OUTBOX_DIR": str(outbox.resolve()),
         "EMAIL_BACKEND": "file",
         "LOYALTY_PROGRAMME": "points-and-tiers",  # the shipped example, for the summary
+        # A tenth of the shop gets no marketing at all: the report's "all marketing" line
+        # measures the whole programme against them, with its interval.
+        "GLOBAL_HOLDOUT": "0.1",
     }
     if measurement is not None:
         wanted["MEASUREMENT_DIR"] = str(measurement.resolve())

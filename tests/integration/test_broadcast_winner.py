@@ -19,9 +19,10 @@ from models import BroadcastRun, Customer, Delivery, DeliveryStatus, RunStatus
 from tests.integration.test_broadcasts import BEFORE, TOKYO_10, news_runtime
 from triggers import TriggerError
 from triggers.broadcast import load_broadcast
+from worker.authoring.broadcast_plan import plan_broadcast
 from worker.authoring.broadcast_status import status_of
 from worker.authoring.explaining import explain
-from worker.cli.broadcasts import print_status
+from worker.cli.broadcasts import print_plan, print_status
 from worker.measurement.assignment import position
 from worker.queue import clock
 from worker.runtime import Runtime
@@ -183,3 +184,21 @@ def test_a_test_the_clock_could_not_run_is_refused_with_the_file_and_why(
         load_broadcast(path)
 
     assert "news.toml" in str(refused.value) and said in str(refused.value)
+
+
+def test_plan_says_how_many_get_the_test_and_when_the_rest_get_the_winner(
+    db: Session, tested: Runtime
+) -> None:
+    ids = loyal_customers(db, 120)
+    in_test = sum(1 for i in ids if position("broadcast:news:test", i) < 0.3)
+
+    found = plan_broadcast(db, tested.broadcasts["news"], env=tested.renderer.env,
+                           settings=tested.settings, now=BEFORE)  # fmt: skip
+
+    console = Console(file=io.StringIO(), width=80, record=True)
+    print_plan(found, console)
+    said = " ".join(console.export_text().split())
+    assert (
+        f"A test first: {in_test:,} of them (the test's 30%) get the variants; the rest get the"
+        " one with the most clicks per email, 1d later."
+    ) in said

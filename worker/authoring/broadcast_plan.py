@@ -21,9 +21,9 @@ from sqlmodel import Session
 
 from models import DeliveryStatus
 from models.tables import CUSTOMERS, DELIVERIES
-from triggers.broadcast import Broadcast
+from triggers.broadcast import Broadcast, WinnerTest
 from worker.scheduling import broadcast_times
-from worker.scheduling.broadcasts import audience_of, held_back, send_at_sql
+from worker.scheduling.broadcasts import audience_of, held_back, in_test, send_at_sql
 from worker.scheduling.budget import MARKETING
 from worker.settings import Settings
 
@@ -40,6 +40,9 @@ class BroadcastPlan:
     reached: Counter[tuple[str, str]] = field(default_factory=Counter)
     no_consent: Counter[tuple[str, str]] = field(default_factory=Counter)
     budget: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # A test-then-winner: the test and how many of those consent lets through are in it.
+    test: WinnerTest | None = None
+    in_test: int = 0
 
     @property
     def audience(self) -> int:
@@ -79,6 +82,11 @@ def plan_broadcast(
     for segment, locale, kind, count in rows:
         language = (locale or settings.default_locale).split("_")[0].split("-")[0].lower()
         counters[kind][(segment or "-", language)] += int(count)
+    if broadcast.test is not None:
+        found.test = broadcast.test
+        found.in_test = int(
+            db.execute(select(func.count()).where(audience, in_test(broadcast), ~held)).scalar_one()
+        )
     db.rollback()  # a read: end its transaction
     return found
 

@@ -86,6 +86,9 @@ def plan(name: str, day: Day = None) -> None:
     print_plan(found, console)
 
 
+SCORED = {"opened": "opens", "clicked": "clicks", "bought": "orders", "revenue": "revenue"}
+
+
 def print_plan(found: BroadcastPlan, console: Console) -> None:
     """The counts per segment and language, and one line saying when it would go."""
     if found.day is None:
@@ -110,6 +113,13 @@ def print_plan(found: BroadcastPlan, console: Console) -> None:
         console.print(
             f"{found.audience:,} customers in the audience; the first email goes "
             f"{when(found.first_send)} UTC, the last {when(found.last_send)} UTC."
+        )
+    if found.test is not None:
+        test = found.test
+        console.print(
+            f"A test first: {found.in_test:,} of them (the test's {test.share:.0%}) get the "
+            f"variants; the rest get the one with the most {SCORED[test.metric]} per email, "
+            f"{format_duration(test.wait)} later."
         )
 
 

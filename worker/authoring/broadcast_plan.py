@@ -23,8 +23,9 @@ from models import DeliveryStatus
 from models.tables import CUSTOMERS, DELIVERIES
 from triggers.broadcast import Broadcast, WinnerTest
 from worker.scheduling import broadcast_times
-from worker.scheduling.broadcasts import audience_of, held_back, in_test, send_at_sql
+from worker.scheduling.broadcasts import audience_of, held_back, send_at_sql
 from worker.scheduling.budget import MARKETING
+from worker.scheduling.winner import in_test
 from worker.settings import Settings
 
 C = CUSTOMERS.c

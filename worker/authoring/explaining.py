@@ -22,7 +22,7 @@ from triggers.schema import Variant
 from worker.event_types import BROADCAST
 from worker.rendering.variables import build_context
 from worker.scheduling import ab_split, rules
-from worker.scheduling.broadcasts import TEST
+from worker.scheduling.winner import TEST
 from worker.settings import Settings
 
 _AND = re.compile(r"\s+and\s+")

@@ -21,7 +21,7 @@ from models.tables import EVENTS, LOYALTY_ENTRIES, LOYALTY_MEMBERS
 from tests.support.factories import order_event
 from triggers.programme import load_programme
 from worker.intake.ingest import store_events
-from worker.loyalty import ledger
+from worker.loyalty import ledger, sweeps
 from worker.privacy import erasure, exports
 from worker.processing.events import process_many
 from worker.queue import clock
@@ -111,9 +111,9 @@ def test_points_are_approved_after_the_return_window_and_a_later_refund_comes_of
 ) -> None:
     handle(db, runtime, at=T0, event_id="e1", order_id="1", total="80.00")
 
-    assert ledger.approve_due(db, now=T0 + 29 * DAY) == 0
-    assert ledger.approve_due(db, now=T0 + 30 * DAY) == 1
-    assert ledger.approve_due(db, now=T0 + 31 * DAY) == 0  # a second sweep approves nothing
+    assert sweeps.approve_due(db, now=T0 + 29 * DAY) == 0
+    assert sweeps.approve_due(db, now=T0 + 30 * DAY) == 1
+    assert sweeps.approve_due(db, now=T0 + 31 * DAY) == 0  # a second sweep approves nothing
     assert balances(db) == (80, 0)
 
     handle(
@@ -206,7 +206,7 @@ def test_workers_applying_the_same_orders_at_once_keep_every_balance_the_sum_of_
                     process_many(
                         own, mine[start : start + 7], now=T0 + DAY, scheduler=scheduler(runtime)
                     )
-                    ledger.approve_due(own, now=T0 + 31 * DAY)
+                    sweeps.approve_due(own, now=T0 + 31 * DAY)
         except BaseException as exc:
             failures.append(exc)
 
@@ -215,7 +215,7 @@ def test_workers_applying_the_same_orders_at_once_keep_every_balance_the_sum_of_
         thread.start()
     for thread in workers:
         thread.join()
-    ledger.approve_due(db, now=T0 + 31 * DAY)
+    sweeps.approve_due(db, now=T0 + 31 * DAY)
 
     assert failures == []
     matched = sums_match(db)
@@ -291,16 +291,51 @@ def test_an_idle_balance_is_warned_of_a_month_ahead_then_lapses_once(
     db: Session, runtime: Runtime
 ) -> None:
     handle(db, runtime, at=T0, event_id="e1", order_id="1", total="40.00")
-    ledger.approve_due(db, now=T0 + 30 * DAY)
+    sweeps.approve_due(db, now=T0 + 30 * DAY)
     assert PROGRAMME is not None
 
-    assert ledger.expire_inactive(db, PROGRAMME, now=T0 + 300 * DAY) == (0, 0)
-    assert ledger.expire_inactive(db, PROGRAMME, now=T0 + 335 * DAY) == (1, 0)
-    assert ledger.expire_inactive(db, PROGRAMME, now=T0 + 336 * DAY) == (0, 0)  # warned once
+    assert sweeps.expire_inactive(db, PROGRAMME, now=T0 + 300 * DAY) == (0, 0)
+    assert sweeps.expire_inactive(db, PROGRAMME, now=T0 + 335 * DAY) == (1, 0)
+    assert sweeps.expire_inactive(db, PROGRAMME, now=T0 + 336 * DAY) == (0, 0)  # warned once
     assert own_events(db, "points.expiring") == [
         {"points": 40, "expires_at": (T0 + 365 * DAY).isoformat()}
     ]
-    assert ledger.expire_inactive(db, PROGRAMME, now=T0 + 365 * DAY) == (0, 1)
-    assert ledger.expire_inactive(db, PROGRAMME, now=T0 + 366 * DAY) == (0, 0)
+    assert sweeps.expire_inactive(db, PROGRAMME, now=T0 + 365 * DAY) == (0, 1)
+    assert sweeps.expire_inactive(db, PROGRAMME, now=T0 + 366 * DAY) == (0, 0)
     assert balances(db) == (0, 0)
     assert causes(db)[-1][1:] == (-40, 0)
+
+
+def test_the_sweeps_work_through_members_in_batches_and_a_rerun_changes_nothing(
+    db: Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seven members and batches of three: every due order approved once, every idle balance
+    warned of then lapsed once, each balance still the sum of its ledger."""
+    monkeypatch.setattr(sweeps, "BATCH", 3)
+    for n in range(7):
+        at = T0 + n * timedelta(hours=1)
+        email = f"c{n}@example.com"
+        handle(db, runtime, at=at, event_id=f"e{n}", order_id=str(n), email=email, total="40.00")
+    # One refunded in full before its window passed: nothing of it is left to approve.
+    refund = {"refund": {"id": "r6", "amount": "40.00"}}
+    handle(db, runtime, at=T0 + DAY, event_id="r6", order_id="6", email="c6@example.com",
+           total="40.00", type="order.refunded", order=refund)  # fmt: skip
+    db.commit()
+    assert PROGRAMME is not None
+
+    assert sweeps.approve_due(db, now=T0 + 31 * DAY) == 6
+    assert sweeps.approve_due(db, now=T0 + 32 * DAY) == 0
+    assert sweeps.expire_inactive(db, PROGRAMME, now=T0 + 336 * DAY) == (6, 0)
+    assert sweeps.expire_inactive(db, PROGRAMME, now=T0 + 337 * DAY) == (0, 0)
+    assert sweeps.expire_inactive(db, PROGRAMME, now=T0 + 366 * DAY) == (0, 6)
+    assert sweeps.expire_inactive(db, PROGRAMME, now=T0 + 367 * DAY) == (0, 0)
+
+    matched = sums_match(db)
+    assert [(points, pending) for _, points, _, pending, _ in matched] == [(0, 0)] * 7
+    for _, points, points_sum, pending, pending_sum in matched:
+        assert (points, pending) == (points_sum, pending_sum)
+    expiring = own_events(db, "points.expiring")
+    assert sorted(event["expires_at"] for event in expiring) == [
+        (T0 + n * timedelta(hours=1) + 365 * DAY).isoformat() for n in range(6)
+    ]
+    assert {event["points"] for event in expiring} == {40}

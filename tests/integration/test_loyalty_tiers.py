@@ -66,3 +66,25 @@ def test_a_member_below_their_tier_keeps_it_through_the_grace_then_moves_down_on
     assert review(a_year_on + 31 * DAY) == []
     assert tier_events(db)[-1] == {"from": "silver", "to": "member", "direction": "down"}
     assert len(tier_events(db)) == 2
+
+
+def test_tiers_by_points_the_daily_review_moves_down_after_the_grace_and_back_up_at_once(
+    db: Session, runtime: Runtime
+) -> None:
+    """A programme tiered by the points of the last 12 months: the review finds the member
+    whose points slid below their tier, and one whose points reach a tier an order did not
+    place them in (a correction of the programme file) moves up at the review."""
+    assert PROGRAMME is not None
+    by_points = PROGRAMME.model_copy(update={"tiers_by": "points"})
+    currency = runtime.settings.default_currency
+    handle(db, runtime, at=T0, event_id="e1", order_id="1", total="300.00")
+    db.execute(LOYALTY_MEMBERS.update().values(tier="member"))  # as if spend had placed her
+
+    [up] = tiers.review_all(db, by_points, currency=currency, now=T0 + DAY)
+    assert (up.old, up.new, up.direction) == ("member", "silver", "up")
+    a_year_on = T0 + 366 * DAY
+    assert tiers.review_all(db, by_points, currency=currency, now=a_year_on) == []
+    assert tier_of(db) == ("silver", a_year_on)
+    [down] = tiers.review_all(db, by_points, currency=currency, now=a_year_on + 30 * DAY)
+    assert (down.old, down.new) == ("silver", "member")
+    assert tiers.review_all(db, by_points, currency=currency, now=a_year_on + 31 * DAY) == []

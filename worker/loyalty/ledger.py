@@ -2,10 +2,10 @@
 moved by the same transaction that appends one, so a balance is always the sum of its ledger.
 
 An order earns once (`order:<id>:earn`), pending until its return window has passed; the
-clock's sweep then approves what is left of it (`order:<id>:approve`). A refund or cancellation
-takes back the share of the earn its order no longer counts (`order:<id>:clawback:<state>`,
-named by the order's state after it, so the same refund told twice takes back once): from the
-pending points before approval, from the balance after.
+clock's sweep (`sweeps.py`) then approves what is left of it (`order:<id>:approve`). A refund
+or cancellation takes back the share of the earn its order no longer counts
+(`order:<id>:clawback:<state>`, named by the order's state after it, so the same refund told
+twice takes back once): from the pending points before approval, from the balance after.
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session
 
 from models import EntryKind, OrderStatus
 from models.db import dialect_insert, insert_ignoring_duplicates
 from models.orders import UNCOUNTED_STATUSES
-from models.tables import CUSTOMERS, LOYALTY_ENTRIES, LOYALTY_MEMBERS
-from models.types import UTCDateTime, minor_digits
+from models.tables import LOYALTY_ENTRIES, LOYALTY_MEMBERS
+from models.types import minor_digits
 from triggers.programme import Programme
 from worker.loyalty import notices
 
@@ -247,93 +246,6 @@ def _claw_back(db: Session, item: OrderSeen, entries: _OrderEntries, *, now: dat
         pending=0 if entries.approved else change,
         order_id=order.id,
         now=now,
-    )
-
-
-def approve_due(db: Session, *, now: datetime) -> int:
-    """Approves the pending points of every order whose return window has passed by `now`,
-    one order a transaction (committed); returns how many orders were approved. A rerun, or a
-    second clock, approves none twice."""
-    approved = 0
-    for order_id, customer_id in list(db.execute(_due_earns(), {"now": now})):
-        lock_member(db, customer_id)
-        entries = _entries_of_order(db, order_id)
-        waiting = entries.pending  # the earn, less what was taken back before approval
-        if not entries.approved and append(
-            db,
-            customer_id=customer_id,
-            cause=f"order:{order_id}:approve",
-            kind=EntryKind.APPROVE,
-            points=waiting,
-            pending=-waiting,
-            order_id=order_id,
-            now=now,
-        ):
-            approved += 1
-        db.commit()
-    return approved
-
-
-@cache
-def _due_earns() -> Any:
-    approval = aliased(LOYALTY_ENTRIES)
-    approved = exists().where(
-        and_(approval.c.order_id == E.order_id, approval.c.kind == EntryKind.APPROVE.value)
-    )
-    return (
-        select(E.order_id, E.customer_id)
-        .where(E.kind == EntryKind.EARN.value, E.available_at <= bindparam("now"), ~approved)
-        .order_by(E.customer_id, E.order_id)
-    )
-
-
-def expire_inactive(db: Session, programme: Programme, *, now: datetime) -> tuple[int, int]:
-    """Members with points to spend and no order for `expiry.after_inactivity`: their balance
-    lapses (`expire:<customer>:<last order>`); those `warn_before` it get `points.expiring`
-    once per last order. One member a transaction (committed). Returns (warned, expired)."""
-    expiry = programme.expiry
-    warned = expired = 0
-    warn_from = now - expiry.after_inactivity + expiry.warn_before
-    for customer_id, email, last_order_at, points in list(
-        db.execute(_idle_with_points(), {"warn_from": warn_from})
-    ):
-        lapses_at = last_order_at + expiry.after_inactivity
-        stamp = f"{customer_id}:{last_order_at:%Y%m%dT%H%M%S}"
-        if lapses_at > now:
-            data = {"points": points, "expires_at": lapses_at.isoformat()}
-            warned += notices.announce(
-                db,
-                event_type="points.expiring",
-                key=stamp,
-                customer_id=customer_id,
-                email=email,
-                data=data,
-                now=now,
-            )
-        else:
-            member = lock_member(db, customer_id)  # the balance to take is the one locked
-            lapsed = append(
-                db,
-                customer_id=customer_id,
-                cause=f"expire:{stamp}",
-                kind=EntryKind.EXPIRE,
-                points=-member.points,
-                now=now,
-            )
-            expired += lapsed is not None
-        db.commit()
-    return warned, expired
-
-
-@cache
-def _idle_with_points() -> Any:
-    """Members with points to spend whose last order is old enough to be warned of."""
-    last_order_at = CUSTOMERS.c.last_order_at
-    return (
-        select(M.customer_id, CUSTOMERS.c.email, last_order_at, M.points)
-        .join(CUSTOMERS, CUSTOMERS.c.id == M.customer_id)
-        .where(M.points > 0, last_order_at <= bindparam("warn_from", type_=UTCDateTime()))
-        .order_by(M.customer_id)
     )
 
 

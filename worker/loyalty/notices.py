@@ -27,6 +27,22 @@ def announce(
     now: datetime,
 ) -> bool:
     """Stores one event `<event_type>:<key>` for the customer. False if it was stored before."""
+    event = row(
+        event_type=event_type, key=key, customer_id=customer_id, email=email, data=data, now=now
+    )
+    return bool(insert_ignoring_duplicates(db, EVENTS, [event], EVENTS.c.id))
+
+
+def row(
+    *,
+    event_type: str,
+    key: str,
+    customer_id: int,
+    email: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """The `events` row of `<event_type>:<key>`, for a sweep that stores many at once."""
     event_id = f"{event_type}:{key}"
     payload = {
         "source": SOURCE,
@@ -36,7 +52,7 @@ def announce(
         "customer": {"email": email},
         "data": data,
     }
-    row = {
+    return {
         "source": SOURCE,
         "source_event_id": event_id,
         "type": event_type,
@@ -47,4 +63,3 @@ def announce(
         "status": EventStatus.PENDING.value,
         "attempts": 0,
     }
-    return bool(insert_ignoring_duplicates(db, EVENTS, [row], EVENTS.c.id))

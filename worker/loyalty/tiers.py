@@ -5,6 +5,7 @@ tier. Every move is a compare-and-set on the member's `tier_version`, which name
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlmodel import Session
 
 from models import EntryKind
@@ -176,23 +177,25 @@ def review_after_orders(
 
 def review_all(db: Session, programme: Programme, *, currency: str, now: datetime) -> list[Move]:
     """The daily review of every member: up, down after the grace, or the grace started or
-    ended. Every member's figure comes from one grouped query; only a member whose tier or
-    grace would change is locked and reviewed again, alone, in a transaction of its own."""
+    ended. One query finds the members whose tier the figure no longer matches, or whose
+    grace runs (at a million members a few thousand, not the million); each of those whose
+    tier or grace would change is locked and reviewed again, alone, in a transaction of its
+    own."""
     if not programme.tier:
         return []
-    figures = _figures(db, programme, currency=currency, now=now)
-    members = db.execute(
-        select(M.customer_id, M.tier, M.below_since, CUSTOMERS.c.email)
-        .join(CUSTOMERS, CUSTOMERS.c.id == M.customer_id)
-        .order_by(M.customer_id)
-    ).all()
     moves = []
-    for customer_id, tier, below_since, email in members:
-        reached = programme.tier_for(figures.get(customer_id, Decimal(0)))
+    digits = minor_digits(currency)
+    for customer_id, tier, below_since, email, value in db.execute(
+        _off_their_tier(programme, digits=digits, since=now - programme.tier_period)
+    ).all():
+        figure = Decimal(int(value))
+        reached = programme.tier_for(
+            figure if programme.tiers_by == "points" else figure.scaleb(-digits)
+        )
         target = _rank(programme, reached.name if reached else None)
         current = _rank(programme, tier)
         if target == current and below_since is None:
-            continue  # where they belong
+            continue  # where they belong (moved up by an order since the query)
         waiting = below_since is not None and now - below_since < programme.downgrade_grace
         if target < current and waiting:
             continue  # below their tier, and still within the grace
@@ -206,21 +209,36 @@ def review_all(db: Session, programme: Programme, *, currency: str, now: datetim
     return moves
 
 
-def _figures(
-    db: Session, programme: Programme, *, currency: str, now: datetime
-) -> dict[int, Decimal]:
-    """`qualifying` for every customer with any, in one grouped query."""
-    since = now - programme.tier_period
+def _off_their_tier(programme: Programme, *, digits: int, since: datetime) -> Any:
+    """Members (id, tier, below_since, email, figure) whose figure reaches another tier than
+    theirs, or whose grace has started: the figure in points, or in minor units of spend."""
     if programme.tiers_by == "points":
         earning = [EntryKind.EARN.value, EntryKind.CLAWBACK.value]
-        points = select(E.customer_id, func.sum(E.points + E.pending)).where(
-            E.created_at >= since, E.kind.in_(earning)
+        figures = select(E.customer_id, func.sum(E.points + E.pending).label("value")).where(
+            E.created_at >= bindparam("since", since, type_=UTCDateTime()), E.kind.in_(earning)
         )
-        return {cid: Decimal(int(v)) for cid, v in db.execute(points.group_by(E.customer_id))}
-    digits = minor_digits(currency)
-    spend = select(O.customer_id, func.sum(O.shop_total - O.shop_refunded)).where(
-        O.placed_at >= since, O.status.not_in([status.value for status in UNCOUNTED_STATUSES])
+        scale = 0
+    else:
+        figures = select(
+            O.customer_id, func.sum(O.shop_total - O.shop_refunded).label("value")
+        ).where(
+            O.placed_at >= bindparam("since", since, type_=UTCDateTime()),
+            O.status.not_in([status.value for status in UNCOUNTED_STATUSES]),
+        )
+        scale = digits
+    found = figures.group_by(figures.selected_columns[0]).subquery("figures")
+    value = func.coalesce(found.c.value, 0)
+    reached = case(
+        *(
+            (value >= math.ceil(tier.threshold.scaleb(scale)), tier.name)
+            for tier in reversed(programme.tier)
+        ),
+        else_=None,
     )
-    return {
-        cid: Decimal(int(v)).scaleb(-digits) for cid, v in db.execute(spend.group_by(O.customer_id))
-    }
+    return (
+        select(M.customer_id, M.tier, M.below_since, CUSTOMERS.c.email, value)
+        .join(CUSTOMERS, CUSTOMERS.c.id == M.customer_id)
+        .outerjoin(found, found.c.customer_id == M.customer_id)
+        .where(or_(reached.is_distinct_from(M.tier), M.below_since.is_not(None)))
+        .order_by(M.customer_id)
+    )

@@ -21,7 +21,7 @@ from worker import current_time
 from worker.audience import dates, recommendations, segments
 from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
-from worker.loyalty import codes, fairplay, ledger, rewards, tiers
+from worker.loyalty import codes, fairplay, rewards, sweeps, tiers
 from worker.measurement import abc, predictions, rungs
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
@@ -92,8 +92,8 @@ def sweep_loyalty(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, 
     grace). Reruns change nothing."""
     programme = runtime.programme
     assert programme is not None
-    approved = ledger.approve_due(db, now=now)
-    warned, expired = ledger.expire_inactive(db, programme, now=now)
+    approved = sweeps.approve_due(db, now=now)
+    warned, expired = sweeps.expire_inactive(db, programme, now=now)
     moves = tiers.review_all(db, programme, currency=runtime.settings.default_currency, now=now)
     for_points = rewards.unlock_all_for_points(db, programme, now=now)
     birthdays, birthdays_refused = fairplay.birthday_rewards(db, programme, day=now.date(), now=now)

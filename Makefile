@@ -70,6 +70,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.importing
 	$(BIN)/python -m bench.clv
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.loyalty
+	$(BIN)/python -m bench.broadcasts
 
 # Worker and clock SIGKILLs, Redis and PostgreSQL hung or lost, hostile bodies, on the Procfile's
 # processes: prints lost, duplicates and 5xx, and exits 1 unless all are 0. About 4 minutes.

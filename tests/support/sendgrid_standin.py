@@ -36,6 +36,7 @@ class Received:
     headers: dict[str, str]  # names lower-cased
     body: bytes
     status: int = 0  # what the stand-in answered
+    peer: tuple[str, int] = ("", 0)  # the client's address and port: one per connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -145,7 +146,7 @@ class SendGridStandIn:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 headers = {name.lower(): value for name, value in self.headers.items()}
-                request = Received("POST", self.path, headers, body)
+                request = Received("POST", self.path, headers, body, peer=self.client_address)
                 reply = standin.reply_to(request)
                 request.status = reply.status
                 with standin.lock:

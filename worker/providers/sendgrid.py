@@ -1,4 +1,11 @@
-"""SendGrid through the official client, pointed at SENDGRID_API_HOST for a local stand-in."""
+"""SendGrid's v3 Mail Send over a pool of kept-alive HTTPS connections, pointed at
+SENDGRID_API_HOST for a local stand-in.
+
+The official `sendgrid` client opens a new TCP and TLS connection for every request (urllib,
+no keep-alive): 161 ms a request at a 50 ms round trip, where a kept-alive connection takes
+67 ms (issue 17). urllib3's pool keeps one connection per worker thread open and is safe to
+share between them; the body is the same v3 JSON the official client would send.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,15 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
-from urllib.error import URLError
 
 import redis
+import urllib3
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from python_http_client.exceptions import HTTPError
-from sendgrid import SendGridAPIClient
+from urllib3.util import Retry, Timeout
 
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.providers.ratelimit import RateLimiter, build_rate_limiter
@@ -25,6 +32,13 @@ PERMANENT_STATUSES = {400, 404, 413}
 # Our API key is refused (revoked, or lacking the mail.send scope): every email would fail
 # alike, so sending pauses rather than failing the whole queue.
 PAUSING_STATUSES = {401, 403}
+MAIL_SEND = "/v3/mail/send"
+# Connections kept open: one per worker thread is enough (more threads than this still send,
+# on connections closed after use). The Procfile's worker runs 32 threads.
+POOL_CONNECTIONS = 64
+# Only a connection that could not be made is tried again at once: a request that reached
+# SendGrid may have been sent, and sending it twice would send the email twice.
+CONNECT_RETRIES = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0)
 
 
 class SendGridProvider:
@@ -40,8 +54,18 @@ class SendGridProvider:
         sandbox_mode: bool = False,
         rate_limiter: RateLimiter | None = None,
     ) -> None:
-        self.client = SendGridAPIClient(api_key=api_key, host=host)
-        self.client.client.timeout = timeout_s
+        self.url = host.rstrip("/") + MAIL_SEND
+        self.headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "ladder",
+        }
+        self.pool = urllib3.PoolManager(
+            maxsize=POOL_CONNECTIONS,
+            timeout=Timeout(connect=timeout_s, read=timeout_s),
+            retries=CONNECT_RETRIES,
+        )
         self.sandbox_mode = sandbox_mode
         self.rate_limiter = rate_limiter
 
@@ -61,19 +85,18 @@ class SendGridProvider:
 
     def send(self, email: OutgoingEmail) -> str:
         """Returns SendGrid's X-Message-Id once it answered 202. Raises DeliveryError."""
-        body = request_body(email, sandbox_mode=self.sandbox_mode)
+        body = json.dumps(request_body(email, sandbox_mode=self.sandbox_mode)).encode()
         try:
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire()
-            response = self.client.send(body)
-        except HTTPError as exc:
-            raise _error_from(exc) from exc
+            response = self.pool.request("POST", self.url, body=body, headers=self.headers)
         except redis.RedisError as exc:
             raise DeliveryError(f"rate limiter unreachable: {exc}", permanent=False) from exc
-        except (URLError, TimeoutError, OSError) as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise DeliveryError(f"SendGrid unreachable: {exc}", permanent=False) from exc
-        headers = {key.lower(): value for key, value in response.headers.items()}
-        return str(headers.get("x-message-id", ""))
+        if response.status >= 400:
+            raise _error_from(response.status, response.reason, response.data, response.headers)
+        return str(response.headers.get("X-Message-Id", ""))
 
 
 def request_body(email: OutgoingEmail, *, sandbox_mode: bool = False) -> dict[str, Any]:
@@ -102,14 +125,15 @@ def request_body(email: OutgoingEmail, *, sandbox_mode: bool = False) -> dict[st
     return body
 
 
-def _error_from(exc: HTTPError) -> DeliveryError:
-    status = int(exc.status_code)
+def _error_from(
+    status: int, reason: str | None, body: bytes, headers: Mapping[str, str]
+) -> DeliveryError:
     try:
-        detail = "; ".join(str(e.get("message", "")) for e in json.loads(exc.body)["errors"])
+        detail = "; ".join(str(e.get("message", "")) for e in json.loads(body)["errors"])
     except (ValueError, KeyError, TypeError, AttributeError):
-        detail = str(exc.reason)
+        detail = str(reason)
     if status == 429:
-        wait = _seconds_until_reset((exc.headers or {}).get("X-RateLimit-Reset"))
+        wait = _seconds_until_reset(headers.get("X-RateLimit-Reset"))
         return DeliveryError(f"SendGrid rate limit: {detail}", permanent=False, retry_after_s=wait)
     if status in PAUSING_STATUSES:
         return DeliveryError(f"SendGrid {status}: {detail}", permanent=False, pauses_sending=True)

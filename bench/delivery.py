@@ -1,7 +1,13 @@
 """`make bench` (delivery): emails/s from the queue to a SendGrid stand-in through the real
 client, one worker process, beside a no-op Dramatiq actor on the same Redis in the same run.
 
-    python -m bench.delivery [--emails 3000] [--threads 8]
+    python -m bench.delivery [--emails 3000] [--threads 8] [--round-trip-ms 50]
+
+With `--round-trip-ms` the stand-in speaks TLS behind a relay that delays each direction by
+half of it (`bench/wan.py`), as SendGrid does from a data centre away, and the run adds the
+bare component at that distance: a pooled keep-alive client sending the same requests on as
+many threads, in its own process (`bench/bare_client.py`). Target there: ≥ 400 emails/s, at
+least 0.8 of the bare client's rate.
 
 The deliveries are written due into a scratch PostgreSQL database first (not timed): this
 measures `deliver` alone — claim, eligibility, render, the HTTP request, record.
@@ -10,12 +16,15 @@ measures `deliver` alone — claim, eligibility, render, the HTTP request, recor
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,10 +44,11 @@ from bench.harness import (
     worker_child,
 )
 from bench.report import Measurement, markdown, print_table, rows, this_machine
+from bench.wan import remote_standin
 from models import Delivery, DeliveryStatus
 from models.db import session
 from tests.support.deliveries import seed_due_deliveries, write_hello_message
-from tests.support.sendgrid_standin import API_KEY, SendGridStandIn, running_standin
+from tests.support.sendgrid_standin import API_KEY, running_standin
 
 WARMUP_EMAILS = 50
 POLL_S = 0.02
@@ -48,13 +58,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.delivery", description=__doc__)
     parser.add_argument("--emails", type=int, default=3_000, help="deliveries to time")
     parser.add_argument("--threads", type=int, default=8, help="dramatiq --threads, both runs")
+    parser.add_argument(
+        "--round-trip-ms", type=float, default=0.0, help="TLS and this latency; 0: loopback"
+    )
     args = parser.parse_args(argv)
-    if args.emails < 1 or args.threads < 1:
-        parser.error("--emails and --threads must be at least 1")
+    if args.emails < 1 or args.threads < 1 or args.round_trip_ms < 0:
+        parser.error("--emails and --threads must be at least 1, --round-trip-ms not negative")
     return args
 
 
-def bench_env(services: Services, standin: SendGridStandIn, workdir: Path) -> dict[str, str]:
+def bench_env(services: Services, standin_url: str, workdir: Path) -> dict[str, str]:
     triggers, templates = write_hello_message(workdir)
     env = dict(os.environ)
     env.update(
@@ -63,7 +76,7 @@ def bench_env(services: Services, standin: SendGridStandIn, workdir: Path) -> di
         EMAIL_BACKEND="sendgrid",
         SEND_WINDOW="",  # the bench times sending at any hour, not the wait for 09:00
         SENDGRID_API_KEY=API_KEY,
-        SENDGRID_API_HOST=standin.url,
+        SENDGRID_API_HOST=standin_url,
         TRIGGERS_DIR=str(triggers),
         TEMPLATES_DIR=str(templates),
         LADDER_SECRET_KEY=secrets.token_urlsafe(32),
@@ -128,19 +141,44 @@ def measure_delivery(
     )
 
 
+def measure_bare_client(
+    url: str, *, requests: int, threads: int, env: dict[str, str]
+) -> Measurement:
+    """The pooled client alone, in its own process, against the same stand-in."""
+    command = [sys.executable, "-m", "bench.bare_client", url, "--requests", str(requests)]
+    command += ["--threads", str(threads)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise BenchError(f"the bare client failed:\n{done.stdout}{done.stderr}")
+    found = json.loads(done.stdout.splitlines()[-1])
+    return Measurement(
+        "bare pooled client (urllib3) → stand-in", "requests", found["requests"],
+        found["seconds"], found["cpu_s"],
+    )  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console()
     if not console.is_terminal:
         console.width = 120
+    distant = args.round_trip_ms > 0
     try:
-        with (
-            tempfile.TemporaryDirectory(prefix="ladder-bench-delivery-") as tmp,
-            bench_services() as services,
-            running_standin(validate=False) as standin,
-        ):
+        with ExitStack() as stack:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ladder-bench-delivery-"))
             workdir = Path(tmp)
-            env = bench_env(services, standin, workdir)
+            services = stack.enter_context(bench_services())
+            if distant:
+                remote = stack.enter_context(
+                    remote_standin(workdir, round_trip_ms=args.round_trip_ms)
+                )
+                standin, url = remote.standin, remote.url
+            else:
+                standin = stack.enter_context(running_standin(validate=False))
+                url = standin.url
+            env = bench_env(services, url, workdir)
+            if distant:
+                env["SSL_CERT_FILE"] = str(remote.ca_file)  # the throwaway certificate
             os.environ.update(env)  # this process enqueues as Ladder: the same settings
             machine = this_machine(redis=services.redis_version, postgres=services.postgres_version)
             baseline = measure_noop(
@@ -154,6 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 services, emails=args.emails, threads=args.threads, env=env, workdir=workdir
             )
             accepted = len(standin.accepted_delivery_ids())
+            bare = (
+                [measure_bare_client(url, requests=args.emails, threads=args.threads, env=env)]
+                if distant
+                else []
+            )
     except BenchError as exc:
         console.print("[red]bench failed:[/red]")
         console.print(str(exc), markup=False, highlight=False)
@@ -161,10 +204,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if accepted != WARMUP_EMAILS + args.emails:
         console.print(f"[red]the stand-in accepted {accepted} emails, not {args.emails}[/red]")
         return 1
-    found = rows(baseline, [emails], [])
+    found = rows(baseline, [emails], bare)
+    where = f"over TLS behind a {args.round_trip_ms:g} ms round trip" if distant else "on loopback"
     shape = (
-        f"one worker process (dramatiq --processes 1 --threads {args.threads}), the sendgrid "
-        f"client against a local stand-in answering 202 (no schema check), {args.emails:,} emails"
+        f"one worker process (dramatiq --processes 1 --threads {args.threads}), the pooled "
+        f"SendGrid client against a local stand-in answering 202 {where} (no schema check), "
+        f"{args.emails:,} emails"
     )
     notes = [
         machine.describe(),
@@ -174,6 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table(
         console, found, title="Ladder: deliveries → SendGrid, beside bare Dramatiq", notes=notes
     )
+    if bare:
+        ratio = emails.per_second / bare[0].per_second
+        console.print(
+            f"Ladder sends at {ratio:.2f} of the bare pooled client's rate at this distance"
+        )
     console.print("\nFor the README:\n")
     heading = f"`python -m bench.delivery` ({shape}; {machine.describe()}):"
     console.print(markdown(found, heading=heading), markup=False, highlight=False, soft_wrap=True)

@@ -37,13 +37,16 @@ def approve_due(db: Session, *, now: datetime) -> int:
     """Approves the pending points of every order whose return window has passed by `now`;
     returns how many orders were approved. Only members with points pending are looked at:
     an order refunded in full before its window passed has nothing left to approve."""
+    # One query for every due order (the database would walk its index in customer order to
+    # honour a LIMIT, which took 39 s at a million members); the batches are taken from it.
+    due = sorted(db.execute(_due_earns(), {"now": now}).tuples(), key=lambda row: row[::-1])
+    db.commit()
     approved = 0
-    while due := db.execute(_due_earns(), {"now": now, "n": BATCH}).all():
-        members = _lock(db, sorted({row.customer_id for row in due}))
-        orders = [row.order_id for row in due]
+    for batch in _batches(due):
+        members = _lock(db, sorted({customer_id for _, customer_id in batch}))
         waiting = {
             row.order_id: (row.customer_id, int(row.pending))
-            for row in db.execute(_waiting(), {"orders": orders})
+            for row in db.execute(_waiting(), {"orders": [order_id for order_id, _ in batch]})
             if not row.approved  # approved by another clock since the first query
         }
         rows = [
@@ -64,8 +67,6 @@ def approve_due(db: Session, *, now: datetime) -> int:
         _move_balances(db, moved)
         db.commit()
         approved += len(moved)
-        if len(due) < BATCH:
-            break
     return approved
 
 
@@ -84,8 +85,6 @@ def _due_earns() -> Any:
             E.available_at <= bindparam("now", type_=UTCDateTime()),
             ~approved,
         )
-        .order_by(E.customer_id, E.order_id)
-        .limit(bindparam("n"))
     )
 
 

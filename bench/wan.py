@@ -1,59 +1,20 @@
 """A provider as production sees it, on this machine: the SendGrid stand-in behind TLS (a
-throwaway certificate for 127.0.0.1, trusted through SSL_CERT_FILE) and a relay that holds
-every chunk of bytes for half the round trip in each direction, so a request pays for its
-handshakes and its latency as it would against SendGrid tens of milliseconds away."""
+throwaway certificate for 127.0.0.1, trusted through SSL_CERT_FILE; tests/support/tls.py) and
+a relay that holds every chunk of bytes for half the round trip in each direction, so a
+request pays for its handshakes and its latency as it would against SendGrid tens of
+milliseconds away."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
-import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.support.sendgrid_standin import SendGridStandIn, running_standin
-
-
-def throwaway_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key, written to `directory`."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ladder bench stand-in")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "standin.pem", directory / "standin.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+from tests.support.tls import speak_tls
 
 
 class DelayRelay:
@@ -144,24 +105,7 @@ class Remote:
 @contextmanager
 def remote_standin(directory: Path, *, round_trip_ms: float) -> Iterator[Remote]:
     """The stand-in answering 202 over TLS, reached through the delay relay."""
-    cert, key = throwaway_certificate(directory)
     with running_standin(validate=False) as standin:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        server = standin.server
-        # The handshake in each connection's own thread, not in the loop that accepts.
-        server.socket = context.wrap_socket(
-            server.socket, server_side=True, do_handshake_on_connect=False
-        )
-        answer = server.finish_request
-
-        def finish_request(request: Any, client_address: Any) -> None:
-            try:
-                request.do_handshake()
-            except (ssl.SSLError, OSError):
-                return
-            answer(request, client_address)
-
-        server.finish_request = finish_request  # type: ignore[method-assign]
+        cert = speak_tls(standin, directory)
         with DelayRelay(standin.server.server_address[1], one_way_s=round_trip_ms / 2000) as relay:
             yield Remote(standin, f"https://127.0.0.1:{relay.port}", cert, round_trip_ms)

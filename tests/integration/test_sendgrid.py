@@ -24,6 +24,7 @@ from tests.support.sendgrid_standin import (
     running_standin,
 )
 from tests.support.services import free_port
+from tests.support.tls import speak_tls
 from worker.authoring.status import status_report
 from worker.cli import app
 from worker.delivery import claims, pauses
@@ -588,3 +589,24 @@ def test_a_429_stops_its_batch_and_hands_back_the_rest_for_when_the_limit_resets
     assert len({row.send_at for row in rows}) == 1
     assert DUE + timedelta(seconds=15) < rows[0].send_at <= DUE + timedelta(seconds=20)
     assert [(row.enqueued_at, row.failures) for row in rows] == [(None, 0)] * 3
+
+
+def test_over_tls_the_provider_trusts_the_systems_certificates_and_refuses_others(
+    sendgrid: SendGridStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SendGrid is reached over HTTPS: a certificate the machine trusts (here a throwaway one,
+    named by SSL_CERT_FILE as an operator's own CA would be) is accepted, and the kept-alive
+    connection reused; one it does not trust is refused, and nothing is sent."""
+    certificate = speak_tls(sendgrid, tmp_path)
+    host = sendgrid.url.replace("http://", "https://")
+
+    with pytest.raises(DeliveryError, match=r"SendGrid unreachable.*CERTIFICATE_VERIFY_FAILED"):
+        SendGridProvider(API_KEY, host=host, timeout_s=5).send(outgoing())
+    assert sendgrid.requests == []
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    provider = SendGridProvider(API_KEY, host=host, timeout_s=5)
+    ids = [provider.send(outgoing(delivery_id=n)) for n in range(2)]
+
+    assert all(message_id.startswith("sg-") for message_id in ids)
+    assert len({request.peer for request in sendgrid.requests}) == 1

@@ -10,15 +10,22 @@ Uvicorn, SQLAlchemy), so no handler or formatter can print the raw text.
 Scrubbed: email addresses, public IP addresses (private and loopback ones are the operator's
 own hosts, kept for debugging), the values in PostgreSQL's DETAIL lines (the column names
 stay), SQLAlchemy's `[parameters: …]` and Pydantic's `input_value=…`.
+
+With `LOG_FORMAT=json` every handler writes one JSON object a line (python-json-logger): the
+time, level, logger and message, and the ids a line carries as fields of their own
+(`event_id`, `delivery_id`, …) for a log pipeline to index; those fields are scrubbed too.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 import traceback
 from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
 
 _EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _IP = re.compile(
@@ -81,3 +88,50 @@ def install() -> None:
     """Scrub every log record this process makes from now on (idempotent)."""
     if logging.getLogRecordFactory() is not _scrubbed_record:
         logging.setLogRecordFactory(_scrubbed_record)
+
+
+LOG_FORMATS = ("text", "json")
+# The loggers that keep handlers of their own, besides the root's.
+_OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "dramatiq")
+
+
+class _ScrubbedJson(JsonFormatter):
+    """The message is scrubbed when the record is made; a field a caller added (`extra=`) is
+    scrubbed here, so no field of a line can carry an address either."""
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            key: scrub(value) if isinstance(value, str) else value
+            for key, value in super().process_log_record(log_data).items()
+        }
+
+
+def json_formatter() -> logging.Formatter:
+    return _ScrubbedJson(
+        "%(asctime)s %(levelname)s %(name)s %(message)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+    )
+
+
+def apply_format(log_format: str | None = None, *, root_handler: bool = False) -> None:
+    """`LOG_FORMAT` (or `log_format`): "json" gives every handler configured so far (the
+    CLI's, Dramatiq's, Uvicorn's: each configures logging before it imports Ladder) the JSON
+    formatter; "text", the default, leaves them as they are. `root_handler` (the web app:
+    Uvicorn configures only its own loggers) gives the root logger a JSON handler on stderr
+    if it has none, where Python's last resort would print Ladder's warnings as bare text."""
+    chosen = (log_format or os.environ.get("LOG_FORMAT") or "text").strip().lower()
+    if chosen not in LOG_FORMATS:
+        logging.getLogger(__name__).warning(
+            "LOG_FORMAT=%s is not one of %s: logging as text", chosen, ", ".join(LOG_FORMATS)
+        )
+        return
+    if chosen == "text":
+        return
+    formatter = json_formatter()
+    root = logging.getLogger()
+    if root_handler and not root.handlers:
+        root.addHandler(logging.StreamHandler())
+    for name in ("", *_OWN_HANDLERS):
+        for handler in logging.getLogger(name).handlers:
+            handler.setFormatter(formatter)

@@ -102,9 +102,11 @@ def an_event(number: int) -> dict[str, object]:
     }
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 def test_database_errors_in_web_worker_and_clock_log_no_personal_data(
-    database: str, redis_url: str, tmp_path: Path
+    database: str, redis_url: str, tmp_path: Path, log_format: str
 ) -> None:
+    """As text and as JSON lines (LOG_FORMAT=json: the refusal is a JSON line's message)."""
     redis.Redis.from_url(redis_url).flushdb()
     port = services.free_port()
     env = {
@@ -118,6 +120,7 @@ def test_database_errors_in_web_worker_and_clock_log_no_personal_data(
         "LADDER_SECRET_KEY": "test-secret-key-0123456789abcdef",
         "LADDER_API_TOKEN": TOKEN,
         "REQUEUE_AFTER_S": "2",
+        "LOG_FORMAT": log_format,
     }
     spooled_webhook(tmp_path / "spool")
     logs = {name: tmp_path / f"{name}.log" for name in ("web", "worker", "clock")}
@@ -187,6 +190,11 @@ def test_database_errors_in_web_worker_and_clock_log_no_personal_data(
         written = log.read_text("utf-8")
         for secret in (EMAIL, NAME, IP):
             assert secret not in written, f"{name}'s log holds {secret!r}:\n{written[-3000:]}"
+        if log_format == "json":
+            lines = [json.loads(line) for line in written.splitlines() if line.startswith("{")]
+            assert {"time", "level", "logger", "message"} <= set(lines[0]), written[-3000:]
+            marker = "refused_for_the_test" if name == "worker" else "refused for the test"
+            assert any(marker in json.dumps(line) for line in lines), f"{name}:\n{written[-3000:]}"
 
 
 def _up(url: str) -> bool:

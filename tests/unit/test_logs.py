@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 
+from worker import logs
 from worker.logs import scrub
 
 DATABASE_ERROR = (
@@ -61,3 +65,46 @@ def test_every_record_is_scrubbed_message_and_traceback(caplog: pytest.LogCaptur
     printed = logging.Formatter().format(record)
     assert "process_batch([7])" in printed and "RuntimeError" in printed
     assert "ana@example.com" not in printed and "Privatename" not in printed
+
+
+@pytest.fixture
+def json_handler() -> Iterator[io.StringIO]:
+    """A handler on the root logger, as Dramatiq or the CLI set one up before Ladder loads."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    kept = {h: h.formatter for h in root.handlers}  # pytest's own, given back afterwards
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        logs.apply_format("json")
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        for kept_handler, formatter in kept.items():
+            kept_handler.setFormatter(formatter)
+
+
+def test_log_format_json_writes_one_object_a_line_with_the_ids_as_fields(
+    json_handler: io.StringIO,
+) -> None:
+    logging.getLogger("worker.delivery.claims").info(
+        "delivery %d %s", 42, "failed",
+        extra={"delivery_id": 42, "status": "failed", "reason": "no such user ana@example.com"},
+    )  # fmt: skip
+
+    [line] = json_handler.getvalue().splitlines()
+    found = json.loads(line)
+    assert found["message"] == "delivery 42 failed"
+    assert (found["level"], found["logger"]) == ("INFO", "worker.delivery.claims")
+    assert (found["delivery_id"], found["status"]) == (42, "failed")
+    assert "T" in found["time"]
+    assert found["reason"] == "no such user <hidden>"  # a field is scrubbed as the message is
+
+
+def test_an_unknown_log_format_is_named_and_text_kept(caplog: pytest.LogCaptureFixture) -> None:
+    logs.apply_format("yaml")
+
+    assert "LOG_FORMAT=yaml is not one of text, json: logging as text" in caplog.text

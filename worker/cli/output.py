@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from worker import logs
+
 console = Console()
 err = Console(stderr=True)
 
@@ -65,3 +67,4 @@ def setup_logging(verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logs.apply_format()  # LOG_FORMAT=json: one JSON object a line

@@ -3,6 +3,7 @@ rows a claimed delivery is about, loaded in one query, and the stamp of a reques
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from worker.processing.orders import OrderLines
 from worker.processing.preferences import MESSAGE_CLASSES
 
 S = DeliveryStatus
+logger = logging.getLogger(__name__)
 # How long a batch trusts the sending pause it read: a pause another worker records (the
 # provider refused our credentials) stops this one's sends within about this long.
 PAUSE_FRESH_S = 1.0
@@ -112,6 +114,7 @@ def finish(
     provider is idempotent, so a crash before the write costs only a harmless second send when
     the clock releases the claim.
     """
+    _log_decision(delivery_id, status, values.get("reason"))
     names = tuple(sorted(values))
     parameters = {f"v_{name}": value for name, value in values.items()}
     parameters["delivery_id"] = delivery_id
@@ -121,6 +124,14 @@ def finish(
     result = db.execute(_finish(status, names), parameters)
     db.commit()
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def _log_decision(delivery_id: int, status: DeliveryStatus, reason: object) -> None:
+    """One line a delivery decided (sent, failed, held, put back), ids and the reason only."""
+    fields = {"delivery_id": delivery_id, "status": status.value}
+    if reason:
+        fields["reason"] = str(reason)  # a provider's words: scrubbed like every field
+    logger.info("delivery %d %s", delivery_id, status.value, extra=fields)
 
 
 @lru_cache(maxsize=64)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from worker import logs
 from worker.intake import groupcommit
 from worker.settings import Settings, get_settings
 from worker.web import (
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def __getattr__(name: str) -> FastAPI:
     """`uvicorn worker.web:app` builds the app on first use, not at import."""
     if name == "app":
+        logs.apply_format(root_handler=True)  # LOG_FORMAT=json: Ladder's own lines too
         globals()["app"] = application = create_app()
         return application
     raise AttributeError(name)

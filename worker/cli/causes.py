@@ -108,6 +108,7 @@ def draw(
         f" {sweepstake.odds:.0%} ({sweepstake.winners} winners, {sweepstake.expected_entrants}"
         " expected entrants)",
         highlight=False,
+        soft_wrap=True,  # the seed on one line, to copy
     )
     shown = table("winners", ("customer", "ticket"))
     for won in recorded.winners:

@@ -125,13 +125,10 @@ def draw(db: Session, sweepstake: Sweepstake, *, now: datetime) -> bool:
     }
     if not insert_ignoring_duplicates(db, SWEEPSTAKE_DRAWS, [row], D.id):
         return False  # another clock drew it first
-    emails = dict(
-        db.execute(
-            select(CUSTOMERS.c.id, CUSTOMERS.c.email).where(
-                CUSTOMERS.c.id.in_([won["customer_id"] for won in result.winners])
-            )
-        ).tuples()
+    query = select(CUSTOMERS.c.id, CUSTOMERS.c.email).where(
+        CUSTOMERS.c.id.in_([won["customer_id"] for won in result.winners])
     )
+    emails = {row.id: row.email for row in db.execute(query)}
     for won in result.winners:
         notices.announce(
             db,

@@ -6,6 +6,7 @@ so `ladder check` names file and line."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
@@ -54,7 +55,7 @@ def parse_limit(value: object) -> object:
     return {"count": int(found[1]), "period": period}
 
 
-def _event_type(allowed: frozenset[str] | set[str], what: str) -> object:
+def _event_type(allowed: frozenset[str], what: str) -> Callable[[object], object]:
     def check(value: object) -> object:
         if isinstance(value, str) and value not in allowed and not value.startswith("custom."):
             known = ", ".join(sorted(allowed))

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from models import Customer
 from tests.integration.test_loyalty_page import path_of
 from tests.integration.test_loyalty_rewards import customer_id
 from tests.support.factories import order_event
@@ -20,7 +22,8 @@ from worker import current_time
 from worker.cli import app as cli
 from worker.delivery.composing import loyalty_url
 from worker.intake.ingest import store_events
-from worker.loyalty import ledger
+from worker.loyalty import donations, ledger
+from worker.privacy import erasure, exports
 from worker.processing.events import process_many
 from worker.runtime import Runtime
 from worker.scheduling.matching import Scheduler
@@ -155,3 +158,25 @@ def test_a_donation_without_the_form_s_token_or_from_another_site_is_refused(
     assert [missing.status_code, elsewhere.status_code, crossed.status_code] == [403, 403, 403]
     assert too_much.status_code == 422 and "You have 300 points to give." in too_much.text
     assert (balance(db, ana), balance(db, bea)) == (300, 300)
+
+
+def test_the_export_holds_the_donations_and_forgetting_the_donor_keeps_the_cause_s_total(
+    db: Session, runtime: Runtime, tmp_path: Path
+) -> None:
+    ana = member(db, runtime, ANA, 300)
+    programme = runtime.programme
+    assert programme is not None
+    donations.donate(db, programme, customer_id=ana, cause="water", points=40, key="k", now=T0)
+    db.commit()
+    customer = db.get(Customer, ana)
+    assert customer is not None
+
+    path = exports.export(db, customer, source="cli", reference=None, now=T0, into=tmp_path)
+    held = json.loads(path.read_text())["loyalty"]
+    erasure.forget(db, customer, source="cli", reference=None, now=T0, settings=runtime.settings)
+    db.commit()
+
+    donated = [entry for entry in held["ledger"] if entry["kind"] == "donate"]
+    assert [(e["points"], e["reason"]) for e in donated] == [(-40, "water")]
+    assert held["sweepstake_entries"] == []
+    assert donations.totals(db, programme)[1] == ("water", "Clean water for tea farms", 40, 1)

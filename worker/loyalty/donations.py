@@ -56,11 +56,11 @@ def donate(
 def totals(db: Session, programme: Programme) -> list[tuple[str, str, int, int]]:
     """(name, title, points given, donors) of every cause of the programme, in file order."""
     query = (
-        select(E.reason, func.coalesce(func.sum(-E.points), 0), func.count(E.customer_id.distinct()))
+        select(
+            E.reason, func.coalesce(func.sum(-E.points), 0), func.count(E.customer_id.distinct())
+        )
         .where(E.kind == EntryKind.DONATE.value)
         .group_by(E.reason)
     )
     given = {reason: (int(points), int(donors)) for reason, points, donors in db.execute(query)}
-    return [
-        (cause.name, cause.title, *given.get(cause.name, (0, 0))) for cause in programme.cause
-    ]
+    return [(cause.name, cause.title, *given.get(cause.name, (0, 0))) for cause in programme.cause]

@@ -30,13 +30,17 @@ def apply_round(
     round touches is locked first, in customer order, the one lock order every worker uses."""
     seen = [item for item, _ in orders_in]
     wanted = actions.seen_in(programme, acted)
-    for customer_id in sorted({item.customer_id for item in seen} | {a.customer_id for a in wanted}):
+    for customer_id in sorted(
+        {item.customer_id for item in seen} | {a.customer_id for a in wanted}
+    ):
         ledger.lock_member(db, customer_id)
     if seen:
         ledger.apply_orders(db, programme, seen, currency=currency, now=now)
         lifted = [(item.customer_id, item.email) for item in seen]
         tiers.review_after_orders(db, programme, lifted, currency=currency, now=now)
-        order_rewards.after_orders(db, programme, list(orders_in), facts, currency=currency, now=now)
+        order_rewards.after_orders(
+            db, programme, list(orders_in), facts, currency=currency, now=now
+        )
     if wanted:
         actions.earn_for_actions(db, programme, wanted, now=now)
         sweepstakes.enter(db, programme, wanted, now=now)

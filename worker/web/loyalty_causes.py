@@ -54,4 +54,6 @@ def causes_section(
         "<button type='submit'>{give}</button></form>"
     ).format(action=action, token=token, options=options, give=texts.give)
     heading = Markup("<h2 style='font-size:1.2em'>{}</h2>").format(texts.causes)
-    return heading + Markup("<ul id='causes' style='padding-left:1.2em'>{}</ul>").format(items) + form
+    return (
+        heading + Markup("<ul id='causes' style='padding-left:1.2em'>{}</ul>").format(items) + form
+    )

@@ -151,3 +151,20 @@ def test_one_entry_more_or_another_draw_time_changes_the_seed() -> None:
 
     assert len(seeds) == 3
     assert summer.draw_at == datetime(2027, 8, 31, 18, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ('partner = "The Tea Museum"\ncodes = "shopify"',
+         "a partner_offer's codes come from the partner's catalogue"),
+        ('codes = "pool"', "partner is for partner_offer, which needs it"),
+    ],
+)  # fmt: skip
+def test_a_partner_offer_needs_its_partner_and_a_pool(
+    tmp_path: Path, fields: str, message: str
+) -> None:
+    reward = f'[[reward]]\nname = "museum"\nkind = "partner_offer"\npoints = 100\n{fields}\n'
+    path = programme_folder(tmp_path, f'name = "mine"\n\n{reward}')
+    with pytest.raises(ProgrammeError, match=f":3: reward.0: reward 'museum': {message}"):
+        load_programme_file(path)

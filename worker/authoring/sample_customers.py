@@ -80,6 +80,7 @@ def sample_context(
                 "points": 58,
                 "order_id": "1001",
                 "available_at": (now + timedelta(days=30)).isoformat(),
+                "action": None,  # an action's event type (review.posted…); none for an order
                 "from": "member",
                 "to": "silver",
                 "direction": "up",
@@ -88,6 +89,10 @@ def sample_context(
                 "title": "5 euros off",
                 "code": SAMPLE_CODE,
                 "expires_at": (now + timedelta(days=90)).isoformat(),
+                # What a sweepstake's win carries (sweepstake.won).
+                "sweepstake": "summer-hamper",
+                "prize": "A hamper of this summer's teas",
+                "seed": "0" * 64,
                 # What a survey's answer and comment carry (survey.answered, .commented).
                 "kind": "nps",
                 "score": 4,

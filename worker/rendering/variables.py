@@ -244,7 +244,16 @@ _OWN_DATA = {
     "tier.": ("from", "to", "direction"),
     # worker/measurement/rungs.py (rung.up, rung.down)
     "rung.": ("from", "to", "direction"),
-    "reward.unlocked": ("reward", "title", "kind", "value", "code", "points", "expires_at"),
+    "reward.unlocked": (
+        "reward",
+        "title",
+        "kind",
+        "value",
+        "partner",
+        "code",
+        "points",
+        "expires_at",
+    ),
     "reward.redeemed": ("reward", "code", "order_id"),
     # worker/loyalty/sweepstakes.py: a winner of the draw
     "sweepstake.won": ("sweepstake", "title", "prize", "seed"),

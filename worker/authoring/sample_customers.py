@@ -87,6 +87,7 @@ def sample_context(
                 # What a reward's events carry (reward.unlocked, reward.redeemed).
                 "reward": "five-off",
                 "title": "5 euros off",
+                "partner": None,
                 "code": SAMPLE_CODE,
                 "expires_at": (now + timedelta(days=90)).isoformat(),
                 # What a sweepstake's win carries (sweepstake.won).
@@ -169,6 +170,7 @@ def sample_context(
                     "kind": "amount_off",
                     "value": Decimal(5),
                     "product": None,
+                    "partner": None,
                     "code": SAMPLE_CODE,
                     "expires_at": now + timedelta(days=90),
                 }

@@ -174,3 +174,17 @@ def test_a_gold_member_earns_a_review_at_the_tier_multiplier(
 
     assert [(kind, points) for kind, points, _ in ledger_of(db)] == [("earn", 0), ("action", 100)]
     assert earned_events(db)[-1]["points"] == 100
+
+
+def test_reviews_told_at_once_to_four_workers_earn_the_limit_once(
+    client: TestClient, stub_broker: StubBroker, db: Session
+) -> None:
+    tell(client, stub_broker, action("signup", "customer.created", at=T0))
+    for n in range(8):  # each its own request, so its own message: the workers race
+        answer = client.post("/events", json=action(f"rev-{n}", "review.posted", at=T0 + n * DAY))
+        assert answer.status_code == 202
+    drain(stub_broker, threads=4)
+
+    kinds = [kind for kind, _, _ in ledger_of(db)]
+    assert kinds.count("action") == 2 and kinds.count("refused") == 7  # sign-up, one review
+    assert balance(db) == 150  # and the balance is the ledger's sum

@@ -12,6 +12,7 @@ from models.measurement import Attribution, ClvFit, LadderMove
 from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
 from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward, RewardState
+from models.sweepstakes import SweepstakeDraw, SweepstakeEntry
 
 __all__ = [
     "Attribution",
@@ -45,4 +46,6 @@ __all__ = [
     "RunStatus",
     "SendingPause",
     "Suppression",
+    "SweepstakeDraw",
+    "SweepstakeEntry",
 ]

@@ -19,6 +19,9 @@ class EntryKind(StrEnum):
     ADJUST = "adjust"  # a person's correction, with its reason
     EXPIRE = "expire"  # the balance lapsed after the programme's inactivity period
     SPEND = "spend"  # points spent on a reward (`reward:<reward id>`)
+    ACTION = "action"  # an action's points (`action:<action>:<event id>`): a review, a follow…
+    REFUSED = "refused"  # an action's earn refused (0 points), with the reason: over its limit
+    DONATE = "donate"  # points given to a cause (`reason`: the cause's name)
 
 
 class LoyaltyEntry(SQLModel, table=True):

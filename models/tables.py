@@ -21,6 +21,7 @@ from models.measurement import Attribution, ClvFit, LadderMove
 from models.orders import Order, OrderLine, OrderRefund
 from models.recommendations import ProductRecommendation
 from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward
+from models.sweepstakes import SweepstakeDraw, SweepstakeEntry
 
 
 def table_of(model: type[object]) -> Table:
@@ -48,6 +49,8 @@ LOYALTY_MEMBERS = table_of(LoyaltyMember)
 LOYALTY_REWARDS = table_of(LoyaltyReward)
 LOYALTY_CODES = table_of(LoyaltyCode)
 LOYALTY_FINGERPRINTS = table_of(LoyaltyFingerprint)
+SWEEPSTAKE_ENTRIES = table_of(SweepstakeEntry)
+SWEEPSTAKE_DRAWS = table_of(SweepstakeDraw)
 ATTRIBUTIONS = table_of(Attribution)
 CLV_FITS = table_of(ClvFit)
 LADDER_MOVES = table_of(LadderMove)

@@ -14,6 +14,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from triggers.programme_actions import (
+    MAX_ACTIONS,
+    MAX_CAUSES,
+    MAX_SWEEPSTAKES,
+    Action,
+    Cause,
+    Sweepstake,
+    extras_problem,
+)
 from triggers.rewards import MAX_REWARDS, Reward, rewards_problem
 from triggers.schema import SLUG, Duration
 
@@ -62,6 +71,9 @@ class Programme(_Strict):
     expiry: Expiry = Expiry()
     tier: tuple[Tier, ...] = Field(default=(), max_length=MAX_TIERS)
     reward: tuple[Reward, ...] = Field(default=(), max_length=MAX_REWARDS)
+    action: tuple[Action, ...] = Field(default=(), max_length=MAX_ACTIONS)
+    cause: tuple[Cause, ...] = Field(default=(), max_length=MAX_CAUSES)
+    sweepstake: tuple[Sweepstake, ...] = Field(default=(), max_length=MAX_SWEEPSTAKES)
 
     @model_validator(mode="after")
     def _tiers_in_order(self) -> Programme:
@@ -77,7 +89,18 @@ class Programme(_Strict):
             raise ValueError("expiry.warn_before must be shorter than expiry.after_inactivity")
         if (problem := rewards_problem(self.reward)) is not None:
             raise ValueError(problem)
+        if (problem := extras_problem(self.action, self.cause, self.sweepstake)) is not None:
+            raise ValueError(problem)
         return self
+
+    def action_on(self, event_type: str) -> Action | None:
+        return next((action for action in self.action if action.on == event_type), None)
+
+    def named_cause(self, name: str) -> Cause | None:
+        return next((cause for cause in self.cause if cause.name == name), None)
+
+    def named_sweepstake(self, name: str) -> Sweepstake | None:
+        return next((s for s in self.sweepstake if s.name == name), None)
 
     def named_reward(self, name: str) -> Reward | None:
         return next((reward for reward in self.reward if reward.name == name), None)
@@ -153,6 +176,9 @@ _TABLES: dict[str, type[BaseModel]] = {
     "expiry": Expiry,
     "tier": Tier,
     "reward": Reward,
+    "action": Action,
+    "cause": Cause,
+    "sweepstake": Sweepstake,
 }
 
 
@@ -194,6 +220,9 @@ def _whole_programme_line(text: str, message: str) -> int | None:
     (a name used twice), the first tier otherwise (tiers out of order)."""
     if message.startswith(("reward names", "one reward per")):
         return line_of_field(text, ("reward", 0)) or 1
+    for table in ("action", "cause", "sweepstake"):
+        if message.startswith((f"one {table} per", f"{table} names")):
+            return line_of_field(text, (table, 0)) or 1
     return line_of_field(text, ("tier", 0)) or 1
 
 

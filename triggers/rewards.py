@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from triggers.schema import SLUG, Duration
 
-RewardKind = Literal["amount_off", "percent_off", "free_shipping", "free_product"]
+# A partner offer is a code of another business's (a coalition partner's), from a catalogue
+# the partner gave the shop, imported as the reward's pool.
+RewardKind = Literal["amount_off", "percent_off", "free_shipping", "free_product", "partner_offer"]
 # Where a reward's codes come from: a pool imported from the shop's export
 # (`ladder loyalty codes import`), or created one by one through the platform's API.
 CodeSource = Literal["pool", "shopify", "woocommerce"]
@@ -34,6 +36,7 @@ class Reward(BaseModel):
     # takes off (the item's price), for one item of `product`.
     value: Decimal | None = Field(default=None, gt=0, le=100_000)
     product: str | None = Field(default=None, min_length=1, max_length=128)
+    partner: str | None = Field(default=None, min_length=1, max_length=100)  # partner_offer's
     codes: CodeSource = "pool"
     expires_after: Duration | None = timedelta(days=90)
     # The unlocks: spend the points; money back for every `every_spent` of net spend (the
@@ -60,8 +63,15 @@ class Reward(BaseModel):
             )
         if self.kind == "free_shipping" and self.value is not None:
             raise ValueError(f"reward {self.name!r}: free_shipping takes no value")
-        if self.kind != "free_shipping" and self.value is None:
+        if self.kind not in ("free_shipping", "partner_offer") and self.value is None:
             raise ValueError(f"reward {self.name!r}: {self.kind} needs a value")
+        if (self.kind == "partner_offer") != (self.partner is not None):
+            raise ValueError(f"reward {self.name!r}: partner is for partner_offer, which needs it")
+        if self.kind == "partner_offer" and self.codes != "pool":
+            raise ValueError(
+                f"reward {self.name!r}: a partner_offer's codes come from the partner's"
+                ' catalogue: codes = "pool" (ladder loyalty codes import FILE --reward NAME)'
+            )
         if self.kind == "percent_off" and self.value is not None and self.value > 100:
             raise ValueError(f"reward {self.name!r}: percent_off is at most 100")
         if (self.kind == "free_product") != (self.product is not None):

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import difflib
 
+# What a shop's reviews, social or referral app tells through `POST /events`: the actions a
+# loyalty programme's `[[action]]` may give points for (triggers/programme_actions.py).
+ACTION_EVENTS = frozenset({"review.posted", "social.followed", "referral.made", "birthday.reached"})
 # What a store platform's webhook or `POST /events` / `ladder import` may carry.
-INCOMING = frozenset(
+INCOMING = ACTION_EVENTS | frozenset(
     {
         "customer.created",
         "customer.updated",
@@ -32,7 +35,14 @@ INCOMING = frozenset(
 # never accepted from outside.
 SEGMENT_EVENTS = frozenset({"segment.entered", "segment.exited"})
 LOYALTY_EVENTS = frozenset(
-    {"points.earned", "points.expiring", "tier.changed", "reward.unlocked", "reward.redeemed"}
+    {
+        "points.earned",
+        "points.expiring",
+        "tier.changed",
+        "reward.unlocked",
+        "reward.redeemed",
+        "sweepstake.won",
+    }
 )
 # A customer moved between the ladder's rungs (`measurement/rungs.py`), on an event or daily.
 RUNG_EVENTS = frozenset({"rung.up", "rung.down"})

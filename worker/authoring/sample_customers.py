@@ -80,14 +80,20 @@ def sample_context(
                 "points": 58,
                 "order_id": "1001",
                 "available_at": (now + timedelta(days=30)).isoformat(),
+                "action": None,  # an action's event type (review.posted…); none for an order
                 "from": "member",
                 "to": "silver",
                 "direction": "up",
                 # What a reward's events carry (reward.unlocked, reward.redeemed).
                 "reward": "five-off",
                 "title": "5 euros off",
+                "partner": None,
                 "code": SAMPLE_CODE,
                 "expires_at": (now + timedelta(days=90)).isoformat(),
+                # What a sweepstake's win carries (sweepstake.won).
+                "sweepstake": "summer-hamper",
+                "prize": "A hamper of this summer's teas",
+                "seed": "0" * 64,
                 # What a survey's answer and comment carry (survey.answered, .commented).
                 "kind": "nps",
                 "score": 4,
@@ -164,6 +170,7 @@ def sample_context(
                     "kind": "amount_off",
                     "value": Decimal(5),
                     "product": None,
+                    "partner": None,
                     "code": SAMPLE_CODE,
                     "expires_at": now + timedelta(days=90),
                 }

@@ -34,6 +34,7 @@ _refuse_bad_settings()
 from worker.cli import (  # noqa: E402
     authoring,
     broadcasts,
+    causes,
     customers,
     importing,
     loyalty,
@@ -54,6 +55,7 @@ app.add_typer(broadcasts.broadcast_app, name="broadcast")
 app.add_typer(broadcasts.series_app, name="series")
 app.add_typer(loyalty.loyalty_app, name="loyalty")  # with `rewards` and `codes` (cli/rewards.py)
 assert rewards.codes_app is not None  # registered on loyalty_app when imported
+assert causes.donate is not None  # `donate`, `causes`, `draw`: on loyalty_app when imported
 app.command("import")(importing.import_events)
 app.command()(processes.run)
 app.command("clock")(processes.run_clock)

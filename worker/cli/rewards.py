@@ -64,8 +64,9 @@ def import_codes(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     reward: Annotated[str, typer.Option("--reward", help="the programme's reward they are for")],
 ) -> None:
-    """Adds the codes of a Shopify discount export or a WooCommerce coupon CSV to a reward's
-    pool; rewards waiting for a code get one at once."""
+    """Adds the codes of a Shopify discount export or a WooCommerce coupon CSV (or a partner's
+    catalogue, a CSV with a `code` column) to a reward's pool; rewards waiting for a code get
+    one at once."""
     settings = get_settings()
     programme = programme_or_exit(settings)
     found = programme.named_reward(reward)
@@ -81,6 +82,8 @@ def import_codes(
         source, read = code_files.read_code_file(file.read_text(encoding="utf-8-sig"))
     except (code_files.CodeFileError, UnicodeDecodeError) as exc:
         fail(f"{file}: {exc}", hint="Export the codes from the shop's admin as CSV.")
+    if found.kind == "partner_offer":
+        source = "partner"  # the partner's catalogue, whatever its column is called
     now = current_time.now()
     with session(settings.database_url) as db:
         added = codes.import_pool(db, reward, read, source=source, now=now)

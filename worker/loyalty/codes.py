@@ -80,6 +80,7 @@ def announce_unlocked(db: Session, programme: Programme, reward_id: int, *, now:
         "title": reward.title if reward else row.reward,
         "kind": reward.kind if reward else None,
         "value": str(reward.value) if reward and reward.value is not None else None,
+        "partner": reward.partner if reward else None,
         "code": row.code,
         "points": row.points,
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,

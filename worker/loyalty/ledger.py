@@ -218,6 +218,7 @@ def _earn(
             "points": points,
             "order_id": item.order.source_order_id,
             "available_at": available_at.isoformat(),
+            "action": None,  # an order's: `worker/loyalty/actions.py` names the action
         },
         now=now,
     )

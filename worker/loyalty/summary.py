@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from models import EntryKind
 from models.tables import LOYALTY_ENTRIES
 from triggers.programme import Programme
 from worker.loyalty.views import loyalty_view
@@ -41,7 +42,8 @@ def summary_of(
     view = loyalty_view(db, programme, customer_id, currency=currency, now=now)
     query = (
         select(E.created_at, E.kind, E.points, E.pending)
-        .where(E.customer_id == customer_id)
+        # An action's earn refused over its limit moved nothing: the statement shows it, not this.
+        .where(E.customer_id == customer_id, E.kind != EntryKind.REFUSED.value)
         .order_by(E.id.desc())
         .limit(HISTORY_ENTRIES)
     )

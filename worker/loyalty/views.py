@@ -33,7 +33,7 @@ NAMES = (
     "rewards",
 )
 # Each of `loyalty.rewards`: an unlocked reward with its code, soonest to expire first.
-REWARD_NAMES = ("name", "title", "kind", "value", "product", "code", "expires_at")
+REWARD_NAMES = ("name", "title", "kind", "value", "product", "partner", "code", "expires_at")
 
 
 @lru_cache(maxsize=8)
@@ -90,6 +90,7 @@ def usable_rewards(db: Session, programme: Programme, customer_id: int) -> list[
                 "kind": reward.kind if reward else None,
                 "value": reward.value if reward else None,
                 "product": reward.product if reward else None,
+                "partner": reward.partner if reward else None,
                 "code": row.code,
                 "expires_at": row.expires_at,
             }

@@ -119,7 +119,8 @@ COVERAGE: dict[str, dict[str, str]] = {
     "loyalty_entries": {
         "cause": "kept: names orders and requests by id, no person",
         "kind": "kept: a kind of entry",
-        "reason": "cleared: an adjustment's words may name the person",
+        "reason": "cleared: an adjustment's words may name the person (a donation's cause and"
+        " a refusal's words, Ladder's own, are kept: the causes' totals count them)",
     },
     "loyalty_members": {"tier": "kept: a tier name"},
     "loyalty_rewards": {
@@ -137,6 +138,15 @@ COVERAGE: dict[str, dict[str, str]] = {
         "source": "kept: a platform name",
     },
     "loyalty_fingerprints": {"kind": "row deleted", "digest": "row deleted"},
+    "loyalty_sweepstake_entries": {
+        "sweepstake": "kept: a sweepstake name",
+        "cause": "kept: names the sweepstake and an event by id, no person",
+    },
+    "loyalty_sweepstake_draws": {
+        "sweepstake": "kept: a sweepstake name",
+        "seed": "kept: a digest of the entries' causes",
+        "winners": "kept: customer ids and tickets, no person (the draw stays verifiable)",
+    },
     "leases": {"name": "kept: a job name", "holder": "kept: a process id"},
     "sending_pauses": {"provider": "kept", "reason": "kept: the provider's refusal"},
 }

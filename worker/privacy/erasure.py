@@ -24,6 +24,7 @@ from models import (
     Customer,
     CustomerExternalId,
     Delivery,
+    EntryKind,
     InboxItem,
     LoyaltyEntry,
     LoyaltyFingerprint,
@@ -79,8 +80,13 @@ def forget(
     db.execute(delete(Suppression).where(col(Suppression.email).in_(names["emails"])))
     db.execute(delete(CustomerExternalId).where(col(CustomerExternalId.customer_id) == customer.id))
     # The ledger stays (its sums are the balance); only an adjustment's words may name them.
+    # A donation's cause and a refusal's words are Ladder's own, and the causes' totals count
+    # the donations by them.
+    kept = (EntryKind.DONATE.value, EntryKind.REFUSED.value)
     db.execute(
-        update(LoyaltyEntry).where(col(LoyaltyEntry.customer_id) == customer.id).values(reason=None)
+        update(LoyaltyEntry)
+        .where(col(LoyaltyEntry.customer_id) == customer.id, col(LoyaltyEntry.kind).not_in(kept))
+        .values(reason=None)
     )
     # Fingerprints are digests, but of their card, browser and address: they go. Those they
     # referred no longer name them.

@@ -27,6 +27,7 @@ from models import (
     Order,
     OrderLine,
     PrivacyRecord,
+    SweepstakeEntry,
 )
 
 # Inbox rows read at a time when looking for the ones that mention a customer.
@@ -159,6 +160,11 @@ def loyalty(db: Session, customer: Customer) -> dict[str, Any] | None:
         .where(col(LoyaltyReward.customer_id) == customer.id)
         .order_by(col(LoyaltyReward.id))
     )
+    entered = db.exec(
+        select(SweepstakeEntry)
+        .where(col(SweepstakeEntry.customer_id) == customer.id)
+        .order_by(col(SweepstakeEntry.id))
+    )
     fingerprints = db.exec(
         select(LoyaltyFingerprint)
         .where(col(LoyaltyFingerprint.customer_id) == customer.id)
@@ -168,6 +174,7 @@ def loyalty(db: Session, customer: Customer) -> dict[str, Any] | None:
         **member.model_dump(mode="json", warnings=False),
         "ledger": [entry.model_dump(mode="json", warnings=False) for entry in entries],
         "rewards": [reward.model_dump(mode="json", warnings=False) for reward in rewards],
+        "sweepstake_entries": [row.model_dump(mode="json", warnings=False) for row in entered],
         "fingerprints": [
             {"kind": row.kind, "digest": row.digest, "created_at": row.created_at.isoformat()}
             for row in fingerprints

@@ -22,7 +22,8 @@ from models.tables import EVENTS
 from triggers.programme import Programme
 from worker.canonical import CanonicalEvent, describe_errors
 from worker.errors import NOT_THE_ROWS_FAULT, PermanentError
-from worker.loyalty import ledger, order_rewards, tiers
+from worker.loyalty import ledger, rounds
+from worker.loyalty.actions import ActionSeen
 from worker.measurement import attribution, rungs
 from worker.measurement.rung_scheme import Scheme as RungScheme
 from worker.processing import customers
@@ -337,9 +338,10 @@ def _apply_round(
         currency=batch.money.currency,
     )
     programme = batch.scheduler.programme
-    if programme is not None and placed:
+    if programme is not None:
+        context = (found, orders, facts)
         _apply_loyalty(
-            db, programme, placed, orders, found, facts, currency=batch.money.currency, now=now
+            db, programme, now_round, waiting, context, currency=batch.money.currency, now=now
         )
     scheme = batch.scheduler.rungs
     if scheme is not None:
@@ -376,28 +378,27 @@ def _apply_round(
 def _apply_loyalty(
     db: Session,
     programme: Programme,
-    placed: list[tuple[int, Parsed]],
-    orders: dict[int, Any],
-    found: list[Customer],
-    facts: dict[int, Customer],
+    now_round: list[tuple[int, str]],
+    waiting: list[Parsed],
+    context: tuple[list[Customer], dict[int, Any], dict[int, Customer]],
     *,
     currency: str,
     now: datetime,
 ) -> None:
-    """The round's order events on the points ledger, then the tiers their orders lift, the
-    rewards their codes redeem and their spend unlocks: in the transaction that records the
-    orders, so points, rewards and order never disagree."""
-    seen = [
-        ledger.OrderSeen(orders[p], event.type, found[p].id, found[p].email)  # type: ignore[arg-type]
-        for p, (event, _) in placed
-    ]
-    ledger.apply_orders(db, programme, seen, currency=currency, now=now)
-    lifted = [(item.customer_id, item.email) for item in seen]
-    tiers.review_after_orders(db, programme, lifted, currency=currency, now=now)
-    orders_in = [
-        (item, incoming.order) for item, (_, (_, incoming)) in zip(seen, placed, strict=True)
-    ]
-    order_rewards.after_orders(db, programme, orders_in, facts, currency=currency, now=now)
+    """The round's events on the programme (`loyalty.rounds`), in the transaction that records
+    the orders, so points, rewards and order never disagree."""
+    found, orders, facts = context
+    orders_in, acted = [], []
+    for p, (i, _) in enumerate(now_round):
+        event, incoming = waiting[i]
+        customer_id, email = found[p].id, found[p].email
+        assert customer_id is not None
+        if p in orders:
+            orders_in.append(
+                (ledger.OrderSeen(orders[p], event.type, customer_id, email), incoming.order)
+            )
+        acted.append(ActionSeen(event.id, event.type, event.occurred_at, customer_id, email))
+    rounds.apply_round(db, programme, orders_in, acted, facts, currency=currency, now=now)
 
 
 def _split_round(

@@ -21,7 +21,7 @@ from worker import current_time
 from worker.audience import dates, recommendations, segments
 from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
-from worker.loyalty import codes, fairplay, rewards, sweeps, tiers
+from worker.loyalty import codes, fairplay, rewards, sweeps, sweepstakes, tiers
 from worker.measurement import abc, predictions, rungs
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
@@ -204,6 +204,10 @@ def _loyalty_jobs(
         leases.done(db, LOYALTY_JOB, holder=holder, now=now)
     if leases.take_every(db, REWARD_CODES_JOB, holder=holder, now=now, period=REWARD_CODES_EVERY):
         report.reward_codes = issue_reward_codes(db, now=now, runtime=runtime)
+        # Sweepstakes due are drawn within the minute, each once (its draw row is unique).
+        assert runtime.programme is not None
+        if drawn := sweepstakes.draw_due(db, runtime.programme, now=now):
+            report.loyalty["drawn"] = drawn
         leases.done(db, REWARD_CODES_JOB, holder=holder, now=now)
 
 

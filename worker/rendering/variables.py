@@ -239,13 +239,24 @@ _OWN_DATA = {
     "broadcast.": ("broadcast", "run"),
     "series.": ("series", "day"),
     # worker/loyalty: ledger (points.earned), tiers (tier.changed), codes and rewards
-    "points.earned": ("points", "order_id", "available_at"),
+    "points.earned": ("points", "order_id", "available_at", "action"),
     "points.expiring": ("points", "expires_at"),
     "tier.": ("from", "to", "direction"),
     # worker/measurement/rungs.py (rung.up, rung.down)
     "rung.": ("from", "to", "direction"),
-    "reward.unlocked": ("reward", "title", "kind", "value", "code", "points", "expires_at"),
+    "reward.unlocked": (
+        "reward",
+        "title",
+        "kind",
+        "value",
+        "partner",
+        "code",
+        "points",
+        "expires_at",
+    ),
     "reward.redeemed": ("reward", "code", "order_id"),
+    # worker/loyalty/sweepstakes.py: a winner of the draw
+    "sweepstake.won": ("sweepstake", "title", "prize", "seed"),
 }
 
 

@@ -12,11 +12,11 @@ LOYALTY_WIDGET_ORIGINS. A link we did not sign gets a 404 saying what to do, and
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -29,12 +29,15 @@ from triggers.programme import Programme
 from worker import current_time, hygiene
 from worker.delivery.composing import loyalty_url
 from worker.delivery.tokens import read_loyalty_token
+from worker.loyalty import donations, ledger
 from worker.loyalty.summary import Summary, summary_document, summary_of
 from worker.loyalty.views import programme_in
 from worker.privacy.holdings import find_customer
 from worker.rendering.formatting import babel_locale
 from worker.settings import Settings
 from worker.web.deps import db_session, read_body, require_api_token, settings_of
+from worker.web.forms import check_form
+from worker.web.loyalty_causes import FORM_PURPOSE, causes_section, form_user
 from worker.web.loyalty_texts import LoyaltyTexts, language_asked, texts_for
 
 logger = logging.getLogger(__name__)
@@ -85,12 +88,68 @@ def page(request: Request, token: str, db: Session = Depends(db_session)) -> HTM
         db, programme, customer_id, currency=settings.default_currency, now=current_time.now()
     )
     texts = texts_for(customer.locale)
+    causes = causes_section(
+        donations.totals(db, programme),
+        texts,
+        babel_locale(texts.lang),
+        secret=settings.secret_key(),
+        customer_id=customer_id,
+        action=f"/l/{token}/donate",
+        now=current_time.now(),
+    )
     html = _PAGE.format(
         lang=texts.lang,
         title=escape(texts.title.format(shop=settings.shop_name)),
-        body=_body(summary, texts, settings.shop_name, programme.tiers_by),
+        body=_body(summary, texts, settings.shop_name, programme.tiers_by) + causes,
     )
     return HTMLResponse(html, headers=_PRIVATE)
+
+
+@router.post("/l/{token}/donate", response_class=HTMLResponse)
+def donate(
+    request: Request,
+    token: str,
+    cause: Annotated[str, Form(max_length=64)],
+    points: Annotated[int, Form(ge=1, le=donations.MAX_DONATION)],
+    form: Annotated[str, Form(alias="token", max_length=64)] = "",  # missing: 403 as forged
+    db: Session = Depends(db_session),  # noqa: B008
+) -> HTMLResponse:
+    """Gives points to a cause from the page's form: once per form sent (a double click or a
+    reload gives once), only with the form's token and from the page's own origin."""
+    settings = settings_of(request)
+    customer_id = read_loyalty_token(settings.secret_key(), token)
+    customer = db.get(Customer, customer_id) if customer_id is not None else None
+    programme = _programme(settings)
+    if customer is None or customer_id is None or programme is None:
+        return _refused(request, "invalid" if programme else "no_programme", 404)
+    now = current_time.now()
+    secret = settings.secret_key()
+    check_form(request, secret, form_user(customer_id), form, now, purpose=FORM_PURPOSE)
+    texts = texts_for(customer.locale)
+    key = f"page:{customer_id}:{form}:{cause}:{points}"
+    try:
+        donations.donate(
+            db, programme, customer_id=customer_id, cause=cause, points=points, key=key, now=now
+        )
+    except donations.DonationRefused as exc:
+        db.rollback()
+        if programme.named_cause(cause) is None:  # an old or forged form: no customer's words
+            raise HTTPException(422, str(exc)) from exc
+        have = ledger.statement_of(db, customer_id, entries=False).member
+        message = texts.too_few.format(points=have.points if have else 0)
+        return _answer(texts, settings.shop_name, message, token, 422)
+    db.commit()
+    title = programme.named_cause(cause).title  # type: ignore[union-attr]
+    message = texts.thanks.format(points=points, cause=title)
+    return _answer(texts, settings.shop_name, message, token, 200)
+
+
+def _answer(texts: LoyaltyTexts, shop: str, message: str, token: str, status: int) -> HTMLResponse:
+    body = Markup("<p id='answer'>{}</p><p><a href='/l/{}'>{}</a></p>").format(
+        message, token, texts.title.format(shop=shop)
+    )
+    title = escape(texts.title.format(shop=shop))
+    return HTMLResponse(_PAGE.format(lang=texts.lang, title=title, body=body), status, _PRIVATE)
 
 
 def _body(summary: Summary, texts: LoyaltyTexts, shop: str, tiers_by: str) -> Markup:
@@ -189,9 +248,15 @@ def _change(points: int, pending: int, locale: Any) -> str:
     return " ".join(shown) or "0"
 
 
-def _document(settings: Settings, summary: Summary) -> dict[str, Any]:
+def _document(
+    settings: Settings, summary: Summary, causes: list[tuple[str, str, int, int]]
+) -> dict[str, Any]:
     return {
         **summary_document(summary),
+        "causes": [
+            {"name": name, "title": title, "points": points, "donors": donors}
+            for name, title, points, donors in causes
+        ],
         "page_url": loyalty_url(settings, summary.customer_id),
         "widget_url": f"{loyalty_url(settings, summary.customer_id)}/widget.json",
     }
@@ -223,7 +288,8 @@ def widget(request: Request, token: str, db: Session = Depends(db_session)) -> J
     summary = summary_of(
         db, programme, customer_id, currency=settings.default_currency, now=current_time.now()
     )
-    return JSONResponse(_document(settings, summary), headers=headers)
+    causes = donations.totals(db, programme)
+    return JSONResponse(_document(settings, summary, causes), headers=headers)
 
 
 class StatementAsked(BaseModel):
@@ -270,4 +336,5 @@ def _statement(
         summary = summary_of(
             db, programme, customer.id, currency=settings.default_currency, now=now
         )
-    return _document(settings, summary)
+        causes = donations.totals(db, programme)
+    return _document(settings, summary, causes)

@@ -29,6 +29,12 @@ class LoyaltyTexts:
     # The shipped programmes' tier names, as the shipped templates say them; another name is
     # shown as the programme file writes it.
     tiers: dict[str, str]
+    # Giving points to a cause (`[[cause]]`).
+    causes: str
+    give: str  # the button
+    given_so_far: str  # {points}
+    thanks: str  # {points} {cause}
+    too_few: str  # {points}: what they have
 
 
 _TEXTS = {
@@ -39,10 +45,13 @@ _TEXTS = {
         "You are in our highest tier.", "Your rewards", "No reward to use yet.", "Code",
         "valid until {date}", "Points history", "No points yet.", "Date", "Points",
         {"earn": "Order", "approve": "Confirmed", "clawback": "Refund", "adjust": "Correction",
-         "expire": "Expired", "spend": "Reward"},
+         "expire": "Expired", "spend": "Reward", "action": "Thank you",
+         "donate": "Given"},
         "This link is not valid. Open the newest email from {shop} and follow its link again.",
         "{shop} runs no loyalty programme at the moment.",
         {"member": "Member", "silver": "Silver", "gold": "Gold"},
+        "Give your points", "Give", "{points} points given so far",
+        "Thank you: {points} points given to {cause}.", "You have {points} points to give.",
     ),
     "de": LoyaltyTexts(
         "de", "Ihre Punkte bei {shop}", "Punkte zum Einlösen",
@@ -51,11 +60,14 @@ _TEXTS = {
         "Sie sind in unserer höchsten Stufe.", "Ihre Prämien", "Noch keine Prämie einzulösen.",
         "Code", "gültig bis {date}", "Punkteverlauf", "Noch keine Punkte.", "Datum", "Punkte",
         {"earn": "Bestellung", "approve": "Bestätigt", "clawback": "Erstattung",
-         "adjust": "Korrektur", "expire": "Verfallen", "spend": "Prämie"},
+         "adjust": "Korrektur", "expire": "Verfallen", "spend": "Prämie", "action": "Danke",
+         "donate": "Gespendet"},
         "Dieser Link ist nicht gültig. Öffnen Sie die neueste E-Mail von {shop} und folgen Sie"
         " dem Link dort.",
         "{shop} bietet derzeit kein Treueprogramm an.",
         {"member": "Mitglied", "silver": "Silber", "gold": "Gold"},
+        "Punkte spenden", "Spenden", "{points} Punkte bisher gespendet",
+        "Danke: {points} Punkte für {cause} gespendet.", "Sie haben {points} Punkte zum Spenden.",
     ),
     "es": LoyaltyTexts(
         "es", "Tus puntos en {shop}", "Puntos para canjear",
@@ -65,10 +77,13 @@ _TEXTS = {
         "Código", "válido hasta el {date}", "Historial de puntos", "Aún no tienes puntos.",
         "Fecha", "Puntos",
         {"earn": "Pedido", "approve": "Confirmados", "clawback": "Reembolso",
-         "adjust": "Corrección", "expire": "Caducados", "spend": "Recompensa"},
+         "adjust": "Corrección", "expire": "Caducados", "spend": "Recompensa",
+         "action": "Gracias", "donate": "Donados"},
         "Este enlace no es válido. Abre el correo más reciente de {shop} y sigue su enlace.",
         "{shop} no tiene ahora un programa de fidelidad.",
         {"member": "Miembro", "silver": "Plata", "gold": "Oro"},
+        "Dona tus puntos", "Donar", "{points} puntos donados hasta ahora",
+        "Gracias: {points} puntos donados a {cause}.", "Tienes {points} puntos para donar.",
     ),
     "ru": LoyaltyTexts(
         "ru", "Ваши баллы в {shop}", "Баллы к списанию",
@@ -77,11 +92,14 @@ _TEXTS = {
         "У вас наш самый высокий уровень.", "Ваши награды", "Пока нет наград.", "Код",
         "действует до {date}", "История баллов", "Баллов пока нет.", "Дата", "Баллы",
         {"earn": "Заказ", "approve": "Подтверждено", "clawback": "Возврат",
-         "adjust": "Корректировка", "expire": "Сгорели", "spend": "Награда"},
+         "adjust": "Корректировка", "expire": "Сгорели", "spend": "Награда",
+         "action": "Спасибо", "donate": "Пожертвовано"},
         "Эта ссылка недействительна. Откройте последнее письмо от {shop} и перейдите по ссылке"
         " из него.",
         "Сейчас у {shop} нет программы лояльности.",
         {"member": "Участник", "silver": "Серебро", "gold": "Золото"},
+        "Пожертвовать баллы", "Пожертвовать", "Всего пожертвовано баллов: {points}",
+        "Спасибо: {points} баллов пожертвовано на «{cause}».", "У вас {points} баллов.",
     ),
     "zh": LoyaltyTexts(
         "zh", "您在{shop}的积分", "可用积分", "积分待确认：退货期过后即归您所有", "您的等级",
@@ -89,10 +107,12 @@ _TEXTS = {
         "您已是我们的最高等级。", "您的奖励", "暂无可用奖励。", "优惠码", "有效期至{date}",
         "积分记录", "暂无积分。", "日期", "积分",
         {"earn": "订单", "approve": "已确认", "clawback": "退款", "adjust": "调整",
-         "expire": "已过期", "spend": "奖励"},
+         "expire": "已过期", "spend": "奖励", "action": "感谢", "donate": "已捐赠"},
         "此链接无效。请打开{shop}最新的邮件，再次点击其中的链接。",
         "{shop}目前没有会员积分计划。",
         {"member": "会员", "silver": "银卡", "gold": "金卡"},
+        "捐赠积分", "捐赠", "已累计捐赠{points}积分", "感谢您：已向{cause}捐赠{points}积分。",
+        "您有{points}积分可捐赠。",
     ),
 }  # fmt: skip
 

@@ -1,0 +1,46 @@
+"""What one round of applied events does to the programme, in the transaction that records
+them: the order events on the ledger, the tiers their orders lift, the rewards their codes
+redeem and their spend unlocks; the other events' action points and sweepstake entries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from models import Customer
+from triggers.programme import Programme
+from worker.loyalty import actions, ledger, order_rewards, sweepstakes, tiers
+from worker.loyalty.actions import ActionSeen
+
+
+def apply_round(
+    db: Session,
+    programme: Programme,
+    orders_in: Sequence[tuple[ledger.OrderSeen, Any]],
+    acted: Sequence[ActionSeen],
+    facts: dict[int, Customer],
+    *,
+    currency: str,
+    now: datetime,
+) -> None:
+    """`orders_in`: each order event as recorded, with the order it carried. Every member the
+    round touches is locked first, in customer order, the one lock order every worker uses."""
+    seen = [item for item, _ in orders_in]
+    wanted = actions.seen_in(programme, acted)
+    for customer_id in sorted(
+        {item.customer_id for item in seen} | {a.customer_id for a in wanted}
+    ):
+        ledger.lock_member(db, customer_id)
+    if seen:
+        ledger.apply_orders(db, programme, seen, currency=currency, now=now)
+        lifted = [(item.customer_id, item.email) for item in seen]
+        tiers.review_after_orders(db, programme, lifted, currency=currency, now=now)
+        order_rewards.after_orders(
+            db, programme, list(orders_in), facts, currency=currency, now=now
+        )
+    if wanted:
+        actions.earn_for_actions(db, programme, wanted, now=now)
+        sweepstakes.enter(db, programme, wanted, now=now)

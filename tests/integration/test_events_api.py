@@ -1,4 +1,5 @@
-"""`POST /events` and `GET /healthz` as a client sees them, on SQLite and PostgreSQL."""
+"""`POST /events`, `GET /healthz` and `GET /readyz` as a client sees them, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -167,10 +168,14 @@ def test_the_same_event_posted_twice_is_one_row(client: TestClient, db: Session)
     assert stored_ids(db) == ["ord-7-placed"]
 
 
-def test_healthz_answers_ok_when_the_database_is_reachable(client: TestClient) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "in-process"}
+def test_healthz_says_alive_and_readyz_that_the_database_and_broker_answer(
+    client: TestClient,
+) -> None:
+    alive = client.get("/healthz")
+    assert (alive.status_code, alive.json()) == (200, {"status": "alive"})
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "database": "ok", "broker": "in-process"}
 
 
 def with_field(event: dict[str, Any], path: str, value: Any) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""`GET /healthz`: the web process is up; which of its dependencies answer, and which are away."""
+"""`GET /healthz`: the web process is alive (a liveness probe: nothing else is asked, so a
+database outage does not get a web restarted that would still spool webhooks). `GET /readyz`:
+the database and the broker answer (a readiness probe), with each one's state."""
 
 from __future__ import annotations
 
@@ -17,16 +19,23 @@ router = APIRouter()
 
 
 @router.get("/healthz")
-async def healthz(request: Request) -> JSONResponse:
-    """200 when the database answers (`status` "degraded" while the broker is away: webhooks and
-    events are still stored, the relay sends them later); 503 with Retry-After when the database
-    is away or hung (webhooks are still answered, from the spool). Each probe is bounded."""
+async def healthz() -> JSONResponse:
+    """200 while the process can answer at all."""
+    return JSONResponse({"status": "alive"})
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """200 when the database and the broker answer; 503 with Retry-After when either is away
+    or hung, naming which (`status` "degraded" while only the broker is: webhooks and events
+    are still stored, the relay sends them later; "unavailable" while the database is:
+    webhooks are still answered, from the spool). Each probe is bounded."""
     database = await _database(settings_of(request).database_url, outages.database(request))
     queue = await _broker()
-    status = "ok" if database == "ok" and queue in ("ok", "in-process") else "degraded"
-    body = {"status": status if database == "ok" else "unavailable", "database": database}
-    body["broker"] = queue
-    if database != "ok":
+    ready = database == "ok" and queue in ("ok", "in-process")
+    status = "ok" if ready else ("degraded" if database == "ok" else "unavailable")
+    body = {"status": status, "database": database, "broker": queue}
+    if not ready:
         headers = {"Retry-After": str(outages.RETRY_AFTER_S)}
         return JSONResponse(body, status_code=503, headers=headers)
     return JSONResponse(body)

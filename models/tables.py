@@ -18,6 +18,7 @@ from models.inbox import InboxItem, PrivacyRecord
 from models.leases import Lease
 from models.loyalty import LoyaltyEntry, LoyaltyMember
 from models.measurement import Attribution, ClvFit, LadderMove
+from models.memberships import LoyaltyMembership
 from models.orders import Order, OrderLine, OrderRefund
 from models.recommendations import ProductRecommendation
 from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward
@@ -48,6 +49,7 @@ LOYALTY_MEMBERS = table_of(LoyaltyMember)
 LOYALTY_REWARDS = table_of(LoyaltyReward)
 LOYALTY_CODES = table_of(LoyaltyCode)
 LOYALTY_FINGERPRINTS = table_of(LoyaltyFingerprint)
+LOYALTY_MEMBERSHIPS = table_of(LoyaltyMembership)
 ATTRIBUTIONS = table_of(Attribution)
 CLV_FITS = table_of(ClvFit)
 LADDER_MOVES = table_of(LadderMove)

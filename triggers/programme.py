@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from triggers.membership import Membership, membership_problem
 from triggers.rewards import MAX_REWARDS, Reward, rewards_problem
 from triggers.schema import SLUG, Duration
 
@@ -62,6 +63,7 @@ class Programme(_Strict):
     expiry: Expiry = Expiry()
     tier: tuple[Tier, ...] = Field(default=(), max_length=MAX_TIERS)
     reward: tuple[Reward, ...] = Field(default=(), max_length=MAX_REWARDS)
+    membership: Membership | None = None  # a paid membership (triggers/membership.py)
 
     @model_validator(mode="after")
     def _tiers_in_order(self) -> Programme:
@@ -76,6 +78,8 @@ class Programme(_Strict):
         if self.expiry.warn_before >= self.expiry.after_inactivity:
             raise ValueError("expiry.warn_before must be shorter than expiry.after_inactivity")
         if (problem := rewards_problem(self.reward)) is not None:
+            raise ValueError(problem)
+        if (problem := membership_problem(self.membership, self.reward)) is not None:
             raise ValueError(problem)
         return self
 
@@ -153,6 +157,7 @@ _TABLES: dict[str, type[BaseModel]] = {
     "expiry": Expiry,
     "tier": Tier,
     "reward": Reward,
+    "membership": Membership,
 }
 
 
@@ -194,6 +199,8 @@ def _whole_programme_line(text: str, message: str) -> int | None:
     (a name used twice), the first tier otherwise (tiers out of order)."""
     if message.startswith(("reward names", "one reward per")):
         return line_of_field(text, ("reward", 0)) or 1
+    if message.startswith(("membership.", "reward ")):  # the dividend's share or its reward
+        return line_of_field(text, ("membership", "dividend_share")) or 1
     return line_of_field(text, ("tier", 0)) or 1
 
 

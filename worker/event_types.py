@@ -32,7 +32,15 @@ INCOMING = frozenset(
 # never accepted from outside.
 SEGMENT_EVENTS = frozenset({"segment.entered", "segment.exited"})
 LOYALTY_EVENTS = frozenset(
-    {"points.earned", "points.expiring", "tier.changed", "reward.unlocked", "reward.redeemed"}
+    {
+        "points.earned",
+        "points.expiring",
+        "tier.changed",
+        "reward.unlocked",
+        "reward.redeemed",
+        "membership.renewal_due",  # the clock's membership sweeps (loyalty/membership_sweeps.py)
+        "membership.lapsed",
+    }
 )
 # A customer moved between the ladder's rungs (`measurement/rungs.py`), on an event or daily.
 RUNG_EVENTS = frozenset({"rung.up", "rung.down"})

@@ -27,6 +27,28 @@ def announce(
     now: datetime,
 ) -> bool:
     """Stores one event `<event_type>:<key>` for the customer. False if it was stored before."""
+    row = notice(
+        event_type=event_type, key=key, customer_id=customer_id, email=email, data=data, now=now
+    )
+    return bool(insert_ignoring_duplicates(db, EVENTS, [row], EVENTS.c.id))
+
+
+def announce_many(db: Session, rows: list[dict[str, Any]]) -> int:
+    """Stores the events `rows` (each made by `notice`) in one statement; returns how many
+    were new."""
+    return len(insert_ignoring_duplicates(db, EVENTS, rows, EVENTS.c.id))
+
+
+def notice(
+    *,
+    event_type: str,
+    key: str,
+    customer_id: int,
+    email: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """The event row `<event_type>:<key>` for the customer, for `announce_many`."""
     event_id = f"{event_type}:{key}"
     payload = {
         "source": SOURCE,
@@ -36,7 +58,7 @@ def announce(
         "customer": {"email": email},
         "data": data,
     }
-    row = {
+    return {
         "source": SOURCE,
         "source_event_id": event_id,
         "type": event_type,
@@ -47,4 +69,3 @@ def announce(
         "status": EventStatus.PENDING.value,
         "attempts": 0,
     }
-    return bool(insert_ignoring_duplicates(db, EVENTS, [row], EVENTS.c.id))

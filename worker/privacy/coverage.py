@@ -137,6 +137,11 @@ COVERAGE: dict[str, dict[str, str]] = {
         "source": "kept: a platform name",
     },
     "loyalty_fingerprints": {"kind": "row deleted", "digest": "row deleted"},
+    "loyalty_memberships": {
+        "subscription_id": "cleared: the Stripe subscription names the person there",
+        "plan": "kept: a price id",
+        "status": "kept: a state",
+    },
     "leases": {"name": "kept: a job name", "holder": "kept: a process id"},
     "sending_pauses": {"provider": "kept", "reason": "kept: the provider's refusal"},
 }

@@ -104,7 +104,7 @@ def _text(value: Any) -> str | None:
 def merged(old: Mapping[str, Any] | None, seen: Seen) -> dict[str, Any]:
     """The row after `seen`: its status (and plan, renewal) if it is at least as new as the
     status's event, or brings a later period to a lapsed row; the later period of the two;
-    the earliest start."""
+    the earliest start; a plan or subscription the row did not know yet."""
     row = dict(old) if old is not None else {"status_at": seen.at, "renews": True}
     advanced = seen.period_end is not None and (
         row.get("period_end") is None or seen.period_end > row["period_end"]
@@ -116,10 +116,10 @@ def merged(old: Mapping[str, Any] | None, seen: Seen) -> dict[str, Any]:
     if newer and seen.status is not None:
         row["status"], row["status_at"] = seen.status.value, max(seen.at, row["status_at"])
         row["ended_at"] = seen.ended_at  # None again for a member who came back
-    if newer:
-        for name in ("subscription_id", "plan", "renews"):
-            if getattr(seen, name) is not None:
-                row[name] = getattr(seen, name)
+    for name in ("subscription_id", "plan", "renews"):
+        # An older event still fills in what the newer ones did not say (an invoice no plan).
+        if getattr(seen, name) is not None and (newer or row.get(name) is None):
+            row[name] = getattr(seen, name)
     row.setdefault("status", (seen.status or MembershipStatus.PAST_DUE).value)
     starts = [t for t in (row.get("started_at"), seen.started_at, seen.at) if t is not None]
     row["started_at"] = min(starts)

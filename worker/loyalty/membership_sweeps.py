@@ -104,11 +104,8 @@ def lapse(db: Session, membership: Membership, *, now: datetime) -> int:
         .returning(S.customer_id, S.plan, S.period_end)
     ).all()
     ids = [row.customer_id for row in lapsed]
-    emails = dict(
-        db.execute(select(CUSTOMERS.c.id, CUSTOMERS.c.email).where(CUSTOMERS.c.id.in_(ids)))
-        .tuples()
-        .all()
-    )
+    found = db.execute(select(CUSTOMERS.c.id, CUSTOMERS.c.email).where(CUSTOMERS.c.id.in_(ids)))
+    emails = {customer_id: email for customer_id, email in found}
     events = [
         notices.notice(
             event_type="membership.lapsed",

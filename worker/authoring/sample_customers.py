@@ -88,6 +88,10 @@ def sample_context(
                 "title": "5 euros off",
                 "code": SAMPLE_CODE,
                 "expires_at": (now + timedelta(days=90)).isoformat(),
+                # What a paid membership's sweeps carry (membership.renewal_due, .lapsed).
+                "plan": "price_yearly",
+                "period_end": (now + timedelta(days=7)).isoformat(),
+                "renews": True,
                 # What a survey's answer and comment carry (survey.answered, .commented).
                 "kind": "nps",
                 "score": 4,
@@ -168,6 +172,15 @@ def sample_context(
                     "expires_at": now + timedelta(days=90),
                 }
             ],
+            "membership": {
+                "plan": "price_yearly",
+                "status": "active",
+                "active": True,
+                "active_until": now + timedelta(days=7),
+                "renews": True,
+                "multiplier": Decimal(2),
+                "free_shipping": True,
+            },
         },
         "now": now,
         "unsubscribe_url": f"{settings.public_url.rstrip('/')}/u/{token}",

@@ -18,6 +18,7 @@ from models.types import minor_digits
 from triggers.programme import Programme, load_programme
 from triggers.rewards import Reward
 from worker.loyalty import tiers
+from worker.loyalty import membership
 from worker.loyalty.membership import membership_view
 from worker.loyalty.ledger import statement_of
 
@@ -36,6 +37,8 @@ NAMES = (
     "rewards",
     "membership",  # a paid membership: None, or the names of worker/loyalty/membership.py
 )
+# `loyalty.membership`: a paid membership's plan, status, period and benefits.
+MEMBERSHIP_NAMES = membership.NAMES
 # Each of `loyalty.rewards`: an unlocked reward with its code, soonest to expire first.
 REWARD_NAMES = ("name", "title", "kind", "value", "product", "code", "expires_at")
 

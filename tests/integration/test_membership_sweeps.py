@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from models.tables import EVENTS, LOYALTY_MEMBERSHIPS, LOYALTY_REWARDS
+from tests.integration.test_emails import message, send
 from tests.support.factories import order_event
 from triggers.programme import load_programme
 from worker.canonical import CanonicalEvent
@@ -155,3 +156,20 @@ def test_the_clock_runs_the_membership_sweeps_with_the_programmes_daily_work(
     assert (done["renewal_due"], done["lapsed"], done["dividends"]) == (1, 0, 0)
     done = clock.sweep_loyalty(db, now=T0 + YEAR + 8 * DAY, runtime=runtime)
     assert (done["renewal_due"], done["lapsed"]) == (0, 1)
+
+
+def test_the_renewal_due_sends_the_spanish_member_their_renewal_with_date_and_benefits(
+    db: Session, runtime: Runtime
+) -> None:
+    paid(db, runtime, event_id="p1", start=T0, end=T0 + YEAR)
+    warned_at = T0 + YEAR - 7 * DAY
+    assert membership_sweeps.announce_renewals(db, MEMBERSHIP, now=warned_at) == 1
+    waiting = select(EVENTS.c.id).where(EVENTS.c.source == "ladder", EVENTS.c.status == "pending")
+    scheduler = Scheduler(runtime.triggers, runtime.settings, programme=PROGRAMME)
+    process_many(db, list(db.execute(waiting).scalars()), now=warned_at, scheduler=scheduler)
+
+    delivery = send(db, runtime, "membership-renewal")
+    parsed, text, _ = message(runtime, delivery)
+    assert parsed["Subject"] == "Tu membresía se renueva pronto, Ana"
+    assert "Tu membresía se renueva el 10 de enero de 2027 con la tarjeta" in text
+    assert "cada pedido te da 2 veces los puntos y el envío es gratis" in text

@@ -115,9 +115,7 @@ def test_signed_subscription_events_set_the_membership_and_an_older_one_moves_no
 
     # A year on, the renewal is paid; then an update from before it arrives late, past_due.
     post(client, invoice_paid("e3", start=P1, end=P2), created=P1 + 5)
-    late = subscription(
-        "customer.subscription.updated", "e4", start=P0, end=P1, status="past_due"
-    )
+    late = subscription("customer.subscription.updated", "e4", start=P0, end=P1, status="past_due")
     post(client, late, created=P1 - 3600)
     post(client, invoice_paid("e3", start=P1, end=P2), created=P1 + 5)  # told twice
     drain(stub_broker)

@@ -60,14 +60,13 @@ def test_the_page_widget_and_statement_show_the_plan_its_end_and_the_benefits(
 
     shown = CliRunner().invoke(cli, ["loyalty", "statement", "ana@example.com"])
     assert shown.exit_code == 0, shown.output
-    assert (
-        "member (price_year) renews 2027-05-04 10:00: earns 2x, free shipping"
-        in " ".join(shown.output.split())
+    assert "member (price_year) renews 2027-05-04 10:00: earns 2x, free shipping" in " ".join(
+        shown.output.split()
     )
 
     # Unpaid past the grace: the page says it ended, the statement that it lapsed.
     later = T0 + YEAR + timedelta(days=8)
-    assert PROGRAMME.membership is not None
+    assert PROGRAMME is not None and PROGRAMME.membership is not None
     assert membership_sweeps.lapse(db, PROGRAMME.membership, now=later) == 1
     db.commit()
     current_time.freeze(later)

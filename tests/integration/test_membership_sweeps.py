@@ -44,9 +44,7 @@ def handle(db: Session, runtime: Runtime, event: CanonicalEvent, *, at: datetime
     process_many(db, store_events(db, [event], now=at).stored, now=at, scheduler=scheduler)
 
 
-def paid(
-    db: Session, runtime: Runtime, *, event_id: str, start: datetime, end: datetime
-) -> None:
+def paid(db: Session, runtime: Runtime, *, event_id: str, start: datetime, end: datetime) -> None:
     """Ana's membership paid for the period from `start` to `end` (told at `start`)."""
     event = CanonicalEvent.model_validate(
         {

@@ -55,9 +55,7 @@ def test_a_misspelt_membership_field_is_refused_at_its_line_with_the_field_meant
 
 
 def test_a_renewal_warning_of_nothing_is_refused_at_its_line(tmp_path: Path) -> None:
-    message, line, path = refused(
-        tmp_path, 'renew_warn_before = "7d"', 'renew_warn_before = "0"'
-    )
+    message, line, path = refused(tmp_path, 'renew_warn_before = "7d"', 'renew_warn_before = "0"')
     assert message == (
         f"{path}:{line}: membership.renew_warn_before: must be longer than 0 (a renewal is"
         " announced ahead of it)"

@@ -101,11 +101,11 @@ def _text(value: Any) -> str | None:
     return str(value)[:255] if isinstance(value, str) and value else None
 
 
-def merged(old: Mapping[str, Any] | None, seen: Seen) -> dict[str, Any]:
+def merged(old: Mapping[Any, Any] | None, seen: Seen) -> dict[str, Any]:
     """The row after `seen`: its status (and plan, renewal) if it is at least as new as the
     status's event, or brings a later period to a lapsed row; the later period of the two;
     the earliest start; a plan or subscription the row did not know yet."""
-    row = dict(old) if old is not None else {"status_at": seen.at, "renews": True}
+    row: dict[str, Any] = dict(old) if old is not None else {"status_at": seen.at, "renews": True}
     advanced = seen.period_end is not None and (
         row.get("period_end") is None or seen.period_end > row["period_end"]
     )
@@ -145,9 +145,7 @@ def apply_events(db: Session, seen: Iterable[tuple[int, Seen]]) -> None:
             row = merged(old, item)
             row.pop("customer_id", None)
         db.execute(
-            update(LOYALTY_MEMBERSHIPS)
-            .where(S.customer_id == customer_id)
-            .values(**_columns(row))
+            update(LOYALTY_MEMBERSHIPS).where(S.customer_id == customer_id).values(**_columns(row))
         )
 
 
@@ -197,7 +195,9 @@ def membership_of(db: Session, customer_id: int) -> Any:
     return db.execute(select(LOYALTY_MEMBERSHIPS).where(S.customer_id == customer_id)).first()
 
 
-def earn_multiplier(db: Session, programme: Programme, customer_id: int, *, at: datetime) -> Decimal:
+def earn_multiplier(
+    db: Session, programme: Programme, customer_id: int, *, at: datetime
+) -> Decimal:
     """The membership's earn multiplier for an order at `at` (1 for a non-member)."""
     membership = programme.membership
     if membership is None or membership.multiplier == 1:

@@ -105,7 +105,7 @@ def lapse(db: Session, membership: Membership, *, now: datetime) -> int:
     ).all()
     ids = [row.customer_id for row in lapsed]
     found = db.execute(select(CUSTOMERS.c.id, CUSTOMERS.c.email).where(CUSTOMERS.c.id.in_(ids)))
-    emails = {customer_id: email for customer_id, email in found}
+    emails = {row.id: row.email for row in found}
     events = [
         notices.notice(
             event_type="membership.lapsed",

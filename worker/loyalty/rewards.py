@@ -45,8 +45,9 @@ def record(
     value_minor: int | None = None,
 ) -> int | None:
     """Records one reward for the customer, unlocked, or refused with the reason; returns its
-    id, None if `cause` was decided before. `value_minor`: its own amount (a dividend). A points reward spends its points in the same
-    transaction (`reward:<id>`), so the balance stays the ledger's sum."""
+    id, None if `cause` was decided before. A points reward spends its points in the same
+    transaction (`reward:<id>`), so the balance stays the ledger's sum. `value_minor`: the
+    reward's own amount (a dividend's), in minor units."""
     cost = 0 if refused else (reward.points or 0)
     row: dict[str, object] = {
         "customer_id": customer_id,

@@ -17,10 +17,9 @@ from models.tables import LOYALTY_REWARDS
 from models.types import minor_digits
 from triggers.programme import Programme, load_programme
 from triggers.rewards import Reward
-from worker.loyalty import tiers
-from worker.loyalty import membership
-from worker.loyalty.membership import membership_view
+from worker.loyalty import membership, tiers
 from worker.loyalty.ledger import statement_of
+from worker.loyalty.membership import membership_view
 
 R = LOYALTY_REWARDS.c
 

@@ -1,6 +1,8 @@
 """The words of a paid membership on the customer's loyalty page, in each language the shop
 writes in: `{date}` the paid period's end, `{n}` the member's earn multiplier."""
 
+# ruff: noqa: RUF001  (Russian and Chinese copy is the point of this module)
+
 from __future__ import annotations
 
 from dataclasses import dataclass

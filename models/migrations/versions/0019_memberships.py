@@ -25,9 +25,7 @@ Text = sqlmodel.sql.sqltypes.AutoString
 def upgrade() -> None:
     op.create_table(
         "loyalty_memberships",
-        sa.Column(
-            "customer_id", sa.Integer(), sa.ForeignKey("customers.id"), primary_key=True
-        ),
+        sa.Column("customer_id", sa.Integer(), sa.ForeignKey("customers.id"), primary_key=True),
         sa.Column("subscription_id", Text(length=255), nullable=True),
         sa.Column("plan", Text(length=255), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -38,9 +36,7 @@ def upgrade() -> None:
         sa.Column("started_at", UTCDateTime(), nullable=False),
         sa.Column("ended_at", UTCDateTime(), nullable=True),
     )
-    op.create_index(
-        "ix_loyalty_memberships_period_end", "loyalty_memberships", ["period_end"]
-    )
+    op.create_index("ix_loyalty_memberships_period_end", "loyalty_memberships", ["period_end"])
     with op.batch_alter_table("loyalty_rewards", schema=None) as batch_op:
         batch_op.add_column(sa.Column("value_minor", sa.Integer(), nullable=True))
 

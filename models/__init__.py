@@ -9,6 +9,7 @@ from models.inbox import InboxItem, InboxStatus, PrivacyRecord
 from models.leases import Lease
 from models.loyalty import EntryKind, LoyaltyEntry, LoyaltyMember
 from models.measurement import Attribution, ClvFit, LadderMove
+from models.memberships import LoyaltyMembership, MembershipStatus
 from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
 from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward, RewardState
@@ -33,7 +34,9 @@ __all__ = [
     "LoyaltyEntry",
     "LoyaltyFingerprint",
     "LoyaltyMember",
+    "LoyaltyMembership",
     "LoyaltyReward",
+    "MembershipStatus",
     "Order",
     "OrderLine",
     "OrderRefund",

@@ -44,6 +44,9 @@ class LoyaltyReward(SQLModel, table=True):
     # Creating the code through a platform that was away: tried again, never a second code.
     issue_attempts: int = 0
     issue_error: str | None = Field(default=None, max_length=500)
+    # A reward whose amount is its own, not the programme file's `value` (a membership's
+    # dividend: a share of the member's spend), in minor units of the shop's currency.
+    value_minor: int | None = None
 
 
 class LoyaltyCode(SQLModel, table=True):

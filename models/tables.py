@@ -18,6 +18,7 @@ from models.inbox import InboxItem, PrivacyRecord
 from models.leases import Lease
 from models.loyalty import LoyaltyEntry, LoyaltyMember
 from models.measurement import Attribution, ClvFit, LadderMove
+from models.memberships import LoyaltyMembership
 from models.orders import Order, OrderLine, OrderRefund
 from models.recommendations import ProductRecommendation
 from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward
@@ -51,6 +52,7 @@ LOYALTY_CODES = table_of(LoyaltyCode)
 LOYALTY_FINGERPRINTS = table_of(LoyaltyFingerprint)
 SWEEPSTAKE_ENTRIES = table_of(SweepstakeEntry)
 SWEEPSTAKE_DRAWS = table_of(SweepstakeDraw)
+LOYALTY_MEMBERSHIPS = table_of(LoyaltyMembership)
 ATTRIBUTIONS = table_of(Attribution)
 CLV_FITS = table_of(ClvFit)
 LADDER_MOVES = table_of(LadderMove)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from triggers.membership import Membership, membership_problem
 from triggers.programme_actions import (
     MAX_ACTIONS,
     MAX_CAUSES,
@@ -74,6 +75,7 @@ class Programme(_Strict):
     action: tuple[Action, ...] = Field(default=(), max_length=MAX_ACTIONS)
     cause: tuple[Cause, ...] = Field(default=(), max_length=MAX_CAUSES)
     sweepstake: tuple[Sweepstake, ...] = Field(default=(), max_length=MAX_SWEEPSTAKES)
+    membership: Membership | None = None  # a paid membership (triggers/membership.py)
 
     @model_validator(mode="after")
     def _tiers_in_order(self) -> Programme:
@@ -90,6 +92,8 @@ class Programme(_Strict):
         if (problem := rewards_problem(self.reward)) is not None:
             raise ValueError(problem)
         if (problem := extras_problem(self.action, self.cause, self.sweepstake)) is not None:
+            raise ValueError(problem)
+        if (problem := membership_problem(self.membership, self.reward)) is not None:
             raise ValueError(problem)
         return self
 
@@ -179,6 +183,7 @@ _TABLES: dict[str, type[BaseModel]] = {
     "action": Action,
     "cause": Cause,
     "sweepstake": Sweepstake,
+    "membership": Membership,
 }
 
 
@@ -223,6 +228,8 @@ def _whole_programme_line(text: str, message: str) -> int | None:
     for table in ("action", "cause", "sweepstake"):
         if message.startswith((f"one {table} per", f"{table} names")):
             return line_of_field(text, (table, 0)) or 1
+    if message.startswith(("membership.", "reward ")):  # the dividend's share or its reward
+        return line_of_field(text, ("membership", "dividend_share")) or 1
     return line_of_field(text, ("tier", 0)) or 1
 
 

@@ -18,8 +18,9 @@ RewardKind = Literal["amount_off", "percent_off", "free_shipping", "free_product
 # Where a reward's codes come from: a pool imported from the shop's export
 # (`ladder loyalty codes import`), or created one by one through the platform's API.
 CodeSource = Literal["pool", "shopify", "woocommerce"]
-# What unlocks a reward besides points and spend: the date sweep's birthday, a friend's order.
-Occasion = Literal["birthday", "referral"]
+# What unlocks a reward besides points and spend: the date sweep's birthday, a friend's order,
+# a paid member's yearly dividend (its amount their spend's share: `[membership]`).
+Occasion = Literal["birthday", "referral", "dividend"]
 MAX_REWARDS = 20
 MAX_CHECKPOINTS = 10
 
@@ -63,6 +64,8 @@ class Reward(BaseModel):
             )
         if self.kind == "free_shipping" and self.value is not None:
             raise ValueError(f"reward {self.name!r}: free_shipping takes no value")
+        if self.on == "dividend":
+            return self._a_dividend()
         if self.kind not in ("free_shipping", "partner_offer") and self.value is None:
             raise ValueError(f"reward {self.name!r}: {self.kind} needs a value")
         if (self.kind == "partner_offer") != (self.partner is not None):
@@ -80,6 +83,18 @@ class Reward(BaseModel):
             raise ValueError(f"reward {self.name!r}: at_spent must rise, each above the last")
         return self
 
+    def _a_dividend(self) -> Reward:
+        """A dividend is money off, its amount each member's own; `value` is its most, and a
+        pool's codes (each of one amount) cannot pay it."""
+        if self.kind != "amount_off":
+            raise ValueError(f"reward {self.name!r}: a dividend is amount_off")
+        if self.codes == "pool":
+            raise ValueError(
+                f"reward {self.name!r}: a dividend's amount is each member's own, so its codes"
+                ' are created through the platform: codes = "shopify" or "woocommerce"'
+            )
+        return self
+
     @property
     def unlock(self) -> str:
         """Which rule unlocks it: `points`, `every_spent`, `at_spent`, `birthday`, `referral`."""
@@ -94,7 +109,7 @@ def rewards_problem(rewards: tuple[Reward, ...]) -> str | None:
     names = [reward.name for reward in rewards]
     if len(set(names)) != len(names):
         return f"reward names must be unique: {names}"
-    for occasion in ("birthday", "referral"):
+    for occasion in ("birthday", "referral", "dividend"):
         found = [reward.name for reward in rewards if reward.on == occasion]
         if len(found) > 1:
             return f"one reward per occasion: {occasion} has {found}"

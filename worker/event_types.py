@@ -42,6 +42,8 @@ LOYALTY_EVENTS = frozenset(
         "reward.unlocked",
         "reward.redeemed",
         "sweepstake.won",
+        "membership.renewal_due",  # the clock's membership sweeps (loyalty/membership_sweeps.py)
+        "membership.lapsed",
     }
 )
 # A customer moved between the ladder's rungs (`measurement/rungs.py`), on an event or daily.

@@ -49,7 +49,7 @@ def test_a_partner_catalogue_is_imported_as_a_pool_and_its_codes_are_given_for_p
     assert codes.pool_sizes(db) == {"tea-museum": (1, 1)}
     programme = runtime.programme
     assert programme is not None
-    [usable] = views.usable_rewards(db, programme, ana)
+    [usable] = views.usable_rewards(db, programme, ana, currency=runtime.settings.default_currency)
     assert (usable["kind"], usable["partner"], usable["code"]) == (
         "partner_offer",
         "The Tea Museum",

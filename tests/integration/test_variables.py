@@ -41,6 +41,7 @@ DOCUMENTED = {
 LOYALTY_SHAPE = {
     **dict.fromkeys(loyalty_views.NAMES),
     "rewards": [dict.fromkeys(loyalty_views.REWARD_NAMES)],
+    "membership": dict.fromkeys(loyalty_views.MEMBERSHIP_NAMES),
 }
 
 

@@ -61,6 +61,7 @@ def test_the_shipped_templates_pass_for_every_segment_and_language() -> None:
         "thank_you_b",  # its A/B test's subject
         "tier_up",
         "reward_unlocked",
+        "membership_renewal",
         "upsell",
         "win_back",
         "win_back_at_risk",

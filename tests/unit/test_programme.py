@@ -99,7 +99,7 @@ def test_a_programme_chosen_by_a_name_no_file_has_is_refused_naming_those_there(
 
     assert str(raised.value).endswith(
         "LOYALTY_PROGRAMME is 'points', but no programme file has that name"
-        " (they have: money-back, points-and-causes, points-and-tiers)"
+        " (they have: money-back, paid-membership, points-and-causes, points-and-tiers)"
     )
     assert load_programme(PROJECT_ROOT / "triggers", None) is None  # none chosen: none runs
 

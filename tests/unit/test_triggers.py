@@ -82,6 +82,7 @@ def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
         "points-earned",
         "tier-up",
         "reward-unlocked",
+        "membership-renewal",
         "thank-you",
         "nps-survey",
         "second-order",
@@ -106,6 +107,7 @@ def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
     assert triggers["birthday"].on == "date:customer.birthday"
     assert triggers["holiday-card"].on == "date:12-20"
     assert triggers["moved-up"].on == "segment.entered"
+    assert triggers["membership-renewal"].on == "membership.renewal_due"
     assert triggers["bigger-basket"].dedupe == "order.id"
 
 

@@ -94,6 +94,10 @@ def sample_context(
                 "sweepstake": "summer-hamper",
                 "prize": "A hamper of this summer's teas",
                 "seed": "0" * 64,
+                # What a paid membership's sweeps carry (membership.renewal_due, .lapsed).
+                "plan": "price_yearly",
+                "period_end": (now + timedelta(days=7)).isoformat(),
+                "renews": True,
                 # What a survey's answer and comment carry (survey.answered, .commented).
                 "kind": "nps",
                 "score": 4,
@@ -175,6 +179,15 @@ def sample_context(
                     "expires_at": now + timedelta(days=90),
                 }
             ],
+            "membership": {
+                "plan": "price_yearly",
+                "status": "active",
+                "active": True,
+                "active_until": now + timedelta(days=7),
+                "renews": True,
+                "multiplier": Decimal(2),
+                "free_shipping": True,
+            },
         },
         "now": now,
         "unsubscribe_url": f"{settings.public_url.rstrip('/')}/u/{token}",

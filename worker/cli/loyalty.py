@@ -75,6 +75,21 @@ def _summary(customer_id: int, view: dict[str, Any], currency: str) -> str:
     if view["next_tier"] is not None:
         unit = currency if view["tiers_by"] == "spend" else "points"
         line += f"; {view['to_next_tier']} {unit} to {view['next_tier']} ({view['progress']} %)"
+    if view["membership"] is not None:
+        line += "; " + _membership(view["membership"])
+    return line
+
+
+def _membership(membership: dict[str, Any]) -> str:
+    """`member (price_x) renews 2027-01-10 09:00: earns 2x, free shipping`, or its state."""
+    until = membership["active_until"]
+    state = "member" if membership["active"] else f"membership {membership['status']}"
+    line = f"{state} ({membership['plan'] or 'any plan'})"
+    if until is not None:
+        line += f" {'renews' if membership['renews'] else 'until'} {when(until)}"
+    if membership["active"]:
+        shipping = ", free shipping" if membership["free_shipping"] else ""
+        line += f": earns {membership['multiplier']}x{shipping}"
     return line
 
 

@@ -28,6 +28,7 @@ from models.tables import CUSTOMERS, LOYALTY_CODES, LOYALTY_REWARDS
 from triggers.programme import Programme
 from triggers.rewards import Reward
 from worker.loyalty import notices
+from worker.loyalty.views import own_value
 
 R = LOYALTY_REWARDS.c
 K = LOYALTY_CODES.c
@@ -67,19 +68,23 @@ def code_for(secret: bytes, reward_id: int) -> str:
     return CODE_PREFIX + base64.b32encode(mac).decode()[:12]
 
 
-def announce_unlocked(db: Session, programme: Programme, reward_id: int, *, now: datetime) -> bool:
-    """`reward.unlocked` for a reward that has its code, once (`reward.unlocked:<id>`)."""
+def announce_unlocked(
+    db: Session, programme: Programme, reward_id: int, *, now: datetime, currency: str = ""
+) -> bool:
+    """`reward.unlocked` for a reward that has its code, once (`reward.unlocked:<id>`).
+    `currency`: the shop's, for a reward of its own amount (a dividend, never a pool's)."""
     row = db.execute(
         select(LOYALTY_REWARDS, CUSTOMERS.c.email)
         .join(CUSTOMERS, CUSTOMERS.c.id == R.customer_id)
         .where(R.id == reward_id)
     ).one()
     reward = programme.named_reward(row.reward)
+    value = own_value(row, reward, currency=currency) if currency else reward and reward.value
     data = {
         "reward": row.reward,
         "title": reward.title if reward else row.reward,
         "kind": reward.kind if reward else None,
-        "value": str(reward.value) if reward and reward.value is not None else None,
+        "value": None if value is None else str(value),
         "partner": reward.partner if reward else None,
         "code": row.code,
         "points": row.points,
@@ -193,7 +198,7 @@ def issue_through_platforms(
                 _attach(), {"b_id": row.id, "b_code": code_for(secret, row.id)}
             ).rowcount  # type: ignore[attr-defined]
             if attached:  # else another clock attached it first, and announced it
-                announce_unlocked(db, programme, row.id, now=now)
+                announce_unlocked(db, programme, row.id, now=now, currency=currency)
                 issued.created += 1
         else:
             db.execute(
@@ -221,6 +226,8 @@ def _create(
     issuer = issuers.get(row.code_source)
     if issuer is None:
         return f"no {row.code_source} API is configured (see README, loyalty codes)"
+    if row.value_minor is not None:  # a dividend: the code takes off the member's own amount
+        reward = reward.model_copy(update={"value": own_value(row, reward, currency=currency)})
     request = CodeRequest(
         code=code_for(secret, row.id),
         reward=reward,

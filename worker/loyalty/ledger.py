@@ -27,7 +27,7 @@ from models.orders import UNCOUNTED_STATUSES
 from models.tables import LOYALTY_ENTRIES, LOYALTY_MEMBERS
 from models.types import minor_digits
 from triggers.programme import Programme
-from worker.loyalty import notices
+from worker.loyalty import membership, notices
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +188,9 @@ def _earn(
         return
     tier = programme.named_tier(member.tier)
     multiplier = tier.multiplier if tier else Decimal(1)
+    # A paid member's multiplier stacks with the tier's, if the order fell within their period.
+    placed_at = item.order.placed_at
+    multiplier *= membership.earn_multiplier(db, programme, item.customer_id, at=placed_at)
     if item.order.status in UNCOUNTED_STATUSES:
         return
     # On the whole order: a refund told before is taken back next, as one told after would be.

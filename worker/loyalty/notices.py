@@ -27,13 +27,19 @@ def announce(
     now: datetime,
 ) -> bool:
     """Stores one event `<event_type>:<key>` for the customer. False if it was stored before."""
-    event = row(
+    row = notice(
         event_type=event_type, key=key, customer_id=customer_id, email=email, data=data, now=now
     )
-    return bool(insert_ignoring_duplicates(db, EVENTS, [event], EVENTS.c.id))
+    return bool(insert_ignoring_duplicates(db, EVENTS, [row], EVENTS.c.id))
 
 
-def row(
+def announce_many(db: Session, rows: list[dict[str, Any]]) -> int:
+    """Stores the events `rows` (each made by `notice`) in one statement; returns how many
+    were new."""
+    return len(insert_ignoring_duplicates(db, EVENTS, rows, EVENTS.c.id))
+
+
+def notice(
     *,
     event_type: str,
     key: str,
@@ -42,7 +48,7 @@ def row(
     data: dict[str, Any],
     now: datetime,
 ) -> dict[str, Any]:
-    """The `events` row of `<event_type>:<key>`, for a sweep that stores many at once."""
+    """The event row `<event_type>:<key>` for the customer, for `announce_many`."""
     event_id = f"{event_type}:{key}"
     payload = {
         "source": SOURCE,

@@ -42,10 +42,12 @@ def record(
     cause: str,
     now: datetime,
     refused: str | None = None,
+    value_minor: int | None = None,
 ) -> int | None:
     """Records one reward for the customer, unlocked, or refused with the reason; returns its
     id, None if `cause` was decided before. A points reward spends its points in the same
-    transaction (`reward:<id>`), so the balance stays the ledger's sum."""
+    transaction (`reward:<id>`), so the balance stays the ledger's sum. `value_minor`: the
+    reward's own amount (a dividend's), in minor units."""
     cost = 0 if refused else (reward.points or 0)
     row: dict[str, object] = {
         "customer_id": customer_id,
@@ -58,6 +60,7 @@ def record(
         "created_at": now,
         "expires_at": now + reward.expires_after if reward.expires_after and not refused else None,
         "issue_attempts": 0,
+        "value_minor": value_minor,
     }
     inserted = insert_ignoring_duplicates(db, LOYALTY_REWARDS, [row], R.id)
     if not inserted:

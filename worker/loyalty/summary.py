@@ -74,10 +74,22 @@ def summary_document(summary: Summary) -> dict[str, Any]:
             }
             for reward in view["rewards"]
         ],
+        "membership": _membership(view["membership"]),
         "history": [
             {"at": e.at.isoformat(), "kind": e.kind, "points": e.points, "pending": e.pending}
             for e in summary.history
         ],
+    }
+
+
+def _membership(membership: dict[str, Any] | None) -> dict[str, Any] | None:
+    if membership is None:
+        return None
+    until = membership["active_until"]
+    return {
+        **membership,
+        "active_until": until.isoformat() if until else None,
+        "multiplier": _decimal(membership["multiplier"]),
     }
 
 

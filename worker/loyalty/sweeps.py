@@ -143,7 +143,7 @@ def _warn(db: Session, idle: Sequence[Any], programme: Programme, *, now: dateti
         ).scalars()
     )
     fresh = [
-        notices.row(
+        notices.notice(
             event_type="points.expiring",
             key=_stamp(row.customer_id, row.last_order_at),
             customer_id=row.customer_id,

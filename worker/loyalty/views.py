@@ -14,9 +14,12 @@ from sqlmodel import Session
 
 from models import RewardState
 from models.tables import LOYALTY_REWARDS
+from models.types import minor_digits
 from triggers.programme import Programme, load_programme
-from worker.loyalty import tiers
+from triggers.rewards import Reward
+from worker.loyalty import membership, tiers
 from worker.loyalty.ledger import statement_of
+from worker.loyalty.membership import membership_view
 
 R = LOYALTY_REWARDS.c
 
@@ -31,7 +34,10 @@ NAMES = (
     "progress",
     "tiers_by",
     "rewards",
+    "membership",  # a paid membership: None, or the names of worker/loyalty/membership.py
 )
+# `loyalty.membership`: a paid membership's plan, status, period and benefits.
+MEMBERSHIP_NAMES = membership.NAMES
 # Each of `loyalty.rewards`: an unlocked reward with its code, soonest to expire first.
 REWARD_NAMES = ("name", "title", "kind", "value", "product", "partner", "code", "expires_at")
 
@@ -67,15 +73,18 @@ def loyalty_view(
         "to_next_tier": to_next,
         "progress": progress,
         "tiers_by": programme.tiers_by,
-        "rewards": usable_rewards(db, programme, customer_id),
+        "rewards": usable_rewards(db, programme, customer_id, currency=currency),
+        "membership": membership_view(db, programme, customer_id, now=now),
     }
 
 
-def usable_rewards(db: Session, programme: Programme, customer_id: int) -> list[dict[str, Any]]:
+def usable_rewards(
+    db: Session, programme: Programme, customer_id: int, *, currency: str
+) -> list[dict[str, Any]]:
     """The customer's rewards they can use now: unlocked, with a code, soonest to expire first
     (`value`: money in the shop's currency, or a percentage, as the programme file says)."""
     query = (
-        select(R.reward, R.code, R.expires_at)
+        select(R.reward, R.code, R.expires_at, R.value_minor)
         .where(R.customer_id == customer_id, R.state == RewardState.UNLOCKED.value)
         .where(R.code.is_not(None))
         .order_by(R.expires_at, R.id)
@@ -88,7 +97,7 @@ def usable_rewards(db: Session, programme: Programme, customer_id: int) -> list[
                 "name": row.reward,
                 "title": reward.title if reward else row.reward,
                 "kind": reward.kind if reward else None,
-                "value": reward.value if reward else None,
+                "value": own_value(row, reward, currency=currency),
                 "product": reward.product if reward else None,
                 "partner": reward.partner if reward else None,
                 "code": row.code,
@@ -96,3 +105,11 @@ def usable_rewards(db: Session, programme: Programme, customer_id: int) -> list[
             }
         )
     return found
+
+
+def own_value(row: Any, reward: Reward | None, *, currency: str) -> Decimal | None:
+    """A reward's value: its own amount (a dividend's, in minor units on the row), else the
+    programme file's."""
+    if row.value_minor is not None:
+        return Decimal(int(row.value_minor)).scaleb(-minor_digits(currency))
+    return reward.value if reward else None

@@ -147,6 +147,11 @@ COVERAGE: dict[str, dict[str, str]] = {
         "seed": "kept: a digest of the entries' causes",
         "winners": "kept: customer ids and tickets, no person (the draw stays verifiable)",
     },
+    "loyalty_memberships": {
+        "subscription_id": "cleared: the Stripe subscription names the person there",
+        "plan": "kept: a price id",
+        "status": "kept: a state",
+    },
     "leases": {"name": "kept: a job name", "holder": "kept: a process id"},
     "sending_pauses": {"provider": "kept", "reason": "kept: the provider's refusal"},
 }

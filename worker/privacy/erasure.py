@@ -28,6 +28,7 @@ from models import (
     InboxItem,
     LoyaltyEntry,
     LoyaltyFingerprint,
+    LoyaltyMembership,
     ProviderEvent,
     Suppression,
 )
@@ -91,6 +92,13 @@ def forget(
     # Fingerprints are digests, but of their card, browser and address: they go. Those they
     # referred no longer name them.
     db.execute(delete(LoyaltyFingerprint).where(col(LoyaltyFingerprint.customer_id) == customer.id))
+    # Their membership's plan and period stay (the programme's counts); the subscription id
+    # names them at Stripe: it goes.
+    db.execute(
+        update(LoyaltyMembership)
+        .where(col(LoyaltyMembership.customer_id) == customer.id)
+        .values(subscription_id=None)
+    )
     db.execute(
         update(Customer).where(col(Customer.referred_by) == address).values(referred_by=None)
     )

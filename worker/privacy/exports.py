@@ -19,6 +19,7 @@ from worker.privacy.holdings import (
     inbox_mentioning,
     ladder_moves,
     loyalty,
+    membership,
     orders,
     record,
 )
@@ -42,6 +43,7 @@ def export(
         ],
         "orders": orders(db, customer),
         "loyalty": loyalty(db, customer),
+        "membership": membership(db, customer),
         "events": [e.model_dump(mode="json", warnings=False) for e in events_of(db, customer)],
         "deliveries": [d.model_dump(mode="json", warnings=False) for d in deliveries(db, customer)],
         "attributions": [

@@ -23,6 +23,7 @@ from models import (
     LoyaltyEntry,
     LoyaltyFingerprint,
     LoyaltyMember,
+    LoyaltyMembership,
     LoyaltyReward,
     Order,
     OrderLine,
@@ -180,6 +181,12 @@ def loyalty(db: Session, customer: Customer) -> dict[str, Any] | None:
             for row in fingerprints
         ],
     }
+
+
+def membership(db: Session, customer: Customer) -> dict[str, Any] | None:
+    """Their paid membership (plan, status, period, the Stripe subscription); None if none."""
+    row = db.get(LoyaltyMembership, customer.id)
+    return None if row is None else row.model_dump(mode="json", warnings=False)
 
 
 def attributions(db: Session, customer: Customer) -> list[Attribution]:

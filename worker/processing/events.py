@@ -22,7 +22,7 @@ from models.tables import EVENTS
 from triggers.programme import Programme
 from worker.canonical import CanonicalEvent, describe_errors
 from worker.errors import NOT_THE_ROWS_FAULT, PermanentError
-from worker.loyalty import ledger, rounds
+from worker.loyalty import ledger, membership, rounds
 from worker.loyalty.actions import ActionSeen
 from worker.measurement import attribution, rungs
 from worker.measurement.rung_scheme import Scheme as RungScheme
@@ -355,6 +355,15 @@ def _apply_round(
         }
         moved = rungs.place(db, scheme, causes, now=now, currency=batch.money.currency)  # type: ignore[arg-type]
         facts.update(moved)
+    # A paid membership's events set its row before triggers on them read `loyalty`.
+    membership.apply_events(
+        db,
+        [
+            (found[p].id, membership.seen_of(row.type, row.occurred_at, parsed.data))  # type: ignore[misc]
+            for p, (row, parsed) in enumerate(waiting[i] for i, _ in now_round)
+            if row.type in membership.EVENTS
+        ],
+    )
     for position, (i, _) in enumerate(now_round):
         event = waiting[i][0]
         customer = facts.get(found[position].id, found[position])  # type: ignore[arg-type]

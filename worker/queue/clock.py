@@ -21,7 +21,7 @@ from worker import current_time
 from worker.audience import dates, recommendations, segments
 from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
-from worker.loyalty import codes, fairplay, rewards, sweeps, sweepstakes, tiers
+from worker.loyalty import codes, fairplay, membership_sweeps, rewards, sweeps, sweepstakes, tiers
 from worker.measurement import abc, predictions, rungs
 from worker.queue import dispatch, leases, relays
 from worker.runtime import Runtime
@@ -89,7 +89,8 @@ def refresh_rungs(db: Session, *, now: datetime, runtime: Runtime) -> int:
 def sweep_loyalty(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
     """The programme's daily work: points whose return window has passed are approved, idle
     balances warned of or lapsed, then every member's tier reviewed (up, or down after the
-    grace). Reruns change nothing."""
+    grace); paid memberships' renewals announced, lapses and dividends decided. Reruns change
+    nothing."""
     programme = runtime.programme
     assert programme is not None
     approved = sweeps.approve_due(db, now=now)
@@ -98,9 +99,12 @@ def sweep_loyalty(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, 
     for_points = rewards.unlock_all_for_points(db, programme, now=now)
     birthdays, birthdays_refused = fairplay.birthday_rewards(db, programme, day=now.date(), now=now)
     referrals, referrals_refused = fairplay.referral_rewards(db, programme, now=now)
+    currency = runtime.settings.default_currency
+    members = membership_sweeps.sweep(db, programme, currency=currency, now=now)
     pooled = codes.give_pool_codes(db, programme, now=now)  # waiting ones, after an import too
     db.commit()
     return {
+        **members,
         "approved": approved,
         "expiring": warned,
         "expired": expired,

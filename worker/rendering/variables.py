@@ -303,6 +303,7 @@ def context_shape(entry: str, settings: Settings) -> dict[str, Shape]:
         "loyalty": {
             **dict.fromkeys(loyalty_views.NAMES),
             "rewards": [dict.fromkeys(loyalty_views.REWARD_NAMES)],
+            "membership": dict.fromkeys(loyalty_views.MEMBERSHIP_NAMES),
         },
     }
 

@@ -60,6 +60,7 @@ KEPT_FIELDS = (
     "billing_reason",
     "cancel_at_period_end",
     "current_period_end",
+    "start_date",
     "ended_at",
 )
 
@@ -116,9 +117,44 @@ class Stripe:
             "customer": customer,
             "data": {name: obj[name] for name in KEPT_FIELDS if obj.get(name) is not None},
         }
+        event["data"].update(_membership_fields(obj))
         if "currency" in event["data"]:
             event["data"]["currency"] = str(event["data"]["currency"]).upper()
         return Normalised([CanonicalEvent.model_validate(event)])
+
+
+def _membership_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The period, plan and subscription a subscription or an invoice is for, where Stripe's
+    API versions put them: a subscription's on itself (before 2025-03) or on its items, an
+    invoice's on its first line (and its subscription under `parent` since 2025-03)."""
+    found: dict[str, Any] = {}
+    if obj.get("object") == "subscription":
+        item = _first(obj.get("items"))
+        start = obj.get("current_period_start") or item.get("current_period_start")
+        end = obj.get("current_period_end") or item.get("current_period_end")
+        price = item.get("price") or item.get("plan") or {}
+    elif obj.get("object") == "invoice":
+        line = _first(obj.get("lines"))
+        period = line.get("period") or {}
+        start, end = period.get("start"), period.get("end")
+        price = line.get("price") or (line.get("pricing") or {}).get("price_details") or {}
+        parent = (obj.get("parent") or {}).get("subscription_details") or {}
+        if obj.get("subscription") is None and isinstance(parent.get("subscription"), str):
+            found["subscription"] = parent["subscription"]
+    else:
+        return found
+    plan = (price.get("id") or price.get("price")) if isinstance(price, Mapping) else None
+    for name, value in (("period_start", start), ("period_end", end), ("plan", plan)):
+        if value is not None:
+            found[name] = value
+    return found
+
+
+def _first(listed: Any) -> Mapping[str, Any]:
+    """The first object of a Stripe list (`{"object": "list", "data": [...]}`), {} if none."""
+    data = listed.get("data") if isinstance(listed, Mapping) else None
+    first = data[0] if isinstance(data, list) and data else None
+    return first if isinstance(first, Mapping) else {}
 
 
 def _check_account(document: Mapping[str, Any], settings: Settings) -> None:

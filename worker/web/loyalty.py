@@ -39,6 +39,7 @@ from worker.web.deps import db_session, read_body, require_api_token, settings_o
 from worker.web.forms import check_form
 from worker.web.loyalty_causes import FORM_PURPOSE, causes_section, form_user
 from worker.web.loyalty_texts import LoyaltyTexts, language_asked, texts_for
+from worker.web.membership_texts import membership_texts
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -168,6 +169,8 @@ def _body(summary: Summary, texts: LoyaltyTexts, shop: str, tiers_by: str) -> Ma
         )
     if view["tier"] is not None:
         parts.append(_tier(view, texts, locale, summary.currency, tiers_by))
+    if view["membership"] is not None:
+        parts.append(_membership(view["membership"], texts.lang, locale))
     parts.append(_rewards(view["rewards"], texts, locale))
     parts.append(_history(summary, texts, locale))
     return Markup("").join(parts)
@@ -191,6 +194,21 @@ def _tier(view: dict[str, Any], texts: LoyaltyTexts, locale: Any, currency: str,
         "<div id='progress' style='background:#2a7d4f;height:1em;width:{}%'></div></div>"
     ).format(int(view["progress"]))
     return shown + bar + Markup("<p id='to-next'>{}</p>").format(line)
+
+
+def _membership(membership: dict[str, Any], lang: str, locale: Any) -> Markup:
+    """The plan's state (renews on, active until, or lapsed) and, while active, its benefits."""
+    texts = membership_texts(lang)
+    shown = Markup("<h2 style='font-size:1.2em'>{}</h2>").format(texts.heading)
+    if not membership["active"] or membership["active_until"] is None:
+        return shown + Markup("<p id='membership'>{}</p>").format(texts.lapsed)
+    date = format_date(membership["active_until"], "long", locale)
+    state = (texts.renews if membership["renews"] else texts.ends).format(date=date)
+    benefits = [texts.earn.format(n=format_decimal(membership["multiplier"], locale=locale))]
+    if membership["free_shipping"]:
+        benefits.append(texts.free_shipping)
+    items = Markup("").join(Markup("<li>{}</li>").format(item) for item in benefits)
+    return shown + Markup("<p id='membership'>{}</p><ul>{}</ul>").format(state, items)
 
 
 def _rewards(rewards: list[dict[str, Any]], texts: LoyaltyTexts, locale: Any) -> Markup:

@@ -14,7 +14,7 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
 from sqlmodel import Session
 
-from models.tables import LOYALTY_ENTRIES, LOYALTY_MEMBERSHIPS
+from models.tables import EVENTS, LOYALTY_ENTRIES, LOYALTY_MEMBERSHIPS
 from tests.integration.test_stripe import CUSTOMER, T0, checkout_completed
 from tests.support.brokers import drain
 from tests.support.factories import order_event
@@ -130,6 +130,26 @@ def test_signed_subscription_events_set_the_membership_and_an_older_one_moves_no
     drain(stub_broker)
     row = membership(db)
     assert (row.status, row.ended_at, row.period_end) == ("cancelled", at(P2), at(P2))
+
+
+def test_a_one_off_invoice_of_no_subscription_makes_no_membership(
+    client: TestClient, db: Session, stub_broker: StubBroker
+) -> None:
+    """A purchase paid through Stripe's invoices is not a membership: no row, so the lapse
+    sweep has nobody to tell that they lapsed."""
+    post(client, checkout_completed(), created=P0)
+    drain(stub_broker)
+    one_off = stripe_event("invoice.paid", "invoice", event_id="e1", amount_paid=6000)
+    invoice = one_off["data"]["object"]
+    invoice["lines"]["data"][0]["period"] = {"start": P0, "end": P0}
+    invoice["subscription"] = invoice["parent"] = None  # the fixture's placeholder, gone
+    post(client, one_off, created=P0 + 5)
+    drain(stub_broker)
+
+    db.rollback()
+    assert db.execute(select(LOYALTY_MEMBERSHIPS)).all() == []
+    statuses = db.execute(select(EVENTS.c.type, EVENTS.c.status)).all()
+    assert ("membership.paid", "processed") in [tuple(row) for row in statuses]
 
 
 def test_a_paid_member_earns_double_points_on_an_order_in_the_period_and_single_after_it(

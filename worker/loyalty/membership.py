@@ -128,9 +128,13 @@ def merged(old: Mapping[Any, Any] | None, seen: Seen) -> dict[str, Any]:
 
 def apply_events(db: Session, seen: Iterable[tuple[int, Seen]]) -> None:
     """Applies each (customer id, what the event tells) to the customer's membership row,
-    locked (PostgreSQL) while it is read and written."""
+    locked (PostgreSQL) while it is read and written. A paid invoice of no subscription (a
+    one-off purchase through Stripe) makes no membership: its period has ended when it is
+    paid, and the lapse sweep would tell a customer who never joined that they lapsed."""
     dialect = db.get_bind().dialect.name
     for customer_id, item in seen:
+        if item.subscription_id is None:
+            continue  # a one-off invoice, of no subscription: a purchase, not a membership
         old = db.execute(_locked(dialect), {"b_customer": customer_id}).mappings().first()
         row = merged(old, item)
         row.pop("customer_id", None)

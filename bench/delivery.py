@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from bench.harness import (
     wait_until,
     worker_child,
 )
+from bench.profiling import py_spy
 from bench.report import Measurement, markdown, print_table, rows, this_machine
 from bench.wan import remote_standin
 from models import Delivery, DeliveryStatus
@@ -60,6 +61,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=8, help="dramatiq --threads, both runs")
     parser.add_argument(
         "--round-trip-ms", type=float, default=0.0, help="TLS and this latency; 0: loopback"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the worker during the timed run (.svg, .json, .txt)"
     )
     args = parser.parse_args(argv)
     if args.emails < 1 or args.threads < 1 or args.round_trip_ms < 0:
@@ -93,7 +97,13 @@ def sent(database_url: str) -> int:
 
 
 def measure_delivery(
-    services: Services, *, emails: int, threads: int, env: dict[str, str], workdir: Path
+    services: Services,
+    *,
+    emails: int,
+    threads: int,
+    env: dict[str, str],
+    workdir: Path,
+    profile: Path | None = None,
 ) -> Measurement:
     """Times `emails` deliver messages from the first send until the last row is `sent`."""
     from dramatiq.brokers.redis import RedisBroker
@@ -124,17 +134,18 @@ def measure_delivery(
             ids = seed_due_deliveries(db, emails, now=due, prefix="bench")[WARMUP_EMAILS:]
         child = worker_child(proc)
         cpu_before = cpu_seconds(child)
-        started = time.monotonic()
-        for delivery_id in ids:
-            deliver.send(delivery_id)
-        finished = wait_until(
-            lambda: sent(services.database_url) == WARMUP_EMAILS + emails,
-            timeout_s=max(120.0, emails / 20),
-            interval_s=POLL_S,
-            process=proc,
-            log=log,
-            what=f"sending {emails} emails",
-        )
+        with py_spy(child, profile) if profile else nullcontext():
+            started = time.monotonic()
+            for delivery_id in ids:
+                deliver.send(delivery_id)
+            finished = wait_until(
+                lambda: sent(services.database_url) == WARMUP_EMAILS + emails,
+                timeout_s=max(120.0, emails / 20),
+                interval_s=POLL_S,
+                process=proc,
+                log=log,
+                what=f"sending {emails} emails",
+            )
         cpu_used = cpu_spent(cpu_before, cpu_seconds(child))
     return Measurement(
         "Ladder: queue → SendGrid stand-in (202)", "emails", emails, finished - started, cpu_used
@@ -189,7 +200,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workdir=workdir,
             )
             emails = measure_delivery(
-                services, emails=args.emails, threads=args.threads, env=env, workdir=workdir
+                services,
+                emails=args.emails,
+                threads=args.threads,
+                env=env,
+                workdir=workdir,
+                profile=args.profile,
             )
             accepted = len(standin.accepted_delivery_ids())
             bare = (

@@ -31,6 +31,7 @@ from tests.support import services
 from worker import current_time
 from worker import runtime as runtime_module
 from worker import settings as settings_module
+from worker.delivery import pauses
 from worker.queue import broker as broker_module
 from worker.queue.allinone import installed
 from worker.runtime import Runtime
@@ -178,6 +179,7 @@ def runtime(
     monkeypatch.setenv("EMAIL_BACKEND", "file")
     settings_module.get_settings.cache_clear()
     runtime_module.get_runtime.cache_clear()
+    pauses.forget_reads()  # a pause read in an earlier test, rolled back since
     yield runtime_module.get_runtime()
     settings_module.get_settings.cache_clear()
     runtime_module.get_runtime.cache_clear()

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from models import Delivery, DeliveryStatus, SendingPause
 from models.db import session
+from models.tables import SENDING_PAUSES
 from tests.support.factories import order_event, shipped_message
 from tests.support.sendgrid_standin import (
     API_KEY,
@@ -507,6 +508,34 @@ def test_a_batch_sees_a_pause_another_worker_records_once_its_last_read_is_stale
         DeliveryStatus.SENT,
         DeliveryStatus.SCHEDULED,  # paused: waits for the probe
     ]
+
+
+def test_a_single_delivery_reads_the_pause_once_a_second_and_its_own_process_s_at_once(
+    db: Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second, third = (
+        due_thank_you(db, runtime, email=f"{name}@example.com") for name in ("ana", "bo", "cy")
+    )
+    backend = runtime.settings.email_backend.value
+    assert pauses.fresh_pause_of(db, backend) is None  # read: kept for a second
+    # Another process pauses sending: its row, written past this process's pauses module.
+    db.execute(
+        SENDING_PAUSES.insert().values(
+            provider=backend,
+            reason="SendGrid 401",
+            paused_at=DUE,
+            probe_at=DUE + timedelta(hours=1),
+        )
+    )
+    db.commit()
+
+    assert deliver(db, first, now=DUE, runtime=runtime) == DeliveryStatus.SENT  # within the second
+    monkeypatch.setattr(pauses, "FRESH_S", 0.0)  # the second has passed
+    assert deliver(db, second, now=DUE, runtime=runtime) is None  # paused: stays scheduled
+    monkeypatch.setattr(pauses, "FRESH_S", 3600.0)
+    pauses.resume(db, backend)  # this process lifts it: seen at once, however fresh the read
+    assert deliver(db, third, now=DUE, runtime=runtime) == DeliveryStatus.SENT
+    assert stored(db, second).status == DeliveryStatus.SCHEDULED
 
 
 def test_after_the_probe_interval_the_next_delivery_tries_the_key_again(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -27,6 +29,41 @@ def pause_of(db: Session, provider: str) -> SendingPause | None:
     return pause
 
 
+# A single `deliver` reads the pause at most this often in a process (a batch keeps its own
+# read, as fresh): reading it for every email was a tenth of a worker's CPU per email.
+FRESH_S = 1.0
+_last_read: dict[tuple[str, str], tuple[float, SendingPause | None]] = {}
+_reads = threading.Lock()
+
+
+def fresh_pause_of(db: Session, provider: str) -> SendingPause | None:
+    """`pause_of`, read again once this process's last read of it is older than FRESH_S: a
+    pause another worker records is seen within a second; one this process records or lifts
+    (`pause`, `resume`), at once."""
+    key = (db.get_bind().engine.url.render_as_string(), provider)
+    with _reads:
+        last = _last_read.get(key)
+    if last is not None and time.monotonic() - last[0] <= FRESH_S:
+        return last[1]
+    found = pause_of(db, provider)
+    with _reads:
+        _last_read[key] = (time.monotonic(), found)
+    return found
+
+
+def forget_reads() -> None:
+    """Forgets every pause this process read (a test's database rolled back under it)."""
+    with _reads:
+        _last_read.clear()
+
+
+def _forget(db: Session) -> None:
+    url = db.get_bind().engine.url.render_as_string()
+    with _reads:
+        for key in [key for key in _last_read if key[0] == url]:
+            del _last_read[key]
+
+
 def pause(db: Session, provider: str, reason: str, *, now: datetime, probe_after_s: float) -> None:
     """Pauses sending through `provider` for every worker until the probe time; commits."""
     probe_at = now + timedelta(seconds=probe_after_s)
@@ -40,6 +77,7 @@ def pause(db: Session, provider: str, reason: str, *, now: datetime, probe_after
     # Already paused (a probe failed again): the reason and probe time move on.
     db.execute(update(SendingPause).where(col(SendingPause.provider) == provider).values(values))
     db.commit()
+    _forget(db)
 
 
 def resume(db: Session, provider: str | None = None, *, now: datetime | None = None) -> int:
@@ -59,6 +97,7 @@ def resume(db: Session, provider: str | None = None, *, now: datetime | None = N
             .values(enqueued_at=None)
         )
     db.commit()
+    _forget(db)
     return lifted
 
 

@@ -54,7 +54,7 @@ def deliver(
     credentials).
     """
     backend = runtime.settings.email_backend.value
-    pause = batch.pause_of(db, backend) if batch is not None else pauses.pause_of(db, backend)
+    pause = batch.pause_of(db, backend) if batch is not None else pauses.fresh_pause_of(db, backend)
     if pause is not None and pause.probe_at > now:
         return None  # stays scheduled; the clock's relay brings it back after the pause
     delivery = claim(db, delivery_id, now, batch)

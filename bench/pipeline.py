@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -36,6 +37,8 @@ from bench.report import (
     this_machine,
     write_json,
 )
+from triggers.programme import PROGRAMMES_DIR
+from worker.settings import PROJECT_ROOT
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -46,6 +49,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile",
         type=Path,
         help="py-spy the Ladder worker during the timed run into this file (.svg, .json, .txt)",
+    )
+    parser.add_argument(
+        "--programme",
+        help="run this shipped loyalty programme (e.g. points-and-tiers): each order earns too",
     )
     args = parser.parse_args(argv)
     if args.events < 1 or args.threads < 1:
@@ -58,8 +65,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 WORKER_TIMEOUT_MS = "100"
 
 
-def bench_env(services: Services, workdir: Path) -> dict[str, str]:
-    """The worker processes' environment: a production-shaped Ladder with the file backend."""
+def bench_env(services: Services, workdir: Path, programme: str | None = None) -> dict[str, str]:
+    """The worker processes' environment: a production-shaped Ladder with the file backend
+    (and the shipped loyalty `programme`, when named)."""
+    triggers = write_triggers(workdir / "triggers")
+    if programme is not None:
+        shutil.copytree(PROJECT_ROOT / "triggers" / PROGRAMMES_DIR, triggers / PROGRAMMES_DIR)
     env = dict(os.environ)
     env.update(
         dramatiq_worker_timeout=WORKER_TIMEOUT_MS,
@@ -68,10 +79,12 @@ def bench_env(services: Services, workdir: Path) -> dict[str, str]:
         EMAIL_BACKEND="file",
         SEND_WINDOW="",  # the bench times sending at any hour, not the wait for 09:00
         OUTBOX_DIR=str(workdir / "outbox"),
-        TRIGGERS_DIR=str(write_triggers(workdir / "triggers")),
+        TRIGGERS_DIR=str(triggers),
         LADDER_SECRET_KEY=secrets.token_urlsafe(32),
         LADDER_API_TOKEN=secrets.token_urlsafe(24),
     )
+    if programme is not None:
+        env["LOYALTY_PROGRAMME"] = programme
     return env
 
 
@@ -81,7 +94,7 @@ def run(args: argparse.Namespace) -> tuple[Machine, Measurement, LadderRun]:
         bench_services() as services,
     ):
         workdir = Path(tmp)
-        env = bench_env(services, workdir)
+        env = bench_env(services, workdir, args.programme)
         os.environ.update(env)  # this process enqueues as Ladder: the same settings
         machine = this_machine(redis=services.redis_version, postgres=services.postgres_version)
         baseline = measure_noop(
@@ -116,6 +129,7 @@ def report(
     shape = (
         f"one worker process (dramatiq --processes 1 --threads {args.threads}), file backend, "
         f"{args.events:,} events for {args.events:,} customers after {WARMUP_EVENTS} warm-up"
+        + (f", loyalty programme {args.programme} earning on each order" if args.programme else "")
     )
     notes = [machine.describe(), shape]
     for measured in (baseline, ladder.emails):

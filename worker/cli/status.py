@@ -18,7 +18,8 @@ from worker.cli.output import console, table
 from worker.delivery import feedback, pauses
 from worker.intake import inbox
 from worker.measurement import rungs
-from worker.queue import dispatch
+from worker.queue import dispatch, heartbeats
+from worker.queue.clock import LEADER_LEASE
 from worker.runtime import get_runtime
 from worker.settings import get_settings
 
@@ -32,8 +33,11 @@ def status(
 ) -> None:
     """Events and deliveries by state, and what is stuck."""
     settings = get_settings()
+    now = current_time.now()
     with session(settings.database_url) as db:
-        report = status_report(db, now=current_time.now(), settings=settings)
+        report = status_report(db, now=now, settings=settings)
+        report["clock"] = heartbeats.leader(db, LEADER_LEASE, now=now)
+        report["processes"] = heartbeats.processes(db, now=now)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
@@ -53,6 +57,7 @@ def status(
             f"{pause['reason']}. The next delivery after {pause['probe_at']} tries again; "
             "`ladder sending resume` tries now."
         )
+    _print_processes(report["clock"], report["processes"])
     _print_inbox_unused(report["inbox_unused"])
     _print_conditions_failed(report["conditions_failed"])
     for job in report["jobs_asked_for"]:
@@ -64,6 +69,22 @@ def status(
         )
         asked = datetime.fromisoformat(job["asked_at"]).strftime("%Y-%m-%d %H:%M:%S UTC")
         console.print(f"{job['job']} asked for at {asked}: runs {when}.", highlight=False)
+
+
+def _print_processes(clock: dict[str, Any], processes: list[dict[str, Any]]) -> None:
+    if clock["leading"]:
+        console.print(f"clock: {clock['holder']} leads (lease until {clock['until']})")
+    else:
+        console.print(
+            "[red]ALERT: no clock leads[/red]: nothing relays waiting rows or runs the daily "
+            "jobs. Start `ladder clock` (the Procfile's clock process)."
+        )
+    shown = table("processes (a beat every 10 s)", ("kind", "process", "last beat", "state"))
+    for item in processes:
+        state, style = ("alive", "") if item["alive"] else ("stopped", "red")
+        shown.add_row(item["kind"], item["process"] or "-", item["last_beat"] or "-", state,
+                      style=style)  # fmt: skip
+    console.print(shown)
 
 
 def _print_conditions_failed(failed: list[dict[str, Any]]) -> None:

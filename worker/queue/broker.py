@@ -10,6 +10,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name
 
+from worker.queue import heartbeats
 from worker.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,10 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
         )
-        return RedisBroker(client=client)  # type: ignore[no-untyped-call]
+        remote = RedisBroker(client=client)  # type: ignore[no-untyped-call]
+        # Each worker process beats while it runs: `ladder status` lists them.
+        remote.add_middleware(heartbeats.Heartbeat(settings.database_url))
+        return remote
     broker = StubBroker()
     broker.emit_after("process_boot")
     return broker

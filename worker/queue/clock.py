@@ -23,7 +23,7 @@ from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
 from worker.loyalty import codes, fairplay, membership_sweeps, rewards, sweeps, sweepstakes, tiers
 from worker.measurement import abc, predictions, rungs
-from worker.queue import dispatch, leases, relays
+from worker.queue import dispatch, heartbeats, leases, relays
 from worker.runtime import Runtime
 from worker.scheduling import broadcasts, series
 
@@ -292,6 +292,7 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
         try:
             with session(settings.database_url) as db:
                 now = current_time.now()
+                heartbeats.beat(db, "clock", now=now)
                 is_leader = leases.acquire(db, LEADER_LEASE, holder, now=now, ttl=ttl)
                 if is_leader != leading:
                     leading = is_leader
@@ -319,3 +320,4 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
         stop.wait(settings.clock_tick_s)
     with session(settings.database_url) as db:
         leases.release(db, LEADER_LEASE, holder)
+        heartbeats.stopped(db, "clock")

@@ -13,7 +13,6 @@ from sqlmodel import Session
 
 from models import Delivery, DeliveryStatus
 from worker.delivery import pauses, retries
-from worker.metrics import counters
 from worker.delivery.claims import (
     Batch,
     claim,
@@ -26,6 +25,7 @@ from worker.delivery.claims import (
 )
 from worker.delivery.composing import compose
 from worker.delivery.eligibility import Verdict, eligibility
+from worker.metrics import counters
 from worker.processing.preferences import suppress
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.rendering.renderer import RenderError

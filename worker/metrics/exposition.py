@@ -26,10 +26,10 @@ class Scrape(Collector):
 
 def render(scrape: Scrape) -> bytes:
     """The text exposition format of everything `scrape` holds."""
-    return generate_latest(scrape)  # type: ignore[arg-type]
+    return generate_latest(scrape)
 
 
 def serve(scrape: Scrape, *, host: str, port: int) -> WSGIServer:
     """Serves `scrape` on host:port from a daemon thread; returns the server (to shut down)."""
-    server, _thread = start_http_server(port, addr=host, registry=scrape)  # type: ignore[arg-type]
+    server, _thread = start_http_server(port, addr=host, registry=scrape)
     return server

@@ -89,9 +89,7 @@ class DatabaseGauges(Collector):
             "ladder_queue_lag_seconds",
             "How long the oldest pending event has waited to be processed (0: none waits).",
             db.scalar(
-                select(func.min(EVENTS.c.received_at)).where(
-                    EVENTS.c.status == EventStatus.PENDING
-                )
+                select(func.min(EVENTS.c.received_at)).where(EVENTS.c.status == EventStatus.PENDING)
             ),
             now,
         )

@@ -18,7 +18,6 @@ if get_settings().worker_metrics:
     from dramatiq.middleware.prometheus import DB_PATH, Prometheus
 
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = DB_PATH
-    os.environ["prometheus_multiproc_dir"] = DB_PATH
 
     from worker.queue.broker import broker
 

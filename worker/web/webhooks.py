@@ -40,7 +40,8 @@ async def _receive(platform: str, request: Request) -> tuple[JSONResponse, str |
     ping); None for a refusal."""
     source = get_source(platform)
     if source is None:
-        return JSONResponse({"detail": f"no such platform: {platform[:40]!r}"}, status_code=404), None
+        unknown = {"detail": f"no such platform: {platform[:40]!r}"}
+        return JSONResponse(unknown, status_code=404), None
     settings = settings_of(request)
     try:
         body = await read_body(request, settings.webhook_max_bytes)
@@ -72,7 +73,8 @@ async def _receive(platform: str, request: Request) -> tuple[JSONResponse, str |
             )
         )
         return JSONResponse({"id": None, "duplicate": False, "spooled": True}), "spooled"
-    return JSONResponse({"id": new_id, "duplicate": new_id is None}), "stored" if new_id is not None else "duplicate"
+    answer = JSONResponse({"id": new_id, "duplicate": new_id is None})
+    return answer, "stored" if new_id is not None else "duplicate"
 
 
 # How long a platform should wait before retrying while the secret is not set: an operator's

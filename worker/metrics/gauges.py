@@ -15,7 +15,7 @@ from datetime import datetime
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -121,11 +121,11 @@ class DatabaseGauges(Collector):
 
 
 def _by_status(
-    db: Session, table: object, name: str, documentation: str, states: list[str]
+    db: Session, table: Table, name: str, documentation: str, states: list[str]
 ) -> GaugeMetricFamily:
     """Every known state, 0 when no row has it, so a panel's line drops to 0 instead of gone."""
     counts = dict.fromkeys(states, 0)
-    status = table.c.status  # type: ignore[attr-defined]
+    status = table.c.status
     for state, count in db.execute(select(status, func.count()).group_by(status)):
         counts[str(state)] = int(count)
     family = GaugeMetricFamily(name, documentation, labels=["status"])

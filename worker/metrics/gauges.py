@@ -1,9 +1,10 @@
 """Gauges read from the database when Prometheus scrapes, never on the hot path: rows by state,
 the oldest due delivery, the queue's lag, whether a clock leads, the sending pause.
 
-Each query is bounded by an index (`ix_events_status_enqueued`, `ix_deliveries_status_send_at`)
-or by a few rows (leases, pauses), and on PostgreSQL by a statement timeout, so a scrape of a
-large shop costs index scans, not table scans; a database that does not answer gives
+Each query reads an index (`ix_events_status_enqueued`, `ix_deliveries_status_send_at`: the
+counts by state scan it, the ages read one entry) or a few rows (leases, pauses), and on
+PostgreSQL stops at a statement timeout, so a scrape of a large shop costs index scans once per
+scrape interval, not table scans; a database that does not answer gives
 `ladder_metrics_database_up 0` and the rest left out, never a failed scrape.
 """
 

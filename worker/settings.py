@@ -168,6 +168,12 @@ class Settings(BaseSettings):
     stripe_account: str | None = Field(default=None, pattern=r"^acct_[A-Za-z0-9]{1,64}$")
     spool_dir: Path = Path("var/spool")  # deliveries accepted while the database was away
     exports_dir: Path = Path("var/exports")  # customers' data exports (privacy requests)
+    # Prometheus (worker/metrics/): GET /metrics on web (a bearer when METRICS_TOKEN is set),
+    # the clock's exporter on CLOCK_METRICS_PORT, Dramatiq's own middleware with WORKER_METRICS.
+    metrics_token: SecretStr | None = None
+    clock_metrics_port: int | None = Field(default=None, gt=0, lt=65536)
+    clock_metrics_host: str = "0.0.0.0"
+    worker_metrics: bool = False  # serves on dramatiq_prom_host/dramatiq_prom_port (9191)
 
     clock_tick_s: float = Field(default=2.0, gt=0)
     # A row enqueued this long ago and still waiting is enqueued again (the outbox relay):

@@ -22,8 +22,13 @@ from sqlmodel import Session, col, select
 from models import Customer, Delivery, Event
 from models.db import session
 from tests.support.factories import order_event
+from tests.support.scrapes import samples, value
+from tests.support.web import TestClient
 from worker.demo import replay, run_demo
+from worker.metrics import exposition
 from worker.runtime import Runtime, get_runtime
+from worker.settings import EmailBackend, Settings
+from worker.web import create_app
 
 
 # A year of a small shop, replayed: about a minute alone, and over the suite's two minutes on a
@@ -35,6 +40,7 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     monkeypatch.chdir(tmp_path)  # var/ lands here
     console = Console(file=io.StringIO(), width=160, record=True)
 
+    counted = samples(exposition.render(exposition.Scrape()).decode())  # this process's so far
     run = run_demo(customers=60, seed=7, console=console)
 
     outbox = tmp_path / "var" / "demo-outbox"  # its own: a real run's is var/outbox
@@ -144,6 +150,19 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     sent_row = re.search(r"│ sent\s+│\s+(\d+) │", status.stdout)
     assert sent_row is not None, status.stdout
     assert int(sent_row.group(1)) == len(emails)
+
+    # GET /metrics on the demo's database shows the run (deploy/grafana/ladder.json's panels),
+    # and the demo's process counted each email it sent as it sent it.
+    demo_db = Settings(database_url=variables["DATABASE_URL"], email_backend=EmailBackend.FILE)
+    with TestClient(create_app(demo_db)) as client:
+        scraped = samples(client.get("/metrics").text)
+    assert value(scraped, "ladder_deliveries", status="sent") == len(emails)
+    assert value(scraped, "ladder_deliveries_by_message", message="thank_you", status="sent") > 0
+    assert value(scraped, "ladder_events", status="processed") > 0
+    assert value(scraped, "ladder_queue_lag_seconds") == 0  # every event processed
+    decided = "ladder_deliveries_decided_total"
+    grown = value(scraped, decided, status="sent") - value(counted, decided, status="sent")
+    assert grown == len(emails)
 
     # Each customer with consent got each run once, due at 10:00 in their own zone.
     with session(f"sqlite:///{tmp_path / 'var' / 'demo.db'}") as db:

@@ -11,6 +11,8 @@ import uvicorn
 
 from models import migrate
 from worker.cli.output import console, fail, setup_logging
+from worker.metrics import exposition
+from worker.metrics.gauges import DatabaseGauges
 from worker.queue import clock
 from worker.queue.allinone import running_clock, running_worker
 from worker.runtime import get_runtime
@@ -61,6 +63,16 @@ def run_clock() -> None:
     # naming it.
     runtime.broadcasts  # noqa: B018
     runtime.series  # noqa: B018
+    settings = runtime.settings
+    if settings.clock_metrics_port is not None:
+        gauges = DatabaseGauges(
+            settings.database_url,
+            backend=settings.email_backend.value,
+            leader_lease=clock.LEADER_LEASE,
+        )
+        host, port = settings.clock_metrics_host, settings.clock_metrics_port
+        exposition.serve(exposition.Scrape(gauges), host=host, port=port)
+        console.print(f"clock metrics on http://{host}:{port}/metrics")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -20,6 +20,7 @@ from models.states import DELIVERY
 from models.tables import CUSTOMERS, DELIVERIES, EVENTS, ORDERS, PREFERENCES, SUPPRESSIONS
 from models.types import UTCDateTime
 from worker.delivery import pauses
+from worker.metrics import counters
 from worker.processing.orders import OrderLines
 from worker.processing.preferences import MESSAGE_CLASSES
 
@@ -115,6 +116,7 @@ def finish(
     the clock releases the claim.
     """
     _log_decision(delivery_id, status, values.get("reason"))
+    counters.DELIVERIES_DECIDED.labels(status.value).inc()
     names = tuple(sorted(values))
     parameters = {f"v_{name}": value for name, value in values.items()}
     parameters["delivery_id"] = delivery_id

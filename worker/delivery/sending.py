@@ -25,6 +25,7 @@ from worker.delivery.claims import (
 )
 from worker.delivery.composing import compose
 from worker.delivery.eligibility import Verdict, eligibility
+from worker.metrics import counters
 from worker.processing.preferences import suppress
 from worker.providers import DeliveryError, OutgoingEmail
 from worker.rendering.renderer import RenderError
@@ -78,10 +79,13 @@ def deliver(
     elif not request(db, delivery, now):
         return None  # the clock gave the claim up meanwhile: whoever claims it next sends it
     # From here the email may have left: a crash before `finish` leaves it "maybe sent".
+    started = time.perf_counter()
     try:
         message_id = runtime.provider.send(email)
     except DeliveryError as exc:
+        _observe(backend, started, exc)
         return record_refusal(db, delivery, exc, now=now, runtime=runtime, batch=batch, to=email.to)
+    _observe(backend, started, None)
     # The provider took it (SendGrid: 202). From here to the commit below is the one window
     # where a crash could leave a sent email recorded as `sending`: nothing else happens in it.
     finish(
@@ -101,6 +105,18 @@ def deliver(
             batch.forget_pause()
         logger.info("sending through %s resumed: delivery %s was accepted", backend, delivery_id)
     return DeliveryStatus.SENT
+
+
+def _observe(provider: str, started: float, refusal: DeliveryError | None) -> None:
+    """The provider request's time and outcome, for `ladder_provider_request_seconds`."""
+    outcome = "sent"
+    if refusal is not None:
+        outcome = counters.provider_outcome(
+            permanent=refusal.permanent,
+            paused=refusal.pauses_sending,
+            limited=refusal.retry_after_s is not None,
+        )
+    counters.PROVIDER_REQUESTS.labels(provider, outcome).observe(time.perf_counter() - started)
 
 
 def record_refusal(

@@ -23,6 +23,7 @@ from worker.delivery import feedback, pauses, recovery
 from worker.intake import spool
 from worker.loyalty import codes, fairplay, membership_sweeps, rewards, sweeps, sweepstakes, tiers
 from worker.measurement import abc, predictions, rungs
+from worker.metrics import counters
 from worker.queue import dispatch, heartbeats, leases, relays
 from worker.runtime import Runtime
 from worker.scheduling import broadcasts, series
@@ -296,6 +297,7 @@ def run(runtime: Runtime, stop: threading.Event) -> None:
                 is_leader = leases.acquire(db, LEADER_LEASE, holder, now=now, ttl=ttl)
                 if is_leader != leading:
                     leading = is_leader
+                    counters.CLOCK_LEADING.set(1 if leading else 0)
                     logger.info("clock %s", "leading" if leading else "idle: another clock leads")
                 if leading:
                     restarted = watch.restarted()

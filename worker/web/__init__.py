@@ -15,6 +15,7 @@ from worker.web import (
     events_api,
     health,
     loyalty,
+    metrics,
     sendgrid_events,
     studio,
     surveys,
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_api.router)
     app.include_router(unsubscribe.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(webhooks.router)
     app.include_router(surveys.router)
     app.include_router(loyalty.router)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from worker import current_time
 from worker.intake import async_insert, inbox, spool
 from worker.intake.groupcommit import GroupCommit, group_for
+from worker.metrics import counters
 from worker.queue import dispatch
 from worker.sources import Rejected
 from worker.sources.registry import get_source
@@ -23,26 +24,36 @@ router = APIRouter()
 
 @router.post("/webhooks/{platform}")
 async def receive(platform: str, request: Request) -> JSONResponse:
+    """Answers as `_receive` does, and counts the answer by platform and reason."""
+    response, accepted_as = await _receive(platform, request)
+    known = get_source(platform) is not None  # an unknown name is not a label: a bounded set
+    counters.webhook_answered(platform if known else "unknown", response.status_code, accepted_as)
+    return response
+
+
+async def _receive(platform: str, request: Request) -> tuple[JSONResponse, str | None]:
     """200 once the delivery is committed (or was already, or is fsync'd in the spool while the
     database is away or does not answer within `outages.STORE_WITHIN_S`); 401 bad signature;
     503 + Retry-After while the platform's secret is not set;
     400 malformed; 413 too large; 404 for a platform Ladder does not know. Parsing waits for
-    the worker."""
+    the worker. Beside the answer, how an accepted one was taken (stored, duplicate, spooled,
+    ping); None for a refusal."""
     source = get_source(platform)
     if source is None:
-        return JSONResponse({"detail": f"no such platform: {platform[:40]!r}"}, status_code=404)
+        unknown = {"detail": f"no such platform: {platform[:40]!r}"}
+        return JSONResponse(unknown, status_code=404), None
     settings = settings_of(request)
     try:
         body = await read_body(request, settings.webhook_max_bytes)
         verified = source.verify(body, request.headers, settings=settings, now=current_time.now())
     except HTTPException as exc:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code), None
     except Rejected as exc:
         if exc.status == 401 and not settings.webhook_secrets(platform):
-            return _no_secret(platform)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+            return _no_secret(platform), None
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status), None
     if verified.is_ping:
-        return JSONResponse({"detail": "pong"})
+        return JSONResponse({"detail": "pong"}), "ping"
     now = current_time.now()
     row = inbox.row_for(platform, verified, body, now=now, enqueued_at=dispatch.enqueue_at(now))
     group = group_for(settings.database_url, _inbox_group)
@@ -50,7 +61,7 @@ async def receive(platform: str, request: Request) -> JSONResponse:
         new_id = await group.submit(row, within_s=outages.STORE_WITHIN_S)
     except async_insert.ROW_REFUSED as exc:  # a value the database cannot store: not retried
         logger.warning("delivery refused by the database: %s", type(exc).__name__)
-        return JSONResponse({"detail": "the delivery cannot be stored"}, status_code=400)
+        return JSONResponse({"detail": "the delivery cannot be stored"}, status_code=400), None
     except outages.DATABASE_AWAY as exc:
         # The database away, hung or not writable: keep the delivery on disk until the clock
         # moves it into the inbox. (A row committed late as well is a repeat the inbox absorbs.)
@@ -61,8 +72,9 @@ async def receive(platform: str, request: Request) -> JSONResponse:
                 spool.append, settings.spool_dir, platform, verified, body, received_at=now
             )
         )
-        return JSONResponse({"id": None, "duplicate": False, "spooled": True})
-    return JSONResponse({"id": new_id, "duplicate": new_id is None})
+        return JSONResponse({"id": None, "duplicate": False, "spooled": True}), "spooled"
+    answer = JSONResponse({"id": new_id, "duplicate": new_id is None})
+    return answer, "stored" if new_id is not None else "duplicate"
 
 
 # How long a platform should wait before retrying while the secret is not set: an operator's

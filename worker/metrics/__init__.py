@@ -1,0 +1,1 @@
+"""Prometheus metrics: counters where things happen, gauges read from the database at scrape."""

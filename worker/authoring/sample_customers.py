@@ -81,6 +81,7 @@ def sample_context(
                 "order_id": "1001",
                 "available_at": (now + timedelta(days=30)).isoformat(),
                 "action": None,  # an action's event type (review.posted…); none for an order
+                "first": False,  # a customer's first points, which the welcome tells instead
                 "from": "member",
                 "to": "silver",
                 "direction": "up",

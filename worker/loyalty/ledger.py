@@ -228,6 +228,7 @@ def _earn(
             "order_id": item.order.source_order_id,
             "available_at": available_at.isoformat(),
             "action": None,  # an order's: `worker/loyalty/actions.py` names the action
+            "first": not member.has_entries,  # their first points: `loyalty.joined` tells them
         },
         now=now,
     )

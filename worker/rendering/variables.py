@@ -239,7 +239,7 @@ _OWN_DATA = {
     "broadcast.": ("broadcast", "run"),
     "series.": ("series", "day"),
     # worker/loyalty: ledger (points.earned), tiers (tier.changed), codes and rewards
-    "points.earned": ("points", "order_id", "available_at", "action"),
+    "points.earned": ("points", "order_id", "available_at", "action", "first"),
     "points.expiring": ("points", "expires_at"),
     # the grace below a tier starts (tiers.py); before "tier.", which is tier.changed's
     "tier.at_risk": ("tier", "tiers_by", "figure", "threshold", "to_keep", "grace_ends"),

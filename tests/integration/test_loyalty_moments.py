@@ -3,6 +3,8 @@ and sent in the customer's language: a welcome with a customer's first points, p
 lapse (the clock's daily sweep), and a member told how to keep their tier when its grace starts
 (the clock's daily review), once per grace."""
 
+# ruff: noqa: RUF001  (the Russian email's copy is the point of the welcome's test)
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,6 @@ from tests.integration.test_loyalty_ledger import (
     handle,
     own_events,
     programme_runs,
-    scheduler,
 )
 from tests.integration.test_loyalty_messages import process_own_events
 from tests.support.factories import order_event
@@ -40,6 +41,7 @@ def roomy_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     send (due, they would count against the frequency budget): the budget is not tested here."""
     monkeypatch.setenv("MARKETING_PER_DAY", "10")
     monkeypatch.setenv("MARKETING_PER_WEEK", "20")
+
 
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -186,7 +188,7 @@ def test_a_member_below_silver_is_told_in_spanish_how_to_keep_it_once_per_grace(
     clock.tick(db, now=T0 + 566 * DAY, runtime=runtime)
     process_own_events(db, runtime, at=T0 + 566 * DAY)
 
-    first, second = own_events(db, "tier.at_risk")
+    _, second = own_events(db, "tier.at_risk")
     assert (second["tier"], second["figure"], second["to_keep"]) == ("silver", "200", "50")
     assert len(set(ids_of(db, "tier.at_risk"))) == 2
     assert [row.status for row in deliveries_of(db, "tier-at-risk")] == ["sent", "scheduled"]

@@ -287,7 +287,13 @@ def statement_of(db: Session, customer_id: int, *, entries: bool = True) -> Stat
     """The customer's balances, tier and (with `entries`) every entry of their ledger."""
     row = db.execute(
         select(
-            M.customer_id, M.points, M.pending, M.tier, M.tier_version, M.below_since, _has_entries()
+            M.customer_id,
+            M.points,
+            M.pending,
+            M.tier,
+            M.tier_version,
+            M.below_since,
+            _has_entries(),
         ).where(M.customer_id == customer_id)
     ).first()
     found = (

@@ -36,9 +36,11 @@ INCOMING = ACTION_EVENTS | frozenset(
 SEGMENT_EVENTS = frozenset({"segment.entered", "segment.exited"})
 LOYALTY_EVENTS = frozenset(
     {
+        "loyalty.joined",  # a customer's first points (loyalty/rounds.py), once
         "points.earned",
         "points.expiring",
         "tier.changed",
+        "tier.at_risk",  # the grace below a tier starts (loyalty/tiers.py), once per grace
         "reward.unlocked",
         "reward.redeemed",
         "sweepstake.won",

@@ -46,7 +46,9 @@ def send(db: Session, runtime: Runtime, trigger: str, *, now: datetime | None = 
 
 
 def message(runtime: Runtime, delivery: Delivery) -> tuple[EmailMessage, str, str]:
-    [path] = Path(runtime.settings.outbox_dir).glob(f"*{delivery.id}*.eml")
+    # Its file is `<id, 9 digits>-<digest>.eml` (providers.delivery_key): `*<id>*` would also
+    # match another delivery whose digest holds those digits.
+    [path] = Path(runtime.settings.outbox_dir).glob(f"{delivery.id:09d}-*.eml")
     parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
     text = parsed.get_body(("plain",))

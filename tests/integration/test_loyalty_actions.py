@@ -102,7 +102,12 @@ def test_a_review_told_twice_earns_its_points_once_with_a_points_earned_event(
             "order_id": None,
             "available_at": T0.isoformat(),
             "action": "review.posted",
+            "first": True,  # her first points: the welcome tells them
         }
+    ]
+    joined = select(EVENTS.c.payload).where(EVENTS.c.type == "loyalty.joined")
+    assert [row.payload["data"] for row in db.execute(joined)] == [
+        {"programme": "points-and-causes", "points": 50, "pending": 0}  # a review made her one
     ]
 
 

@@ -76,7 +76,13 @@ def test_an_order_earns_a_point_per_euro_pending_once_however_often_it_is_told(
     assert causes(db) == [("order:1:earn", 0, 123)]
     [earned] = own_events(db, "points.earned")
     available_at = (T0 + 30 * DAY).isoformat()
-    assert earned == {"points": 123, "order_id": "1", "available_at": available_at, "action": None}
+    assert earned == {
+        "points": 123,
+        "order_id": "1",
+        "available_at": available_at,
+        "action": None,
+        "first": True,  # her first points: the welcome tells them
+    }
 
 
 def test_a_partial_refund_takes_back_its_share_and_a_cancellation_the_rest(

@@ -39,6 +39,14 @@ def scheduled(db: Session) -> list[str]:
 def test_a_german_order_earns_points_told_in_german_with_the_way_to_silver(
     db: Session, runtime: Runtime
 ) -> None:
+    # Her first order's points came with the welcome (test_loyalty_moments.py), its thank-you
+    # the next day (the budget's one a day): this week's budget is hers again.
+    first = T0 - 8 * DAY
+    handle(db, runtime, at=first, event_id="e0", order_id="0", total="50.00", locale="de")
+    process_own_events(db, runtime, at=first)
+    assert "points-earned" not in scheduled(db)
+    send(db, runtime, "loyalty-welcome")
+    send(db, runtime, "thank-you", now=first + DAY + timedelta(hours=2))
     handle(db, runtime, at=T0, event_id="e1", order_id="1", total="100.00", locale="de")
     process_own_events(db, runtime, at=T0)
 
@@ -47,9 +55,9 @@ def test_a_german_order_earns_points_told_in_german_with_the_way_to_silver(
     assert delivery.send_at == T0 + timedelta(hours=1)
     parsed, text, _ = message(runtime, delivery)
     assert parsed["Subject"] == "Ihre Bestellung bringt Ihnen 100 Punkte"
-    assert "Jetzt einlösbar: 0. Noch unterwegs: 100." in text
-    assert "Mit weiteren 150,00\xa0€ Einkaufswert" in text  # 250 € for silver
-    assert "Stufe Silber (40 % des Weges" in text
+    assert "Jetzt einlösbar: 0. Noch unterwegs: 150." in text
+    assert "Mit weiteren 100,00\xa0€ Einkaufswert" in text  # 250 € for silver
+    assert "Stufe Silber (60 % des Weges" in text
 
 
 def test_moving_up_to_silver_sends_a_congratulation(db: Session, runtime: Runtime) -> None:

@@ -42,6 +42,7 @@ LOYALTY_SHAPE = {
     **dict.fromkeys(loyalty_views.NAMES),
     "rewards": [dict.fromkeys(loyalty_views.REWARD_NAMES)],
     "membership": dict.fromkeys(loyalty_views.MEMBERSHIP_NAMES),
+    "tiers": [dict.fromkeys(loyalty_views.TIER_NAMES)],
 }
 
 

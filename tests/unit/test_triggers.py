@@ -80,7 +80,10 @@ def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
     triggers = {trigger.name: trigger for trigger in load_triggers(SHIPPED, env)}
     assert set(triggers) == {
         "points-earned",
+        "points-expiring",
         "tier-up",
+        "tier-at-risk",
+        "loyalty-welcome",
         "reward-unlocked",
         "membership-renewal",
         "thank-you",
@@ -108,6 +111,9 @@ def test_the_shipped_seed_triggers_load(env: SandboxedEnvironment) -> None:
     assert triggers["holiday-card"].on == "date:12-20"
     assert triggers["moved-up"].on == "segment.entered"
     assert triggers["membership-renewal"].on == "membership.renewal_due"
+    assert triggers["points-expiring"].unless == ("order.placed",)
+    assert triggers["tier-at-risk"].on == "tier.at_risk"
+    assert triggers["loyalty-welcome"].on == "loyalty.joined"
     assert triggers["bigger-basket"].dedupe == "order.id"
 
 

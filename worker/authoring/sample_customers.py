@@ -81,9 +81,21 @@ def sample_context(
                 "order_id": "1001",
                 "available_at": (now + timedelta(days=30)).isoformat(),
                 "action": None,  # an action's event type (review.posted…); none for an order
+                "first": False,  # a customer's first points, which the welcome tells instead
                 "from": "member",
                 "to": "silver",
                 "direction": "up",
+                # What the grace below a tier carries (tier.at_risk): spend in the shop's
+                # currency as a decimal string, or points; `tier` is the tier to keep.
+                "tier": "silver",
+                "tiers_by": "spend",
+                "figure": "212.60",
+                "threshold": "250",
+                "to_keep": "37.40",
+                "grace_ends": (now + timedelta(days=30)).isoformat(),
+                # What a customer's first points carry (loyalty.joined).
+                "programme": "points-and-tiers",
+                "pending": 58,
                 # What a reward's events carry (reward.unlocked, reward.redeemed).
                 "reward": "five-off",
                 "title": "5 euros off",
@@ -188,6 +200,12 @@ def sample_context(
                 "multiplier": Decimal(2),
                 "free_shipping": True,
             },
+            "points_per_unit": Decimal(1),
+            "tiers": [
+                {"name": "member", "threshold": Decimal(0), "multiplier": Decimal(1)},
+                {"name": "silver", "threshold": Decimal(250), "multiplier": Decimal("1.25")},
+                {"name": "gold", "threshold": Decimal(750), "multiplier": Decimal("1.5")},
+            ],
         },
         "now": now,
         "unsubscribe_url": f"{settings.public_url.rstrip('/')}/u/{token}",

@@ -18,7 +18,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlmodel import Session
 
 from models import EntryKind, OrderStatus
@@ -43,11 +43,13 @@ class Member:
     tier: str | None
     tier_version: int
     below_since: datetime | None
+    has_entries: bool = True  # False until their ledger's first entry: not joined yet
 
 
 def lock_member(db: Session, customer_id: int) -> Member:
     """The customer's member row, created at zero if new, locked (PostgreSQL) until the
-    transaction ends: whoever reads a balance to decide an entry holds it."""
+    transaction ends: whoever reads a balance to decide an entry holds it. `has_entries`
+    comes in the same statement, so a round knows its newcomers without a query more."""
     dialect = db.get_bind().dialect.name
     db.execute(_create_member(dialect), {"member_id": customer_id})
     row = db.execute(_locked_member(dialect), {"member_id": customer_id}).one()
@@ -64,10 +66,14 @@ def _create_member(dialect: str) -> Any:
     )
 
 
+def _has_entries() -> Any:
+    return exists().where(E.customer_id == M.customer_id).label("has_entries")
+
+
 @cache
 def _locked_member(dialect: str) -> Any:
     statement = select(
-        M.customer_id, M.points, M.pending, M.tier, M.tier_version, M.below_since
+        M.customer_id, M.points, M.pending, M.tier, M.tier_version, M.below_since, _has_entries()
     ).where(M.customer_id == bindparam("member_id"))
     return statement.with_for_update() if dialect == "postgresql" else statement
 
@@ -222,6 +228,7 @@ def _earn(
             "order_id": item.order.source_order_id,
             "available_at": available_at.isoformat(),
             "action": None,  # an order's: `worker/loyalty/actions.py` names the action
+            "first": not member.has_entries,  # their first points: `loyalty.joined` tells them
         },
         now=now,
     )
@@ -279,9 +286,15 @@ class Statement:
 def statement_of(db: Session, customer_id: int, *, entries: bool = True) -> Statement:
     """The customer's balances, tier and (with `entries`) every entry of their ledger."""
     row = db.execute(
-        select(M.customer_id, M.points, M.pending, M.tier, M.tier_version, M.below_since).where(
-            M.customer_id == customer_id
-        )
+        select(
+            M.customer_id,
+            M.points,
+            M.pending,
+            M.tier,
+            M.tier_version,
+            M.below_since,
+            _has_entries(),
+        ).where(M.customer_id == customer_id)
     ).first()
     found = (
         list(db.execute(select(LOYALTY_ENTRIES).where(E.customer_id == customer_id).order_by(E.id)))

@@ -1,6 +1,7 @@
 """What one round of applied events does to the programme, in the transaction that records
 them: the order events on the ledger, the tiers their orders lift, the rewards their codes
-redeem and their spend unlocks; the other events' action points and sweepstake entries."""
+redeem and their spend unlocks; the other events' action points and sweepstake entries; and
+the welcome of those whose first points these were."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlmodel import Session
 
 from models import Customer
 from triggers.programme import Programme
-from worker.loyalty import actions, ledger, order_rewards, sweepstakes, tiers
+from worker.loyalty import actions, ledger, order_rewards, sweepstakes, tiers, welcome
 from worker.loyalty.actions import ActionSeen
 
 
@@ -30,10 +31,13 @@ def apply_round(
     round touches is locked first, in customer order, the one lock order every worker uses."""
     seen = [item for item, _ in orders_in]
     wanted = actions.seen_in(programme, acted)
-    for customer_id in sorted(
-        {item.customer_id for item in seen} | {a.customer_id for a in wanted}
-    ):
-        ledger.lock_member(db, customer_id)
+    emails = {item.customer_id: item.email for item in seen}
+    emails.update((a.customer_id, a.email) for a in wanted)
+    newcomers = {
+        customer_id: emails[customer_id]
+        for customer_id in sorted(emails)
+        if not ledger.lock_member(db, customer_id).has_entries
+    }
     if seen:
         ledger.apply_orders(db, programme, seen, currency=currency, now=now)
         lifted = [(item.customer_id, item.email) for item in seen]
@@ -44,3 +48,4 @@ def apply_round(
     if wanted:
         actions.earn_for_actions(db, programme, wanted, now=now)
         sweepstakes.enter(db, programme, wanted, now=now)
+    welcome.welcome(db, programme, newcomers, now=now)

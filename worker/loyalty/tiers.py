@@ -1,7 +1,8 @@
 """Tiers: by the last 12 months' spend or points. A member moves up as soon as an order lifts
 them; they move down only from the clock's daily review, after `downgrade_grace` below their
 tier. Every move is a compare-and-set on the member's `tier_version`, which names its
-`tier.changed` event (`tier.changed:<customer>:<version>`), so a rerun moves and tells once."""
+`tier.changed` event (`tier.changed:<customer>:<version>`), so a rerun moves and tells once.
+The grace's start is told too (`tier.at_risk`), once per grace, so a member can keep their tier."""
 
 from __future__ import annotations
 
@@ -89,9 +90,8 @@ def review(
     grace period, which starts the first time a review finds them below it."""
     if not programme.tier:
         return None
-    reached = programme.tier_for(
-        qualifying(db, programme, member.customer_id, currency=currency, now=now)
-    )
+    figure = qualifying(db, programme, member.customer_id, currency=currency, now=now)
+    reached = programme.tier_for(figure)
     assert reached is not None  # the first tier starts at 0: the programme file says so
     current = _rank(programme, member.tier)
     target = _rank(programme, reached.name)
@@ -103,10 +103,50 @@ def review(
         return None
     if member.below_since is None:
         db.execute(_below(), {"member_id": member.customer_id, "since": now})
+        _warn_at_risk(db, programme, member, figure, email=email, now=now)
         return None
     if now - member.below_since < programme.downgrade_grace:
         return None
     return _move(db, programme, member, reached, email=email, now=now)
+
+
+def _warn_at_risk(
+    db: Session,
+    programme: Programme,
+    member: Member,
+    figure: Decimal,
+    *,
+    email: str,
+    now: datetime,
+) -> None:
+    """`tier.at_risk` as the grace starts: the member keeps their tier if their figure is back
+    at its threshold by `grace_ends`. Named by the tier's version and the grace's start, so a
+    rerun tells none, and a new grace (after they were back at their tier) tells again."""
+    tier = programme.named_tier(member.tier)
+    if tier is None:
+        return  # a tier the programme file no longer has: the review moves them at once
+    notices.announce(
+        db,
+        event_type="tier.at_risk",
+        key=f"{member.customer_id}:{member.tier_version}:{now:%Y%m%dT%H%M%S}",
+        customer_id=member.customer_id,
+        email=email,
+        data={
+            "tier": tier.name,
+            "tiers_by": programme.tiers_by,
+            # Spend in major units of the shop's currency (a decimal string), or points.
+            "figure": _plain(figure),
+            "threshold": _plain(tier.threshold),
+            "to_keep": _plain(max(Decimal(0), tier.threshold - figure)),
+            "grace_ends": (now + programme.downgrade_grace).isoformat(),
+        },
+        now=now,
+    )
+
+
+def _plain(value: Decimal) -> str:
+    """A JSON-safe decimal without an exponent ("250", "37.4")."""
+    return format(value.normalize(), "f") if value else "0"
 
 
 def _move(

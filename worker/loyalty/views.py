@@ -35,7 +35,11 @@ NAMES = (
     "tiers_by",
     "rewards",
     "membership",  # a paid membership: None, or the names of worker/loyalty/membership.py
+    "points_per_unit",  # how the programme works: points per unit of the shop's currency
+    "tiers",  # every tier, lowest first: the names of TIER_NAMES
 )
+# Each of `loyalty.tiers`: its name, the spend or points that reach it, its earn multiplier.
+TIER_NAMES = ("name", "threshold", "multiplier")
 # `loyalty.membership`: a paid membership's plan, status, period and benefits.
 MEMBERSHIP_NAMES = membership.NAMES
 # Each of `loyalty.rewards`: an unlocked reward with its code, soonest to expire first.
@@ -75,6 +79,11 @@ def loyalty_view(
         "tiers_by": programme.tiers_by,
         "rewards": usable_rewards(db, programme, customer_id, currency=currency),
         "membership": membership_view(db, programme, customer_id, now=now),
+        "points_per_unit": programme.earn.points_per_unit,
+        "tiers": [
+            {"name": t.name, "threshold": t.threshold, "multiplier": t.multiplier}
+            for t in programme.tier
+        ],
     }
 
 

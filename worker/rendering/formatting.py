@@ -97,8 +97,12 @@ def money(context: Context, amount: Decimal | float | int, currency: str | None 
 
 
 @pass_context
-def format_date(context: Context, value: date | datetime, format: str = "long") -> str:
-    """`{{ order.placed_at|date }}` → "1. Mai 2026"; `format` is short, medium, long or full."""
+def format_date(context: Context, value: date | datetime | str, format: str = "long") -> str:
+    """`{{ order.placed_at|date }}` → "1. Mai 2026"; `format` is short, medium, long or full.
+    An ISO 8601 string is read first: Ladder's own events carry their dates that way
+    (`{{ event.data.expires_at|date }}`)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
         zone = _timezone(context)
         value = (value.astimezone(zone) if zone else value).date()

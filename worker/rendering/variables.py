@@ -239,9 +239,13 @@ _OWN_DATA = {
     "broadcast.": ("broadcast", "run"),
     "series.": ("series", "day"),
     # worker/loyalty: ledger (points.earned), tiers (tier.changed), codes and rewards
-    "points.earned": ("points", "order_id", "available_at", "action"),
+    "points.earned": ("points", "order_id", "available_at", "action", "first"),
     "points.expiring": ("points", "expires_at"),
+    # the grace below a tier starts (tiers.py); before "tier.", which is tier.changed's
+    "tier.at_risk": ("tier", "tiers_by", "figure", "threshold", "to_keep", "grace_ends"),
     "tier.": ("from", "to", "direction"),
+    # a customer's first points (rounds.py)
+    "loyalty.joined": ("programme", "points", "pending"),
     # worker/measurement/rungs.py (rung.up, rung.down)
     "rung.": ("from", "to", "direction"),
     "reward.unlocked": (
@@ -304,6 +308,7 @@ def context_shape(entry: str, settings: Settings) -> dict[str, Shape]:
             **dict.fromkeys(loyalty_views.NAMES),
             "rewards": [dict.fromkeys(loyalty_views.REWARD_NAMES)],
             "membership": dict.fromkeys(loyalty_views.MEMBERSHIP_NAMES),
+            "tiers": [dict.fromkeys(loyalty_views.TIER_NAMES)],
         },
     }
 

@@ -94,7 +94,29 @@ def append(
     """Appends one entry and moves the member's balances by it, unless its cause is in the
     ledger already: then nothing changes and it returns None (another worker, or an earlier
     run of the same event, got there first). Returns the new entry's id."""
-    row = {
+    row = entry_row(customer_id, cause, kind, now, points=points, pending=pending,
+                    order_id=order_id, reason=reason, available_at=available_at)  # fmt: skip
+    inserted = insert_ignoring_duplicates(db, LOYALTY_ENTRIES, [row], E.id)
+    if not inserted:
+        return None
+    db.execute(_move_balances(), {"member_id": customer_id, "dp": points, "dq": pending})
+    return int(inserted[0])
+
+
+def entry_row(
+    customer_id: int,
+    cause: str,
+    kind: EntryKind,
+    now: datetime,
+    *,
+    points: int = 0,
+    pending: int = 0,
+    order_id: int | None = None,
+    reason: str | None = None,
+    available_at: datetime | None = None,
+) -> dict[str, Any]:
+    """One `loyalty_entries` row, for `append` or `append_many`."""
+    return {
         "customer_id": customer_id,
         "cause": cause[:300],
         "kind": kind.value,
@@ -105,11 +127,25 @@ def append(
         "created_at": now,
         "available_at": available_at,
     }
-    inserted = insert_ignoring_duplicates(db, LOYALTY_ENTRIES, [row], E.id)
-    if not inserted:
-        return None
-    db.execute(_move_balances(), {"member_id": customer_id, "dp": points, "dq": pending})
-    return int(inserted[0])
+
+
+def append_many(db: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`append` for many entries of members the caller has locked: one insert, and each
+    member's balances moved by the sum of their entries actually inserted (a cause already
+    in the ledger moves nothing). Returns the rows inserted."""
+    added = set(insert_ignoring_duplicates(db, LOYALTY_ENTRIES, rows, E.cause))
+    inserted = [row for row in rows if row["cause"] in added]
+    moves: dict[int, list[int]] = {}
+    for row in inserted:
+        move = moves.setdefault(row["customer_id"], [0, 0])
+        move[0] += row["points"]
+        move[1] += row["pending"]
+    if moves:
+        db.execute(
+            _move_balances(),
+            [{"member_id": cid, "dp": dp, "dq": dq} for cid, (dp, dq) in sorted(moves.items())],
+        )
+    return inserted
 
 
 @cache

@@ -11,22 +11,20 @@ in a few statements (`bench/loyalty.py`), where one transaction a member took te
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from models import EntryKind
-from models.db import insert_ignoring_duplicates
 from models.tables import CUSTOMERS, EVENTS, LOYALTY_ENTRIES, LOYALTY_MEMBERS
 from models.types import UTCDateTime
 from triggers.programme import Programme
-from worker.loyalty import notices
+from worker.loyalty import ledger, notices
 
 E = LOYALTY_ENTRIES.c
 M = LOYALTY_MEMBERS.c
@@ -56,7 +54,7 @@ def approve_due(db: Session, *, now: datetime) -> int:
             if not row.approved  # approved by another clock since the first query
         }
         rows = [
-            _entry(
+            ledger.entry_row(
                 customer_id,
                 f"order:{order_id}:approve",
                 EntryKind.APPROVE,
@@ -68,11 +66,8 @@ def approve_due(db: Session, *, now: datetime) -> int:
             for order_id, (customer_id, points) in waiting.items()
             if customer_id in members
         ]
-        added = set(insert_ignoring_duplicates(db, LOYALTY_ENTRIES, rows, E.cause))
-        moved = [row for row in rows if row["cause"] in added]
-        _move_balances(db, moved)
+        approved += len(ledger.append_many(db, rows))
         db.commit()
-        approved += len(moved)
     return approved
 
 
@@ -157,7 +152,7 @@ def _warn(db: Session, idle: Sequence[Any], programme: Programme, *, now: dateti
         for key, row in keys.items()
         if key not in told
     ]
-    warned = len(insert_ignoring_duplicates(db, EVENTS, fresh, EVENTS.c.id))
+    warned = notices.announce_many(db, fresh)
     db.commit()
     return warned
 
@@ -166,7 +161,7 @@ def _lapse(db: Session, customer_ids: Sequence[int], lapsed_by: datetime, *, now
     """Takes each locked member's whole balance, as it is under the lock, unless an order
     since the first look started a new spell."""
     rows = [
-        _entry(
+        ledger.entry_row(
             member.customer_id,
             f"expire:{_stamp(member.customer_id, member.last_order_at)}",
             EntryKind.EXPIRE,
@@ -176,11 +171,9 @@ def _lapse(db: Session, customer_ids: Sequence[int], lapsed_by: datetime, *, now
         for member in db.execute(_locked_idle(db), {"members": list(customer_ids)})
         if member.points > 0 and member.last_order_at <= lapsed_by
     ]
-    added = set(insert_ignoring_duplicates(db, LOYALTY_ENTRIES, rows, E.cause))
-    moved = [row for row in rows if row["cause"] in added]
-    _move_balances(db, moved)
+    lapsed = len(ledger.append_many(db, rows))
     db.commit()
-    return len(moved)
+    return lapsed
 
 
 @cache
@@ -214,51 +207,6 @@ def _lock(db: Session, customer_ids: Sequence[int]) -> set[int]:
     if db.get_bind().dialect.name == "postgresql":
         statement = statement.order_by(M.customer_id).with_for_update()
     return set(db.execute(statement).scalars())
-
-
-def _entry(
-    customer_id: int,
-    cause: str,
-    kind: EntryKind,
-    now: datetime,
-    *,
-    points: int = 0,
-    pending: int = 0,
-    order_id: int | None = None,
-) -> dict[str, Any]:
-    return {
-        "customer_id": customer_id,
-        "cause": cause,
-        "kind": kind.value,
-        "points": points,
-        "pending": pending,
-        "order_id": order_id,
-        "reason": None,
-        "created_at": now,
-        "available_at": None,
-    }
-
-
-def _move_balances(db: Session, entries: Sequence[dict[str, Any]]) -> None:
-    """Moves each member's balances by the sum of their entries just appended."""
-    moves: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for entry in entries:
-        moves[entry["customer_id"]][0] += entry["points"]
-        moves[entry["customer_id"]][1] += entry["pending"]
-    if moves:
-        db.execute(
-            _moved(),
-            [{"member_id": cid, "dp": dp, "dq": dq} for cid, (dp, dq) in sorted(moves.items())],
-        )
-
-
-@cache
-def _moved() -> Any:
-    return (
-        update(LOYALTY_MEMBERS)
-        .where(M.customer_id == bindparam("member_id"))
-        .values(points=M.points + bindparam("dp"), pending=M.pending + bindparam("dq"))
-    )
 
 
 def _batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:

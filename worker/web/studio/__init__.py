@@ -1,0 +1,13 @@
+"""The studio: where the shop's marketers look at, test and change their emails.
+
+Each module is one concern and brings its own router; `router` joins them under `/studio`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from worker.web.studio import preview
+
+router = APIRouter()
+router.include_router(preview.router)

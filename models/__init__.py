@@ -13,6 +13,7 @@ from models.memberships import LoyaltyMembership, MembershipStatus
 from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
 from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward, RewardState
+from models.studio import FileKind, StudioAudit, StudioPublication, StudioVersion
 from models.sweepstakes import SweepstakeDraw, SweepstakeEntry
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "EntryKind",
     "Event",
     "EventStatus",
+    "FileKind",
     "InboxItem",
     "InboxStatus",
     "LadderMove",
@@ -48,6 +50,9 @@ __all__ = [
     "RewardState",
     "RunStatus",
     "SendingPause",
+    "StudioAudit",
+    "StudioPublication",
+    "StudioVersion",
     "Suppression",
     "SweepstakeDraw",
     "SweepstakeEntry",

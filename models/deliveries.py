@@ -88,6 +88,8 @@ class Delivery(SQLModel, table=True):
     # A broadcast's delivery: its run, and the A/B variant the customer's hash fell in.
     broadcast_run_id: int | None = Field(default=None, foreign_key="broadcast_runs.id")
     ab_variant: str | None = Field(default=None, max_length=32)
+    # The studio version of the variant file it was rendered from (1: the file as in git).
+    template_version: int | None = None
 
 
 class Suppression(SQLModel, table=True):

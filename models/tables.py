@@ -22,6 +22,7 @@ from models.memberships import LoyaltyMembership
 from models.orders import Order, OrderLine, OrderRefund
 from models.recommendations import ProductRecommendation
 from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward
+from models.studio import StudioAudit, StudioPublication, StudioVersion
 from models.sweepstakes import SweepstakeDraw, SweepstakeEntry
 
 
@@ -56,3 +57,6 @@ LOYALTY_MEMBERSHIPS = table_of(LoyaltyMembership)
 ATTRIBUTIONS = table_of(Attribution)
 CLV_FITS = table_of(ClvFit)
 LADDER_MOVES = table_of(LadderMove)
+STUDIO_VERSIONS = table_of(StudioVersion)
+STUDIO_PUBLICATIONS = table_of(StudioPublication)
+STUDIO_AUDIT = table_of(StudioAudit)

@@ -154,4 +154,24 @@ COVERAGE: dict[str, dict[str, str]] = {
     },
     "leases": {"name": "kept: a job name", "holder": "kept: a process id"},
     "sending_pauses": {"provider": "kept", "reason": "kept: the provider's refusal"},
+    # The studio's rows are the shop's own work: templates and the staff who edited them.
+    "studio_versions": {
+        "kind": "kept: a folder name",
+        "path": "kept: a file name",
+        "body": "kept: a template or trigger file, written by the shop, about no customer",
+        "author": "kept: a staff account, not a customer",
+        "note": "kept: the editor's note on a version",
+        "problems": "kept: what the checks said about the file",
+    },
+    "studio_publications": {
+        "kind": "kept: a folder name",
+        "path": "kept: a file name",
+        "published_by": "kept: a staff account, not a customer",
+    },
+    "studio_audit": {
+        "actor": "kept: a staff account, not a customer",
+        "action": "kept: what was done",
+        "subject": "kept: a file or a staff account; never a customer",
+        "detail": "kept: versions and roles, never a customer's data",
+    },
 }

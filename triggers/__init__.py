@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,13 @@ def _hint(error: Any) -> str:
     return f" (hint: a trigger has {', '.join(known)})"
 
 
-def load_trigger(path: Path, env: SandboxedEnvironment | None = None) -> Trigger:
-    """Parses and validates one file; with `env`, also compiles its `when` expression."""
-    text = path.read_text(encoding="utf-8")
+def load_trigger(
+    path: Path, env: SandboxedEnvironment | None = None, text: str | None = None
+) -> Trigger:
+    """Parses and validates one file; with `env`, also compiles its `when` expression.
+    `text`: the file's text when it is not the one on disk (published in the studio, a draft)."""
+    if text is None:
+        text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -125,17 +130,27 @@ def _check_expressions(path: Path, text: str, trigger: Trigger, env: SandboxedEn
             raise TriggerError(path, str(exc), line=line_of(text, field), field=field) from exc
 
 
-def load_triggers(directory: Path, env: SandboxedEnvironment | None = None) -> list[Trigger]:
-    """Every `*.toml` in `directory`, sorted by file name; names must be unique."""
+def load_triggers(
+    directory: Path,
+    env: SandboxedEnvironment | None = None,
+    overlay: Mapping[str, str] | None = None,
+) -> list[Trigger]:
+    """Every `*.toml` in `directory`, sorted by file name; names must be unique. `overlay`:
+    texts by file name laid over the folder's (the studio's published versions, new files)."""
+    overlay = overlay or {}
     found: dict[str, Path] = {}
     triggers = []
-    for path in sorted(directory.glob("*.toml")):
-        trigger = load_trigger(path, env)
+    laid = {name for name in overlay if "/" not in name and name.endswith(".toml")}
+    names = {path.name for path in directory.glob("*.toml")} | laid
+    for name in sorted(names):
+        path = directory / name
+        text = overlay.get(name)
+        trigger = load_trigger(path, env, text)
         if trigger.name in found:
             raise TriggerError(
                 path,
                 f"name {trigger.name!r} is already used by {found[trigger.name]}",
-                line=line_of(path.read_text(encoding="utf-8"), "name"),
+                line=line_of(text or path.read_text(encoding="utf-8"), "name"),
                 field="name",
             )
         found[trigger.name] = path

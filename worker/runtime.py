@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
-from triggers import TriggerSet, load_triggers
+from sqlmodel import Session
+
+from models.studio import FileKind
+from triggers import TriggerError, TriggerSet, load_triggers
 from triggers.broadcast import Broadcast, load_broadcasts
 from triggers.programme import Programme, load_programme
 from triggers.series import Series, load_all_series
@@ -18,15 +23,25 @@ from worker.loyalty.codes import CodeIssuer
 from worker.measurement import abc, rung_scheme
 from worker.providers import Provider
 from worker.providers.registry import build_provider
+from worker.rendering import published
 from worker.rendering.renderer import Renderer
 from worker.settings import Settings, get_settings
 from worker.sources.shopify_discounts import ShopifyDiscounts
 from worker.sources.woocommerce_coupons import WooCommerceCoupons
 
+logger = logging.getLogger(__name__)
+
+# How often a process looks whether the studio published something: one indexed number.
+FOLLOW_EVERY_S = 1.0
+
 
 @dataclass
 class Runtime:
     settings: Settings
+    # The studio's publications this process renders and matches with (0: the files as in git),
+    # and when it looks again (a monotonic time).
+    generation: int = field(default=0, init=False)
+    _look_again_at: float = field(default=0.0, init=False, repr=False)
 
     @cached_property
     def renderer(self) -> Renderer:
@@ -37,6 +52,38 @@ class Runtime:
         """Validated at start: an invalid trigger file stops the process with its name and line."""
         env = self.renderer.env
         return TriggerSet.build(env, load_triggers(self.settings.triggers_dir, env))
+
+    def follow(self, db: Session) -> None:
+        """Takes up what the studio published since this process last looked, at most once a
+        second, so a publish reaches every worker within about a second and no restart.
+
+        Call it at the start of a unit of work: it ends the transaction its read began (on
+        SQLite a read left open would refuse the writes that follow)."""
+        now = time.monotonic()
+        if now < self._look_again_at:
+            return
+        self._look_again_at = now + FOLLOW_EVERY_S
+        generation = published.generation(db)
+        if generation != self.generation:
+            self._take_up(db, generation)
+        db.commit()
+
+    def _take_up(self, db: Session, generation: int) -> None:
+        templates = published.live(db, FileKind.TEMPLATE)
+        trigger_files = published.live(db, FileKind.TRIGGER)
+        renderer = Renderer(
+            self.settings.templates_dir, self.settings.default_locale, published=templates
+        )
+        try:
+            found = load_triggers(self.settings.triggers_dir, renderer.env, trigger_files.bodies)
+            triggers = TriggerSet.build(renderer.env, found)
+        except TriggerError as exc:  # the studio publishes only what passed the checks
+            logger.error("publication %d is not taken up: %s", generation, exc)
+            return
+        # Each a whole new object: a thread rendering with the old one finishes with it.
+        self.__dict__["renderer"], self.__dict__["triggers"] = renderer, triggers
+        self.generation = generation
+        logger.info("took up publication %d", generation, extra={"generation": generation})
 
     @cached_property
     def abc_scheme(self) -> abc.Scheme:

@@ -4,6 +4,7 @@ customers into an email that may be sent (links, alt text, unsubscribe, address,
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -164,10 +165,14 @@ def missing_locales(renderer: Renderer) -> list[Problem]:
     ]
 
 
-def render_all(settings: Settings, renderer: Renderer | None = None) -> list[Rendition]:
-    """Every message, segment and language for sample customers, with and without a first name.
-    Errors name the file and line as written (the stylesheet is not inlined for them); the
-    lint runs on the email as sent (inlined)."""
+def render_all(
+    settings: Settings,
+    renderer: Renderer | None = None,
+    messages: Collection[str] | None = None,
+) -> list[Rendition]:
+    """Every message (or those in `messages`), segment and language for sample customers, with
+    and without a first name. Errors name the file and line as written (the stylesheet is not
+    inlined for them); the lint runs on the email as sent (inlined)."""
     sending = renderer or Renderer(settings.templates_dir, settings.default_locale)
     as_written = Renderer(settings.templates_dir, settings.default_locale, inline_css=False)
     codes = sorted({settings.default_locale}.union(*template_locales(sending).values()))
@@ -176,6 +181,8 @@ def render_all(settings: Settings, renderer: Renderer | None = None) -> list[Ren
     segments = named + sorted(in_files - set(named) - {"base", "footer"})
     renditions = []
     for message in sending.messages():
+        if messages is not None and message not in messages:
+            continue
         for segment in segments:
             for code in codes:
                 renditions.append(
@@ -214,18 +221,24 @@ def _render_one(
     return rendition
 
 
-def check_templates(settings: Settings) -> tuple[list[Rendition], list[Problem]]:
-    """The renditions, and every distinct problem found in them and in locale coverage."""
-    renditions = render_all(settings)
+def check_templates(
+    settings: Settings, messages: Collection[str] | None = None
+) -> tuple[list[Rendition], list[Problem]]:
+    """The renditions, and every distinct problem found in them and in locale coverage; of
+    the messages in `messages` only, when given."""
+    renditions = render_all(settings, messages=messages)
     problems: list[Problem] = []
     for rendition in renditions:
         problems.extend(p for p in rendition.problems if p not in problems)
     sending = Renderer(settings.templates_dir, settings.default_locale)
-    problems.extend(missing_locales(sending))
-    problems.extend(
-        Problem(found.where, found.message)
-        for found in copy_problems(settings.templates_dir, settings.default_locale)
-    )
+    found = [
+        *missing_locales(sending),
+        *(
+            Problem(p.where, p.message)
+            for p in copy_problems(settings.templates_dir, sending.default_locale)
+        ),
+    ]
+    problems.extend(p for p in found if messages is None or p.where.split("/")[0] in messages)
     return renditions, problems
 
 
@@ -318,9 +331,10 @@ def _check_measurement(settings: Settings, report: CheckReport, trigger_names: s
     report.checked.append(Checked("measurement", "goals.toml", True, f"{len(found)} goal(s)"))
 
 
-def run_checks(settings: Settings) -> CheckReport:
+def run_checks(settings: Settings, only: Collection[str] | None = None) -> CheckReport:
     """Every trigger file, every template variant rendered and linted, every message a trigger
-    sends present: what was checked and what is wrong."""
+    sends present: what was checked and what is wrong. `only`: render and lint only these
+    (the studio checking a draft of one message); files of every other kind are all read."""
     report = CheckReport()
     renderer = Renderer(settings.templates_dir, settings.default_locale)
     triggers = _check_triggers(settings, renderer, report)
@@ -331,12 +345,12 @@ def run_checks(settings: Settings) -> CheckReport:
     fine_series, refused_series = series_problems(settings, renderer)
     sent = [(message, b.trigger_name) for b in fine for message in b.messages()]
     sent += [(message, s.trigger_name) for s in fine_series for message in s.messages()]
-    renditions, found = check_templates(settings)
+    renditions, found = check_templates(settings, only)
     as_written = Renderer(settings.templates_dir, settings.default_locale, inline_css=False)
     rendered = {problem.where for problem in found}  # a render error there says it already
     found += [
         Problem(where, what)
-        for where, what in template_problems(triggers, as_written, settings, sent)
+        for where, what in template_problems(triggers, as_written, settings, sent, only)
         if where not in rendered
     ]
     report.renditions = len(renditions)

@@ -3,7 +3,7 @@ template of the message it sends, read, against the context that trigger really 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from jinja2 import Environment
@@ -57,10 +57,12 @@ def template_problems(
     renderer: Renderer,
     settings: Settings,
     broadcasts: Iterable[tuple[str, str]] = (),
+    messages: Collection[str] | None = None,
 ) -> list[tuple[str, str]]:
     """(`file:line`, what) for each name a template reads that the context of a trigger
     sending its message lacks, once each. `broadcasts`: (message, the broadcast's trigger
-    name) of each message a broadcast sends, whose context has no order."""
+    name) of each message a broadcast sends, whose context has no order. `messages`: only
+    these messages' templates."""
     entries: dict[str, dict[str, str]] = {}  # message → entry → a trigger on it
     for trigger in triggers:
         for message in trigger.messages():  # its own and its A/B variants'
@@ -69,6 +71,8 @@ def template_problems(
         entries.setdefault(message, {}).setdefault(BROADCAST, name)
     found: dict[tuple[str, str], None] = {}
     for message in renderer.messages():
+        if messages is not None and message not in messages:
+            continue
         users = entries.get(message) or {_ANY_ENTRY: ""}
         for entry, name in sorted(users.items()):
             top = email_context(entry, settings)

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Environment, nodes
+from jinja2 import Environment, TemplateSyntaxError, nodes
 
 from worker.rendering.variables import Absent, Shape
 
@@ -138,7 +138,10 @@ def template_unknowns(env: Environment, name: str, top: Mapping[str, Shape]) -> 
             continue
         seen.add(current)
         source, _, _ = env.loader.get_source(env, current)  # type: ignore[union-attr]
-        tree = env.parse(source, current)
+        try:
+            tree = env.parse(source, current)
+        except TemplateSyntaxError:
+            continue  # rendering it names the file and line; nothing here can be read
         reader = _Reader(env, top, current, _locals(tree))
         reader.walk(tree, {})
         yield from reader.found

@@ -15,6 +15,7 @@ from worker.delivery.tokens import (
     unsubscribe_token,
 )
 from worker.providers import OutgoingEmail, delivery_key
+from worker.rendering.renderer import RenderedEmail
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -28,8 +29,9 @@ COMPOSED_NAMES = (*LINK_NAMES, "message_class")
 
 def compose(
     claimed: Claimed, context: dict[str, Any], *, now: datetime, runtime: Runtime
-) -> tuple[OutgoingEmail, str]:
-    """Renders the variant chosen for this person; returns the email and the variant's name.
+) -> tuple[OutgoingEmail, RenderedEmail]:
+    """Renders the variant chosen for this person; returns the email and what was rendered
+    (the variant's name and version).
 
     Raises RenderError for a missing or broken template.
     """
@@ -72,7 +74,7 @@ def compose(
         reply_to=settings.sendgrid_reply_to,
         unsubscribe_group=settings.sendgrid_group(message_class),
     )
-    return email, rendered.variant
+    return email, rendered
 
 
 def personal_links(

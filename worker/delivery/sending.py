@@ -28,7 +28,7 @@ from worker.delivery.eligibility import Verdict, eligibility
 from worker.metrics import counters
 from worker.processing.preferences import suppress
 from worker.providers import DeliveryError, OutgoingEmail
-from worker.rendering.renderer import RenderError
+from worker.rendering.renderer import RenderedEmail, RenderError
 from worker.rendering.variables import build_context
 from worker.runtime import Runtime
 
@@ -73,7 +73,7 @@ def deliver(
         later = {} if outcome.send_at is None else {"send_at": outcome.send_at, "enqueued_at": None}
         finish(db, delivery_id, outcome.status, batch, reason=outcome.reason, **later)
         return outcome.status
-    email, variant, segment = outcome
+    email, rendered, segment = outcome
     if runtime.provider.idempotent:
         db.commit()  # End the read transaction: hold no lock while the provider answers.
     elif not request(db, delivery, now):
@@ -95,7 +95,8 @@ def deliver(
         batch,
         sent_at=now,
         provider_message_id=message_id,
-        variant=variant,
+        variant=rendered.variant,
+        template_version=rendered.version,
         segment=segment,
         reason=None,
     )
@@ -189,9 +190,9 @@ def record_refusal(
 
 def _prepare(
     db: Session, delivery: Delivery, *, now: datetime, runtime: Runtime, batch: Batch | None
-) -> Verdict | tuple[OutgoingEmail, str, str | None]:
+) -> Verdict | tuple[OutgoingEmail, RenderedEmail, str | None]:
     """Loads the rows, re-checks eligibility and renders: a Verdict, or the email to send
-    with the variant used and the customer's segment now."""
+    with what was rendered (variant, version) and the customer's segment now."""
     claimed = load(db, delivery, batch)
     context = build_context(
         db,
@@ -206,10 +207,10 @@ def _prepare(
     if verdict is not None:
         return verdict
     try:
-        email, variant = compose(claimed, context, now=now, runtime=runtime)
+        email, rendered = compose(claimed, context, now=now, runtime=runtime)
     except RenderError as exc:
         return Verdict(DeliveryStatus.FAILED, str(exc))
-    return email, variant, claimed.customer.segment
+    return email, rendered, claimed.customer.segment
 
 
 @dataclass

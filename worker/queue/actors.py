@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import dramatiq
+from sqlmodel import Session
 
 from models import Delivery, Event
 from models.db import session
@@ -42,6 +45,14 @@ DELIVERIES: dict[str, Any] = {
 }
 
 
+@contextmanager
+def _session(runtime: Runtime) -> Iterator[Session]:
+    """A unit of work's session, after taking up what the studio published (once a second)."""
+    with session(runtime.settings.database_url) as db:
+        runtime.follow(db)
+        yield db
+
+
 def _scheduler(runtime: Runtime, now: datetime) -> Scheduler:
     """Matching for the events a batch applies; deliveries due at once are handed over."""
     return Scheduler(
@@ -57,7 +68,7 @@ def _scheduler(runtime: Runtime, now: datetime) -> Scheduler:
 def process(event_id: int) -> None:
     """Process one stored event; does nothing if it was already processed."""
     runtime = get_runtime()
-    with session(runtime.settings.database_url) as db:
+    with _session(runtime) as db:
         now = current_time.now()
         due = events.process(db, event_id, now=now, scheduler=_scheduler(runtime, now))
         handoff.enqueue(db, deliver, Delivery, due)
@@ -70,7 +81,7 @@ def process_batch(event_ids: list[int]) -> None:
     Events already processed are skipped; one that fails for good is marked failed on its row.
     """
     runtime = get_runtime()
-    with session(runtime.settings.database_url) as db:
+    with _session(runtime) as db:
         now = current_time.now()
         result = events.process_many(db, event_ids, now=now, scheduler=_scheduler(runtime, now))
         handoff.enqueue_batches(db, deliver_batch, Delivery, result.due, size=EVENT_BATCH)
@@ -84,7 +95,7 @@ def deliver(delivery_id: int) -> None:
     relay sends it when due. Dramatiq's retries are left for errors before that (the
     database away), which the row cannot record."""
     runtime = get_runtime()
-    with session(runtime.settings.database_url) as db:
+    with _session(runtime) as db:
         sending.deliver(db, delivery_id, now=current_time.now(), runtime=runtime)
 
 
@@ -94,7 +105,7 @@ def normalise(inbox_id: int) -> None:
     Nothing sends it any more (`normalise_batch` does its work); kept for the messages an
     older release left queued."""
     runtime = get_runtime()
-    with session(runtime.settings.database_url) as db:
+    with _session(runtime) as db:
         now = current_time.now()
         new = inbox.normalise(
             db, inbox_id, now=now, settings=runtime.settings, enqueued_at=handoff.enqueue_at(now)
@@ -107,7 +118,7 @@ def normalise_batch(inbox_ids: list[int]) -> None:
     """Read many stored webhook deliveries into canonical events in one transaction, each row
     moved by its own compare-and-set; one `process_batch` per 100 events they gave."""
     runtime = get_runtime()
-    with session(runtime.settings.database_url) as db:
+    with _session(runtime) as db:
         now = current_time.now()
         new = inbox_batch.normalise_many(
             db, inbox_ids, now=now, settings=runtime.settings, enqueued_at=handoff.enqueue_at(now)
@@ -121,7 +132,7 @@ def deliver_batch(delivery_ids: list[int]) -> None:
     provider that is not idempotent and slow) go at once as a new batch; those put back for
     later (a transient error, a rate limit) wait on their rows for the clock's relay."""
     runtime = get_runtime()
-    with session(runtime.settings.database_url) as db:
+    with _session(runtime) as db:
         outcome = sending.deliver_many(db, delivery_ids, now=current_time.now(), runtime=runtime)
         if outcome.later:
             # Out of time, not failed: a fresh message, using none of the retry budget.

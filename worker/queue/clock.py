@@ -146,6 +146,7 @@ def tick(
     a clock killed inside one leaves it undone, and a clock runs it again (`leases.JOB_LEASE`).
     `broker_restarted`: the broker lost its messages; every waiting row is sent again now.
     """
+    runtime.follow(db)  # what the studio published: the series' and broadcasts' conditions
     settings = runtime.settings
     requeue_after = timedelta(seconds=settings.requeue_after_s)
     relay_after = timedelta(0) if broker_restarted else requeue_after

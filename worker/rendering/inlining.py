@@ -5,7 +5,7 @@ version of the file: mail clients ignore <style>, and inlining per send would co
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import css_inline
@@ -45,13 +45,40 @@ def inline_source(source: str, css: str) -> str:
     return _PLACEHOLDER.sub(lambda m: tags[int(m.group(1) or m.group(2))], inlined)
 
 
-class InliningLoader(FileSystemLoader):
+class OverlayLoader(FileSystemLoader):
+    """The folder's files, each replaced by its text in `overlay` where it has one (what the
+    studio published, or a draft being previewed), and the overlay's new files beside them.
+
+    An overlaid template is named by its path in the folder, so an error names the file and
+    line the marketer edited; it never goes stale (a new overlay is a new loader)."""
+
+    def __init__(self, searchpath: Path, overlay: Mapping[str, str] | None = None) -> None:
+        super().__init__(searchpath)
+        self.folder = Path(searchpath)
+        self.overlay: Mapping[str, str] = overlay or {}
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        text = self.overlay.get(template)
+        if text is None:
+            return super().get_source(environment, template)
+        return text, str(self.folder / template), lambda: True
+
+    def list_templates(self) -> list[str]:
+        return sorted({*super().list_templates(), *self.overlay})
+
+    def read(self, name: str) -> tuple[str, float | None] | None:
+        """A file's text and modification time (None when overlaid), or None when absent."""
+        if name in self.overlay:
+            return self.overlay[name], None
+        path = self.folder / name
+        return (path.read_text(encoding="utf-8"), path.stat().st_mtime) if path.exists() else None
+
+
+class InliningLoader(OverlayLoader):
     """Serves `*.html.j2` with the stylesheet inlined. A template is recompiled (and inlined
     again) only when its file or the stylesheet changes, or the stylesheet appears."""
-
-    def __init__(self, searchpath: Path) -> None:
-        super().__init__(searchpath)
-        self.stylesheet = Path(searchpath) / STYLESHEET
 
     def get_source(
         self, environment: Environment, template: str
@@ -61,12 +88,11 @@ class InliningLoader(FileSystemLoader):
             return source, filename, uptodate
         # Without a stylesheet the HTML still goes through the parser: every email comes out
         # in the same normal form (lower-case tags, quoted attributes) for the text part.
-        exists = self.stylesheet.exists()
-        css = self.stylesheet.read_text(encoding="utf-8") if exists else ""
-        css_mtime = self.stylesheet.stat().st_mtime if exists else None
+        found = self.read(STYLESHEET)
+        css, css_mtime = found if found is not None else ("", None)
 
         def still_current() -> bool:
-            mtime = self.stylesheet.stat().st_mtime if self.stylesheet.exists() else None
-            return uptodate() and mtime == css_mtime
+            again = self.read(STYLESHEET)
+            return uptodate() and (again[1] if again is not None else None) == css_mtime
 
         return inline_source(source, css), filename, still_current

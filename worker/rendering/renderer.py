@@ -19,6 +19,7 @@ from jinja2 import (
 from worker.rendering import formatting
 from worker.rendering.links import tag_links
 from worker.rendering.plaintext import html_to_text
+from worker.rendering.published import GIT_VERSION, NOTHING, Published
 from worker.rendering.sandbox import make_environment
 from worker.rendering.variants import (
     SUFFIX,
@@ -44,6 +45,7 @@ class RenderedEmail:
     preheader: str
     html: str
     text: str
+    version: int = GIT_VERSION  # of the variant's file: 1 as in git, or the studio's published
 
 
 # What a template's own code can raise: a bug in the template, permanent for the delivery (a
@@ -109,9 +111,16 @@ class Renderer:
         *,
         inline_css: bool = True,
         auto_reload: bool = False,
+        published: Published = NOTHING,
     ) -> None:
         self.templates_dir = templates_dir
-        self.env = make_environment(templates_dir, inline_css=inline_css, auto_reload=auto_reload)
+        self.published = published  # the studio's versions over the files, this renderer's
+        self.env = make_environment(
+            templates_dir,
+            inline_css=inline_css,
+            auto_reload=auto_reload,
+            overlay=published.bodies,
+        )
         self.default_locale = default_locale
         # What depends only on the template files, worked out once per Renderer (a worker reads
         # its templates once): the variant for (message, segment, locale), the compiled template.
@@ -212,4 +221,5 @@ class Renderer:
             preheader=preheader,
             html=html,
             text=html_to_text(body),
+            version=self.published.version_of(variant),
         )

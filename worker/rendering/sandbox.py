@@ -3,18 +3,19 @@ undefined names, autoescape and the per-language filters."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from jinja2 import BaseLoader, FileSystemLoader, StrictUndefined, Template, nodes
+from jinja2 import BaseLoader, StrictUndefined, Template, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import TemplateExpression
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from worker.rendering import bounds, formatting
-from worker.rendering.inlining import InliningLoader
+from worker.rendering.inlining import InliningLoader, OverlayLoader
 
 # What `getattr` finds on a plain dict: the names a template's `mapping.name` reads as a method.
 _DICT_ATTRIBUTES = frozenset(dir(dict))
@@ -88,17 +89,24 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 def make_environment(
-    templates_dir: Path, *, inline_css: bool = True, auto_reload: bool = False
+    templates_dir: Path,
+    *,
+    inline_css: bool = True,
+    auto_reload: bool = False,
+    overlay: Mapping[str, str] | None = None,
 ) -> ImmutableSandboxedEnvironment:
     """Templates and trigger conditions share this sandbox: marketers learn one language.
 
     `inline_css=False` reads the files as written, so errors point at the lines a marketer
     sees (`ladder check` uses it); sending inlines the stylesheet once per template version.
     `auto_reload` looks for changed files at every render (previews); a worker reads its
-    templates once, as it reads its code, and a deploy restarts it.
+    templates once, as it reads its code, and a deploy or a publish builds it again.
+    `overlay`: texts by path laid over the files (what the studio published, a draft).
     """
     loader: BaseLoader = (
-        InliningLoader(templates_dir) if inline_css else FileSystemLoader(templates_dir)
+        InliningLoader(templates_dir, overlay)
+        if inline_css
+        else OverlayLoader(templates_dir, overlay)
     )
     env = _Sandbox(
         loader=loader,

@@ -1,0 +1,113 @@
+"""A draft checked as `ladder check` checks the files: laid over what is live (the files and
+the studio's publications) in a scratch copy of the folders, then the same checks run there.
+What counts against a draft is what it brings: a problem the live files have already (a goal
+naming a trigger the shop removed) is not this draft's to fix, and does not hold it back.
+
+Only the messages a draft can change are rendered (its own message; a trigger's messages),
+so saving one variant takes about a second; a layout, partial or the stylesheet is shared by
+every message, and its draft renders them all, as `ladder check` does.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Collection, Mapping
+from pathlib import Path
+
+from sqlmodel import Session
+
+from models.studio import FileKind
+from triggers import TriggerError, load_trigger
+from worker.authoring.checks import run_checks
+from worker.rendering.published import live
+from worker.settings import Settings
+
+_SHARED = ("layouts/", "partials/")
+
+
+def check(
+    db: Session,
+    settings: Settings,
+    kind: FileKind,
+    path: str,
+    body: str,
+    *,
+    drafts: Mapping[str, str] | None = None,
+) -> list[str]:
+    """What `ladder check` says with `body` as the live text of `path` that it does not say
+    of the live files: one line each, "file:line: message", paths relative to their folder.
+    `drafts`: more unpublished template texts to lay over (none by default)."""
+    templates = {**live(db, FileKind.TEMPLATE).bodies, **(drafts or {})}
+    trigger_files = dict(live(db, FileKind.TRIGGER).bodies)
+    with tempfile.TemporaryDirectory(prefix="ladder-draft-") as scratch:
+        root = Path(scratch)
+        templates_dir = _copy(settings.templates_dir, root / "templates", templates)
+        triggers_dir = _copy(settings.triggers_dir, root / "triggers", trigger_files)
+        copy = settings.model_copy(
+            update={"templates_dir": templates_dir, "triggers_dir": triggers_dir}
+        )
+        file = (templates_dir if kind is FileKind.TEMPLATE else triggers_dir) / path
+        existed = file.is_file()  # a new file has nothing to compare with: all is its own
+        only = _messages(kind, path, body, triggers_dir)
+        if existed and only is not None:  # what the file sent before counts too
+            earlier = _messages(kind, path, file.read_text(encoding="utf-8"), triggers_dir)
+            only = None if earlier is None else only | earlier
+        before = set(_problems(copy, only)) if existed else set()
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(body, encoding="utf-8")
+        return [problem for problem in _problems(copy, only) if problem not in before]
+
+
+def _problems(settings: Settings, only: set[str] | None) -> list[str]:
+    report = run_checks(settings, only=only)
+    folders = (f"{settings.triggers_dir}/", f"{settings.templates_dir}/")
+    found = []
+    for problem in report.problems:
+        for folder in folders:
+            problem = problem.replace(folder, "")
+        found.append(problem)
+    return found
+
+
+def lines_of(problems: Collection[str], path: str) -> dict[int, list[str]]:
+    """The problems that name a line of `path`, by line: what the editor marks."""
+    where = re.compile(rf"(?:^|\s){re.escape(path)}:(\d+): ?(.*)")
+    found: dict[int, list[str]] = {}
+    for problem in problems:
+        match = where.search(problem)
+        if match:
+            found.setdefault(int(match[1]), []).append(match[2] or problem)
+    return found
+
+
+def message_of(kind: FileKind, path: str) -> str | None:
+    """The message a template variant belongs to (`win_back`), None for shared files."""
+    if kind is not FileKind.TEMPLATE or path.startswith(_SHARED) or "/" not in path:
+        return None
+    return path.split("/")[0]
+
+
+def _messages(kind: FileKind, path: str, body: str, triggers_dir: Path) -> set[str] | None:
+    """What to render for this draft; None: every message."""
+    if kind is FileKind.TRIGGER:
+        try:
+            return set(load_trigger(triggers_dir / path, None, body).messages())
+        except TriggerError:
+            return set()  # the trigger file's own problem is reported; nothing to render
+    message = message_of(kind, path)
+    return None if message is None else {message}
+
+
+def _copy(source: Path, target: Path, overlay: Mapping[str, str]) -> Path:
+    """`source` copied to `target`, with `overlay`'s texts written over it."""
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        target.mkdir(parents=True)
+    for path, text in overlay.items():
+        file = target / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text, encoding="utf-8")
+    return target

@@ -38,9 +38,13 @@ def check(
 ) -> list[str]:
     """What `ladder check` says with `body` as the live text of `path` that it does not say
     of the live files: one line each, "file:line: message", paths relative to their folder.
-    `drafts`: more unpublished template texts to lay over (none by default)."""
+    `drafts`: more unpublished template texts to lay over (none by default).
+
+    The checks take a second or more: the transaction of the read ends before they start (on
+    SQLite it would hold the database's one writer lock meanwhile)."""
     templates = {**live(db, FileKind.TEMPLATE).bodies, **(drafts or {})}
     trigger_files = dict(live(db, FileKind.TRIGGER).bodies)
+    db.commit()
     with tempfile.TemporaryDirectory(prefix="ladder-draft-") as scratch:
         root = Path(scratch)
         templates_dir = _copy(settings.templates_dir, root / "templates", templates)

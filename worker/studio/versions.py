@@ -93,21 +93,30 @@ def versions(db: Session, kind: FileKind, path: str) -> list[Version]:
             note=note,
             problems=tuple(problems.splitlines()) if problems else (),
             published_at=at,
-            live=number == current,
+            live=number == current or (current == 0 and author == GIT),
         )
         for number, author, created_at, note, problems, at in rows
     ]
 
 
+def known_paths(db: Session, kind: FileKind) -> set[str]:
+    """Every path of `kind` the studio has a version of (files only the studio has too)."""
+    rows = db.execute(
+        select(STUDIO_VERSIONS.c.path).where(STUDIO_VERSIONS.c.kind == kind.value).distinct()
+    )
+    return {str(path) for (path,) in rows}
+
+
 def live_number(db: Session, kind: FileKind, path: str) -> int:
-    """The version every worker renders: its newest publication's, or git's."""
+    """The version its newest publication names; 0 when none: the workers render the file in
+    git (version 1), or nothing for a file only the studio has."""
     number = db.execute(
         select(STUDIO_PUBLICATIONS.c.number)
         .where(STUDIO_PUBLICATIONS.c.kind == kind.value, STUDIO_PUBLICATIONS.c.path == path)
         .order_by(STUDIO_PUBLICATIONS.c.id.desc())
         .limit(1)
     ).scalar()
-    return int(number) if number is not None else GIT_VERSION
+    return int(number) if number is not None else 0
 
 
 def text_of(db: Session, settings: Settings, kind: FileKind, path: str, number: int) -> str:
@@ -157,7 +166,7 @@ def publish(db: Session, kind: FileKind, path: str, number: int, *, by: str, now
     """Makes a version live for every worker (an older one: a rollback). The caller commits.
     Version 1 of a file never saved is git's: it is live already."""
     row = db.execute(
-        select(STUDIO_VERSIONS.c.id, STUDIO_VERSIONS.c.problems).where(
+        select(STUDIO_VERSIONS.c.id, STUDIO_VERSIONS.c.problems, STUDIO_VERSIONS.c.author).where(
             STUDIO_VERSIONS.c.kind == kind.value,
             STUDIO_VERSIONS.c.path == path,
             STUDIO_VERSIONS.c.number == number,
@@ -165,12 +174,12 @@ def publish(db: Session, kind: FileKind, path: str, number: int, *, by: str, now
     ).first()
     if row is None:
         raise VersionError(f"{path} has no version {number} to publish")
-    version_id, problems = row
+    version_id, problems, author = row
     if problems:
         first = problems.splitlines()[0]
         raise VersionError(f"version {number} of {path} has problems ({first}): fix and save")
     current = live_number(db, kind, path)
-    if current == number and _ever_published(db, kind, path):
+    if number == current or (current == 0 and author == GIT):
         raise VersionError(f"version {number} of {path} is live already")
     db.execute(
         insert(STUDIO_PUBLICATIONS).values(
@@ -182,8 +191,9 @@ def publish(db: Session, kind: FileKind, path: str, number: int, *, by: str, now
             published_at=now,
         )
     )
-    action = "rollback" if number < current else "publish"
-    detail = f"version {number} (was {current})"
+    was = current or (GIT_VERSION if _has_git(db, kind, path) else 0)
+    action = "rollback" if number < was else "publish"
+    detail = f"version {number} (was {was or 'a new file'})"
     subject = f"{kind.value}:{path}"
     audit.record(db, actor=by, action=action, subject=subject, now=now, detail=detail)
 
@@ -234,6 +244,18 @@ def differing_files(db: Session, settings: Settings) -> list[tuple[FileKind, str
     return found
 
 
+def _has_git(db: Session, kind: FileKind, path: str) -> bool:
+    """Whether the file's version 1 is git's (saved from the checkout at the first edit)."""
+    author = db.execute(
+        select(STUDIO_VERSIONS.c.author).where(
+            STUDIO_VERSIONS.c.kind == kind.value,
+            STUDIO_VERSIONS.c.path == path,
+            STUDIO_VERSIONS.c.number == GIT_VERSION,
+        )
+    ).scalar()
+    return author == GIT
+
+
 def _newest_number(db: Session, kind: FileKind, path: str) -> int:
     newest = db.execute(
         select(func.max(STUDIO_VERSIONS.c.number)).where(
@@ -241,15 +263,6 @@ def _newest_number(db: Session, kind: FileKind, path: str) -> int:
         )
     ).scalar()
     return int(newest or 0)
-
-
-def _ever_published(db: Session, kind: FileKind, path: str) -> bool:
-    found = db.execute(
-        select(STUDIO_PUBLICATIONS.c.id)
-        .where(STUDIO_PUBLICATIONS.c.kind == kind.value, STUDIO_PUBLICATIONS.c.path == path)
-        .limit(1)
-    ).first()
-    return found is not None
 
 
 def _insert(

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from worker.web.studio import preview
+from worker.web.studio import editor, pages, preview
 
 router = APIRouter()
 router.include_router(preview.router)
+router.include_router(editor.router)
+router.include_router(pages.router)

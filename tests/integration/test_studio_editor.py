@@ -1,0 +1,157 @@
+"""The studio's editor over HTTP: open a file, save a draft the checks pass or refuse at a
+line, preview it, publish it, see its diff, roll it back, make a new file from it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from tests.support.web import TestClient
+from worker.runtime import Runtime
+from worker.settings import PROJECT_ROOT
+from worker.web import create_app
+
+LOGIN = ("marketing", "correct horse battery staple")
+SPANISH = "win_back/default.es.html.j2"
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> TestClient:
+    settings = runtime.settings.model_copy(
+        update={"studio_user": LOGIN[0], "studio_password": SecretStr(LOGIN[1])}
+    )
+    client = TestClient(create_app(settings))
+    client.auth = LOGIN
+    return client
+
+
+def token_of(page: str) -> str:
+    found = re.search(r'name="token" value="([^"]+)"', page)
+    assert found, "the page carries no form token"
+    return found[1]
+
+
+def textarea_of(page: str) -> str:
+    found = re.search(r'<textarea name="body"[^>]*>(.*?)</textarea>', page, re.S)
+    assert found
+    return found[1]
+
+
+def save(client: TestClient, path: str, body: str, token: str) -> str:
+    answer = client.post(
+        "/studio/edit",
+        data={"kind": "template", "path": path, "body": body, "token": token, "note": "test"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return str(answer.headers["location"])
+
+
+def test_a_marketer_changes_the_spanish_subject_and_publishes_it(client: TestClient) -> None:
+    files = client.get("/studio/files")
+    assert files.status_code == 200
+    assert f'path={SPANISH}">{SPANISH}</a>' in files.text
+
+    opened = client.get("/studio/edit", params={"kind": "template", "path": SPANISH})
+    assert opened.status_code == 200
+    original = PROJECT_ROOT.joinpath("templates", SPANISH).read_text(encoding="utf-8")
+    subject = re.search(r"{% block subject %}(.*?){% endblock %}", original)
+    assert subject
+    assert 'id="subject">' in opened.text  # the preview of the file as it is
+    assert "Only the file in git" in opened.text
+    changed = original.replace(subject[1], "¡Te echamos de menos, {{ customer.first_name }}!")
+
+    where = save(client, SPANISH, changed, token_of(opened.text))
+    assert where.endswith("version=2&done=saved")
+    draft = client.get(where)
+    assert "It passed every check" in draft.text
+    assert "¡Te echamos de menos," in draft.text  # in the preview's subject
+    assert 'id="publish"' in draft.text
+
+    published = client.post(
+        "/studio/publish",
+        data={"kind": "template", "path": SPANISH, "number": "2", "token": token_of(draft.text)},
+    )
+    assert published.status_code == 200
+    assert "Version 2 is live" in published.text
+    assert 'id="publish"' not in published.text
+    listed = client.get("/studio/files").text
+    row = re.search(rf"{re.escape(SPANISH)}</a></td>\s*<td>(.*?)</td>", listed)
+    assert row and row[1] == "v2"
+
+    diff = client.get("/studio/diff", params={"kind": "template", "path": SPANISH, "version": 2})
+    assert '<span class="add">+{% block subject %}¡Te echamos de menos' in diff.text
+
+    back = client.post(
+        "/studio/publish",
+        data={"kind": "template", "path": SPANISH, "number": "1", "token": token_of(draft.text)},
+    )
+    assert "Version 1 is live" in back.text
+    assert textarea_of(back.text) != textarea_of(draft.text)
+
+
+def test_a_broken_draft_is_kept_with_its_problem_at_its_line_and_cannot_be_published(
+    client: TestClient,
+) -> None:
+    opened = client.get("/studio/edit", params={"kind": "template", "path": SPANISH})
+    original = PROJECT_ROOT.joinpath("templates", SPANISH).read_text(encoding="utf-8")
+    lines = original.splitlines()
+    lines.insert(5, "{% if customer.first_name %}")
+    where = save(client, SPANISH, "\n".join(lines) + "\n", token_of(opened.text))
+    assert where.endswith("done=refused")
+    page = client.get(where).text
+    assert "problem(s) to fix before it can be published" in page
+    assert re.search(rf"{re.escape(SPANISH)}:\d+: .*endif", page), page
+    assert 'data-line="' in page
+    assert 'id="publish"' not in page
+    forced = client.post(
+        "/studio/publish",
+        data={"kind": "template", "path": SPANISH, "number": "2", "token": token_of(page)},
+    )
+    assert forced.status_code == 422
+    assert "has problems" in forced.text
+
+
+def test_a_new_language_is_made_from_an_existing_variant(client: TestClient) -> None:
+    opened = client.get("/studio/edit", params={"kind": "template", "path": SPANISH})
+    answer = client.post(
+        "/studio/copy",
+        data={
+            "kind": "template",
+            "path": SPANISH,
+            "number": "1",
+            "new_path": "win_back/default.pt.html.j2",
+            "token": token_of(opened.text),
+        },
+    )
+    assert answer.status_code == 200
+    assert "Created as a draft (version 1)" in answer.text
+    assert 'id="path">win_back/default.pt.html.j2<' in answer.text
+    listed = client.get("/studio/files").text
+    assert "win_back/default.pt.html.j2" in listed
+    assert "not published" in listed
+
+
+@pytest.mark.parametrize("path", ["../settings.py", "/etc/passwd", "win_back/x.py"])
+def test_a_path_outside_the_templates_is_refused(client: TestClient, path: str) -> None:
+    answer = client.get("/studio/edit", params={"kind": "template", "path": path})
+    assert answer.status_code == 422
+
+
+def test_a_form_without_its_token_is_refused(client: TestClient, tmp_path: Path) -> None:
+    answer = client.post(
+        "/studio/edit", data={"kind": "template", "path": SPANISH, "body": "x", "token": ""}
+    )
+    assert answer.status_code == 403
+
+
+def test_the_editor_assets_are_served_by_ladder(client: TestClient) -> None:
+    for name, kind in [("codemirror.js", "javascript"), ("studio.css", "css")]:
+        answer = client.get(f"/studio/static/{name}")
+        assert answer.status_code == 200
+        assert kind in answer.headers["content-type"]
+    assert client.get("/studio/static/CODEMIRROR-LICENSE").status_code == 404
+    assert client.get("/studio/static/..%2Feditor.py").status_code == 404

@@ -1,0 +1,321 @@
+"""Editing in the browser: the files, a file's editor with what the checks say at each line,
+its preview, its versions with their diffs, publishing and rolling back.
+
+Every form is a POST with the studio's CSRF token, answered by a redirect to the page that
+shows its result (a reload never saves or publishes twice). Checks run when a draft is saved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from models.db import session
+from models.studio import FileKind
+from triggers import TriggerError, load_triggers
+from worker import current_time
+from worker.authoring.preview import Preview, PreviewError, render_preview, sending_trigger
+from worker.rendering.published import live
+from worker.rendering.renderer import Renderer, RenderError
+from worker.rendering.variants import DEFAULT_SEGMENT, SUFFIX, variant_locale
+from worker.settings import Settings
+from worker.studio import drafts, versions
+from worker.studio.versions import VersionError
+from worker.web.forms import check_form, form_token
+from worker.web.studio.pages import page
+from worker.web.studio.preview import LANGUAGES, SEGMENT_NAMES, require_login
+
+router = APIRouter(prefix="/studio")
+
+Kind = Annotated[FileKind, Form()]
+Path_ = Annotated[str, Form(max_length=255)]
+Token = Annotated[str, Form(max_length=64)]
+
+
+@dataclass(frozen=True)
+class Editing:
+    """Who is editing, for the versions' author and the forms' tokens."""
+
+    settings: Settings
+    person: str
+
+
+def editing(settings: Annotated[Settings, Depends(require_login)]) -> Editing:
+    return Editing(settings, settings.studio_user or "studio")
+
+
+@router.get("/files", response_class=HTMLResponse)
+def files(who: Annotated[Editing, Depends(editing)]) -> str:
+    """Every message with its variants, the shared layouts and partials, the trigger files:
+    each with its live version and whether a newer draft waits."""
+    settings = who.settings
+    with session(settings.database_url) as db:
+        rows = {kind: _rows(db, settings, kind) for kind in FileKind}
+    return page("files.html", title="Emails and triggers", rows=rows, notice=None)
+
+
+def _rows(db: Session, settings: Settings, kind: FileKind) -> list[tuple[str, int, int]]:
+    """(path, live version, newest version) of each file of `kind`, git's and the studio's."""
+    root = versions.folder(settings, kind)
+    pattern = "*.toml" if kind is FileKind.TRIGGER else "**/*.j2"
+    paths = {path.relative_to(root).as_posix() for path in root.glob(pattern) if path.is_file()}
+    paths |= versions.known_paths(db, kind)
+    found = []
+    for path in sorted(paths):
+        saved = versions.versions(db, kind, path)
+        live_one = next((v.number for v in saved if v.live), 0 if saved else 1)
+        found.append((path, live_one, saved[0].number if saved else 1))
+    return found
+
+
+# What a redirect after a form says, by the form's outcome: fixed words, so that a link from
+# elsewhere cannot make the studio say something of its choosing.
+DONE = {
+    "saved": "Version {number} saved as a draft. It passed every check: it can be published.",
+    "refused": "Version {number} saved as a draft, with {problems} problem(s) to fix before it "
+    "can be published: see them at their lines.",
+    "published": "Version {number} is live: the workers send it from now on.",
+    "copied": "Created as a draft (version {number}): change it, save it, publish it.",
+}
+
+
+@router.get("/edit", response_class=HTMLResponse)
+def edit_page(
+    who: Annotated[Editing, Depends(editing)],
+    kind: Annotated[FileKind, Query()],
+    path: Annotated[str, Query(max_length=255)],
+    version: Annotated[int | None, Query(ge=1)] = None,
+    segment: Annotated[str | None, Query(max_length=32)] = None,
+    locale: Annotated[str | None, Query(max_length=35)] = None,
+    customer: Annotated[str, Query(max_length=320)] = "",
+    done: Annotated[str, Query(max_length=16)] = "",
+) -> str:
+    """The file in the editor (its newest version unless one is asked for), the problems the
+    checks found in it at their lines, its preview and its versions."""
+    return _edit(who, kind, path, version, segment, locale, customer, done=done)
+
+
+def _edit(
+    who: Editing,
+    kind: FileKind,
+    path: str,
+    version: int | None,
+    segment: str | None = None,
+    locale: str | None = None,
+    customer: str = "",
+    *,
+    done: str = "",
+    refused: str | None = None,
+) -> str:
+    settings = who.settings
+    path = _clean(kind, path)
+    with session(settings.database_url) as db:
+        saved = versions.versions(db, kind, path)
+        number = version or (saved[0].number if saved else 1)
+        try:
+            text = versions.text_of(db, settings, kind, path, number)
+        except VersionError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        shown = next((v for v in saved if v.number == number), None)
+        problems = list(shown.problems) if shown else []
+        preview, unshown = _preview(db, settings, kind, path, text, segment, locale, customer)
+    lines = drafts.lines_of(problems, path)
+    notice: tuple[bool, str] | None = None
+    if refused is not None:
+        notice = (False, refused)
+    elif done in DONE:
+        notice = (done != "refused", DONE[done].format(number=number, problems=len(problems)))
+    return page(
+        "edit.html",
+        title=path,
+        kind=kind.value,
+        path=path,
+        text=text,
+        number=number,
+        shown=shown,
+        saved=saved,
+        problems=problems,
+        lines=lines,
+        marks=json.dumps({str(line): found for line, found in lines.items()}),
+        publishable=shown is not None and not shown.live and not shown.problems,
+        preview=preview,
+        preview_problem=unshown,
+        segments=SEGMENT_NAMES,
+        languages=sorted({*LANGUAGES, settings.default_locale}),
+        segment=segment or "",
+        locale=locale or "",
+        customer=customer,
+        token=form_token(settings.secret_key(), who.person, current_time.now()),
+        notice=notice,
+    )
+
+
+@router.post("/edit")
+def save_draft(
+    request: Request,
+    who: Annotated[Editing, Depends(editing)],
+    kind: Kind,
+    path: Path_,
+    body: Annotated[str, Form(max_length=versions.MAX_BODY_CHARS)],
+    token: Token = "",
+    note: Annotated[str, Form(max_length=500)] = "",
+) -> RedirectResponse:
+    """Checks the text as `ladder check` would and keeps it as the file's next version."""
+    settings, now = who.settings, current_time.now()
+    check_form(request, settings.secret_key(), who.person, token, now)
+    path = _clean(kind, path)
+    body = body.replace("\r\n", "\n")  # a browser sends a textarea's lines with CR LF
+    with session(settings.database_url) as db:
+        problems = drafts.check(db, settings, kind, path, body)
+        number = versions.save(
+            db, settings, kind, path, body,
+            author=who.person, now=now, problems=problems, note=note.strip() or None,
+        )  # fmt: skip
+        db.commit()
+    return _back(kind, path, number, "refused" if problems else "saved")
+
+
+@router.post("/publish")
+def publish(
+    request: Request,
+    who: Annotated[Editing, Depends(editing)],
+    kind: Kind,
+    path: Path_,
+    number: Annotated[int, Form(ge=1)],
+    token: Token = "",
+) -> Response:
+    """Makes a version live: every worker renders it within seconds. An older one: a rollback."""
+    settings, now = who.settings, current_time.now()
+    check_form(request, settings.secret_key(), who.person, token, now)
+    path = _clean(kind, path)
+    with session(settings.database_url) as db:
+        try:
+            versions.publish(db, kind, path, number, by=who.person, now=now)
+            db.commit()
+        except VersionError as exc:
+            refused = str(exc)
+        else:
+            return _back(kind, path, number, "published")
+    return HTMLResponse(_edit(who, kind, path, number, refused=refused), 422)
+
+
+@router.post("/copy")
+def copy(
+    request: Request,
+    who: Annotated[Editing, Depends(editing)],
+    kind: Kind,
+    path: Path_,
+    new_path: Path_,
+    number: Annotated[int, Form(ge=1)],
+    token: Token = "",
+) -> Response:
+    """A new variant or message from an existing one: its text as the new file's first draft."""
+    settings, now = who.settings, current_time.now()
+    check_form(request, settings.secret_key(), who.person, token, now)
+    path, target = _clean(kind, path), _clean(kind, new_path)
+    with session(settings.database_url) as db:
+        taken = bool(
+            versions.versions(db, kind, target) or versions.git_text(settings, kind, target)
+        )
+        text = versions.text_of(db, settings, kind, path, number)
+    if taken:
+        said = f"{target} exists already: open it instead"
+        return HTMLResponse(_edit(who, kind, path, number, refused=said), 422)
+    with session(settings.database_url) as db:
+        problems = drafts.check(db, settings, kind, target, text)
+        made = versions.save(
+            db, settings, kind, target, text,
+            author=who.person, now=now, problems=problems, note=f"copied from {path} v{number}",
+        )  # fmt: skip
+        db.commit()
+    return _back(kind, target, made, "copied")
+
+
+@router.get("/diff", response_class=HTMLResponse)
+def diff_page(
+    who: Annotated[Editing, Depends(editing)],
+    kind: Annotated[FileKind, Query()],
+    path: Annotated[str, Query(max_length=255)],
+    version: Annotated[int, Query(ge=1)],
+) -> str:
+    """What a version changed from the one before it."""
+    settings = who.settings
+    path = _clean(kind, path)
+    with session(settings.database_url) as db:
+        try:
+            changes = versions.diff(db, settings, kind, path, version)
+        except VersionError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        saved = {v.number: v for v in versions.versions(db, kind, path)}
+    return page(
+        "diff.html",
+        title=f"{path} v{version}",
+        kind=kind.value,
+        path=path,
+        number=version,
+        shown=saved.get(version),
+        lines=changes.splitlines(),
+        notice=None,
+    )
+
+
+def _preview(
+    db: Session,
+    settings: Settings,
+    kind: FileKind,
+    path: str,
+    text: str,
+    segment: str | None,
+    locale: str | None,
+    customer: str,
+) -> tuple[Preview | None, str | None]:
+    """The shown text rendered as a customer would get it, for a variant of a message."""
+    message = drafts.message_of(kind, path)
+    if message is None:
+        return None, None
+    templates = live(db, FileKind.TEMPLATE).over({path: text})
+    renderer = Renderer(settings.templates_dir, settings.default_locale, published=templates)
+    name = path.rsplit("/", 1)[-1].removesuffix(SUFFIX).split(".")[0]
+    email = customer.strip() or None
+    try:
+        trigger_files = live(db, FileKind.TRIGGER).bodies
+        trigger = sending_trigger(
+            load_triggers(settings.triggers_dir, renderer.env, trigger_files), message
+        )
+    except TriggerError:
+        trigger = None
+    try:
+        shown = render_preview(
+            renderer,
+            settings,
+            message,
+            segment=None
+            if email
+            else segment or (name if name in SEGMENT_NAMES else DEFAULT_SEGMENT),
+            locale=None if email else locale or variant_locale(path, settings.default_locale),
+            db=db,
+            email=email,
+            now=current_time.now(),
+            trigger=trigger,
+        )
+    except (RenderError, PreviewError) as exc:
+        return None, str(exc)
+    return shown, None
+
+
+def _clean(kind: FileKind, path: str) -> str:
+    try:
+        return versions.clean_path(kind, path)
+    except VersionError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+def _back(kind: FileKind, path: str, number: int, done: str) -> RedirectResponse:
+    query = {"kind": kind.value, "path": path, "version": number, "done": done}
+    return RedirectResponse(f"/studio/edit?{urlencode(query)}", status_code=303)

@@ -4,7 +4,6 @@ line, preview it, publish it, see its diff, roll it back, make a new file from i
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -141,7 +140,7 @@ def test_a_path_outside_the_templates_is_refused(client: TestClient, path: str) 
     assert answer.status_code == 422
 
 
-def test_a_form_without_its_token_is_refused(client: TestClient, tmp_path: Path) -> None:
+def test_a_form_without_its_token_is_refused(client: TestClient) -> None:
     answer = client.post(
         "/studio/edit", data={"kind": "template", "path": SPANISH, "body": "x", "token": ""}
     )

@@ -6,6 +6,7 @@ published; every email a worker starts a second or more after the publish has th
 from __future__ import annotations
 
 import contextlib
+import logging
 import email
 import email.policy
 import os
@@ -144,4 +145,5 @@ def test_a_publish_reaches_running_workers_within_a_second(
     assert subject(outbox, db, late[0].id or 0).startswith("Welcome aboard, Ana")
     assert subject(outbox, db, early[0].id or 0).startswith("Hello Ana")
     first_new = min(d.sent_at for d in sent if d.template_version == 2 and d.sent_at)
-    print(f"publish → first email with it: {(first_new - published_at).total_seconds():.2f} s")
+    lag = (first_new - published_at).total_seconds()
+    logging.getLogger(__name__).info("publish → first email with it: %.2f s", lag)

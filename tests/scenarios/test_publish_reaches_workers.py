@@ -6,9 +6,9 @@ published; every email a worker starts a second or more after the publish has th
 from __future__ import annotations
 
 import contextlib
-import logging
 import email
 import email.policy
+import logging
 import os
 import signal
 import subprocess

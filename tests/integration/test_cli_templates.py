@@ -25,7 +25,11 @@ HELLO = "hello/default.html.j2"
 
 
 @pytest.fixture
-def shop(runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def shop(
+    runtime: Runtime,  # noqa: ARG001  (the test's database and outbox, in the environment)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
     """The hello shop's templates folder, which the commands read and write."""
     triggers_dir, templates_dir = write_hello_message(tmp_path / "shop")
     monkeypatch.setenv("TEMPLATES_DIR", str(templates_dir))
@@ -35,7 +39,7 @@ def shop(runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
 
 
 def test_export_writes_the_published_versions_and_import_loads_what_git_changed(
-    db: Session, runtime: Runtime, shop: Path
+    db: Session, shop: Path
 ) -> None:
     settings = settings_module.get_settings()
     file = shop / HELLO
@@ -74,7 +78,7 @@ def test_export_writes_the_published_versions_and_import_loads_what_git_changed(
 
 
 def test_a_file_that_fails_the_checks_is_imported_as_a_draft_and_the_command_fails(
-    db: Session, runtime: Runtime, shop: Path
+    db: Session, shop: Path
 ) -> None:
     settings = settings_module.get_settings()
     file = shop / HELLO

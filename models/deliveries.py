@@ -40,6 +40,8 @@ class Delivery(SQLModel, table=True):
         Index("ix_deliveries_customer_sent_at", "customer_id", "sent_at"),
         # A broadcast reaches a customer once per run, whoever resolves it and how often.
         Index("ux_deliveries_broadcast_customer", "broadcast_run_id", "customer_id", unique=True),
+        # The studio's editor: what went out from a template file lately.
+        Index("ix_deliveries_variant_id", "variant", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -3,7 +3,10 @@ line, preview it, publish it, see its diff, roll it back, make a new file from i
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -154,3 +157,50 @@ def test_the_editor_assets_are_served_by_ladder(client: TestClient) -> None:
         assert kind in answer.headers["content-type"]
     assert client.get("/studio/static/CODEMIRROR-LICENSE").status_code == 404
     assert client.get("/studio/static/..%2Feditor.py").status_code == 404
+
+
+def test_a_draft_is_sent_as_a_test_to_the_marketer_and_nowhere_else(
+    client: TestClient, runtime: Runtime
+) -> None:
+    opened = client.get("/studio/edit", params={"kind": "template", "path": SPANISH})
+    original = PROJECT_ROOT.joinpath("templates", SPANISH).read_text(encoding="utf-8")
+    changed = re.sub(
+        r"{% block subject %}.*?{% endblock %}",
+        "{% block subject %}Prueba de borrador{% endblock %}",
+        original,
+        count=1,
+    )
+    draft = client.get(save(client, SPANISH, changed, token_of(opened.text)))
+    answer = client.post(
+        "/studio/test-send",
+        data={
+            "kind": "template",
+            "path": SPANISH,
+            "number": "2",
+            "to": "maria@shop.example",
+            "token": token_of(draft.text),
+        },
+    )
+    assert answer.status_code == 200
+    assert "A test of version 2 was sent to maria@shop.example" in answer.text
+    [sent] = Path(runtime.settings.outbox_dir).glob("*.eml")
+    message = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
+    assert message["To"] == "maria@shop.example"
+    assert message["Subject"] == "[test] Prueba de borrador"
+    assert 'id="sent"' not in answer.text  # a test is no delivery
+
+    refused = client.post(
+        "/studio/test-send",
+        data={"kind": "template", "path": SPANISH, "number": "2", "to": "not an address",
+              "token": token_of(draft.text)},
+    )  # fmt: skip
+    assert refused.status_code == 422
+    assert "is not an e-mail address" in refused.text
+
+
+def test_the_page_repeats_back_only_an_address_from_its_link(client: TestClient) -> None:
+    forged = client.get(
+        "/studio/edit",
+        params={"kind": "template", "path": SPANISH, "done": "tested", "to": "Call 555-0100"},
+    )
+    assert "Call 555-0100" not in forged.text

@@ -48,14 +48,10 @@ def send_test(
 ) -> Proof:
     """Renders `message` as `render_preview` does and sends it to `to` now. Raises
     ProofError, PreviewError, RenderError or DeliveryError, each saying why."""
-    try:
-        address = _ADDRESS.validate_python(to.strip())
-    except ValidationError:
-        raise ProofError(f"{to!r} is not an e-mail address") from None
-    settings = runtime.settings
+    address = _address(to)
     preview = render_preview(
         runtime.renderer,
-        settings,
+        runtime.settings,
         message,
         segment=segment,
         locale=locale,
@@ -63,7 +59,16 @@ def send_test(
         email=customer,
         now=now,
     )
+    return send_proof(runtime, preview, to=address, now=now)
+
+
+def send_proof(runtime: Runtime, preview: Preview, *, to: str, now: datetime) -> Proof:
+    """Sends an email already rendered for a preview (the studio's draft, say) to `to` now,
+    marked as a test. Raises ProofError for an address that is not one, or DeliveryError."""
+    address = _address(to)
+    settings = runtime.settings
     rendered = preview.email
+    message = rendered.variant.split("/")[0]
     email = OutgoingEmail(
         delivery_id=0,
         to=address,
@@ -81,3 +86,10 @@ def send_test(
         reply_to=settings.sendgrid_reply_to,
     )
     return Proof(preview, address, runtime.provider.send(email))
+
+
+def _address(to: str) -> str:
+    try:
+        return _ADDRESS.validate_python(to.strip())
+    except ValidationError:
+        raise ProofError(f"{to!r} is not an e-mail address") from None

@@ -59,9 +59,11 @@ def upgrade() -> None:
     op.create_index("ix_studio_audit_at", "studio_audit", ["at"])
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("template_version", sa.Integer(), nullable=True))
+    op.create_index("ix_deliveries_variant_id", "deliveries", ["variant", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_variant_id", table_name="deliveries")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_column("template_version")
     op.drop_index("ix_studio_audit_at", table_name="studio_audit")

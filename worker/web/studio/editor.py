@@ -20,12 +20,15 @@ from models.db import session
 from models.studio import FileKind
 from triggers import TriggerError, load_triggers
 from worker import current_time
+from worker.authoring import proofs
 from worker.authoring.preview import Preview, PreviewError, render_preview, sending_trigger
+from worker.providers import DeliveryError
 from worker.rendering.published import live
 from worker.rendering.renderer import Renderer, RenderError
 from worker.rendering.variants import DEFAULT_SEGMENT, SUFFIX, variant_locale
+from worker.runtime import Runtime
 from worker.settings import Settings
-from worker.studio import drafts, versions
+from worker.studio import drafts, recent, versions
 from worker.studio.versions import VersionError
 from worker.web.forms import check_form, form_token
 from worker.web.studio.pages import page
@@ -82,6 +85,8 @@ DONE = {
     "can be published: see them at their lines.",
     "published": "Version {number} is live: the workers send it from now on.",
     "copied": "Created as a draft (version {number}): change it, save it, publish it.",
+    "tested": "A test of version {number} was sent to {to}, marked [test]: it counts in no "
+    "budget and no report.",
 }
 
 
@@ -95,10 +100,11 @@ def edit_page(
     locale: Annotated[str | None, Query(max_length=35)] = None,
     customer: Annotated[str, Query(max_length=320)] = "",
     done: Annotated[str, Query(max_length=16)] = "",
+    to: Annotated[str, Query(max_length=320)] = "",
 ) -> str:
     """The file in the editor (its newest version unless one is asked for), the problems the
     checks found in it at their lines, its preview and its versions."""
-    return _edit(who, kind, path, version, segment, locale, customer, done=done)
+    return _edit(who, kind, path, version, segment, locale, customer, done=done, to=to)
 
 
 def _edit(
@@ -112,6 +118,7 @@ def _edit(
     *,
     done: str = "",
     refused: str | None = None,
+    to: str = "",
 ) -> str:
     settings = who.settings
     path = _clean(kind, path)
@@ -125,12 +132,14 @@ def _edit(
         shown = next((v for v in saved if v.number == number), None)
         problems = list(shown.problems) if shown else []
         preview, unshown = _preview(db, settings, kind, path, text, segment, locale, customer)
+        sent = recent.sent_from(db, path) if kind is FileKind.TEMPLATE else []
     lines = drafts.lines_of(problems, path)
     notice: tuple[bool, str] | None = None
     if refused is not None:
         notice = (False, refused)
-    elif done in DONE:
-        notice = (done != "refused", DONE[done].format(number=number, problems=len(problems)))
+    elif done in DONE and (done != "tested" or recent.is_address(to)):
+        said = DONE[done].format(number=number, problems=len(problems), to=to)
+        notice = (done != "refused", said)
     return page(
         "edit.html",
         title=path,
@@ -151,6 +160,7 @@ def _edit(
         segment=segment or "",
         locale=locale or "",
         customer=customer,
+        sent=sent,
         token=form_token(settings.secret_key(), who.person, current_time.now()),
         notice=notice,
     )
@@ -203,6 +213,41 @@ def publish(
         else:
             return _back(kind, path, number, "published")
     return HTMLResponse(_edit(who, kind, path, number, refused=refused), 422)
+
+
+@router.post("/test-send")
+def test_send(
+    request: Request,
+    who: Annotated[Editing, Depends(editing)],
+    kind: Kind,
+    path: Path_,
+    number: Annotated[int, Form(ge=1)],
+    to: Annotated[str, Form(max_length=320)],
+    token: Token = "",
+    segment: Annotated[str, Form(max_length=32)] = "",
+    locale: Annotated[str, Form(max_length=35)] = "",
+    customer: Annotated[str, Form(max_length=320)] = "",
+) -> Response:
+    """This version, as previewed, sent now to `to` through the configured backend as a test
+    (`ladder send-test`): no delivery row, no budget, no report."""
+    settings, now = who.settings, current_time.now()
+    check_form(request, settings.secret_key(), who.person, token, now)
+    path = _clean(kind, path)
+    with session(settings.database_url) as db:
+        text = versions.text_of(db, settings, kind, path, number)
+        shown, unshown = _preview(db, settings, kind, path, text, segment, locale, customer)
+    refused = unshown or ("only an email can be sent as a test" if shown is None else None)
+    if shown is not None and refused is None:
+        try:
+            proof = proofs.send_proof(Runtime(settings), shown, to=to, now=now)
+        except (proofs.ProofError, DeliveryError) as exc:
+            refused = str(exc)
+        else:
+            query = {"kind": kind.value, "path": path, "version": number, "done": "tested"}
+            query |= {"to": proof.to, "segment": segment, "locale": locale, "customer": customer}
+            return RedirectResponse(f"/studio/edit?{urlencode(query)}", status_code=303)
+    page_ = _edit(who, kind, path, number, segment, locale, customer, refused=refused)
+    return HTMLResponse(page_, 422)
 
 
 @router.post("/copy")

@@ -1,0 +1,191 @@
+"""The studio's editor end to end in headless Chromium, as the issue's marketer uses it: open
+the Spanish win-back, make a mistake and see it at its line, fix it with a new subject, preview
+it, send a test, publish it, see a worker send it, roll back, see the old subject sent again.
+
+The reference screenshot is refreshed with `make snapshots` (UPDATE_SNAPSHOTS=1).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from pydantic import SecretStr
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from sqlalchemy import insert, select
+from sqlmodel import Session
+
+from models.tables import CUSTOMERS, DELIVERIES, EVENTS
+from tests.support.browser import SCREENSHOTS, assert_looks_like
+from tests.support.deliveries import eml_name
+from tests.support.services import free_port
+from tests.support.waiting import wait_until
+from worker.delivery.sending import deliver_many
+from worker.runtime import Runtime
+from worker.web import create_app
+
+REFERENCE = SCREENSHOTS / "studio_editor_problem.png"
+SPANISH = "win_back/default.es.html.j2"
+OLD_SUBJECT = "Te echamos de menos, Pilar"
+NEW_SUBJECT = "Lucía, vuelve: tienes un 15 % esperándote"
+
+
+@pytest.fixture
+def studio(runtime: Runtime) -> Iterator[tuple[str, Runtime]]:
+    """The web process on a free port with the studio on, and a worker's runtime beside it."""
+    settings = runtime.settings.model_copy(
+        update={"studio_user": "marketing", "studio_password": SecretStr("s3cret-editor")}
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout_s=20, what="the web process to listen")
+    yield f"http://marketing:s3cret-editor@127.0.0.1:{port}", Runtime(settings)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def due_win_backs(db: Session, names: list[str]) -> list[int]:
+    """Spanish customers gone quiet, one win-back due now for each; commits."""
+    now = datetime.now(UTC)
+    ids = []
+    for n, name in enumerate(names):
+        [customer_id] = db.execute(
+            insert(CUSTOMERS).returning(CUSTOMERS.c.id),
+            [{"email": f"{name.lower()}@example.com", "first_name": name, "locale": "es",
+              "accepts_marketing": True, "created_at": now, "orders_count": 3, "segment": "loyal",
+              "total_spent": 120, "average_order_value": 40, "last_order_at": now}],
+        ).scalars()  # fmt: skip
+        [event_id] = db.execute(
+            insert(EVENTS).returning(EVENTS.c.id),
+            [{"source": "api", "source_event_id": f"quiet-{n}", "type": "customer.updated",
+              "customer_id": customer_id, "occurred_at": now, "received_at": now,
+              "payload": {}, "status": "processed"}],
+        ).scalars()  # fmt: skip
+        [delivery_id] = db.execute(
+            insert(DELIVERIES).returning(DELIVERIES.c.id),
+            [{"dedupe_key": f"win-back:{event_id}", "trigger": "win-back",
+              "message": "win_back", "customer_id": customer_id, "cause_event_id": event_id,
+              "status": "scheduled", "send_at": now, "created_at": now}],
+        ).scalars()  # fmt: skip
+        ids.append(delivery_id)
+    db.commit()
+    return ids
+
+
+def text_of(driver: WebDriver, element_id: str) -> str:
+    try:
+        return str(driver.find_element(By.ID, element_id).text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
+def editor_ready(driver: WebDriver) -> bool:
+    return bool(driver.execute_script("return !!window.ladderEditor"))
+
+
+def submit(driver: WebDriver, button_id: str, then_shows: str) -> None:
+    driver.find_element(By.ID, button_id).click()
+    wait_until(
+        lambda: then_shows in text_of(driver, "notice"),
+        timeout_s=30,
+        what=f"the page to say {then_shows!r}",
+    )
+    wait_until(lambda: editor_ready(driver), timeout_s=20, what="the editor to load")
+
+
+def sent_subject(runtime: Runtime, db: Session, delivery_id: int) -> str:
+    name = eml_name(db, delivery_id)
+    db.commit()  # the read's transaction: on SQLite it holds the one writer lock
+    raw = (Path(runtime.settings.outbox_dir) / name).read_bytes()
+    return str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"]).strip()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_marketer_changes_the_spanish_win_back_subject_and_the_next_one_goes_out_with_it(
+    studio: tuple[str, Runtime], browser: WebDriver, db: Session
+) -> None:
+    base, worker = studio
+    first, second = due_win_backs(db, ["Lucía", "Pilar"])
+    browser.get(f"{base}/studio/files")
+    browser.find_element(By.LINK_TEXT, SPANISH).click()
+    wait_until(lambda: editor_ready(browser), timeout_s=20, what="the editor to load")
+    assert text_of(browser, "state") == "live"
+    assert browser.find_elements(By.CSS_SELECTOR, ".CodeMirror-linenumber")
+
+    # A mistake: an `if` left open on line 6, typed into the editor.
+    browser.execute_script("window.ladderEditor.setCursor({line: 5, ch: 0})")
+    browser.find_element(By.CSS_SELECTOR, ".CodeMirror textarea").send_keys(
+        "{% if customer.first_name %}\n"
+    )
+    submit(browser, "save", "problem(s) to fix")
+    assert text_of(browser, "state") == "draft with problems"
+    assert f"{SPANISH}:" in text_of(browser, "problems")
+    assert "endif" in text_of(browser, "problems")
+    marked = browser.find_elements(By.CSS_SELECTOR, ".CodeMirror-code .problem-line")
+    assert marked, "no line is marked in the editor"
+    assert not browser.find_elements(By.ID, "publish")
+    assert_looks_like(browser, browser.get_screenshot_as_png(), REFERENCE)
+
+    # Fixed, with the new subject.
+    text = browser.execute_script("return window.ladderEditor.getValue()")
+    fixed = text.replace("{% if customer.first_name %}\n", "", 1).replace(
+        '{% block subject %}Te echamos de menos{{ ", " ~ customer.first_name if '
+        'customer.first_name else "" }}{% endblock %}',
+        '{% block subject %}{{ customer.first_name ~ ", v" if customer.first_name else "V" }}'
+        "uelve: tienes un 15 % esperándote{% endblock %}",
+    )
+    assert fixed != text
+    browser.execute_script("window.ladderEditor.setValue(arguments[0])", fixed)
+    browser.find_element(By.ID, "note").send_keys("a subject that names the discount")
+    submit(browser, "save", "It passed every check")
+    assert text_of(browser, "subject") == NEW_SUBJECT
+    browser.switch_to.frame(browser.find_element(By.ID, "mobile"))
+    assert browser.execute_script("return window.innerWidth") == 375  # a phone's width
+    assert "COMEBACK15" in browser.find_element(By.TAG_NAME, "body").text
+    browser.switch_to.default_content()
+
+    browser.find_element(By.ID, "to").send_keys("maria@shop.example")
+    submit(browser, "send-test", "A test of version 3 was sent to maria@shop.example")
+    tests = sorted(Path(worker.settings.outbox_dir).glob("test-*.eml"))
+    assert len(tests) == 1
+    proof = email.message_from_bytes(tests[0].read_bytes(), policy=email.policy.default)
+    # (a long encoded subject is folded onto the header's next line: unfolded, it leads with
+    # the fold's space, which mail clients drop)
+    assert str(proof["Subject"]).strip() == f"[test] {NEW_SUBJECT}"
+
+    submit(browser, "publish", "Version 3 is live")
+    worker.follow(db)
+    deliver_many(db, [first], now=datetime.now(UTC), runtime=worker)
+    assert sent_subject(worker, db, first) == NEW_SUBJECT
+
+    rollback = browser.find_element(By.CSS_SELECTOR, "button.rollback[data-version='1']")
+    assert rollback.text == "Roll back to v1"
+    rollback.click()
+    wait_until(
+        lambda: "Version 1 is live" in text_of(browser, "notice"),
+        timeout_s=30,
+        what="the rollback",
+    )
+    worker._look_again_at = 0.0  # a second later, as a worker's next batch would
+    worker.follow(db)
+    deliver_many(db, [second], now=datetime.now(UTC), runtime=worker)
+    assert sent_subject(worker, db, second) == OLD_SUBJECT
+
+    browser.refresh()
+    wait_until(lambda: editor_ready(browser), timeout_s=20, what="the editor to load")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#sent tr")[1:]
+    assert [row.text.split()[-1] for row in rows] == ["v1", "v3"]
+    versions = db.execute(select(DELIVERIES.c.template_version).order_by(DELIVERIES.c.id)).scalars()
+    assert list(versions) == [3, 1]

@@ -70,6 +70,7 @@ def explain(email: str) -> None:
     """One customer's timeline: events, triggers matched or not and why, every delivery's fate."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
+        runtime.follow(db)  # the triggers as the studio published them
         found = explain_customer(
             db,
             email,
@@ -128,6 +129,7 @@ def plan(days: Annotated[int, typer.Option(min=1, max=366)] = 30) -> None:
     """What the trigger files would send over the next days, per trigger, segment and locale."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
+        runtime.follow(db)  # the triggers as the studio published them
         found = plan_period(
             db,
             triggers=runtime.triggers,

@@ -117,7 +117,9 @@ def test_a_draft_with_a_broken_template_names_its_line_and_cannot_be_published(
     assert problems, "a draft with an unclosed {% if %} passed the checks"
     assert problems[0].startswith(f"{HELLO}:5: ")
     assert "endif" in problems[0]
-    assert drafts.lines_of(problems, HELLO).keys() == {5}
+    # …and the line of the mistake: the `if` opened on line 4
+    assert problems[1] == f"{HELLO}:4: {{% if %}} opened here is never closed: add {{% endif %}}"
+    assert drafts.lines_of(problems, HELLO).keys() == {4, 5}
     number = versions.save(
         db, hello.settings, FileKind.TEMPLATE, HELLO, BROKEN,
         author="maria@shop.example", now=T0, problems=problems,

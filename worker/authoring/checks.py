@@ -22,6 +22,7 @@ from worker.authoring.broadcast_checks import broadcast_problems, series_problem
 from worker.authoring.context_checks import condition_problems, template_problems
 from worker.authoring.copy_checks import copy_problems
 from worker.authoring.sample_customers import sample_context
+from worker.authoring.syntax_hints import unclosed_hint
 from worker.measurement import abc, goals, rung_scheme
 from worker.rendering.renderer import RenderedEmail, Renderer, RenderError
 from worker.rendering.variants import SUFFIX, variant_locale
@@ -208,6 +209,9 @@ def _render_one(
         except RenderError as exc:
             where, _, what = str(exc).partition(": ")
             rendition.problems.append(Problem(where, what))
+            hint = unclosed_hint(settings.templates_dir, where, what)
+            if hint is not None:
+                rendition.problems.append(Problem(*hint))
             return rendition
         rendition.email = rendition.email or email
         rendition.problems.extend(

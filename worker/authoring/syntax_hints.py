@@ -8,8 +8,8 @@ from pathlib import Path
 
 _INNERMOST = re.compile(r"The innermost block that needs to be closed is '(\w+)'")
 _TAG = re.compile(r"\{%-?\s*(\w+)")
-_CLOSES = {"endif": "if", "endfor": "for", "endblock": "block", "endmacro": "macro",
-           "endcall": "call", "endfilter": "filter", "endwith": "with", "endraw": "raw"}  # fmt: skip
+_OPENS = ("if", "for", "block", "macro", "call", "filter", "with", "raw")
+_CLOSES = {f"end{tag}": tag for tag in _OPENS}
 
 
 def opened_at(text: str, tag: str, before_line: int) -> int | None:
@@ -17,7 +17,7 @@ def opened_at(text: str, tag: str, before_line: int) -> int | None:
     stack: list[tuple[str, int]] = []
     for number, line in enumerate(text.splitlines()[: before_line - 1], 1):
         for name in _TAG.findall(line):
-            if name in _CLOSES.values():
+            if name in _OPENS:
                 stack.append((name, number))
             elif name in _CLOSES:
                 for index in range(len(stack) - 1, -1, -1):

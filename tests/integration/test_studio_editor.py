@@ -6,11 +6,14 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from sqlmodel import Session
 
+from models import Customer, Event, EventStatus
 from tests.support.web import TestClient
 from worker.runtime import Runtime
 from worker.settings import PROJECT_ROOT
@@ -204,3 +207,63 @@ def test_the_page_repeats_back_only_an_address_from_its_link(client: TestClient)
         params={"kind": "template", "path": SPANISH, "done": "tested", "to": "Call 555-0100"},
     )
     assert "Call 555-0100" not in forged.text
+
+
+def test_the_preview_says_which_file_the_chain_picks_and_why(client: TestClient) -> None:
+    page = client.get(
+        "/studio/edit",
+        params={"kind": "template", "path": SPANISH, "segment": "loyal", "locale": "es_MX"},
+    ).text
+    found = re.search(r'id="chain">(.*?)</span>', page, re.S)
+    assert found
+    chain = " ".join(re.sub(r"<[^>]+>", "", found[1]).split())
+    assert chain == (
+        "For sample (segment loyal, language es_MX) the fallback chain looks for"
+        " loyal.es_MX.html.j2 (none) → default.es_MX.html.j2 (none) → loyal.es.html.j2 (none)"
+        " → default.es.html.j2 ✓: it sends win_back/default.es.html.j2."
+    )
+
+
+@pytest.mark.commits  # the web process reads the customers through its own session
+def test_the_preview_finds_a_customer_by_name(client: TestClient, db: Session) -> None:
+    now = datetime.now(UTC)
+    people = [("Lucía", "lucia@example.com"), ("Pilar", "pilar1@example.com"),
+              ("Pilar", "pilar2@example.com")]  # fmt: skip
+    for first, address in people:
+        customer = Customer(
+            email=address, first_name=first, last_name="García", locale="es", created_at=now
+        )
+        db.add(customer)
+        db.flush()
+        event = Event(
+            source="api", source_event_id=f"e-{address}", type="customer.created",
+            customer_id=customer.id, occurred_at=now, received_at=now, payload={},
+            status=EventStatus.PROCESSED,
+        )  # fmt: skip
+        db.add(event)
+    db.commit()
+    found = client.get(
+        "/studio/edit", params={"kind": "template", "path": SPANISH, "customer": "lucía garcía"}
+    ).text
+    assert "For lucia@example.com" in found
+    several = client.get(
+        "/studio/edit", params={"kind": "template", "path": SPANISH, "customer": "Pilar"}
+    ).text
+    assert (
+        "several customers are named &#39;Pilar&#39; (pilar1@example.com, pilar2@example.com)"
+        in several
+    )
+    nobody = client.get(
+        "/studio/edit", params={"kind": "template", "path": SPANISH, "customer": "Nadie"}
+    ).text
+    assert "no customer is named &#39;Nadie&#39;" in nobody
+
+
+def test_a_layout_is_previewed_inside_a_message(client: TestClient) -> None:
+    page = client.get(
+        "/studio/edit",
+        params={"kind": "template", "path": "layouts/base.html.j2", "message": "thank_you"},
+    ).text
+    assert 'id="message"' in page
+    assert "<option selected>thank_you</option>" in page
+    assert re.search(r'id="variant">thank_you/default\.html\.j2<', page)

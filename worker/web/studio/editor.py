@@ -18,17 +18,13 @@ from sqlmodel import Session
 
 from models.db import session
 from models.studio import FileKind
-from triggers import TriggerError, load_triggers
 from worker import current_time
 from worker.authoring import proofs
-from worker.authoring.preview import Preview, PreviewError, render_preview, sending_trigger
 from worker.providers import DeliveryError
-from worker.rendering.published import live
-from worker.rendering.renderer import Renderer, RenderError
-from worker.rendering.variants import DEFAULT_SEGMENT, SUFFIX, variant_locale
+from worker.rendering.renderer import Renderer
 from worker.runtime import Runtime
 from worker.settings import Settings
-from worker.studio import drafts, recent, versions
+from worker.studio import drafts, previews, recent, versions
 from worker.studio.versions import VersionError
 from worker.web.forms import check_form, form_token
 from worker.web.studio.pages import page
@@ -101,10 +97,13 @@ def edit_page(
     customer: Annotated[str, Query(max_length=320)] = "",
     done: Annotated[str, Query(max_length=16)] = "",
     to: Annotated[str, Query(max_length=320)] = "",
+    message: Annotated[str | None, Query(max_length=64)] = None,
 ) -> str:
     """The file in the editor (its newest version unless one is asked for), the problems the
     checks found in it at their lines, its preview and its versions."""
-    return _edit(who, kind, path, version, segment, locale, customer, done=done, to=to)
+    return _edit(
+        who, kind, path, version, segment, locale, customer, message=message, done=done, to=to
+    )  # fmt: skip
 
 
 def _edit(
@@ -116,6 +115,7 @@ def _edit(
     locale: str | None = None,
     customer: str = "",
     *,
+    message: str | None = None,
     done: str = "",
     refused: str | None = None,
     to: str = "",
@@ -131,7 +131,10 @@ def _edit(
             raise HTTPException(404, str(exc)) from exc
         shown = next((v for v in saved if v.number == number), None)
         problems = list(shown.problems) if shown else []
-        preview, unshown = _preview(db, settings, kind, path, text, segment, locale, customer)
+        preview = previews.preview_version(
+            db, settings, kind, path, text,
+            message=message, segment=segment, locale=locale, customer=customer,
+        )  # fmt: skip
         sent = recent.sent_from(db, path) if kind is FileKind.TEMPLATE else []
     lines = drafts.lines_of(problems, path)
     notice: tuple[bool, str] | None = None
@@ -154,7 +157,7 @@ def _edit(
         marks=json.dumps({str(line): found for line, found in lines.items()}),
         publishable=shown is not None and not shown.live and not shown.problems,
         preview=preview,
-        preview_problem=unshown,
+        messages=Renderer(settings.templates_dir, settings.default_locale).messages(),
         segments=SEGMENT_NAMES,
         languages=sorted({*LANGUAGES, settings.default_locale}),
         segment=segment or "",
@@ -227,6 +230,7 @@ def test_send(
     segment: Annotated[str, Form(max_length=32)] = "",
     locale: Annotated[str, Form(max_length=35)] = "",
     customer: Annotated[str, Form(max_length=320)] = "",
+    message: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """This version, as previewed, sent now to `to` through the configured backend as a test
     (`ladder send-test`): no delivery row, no budget, no report."""
@@ -235,8 +239,12 @@ def test_send(
     path = _clean(kind, path)
     with session(settings.database_url) as db:
         text = versions.text_of(db, settings, kind, path, number)
-        shown, unshown = _preview(db, settings, kind, path, text, segment, locale, customer)
-    refused = unshown or ("only an email can be sent as a test" if shown is None else None)
+        found = previews.preview_version(
+            db, settings, kind, path, text,
+            message=message or None, segment=segment, locale=locale, customer=customer,
+        )  # fmt: skip
+    shown = found.shown
+    refused = found.problem or ("only an email can be sent as a test" if shown is None else None)
     if shown is not None and refused is None:
         try:
             proof = proofs.send_proof(Runtime(settings), shown, to=to, now=now)
@@ -245,8 +253,11 @@ def test_send(
         else:
             query = {"kind": kind.value, "path": path, "version": number, "done": "tested"}
             query |= {"to": proof.to, "segment": segment, "locale": locale, "customer": customer}
+            query |= {"message": message}
             return RedirectResponse(f"/studio/edit?{urlencode(query)}", status_code=303)
-    page_ = _edit(who, kind, path, number, segment, locale, customer, refused=refused)
+    page_ = _edit(
+        who, kind, path, number, segment, locale, customer, message=message, refused=refused
+    )  # fmt: skip
     return HTMLResponse(page_, 422)
 
 
@@ -308,50 +319,6 @@ def diff_page(
         lines=changes.splitlines(),
         notice=None,
     )
-
-
-def _preview(
-    db: Session,
-    settings: Settings,
-    kind: FileKind,
-    path: str,
-    text: str,
-    segment: str | None,
-    locale: str | None,
-    customer: str,
-) -> tuple[Preview | None, str | None]:
-    """The shown text rendered as a customer would get it, for a variant of a message."""
-    message = drafts.message_of(kind, path)
-    if message is None:
-        return None, None
-    templates = live(db, FileKind.TEMPLATE).over({path: text})
-    renderer = Renderer(settings.templates_dir, settings.default_locale, published=templates)
-    name = path.rsplit("/", 1)[-1].removesuffix(SUFFIX).split(".")[0]
-    email = customer.strip() or None
-    try:
-        trigger_files = live(db, FileKind.TRIGGER).bodies
-        trigger = sending_trigger(
-            load_triggers(settings.triggers_dir, renderer.env, trigger_files), message
-        )
-    except TriggerError:
-        trigger = None
-    try:
-        shown = render_preview(
-            renderer,
-            settings,
-            message,
-            segment=None
-            if email
-            else segment or (name if name in SEGMENT_NAMES else DEFAULT_SEGMENT),
-            locale=None if email else locale or variant_locale(path, settings.default_locale),
-            db=db,
-            email=email,
-            now=current_time.now(),
-            trigger=trigger,
-        )
-    except (RenderError, PreviewError) as exc:
-        return None, str(exc)
-    return shown, None
 
 
 def _clean(kind: FileKind, path: str) -> str:

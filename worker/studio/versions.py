@@ -24,7 +24,7 @@ from worker.studio import audit
 
 MAX_BODY_CHARS = 200_000  # a template is a few kilobytes; Gmail clips an email at 102 KB
 GIT = "git"  # the author of each file's version 1
-_SUFFIXES = {FileKind.TEMPLATE: (".html.j2", ".j2", ".css"), FileKind.TRIGGER: (".toml",)}
+SUFFIXES = {FileKind.TEMPLATE: (".html.j2", ".j2", ".css"), FileKind.TRIGGER: (".toml",)}
 
 
 class VersionError(Exception):
@@ -52,8 +52,8 @@ def clean_path(kind: FileKind, path: str) -> str:
     pure = PurePosixPath(path.strip().replace("\\", "/"))
     if pure.is_absolute() or ".." in pure.parts or not pure.parts or len(str(pure)) > 255:
         raise VersionError(f"{path!r} is not a file in the {kind.value}s folder")
-    if not str(pure).endswith(_SUFFIXES[kind]):
-        suffixes = ", ".join(_SUFFIXES[kind])
+    if not str(pure).endswith(SUFFIXES[kind]):
+        suffixes = ", ".join(SUFFIXES[kind])
         raise VersionError(f"{path!r}: a {kind.value} file's name ends in {suffixes}")
     if kind is FileKind.TRIGGER and len(pure.parts) != 1:
         raise VersionError(f"{path!r}: trigger files lie in the triggers folder itself")
@@ -236,7 +236,7 @@ def differing_files(db: Session, settings: Settings) -> list[tuple[FileKind, str
         pattern = "*.toml" if kind is FileKind.TRIGGER else "**/*"
         for file in sorted(root.glob(pattern)):
             path = file.relative_to(root).as_posix()
-            if not file.is_file() or not path.endswith(_SUFFIXES[kind]):
+            if not file.is_file() or not path.endswith(SUFFIXES[kind]):
                 continue
             text = file.read_text(encoding="utf-8")
             if path in published.bodies and published.bodies[path] != text:

@@ -62,8 +62,12 @@ def files(who: Annotated[Editing, Depends(editing)]) -> str:
 def _rows(db: Session, settings: Settings, kind: FileKind) -> list[tuple[str, int, int]]:
     """(path, live version, newest version) of each file of `kind`, git's and the studio's."""
     root = versions.folder(settings, kind)
-    pattern = "*.toml" if kind is FileKind.TRIGGER else "**/*.j2"
-    paths = {path.relative_to(root).as_posix() for path in root.glob(pattern) if path.is_file()}
+    pattern = "*.toml" if kind is FileKind.TRIGGER else "**/*"
+    paths = {
+        path.relative_to(root).as_posix()
+        for path in root.glob(pattern)
+        if path.is_file() and path.name.endswith(versions.SUFFIXES[kind])
+    }
     paths |= versions.known_paths(db, kind)
     found = []
     for path in sorted(paths):

@@ -28,7 +28,7 @@
     return CodeMirror.overlayMode(CodeMirror.getMode(config, { name: "xml", htmlMode: true }), jinja);
   });
   const editor = CodeMirror.fromTextArea(area, {
-    mode: area.dataset.mode === "toml" ? "toml" : "ladder-jinja",
+    mode: { toml: "toml", css: "text/plain" }[area.dataset.mode] || "ladder-jinja",
     lineNumbers: true,
     lineWrapping: true,
     indentUnit: 2,

@@ -267,3 +267,20 @@ def test_a_layout_is_previewed_inside_a_message(client: TestClient) -> None:
     assert 'id="message"' in page
     assert "<option selected>thank_you</option>" in page
     assert re.search(r'id="variant">thank_you/default\.html\.j2<', page)
+
+
+def test_a_text_is_checked_as_it_is_typed_and_nothing_is_saved(client: TestClient) -> None:
+    opened = client.get("/studio/edit", params={"kind": "template", "path": SPANISH})
+    original = PROJECT_ROOT.joinpath("templates", SPANISH).read_text(encoding="utf-8")
+    typed = original.replace("{% block body %}", "{% block body %}\n{% for x in y %}", 1)
+    answer = client.post(
+        "/studio/check",
+        data={"kind": "template", "path": SPANISH, "body": typed, "token": token_of(opened.text)},
+    )
+    assert answer.status_code == 200
+    found = answer.json()
+    assert any("opened here is never closed: add {% endfor %}" in p for p in found["problems"])
+    assert "6" in found["lines"]
+    assert client.get("/studio/files").text.count("draft v") == 0  # nothing was saved
+    forged = client.post("/studio/check", data={"kind": "template", "path": SPANISH, "body": "x"})
+    assert forged.status_code == 403

@@ -129,6 +129,14 @@ def test_a_marketer_changes_the_spanish_win_back_subject_and_the_next_one_goes_o
     browser.find_element(By.CSS_SELECTOR, ".CodeMirror textarea").send_keys(
         "{% if customer.first_name %}\n"
     )
+    # Checked as she types: the problem shows at its line before anything is saved.
+    wait_until(
+        lambda: "{% if %} opened here is never closed" in text_of(browser, "live-check"),
+        timeout_s=30,
+        what="the check as she types",
+    )
+    gutter = browser.find_elements(By.CSS_SELECTOR, ".CodeMirror-code .problem-line")
+    assert len(gutter) == 2  # where Jinja noticed, and the `if` left open
     submit(browser, "save", "problem(s) to fix")
     assert text_of(browser, "state") == "draft with problems"
     assert f"{SPANISH}:" in text_of(browser, "problems")

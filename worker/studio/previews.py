@@ -100,18 +100,22 @@ def find_customer(db: Session, text: str) -> str | None:
     first, last = CUSTOMERS.c.first_name, CUSTOMERS.c.last_name
     full = func.trim(func.coalesce(first, "") + " " + func.coalesce(last, ""))
     wanted = text.lower()
-    found = db.execute(
-        select(CUSTOMERS.c.email)
-        .where(
-            or_(
-                func.lower(full) == wanted,
-                func.lower(first) == wanted,
-                func.lower(last) == wanted,
+    found = (
+        db.execute(
+            select(CUSTOMERS.c.email)
+            .where(
+                or_(
+                    func.lower(full) == wanted,
+                    func.lower(first) == wanted,
+                    func.lower(last) == wanted,
+                )
             )
+            .order_by(CUSTOMERS.c.id)
+            .limit(MAX_NAMESAKES + 1)
         )
-        .order_by(CUSTOMERS.c.id)
-        .limit(MAX_NAMESAKES + 1)
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     if not found:
         raise PreviewError(f"no customer is named {text!r}: give their e-mail address")
     if len(found) > 1:

@@ -13,7 +13,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from models.db import session
@@ -171,6 +171,26 @@ def _edit(
         token=form_token(settings.secret_key(), who.person, current_time.now()),
         notice=notice,
     )
+
+
+@router.post("/check")
+def check_text(
+    request: Request,
+    who: Annotated[Editing, Depends(editing)],
+    kind: Kind,
+    path: Path_,
+    body: Annotated[str, Form(max_length=versions.MAX_BODY_CHARS)],
+    token: Token = "",
+) -> JSONResponse:
+    """The checks of a save, while the marketer types: what the text would bring, by line.
+    Nothing is stored."""
+    settings, now = who.settings, current_time.now()
+    check_form(request, settings.secret_key(), who.person, token, now)
+    path = _clean(kind, path)
+    with session(settings.database_url) as db:
+        problems = drafts.check(db, settings, kind, path, body.replace("\r\n", "\n"))
+    lines = drafts.lines_of(problems, path)
+    return JSONResponse({"problems": problems, "lines": {str(k): v for k, v in lines.items()}})
 
 
 @router.post("/edit")

@@ -36,16 +36,53 @@
     readOnly: area.readOnly ? "nocursor" : false,
   });
   window.ladderEditor = editor;  // the browser tests and the problem links reach it here
-  const problems = JSON.parse(area.dataset.problems || "{}");
-  Object.keys(problems).forEach(function (line) {
-    const index = Number(line) - 1;
-    if (index < 0 || index >= editor.lineCount()) return;
-    const mark = document.createElement("span");
-    mark.className = "problem-mark";
-    mark.textContent = "●";
-    mark.title = problems[line].join("\n");
-    editor.setGutterMarker(index, "problems", mark);
-    editor.addLineClass(index, "background", "problem-line");
+  let marked = [];
+  function mark(lines) {
+    marked.forEach(function (index) {
+      editor.setGutterMarker(index, "problems", null);
+      editor.removeLineClass(index, "background", "problem-line");
+    });
+    marked = [];
+    Object.keys(lines).forEach(function (line) {
+      const index = Number(line) - 1;
+      if (index < 0 || index >= editor.lineCount()) return;
+      const dot = document.createElement("span");
+      dot.className = "problem-mark";
+      dot.textContent = "●";
+      dot.title = lines[line].join("\n");
+      editor.setGutterMarker(index, "problems", dot);
+      editor.addLineClass(index, "background", "problem-line");
+      marked.push(index);
+    });
+  }
+  mark(JSON.parse(area.dataset.problems || "{}"));
+
+  // Check as you type: the save's checks, a moment after the typing stops; nothing is saved.
+  const live = document.getElementById("live-check");
+  const form = document.getElementById("save-form");
+  let timer = null;
+  let asked = 0;
+  editor.on("change", function () {
+    clearTimeout(timer);
+    if (live) live.textContent = "Checking when you pause…";
+    timer = setTimeout(async function () {
+      const mine = ++asked;
+      const data = new FormData(form);
+      data.set("body", editor.getValue());
+      try {
+        // From the origin: a page opened as http://user:password@host/ may not fetch a path.
+        const answer = await fetch(location.origin + "/studio/check", { method: "POST", body: data });
+        if (!answer.ok || mine !== asked) return;
+        const found = await answer.json();
+        mark(found.lines);
+        if (live) {
+          live.textContent = found.problems.length
+            ? found.problems.length + " problem(s): " + found.problems.join(" · ")
+            : "No problem found: this text passes every check.";
+          live.className = found.problems.length ? "problems" : "clean";
+        }
+      } catch (error) { /* offline a moment: the save checks again */ }
+    }, 1200);
   });
   document.querySelectorAll("a[data-line]").forEach(function (link) {
     link.addEventListener("click", function (event) {

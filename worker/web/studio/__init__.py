@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from worker.web.studio import preview
+from worker.web.studio import login, people, preview
 
 router = APIRouter()
+router.include_router(login.router)
 router.include_router(preview.router)
+router.include_router(people.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime
 
@@ -28,7 +29,7 @@ def hidden(page: str, name: str) -> str:
     """The value of the first hidden field called `name` on the page."""
     found = re.search(rf'type="hidden" name="{name}" value="([^"]*)"', page)
     assert found is not None, f"no hidden {name!r} field on the page"
-    return found.group(1)
+    return html.unescape(found.group(1))
 
 
 def log_in(

@@ -55,23 +55,18 @@ def users_add(
 
 @users_app.command("list")
 def users_list() -> None:
-    """Every account: role, created, last login, disabled."""
+    """Every account: its role, last login, and whether it may still log in."""
     with session(get_settings().database_url) as db:
         everyone = people.accounts(db)
     if not everyone:
         console.print("No studio accounts yet: `ladder users add EMAIL --role admin` makes one.")
         return
-    shown = table("Studio accounts", ["e-mail", "role", "first", "last", "disabled"])
+    shown = table("Studio accounts", ["e-mail", "role", "last", "state"])
     for account in everyone:
-        shown.add_row(
-            account.email,
-            account.role.value,
-            when(account.created_at),
-            when(account.last_login_at),
-            when(account.disabled_at) if account.disabled_at else "",
-        )
+        state = "active" if account.is_active else "disabled"
+        shown.add_row(account.email, account.role.value, when(account.last_login_at), state)
     console.print(shown)
-    console.print("first: account created · last: last login")
+    console.print("last: the last login to the studio")
 
 
 @users_app.command("role")

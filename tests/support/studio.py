@@ -40,4 +40,5 @@ def log_in(
     assert page.status_code == 200, page.text
     form = {"email": email, "password": password, "token": hidden(page.text, "token")}
     form["next"] = hidden(page.text, "next")
-    return client.post("/studio/login", data=form, follow_redirects=False)
+    answer: httpx.Response = client.post("/studio/login", data=form, follow_redirects=False)
+    return answer

@@ -18,23 +18,39 @@ th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; font-size: 
 .sent { background: #eef8ee; border: 1px solid #8c8; padding: 8px 12px; margin-bottom: 12px; }
 .hint { color: #666; font-size: 12px; }
 """
-# The bar's own rules, for pages with a style of their own (the preview's).
-WHO_STYLE = """
-#who { display: flex; gap: 12px; align-items: center; justify-content: flex-end;
-  font-size: 13px; color: #555; margin-bottom: 8px; }
-#who form { margin: 0; }
+# The bar's rules: a line of its own on the people page, in the top right corner of the
+# preview (out of the flow, so the preview's layout and its screenshot stay as they were).
+BAR_STYLE = """
+#who { display: flex; gap: 10px; align-items: center; justify-content: flex-end;
+  font-size: 12px; color: #555; margin-bottom: 8px; }
+#logout-form { display: none; }  /* `hidden` alone loses to the pages' `form { display: flex }` */
 """
-STYLE += WHO_STYLE
+WHO_STYLE = (
+    BAR_STYLE
+    + """
+#who { position: absolute; top: 2px; right: 16px; margin: 0; }
+"""
+)
+STYLE += BAR_STYLE
 
 _BAR = Environment(autoescape=True).from_string(
-    """<div id="who"><a href="/studio/preview">Preview</a>
+    """<div id="who">
 {% if admin %}<a href="/studio/people" id="people-link">People</a>{% endif %}
-<span>Logged in as <strong id="me">{{ person.email }}</strong> ({{ person.role }})</span>
-<form method="post" action="/studio/logout"><input type="hidden" name="token" value="{{ token }}">
-<button type="submit" id="log-out">Log out</button></form></div>"""
+<span><strong id="me">{{ person.email }}</strong> ({{ person.role }})</span>
+<button type="submit" id="log-out" form="logout-form">Log out</button></div>"""
+)
+_LOGOUT = Environment(autoescape=True).from_string(
+    """<form method="post" action="/studio/logout" id="logout-form" hidden>
+<input type="hidden" name="token" value="{{ token }}"></form>"""
 )
 
 
-def who_bar(person: Person, token: str) -> Markup:
-    """The line at the top of every studio page: who, their role, links, the logout button."""
-    return Markup(_BAR.render(person=person, token=token, admin=person.role.allows(Role.ADMIN)))
+def who_bar(person: Person) -> Markup:
+    """Who is logged in, their role, the people page for admins and the logout button: at the
+    top of every studio page (the button names its form, posted from outside any other)."""
+    return Markup(_BAR.render(person=person, admin=person.role.allows(Role.ADMIN)))
+
+
+def logout_form(token: str) -> Markup:
+    """The form the logout button posts, once per page, outside any other form."""
+    return Markup(_LOGOUT.render(token=token))

@@ -22,7 +22,7 @@ from worker.studio import people
 from worker.studio.people import PeopleError
 from worker.web.deps import settings_of
 from worker.web.studio.accounts import Person, Role, check_form, form_token, require_role
-from worker.web.studio.pages import STYLE, who_bar
+from worker.web.studio.pages import STYLE, logout_form, who_bar
 
 router = APIRouter(prefix="/studio")
 Admin = Annotated[Person, Depends(require_role(Role.ADMIN))]
@@ -107,7 +107,8 @@ def _page(
     token = form_token(request, settings, current_time.now())
     return _PEOPLE.render(
         style=STYLE,
-        who=who_bar(person, token),
+        who=who_bar(person),
+        logout=logout_form(token),
         people=everyone,
         roles=[role.value for role in Role],
         token=token,
@@ -121,8 +122,9 @@ _PEOPLE = Environment(autoescape=True).from_string(
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Ladder studio · people</title>
 <style>{{ style }}</style></head>
-<body>{{ who }}
+<body>{{ who }}{{ logout }}
 <h2>People</h2>
+<p><a href="/studio/preview">Back to the preview</a></p>
 {% if notice %}<div class="sent" id="notice">{{ notice }}</div>{% endif %}
 {% if error %}<div class="warnings" id="error" role="alert">{{ error }}</div>{% endif %}
 <table id="people"><tr><th>E-mail</th><th>Role</th><th>Last login</th><th>Change</th></tr>

@@ -30,7 +30,7 @@ from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.web.deps import settings_of
 from worker.web.studio.accounts import Person, Role, check_form, form_token, require_role
-from worker.web.studio.pages import WHO_STYLE, who_bar
+from worker.web.studio.pages import WHO_STYLE, logout_form, who_bar
 
 router = APIRouter(prefix="/studio")
 
@@ -159,7 +159,8 @@ def _page(
         problems=problems,
         version=templates_version(settings.templates_dir),
         token=seen.token,
-        who=who_bar(seen.person, seen.token),
+        who=who_bar(seen.person),
+        logout=logout_form(seen.token),
         who_style=WHO_STYLE,
         may_send=seen.person.role.allows(Role.EDITOR),
         notice=notice,
@@ -208,7 +209,6 @@ iframe { border: 1px solid #ccc; background: #fff; height: 900px; }
 pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 12px; }
 {{ who_style }}</style></head>
 <body data-version="{{ version }}" data-preview="{{ preview_url }}">
-{{ who }}
 {% macro choose(label, name, options, current) %}
 <label>{{ label }}<select name="{{ name }}" id="{{ name }}">
 {% for option in options %}
@@ -230,6 +230,7 @@ pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 
 <button type="submit" id="send-test" form="send-test-form">Send test</button>
 {% endif %}
 </form>
+{{ who }}{{ logout }}
 {% if may_send %}
 <form method="post" action="/studio/send-test" id="send-test-form">
 <input type="hidden" name="token" value="{{ token }}">

@@ -41,7 +41,9 @@ def test_a_short_password_is_refused_naming_the_minimum() -> None:
     people.check_password("twelve-chars")
 
 
-@pytest.mark.parametrize("typed", ["nobody", "a@b", "two words@shop.example", "@shop.example"])
+@pytest.mark.parametrize(
+    "typed", ["nobody", "a@b", "two words@shop.example", "@shop.example", "ana\x00@shop.example"]
+)
 def test_what_cannot_be_an_address_is_refused(typed: str) -> None:
     with pytest.raises(PeopleError, match="is not an e-mail address"):
         people.normalise_email(typed)

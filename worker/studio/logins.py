@@ -45,7 +45,8 @@ Outcome = LoggedIn | WrongLogin | TooManyAttempts
 
 
 def _digest(value: str) -> str:
-    return hashlib.sha256(value.strip().lower().encode()).hexdigest()
+    # surrogatepass: whatever was typed is counted, a lone surrogate too.
+    return hashlib.sha256(value.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _retry_after(db: Session, where: ColumnElement[bool], limit: int, now: datetime) -> int | None:
@@ -85,7 +86,10 @@ def log_in(db: Session, *, email: str, password: str, client: str, now: datetime
     wait = retry_after(db, email=email, client=client, now=now)
     if wait is not None:
         return TooManyAttempts(wait)
-    account = people.find(db, email)
+    try:
+        account = people.find(db, people.normalise_email(email))
+    except people.PeopleError:
+        account = None  # no address at all: a wrong login like any other
     usable = account if account is not None and account.is_active else None
     stored = people.password_hash_of(db, usable.id) if usable is not None else None
     if usable is None or not people.password_matches(stored, password):

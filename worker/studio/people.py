@@ -81,7 +81,9 @@ def normalise_email(email: str) -> str:
     """Stripped and lower-cased, or PeopleError if it cannot be an address."""
     cleaned = email.strip().lower()
     local, at, domain = cleaned.partition("@")
-    if not (at and local and "." in domain and len(cleaned) <= 320) or " " in cleaned:
+    shaped = at and local and "." in domain and len(cleaned) <= 320
+    # No spaces, NUL or other controls: PostgreSQL refuses NUL in text, and an address has none.
+    if not (shaped and cleaned.isprintable()) or " " in cleaned:
         raise PeopleError(f"{email!r} is not an e-mail address")
     return cleaned
 
@@ -90,6 +92,10 @@ def check_password(password: str) -> None:
     """PeopleError unless the password is long enough to keep."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise PeopleError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    try:
+        password.encode()
+    except UnicodeEncodeError:  # a lone surrogate: from bytes that were no UTF-8
+        raise PeopleError("a password must be text (UTF-8)") from None
 
 
 def hash_password(password: str) -> str:
@@ -102,7 +108,7 @@ def password_matches(stored_hash: str | None, password: str) -> bool:
     time on a decoy and returns False, so the answer's time names no account."""
     try:
         return hasher().verify(stored_hash or _decoy_hash(), password) and stored_hash is not None
-    except (VerificationError, InvalidHashError):
+    except (VerificationError, InvalidHashError, UnicodeEncodeError):
         return False
 
 

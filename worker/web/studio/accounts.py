@@ -61,10 +61,11 @@ def require_role(role: Role, *, api: bool = False) -> Callable[[Request], Person
     page's script fetches). A role too low: 403, naming the role needed."""
 
     def dependency(request: Request) -> Person:
-        settings = require_studio(request)
-        now = current_time.now()
+        settings = settings_of(request)
         with session(settings.database_url) as db:
-            login = sessions.lookup(db, request.cookies.get(COOKIE, ""), now=now)
+            if not people.has_active_account(db):
+                raise HTTPException(404, "Not Found")
+            login = sessions.lookup(db, request.cookies.get(COOKIE, ""), now=current_time.now())
             db.commit()  # the session's renewed idle time
         if login is None:
             if api:
@@ -92,6 +93,8 @@ def safe_next(target: str | None) -> str:
     """`target` if it is a studio page of this site, else the preview: a login link must not
     send anyone on to another site (an open redirect)."""
     if not target or not target.startswith("/studio/") or target.startswith("//"):
+        return "/studio/preview"
+    if not (target.isascii() and target.isprintable()):  # a Location header holds neither
         return "/studio/preview"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or "\\" in target or target.startswith("/studio/login"):

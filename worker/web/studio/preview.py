@@ -270,7 +270,7 @@ pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 
 const shown = document.body.dataset.version;
 setInterval(async () => {
   try {
-    // From the origin: a page opened as http://user:password@host/ may not fetch relative URLs.
+    // From the origin, with the session cookie (Path=/studio) as any studio request.
     const answer = await fetch(location.origin + "/studio/preview/version");
     // The preview's own address, never a reload: after a test send, that would send again.
     const preview = document.body.dataset.preview;

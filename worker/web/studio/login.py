@@ -29,7 +29,7 @@ from worker.web.studio.accounts import (
     safe_next,
     set_session_cookie,
 )
-from worker.web.studio.pages import STYLE
+from worker.web.studio.chrome import STYLE
 
 router = APIRouter(prefix="/studio")
 _LOGIN_FORM = b"studio-login:v1:"

@@ -22,7 +22,7 @@ from worker.studio import people
 from worker.studio.people import PeopleError
 from worker.web.deps import settings_of
 from worker.web.studio.accounts import Person, Role, check_form, form_token, require_role
-from worker.web.studio.pages import STYLE, logout_form, who_bar
+from worker.web.studio.chrome import STYLE, logout_form, who_bar
 
 router = APIRouter(prefix="/studio")
 Admin = Annotated[Person, Depends(require_role(Role.ADMIN))]

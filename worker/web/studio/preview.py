@@ -30,7 +30,7 @@ from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.web.deps import settings_of
 from worker.web.studio.accounts import Person, Role, check_form, form_token, require_role
-from worker.web.studio.pages import WHO_STYLE, logout_form, who_bar
+from worker.web.studio.chrome import WHO_STYLE, logout_form, who_bar
 
 router = APIRouter(prefix="/studio")
 

@@ -1,4 +1,5 @@
-"""What the studio's pages share: the style, and the bar naming who is logged in."""
+"""What the studio's pages of people share around their content: the style, and the bar naming
+who is logged in with the logout button."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the studio's pages of people share around their content: the style, and the bar naming
+"""What the studio's login, people and preview pages share: the style, and the bar naming
 who is logged in with the logout button."""
 
 from __future__ import annotations

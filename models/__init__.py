@@ -14,6 +14,7 @@ from models.orders import Order, OrderLine, OrderRefund, OrderStatus
 from models.recommendations import ProductRecommendation
 from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward, RewardState
 from models.studio import FileKind, StudioAudit, StudioPublication, StudioVersion
+from models.studio_people import StudioAccount, StudioLoginAttempt, StudioSession
 from models.sweepstakes import SweepstakeDraw, SweepstakeEntry
 
 __all__ = [
@@ -50,8 +51,11 @@ __all__ = [
     "RewardState",
     "RunStatus",
     "SendingPause",
+    "StudioAccount",
     "StudioAudit",
+    "StudioLoginAttempt",
     "StudioPublication",
+    "StudioSession",
     "StudioVersion",
     "Suppression",
     "SweepstakeDraw",

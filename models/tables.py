@@ -23,6 +23,7 @@ from models.orders import Order, OrderLine, OrderRefund
 from models.recommendations import ProductRecommendation
 from models.rewards import LoyaltyCode, LoyaltyFingerprint, LoyaltyReward
 from models.studio import StudioAudit, StudioPublication, StudioVersion
+from models.studio_people import StudioAccount, StudioLoginAttempt, StudioSession
 from models.sweepstakes import SweepstakeDraw, SweepstakeEntry
 
 
@@ -60,3 +61,6 @@ LADDER_MOVES = table_of(LadderMove)
 STUDIO_VERSIONS = table_of(StudioVersion)
 STUDIO_PUBLICATIONS = table_of(StudioPublication)
 STUDIO_AUDIT = table_of(StudioAudit)
+STUDIO_ACCOUNTS = table_of(StudioAccount)
+STUDIO_SESSIONS = table_of(StudioSession)
+STUDIO_LOGIN_ATTEMPTS = table_of(StudioLoginAttempt)

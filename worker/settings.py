@@ -119,9 +119,6 @@ class Settings(BaseSettings):
     recommendations_count: int = Field(default=3, ge=0, le=12)
     # How far ahead `customer.predicted_orders` and `customer.clv` look (the CLV models).
     clv_horizon_days: int = Field(default=365, ge=7, le=3650)
-    # The template preview page (/studio/preview): off unless both are set.
-    studio_user: str | None = None
-    studio_password: SecretStr | None = None
 
     templates_dir: Path = PROJECT_ROOT / "templates"
     triggers_dir: Path = PROJECT_ROOT / "triggers"
@@ -345,16 +342,6 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SMTP_SECURITY=none would send SMTP_PASSWORD in the clear: use starttls or tls"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _refuse_half_a_studio_login(self) -> Self:
-        # One without the other would leave the studio off with no word why.
-        if (self.studio_user is None) != (self.studio_password is None):
-            raise ValueError("set both STUDIO_USER and STUDIO_PASSWORD, or neither")
-        password = self.studio_password.get_secret_value() if self.studio_password else None
-        if password is not None and len(password) < 12:
-            raise ValueError("STUDIO_PASSWORD must be 12 or more characters")
         return self
 
     @model_validator(mode="after")

@@ -4,32 +4,35 @@ line, preview it, publish it, see its diff, roll it back, make a new file from i
 from __future__ import annotations
 
 import email
+import html
 import email.policy
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from sqlmodel import Session
 
 from models import Customer, Event, EventStatus
+from tests.support.studio import add_person, log_in
 from tests.support.web import TestClient
 from worker.runtime import Runtime
 from worker.settings import PROJECT_ROOT
+from worker.studio.people import Role
 from worker.web import create_app
 
-LOGIN = ("marketing", "correct horse battery staple")
 SPANISH = "win_back/default.es.html.j2"
+
+
+MARIA = "maria@shop.example"  # who publishes the shop's emails
 
 
 @pytest.fixture
 def client(runtime: Runtime) -> TestClient:
-    settings = runtime.settings.model_copy(
-        update={"studio_user": LOGIN[0], "studio_password": SecretStr(LOGIN[1])}
-    )
-    client = TestClient(create_app(settings))
-    client.auth = LOGIN
+    """Maria, a publisher, logged in to the studio."""
+    add_person(runtime.settings.database_url, MARIA, Role.PUBLISHER)
+    client = TestClient(create_app(runtime.settings))
+    assert log_in(client, MARIA).status_code == 303
     return client
 
 
@@ -284,3 +287,49 @@ def test_a_text_is_checked_as_it_is_typed_and_nothing_is_saved(client: TestClien
     assert client.get("/studio/files").text.count("draft v") == 0  # nothing was saved
     forged = client.post("/studio/check", data={"kind": "template", "path": SPANISH, "body": "x"})
     assert forged.status_code == 403
+
+
+@pytest.mark.commits  # the accounts are the web process's to read
+@pytest.mark.parametrize(
+    ("role", "can_save", "can_publish"),
+    [(Role.VIEWER, False, False), (Role.EDITOR, True, False), (Role.PUBLISHER, True, True)],
+)
+def test_each_role_does_what_it_may(
+    runtime: Runtime, role: Role, can_save: bool, can_publish: bool
+) -> None:
+    add_person(runtime.settings.database_url, "kim@shop.example", role)
+    client = TestClient(create_app(runtime.settings))
+    log_in(client, "kim@shop.example")
+    opened = client.get("/studio/edit", params={"kind": "template", "path": SPANISH})
+    assert opened.status_code == 200  # every role may read
+    assert ('id="save"' in opened.text) is can_save
+    assert ("readonly" in opened.text) is not can_save
+    text = html.unescape(textarea_of(opened.text))
+    saved = client.post(
+        "/studio/edit",
+        data={"kind": "template", "path": SPANISH, "body": text + "\n",
+              "token": token_of(opened.text)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert saved.status_code == (303 if can_save else 403)
+    if not can_save:
+        assert "this needs the editor role and yours is viewer" in saved.text
+        return
+    draft = client.get(saved.headers["location"])
+    assert ('id="publish"' in draft.text) is can_publish
+    published = client.post(
+        "/studio/publish",
+        data={"kind": "template", "path": SPANISH, "number": "2", "token": token_of(draft.text)},
+        follow_redirects=False,
+    )
+    assert published.status_code == (303 if can_publish else 403)
+
+
+def test_a_visitor_without_a_session_is_sent_to_the_login(runtime: Runtime) -> None:
+    client = TestClient(create_app(runtime.settings))
+    add_person(runtime.settings.database_url, MARIA, Role.PUBLISHER)
+    answer = client.get("/studio/files", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/studio/login?next=%2Fstudio%2Ffiles"
+    checked = client.post("/studio/check", data={"kind": "template", "path": SPANISH, "body": "x"})
+    assert checked.status_code == 401

@@ -1,5 +1,6 @@
 """The studio's preview page end to end in headless Chromium (Debian's `chromium` and
-`chromium-driver`, driven by Selenium): pick, see, compare a screenshot, follow an edit.
+`chromium-driver`, driven by Selenium): log in, pick, see, compare a screenshot, follow an edit;
+a viewer sees no send button and is refused a send; log out.
 
 The reference screenshot is refreshed with `make snapshots` (UPDATE_SNAPSHOTS=1).
 """
@@ -10,12 +11,13 @@ import email
 import email.policy
 import shutil
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import uvicorn
-from pydantic import SecretStr
 from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
@@ -32,11 +34,15 @@ from tests.support.browser import (
     different_pixels,
 )
 from tests.support.services import free_port
+from tests.support.studio import PASSWORD, add_person
 from tests.support.waiting import wait_until
 from worker.settings import PROJECT_ROOT, Settings
+from worker.studio.people import Role
 from worker.web import create_app
 
 REFERENCE = SCREENSHOTS / "studio_win_back_champions_de.png"
+LENA = "lena@tea.example"  # an editor
+OLGA = "olga@tea.example"  # a viewer
 
 
 @pytest.fixture
@@ -47,14 +53,17 @@ def templates(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def studio(tmp_path: Path, templates: Path) -> Iterator[str]:
-    """The web process on a free port, with the studio on; yields its base URL with login."""
+def studio(tmp_path: Path, templates: Path, sqlite_template: Path) -> Iterator[str]:
+    """The web process on a free port, with an editor's and a viewer's account; yields its
+    base URL."""
+    shutil.copyfile(sqlite_template, tmp_path / "ladder.db")
+    database_url = f"sqlite:///{tmp_path / 'ladder.db'}"
+    add_person(database_url, LENA, Role.EDITOR)
+    add_person(database_url, OLGA, Role.VIEWER)
     settings = Settings(
         _env_file=None,
-        database_url=f"sqlite:///{tmp_path / 'ladder.db'}",
+        database_url=database_url,
         templates_dir=templates,
-        studio_user="marketing",
-        studio_password=SecretStr("s3cret-preview"),
         shop_name="Ladder Tea Co.",
         postal_address="Calle Mayor 1, 28013 Madrid",
         shop_url="https://tea.example",
@@ -68,7 +77,7 @@ def studio(tmp_path: Path, templates: Path) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, timeout_s=20, what="the web process to listen")
-    yield f"http://marketing:s3cret-preview@127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -86,7 +95,32 @@ def subject_shown(driver: WebDriver) -> str:
         raise
 
 
+def log_in(driver: WebDriver, base: str, email: str = LENA) -> None:
+    """Opens the studio, is sent to the login form, fills it in and lands on the preview."""
+    driver.get(f"{base}/studio/preview")
+    wait_until(lambda: "/studio/login" in driver.current_url, timeout_s=20, what="the login page")
+    driver.find_element(By.ID, "email").send_keys(email)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "log-in").click()
+    wait_until(
+        lambda: (
+            driver.current_url.startswith(f"{base}/studio/preview") and shown(driver, "me") != ""
+        ),
+        timeout_s=20,
+        what="the preview after logging in",
+    )
+
+
+def shown(driver: WebDriver, element_id: str) -> str:
+    """The element's text; empty while it is not on the page."""
+    try:
+        return str(driver.find_element(By.ID, element_id).text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
 def pick(driver: WebDriver, base: str, message: str, segment: str, locale: str) -> None:
+    log_in(driver, base)
     driver.get(f"{base}/studio/preview")
     Select(driver.find_element(By.ID, "message")).select_by_visible_text(message)
     Select(driver.find_element(By.ID, "segment")).select_by_visible_text(segment)
@@ -199,3 +233,41 @@ def test_the_page_reloads_itself_when_the_template_is_saved(
     # The screenshot comparison sees the new heading: a changed email does not pass for the old.
     shot = browser.find_element(By.ID, "desktop").screenshot_as_png
     assert different_pixels(browser, shot, REFERENCE.read_bytes()) > MAX_DIFFERENT_PIXELS
+
+
+def test_a_viewer_sees_no_send_button_is_refused_a_send_and_logs_out(
+    studio: str, browser: WebDriver, tmp_path: Path
+) -> None:
+    log_in(browser, studio, OLGA)
+    assert browser.find_element(By.ID, "me").text == OLGA
+    assert browser.find_elements(By.ID, "send-test") == []
+    assert browser.find_elements(By.ID, "subject") != []  # the preview itself is there
+    token = browser.find_element(By.CSS_SELECTOR, "#logout-form input[name=token]").get_attribute(
+        "value"
+    )
+    # The form the page does not show, posted by the page's own script: refused for her role.
+    status = browser.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        const form = new URLSearchParams({message: "win_back", to: "olga@tea.example",
+                                          token: arguments[0]});
+        fetch("/studio/send-test", {method: "POST", body: form}).then(r => done(r.status));""",
+        token,
+    )
+    assert status == 403
+    assert not (tmp_path / "outbox").exists() or list((tmp_path / "outbox").glob("*")) == []
+
+    browser.find_element(By.ID, "log-out").click()
+    wait_until(
+        lambda: shown(browser, "notice") == "You have logged out.",
+        timeout_s=20,
+        what="the login page saying so",
+    )
+    browser.get(f"{studio}/studio/preview")
+    wait_until(
+        lambda: "/studio/login?next=" in browser.current_url,
+        timeout_s=20,
+        what="the studio to ask for the login again",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{studio}/studio/preview/version", timeout=10)
+    assert refused.value.code == 401

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from pydantic import SecretStr
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -27,9 +26,11 @@ from models.tables import CUSTOMERS, DELIVERIES, EVENTS
 from tests.support.browser import SCREENSHOTS, assert_looks_like
 from tests.support.deliveries import eml_name
 from tests.support.services import free_port
+from tests.support.studio import PASSWORD, add_person
 from tests.support.waiting import wait_until
 from worker.delivery.sending import deliver_many
 from worker.runtime import Runtime
+from worker.studio.people import Role
 from worker.web import create_app
 
 REFERENCE = SCREENSHOTS / "studio_editor_problem.png"
@@ -38,12 +39,15 @@ OLD_SUBJECT = "Te echamos de menos, Pilar"
 NEW_SUBJECT = "Lucía, vuelve: tienes un 15 % esperándote"
 
 
+MARIA = "maria@shop.example"
+
+
 @pytest.fixture
 def studio(runtime: Runtime) -> Iterator[tuple[str, Runtime]]:
-    """The web process on a free port with the studio on, and a worker's runtime beside it."""
-    settings = runtime.settings.model_copy(
-        update={"studio_user": "marketing", "studio_password": SecretStr("s3cret-editor")}
-    )
+    """The web process on a free port with Maria's account (a publisher), and a worker's
+    runtime beside it."""
+    settings = runtime.settings
+    add_person(settings.database_url, MARIA, Role.PUBLISHER)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
@@ -51,7 +55,7 @@ def studio(runtime: Runtime) -> Iterator[tuple[str, Runtime]]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started, timeout_s=20, what="the web process to listen")
-    yield f"http://marketing:s3cret-editor@127.0.0.1:{port}", Runtime(settings)
+    yield f"http://127.0.0.1:{port}", Runtime(settings)
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -112,6 +116,7 @@ def sent_subject(runtime: Runtime, db: Session, delivery_id: int) -> str:
     return str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"]).strip()
 
 
+@pytest.mark.commits  # the web process reads the accounts through its own connection
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_marketer_changes_the_spanish_win_back_subject_and_the_next_one_goes_out_with_it(
     studio: tuple[str, Runtime], browser: WebDriver, db: Session
@@ -119,6 +124,18 @@ def test_a_marketer_changes_the_spanish_win_back_subject_and_the_next_one_goes_o
     base, worker = studio
     first, second = due_win_backs(db, ["Lucía", "Pilar"])
     browser.get(f"{base}/studio/files")
+    wait_until(lambda: "/studio/login" in browser.current_url, timeout_s=20, what="the login")
+    browser.find_element(By.ID, "email").send_keys(MARIA)
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "log-in").click()
+    wait_until(
+        lambda: (
+            browser.current_url == f"{base}/studio/files"
+            and bool(browser.find_elements(By.LINK_TEXT, SPANISH))
+        ),
+        timeout_s=20,
+        what="the files after logging in",
+    )
     browser.find_element(By.LINK_TEXT, SPANISH).click()
     wait_until(lambda: editor_ready(browser), timeout_s=20, what="the editor to load")
     assert text_of(browser, "state") == "live"

@@ -199,18 +199,6 @@ def test_a_send_window_that_is_not_one_is_refused_naming_the_format() -> None:
         settings(send_window="9 to 5")
 
 
-def test_the_studio_login_needs_both_a_user_and_a_long_enough_password() -> None:
-    with pytest.raises(ValidationError, match="set both STUDIO_USER and STUDIO_PASSWORD"):
-        settings(studio_user="marketing")
-    with pytest.raises(ValidationError, match="set both STUDIO_USER and STUDIO_PASSWORD"):
-        settings(studio_password="a long enough password")
-    with pytest.raises(ValidationError, match="STUDIO_PASSWORD must be 12 or more characters"):
-        settings(studio_user="marketing", studio_password="short")
-    configured = settings(studio_user="marketing", studio_password="a long enough password")
-    assert configured.studio_user == "marketing"
-    assert "a long enough password" not in repr(configured)
-
-
 def test_exchange_rates_are_read_as_worth_in_the_shop_currency() -> None:
     settings = Settings(exchange_rates="USD=0.92, JPY=0.0061")
     assert settings.rates == {"USD": Decimal("0.92"), "JPY": Decimal("0.0061")}

@@ -43,6 +43,7 @@ from worker.cli import (  # noqa: E402
     rewards,
     status,
     templates,
+    users,
 )
 from worker.demo import run_demo  # noqa: E402
 
@@ -55,6 +56,7 @@ app.add_typer(customers.customers_app, name="customers")
 app.add_typer(broadcasts.broadcast_app, name="broadcast")
 app.add_typer(broadcasts.series_app, name="series")
 app.add_typer(templates.templates_app, name="templates")
+app.add_typer(users.users_app, name="users")
 app.add_typer(loyalty.loyalty_app, name="loyalty")  # with `rewards` and `codes` (cli/rewards.py)
 assert rewards.codes_app is not None  # registered on loyalty_app when imported
 assert causes.donate is not None  # `donate`, `causes`, `draw`: on loyalty_app when imported

@@ -174,4 +174,15 @@ COVERAGE: dict[str, dict[str, str]] = {
         "subject": "kept: a file or a staff account; never a customer",
         "detail": "kept: versions and roles, never a customer's data",
     },
+    # The studio's people are the shop's staff, never its customers.
+    "studio_accounts": {
+        "email": "kept: a staff account, not a customer",
+        "password_hash": "kept: an argon2 hash of a staff password",
+        "role": "kept: a role name",
+    },
+    "studio_sessions": {"token_digest": "kept: a digest of a staff login's random token"},
+    "studio_login_attempts": {
+        "email_digest": "kept: a digest of the e-mail typed at the studio's login",
+        "client_digest": "kept: a digest of the address a staff login came from",
+    },
 }

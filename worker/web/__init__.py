@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(surveys.router)
     app.include_router(loyalty.router)
-    app.include_router(studio.router)  # 404 unless STUDIO_USER and STUDIO_PASSWORD are set
+    app.include_router(studio.router)  # 404 until `ladder users add` made an account
     return app
 
 

@@ -1,9 +1,10 @@
-"""CSRF protection for the studio's forms: a token the page carries, signed for its user.
+"""CSRF protection for forms: a token the page carries, signed for its user.
 
-A browser sends the studio's Basic login with any request to it, a forged one from another site
-too; a form's POST counts only with a token that this server signed for the logged-in user in
-the last hours (which another site cannot read), and only when the browser does not say it
-comes from another origin.
+A browser may send its credentials (the studio's session cookie, a customer's signed link) with
+a request another site forged; a form's POST counts only with a token that this server signed
+for that user in the last hours (which another site cannot read), and only when the browser does
+not say it comes from another origin. The studio binds its tokens to the login's session
+(worker/web/studio/accounts.py), the loyalty page to the customer.
 """
 
 from __future__ import annotations

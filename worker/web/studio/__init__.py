@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from worker.web.studio import editor, pages, preview
+from worker.web.studio import editor, login, pages, people, preview
 
 router = APIRouter()
+router.include_router(login.router)
 router.include_router(preview.router)
 router.include_router(editor.router)
 router.include_router(pages.router)
+router.include_router(people.router)

@@ -8,6 +8,7 @@ shows its result (a reload never saves or publishes twice). Checks run when a dr
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
@@ -26,9 +27,12 @@ from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.studio import drafts, previews, recent, versions
 from worker.studio.versions import VersionError
-from worker.web.forms import check_form, form_token
+from worker.web.deps import settings_of
+from worker.web.studio import accounts
+from worker.web.studio.accounts import Person, Role, require_role
+from worker.web.studio.chrome import logout_form, who_bar
 from worker.web.studio.pages import page
-from worker.web.studio.preview import LANGUAGES, SEGMENT_NAMES, require_login
+from worker.web.studio.preview import LANGUAGES, SEGMENT_NAMES
 
 router = APIRouter(prefix="/studio")
 
@@ -39,24 +43,50 @@ Token = Annotated[str, Form(max_length=64)]
 
 @dataclass(frozen=True)
 class Editing:
-    """Who is editing, for the versions' author and the forms' tokens."""
+    """Who is editing (the versions' author), their settings and their forms' tokens."""
 
+    request: Request
     settings: Settings
-    person: str
+    person: Person
+
+    @property
+    def author(self) -> str:
+        return self.person.email
+
+    def token(self) -> str:
+        return accounts.form_token(self.request, self.settings, current_time.now())
+
+    def check(self, token: str) -> None:
+        """403 for a form that did not come from a page of this session."""
+        accounts.check_form(self.request, self.settings, token, current_time.now())
 
 
-def editing(settings: Annotated[Settings, Depends(require_login)]) -> Editing:
-    return Editing(settings, settings.studio_user or "studio")
+def _as(role: Role, *, api: bool = False) -> Callable[..., Editing]:
+    """A dependency: the person, who must hold `role` (a viewer reads, an editor saves and
+    tests, a publisher publishes and rolls back)."""
+
+    needed = Depends(require_role(role, api=api))
+
+    # The default, not an annotation: the annotations of a function made here are read as
+    # strings in the module's namespace, where `needed` is not.
+    def dependency(request: Request, person: Person = needed) -> Editing:
+        return Editing(request, settings_of(request), person)
+
+    return dependency
+
+
+viewing, editing, publishing = _as(Role.VIEWER), _as(Role.EDITOR), _as(Role.PUBLISHER)
+checking = _as(Role.EDITOR, api=True)  # fetched by the editor's script: 401, never a redirect
 
 
 @router.get("/files", response_class=HTMLResponse)
-def files(who: Annotated[Editing, Depends(editing)]) -> str:
+def files(who: Annotated[Editing, Depends(viewing)]) -> str:
     """Every message with its variants, the shared layouts and partials, the trigger files:
     each with its live version and whether a newer draft waits."""
     settings = who.settings
     with session(settings.database_url) as db:
         rows = {kind: _rows(db, settings, kind) for kind in FileKind}
-    return page("files.html", title="Emails and triggers", rows=rows, notice=None)
+    return page("files.html", title="Emails and triggers", rows=rows, notice=None, **_chrome(who))
 
 
 def _rows(db: Session, settings: Settings, kind: FileKind) -> list[tuple[str, int, int]]:
@@ -92,7 +122,7 @@ DONE = {
 
 @router.get("/edit", response_class=HTMLResponse)
 def edit_page(
-    who: Annotated[Editing, Depends(editing)],
+    who: Annotated[Editing, Depends(viewing)],
     kind: Annotated[FileKind, Query()],
     path: Annotated[str, Query(max_length=255)],
     version: Annotated[int | None, Query(ge=1)] = None,
@@ -168,15 +198,16 @@ def _edit(
         locale=locale or "",
         customer=customer,
         sent=sent,
-        token=form_token(settings.secret_key(), who.person, current_time.now()),
         notice=notice,
+        can_edit=who.person.role.allows(Role.EDITOR),
+        can_publish=who.person.role.allows(Role.PUBLISHER),
+        **_chrome(who),
     )
 
 
 @router.post("/check")
 def check_text(
-    request: Request,
-    who: Annotated[Editing, Depends(editing)],
+    who: Annotated[Editing, Depends(checking)],
     kind: Kind,
     path: Path_,
     body: Annotated[str, Form(max_length=versions.MAX_BODY_CHARS)],
@@ -184,8 +215,8 @@ def check_text(
 ) -> JSONResponse:
     """The checks of a save, while the marketer types: what the text would bring, by line.
     Nothing is stored."""
-    settings, now = who.settings, current_time.now()
-    check_form(request, settings.secret_key(), who.person, token, now)
+    settings = who.settings
+    who.check(token)
     path = _clean(kind, path)
     with session(settings.database_url) as db:
         problems = drafts.check(db, settings, kind, path, body.replace("\r\n", "\n"))
@@ -195,7 +226,6 @@ def check_text(
 
 @router.post("/edit")
 def save_draft(
-    request: Request,
     who: Annotated[Editing, Depends(editing)],
     kind: Kind,
     path: Path_,
@@ -205,14 +235,14 @@ def save_draft(
 ) -> RedirectResponse:
     """Checks the text as `ladder check` would and keeps it as the file's next version."""
     settings, now = who.settings, current_time.now()
-    check_form(request, settings.secret_key(), who.person, token, now)
+    who.check(token)
     path = _clean(kind, path)
     body = body.replace("\r\n", "\n")  # a browser sends a textarea's lines with CR LF
     with session(settings.database_url) as db:
         problems = drafts.check(db, settings, kind, path, body)
         number = versions.save(
             db, settings, kind, path, body,
-            author=who.person, now=now, problems=problems, note=note.strip() or None,
+            author=who.author, now=now, problems=problems, note=note.strip() or None,
         )  # fmt: skip
         db.commit()
     return _back(kind, path, number, "refused" if problems else "saved")
@@ -220,8 +250,7 @@ def save_draft(
 
 @router.post("/publish")
 def publish(
-    request: Request,
-    who: Annotated[Editing, Depends(editing)],
+    who: Annotated[Editing, Depends(publishing)],
     kind: Kind,
     path: Path_,
     number: Annotated[int, Form(ge=1)],
@@ -229,11 +258,11 @@ def publish(
 ) -> Response:
     """Makes a version live: every worker renders it within seconds. An older one: a rollback."""
     settings, now = who.settings, current_time.now()
-    check_form(request, settings.secret_key(), who.person, token, now)
+    who.check(token)
     path = _clean(kind, path)
     with session(settings.database_url) as db:
         try:
-            versions.publish(db, kind, path, number, by=who.person, now=now)
+            versions.publish(db, kind, path, number, by=who.author, now=now)
             db.commit()
         except VersionError as exc:
             refused = str(exc)
@@ -244,7 +273,6 @@ def publish(
 
 @router.post("/test-send")
 def test_send(
-    request: Request,
     who: Annotated[Editing, Depends(editing)],
     kind: Kind,
     path: Path_,
@@ -259,7 +287,7 @@ def test_send(
     """This version, as previewed, sent now to `to` through the configured backend as a test
     (`ladder send-test`): no delivery row, no budget, no report."""
     settings, now = who.settings, current_time.now()
-    check_form(request, settings.secret_key(), who.person, token, now)
+    who.check(token)
     path = _clean(kind, path)
     with session(settings.database_url) as db:
         text = versions.text_of(db, settings, kind, path, number)
@@ -287,7 +315,6 @@ def test_send(
 
 @router.post("/copy")
 def copy(
-    request: Request,
     who: Annotated[Editing, Depends(editing)],
     kind: Kind,
     path: Path_,
@@ -297,7 +324,7 @@ def copy(
 ) -> Response:
     """A new variant or message from an existing one: its text as the new file's first draft."""
     settings, now = who.settings, current_time.now()
-    check_form(request, settings.secret_key(), who.person, token, now)
+    who.check(token)
     path, target = _clean(kind, path), _clean(kind, new_path)
     with session(settings.database_url) as db:
         taken = bool(
@@ -311,7 +338,7 @@ def copy(
         problems = drafts.check(db, settings, kind, target, text)
         made = versions.save(
             db, settings, kind, target, text,
-            author=who.person, now=now, problems=problems, note=f"copied from {path} v{number}",
+            author=who.author, now=now, problems=problems, note=f"copied from {path} v{number}",
         )  # fmt: skip
         db.commit()
     return _back(kind, target, made, "copied")
@@ -319,7 +346,7 @@ def copy(
 
 @router.get("/diff", response_class=HTMLResponse)
 def diff_page(
-    who: Annotated[Editing, Depends(editing)],
+    who: Annotated[Editing, Depends(viewing)],
     kind: Annotated[FileKind, Query()],
     path: Annotated[str, Query(max_length=255)],
     version: Annotated[int, Query(ge=1)],
@@ -342,7 +369,14 @@ def diff_page(
         shown=saved.get(version),
         lines=changes.splitlines(),
         notice=None,
+        **_chrome(who),
     )
+
+
+def _chrome(who: Editing) -> dict[str, object]:
+    """What every studio page shows of who is logged in: the bar and its logout form."""
+    token = who.token()
+    return {"token": token, "who": who_bar(who.person), "logout": logout_form(token)}
 
 
 def _clean(kind: FileKind, path: str) -> str:

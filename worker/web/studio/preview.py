@@ -1,22 +1,20 @@
 """The template studio: `/studio/preview` shows a message as a customer would get it, and
 sends it as a test (`/studio/send-test`, as `ladder send-test` does).
 
-Off unless STUDIO_USER and STUDIO_PASSWORD are set (404 otherwise); HTTP Basic login,
-compared in constant time. The page reloads itself when a template file changes.
+Behind the studio's login (worker/web/studio/accounts.py): viewers see the preview, editors
+may send tests too. The page reloads itself when a template file changes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from jinja2 import Environment
 
 from models.db import session
@@ -31,34 +29,13 @@ from worker.rendering.renderer import Renderer, RenderError
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.web.deps import settings_of
-from worker.web.forms import check_form, form_token
+from worker.web.studio.accounts import Person, Role, check_form, form_token, require_role
+from worker.web.studio.chrome import WHO_STYLE, logout_form, who_bar
 
 router = APIRouter(prefix="/studio")
-_basic = HTTPBasic(auto_error=False, realm="Ladder studio")
 
 LANGUAGES = ["en", "es", "de", "ru", "zh"]
 SEGMENT_NAMES = ["default"] + [name for name, _, _ in SEGMENTS] + [PROSPECT]
-
-
-def require_login(
-    request: Request,
-    credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
-) -> Settings:
-    """404 while the studio is not configured; 401 without the right user and password."""
-    settings = settings_of(request)
-    if not settings.studio_user or settings.studio_password is None:
-        raise HTTPException(404, "Not Found")
-    given_user = credentials.username if credentials else ""
-    given_password = credentials.password if credentials else ""
-    user_ok = hmac.compare_digest(given_user.encode(), settings.studio_user.encode())
-    password_ok = hmac.compare_digest(
-        given_password.encode(), settings.studio_password.get_secret_value().encode()
-    )
-    if not (user_ok and password_ok):
-        raise HTTPException(
-            401, "login required", headers={"WWW-Authenticate": 'Basic realm="Ladder studio"'}
-        )
-    return settings
 
 
 def templates_version(templates_dir: Path) -> str:
@@ -71,26 +48,31 @@ def templates_version(templates_dir: Path) -> str:
 
 
 @router.get("/preview/version", response_class=PlainTextResponse)
-def version(settings: Annotated[Settings, Depends(require_login)]) -> str:
-    return templates_version(settings.templates_dir)
+def version(
+    request: Request,
+    _person: Annotated[Person, Depends(require_role(Role.VIEWER, api=True))],
+) -> str:
+    return templates_version(settings_of(request).templates_dir)
 
 
 @router.get("/preview", response_class=HTMLResponse)
 def preview_page(
-    settings: Annotated[Settings, Depends(require_login)],
+    request: Request,
+    person: Annotated[Person, Depends(require_role(Role.VIEWER))],
     message: Annotated[str | None, Query(max_length=64)] = None,
     segment: Annotated[str, Query(max_length=32)] = "default",
     locale: Annotated[str, Query(max_length=35)] = "en",
     customer: Annotated[str, Query(max_length=320)] = "",
 ) -> str:
     """The page: a form to pick, then subject, preheader, warnings, two widths, the text."""
-    return _page(settings, message, segment, locale, customer)
+    seen = _Seen(request, person)
+    return _page(seen, message, segment, locale, customer)
 
 
 @router.post("/send-test", response_class=HTMLResponse)
 def send_test_form(
     request: Request,
-    settings: Annotated[Settings, Depends(require_login)],
+    person: Annotated[Person, Depends(require_role(Role.EDITOR))],
     message: Annotated[str, Form(max_length=64)],
     to: Annotated[str, Form(max_length=320)],
     segment: Annotated[str, Form(max_length=32)] = "default",
@@ -101,7 +83,9 @@ def send_test_form(
     """`ladder send-test` from the page: the message as previewed, sent now to `to`, marked as
     a test; the page again, saying where it went or why it could not go (422)."""
     now = current_time.now()
-    check_form(request, settings.secret_key(), settings.studio_user or "", token, now)
+    settings = settings_of(request)
+    check_form(request, settings, token, now)
+    seen = _Seen(request, person)
     email = customer.strip()
     try:
         with session(settings.database_url) if email else nullcontext() as db:
@@ -116,14 +100,23 @@ def send_test_form(
                 locale=None if email else locale,
             )
     except (proofs.ProofError, PreviewError, RenderError, DeliveryError) as exc:
-        page = _page(settings, message, segment, locale, customer, notice=(False, str(exc)))
+        page = _page(seen, message, segment, locale, customer, notice=(False, str(exc)))
         return HTMLResponse(page, status_code=422)
     said = f"A test was sent to {proof.to} ({proof.preview.email.variant}, {proof.preview.locale})."
-    return HTMLResponse(_page(settings, message, segment, locale, customer, notice=(True, said)))
+    return HTMLResponse(_page(seen, message, segment, locale, customer, notice=(True, said)))
+
+
+class _Seen:
+    """Who the page is for: their settings, role and the token for their forms."""
+
+    def __init__(self, request: Request, person: Person) -> None:
+        self.settings = settings_of(request)
+        self.person = person
+        self.token = form_token(request, self.settings, current_time.now())
 
 
 def _page(
-    settings: Settings,
+    seen: _Seen,
     message: str | None,
     segment: str,
     locale: str,
@@ -131,6 +124,7 @@ def _page(
     *,
     notice: tuple[bool, str] | None = None,
 ) -> str:
+    settings = seen.settings
     # Read afresh on every request: the studio is where templates are being edited.
     renderer = Renderer(settings.templates_dir, settings.default_locale, auto_reload=True)
     messages = renderer.messages()
@@ -164,7 +158,11 @@ def _page(
         shown=shown,
         problems=problems,
         version=templates_version(settings.templates_dir),
-        token=form_token(settings.secret_key(), settings.studio_user or "", current_time.now()),
+        token=seen.token,
+        who=who_bar(seen.person),
+        logout=logout_form(seen.token),
+        who_style=WHO_STYLE,
+        may_send=seen.person.role.allows(Role.EDITOR),
         notice=notice,
         preview_url="/studio/preview?" + urlencode(picked),
     )
@@ -209,7 +207,7 @@ label { display: flex; flex-direction: column; font-size: 12px; color: #555; }
 .frames { display: flex; gap: 16px; align-items: flex-start; }
 iframe { border: 1px solid #ccc; background: #fff; height: 900px; }
 pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 12px; }
-</style></head>
+{{ who_style }}</style></head>
 <body data-version="{{ version }}" data-preview="{{ preview_url }}">
 {% macro choose(label, name, options, current) %}
 <label>{{ label }}<select name="{{ name }}" id="{{ name }}">
@@ -225,13 +223,15 @@ pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 
 <label>Customer e-mail (empty: a sample customer)
 <input name="customer" id="customer" value="{{ customer }}" size="30"></label>
 <button type="submit" id="show">Show</button>
-{% if shown %}
+{% if shown and may_send %}
 <label class="apart">Send it as a test to
 <input name="to" id="to" type="email" required size="24" placeholder="you@your-shop.com"
  form="send-test-form"></label>
 <button type="submit" id="send-test" form="send-test-form">Send test</button>
 {% endif %}
 </form>
+{{ who }}{{ logout }}
+{% if may_send %}
 <form method="post" action="/studio/send-test" id="send-test-form">
 <input type="hidden" name="token" value="{{ token }}">
 <input type="hidden" name="message" value="{{ message }}">
@@ -239,6 +239,7 @@ pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 
 <input type="hidden" name="locale" value="{{ locale }}">
 <input type="hidden" name="customer" value="{{ customer }}">
 </form>
+{% endif %}
 {% if shown %}
 <div class="meta">
 <div>Subject: <strong id="subject">{{ shown.email.subject }}</strong></div>
@@ -269,7 +270,7 @@ pre { white-space: pre-wrap; background: #fff; border: 1px solid #ddd; padding: 
 const shown = document.body.dataset.version;
 setInterval(async () => {
   try {
-    // From the origin: a page opened as http://user:password@host/ may not fetch relative URLs.
+    // From the origin, with the session cookie (Path=/studio) as any studio request.
     const answer = await fetch(location.origin + "/studio/preview/version");
     // The preview's own address, never a reload: after a test send, that would send again.
     const preview = document.body.dataset.preview;

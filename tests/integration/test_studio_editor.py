@@ -4,8 +4,8 @@ line, preview it, publish it, see its diff, roll it back, make a new file from i
 from __future__ import annotations
 
 import email
-import html
 import email.policy
+import html
 import re
 from datetime import UTC, datetime
 from pathlib import Path

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from worker.web.studio import editor, pages, preview
+from worker.web.studio import customers, dashboard, editor, pages, preview
 
 router = APIRouter()
 router.include_router(preview.router)
 router.include_router(editor.router)
 router.include_router(pages.router)
+router.include_router(dashboard.router)
+router.include_router(customers.router)

@@ -61,6 +61,21 @@ def web(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     thread.join(timeout=10)
 
 
+def go(browser: WebDriver, by: str, what: str, *, to: str) -> None:
+    """Clicks the element once it is there and waits until the page it opens has loaded: a
+    click returns before the next page has come."""
+    wait_until(lambda: browser.find_elements(by, what) != [], timeout_s=20, what=what)
+    browser.find_element(by, what).click()
+    wait_until(
+        lambda: (
+            to in browser.current_url
+            and browser.execute_script("return document.readyState") == "complete"
+        ),
+        timeout_s=20,
+        what=f"the page {to}",
+    )
+
+
 def test_a_marketer_reads_the_dashboard_finds_a_customer_and_lifts_the_pause(
     db: Session, runtime: Runtime, web: str, browser: WebDriver
 ) -> None:
@@ -89,30 +104,20 @@ def test_a_marketer_reads_the_dashboard_finds_a_customer_and_lifts_the_pause(
     assert browser.find_elements(By.TAG_NAME, "script") == []
     assert_looks_like(browser, browser.get_screenshot_as_png(), REFERENCE)
 
-    browser.find_element(By.LINK_TEXT, "Customers").click()
+    go(browser, By.LINK_TEXT, "Customers", to="/studio/customers")
     browser.find_element(By.ID, "q").send_keys("ana")
-    browser.find_element(By.ID, "search").click()
-    browser.find_element(By.LINK_TEXT, "ana@example.com").click()
-    wait_until(
-        lambda: "/studio/customers/" in browser.current_url,
-        timeout_s=20,
-        what="Ana's timeline",
-    )
+    go(browser, By.ID, "search", to="/studio/customers?q=ana")
+    go(browser, By.LINK_TEXT, "ana@example.com", to="/studio/customers/")
     timeline = browser.find_element(By.ID, "timeline").text
     assert "thank-you: matched" in timeline
     assert "customer.orders_count == 1 is false" in timeline
     assert "opened" in browser.find_element(By.ID, "deliveries").text
 
-    browser.find_element(By.LINK_TEXT, "Suppressions").click()
+    go(browser, By.LINK_TEXT, "Suppressions", to="/studio/suppressions")
     assert "gone@example.com bounced" in browser.find_element(By.ID, "suppressions").text
 
-    browser.find_element(By.LINK_TEXT, "What is happening").click()
-    browser.find_element(By.ID, "lift-sendgrid").click()
-    wait_until(
-        lambda: "lifted=sendgrid" in browser.current_url,
-        timeout_s=20,
-        what="the dashboard after the lift",
-    )
+    go(browser, By.LINK_TEXT, "What is happening", to="/studio/")
+    go(browser, By.ID, "lift-sendgrid", to="/studio/?lifted=sendgrid")
     assert browser.find_element(By.ID, "notice").text == (
         "Sending through sendgrid resumed: deliveries go out on the next tick."
     )

@@ -57,7 +57,8 @@ format: $(STAMP)
 snapshots: $(STAMP) browser
 	UPDATE_SNAPSHOTS=1 $(BIN)/pytest -q tests/unit/test_snapshots.py \
 	  tests/scenarios/test_studio_browser.py tests/scenarios/test_report_browser.py \
-	  tests/scenarios/test_loyalty_page_browser.py tests/scenarios/test_studio_editor_browser.py
+	  tests/scenarios/test_loyalty_page_browser.py tests/scenarios/test_studio_editor_browser.py \
+	  tests/scenarios/test_dashboard_browser.py tests/scenarios/test_unsubscribe_page_browser.py
 
 # The soak runs the Procfile's processes for 5 minutes: `make bench SOAK_ARGS=--quick` for 30 s.
 SOAK_ARGS ?=

@@ -333,3 +333,25 @@ def test_a_visitor_without_a_session_is_sent_to_the_login(runtime: Runtime) -> N
     assert answer.headers["location"] == "/studio/login?next=%2Fstudio%2Ffiles"
     checked = client.post("/studio/check", data={"kind": "template", "path": SPANISH, "body": "x"})
     assert checked.status_code == 401
+
+
+def test_the_preview_page_shows_what_the_studio_published(client: TestClient) -> None:
+    opened = client.get("/studio/edit", params={"kind": "template", "path": SPANISH})
+    original = PROJECT_ROOT.joinpath("templates", SPANISH).read_text(encoding="utf-8")
+    changed = re.sub(
+        r"{% block subject %}.*?{% endblock %}",
+        "{% block subject %}Vuelve pronto{% endblock %}",
+        original,
+        count=1,
+    )
+    draft = client.get(save(client, SPANISH, changed, token_of(opened.text)))
+    before = client.get("/studio/preview/version").text
+    client.post(
+        "/studio/publish",
+        data={"kind": "template", "path": SPANISH, "number": "2", "token": token_of(draft.text)},
+    )
+    assert client.get("/studio/preview/version").text != before  # the open page reloads
+    page = client.get(
+        "/studio/preview", params={"message": "win_back", "segment": "default", "locale": "es"}
+    )
+    assert 'id="subject">Vuelve pronto<' in page.text

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from markupsafe import escape
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -26,15 +26,12 @@ from worker.canonical import CanonicalEvent
 from worker.delivery.tokens import SURVEY_SCALES, SurveyToken, read_survey_token
 from worker.queue import dispatch
 from worker.web.deps import db_session, settings_of
+from worker.web.pages import branded_page
 from worker.web.survey_texts import SurveyTexts, texts_for
 
 router = APIRouter()
 SOURCE = "survey"
 COMMENT_MAX_CHARS = 2000
-
-_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width"><title>{title}</title></head>
-<body style="font-family:sans-serif;max-width:32em;margin:4em auto">{body}</body></html>"""
 
 
 def _answer(request: Request, token: str, score: int) -> SurveyToken:
@@ -68,7 +65,7 @@ def confirm_page(
         f'<button type="submit">{escape(texts.send)}</button></form>'
         "<script>document.getElementById('answer').submit()</script>"
     )
-    return _PAGE.format(lang=texts.lang, title=escape(texts.title), body=form)
+    return _page(request, texts, form)
 
 
 @router.post("/s/{token}/{score}", response_class=HTMLResponse)
@@ -82,10 +79,10 @@ def record(
     delivery, customer = _who(db, answer)
     texts = texts_for(customer.locale if customer else None)
     if delivery is None or customer is None:
-        return _page(texts, f"<p>{escape(texts.preview)}</p>")
+        return _page(request, texts, f"<p>{escape(texts.preview)}</p>")
     data = {"kind": answer.kind, "score": score}
     if not _store(db, "survey.answered", f"{delivery.id}-{answer.kind}", delivery, customer, data):
-        return _page(texts, f"<p>{escape(texts.already)}</p>")
+        return _page(request, texts, f"<p>{escape(texts.already)}</p>")
     box = (
         f'<p>{escape(texts.thanks)}</p><form method="post" action="{score}/comment">'
         f'<label for="comment">{escape(texts.comment)}</label><br>'
@@ -93,7 +90,7 @@ def record(
         ' style="width:100%"></textarea><br>'
         f'<button type="submit">{escape(texts.send_comment)}</button></form>'
     )
-    return _page(texts, box)
+    return _page(request, texts, box)
 
 
 @router.post("/s/{token}/{score}/comment", response_class=HTMLResponse)
@@ -109,7 +106,7 @@ def comment(
     delivery, customer = _who(db, answer)
     texts = texts_for(customer.locale if customer else None)
     if delivery is None or customer is None:
-        return _page(texts, f"<p>{escape(texts.preview)}</p>")
+        return _page(request, texts, f"<p>{escape(texts.preview)}</p>")
     text = comment.strip()
     if len(text) > COMMENT_MAX_CHARS:
         raise HTTPException(422, f"comment: at most {COMMENT_MAX_CHARS:,} characters")
@@ -122,12 +119,14 @@ def comment(
         data = {"kind": answer.kind, "score": given, "comment": text}
         if not _store(db, "survey.commented", f"{delivery.id}-{answer.kind}-comment",
                       delivery, customer, data):  # fmt: skip
-            return _page(texts, f"<p>{escape(texts.already)}</p>")
-    return _page(texts, f"<p>{escape(texts.comment_saved)}</p>")
+            return _page(request, texts, f"<p>{escape(texts.already)}</p>")
+    return _page(request, texts, f"<p>{escape(texts.comment_saved)}</p>")
 
 
-def _page(texts: SurveyTexts, body: str) -> str:
-    return _PAGE.format(lang=texts.lang, title=escape(texts.title), body=body)
+def _page(request: Request, texts: SurveyTexts, body: str) -> str:
+    """In the shop's page layout; `body` is HTML whose texts were escaped here."""
+    settings = settings_of(request)
+    return branded_page(settings, language=texts.lang, title=texts.title, body=Markup(body))
 
 
 def _store(

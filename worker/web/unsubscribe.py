@@ -16,14 +16,11 @@ from worker import current_time
 from worker.delivery.tokens import UnsubscribeToken, read_unsubscribe_token
 from worker.processing.preferences import MESSAGE_CLASSES, preferences_of, set_preference
 from worker.web.deps import db_session, read_body, settings_of
+from worker.web.pages import branded_page
 from worker.web.unsubscribe_texts import Texts, texts_for
 
 router = APIRouter()
 FORM_LIMIT_BYTES = 4096
-
-_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width"><title>{title}</title></head>
-<body style="font-family:sans-serif;max-width:32em;margin:4em auto">{body}</body></html>"""
 
 
 def _token(request: Request, token: str) -> UnsubscribeToken:
@@ -33,8 +30,9 @@ def _token(request: Request, token: str) -> UnsubscribeToken:
     return read
 
 
-def _page(lang: str, title: str, body: str) -> str:
-    return _PAGE.format(lang=lang, title=escape(title), body=body)
+def _page(request: Request, lang: str, title: str, body: str) -> str:
+    """In the shop's page layout; `body` is HTML whose texts were escaped here."""
+    return branded_page(settings_of(request), language=lang, title=title, body=Markup(body))
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
@@ -56,7 +54,7 @@ def confirm_page(request: Request, token: str, db: Session = Depends(db_session)
         token=token,
         preferences=text["preferences"],
     )
-    return _page(lang, text["title"], body)
+    return _page(request, lang, text["title"], body)
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
@@ -78,7 +76,7 @@ def unsubscribe(request: Request, token: str, db: Session = Depends(db_session))
         db.commit()
     shop = settings_of(request).shop_name
     done = escape(text["done"][read.message_class].format(shop=shop))
-    return _page(lang, text["title"], f"<p>{done}</p>")
+    return _page(request, lang, text["title"], f"<p>{done}</p>")
 
 
 @router.get("/u/{token}/preferences", response_class=HTMLResponse)
@@ -99,7 +97,7 @@ def preferences_page(request: Request, token: str, db: Session = Depends(db_sess
     body = Markup(
         '<form method="post"><p>{intro}</p>{boxes}<button type="submit">{save}</button></form>'
     ).format(intro=text["intro"], boxes=boxes, save=text["save"])
-    return _page(lang, text["preferences"], body)
+    return _page(request, lang, text["preferences"], body)
 
 
 @router.post("/u/{token}/preferences", response_class=HTMLResponse)
@@ -110,7 +108,7 @@ async def save_preferences(request: Request, token: str) -> str:
     settings = settings_of(request)
     chosen = {name: name in form for name in MESSAGE_CLASSES}
     lang, text = await run_in_threadpool(_save, settings.database_url, read.customer_id, chosen)
-    return _page(lang, text["preferences"], f"<p>{escape(text['saved'])}</p>")
+    return _page(request, lang, text["preferences"], f"<p>{escape(text['saved'])}</p>")
 
 
 def _save(database_url: str, customer_id: int, chosen: dict[str, bool]) -> tuple[str, Texts]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from worker.web.studio import editor, login, pages, people, preview
+from worker.web.studio import customers, dashboard, editor, login, pages, people, preview
 
 router = APIRouter()
 router.include_router(login.router)
@@ -15,3 +15,5 @@ router.include_router(preview.router)
 router.include_router(editor.router)
 router.include_router(pages.router)
 router.include_router(people.router)
+router.include_router(dashboard.router)
+router.include_router(customers.router)

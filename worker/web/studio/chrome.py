@@ -3,10 +3,18 @@ who is logged in with the logout button."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
 from jinja2 import Environment
 from markupsafe import Markup
 
-from worker.web.studio.accounts import Person, Role
+from worker import current_time
+from worker.settings import Settings
+from worker.web.deps import settings_of
+from worker.web.studio import accounts
+from worker.web.studio.accounts import Person, Role, require_role
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 16px; background: #fafafa; color: #222; }
@@ -55,3 +63,39 @@ def who_bar(person: Person) -> Markup:
 def logout_form(token: str) -> Markup:
     """The form the logout button posts, once per page, outside any other form."""
     return Markup(_LOGOUT.render(token=token))
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Who a studio page is for: their settings, who they are, their forms' tokens."""
+
+    request: Request
+    settings: Settings
+    person: Person
+
+    def token(self) -> str:
+        return accounts.form_token(self.request, self.settings, current_time.now())
+
+    def check(self, token: str) -> None:
+        """403 for a form that did not come from a page of this session."""
+        accounts.check_form(self.request, self.settings, token, current_time.now())
+
+    def may(self, role: Role) -> bool:
+        return self.person.role.allows(role)
+
+    def chrome(self) -> dict[str, object]:
+        """What every page shows of who is logged in: the bar, its logout form, the token."""
+        token = self.token()
+        return {"token": token, "who": who_bar(self.person), "logout": logout_form(token)}
+
+
+def seen_by(role: Role, *, api: bool = False) -> Callable[..., Seen]:
+    """A dependency: the page's `Seen`, for a person who holds `role` (see `require_role`)."""
+    needed = Depends(require_role(role, api=api))
+
+    # The default, not an annotation: the annotations of a function made here are read as
+    # strings in the module's namespace, where `needed` is not.
+    def dependency(request: Request, person: Person = needed) -> Seen:
+        return Seen(request, settings_of(request), person)
+
+    return dependency

@@ -8,12 +8,10 @@ shows its result (a reload never saves or publishes twice). Checks run when a dr
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 
@@ -27,10 +25,8 @@ from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.studio import drafts, previews, recent, versions
 from worker.studio.versions import VersionError
-from worker.web.deps import settings_of
-from worker.web.studio import accounts
-from worker.web.studio.accounts import Person, Role, require_role
-from worker.web.studio.chrome import logout_form, who_bar
+from worker.web.studio.accounts import Role
+from worker.web.studio.chrome import Seen, seen_by
 from worker.web.studio.pages import page
 from worker.web.studio.preview import LANGUAGES, SEGMENT_NAMES
 
@@ -41,42 +37,10 @@ Path_ = Annotated[str, Form(max_length=255)]
 Token = Annotated[str, Form(max_length=64)]
 
 
-@dataclass(frozen=True)
-class Editing:
-    """Who is editing (the versions' author), their settings and their forms' tokens."""
-
-    request: Request
-    settings: Settings
-    person: Person
-
-    @property
-    def author(self) -> str:
-        return self.person.email
-
-    def token(self) -> str:
-        return accounts.form_token(self.request, self.settings, current_time.now())
-
-    def check(self, token: str) -> None:
-        """403 for a form that did not come from a page of this session."""
-        accounts.check_form(self.request, self.settings, token, current_time.now())
-
-
-def _as(role: Role, *, api: bool = False) -> Callable[..., Editing]:
-    """A dependency: the person, who must hold `role` (a viewer reads, an editor saves and
-    tests, a publisher publishes and rolls back)."""
-
-    needed = Depends(require_role(role, api=api))
-
-    # The default, not an annotation: the annotations of a function made here are read as
-    # strings in the module's namespace, where `needed` is not.
-    def dependency(request: Request, person: Person = needed) -> Editing:
-        return Editing(request, settings_of(request), person)
-
-    return dependency
-
-
-viewing, editing, publishing = _as(Role.VIEWER), _as(Role.EDITOR), _as(Role.PUBLISHER)
-checking = _as(Role.EDITOR, api=True)  # fetched by the editor's script: 401, never a redirect
+Editing = Seen  # a viewer reads, an editor saves, checks, tests and copies, a publisher publishes
+viewing, editing = seen_by(Role.VIEWER), seen_by(Role.EDITOR)
+publishing = seen_by(Role.PUBLISHER)
+checking = seen_by(Role.EDITOR, api=True)  # fetched by the editor's script: 401, no redirect
 
 
 @router.get("/files", response_class=HTMLResponse)
@@ -86,7 +50,7 @@ def files(who: Annotated[Editing, Depends(viewing)]) -> str:
     settings = who.settings
     with session(settings.database_url) as db:
         rows = {kind: _rows(db, settings, kind) for kind in FileKind}
-    return page("files.html", title="Emails and triggers", rows=rows, notice=None, **_chrome(who))
+    return page("files.html", title="Emails and triggers", rows=rows, notice=None, **who.chrome())
 
 
 def _rows(db: Session, settings: Settings, kind: FileKind) -> list[tuple[str, int, int]]:
@@ -199,9 +163,9 @@ def _edit(
         customer=customer,
         sent=sent,
         notice=notice,
-        can_edit=who.person.role.allows(Role.EDITOR),
-        can_publish=who.person.role.allows(Role.PUBLISHER),
-        **_chrome(who),
+        can_edit=who.may(Role.EDITOR),
+        can_publish=who.may(Role.PUBLISHER),
+        **who.chrome(),
     )
 
 
@@ -242,7 +206,7 @@ def save_draft(
         problems = drafts.check(db, settings, kind, path, body)
         number = versions.save(
             db, settings, kind, path, body,
-            author=who.author, now=now, problems=problems, note=note.strip() or None,
+            author=who.person.email, now=now, problems=problems, note=note.strip() or None,
         )  # fmt: skip
         db.commit()
     return _back(kind, path, number, "refused" if problems else "saved")
@@ -262,7 +226,7 @@ def publish(
     path = _clean(kind, path)
     with session(settings.database_url) as db:
         try:
-            versions.publish(db, kind, path, number, by=who.author, now=now)
+            versions.publish(db, kind, path, number, by=who.person.email, now=now)
             db.commit()
         except VersionError as exc:
             refused = str(exc)
@@ -336,9 +300,10 @@ def copy(
         return HTMLResponse(_edit(who, kind, path, number, refused=said), 422)
     with session(settings.database_url) as db:
         problems = drafts.check(db, settings, kind, target, text)
+        note = f"copied from {path} v{number}"
         made = versions.save(
             db, settings, kind, target, text,
-            author=who.author, now=now, problems=problems, note=f"copied from {path} v{number}",
+            author=who.person.email, now=now, problems=problems, note=note,
         )  # fmt: skip
         db.commit()
     return _back(kind, target, made, "copied")
@@ -369,14 +334,8 @@ def diff_page(
         shown=saved.get(version),
         lines=changes.splitlines(),
         notice=None,
-        **_chrome(who),
+        **who.chrome(),
     )
-
-
-def _chrome(who: Editing) -> dict[str, object]:
-    """What every studio page shows of who is logged in: the bar and its logout form."""
-    token = who.token()
-    return {"token": token, "who": who_bar(who.person), "logout": logout_form(token)}
 
 
 def _clean(kind: FileKind, path: str) -> str:

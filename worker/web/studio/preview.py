@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from jinja2 import Environment
 
 from models.db import session
+from models.studio import FileKind
 from triggers import TriggerError, load_triggers
 from worker import current_time
 from worker.audience.segments import PROSPECT, SEGMENTS
@@ -25,6 +26,7 @@ from worker.authoring import proofs
 from worker.authoring.checks import lint_email
 from worker.authoring.preview import Preview, PreviewError, render_preview, sending_trigger
 from worker.providers import DeliveryError
+from worker.rendering import published
 from worker.rendering.renderer import Renderer, RenderError
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -52,7 +54,15 @@ def version(
     request: Request,
     _person: Annotated[Person, Depends(require_role(Role.VIEWER, api=True))],
 ) -> str:
-    return templates_version(settings_of(request).templates_dir)
+    settings = settings_of(request)
+    return _shown_version(settings)
+
+
+def _shown_version(settings: Settings) -> str:
+    """The files' version and the studio's newest publication: either changes the page."""
+    with session(settings.database_url) as db:
+        generation = published.generation(db)
+    return f"{templates_version(settings.templates_dir)}-{generation}"
 
 
 @router.get("/preview", response_class=HTMLResponse)
@@ -87,10 +97,13 @@ def send_test_form(
     check_form(request, settings, token, now)
     seen = _Seen(request, person)
     email = customer.strip()
+    runtime = Runtime(settings)  # read afresh, as the preview is, with what the studio published
+    with session(settings.database_url) as db:
+        runtime.follow(db)
     try:
         with session(settings.database_url) if email else nullcontext() as db:
             proof = proofs.send_test(
-                Runtime(settings),  # read afresh, as the preview is
+                runtime,
                 message,
                 to=to,
                 now=now,
@@ -126,7 +139,11 @@ def _page(
 ) -> str:
     settings = seen.settings
     # Read afresh on every request: the studio is where templates are being edited.
-    renderer = Renderer(settings.templates_dir, settings.default_locale, auto_reload=True)
+    with session(settings.database_url) as db:  # what the workers send: the studio's versions
+        live = published.live(db, FileKind.TEMPLATE)
+    renderer = Renderer(
+        settings.templates_dir, settings.default_locale, auto_reload=True, published=live
+    )
     messages = renderer.messages()
     chosen = message if message in messages else (messages[0] if messages else "")
     shown: Preview | None = None
@@ -157,7 +174,7 @@ def _page(
         customer=customer,
         shown=shown,
         problems=problems,
-        version=templates_version(settings.templates_dir),
+        version=_shown_version(settings),
         token=seen.token,
         who=who_bar(seen.person),
         logout=logout_form(seen.token),

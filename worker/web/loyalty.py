@@ -18,7 +18,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -40,6 +40,7 @@ from worker.web.forms import check_form
 from worker.web.loyalty_causes import FORM_PURPOSE, causes_section, form_user
 from worker.web.loyalty_texts import LoyaltyTexts, language_asked, texts_for
 from worker.web.membership_texts import membership_texts
+from worker.web.pages import branded_page
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -53,12 +54,6 @@ _PRIVATE = {
     "X-Robots-Tag": "noindex",
 }
 
-# Inline styles only, and an empty icon so that a browser asks for no /favicon.ico either.
-_PAGE = """<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width"><title>{title}</title>
-<link rel="icon" href="data:,"></head>
-<body style="font-family:sans-serif;max-width:36em;margin:3em auto;padding:0 1em;color:#222">
-{body}</body></html>"""
 _CELL = "padding:.3em .6em;border-bottom:1px solid #ddd;text-align:left"
 
 
@@ -70,8 +65,9 @@ def _refused(request: Request, text: str, status: int) -> HTMLResponse:
     texts = texts_for(language_asked(request.headers.get("accept-language")))
     message = getattr(texts, text).format(shop=settings_of(request).shop_name)
     body = Markup("<p>{}</p>").format(message)
-    title = escape(settings_of(request).shop_name)
-    return HTMLResponse(_PAGE.format(lang=texts.lang, title=title, body=body), status)
+    settings = settings_of(request)
+    page = branded_page(settings, language=texts.lang, title=settings.shop_name, body=body)
+    return HTMLResponse(page, status)
 
 
 @router.get("/l/{token}", response_class=HTMLResponse)
@@ -98,10 +94,11 @@ def page(request: Request, token: str, db: Session = Depends(db_session)) -> HTM
         action=f"/l/{token}/donate",
         now=current_time.now(),
     )
-    html = _PAGE.format(
-        lang=texts.lang,
-        title=escape(texts.title.format(shop=settings.shop_name)),
-        body=_body(summary, texts, settings.shop_name, programme.tiers_by) + causes,
+    html = branded_page(
+        settings,
+        language=texts.lang,
+        title=texts.title.format(shop=settings.shop_name),
+        body=_body(summary, texts, programme.tiers_by) + causes,
     )
     return HTMLResponse(html, headers=_PRIVATE)
 
@@ -138,25 +135,28 @@ def donate(
             raise HTTPException(422, str(exc)) from exc
         have = ledger.statement_of(db, customer_id, entries=False).member
         message = texts.too_few.format(points=have.points if have else 0)
-        return _answer(texts, settings.shop_name, message, token, 422)
+        return _answer(settings, texts, message, token, 422)
     db.commit()
     title = programme.named_cause(cause).title  # type: ignore[union-attr]
     message = texts.thanks.format(points=points, cause=title)
-    return _answer(texts, settings.shop_name, message, token, 200)
+    return _answer(settings, texts, message, token, 200)
 
 
-def _answer(texts: LoyaltyTexts, shop: str, message: str, token: str, status: int) -> HTMLResponse:
+def _answer(
+    settings: Settings, texts: LoyaltyTexts, message: str, token: str, status: int
+) -> HTMLResponse:
+    title = texts.title.format(shop=settings.shop_name)
     body = Markup("<p id='answer'>{}</p><p><a href='/l/{}'>{}</a></p>").format(
-        message, token, texts.title.format(shop=shop)
+        message, token, title
     )
-    title = escape(texts.title.format(shop=shop))
-    return HTMLResponse(_PAGE.format(lang=texts.lang, title=title, body=body), status, _PRIVATE)
+    page = branded_page(settings, language=texts.lang, title=title, body=body)
+    return HTMLResponse(page, status, _PRIVATE)
 
 
-def _body(summary: Summary, texts: LoyaltyTexts, shop: str, tiers_by: str) -> Markup:
+def _body(summary: Summary, texts: LoyaltyTexts, tiers_by: str) -> Markup:
+    """The page's content; its title is the layout's heading."""
     view, locale = summary.view, babel_locale(texts.lang)
     parts = [
-        Markup("<h1 style='font-size:1.5em'>{}</h1>").format(texts.title.format(shop=shop)),
         Markup(
             "<p><span id='points' style='font-size:2.5em;font-weight:bold'>{}</span><br>{}</p>"
         ).format(format_decimal(view["points"], locale=locale), texts.points),

@@ -271,3 +271,16 @@ def test_a_viewer_sees_no_send_button_is_refused_a_send_and_logs_out(
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{studio}/studio/preview/version", timeout=10)
     assert refused.value.code == 401
+
+
+def test_an_open_preview_goes_to_the_login_when_the_session_ends(
+    studio: str, browser: WebDriver
+) -> None:
+    pick(browser, studio, "win_back", "champions", "de")
+    browser.delete_all_cookies()  # the session ended (logged out elsewhere, or expired)
+    wait_until(
+        lambda: "/studio/login?next=" in browser.current_url,
+        timeout_s=20,
+        what="the page to go to the login",
+    )
+    assert "message%3Dwin_back" in browser.current_url  # and back to this preview after it

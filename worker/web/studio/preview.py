@@ -292,7 +292,8 @@ setInterval(async () => {
     // The preview's own address, never a reload: after a test send, that would send again.
     const preview = document.body.dataset.preview;
     // Logged out or the session ended: to the login, and back to this preview after it.
-    if (answer.status === 401) location.replace("/studio/login?next=" + encodeURIComponent(preview));
+    const login = "/studio/login?next=" + encodeURIComponent(preview);
+    if (answer.status === 401) location.replace(login);
     if (answer.ok && (await answer.text()) !== shown) location.replace(preview);
   } catch (error) { /* the server restarts: try again at the next tick */ }
 }, 1000);

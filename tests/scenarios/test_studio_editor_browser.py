@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
+import http.server
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,7 +24,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
-from models.tables import CUSTOMERS, DELIVERIES, EVENTS
+from models.tables import CUSTOMERS, DELIVERIES, EVENTS, STUDIO_AUDIT, STUDIO_PUBLICATIONS
 from tests.support.browser import SCREENSHOTS, assert_looks_like
 from tests.support.deliveries import eml_name
 from tests.support.services import free_port
@@ -88,6 +90,23 @@ def due_win_backs(db: Session, names: list[str]) -> list[int]:
     return ids
 
 
+def log_in(browser: WebDriver, base: str) -> None:
+    """Maria opens the studio's files, is sent to the login, logs in and lands on them."""
+    browser.get(f"{base}/studio/files")
+    wait_until(lambda: "/studio/login" in browser.current_url, timeout_s=20, what="the login")
+    browser.find_element(By.ID, "email").send_keys(MARIA)
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "log-in").click()
+    wait_until(
+        lambda: (
+            browser.current_url == f"{base}/studio/files"
+            and bool(browser.find_elements(By.LINK_TEXT, SPANISH))
+        ),
+        timeout_s=20,
+        what="the files after logging in",
+    )
+
+
 def text_of(driver: WebDriver, element_id: str) -> str:
     try:
         return str(driver.find_element(By.ID, element_id).text)
@@ -123,19 +142,7 @@ def test_a_marketer_changes_the_spanish_win_back_subject_and_the_next_one_goes_o
 ) -> None:
     base, worker = studio
     first, second = due_win_backs(db, ["Lucía", "Pilar"])
-    browser.get(f"{base}/studio/files")
-    wait_until(lambda: "/studio/login" in browser.current_url, timeout_s=20, what="the login")
-    browser.find_element(By.ID, "email").send_keys(MARIA)
-    browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.ID, "log-in").click()
-    wait_until(
-        lambda: (
-            browser.current_url == f"{base}/studio/files"
-            and bool(browser.find_elements(By.LINK_TEXT, SPANISH))
-        ),
-        timeout_s=20,
-        what="the files after logging in",
-    )
+    log_in(browser, base)
     browser.find_element(By.LINK_TEXT, SPANISH).click()
     wait_until(lambda: editor_ready(browser), timeout_s=20, what="the editor to load")
     assert text_of(browser, "state") == "live"
@@ -214,3 +221,38 @@ def test_a_marketer_changes_the_spanish_win_back_subject_and_the_next_one_goes_o
     assert [row.text.split()[-1] for row in rows] == ["v1", "v3"]
     versions = db.execute(select(DELIVERIES.c.template_version).order_by(DELIVERIES.c.id)).scalars()
     assert list(versions) == [3, 1]
+
+
+@pytest.mark.commits  # the web process reads the accounts through its own connection
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_page_elsewhere_cannot_make_a_logged_in_publisher_publish(
+    studio: tuple[str, Runtime], browser: WebDriver, db: Session, tmp_path: Path
+) -> None:
+    base, _ = studio
+    log_in(browser, base)
+    # Another site's page (another origin on this machine) that posts the publish form at once.
+    (tmp_path / "evil").mkdir()
+    (tmp_path / "evil" / "index.html").write_text(
+        f"""<!doctype html><form method="post" action="{base}/studio/publish" id="f">
+<input name="kind" value="template"><input name="path" value="{SPANISH}">
+<input name="number" value="1"><input name="token" value="1700000000.guessed"></form>
+<script>document.getElementById("f").submit()</script>""",
+        encoding="utf-8",
+    )
+    port = free_port()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=tmp_path / "evil")
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    try:
+        browser.get(f"http://127.0.0.1:{port}/index.html")
+        wait_until(
+            lambda: browser.current_url.startswith(f"{base}/studio/publish"),
+            timeout_s=20,
+            what="the forged form to be posted",
+        )
+        assert "came from another site" in browser.find_element(By.TAG_NAME, "body").text
+    finally:
+        evil.shutdown()
+    assert db.execute(select(STUDIO_PUBLICATIONS.c.id)).all() == []
+    actions = db.execute(select(STUDIO_AUDIT.c.action)).scalars().all()
+    assert "publish" not in actions and "rollback" not in actions

@@ -6,12 +6,10 @@ The reference screenshot is refreshed with `make snapshots` (UPDATE_SNAPSHOTS=1)
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import uvicorn
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlmodel import Session, select
@@ -24,14 +22,13 @@ from tests.integration.test_studio_dashboard import (
     opened_thank_you_and_a_second_order,
 )
 from tests.support.browser import SCREENSHOTS, assert_looks_like
-from tests.support.services import free_port
+from tests.support.serving import serving
 from tests.support.studio import PASSWORD, add_person
 from tests.support.waiting import wait_until
 from worker import current_time
 from worker.delivery import pauses
 from worker.runtime import Runtime
 from worker.studio.people import Role
-from worker.web import create_app
 
 REFERENCE = SCREENSHOTS / "studio_dashboard.png"
 
@@ -44,16 +41,8 @@ def web(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     settings = runtime.settings.model_copy(update={"shop_name": "Ladder Tea Co."})
     add_person(settings.database_url, MARIA, Role.PUBLISHER)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout_s=20, what="the web process to listen")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(settings) as base:
+        yield base
 
 
 def go(browser: WebDriver, by: str, what: str, *, to: str) -> None:

@@ -10,14 +10,12 @@ from __future__ import annotations
 import email
 import email.policy
 import shutil
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
@@ -33,12 +31,11 @@ from tests.support.browser import (
     assert_looks_like,
     different_pixels,
 )
-from tests.support.services import free_port
+from tests.support.serving import serving
 from tests.support.studio import PASSWORD, add_person
 from tests.support.waiting import wait_until
 from worker.settings import PROJECT_ROOT, Settings
 from worker.studio.people import Role
-from worker.web import create_app
 
 REFERENCE = SCREENSHOTS / "studio_win_back_champions_de.png"
 LENA = "lena@tea.example"  # an editor
@@ -70,16 +67,8 @@ def studio(tmp_path: Path, templates: Path, sqlite_template: Path) -> Iterator[s
         public_url="https://ladder.tea.example",
         outbox_dir=tmp_path / "outbox",  # where the page's test sends go
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout_s=20, what="the web process to listen")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(settings) as base:
+        yield base
 
 
 def subject_shown(driver: WebDriver) -> str:

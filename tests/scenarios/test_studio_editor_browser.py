@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -28,12 +27,12 @@ from models.tables import CUSTOMERS, DELIVERIES, EVENTS, STUDIO_AUDIT, STUDIO_PU
 from tests.support.browser import SCREENSHOTS, assert_looks_like
 from tests.support.deliveries import eml_name
 from tests.support.services import free_port
+from tests.support.serving import serving
 from tests.support.studio import PASSWORD, add_person
 from tests.support.waiting import wait_until
 from worker.delivery.sending import deliver_many
 from worker.runtime import Runtime
 from worker.studio.people import Role
-from worker.web import create_app
 
 REFERENCE = SCREENSHOTS / "studio_editor_problem.png"
 SPANISH = "win_back/default.es.html.j2"
@@ -50,16 +49,8 @@ def studio(runtime: Runtime) -> Iterator[tuple[str, Runtime]]:
     runtime beside it."""
     settings = runtime.settings
     add_person(settings.database_url, MARIA, Role.PUBLISHER)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout_s=20, what="the web process to listen")
-    yield f"http://127.0.0.1:{port}", Runtime(settings)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(settings) as base:
+        yield base, Runtime(settings)
 
 
 def due_win_backs(db: Session, names: list[str]) -> list[int]:

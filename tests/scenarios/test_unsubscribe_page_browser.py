@@ -6,12 +6,10 @@ The reference screenshot is refreshed with `make snapshots` (UPDATE_SNAPSHOTS=1)
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import uvicorn
 from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
@@ -23,12 +21,11 @@ from sqlmodel import Session
 
 from models import Customer
 from tests.support.browser import SCREENSHOTS, assert_looks_like
-from tests.support.services import free_port
+from tests.support.serving import serving
 from tests.support.waiting import wait_until
 from worker.delivery.tokens import unsubscribe_token
 from worker.processing.preferences import preferences_of
 from worker.runtime import Runtime
-from worker.web import create_app
 
 REFERENCE = SCREENSHOTS / "unsubscribe_page_de.png"
 
@@ -46,16 +43,8 @@ def web(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
             "postal_address": "Calle Mayor 1, 28013 Madrid",
         }
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout_s=20, what="the web process to listen")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(settings) as base:
+        yield base
 
 
 def body_text(driver: WebDriver) -> str:

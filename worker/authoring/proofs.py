@@ -48,7 +48,7 @@ def send_test(
 ) -> Proof:
     """Renders `message` as `render_preview` does and sends it to `to` now. Raises
     ProofError, PreviewError, RenderError or DeliveryError, each saying why."""
-    address = _address(to)
+    address = checked_address(to)
     preview = render_preview(
         runtime.renderer,
         runtime.settings,
@@ -65,7 +65,7 @@ def send_test(
 def send_proof(runtime: Runtime, preview: Preview, *, to: str, now: datetime) -> Proof:
     """Sends an email already rendered for a preview (the studio's draft, say) to `to` now,
     marked as a test. Raises ProofError for an address that is not one, or DeliveryError."""
-    address = _address(to)
+    address = checked_address(to)
     settings = runtime.settings
     rendered = preview.email
     message = rendered.variant.split("/")[0]
@@ -88,7 +88,8 @@ def send_proof(runtime: Runtime, preview: Preview, *, to: str, now: datetime) ->
     return Proof(preview, address, runtime.provider.send(email))
 
 
-def _address(to: str) -> str:
+def checked_address(to: str) -> str:
+    """`to` as an e-mail address, or ProofError saying it is not one."""
     try:
         return _ADDRESS.validate_python(to.strip())
     except ValidationError:

@@ -26,14 +26,13 @@ class Published:
 
     bodies: Mapping[str, str] = field(default_factory=dict)
     numbers: Mapping[str, int] = field(default_factory=dict)
-    generation: int = 0
 
     def version_of(self, path: str) -> int:
         return self.numbers.get(path, GIT_VERSION)
 
     def over(self, drafts: Mapping[str, str]) -> Published:
         """These, with unpublished texts laid over them (a preview of drafts)."""
-        return Published({**self.bodies, **drafts}, self.numbers, self.generation)
+        return Published({**self.bodies, **drafts}, self.numbers)
 
 
 NOTHING = Published()
@@ -64,5 +63,4 @@ def live(db: Session, kind: FileKind) -> Published:
     return Published(
         bodies={path: body for path, _, body in rows},
         numbers={path: number for path, number, _ in rows},
-        generation=generation(db),
     )

@@ -6,13 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlmodel import Session
 
 from models.tables import DELIVERIES
-
-_ADDRESS: TypeAdapter[str] = TypeAdapter(EmailStr)
+from worker.authoring import proofs
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ def sent_from(db: Session, variant: str, *, limit: int = 10) -> list[Sent]:
 def is_address(text: str) -> bool:
     """Whether `text` is an e-mail address (what a page may repeat back from its link)."""
     try:
-        _ADDRESS.validate_python(text)
-    except ValidationError:
+        proofs.checked_address(text)
+    except proofs.ProofError:
         return False
     return True

@@ -99,12 +99,24 @@ def versions(db: Session, kind: FileKind, path: str) -> list[Version]:
     ]
 
 
-def known_paths(db: Session, kind: FileKind) -> set[str]:
-    """Every path of `kind` the studio has a version of (files only the studio has too)."""
+def newest_numbers(db: Session, kind: FileKind) -> dict[str, int]:
+    """Each path of `kind` the studio has a version of, with its newest version's number."""
+    v = STUDIO_VERSIONS.c
     rows = db.execute(
-        select(STUDIO_VERSIONS.c.path).where(STUDIO_VERSIONS.c.kind == kind.value).distinct()
+        select(v.path, func.max(v.number)).where(v.kind == kind.value).group_by(v.path)
     )
-    return {str(path) for (path,) in rows}
+    return {str(path): int(number) for path, number in rows}
+
+
+def checkout_files(settings: Settings, kind: FileKind) -> list[str]:
+    """The paths of `kind` in the checkout (trigger files lie in the folder itself)."""
+    root = folder(settings, kind)
+    pattern = "*.toml" if kind is FileKind.TRIGGER else "**/*"
+    return sorted(
+        file.relative_to(root).as_posix()
+        for file in root.glob(pattern)
+        if file.is_file() and file.name.endswith(SUFFIXES[kind])
+    )
 
 
 def live_number(db: Session, kind: FileKind, path: str) -> int:
@@ -227,19 +239,16 @@ def export(db: Session, settings: Settings) -> list[tuple[FileKind, str, int]]:
 
 
 def differing_files(db: Session, settings: Settings) -> list[tuple[FileKind, str, str]]:
-    """Files in the checkout whose text is not their live version's (changed in git since,
-    or new), with that text: what `ladder templates import` loads."""
+    """Files in the checkout whose text is not their live version's (changed in git since),
+    with that text: what `ladder templates import` loads."""
     found = []
     for kind in FileKind:
-        root = folder(settings, kind)
         published = live(db, kind)
-        pattern = "*.toml" if kind is FileKind.TRIGGER else "**/*"
-        for file in sorted(root.glob(pattern)):
-            path = file.relative_to(root).as_posix()
-            if not file.is_file() or not path.endswith(SUFFIXES[kind]):
-                continue
-            text = file.read_text(encoding="utf-8")
-            if path in published.bodies and published.bodies[path] != text:
+        for path in checkout_files(settings, kind):
+            if path not in published.bodies:
+                continue  # never published: live from git already
+            text = (folder(settings, kind) / path).read_text(encoding="utf-8")
+            if published.bodies[path] != text:
                 found.append((kind, path, text))
     return found
 

@@ -20,6 +20,7 @@ from models.studio import FileKind
 from worker import current_time
 from worker.authoring import proofs
 from worker.providers import DeliveryError
+from worker.rendering.published import live
 from worker.rendering.renderer import Renderer
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -54,21 +55,15 @@ def files(who: Annotated[Editing, Depends(viewing)]) -> str:
 
 
 def _rows(db: Session, settings: Settings, kind: FileKind) -> list[tuple[str, int, int]]:
-    """(path, live version, newest version) of each file of `kind`, git's and the studio's."""
-    root = versions.folder(settings, kind)
-    pattern = "*.toml" if kind is FileKind.TRIGGER else "**/*"
-    paths = {
-        path.relative_to(root).as_posix()
-        for path in root.glob(pattern)
-        if path.is_file() and path.name.endswith(versions.SUFFIXES[kind])
-    }
-    paths |= versions.known_paths(db, kind)
-    found = []
-    for path in sorted(paths):
-        saved = versions.versions(db, kind, path)
-        live_one = next((v.number for v in saved if v.live), 0 if saved else 1)
-        found.append((path, live_one, saved[0].number if saved else 1))
-    return found
+    """(path, live version, newest version) of each file of `kind`, git's and the studio's;
+    0 live: a file only the studio has, never published. Two statements for all of them."""
+    in_git = set(versions.checkout_files(settings, kind))
+    newest = versions.newest_numbers(db, kind)
+    published = live(db, kind)
+    return [
+        (path, published.numbers.get(path, 1 if path in in_git else 0), newest.get(path, 1))
+        for path in sorted(in_git | set(newest))
+    ]
 
 
 # What a redirect after a form says, by the form's outcome: fixed words, so that a link from

@@ -9,8 +9,10 @@ bare component at that distance: a pooled keep-alive client sending the same req
 many threads, in its own process (`bench/bare_client.py`). Target there: ≥ 400 emails/s, at
 least 0.8 of the bare client's rate.
 
-The deliveries are written due into a scratch PostgreSQL database first (not timed): this
-measures `deliver` alone — claim, eligibility, render, the HTTP request, record.
+The deliveries are written due into a scratch PostgreSQL database first (not timed), then
+handed to the worker as the pipeline and the clock's relay hand them over
+(`dispatch.deliveries`: `deliver_batch`, 100 ids a message): this measures delivering alone —
+claim, eligibility, render, the HTTP request, record.
 """
 
 from __future__ import annotations
@@ -105,13 +107,13 @@ def measure_delivery(
     workdir: Path,
     profile: Path | None = None,
 ) -> Measurement:
-    """Times `emails` deliver messages from the first send until the last row is `sent`."""
+    """Times `emails` deliveries from the first hand-over until the last row is `sent`."""
     from dramatiq.brokers.redis import RedisBroker
 
     from worker.queue import broker as broker_module
 
     broker_module.install(RedisBroker(url=services.redis_url))  # type: ignore[no-untyped-call]
-    from worker.queue.actors import deliver
+    from worker.queue import dispatch
 
     due = datetime.now(UTC) - timedelta(minutes=1)
     with session(services.database_url) as db:
@@ -120,8 +122,8 @@ def measure_delivery(
     with dramatiq_worker(
         ["worker.queue.broker", "worker.queue.actors"], threads=threads, env=env, log=log
     ) as proc:
-        for delivery_id in warm:
-            deliver.send(delivery_id)
+        with session(services.database_url) as db:
+            dispatch.deliveries(db, warm)
         wait_until(
             lambda: sent(services.database_url) == WARMUP_EMAILS,
             timeout_s=60,
@@ -136,8 +138,8 @@ def measure_delivery(
         cpu_before = cpu_seconds(child)
         with py_spy(child, profile) if profile else nullcontext():
             started = time.monotonic()
-            for delivery_id in ids:
-                deliver.send(delivery_id)
+            with session(services.database_url) as db:
+                dispatch.deliveries(db, ids)
             finished = wait_until(
                 lambda: sent(services.database_url) == WARMUP_EMAILS + emails,
                 timeout_s=max(120.0, emails / 20),

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     sendgrid_group_transactional: int | None = None
     # Mail Send requests per second, shared by every worker process (in Redis when REDIS_URL).
     sendgrid_requests_per_s: int | None = Field(default=None, gt=0)
+    # Requests to the provider open at once in each worker process (`delivery/inflight.py`):
+    # enough to hide a round trip of tens of milliseconds.
+    delivery_in_flight: int = Field(default=32, ge=1, le=256)
     # Event Webhook: the verification key (base64 DER, from Mail Settings) and the oldest
     # timestamp accepted, against replays.
     sendgrid_webhook_public_key: str | None = None

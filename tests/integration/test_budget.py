@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from models import Customer, Delivery, DeliveryStatus
 from tests.support.factories import order_event
-from worker.delivery.sending import deliver_many
+from worker.delivery.batches import deliver_many
 from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.runtime import Runtime

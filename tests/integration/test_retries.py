@@ -50,6 +50,8 @@ def live(
     monkeypatch.setenv("EMAIL_BACKEND", "sendgrid")
     monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
     monkeypatch.setenv("SENDGRID_API_HOST", sendgrid.url)
+    # One request at a time, so that which request meets which answer is the test's to say.
+    monkeypatch.setenv("DELIVERY_IN_FLIGHT", "1")
     settings_module.get_settings.cache_clear()
     runtime_module.get_runtime.cache_clear()
     yield runtime_module.get_runtime()

@@ -28,8 +28,9 @@ from tests.support.services import free_port
 from tests.support.tls import speak_tls
 from worker.authoring.status import status_report
 from worker.cli import app
-from worker.delivery import claims, pauses
-from worker.delivery.sending import deliver, deliver_many
+from worker.delivery import pauses
+from worker.delivery.batches import deliver_many
+from worker.delivery.sending import deliver
 from worker.intake.ingest import store_events
 from worker.processing.events import process
 from worker.providers import DeliveryError, OutgoingEmail
@@ -467,14 +468,18 @@ def test_a_refused_key_pauses_every_delivery_until_resumed(
 def test_a_refused_key_stops_the_rest_of_its_batch(
     db: Session, runtime: Runtime, sendgrid: SendGridStandIn
 ) -> None:
-    live = sendgrid_runtime(runtime, sendgrid)
-    first, second = due_thank_you(db, live), due_thank_you(db, live, email="bo@example.com")
+    live = sendgrid_runtime(runtime, sendgrid, delivery_in_flight=2)
+    ids = [due_thank_you(db, live, email=f"c{n}@example.com") for n in range(4)]
     sendgrid.always(Reply(401, {}, error_body("The provided authorization grant is invalid")))
 
-    assert deliver_many(db, [first, second], now=DUE, runtime=live).waiting == [first]
+    waiting = deliver_many(db, ids, now=DUE, runtime=live).waiting
 
-    assert len(sendgrid.requests) == 1  # the second was not even tried
-    assert [stored(db, i).status for i in (first, second)] == [DeliveryStatus.SCHEDULED] * 2
+    # At most the two in flight together were refused; none started after a refusal came back.
+    tried = [int(r.json()["custom_args"]["delivery_id"]) for r in sendgrid.requests]
+    assert tried and set(tried) <= set(ids[:2])
+    assert sorted(waiting) == sorted(tried)
+    assert [stored(db, i).status for i in ids] == [DeliveryStatus.SCHEDULED] * 4
+    assert pauses.pause_of(db, live.settings.email_backend.value) is not None
 
 
 class PausedByAnotherWorker:
@@ -499,7 +504,7 @@ def test_a_batch_sees_a_pause_another_worker_records_once_its_last_read_is_stale
     first, second = due_thank_you(db, runtime), due_thank_you(db, runtime, email="bo@example.com")
     provider = PausedByAnotherWorker(database_url, runtime.settings.email_backend.value)
     runtime.provider = provider
-    monkeypatch.setattr(claims, "PAUSE_FRESH_S", 0.0)  # every read is stale at once
+    monkeypatch.setattr(pauses, "FRESH_S", 0.0)  # every read is stale at once
 
     deliver_many(db, [first, second], now=DUE, runtime=runtime)
 
@@ -604,20 +609,26 @@ def test_ladder_status_shows_the_pause_and_ladder_sending_resume_lifts_it(
 def test_a_429_stops_its_batch_and_hands_back_the_rest_for_when_the_limit_resets(
     db: Session, runtime: Runtime, sendgrid: SendGridStandIn
 ) -> None:
-    live = sendgrid_runtime(runtime, sendgrid)
-    ids = [due_thank_you(db, live, email=f"c{n}@example.com") for n in range(3)]
+    live = sendgrid_runtime(runtime, sendgrid, delivery_in_flight=2)
+    ids = [due_thank_you(db, live, email=f"c{n}@example.com") for n in range(4)]
     sendgrid.always(rate_limited(reset_in_s=20))
 
     outcome = deliver_many(db, ids, now=DUE, runtime=live)
 
-    assert len(sendgrid.requests) == 1  # the others were not sent into the same limit
-    assert (outcome.waiting, outcome.later) == (ids, [])
+    # At most the two in flight together; none more was sent into the limit.
+    tried = [int(r.json()["custom_args"]["delivery_id"]) for r in sendgrid.requests]
+    assert tried and set(tried) <= set(ids[:2])
+    assert (sorted(outcome.waiting), outcome.later) == (ids, [])
     rows = [stored(db, i) for i in ids]
-    assert [row.status for row in rows] == [DeliveryStatus.SCHEDULED] * 3
-    # All due when the limit resets, left to the relay, no failure counted.
-    assert len({row.send_at for row in rows}) == 1
-    assert DUE + timedelta(seconds=15) < rows[0].send_at <= DUE + timedelta(seconds=20)
-    assert [(row.enqueued_at, row.failures) for row in rows] == [(None, 0)] * 3
+    assert [row.status for row in rows] == [DeliveryStatus.SCHEDULED] * 4
+    # All due when the limit resets (each refusal says when; the batch takes the latest for
+    # those it did not send), left to the relay, no failure counted.
+    assert all(
+        DUE + timedelta(seconds=15) < row.send_at <= DUE + timedelta(seconds=20) for row in rows
+    )
+    assert rows[2].send_at == rows[3].send_at == max(row.send_at for row in rows)
+    assert all(row.requested_at is None for row in rows[2:])  # never on their way
+    assert [(row.enqueued_at, row.failures) for row in rows] == [(None, 0)] * 4
 
 
 def test_over_tls_the_provider_trusts_the_systems_certificates_and_refuses_others(

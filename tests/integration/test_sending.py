@@ -20,8 +20,9 @@ from models.db import get_engine, session
 from tests.support.deliveries import eml_name
 from tests.support.factories import order_event, shipped_message
 from worker.canonical import CanonicalEvent
-from worker.delivery import sending
-from worker.delivery.sending import deliver, deliver_many
+from worker.delivery import batches
+from worker.delivery.batches import deliver_many
+from worker.delivery.sending import deliver
 from worker.delivery.tokens import read_unsubscribe_token
 from worker.intake.ingest import store_events
 from worker.processing.events import process
@@ -478,7 +479,7 @@ def test_a_transient_provider_error_in_a_batch_puts_each_delivery_back_for_a_ret
         assert row.send_at > DUE
 
 
-def test_with_a_provider_that_is_not_idempotent_a_batch_claims_one_delivery_at_a_time(
+def test_with_a_provider_that_is_not_idempotent_only_requests_that_left_are_stamped(
     db: Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = thank_yous(db, runtime, 3)
@@ -497,13 +498,16 @@ def test_with_a_provider_that_is_not_idempotent_a_batch_claims_one_delivery_at_a
     with pytest.raises(RuntimeError):
         deliver_many(db, ids, now=DUE, runtime=runtime)
 
-    # The third was never claimed: a crash at that moment would have stranded only the second.
+    # The one rendered before the error still went out; the others were given back, never
+    # stamped as requested, so the clock could only ever send them again, not give them up.
     assert statuses(db, ids) == [
         (DeliveryStatus.SENT, None),
         (DeliveryStatus.SCHEDULED, "released after an error"),
-        (DeliveryStatus.SCHEDULED, None),
+        (DeliveryStatus.SCHEDULED, "released: its batch stopped early"),
     ]
-    assert db.get_one(Delivery, ids[2]).attempts == 0
+    rows = [db.get_one(Delivery, i) for i in ids]
+    assert rows[0].requested_at is not None
+    assert len(outbox(runtime)) == 1
 
 
 def test_a_batch_to_a_provider_that_is_not_idempotent_stops_starting_sends_at_its_deadline(
@@ -514,21 +518,18 @@ def test_a_batch_to_a_provider_that_is_not_idempotent_stops_starting_sends_at_it
     working_send = runtime.provider.send
 
     def send_then_run_out_of_time(email: Any) -> str | None:
-        monkeypatch.setattr(sending, "BATCH_DEADLINE_S", -1.0)  # the deadline has now passed
+        monkeypatch.setattr(batches, "BATCH_DEADLINE_S", -1.0)  # the deadline has now passed
         return working_send(email)
 
     monkeypatch.setattr(runtime.provider, "send", send_then_run_out_of_time)
     outcome = deliver_many(db, ids, now=DUE, runtime=runtime)
 
-    # The first went out; the others were never claimed, so a time limit could strand none.
+    # The first went out; the others were given back unrequested: a time limit strands none.
     assert (outcome.waiting, outcome.later) == ([], ids[1:])
-    assert statuses(db, ids) == [
-        (DeliveryStatus.SENT, None),
-        (DeliveryStatus.SCHEDULED, None),
-        (DeliveryStatus.SCHEDULED, None),
-    ]
+    released = (DeliveryStatus.SCHEDULED, "released: its batch stopped early")
+    assert statuses(db, ids) == [(DeliveryStatus.SENT, None), released, released]
     assert len(outbox(runtime)) == 1
-    monkeypatch.setattr(sending, "BATCH_DEADLINE_S", 200.0)
+    monkeypatch.setattr(batches, "BATCH_DEADLINE_S", 200.0)
     monkeypatch.setattr(runtime.provider, "send", working_send)
     assert deliver_many(db, outcome.later, now=DUE, runtime=runtime).later == []
     assert len(outbox(runtime)) == 3
@@ -550,7 +551,7 @@ def test_a_time_limit_hit_while_preparing_gives_the_delivery_back(
     # Nothing was sent: the clock will not give it up as "outcome unknown".
     assert statuses(db, ids) == [
         (DeliveryStatus.SCHEDULED, "released after an error"),
-        (DeliveryStatus.SCHEDULED, None),
+        (DeliveryStatus.SCHEDULED, "released: its batch stopped early"),
     ]
     assert outbox(runtime) == []
 

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from models import Delivery
 from models.studio import FileKind
 from tests.support.deliveries import eml_name, seed_due_deliveries, write_hello_message
-from worker.delivery.sending import deliver_many
+from worker.delivery.batches import deliver_many
 from worker.rendering import published
 from worker.runtime import Runtime
 from worker.studio import audit, drafts, versions

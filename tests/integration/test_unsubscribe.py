@@ -18,7 +18,8 @@ from tests.support.services import free_port
 from tests.support.waiting import wait_until
 from tests.support.web import TestClient
 from worker import current_time
-from worker.delivery.sending import deliver, deliver_many
+from worker.delivery.batches import deliver_many
+from worker.delivery.sending import deliver
 from worker.delivery.tokens import unsubscribe_token
 from worker.intake.ingest import store_events
 from worker.processing.events import process

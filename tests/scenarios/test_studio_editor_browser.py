@@ -30,7 +30,7 @@ from tests.support.services import free_port
 from tests.support.serving import serving
 from tests.support.studio import PASSWORD, add_person
 from tests.support.waiting import wait_until
-from worker.delivery.sending import deliver_many
+from worker.delivery.batches import deliver_many
 from worker.runtime import Runtime
 from worker.studio.people import Role
 

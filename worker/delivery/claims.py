@@ -4,7 +4,6 @@ rows a claimed delivery is about, loaded in one query, and the stamp of a reques
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,23 +11,19 @@ from functools import cache, lru_cache
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, select, true, update
+from sqlalchemy import Table, bindparam, exists, select, true, tuple_, update
 from sqlmodel import Session
 
-from models import Customer, Delivery, DeliveryStatus, Event, Order, SendingPause
+from models import Customer, Delivery, DeliveryStatus, Event, Order
 from models.states import DELIVERY
 from models.tables import CUSTOMERS, DELIVERIES, EVENTS, ORDERS, PREFERENCES, SUPPRESSIONS
 from models.types import UTCDateTime
-from worker.delivery import pauses
 from worker.metrics import counters
 from worker.processing.orders import OrderLines
 from worker.processing.preferences import MESSAGE_CLASSES
 
 S = DeliveryStatus
 logger = logging.getLogger(__name__)
-# How long a batch trusts the sending pause it read: a pause another worker records (the
-# provider refused our credentials) stops this one's sends within about this long.
-PAUSE_FRESH_S = 1.0
 
 
 @dataclass
@@ -37,7 +32,7 @@ class Batch:
 
     Claimed together (`claim_many`, for an idempotent provider): the rows not yet sent, the
     rows they are about, their order lines, the budget's candidates and the finishes to write
-    at the end (`end`). Always: the sending pause as last read.
+    at the end (`end`); whether it met a rate limit or a pause.
     """
 
     claimed: bool = False
@@ -49,10 +44,9 @@ class Batch:
     budget: dict[int, frozenset[int]] | None = None  # see `eligibility.budget_candidates`
     # (status, value names) → parameters of each finish, written in one executemany a kind
     finishing: dict[tuple[S, tuple[str, ...]], list[dict[str, Any]]] = field(default_factory=dict)
-    pause: SendingPause | None = None
     # Set by a rate-limited refusal: when the provider takes requests again. The batch stops.
     limited_until: datetime | None = None
-    pause_read_at: float | None = None  # time.monotonic(); None: read it at the next delivery
+    paused: bool = False  # a refusal of our credentials paused sending: start no more requests
 
     def settled(self) -> dict[int, str]:
         """Deliveries already decided whose rows still read `sending` until `end` writes them:
@@ -62,16 +56,6 @@ class Batch:
             for (status, _), finishing in self.finishing.items()
             for parameters in finishing
         }
-
-    def pause_of(self, db: Session, backend: str) -> SendingPause | None:
-        """The sending pause, read again once the last read is older than PAUSE_FRESH_S."""
-        if self.pause_read_at is None or time.monotonic() - self.pause_read_at > PAUSE_FRESH_S:
-            self.pause, self.pause_read_at = pauses.pause_of(db, backend), time.monotonic()
-        return self.pause
-
-    def forget_pause(self) -> None:
-        """This session paused or resumed sending: read the pause again at the next delivery."""
-        self.pause, self.pause_read_at = None, None
 
 
 def claim(
@@ -174,6 +158,31 @@ def _request() -> Any:
             c.attempts == bindparam("attempt"),
         )
         .values(requested_at=bindparam("now", type_=UTCDateTime()))
+    )
+
+
+def request_many(db: Session, deliveries: Sequence[Any], now: datetime) -> set[int]:
+    """`request` for several claims at once, in one statement: returns the ids still ours,
+    whose requests may now leave."""
+    if not deliveries:
+        return set()
+    claims = [(row.id, row.attempts) for row in deliveries]
+    found = db.execute(_request_many(), {"claims": claims, "now": now}).scalars().all()
+    db.commit()
+    return set(found)
+
+
+@cache
+def _request_many() -> Any:
+    c = DELIVERIES.c
+    return (
+        update(DELIVERIES)
+        .where(
+            c.status == S.SENDING.value,
+            tuple_(c.id, c.attempts).in_(bindparam("claims", expanding=True)),
+        )
+        .values(requested_at=bindparam("now", type_=UTCDateTime()))
+        .returning(c.id)
     )
 
 

@@ -29,8 +29,8 @@ def pause_of(db: Session, provider: str) -> SendingPause | None:
     return pause
 
 
-# A single `deliver` reads the pause at most this often in a process (a batch keeps its own
-# read, as fresh): reading it for every email was a tenth of a worker's CPU per email.
+# A process reads the pause at most this often, for every delivery and batch it sends:
+# reading it for every email was a tenth of a worker's CPU per email.
 FRESH_S = 1.0
 _last_read: dict[tuple[str, str], tuple[float, SendingPause | None]] = {}
 _reads = threading.Lock()

@@ -1,26 +1,21 @@
-"""`deliver`: claim → re-check eligibility → choose variant → render → provider → record;
-`deliver_many` does it for a batch."""
+"""`deliver`: claim → re-check eligibility → choose variant → render → provider → record.
+`batches.deliver_many` does it for a batch, with its requests in flight together."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from models import Delivery, DeliveryStatus
-from worker.delivery import pauses, retries
+from worker.delivery import inflight, pauses, retries
 from worker.delivery.claims import (
     Batch,
     claim,
-    claim_many,
-    end,
     finish,
     load,
-    postpone,
     request,
 )
 from worker.delivery.composing import compose
@@ -34,19 +29,9 @@ from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
-# With a provider that is not idempotent, `deliver_many` starts no new delivery after this
-# long, well inside `deliver_batch`'s time limit (600 s): a limit hit during a request would
-# strand the email `sending`, and the clock could only mark it failed, outcome unknown.
-BATCH_DEADLINE_S = 200.0
-
 
 def deliver(
-    db: Session,
-    delivery_id: int,
-    *,
-    now: datetime,
-    runtime: Runtime,
-    batch: Batch | None = None,
+    db: Session, delivery_id: int, *, now: datetime, runtime: Runtime
 ) -> DeliveryStatus | None:
     """Sends one delivery. Returns its new status, or None if it was not ours to send.
 
@@ -55,9 +40,40 @@ def deliver(
     credentials).
     """
     backend = runtime.settings.email_backend.value
-    pause = batch.pause_of(db, backend) if batch is not None else pauses.fresh_pause_of(db, backend)
+    pause = pauses.fresh_pause_of(db, backend)
     if pause is not None and pause.probe_at > now:
         return None  # stays scheduled; the clock's relay brings it back after the pause
+    decided = decide(db, delivery_id, now=now, runtime=runtime, batch=None)
+    if not isinstance(decided, Ready):
+        return decided
+    if runtime.provider.idempotent:
+        db.commit()  # End the read transaction: hold no lock while the provider answers.
+    elif not request(db, decided.delivery, now):
+        return None  # the clock gave the claim up meanwhile: whoever claims it next sends it
+    # From here the email may have left: a crash before `finish` leaves it "maybe sent".
+    got = inflight.answer(runtime.provider, decided.email)
+    return record(db, decided, got, now=now, runtime=runtime, batch=None, probe=pause is not None)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A claimed delivery found eligible and rendered: the email to send."""
+
+    delivery: Delivery
+    email: OutgoingEmail
+    rendered: RenderedEmail
+    segment: str | None
+
+    @property
+    def id(self) -> int:
+        return int(self.delivery.id or 0)
+
+
+def decide(
+    db: Session, delivery_id: int, *, now: datetime, runtime: Runtime, batch: Batch | None
+) -> Ready | DeliveryStatus | None:
+    """Claims a delivery and decides it: the email to send, or the status it was given
+    (cancelled, skipped, later, …), or None if it was not ours to claim."""
     delivery = claim(db, delivery_id, now, batch)
     if delivery is None:
         return None  # another worker got there first, or it is no longer due
@@ -74,41 +90,53 @@ def deliver(
         finish(db, delivery_id, outcome.status, batch, reason=outcome.reason, **later)
         return outcome.status
     email, rendered, segment = outcome
-    if runtime.provider.idempotent:
-        db.commit()  # End the read transaction: hold no lock while the provider answers.
-    elif not request(db, delivery, now):
-        return None  # the clock gave the claim up meanwhile: whoever claims it next sends it
-    # From here the email may have left: a crash before `finish` leaves it "maybe sent".
-    started = time.perf_counter()
-    try:
-        message_id = runtime.provider.send(email)
-    except DeliveryError as exc:
-        _observe(backend, started, exc)
-        return record_refusal(db, delivery, exc, now=now, runtime=runtime, batch=batch, to=email.to)
-    _observe(backend, started, None)
-    # The provider took it (SendGrid: 202). From here to the commit below is the one window
-    # where a crash could leave a sent email recorded as `sending`: nothing else happens in it.
+    return Ready(delivery, email, rendered, segment)
+
+
+def record(
+    db: Session,
+    ready: Ready,
+    got: inflight.Answer,
+    *,
+    now: datetime,
+    runtime: Runtime,
+    batch: Batch | None,
+    probe: bool,
+) -> DeliveryStatus:
+    """Records what the provider said to one request: sent, or its refusal."""
+    backend = runtime.settings.email_backend.value
+    _observe(backend, got.seconds, got.refusal)
+    if got.refusal is not None:
+        return record_refusal(
+            db,
+            ready.delivery,
+            got.refusal,
+            now=now,
+            runtime=runtime,
+            batch=batch,
+            to=ready.email.to,
+        )
+    # The provider took it (SendGrid: 202). From here to the commit of this finish is the one
+    # window where a crash could leave a sent email recorded as `sending`.
     finish(
         db,
-        delivery_id,
+        ready.id,
         DeliveryStatus.SENT,
         batch,
         sent_at=now,
-        provider_message_id=message_id,
-        variant=rendered.variant,
-        template_version=rendered.version,
-        segment=segment,
+        provider_message_id=got.message_id,
+        variant=ready.rendered.variant,
+        template_version=ready.rendered.version,
+        segment=ready.segment,
         reason=None,
     )
-    if pause is not None:  # this send was the probe after a pause: the key works again
+    if probe:  # this send was the probe after a pause: the key works again
         pauses.resume(db, backend)
-        if batch is not None:
-            batch.forget_pause()
-        logger.info("sending through %s resumed: delivery %s was accepted", backend, delivery_id)
+        logger.info("sending through %s resumed: delivery %s was accepted", backend, ready.id)
     return DeliveryStatus.SENT
 
 
-def _observe(provider: str, started: float, refusal: DeliveryError | None) -> None:
+def _observe(provider: str, seconds: float, refusal: DeliveryError | None) -> None:
     """The provider request's time and outcome, for `ladder_provider_request_seconds`."""
     outcome = "sent"
     if refusal is not None:
@@ -117,7 +145,7 @@ def _observe(provider: str, started: float, refusal: DeliveryError | None) -> No
             paused=refusal.pauses_sending,
             limited=refusal.retry_after_s is not None,
         )
-    counters.PROVIDER_REQUESTS.labels(provider, outcome).observe(time.perf_counter() - started)
+    counters.PROVIDER_REQUESTS.labels(provider, outcome).observe(seconds)
 
 
 def record_refusal(
@@ -152,13 +180,13 @@ def record_refusal(
             db, backend, str(exc), now=now, probe_after_s=runtime.settings.sending_pause_probe_s
         )
         if batch is not None:
-            batch.forget_pause()
+            batch.paused = True  # the batch starts no more requests
         logger.error("sending through %s paused (delivery %s): %s", backend, delivery_id, exc)
         return DeliveryStatus.SCHEDULED
     if exc.retry_after_s is not None:
         reset = now + timedelta(seconds=exc.retry_after_s)
-        if batch is not None:
-            batch.limited_until = reset
+        if batch is not None:  # several in flight may meet it: the latest reset holds
+            batch.limited_until = max(reset, batch.limited_until or reset)
         finish(
             db,
             delivery_id,
@@ -211,66 +239,3 @@ def _prepare(
     except RenderError as exc:
         return Verdict(DeliveryStatus.FAILED, str(exc))
     return email, rendered, claimed.customer.segment
-
-
-@dataclass
-class BatchOutcome:
-    """What `deliver_many` leaves to its caller."""
-
-    later: list[int] = field(default_factory=list)  # not attempted: to send again as a batch
-    # put back `scheduled` for later (deferred, a transient error, a rate limit, a pause):
-    # each row says when it is due again, and the clock's relay sends it then
-    waiting: list[int] = field(default_factory=list)
-
-
-def deliver_many(
-    db: Session, delivery_ids: Sequence[int], *, now: datetime, runtime: Runtime
-) -> BatchOutcome:
-    """Sends each delivery as `deliver` does, one after another in this session.
-
-    With an idempotent provider the batch is claimed and loaded up front (`claim_many`): a
-    crash then leaves the unsent ones `sending`, and the clock sends them again, harmlessly.
-    Otherwise each is claimed just before it is sent, so a crash strands at most one, and
-    that one is sent again by the clock unless it died with its request on the way.
-    The sending pause is read once a second (`claims.PAUSE_FRESH_S`), not once per delivery.
-
-    Without an idempotent provider no delivery starts after `BATCH_DEADLINE_S`: those left,
-    untouched and `scheduled`, come back in `later`, for the caller to send as a new batch.
-    A rate limit stops the batch: the refused delivery and those not yet tried wait
-    `scheduled`, due when the limit resets (`claims.postpone`), for the clock's relay.
-
-    Returns in `waiting` the ids put back `scheduled` for later (deferred, a transient error,
-    the rate limit, a pause): each row carries when it is due again. Any other error
-    propagates (the delivery it met, and those claimed after it, are released; those before
-    it stay sent).
-    """
-    outcome = BatchOutcome()
-    started = time.monotonic()
-    batch = Batch()
-    rest: list[int] = []  # not tried after a rate limit
-    try:
-        if runtime.provider.idempotent:  # inside: if loading fails, `end` releases
-            claim_many(db, delivery_ids, now, batch)
-        for position, delivery_id in enumerate(delivery_ids):
-            if not runtime.provider.idempotent and _past(started, BATCH_DEADLINE_S):
-                outcome.later = list(delivery_ids[position:])
-                break
-            # Claimed one at a time: each claim and request stamped with its own time, which
-            # is what the clock measures a stale claim by, not with the batch's start.
-            at = now if batch.claimed else now + timedelta(seconds=time.monotonic() - started)
-            status = deliver(db, delivery_id, now=at, runtime=runtime, batch=batch)
-            if status == DeliveryStatus.SCHEDULED:
-                outcome.waiting.append(delivery_id)
-            if batch.limited_until is not None:  # the rest would meet the limit too
-                rest = list(delivery_ids[position + 1 :])
-                outcome.waiting.extend(rest)
-                break
-    finally:
-        end(db, batch)
-    if batch.limited_until is not None and rest:
-        postpone(db, rest, until=batch.limited_until)
-    return outcome
-
-
-def _past(started: float, limit_s: float) -> bool:
-    return time.monotonic() - started > limit_s

@@ -105,5 +105,7 @@ class Provider(Protocol):
     # True when sending the same delivery twice yields one email (the file backend writes one
     # file per delivery id): a delivery stuck in `sending` may then be sent again safely.
     idempotent: bool
+    # Optional `concurrent: bool`: True when `send` may run in several threads at once and
+    # waits on a network (`delivery/inflight.py` keeps its requests in flight together).
 
     def send(self, email: OutgoingEmail) -> str: ...

@@ -43,6 +43,7 @@ CONNECT_RETRIES = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=
 
 class SendGridProvider:
     idempotent = False
+    concurrent = True  # safe from several threads at once: urllib3's pool
     name = "sendgrid"
 
     def __init__(

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from models import Delivery, Event
 from models.db import session
 from worker import current_time
-from worker.delivery import sending
+from worker.delivery import batches, sending
 from worker.errors import PermanentError
 from worker.intake import inbox, inbox_batch
 from worker.processing import events
@@ -133,7 +133,7 @@ def deliver_batch(delivery_ids: list[int]) -> None:
     later (a transient error, a rate limit) wait on their rows for the clock's relay."""
     runtime = get_runtime()
     with _session(runtime) as db:
-        outcome = sending.deliver_many(db, delivery_ids, now=current_time.now(), runtime=runtime)
+        outcome = batches.deliver_many(db, delivery_ids, now=current_time.now(), runtime=runtime)
         if outcome.later:
             # Out of time, not failed: a fresh message, using none of the retry budget.
             handoff.enqueue_batches(db, deliver_batch, Delivery, outcome.later, size=EVENT_BATCH)

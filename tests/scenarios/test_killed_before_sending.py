@@ -36,11 +36,14 @@ from worker.runtime import Runtime
 from worker.settings import EmailBackend, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Eight batches of 100 for eight worker threads: each thread is one delivery into its batch,
-# claimed one at a time (SendGrid is not idempotent), when the worker is killed.
+# Eight batches of 100 for eight worker threads: each batch is claimed whole, and its claims are
+# stamped as requested a wave at a time, just before the wave leaves. The stand-in holds every
+# request once enough have gone: when the process's IN_FLIGHT slots are all taken by held
+# requests, no other claim can be stamped, and the worker is killed with the rest of its
+# batches claimed and not requested.
 DELIVERIES = 800
 THREADS = 8
-IN_FLIGHT = 2  # requests the stand-in holds unanswered when the worker dies
+IN_FLIGHT = 4  # the worker's DELIVERY_IN_FLIGHT: requests left unanswered when it dies
 # Short, so the clock gives up the dead worker's claims within seconds.
 CLAIM_TIMEOUT_S = 5
 REQUEUE_AFTER_S = 5
@@ -60,6 +63,7 @@ def settings_for(
         sendgrid_api_key=API_KEY,
         sendgrid_api_host=standin.url,
         claim_timeout_s=CLAIM_TIMEOUT_S,
+        delivery_in_flight=IN_FLIGHT,
     )
     if requeue_after_s is None:
         return settings
@@ -77,6 +81,7 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "SENDGRID_API_HOST": settings.sendgrid_api_host,
         "CLAIM_TIMEOUT_S": str(settings.claim_timeout_s),
         "REQUEUE_AFTER_S": str(settings.requeue_after_s),
+        "DELIVERY_IN_FLIGHT": str(settings.delivery_in_flight),
         "no_proxy": "127.0.0.1",
         "dramatiq_worker_timeout": "100",
     }
@@ -112,6 +117,17 @@ def waiting_for_the_lock(db: Session) -> int:
     )
     db.rollback()
     return int(count or 0)
+
+
+def requested_and_unanswered(db: Session) -> set[int]:
+    """Deliveries whose request left and whose answer is not written."""
+    db.expire_all()
+    found = db.scalars(
+        text("SELECT id FROM deliveries WHERE status = 'sending' AND requested_at IS NOT NULL")
+    )
+    ids = {int(i) for i in found if i is not None}
+    db.rollback()
+    return ids
 
 
 def tail(log: Path) -> str:
@@ -155,19 +171,23 @@ def test_a_worker_killed_between_claim_and_request_loses_nothing_and_sends_nothi
                 on_timeout=lambda: tail(log),
             )
             holding.set()
-            wait_until(lambda: len(held) == IN_FLIGHT, timeout_s=30, what="two requests held")
-            with suppressions_locked(database_url):
-                # Every thread is now waiting: for SendGrid's answer, or for the lock after its
-                # claim, before its request.
-                wait_until(
-                    lambda: waiting_for_the_lock(db) == THREADS - IN_FLIGHT,
-                    timeout_s=30,
-                    what="every other thread to wait for the lock",
-                    on_timeout=lambda: f"{statuses(db)}\n{tail(log)}",
-                )
-                assert statuses(db)["sending"] == THREADS
-                requests_at_kill = len(standin.requests)
-                kill(workers[0])
+            # Every slot now waits for an answer that does not come: no claim can be stamped.
+            wait_until(
+                lambda: len(held) == IN_FLIGHT,
+                timeout_s=30,
+                what="every request slot held",
+                on_timeout=lambda: f"{statuses(db)}\n{tail(log)}",
+            )
+            # The answers that came back are written within a moment, though their batches
+            # wait for slots: only the held requests are left on their way.
+            wait_until(
+                lambda: requested_and_unanswered(db) == {int(i) for i in held},
+                timeout_s=10,
+                what="every answer to be written",
+                on_timeout=lambda: f"{sorted(requested_and_unanswered(db))} {held}",
+            )
+            requests_at_kill = len(standin.requests)
+            kill(workers[0])
             standin.release.set()  # the held answers go to a closed socket
 
             rows = {d.id: d for d in db.scalars(select(Delivery))}
@@ -176,7 +196,7 @@ def test_a_worker_killed_between_claim_and_request_loses_nothing_and_sends_nothi
             assert {row.id for row in left if row.requested_at is not None} == {
                 int(delivery_id) for delivery_id in held
             }
-            assert len(unrequested) == THREADS - IN_FLIGHT
+            assert len(unrequested) > THREADS * 10  # each batch stopped with claims unsent
             assert len(standin.requests) == requests_at_kill  # nothing left after the kill
 
             workers.append(start_worker(runtime.settings, log))

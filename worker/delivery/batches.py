@@ -7,7 +7,11 @@ the first request leaves after a few renders, not after the whole batch's. A wav
 are stamped as requested in one statement (`claims.request_many`) just before it leaves: a
 crash strands only the requests on their way, which the clock gives up as "outcome unknown"
 (a provider event settles them); a claim never stamped is sent again by the clock, harmlessly.
-The answers are recorded as they come, and written together at the end (`claims.end`).
+The answers are recorded as they come. With an idempotent provider they are written together
+at the end (`claims.end`): a crash before costs only harmless second sends. With one that is
+not, a crash would leave each answered but unwritten claim "outcome unknown": the answers are
+written with the next wave's stamps, in its transaction, or within `WRITE_WITHIN_S` when no
+wave follows (`claims.write`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from sqlmodel import Session
 
 from models import DeliveryStatus
 from worker.delivery import inflight, pauses
-from worker.delivery.claims import Batch, claim_many, end, postpone, request_many
+from worker.delivery.claims import Batch, claim_many, end, postpone, request_many, write
 from worker.delivery.sending import Ready, decide, record
 from worker.runtime import Runtime
 
@@ -31,6 +35,8 @@ from worker.runtime import Runtime
 # inside `deliver_batch`'s time limit (600 s): a limit hit during a request would strand the
 # email `sending`, and the clock could only mark it failed, outcome unknown.
 BATCH_DEADLINE_S = 200.0
+# With a provider that is not idempotent, an answer waits at most this long to be written.
+WRITE_WITHIN_S = 0.2
 
 
 @dataclass
@@ -169,6 +175,7 @@ class _Flight:
         self.started = started
         self.running: dict[Future[inflight.Answer], Ready] = {}
         self.failure: BaseException | None = None
+        self.unwritten_since: float | None = None  # the oldest answer held unwritten
 
     def width(self) -> int:
         return 1 if self.probing else self.lanes.size
@@ -201,6 +208,8 @@ class _Flight:
         claim stamped first. Those left wait for the next wave. Returns how many left."""
         most = min(self.width() - len(self.running), len(pending))
         least = min(self.wave(), len(pending))
+        if not self.running:
+            self._write(within=0.0)  # what came back is written before waiting for slots
         taken = self.lanes.take(least, most, wait=not self.running)
         wave = [pending.popleft() for _ in range(taken)]
         ours = self._stamped(wave)
@@ -217,6 +226,9 @@ class _Flight:
         if self.idempotent or not wave:
             self.db.commit()  # End the read transaction: hold no lock while they are out.
             return list(wave)
+        # The answers so far written in the stamps' transaction: one commit for both.
+        write(self.db, self.batch, also=[item.id for item in wave])
+        self.unwritten_since = None
         ours = request_many(self.db, [item.delivery for item in wave], self.now)
         for item in wave:
             if item.id not in ours:
@@ -230,7 +242,9 @@ class _Flight:
         of ours.)"""
         if not self.running:
             return []
-        timeout = None if block else 0
+        timeout: float | None = None if block else 0
+        if block and self.unwritten_since is not None:  # wake to write them in time
+            timeout = max(0.0, self.unwritten_since + WRITE_WITHIN_S - time.monotonic())
         finished, _ = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
         recorded = []
         for future in finished:
@@ -245,7 +259,21 @@ class _Flight:
             if self.probing and status == DeliveryStatus.SENT:
                 self.probing = False  # the key works again: the others may go together
             recorded.append((item, status))
+        self._write(within=WRITE_WITHIN_S)
         return recorded
+
+    def _write(self, *, within: float) -> None:
+        """For a provider that is not idempotent, writes the answers held (`claims.write`)
+        once the oldest has waited `within` seconds."""
+        if self.idempotent or not self.batch.finishing:
+            return
+        now = time.monotonic()
+        if self.unwritten_since is None:
+            self.unwritten_since = now
+        if now - self.unwritten_since >= within:
+            write(self.db, self.batch)
+            self.db.commit()
+            self.unwritten_since = None
 
     def drain(self) -> None:
         """Records the requests still on their way (after an unexpected error)."""

@@ -95,9 +95,11 @@ def finish(
     """Moves a claimed delivery out of sending. False if it was no longer ours (the clock gave
     up its claim meanwhile).
 
-    For a delivery the batch claimed the write waits for `end`, and the answer is True: the
-    provider is idempotent, so a crash before the write costs only a harmless second send when
-    the clock releases the claim.
+    For a delivery the batch claimed the write waits, and the answer is True: `write` or `end`
+    writes it with the batch's others. With an idempotent provider a crash before the write
+    costs a harmless second send when the clock releases the claim; with one that is not, the
+    batch writes what it was answered before its next wave leaves or within a moment
+    (`batches.WRITE_WITHIN_S`), so a crash leaves few answers unknown.
     """
     _log_decision(delivery_id, status, values.get("reason"))
     counters.DELIVERIES_DECIDED.labels(status.value).inc()
@@ -271,19 +273,33 @@ def claim_many(db: Session, delivery_ids: Sequence[int], now: datetime, batch: B
     db.commit()  # End the read transaction.
 
 
+def write(db: Session, batch: Batch, *, also: Sequence[int] = ()) -> None:
+    """Writes the finishes the batch holds so far, in the caller's transaction (it commits),
+    and forgets them; the batch goes on. `also`: rows the caller writes next in the same
+    transaction, locked with them in id order."""
+    written = [row["delivery_id"] for kind in batch.finishing.values() for row in kind]
+    if not written:
+        return
+    # Lock the rows in id order first: the writes below then wait for no one, and a batch
+    # never holds one row while waiting for another (no deadlock with the clock).
+    db.execute(_lock(), {"ids": sorted({*written, *also})}).all()
+    for (status, names), parameters in batch.finishing.items():
+        db.execute(_finish(status, names), parameters)  # one executemany per kind of finish
+    batch.finishing.clear()
+
+
 def end(db: Session, batch: Batch) -> None:
     """Writes a claimed batch's finishes and releases what it did not send."""
     if not batch.claimed:
         return
     db.rollback()
-    if batch.finishing or batch.unsent:
-        # Lock the rows in id order first: the finishes below then wait for no one, and a
-        # batch never holds one row while waiting for another (no deadlock with the clock).
-        db.execute(_lock(), {"ids": sorted(batch.ids)}).all()
-    for (status, names), parameters in batch.finishing.items():
-        db.execute(_finish(status, names), parameters)  # one executemany per kind of finish
-    if batch.unsent:
-        db.execute(_release(), {"ids": sorted(batch.unsent)})
+    unsent = sorted(batch.unsent)
+    if batch.finishing:
+        write(db, batch, also=unsent)
+    elif unsent:
+        db.execute(_lock(), {"ids": unsent}).all()
+    if unsent:
+        db.execute(_release(), {"ids": unsent})
     db.commit()
 
 

@@ -1,13 +1,14 @@
 """`make bench` (delivery): emails/s from the queue to a SendGrid stand-in through the real
 client, one worker process, beside a no-op Dramatiq actor on the same Redis in the same run.
 
-    python -m bench.delivery [--emails 3000] [--threads 8] [--round-trip-ms 50]
+    python -m bench.delivery [--emails 3000] [--threads 8] [--in-flight 32] [--round-trip-ms 50]
 
 With `--round-trip-ms` the stand-in speaks TLS behind a relay that delays each direction by
 half of it (`bench/wan.py`), as SendGrid does from a data centre away, and the run adds the
-bare component at that distance: a pooled keep-alive client sending the same requests on as
-many threads, in its own process (`bench/bare_client.py`). Target there: ≥ 400 emails/s, at
-least 0.8 of the bare client's rate.
+bare component at that distance: a pooled keep-alive client sending the same requests with as
+many open at once as the worker may have (`--in-flight`, its DELIVERY_IN_FLIGHT), on as many
+threads, in its own process (`bench/bare_client.py`). Target there: ≥ 400 emails/s, at least
+0.8 of the bare client's rate.
 
 The deliveries are written due into a scratch PostgreSQL database first (not timed), then
 handed to the worker as the pipeline and the clock's relay hand them over
@@ -52,6 +53,7 @@ from models import Delivery, DeliveryStatus
 from models.db import session
 from tests.support.deliveries import seed_due_deliveries, write_hello_message
 from tests.support.sendgrid_standin import API_KEY, running_standin
+from worker.settings import Settings
 
 WARMUP_EMAILS = 50
 POLL_S = 0.02
@@ -62,14 +64,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--emails", type=int, default=3_000, help="deliveries to time")
     parser.add_argument("--threads", type=int, default=8, help="dramatiq --threads, both runs")
     parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=Settings.model_fields["delivery_in_flight"].default,
+        help="the worker's DELIVERY_IN_FLIGHT, and the bare client's threads",
+    )
+    parser.add_argument(
         "--round-trip-ms", type=float, default=0.0, help="TLS and this latency; 0: loopback"
     )
     parser.add_argument(
         "--profile", type=Path, help="py-spy the worker during the timed run (.svg, .json, .txt)"
     )
     args = parser.parse_args(argv)
-    if args.emails < 1 or args.threads < 1 or args.round_trip_ms < 0:
-        parser.error("--emails and --threads must be at least 1, --round-trip-ms not negative")
+    if args.emails < 1 or args.threads < 1 or args.in_flight < 1 or args.round_trip_ms < 0:
+        parser.error(
+            "--emails, --threads and --in-flight must be at least 1, --round-trip-ms not negative"
+        )
     return args
 
 
@@ -190,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 standin = stack.enter_context(running_standin(validate=False))
                 url = standin.url
             env = bench_env(services, url, workdir)
+            env["DELIVERY_IN_FLIGHT"] = str(args.in_flight)
             if distant:
                 env["SSL_CERT_FILE"] = str(remote.ca_file)  # the throwaway certificate
             os.environ.update(env)  # this process enqueues as Ladder: the same settings
@@ -211,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             accepted = len(standin.accepted_delivery_ids())
             bare = (
-                [measure_bare_client(url, requests=args.emails, threads=args.threads, env=env)]
+                [measure_bare_client(url, requests=args.emails, threads=args.in_flight, env=env)]
                 if distant
                 else []
             )
@@ -225,9 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     found = rows(baseline, [emails], bare)
     where = f"over TLS behind a {args.round_trip_ms:g} ms round trip" if distant else "on loopback"
     shape = (
-        f"one worker process (dramatiq --processes 1 --threads {args.threads}), the pooled "
-        f"SendGrid client against a local stand-in answering 202 {where} (no schema check), "
-        f"{args.emails:,} emails"
+        f"one worker process (dramatiq --processes 1 --threads {args.threads}, "
+        f"DELIVERY_IN_FLIGHT={args.in_flight}), the pooled SendGrid client against a local "
+        f"stand-in answering 202 {where} (no schema check), {args.emails:,} emails"
     )
     notes = [
         machine.describe(),

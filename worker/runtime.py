@@ -41,6 +41,8 @@ class Runtime:
     # The studio's publications this process renders and matches with (0: the files as in git),
     # and when it looks again (a monotonic time).
     generation: int = field(default=0, init=False)
+    # A publication this process could not load (a worker of another release): not read again.
+    _refused: int | None = field(default=None, init=False, repr=False)
     _look_again_at: float = field(default=0.0, init=False, repr=False)
 
     @cached_property
@@ -64,7 +66,7 @@ class Runtime:
             return
         self._look_again_at = now + FOLLOW_EVERY_S
         generation = published.generation(db)
-        if generation != self.generation:
+        if generation not in (self.generation, self._refused):
             self._take_up(db, generation)
         db.commit()
 
@@ -78,7 +80,14 @@ class Runtime:
             found = load_triggers(self.settings.triggers_dir, renderer.env, trigger_files.bodies)
             triggers = TriggerSet.build(renderer.env, found)
         except TriggerError as exc:  # the studio publishes only what passed the checks
-            logger.error("publication %d is not taken up: %s", generation, exc)
+            logger.error(
+                "publication %d is not taken up (this process keeps publication %d until the "
+                "next publish): %s",
+                generation,
+                self.generation,
+                exc,
+            )
+            self._refused = generation
             return
         # Each a whole new object: a thread rendering with the old one finishes with it.
         self.__dict__["renderer"], self.__dict__["triggers"] = renderer, triggers

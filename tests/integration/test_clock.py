@@ -128,10 +128,15 @@ def test_a_running_clock_does_no_work_while_another_leads_and_takes_over_when_it
 
 
 def claimed_thank_you(
-    db: Session, runtime: Runtime, *, requested: bool = False
+    db: Session,
+    runtime: Runtime,
+    *,
+    requested: bool = False,
+    requested_after: timedelta = timedelta(0),
 ) -> tuple[Delivery, datetime]:
     """A thank-you claimed by a worker that then died: `sending`, with nobody sending it;
-    `requested`: it died with the request to the provider on its way."""
+    `requested`: it died with the request to the provider on its way, stamped
+    `requested_after` its claim (a batch stamps each wave as it leaves)."""
     current_time.freeze(T0)
     record(db, runtime, order_event(event_id="ord-1", order_id="1", at=T0), now=T0)
     delivery = db.exec(select(Delivery).where(col(Delivery.trigger) == "thank-you")).one()
@@ -139,7 +144,7 @@ def claimed_thank_you(
     claimed = claims.claim(db, delivery.id, claimed_at)  # type: ignore[arg-type]
     assert claimed is not None
     if requested:
-        assert claims.request(db, claimed, claimed_at)
+        assert claims.request(db, claimed, claimed_at + requested_after)
     return delivery, claimed_at
 
 
@@ -214,6 +219,29 @@ def test_a_delivery_left_sending_during_its_request_is_marked_failed_not_sent_tw
     db.refresh(delivery)
     assert delivery.status == "failed"
     assert delivery.reason is not None and delivery.reason.startswith("outcome unknown")
+    assert stub_broker.queues["deliveries"].qsize() == 0
+
+
+def test_a_request_stamped_late_in_its_batch_ages_from_its_stamp_not_its_claim(
+    db: Session, runtime: Runtime, stub_broker: StubBroker
+) -> None:
+    """A batch claims its deliveries together and stamps each wave as it leaves: one stamped
+    just before the claim timeout is still on its way, not given up for its claim's age."""
+    timeout = timedelta(seconds=runtime.settings.claim_timeout)
+    delivery, claimed_at = claimed_thank_you(
+        db, runtime, requested=True, requested_after=timeout - timedelta(seconds=2)
+    )
+    sendgrid_like = Runtime(
+        runtime.settings.model_copy(update={"email_backend": EmailBackend.CONSOLE})
+    )
+
+    early = clock.tick(db, now=claimed_at + timeout + timedelta(seconds=1), runtime=sendgrid_like)
+    db.refresh(delivery)
+    assert (early.released, early.abandoned, delivery.status) == (0, 0, "sending")
+
+    late = clock.tick(db, now=claimed_at + 2 * timeout, runtime=sendgrid_like)
+    db.refresh(delivery)
+    assert (late.released, late.abandoned, delivery.status) == (0, 1, "failed")
     assert stub_broker.queues["deliveries"].qsize() == 0
 
 

@@ -30,6 +30,7 @@ from worker.authoring.status import status_report
 from worker.cli import app
 from worker.delivery import pauses
 from worker.delivery.batches import deliver_many
+from worker.delivery.inflight import QUEUED_SHARE
 from worker.delivery.sending import deliver
 from worker.intake.ingest import store_events
 from worker.processing.events import process
@@ -41,6 +42,8 @@ from worker.settings import EmailBackend
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 DUE = T0 + timedelta(hours=2)
+# With DELIVERY_IN_FLIGHT=2: the requests a batch may have on their way or queued for a thread.
+SLOTS = 2 + int(2 * QUEUED_SHARE)
 # A message from SendGrid's own Mail Send error catalogue.
 FROM_ERROR = (
     "The from object must at least have an email parameter with a valid email address and may "
@@ -469,16 +472,16 @@ def test_a_refused_key_stops_the_rest_of_its_batch(
     db: Session, runtime: Runtime, sendgrid: SendGridStandIn
 ) -> None:
     live = sendgrid_runtime(runtime, sendgrid, delivery_in_flight=2)
-    ids = [due_thank_you(db, live, email=f"c{n}@example.com") for n in range(4)]
+    ids = [due_thank_you(db, live, email=f"c{n}@example.com") for n in range(SLOTS + 2)]
     sendgrid.always(Reply(401, {}, error_body("The provided authorization grant is invalid")))
 
     waiting = deliver_many(db, ids, now=DUE, runtime=live).waiting
 
-    # At most the two in flight together were refused; none started after a refusal came back.
+    # At most those on their way together were refused; none started after a refusal came back.
     tried = [int(r.json()["custom_args"]["delivery_id"]) for r in sendgrid.requests]
-    assert tried and set(tried) <= set(ids[:2])
+    assert tried and set(tried) <= set(ids[:SLOTS])
     assert sorted(waiting) == sorted(tried)
-    assert [stored(db, i).status for i in ids] == [DeliveryStatus.SCHEDULED] * 4
+    assert [stored(db, i).status for i in ids] == [DeliveryStatus.SCHEDULED] * len(ids)
     assert pauses.pause_of(db, live.settings.email_backend.value) is not None
 
 
@@ -610,25 +613,26 @@ def test_a_429_stops_its_batch_and_hands_back_the_rest_for_when_the_limit_resets
     db: Session, runtime: Runtime, sendgrid: SendGridStandIn
 ) -> None:
     live = sendgrid_runtime(runtime, sendgrid, delivery_in_flight=2)
-    ids = [due_thank_you(db, live, email=f"c{n}@example.com") for n in range(4)]
+    ids = [due_thank_you(db, live, email=f"c{n}@example.com") for n in range(SLOTS + 2)]
     sendgrid.always(rate_limited(reset_in_s=20))
 
     outcome = deliver_many(db, ids, now=DUE, runtime=live)
 
-    # At most the two in flight together; none more was sent into the limit.
+    # At most those on their way together; none more was sent into the limit.
     tried = [int(r.json()["custom_args"]["delivery_id"]) for r in sendgrid.requests]
-    assert tried and set(tried) <= set(ids[:2])
+    assert tried and set(tried) <= set(ids[:SLOTS])
     assert (sorted(outcome.waiting), outcome.later) == (ids, [])
     rows = [stored(db, i) for i in ids]
-    assert [row.status for row in rows] == [DeliveryStatus.SCHEDULED] * 4
+    assert [row.status for row in rows] == [DeliveryStatus.SCHEDULED] * len(ids)
     # All due when the limit resets (each refusal says when; the batch takes the latest for
     # those it did not send), left to the relay, no failure counted.
     assert all(
         DUE + timedelta(seconds=15) < row.send_at <= DUE + timedelta(seconds=20) for row in rows
     )
-    assert rows[2].send_at == rows[3].send_at == max(row.send_at for row in rows)
-    assert all(row.requested_at is None for row in rows[2:])  # never on their way
-    assert [(row.enqueued_at, row.failures) for row in rows] == [(None, 0)] * 4
+    latest = max(row.send_at for row in rows)
+    assert [row.send_at for row in rows[SLOTS:]] == [latest] * 2
+    assert all(row.requested_at is None for row in rows[SLOTS:])  # never on their way
+    assert [(row.enqueued_at, row.failures) for row in rows] == [(None, 0)] * len(ids)
 
 
 def test_over_tls_the_provider_trusts_the_systems_certificates_and_refuses_others(

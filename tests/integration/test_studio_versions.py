@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from sqlmodel import Session
 
 from models import Delivery
-from models.studio import FileKind
+from models.studio import FileKind, StudioPublication, StudioVersion
 from tests.support.deliveries import eml_name, seed_due_deliveries, write_hello_message
 from worker.delivery.batches import deliver_many
 from worker.rendering import published
@@ -159,6 +160,46 @@ def test_a_trigger_file_published_changes_what_the_workers_match(
     broken = text.replace('on = "customer.created"', 'on = "customer.creatd"')
     problems = drafts.check(db, hello.settings, FileKind.TRIGGER, "hello.toml", broken)
     assert problems and problems[0].startswith("hello.toml:3: "), problems
+
+
+def test_a_publication_a_worker_cannot_load_is_logged_once_and_the_last_one_kept(
+    db: Session, hello: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Publishing checks what it publishes, but a worker of another release may read it
+    otherwise: it keeps what it renders with, and says so once, not every second."""
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    text = versions.git_text(hello.settings, FileKind.TRIGGER, "hello.toml")
+    assert text is not None
+    broken = text.replace('on = "customer.created"', 'on = "customer.creatd"')
+    version = StudioVersion(
+        kind=FileKind.TRIGGER, path="hello.toml", number=2, body=broken,
+        author="maria@shop.example", created_at=T0,
+    )  # fmt: skip
+    db.add(version)
+    db.flush()
+    db.add(
+        StudioPublication(
+            kind=FileKind.TRIGGER,
+            path="hello.toml",
+            version_id=version.id or 0,
+            number=2,
+            published_by="maria@shop.example",
+            published_at=T0,
+        )
+    )
+    db.commit()
+
+    with caplog.at_level(logging.ERROR, logger="worker.runtime"):
+        for _ in range(3):
+            hello.follow(db)
+            clock[0] += 1.1
+
+    refused = [r.getMessage() for r in caplog.records if "is not taken up" in r.getMessage()]
+    assert len(refused) == 1, refused
+    assert "customer.creatd" in refused[0]
+    assert hello.generation == 0  # still the files as in git
+    assert hello.triggers.by_name["hello"].trigger.on == "customer.created"
 
 
 def test_diff_export_and_import_carry_versions_to_and_from_git(db: Session, hello: Runtime) -> None:

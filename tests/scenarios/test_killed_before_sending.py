@@ -1,5 +1,6 @@
 """A worker SIGKILLed between its claims and their requests to SendGrid: what it never handed
-over is sent again, once; only what was in flight stays "outcome unknown"."""
+over is sent again, once; only what was in flight, or queued for a request thread, stays
+"outcome unknown"."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from tests.support.sendgrid_standin import (
     running_standin,
 )
 from tests.support.waiting import wait_until
+from worker.delivery.inflight import QUEUED_SHARE
 from worker.delivery.recovery import OUTCOME_UNKNOWN
 from worker.queue import clock, relays
 from worker.runtime import Runtime
@@ -38,12 +40,14 @@ from worker.settings import EmailBackend, Settings
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Eight batches of 100 for eight worker threads: each batch is claimed whole, and its claims are
 # stamped as requested a wave at a time, just before the wave leaves. The stand-in holds every
-# request once enough have gone: when the process's IN_FLIGHT slots are all taken by held
-# requests, no other claim can be stamped, and the worker is killed with the rest of its
-# batches claimed and not requested.
+# request once enough have gone: when the process's IN_FLIGHT request threads all wait for an
+# answer that does not come, and its QUEUED more slots hold requests stamped and waiting for a
+# thread, no other claim can be stamped, and the worker is killed with the rest of its batches
+# claimed and not requested.
 DELIVERIES = 800
 THREADS = 8
 IN_FLIGHT = 4  # the worker's DELIVERY_IN_FLIGHT: requests left unanswered when it dies
+QUEUED = int(IN_FLIGHT * QUEUED_SHARE)  # stamped, queued for a request thread when it dies
 # Short, so the clock gives up the dead worker's claims within seconds.
 CLAIM_TIMEOUT_S = 5
 REQUEUE_AFTER_S = 5
@@ -171,21 +175,26 @@ def test_a_worker_killed_between_claim_and_request_loses_nothing_and_sends_nothi
                 on_timeout=lambda: tail(log),
             )
             holding.set()
-            # Every slot now waits for an answer that does not come: no claim can be stamped.
+            # Every thread now waits for an answer that does not come, and the queue for them
+            # is full: no claim can be stamped.
             wait_until(
                 lambda: len(held) == IN_FLIGHT,
                 timeout_s=30,
-                what="every request slot held",
+                what="every request thread held",
                 on_timeout=lambda: f"{statuses(db)}\n{tail(log)}",
             )
             # The answers that came back are written within a moment, though their batches
-            # wait for slots: only the held requests are left on their way.
+            # wait for slots: only the held requests and those queued are left stamped.
             wait_until(
-                lambda: requested_and_unanswered(db) == {int(i) for i in held},
+                lambda: len(requested_and_unanswered(db)) == IN_FLIGHT + QUEUED,
                 timeout_s=10,
                 what="every answer to be written",
                 on_timeout=lambda: f"{sorted(requested_and_unanswered(db))} {held}",
             )
+            in_flight = {int(delivery_id) for delivery_id in held}
+            stamped = requested_and_unanswered(db)
+            queued = stamped - in_flight
+            assert in_flight <= stamped
             requests_at_kill = len(standin.requests)
             kill(workers[0])
             standin.release.set()  # the held answers go to a closed socket
@@ -193,9 +202,7 @@ def test_a_worker_killed_between_claim_and_request_loses_nothing_and_sends_nothi
             rows = {d.id: d for d in db.scalars(select(Delivery))}
             left = [row for row in rows.values() if row.status == "sending"]
             unrequested = {row.id for row in left if row.requested_at is None}
-            assert {row.id for row in left if row.requested_at is not None} == {
-                int(delivery_id) for delivery_id in held
-            }
+            assert {row.id for row in left if row.requested_at is not None} == stamped
             assert len(unrequested) > THREADS * 10  # each batch stopped with claims unsent
             assert len(standin.requests) == requests_at_kill  # nothing left after the kill
 
@@ -220,17 +227,17 @@ def test_a_worker_killed_between_claim_and_request_loses_nothing_and_sends_nothi
         assert standin.invalid == []
         db.expire_all()
         final = {d.id: d for d in db.scalars(select(Delivery))}
-        in_flight = {int(delivery_id) for delivery_id in held}
-        # The two in flight: SendGrid got each once; never resent, left for its events to settle.
-        for delivery_id in in_flight:
+        # Those in flight (SendGrid got each once) and those stamped and queued for a thread
+        # (the worker cannot tell them apart): never resent, left for provider events to settle.
+        for delivery_id in stamped:
             assert final[delivery_id].status == "failed"
             assert (final[delivery_id].reason or "").startswith(OUTCOME_UNKNOWN)
-        # Everything else, the claims the kill stranded before their request among them: sent
+        # Everything else, the claims the kill stranded before their stamp among them: sent
         # exactly once (one 202 each, no other request), none lost.
         requested = Counter(int(r.json()["custom_args"]["delivery_id"]) for r in standin.requests)
-        assert set(requested) == set(delivery_ids)
+        assert set(requested) == set(delivery_ids) - queued
         assert [d for d, n in requested.items() if n != 1] == []
-        assert Counter(final[d].status for d in delivery_ids if d not in in_flight) == Counter(
-            {"sent": DELIVERIES - IN_FLIGHT}
+        assert Counter(final[d].status for d in delivery_ids if d not in stamped) == Counter(
+            {"sent": DELIVERIES - IN_FLIGHT - QUEUED}
         )
         assert all(final[d].attempts == 2 for d in unrequested)

@@ -178,7 +178,7 @@ class _Flight:
         self.unwritten_since: float | None = None  # the oldest answer held unwritten
 
     def width(self) -> int:
-        return 1 if self.probing else self.lanes.size
+        return 1 if self.probing else self.lanes.slots
 
     def wave(self) -> int:
         """The requests worth a wave: each wave's claims are stamped in one statement and

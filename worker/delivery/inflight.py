@@ -3,9 +3,14 @@ while the batch that claimed the deliveries prepares and records the rest. At a 
 trip one request at a time costs a thread 67 ms for under a millisecond of its own work; with
 `DELIVERY_IN_FLIGHT` requests open at once a process sends as fast as its CPU allows.
 
-The count is a process-wide limit, taken as a slot before a request's claim is stamped
-(`claims.request_many`), so a request starts the moment it is stamped: none waits in a queue
-behind another batch's, where the clock could take its claim for a stale one.
+A batch takes a slot before it stamps a claim as requested (`claims.request_many`), and there
+are half again as many slots as threads (`QUEUED_SHARE`): the next requests are stamped while
+the threads still wait on answers, and a thread that is freed starts the next one at once,
+instead of waiting for a batch to stamp it (a commit: a millisecond, tens on a busy disk,
+which left a quarter of the threads idle). A request waits for a thread a few tens of
+milliseconds at most. The price is in a crash: the requests stamped and still queued here are
+given up as "outcome unknown" with those on their way, at most one and a half
+times DELIVERY_IN_FLIGHT.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from worker.providers import DeliveryError, OutgoingEmail, Provider
 
 T = TypeVar("T")
 
+# Slots beyond the threads, as a share of them: requests stamped and waiting for a thread.
+QUEUED_SHARE = 0.5
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -33,11 +41,13 @@ class Answer:
 
 
 class InFlight:
-    """A pool of `size` threads and as many slots: at most `size` requests at once."""
+    """A pool of `size` threads, at most `size` requests at once, and `slots` for requests
+    on their way or stamped and queued for a thread."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.free = size
+        self.slots = size + int(size * QUEUED_SHARE)
+        self.free = self.slots
         self.turns = threading.Condition()
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="ladder-send")
 
@@ -47,7 +57,7 @@ class InFlight:
 
         Taken together, not one by one: a batch's wave is stamped in one statement, and with
         many batches sharing the slots one at a time each wave would be a single request."""
-        least = max(1, min(least, self.size))
+        least = max(1, min(least, self.slots))
         with self.turns:
             if wait:
                 self.turns.wait_for(lambda: self.free >= least)
@@ -70,7 +80,8 @@ class InFlight:
                 self.turns.notify()
 
     def send(self, provider: Provider, email: OutgoingEmail) -> Future[Answer]:
-        """Sends on a pool thread, in a slot already taken; the slot is freed when it ends."""
+        """Sends on a pool thread (queued for one if all are busy), in a slot already taken;
+        the slot is freed when the request ends."""
         return self.pool.submit(self._send, provider, email)
 
     def _send(self, provider: Provider, email: OutgoingEmail) -> Answer:
@@ -84,7 +95,7 @@ class Inline:
     """One request at a time in the calling thread: for a provider with nothing to wait on
     (a file, the console) or one that must not run in parallel."""
 
-    size = 1
+    size = slots = 1
 
     def take(self, least: int, most: int, *, wait: bool) -> int:
         del least, wait  # one at a time in this thread: the one slot is always free

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, true
+from sqlalchemy import func, select, true
 from sqlmodel import Session
 
 from models import DeliveryStatus
@@ -21,10 +21,12 @@ OUTCOME_UNKNOWN = "outcome unknown"
 def recover_stale(
     db: Session, *, now: datetime, claim_timeout: timedelta, idempotent: bool
 ) -> tuple[int, int]:
-    """Deliveries claimed more than `claim_timeout` ago and still `sending`: put back to
-    scheduled, to be sent again, unless a second send could be a second email: a provider
-    that is not idempotent, and a request that may have left (`claims.request` stamped
-    `requested_at`). Those are failed, "outcome unknown", and never resent.
+    """Deliveries still `sending` whose claim, or their request's stamp if they have one, is
+    older than `claim_timeout` (a batch's claims are taken together, but each request is
+    stamped as it leaves, and ages from then): put back to scheduled, to be sent again,
+    unless a second send could be a second email: a provider that is not idempotent, and a
+    request that may have left (`claims.request` stamped `requested_at`). Those are failed,
+    "outcome unknown", and never resent.
 
     A worker still busy with a row put back loses it: its `claims.request` finds the claim
     gone and it sends nothing. Returns (released, abandoned).
@@ -34,7 +36,10 @@ def recover_stale(
     # worker that answers after all keeps its row, and neither side waits on the other.
     stale = (
         select(c.id, c.requested_at)
-        .where(c.status == S.SENDING.value, c.claimed_at < now - claim_timeout)
+        .where(
+            c.status == S.SENDING.value,
+            func.coalesce(c.requested_at, c.claimed_at) < now - claim_timeout,
+        )
         .order_by(c.id)
         .with_for_update(skip_locked=True)
     )

@@ -4,13 +4,13 @@ trip one request at a time costs a thread 67 ms for under a millisecond of its o
 `DELIVERY_IN_FLIGHT` requests open at once a process sends as fast as its CPU allows.
 
 A batch takes a slot before it stamps a claim as requested (`claims.request_many`), and there
-are half again as many slots as threads (`QUEUED_SHARE`): the next requests are stamped while
-the threads still wait on answers, and a thread that is freed starts the next one at once,
-instead of waiting for a batch to stamp it (a commit: a millisecond, tens on a busy disk,
-which left a quarter of the threads idle). A request waits for a thread a few tens of
-milliseconds at most. The price is in a crash: the requests stamped and still queued here are
-given up as "outcome unknown" with those on their way, at most one and a half
-times DELIVERY_IN_FLIGHT.
+are twice as many slots as threads (`QUEUED_SHARE`): the next requests are stamped while the
+threads still wait on answers, and a thread that is freed starts the next one at once, instead
+of waiting for a batch to stamp it (a commit: a millisecond, tens on a busy disk, which left a
+quarter of the threads idle; with half as many queued, a tenth). A request waits for a thread
+a few tens of milliseconds at most. The price is in a crash: the requests stamped and still
+queued here are given up as "outcome unknown" with those on their way, at most twice
+DELIVERY_IN_FLIGHT.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from worker.providers import DeliveryError, OutgoingEmail, Provider
 T = TypeVar("T")
 
 # Slots beyond the threads, as a share of them: requests stamped and waiting for a thread.
-QUEUED_SHARE = 0.5
+QUEUED_SHARE = 1.0
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.delivery
 	$(BIN)/python -m bench.delivery --threads 8 --in-flight 32 --round-trip-ms 50
+	$(BIN)/python -m bench.processes --processes 1 2 3 --round-trip-ms 50
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.rendering
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from models import Customer, Delivery, DeliveryStatus, Event, Preference, ProviderEvent, Suppression
 from tests.support.web import TestClient
+from worker.privacy.erasure import forget
 from worker.runtime import Runtime
 from worker.web import create_app
 
@@ -345,3 +346,35 @@ def test_a_record_naming_our_delivery_but_another_address_changes_nothing(
 
     assert status_of(db, ours) == DeliveryStatus.SENT
     assert suppressions(db) == []
+
+
+def test_forgetting_a_customer_scrubs_postmarks_records_about_them(
+    db: Session, runtime: Runtime
+) -> None:
+    bounce = {**sample("bounce_webhook"), "Content": "550 <john@example.com>: no such user"}
+    delivery = for_sample(db, bounce)
+    click = {
+        "RecordType": "Click",
+        "MessageID": bounce["MessageID"],
+        "Recipient": "john@example.com",
+        "OriginalLink": "https://shop.example/u/secret-token",
+        "UserAgent": "Mozilla/5.0",
+        "Geo": {"IP": "203.0.113.7", "City": "Leith"},
+        "ReceivedAt": "2026-05-01T12:00:00Z",
+    }
+    client = client_for(runtime)
+    post(client, bounce)
+    post(client, click)
+    customer = db.get_one(Customer, delivery.customer_id)
+
+    forget(db, customer, source="cli", reference=None, now=T0, settings=runtime.settings)
+    db.commit()
+
+    db.expire_all()
+    rows = {row.type: row.payload for row in db.exec(select(ProviderEvent))}
+    for personal in ("Email", "Description", "Details", "Content", "Subject"):
+        assert rows["bounce"][personal] is None
+    for personal in ("Recipient", "OriginalLink", "UserAgent", "Geo"):
+        assert rows["click"][personal] is None
+    assert rows["bounce"]["Type"] == "HardBounce"  # what happened stays, not who
+    assert "john@example.com" not in json.dumps(rows)

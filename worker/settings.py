@@ -104,8 +104,8 @@ class Settings(BaseSettings):
     postmark_stream_marketing: str = Field(default="broadcast", min_length=1)
     # Requests per second, shared by every worker process (in Redis when REDIS_URL).
     postmark_requests_per_s: int | None = Field(default=None, gt=0)
-    # The webhooks' HTTP Basic credentials, as written into the webhook URL in Postmark
-    # (https://user:password@…/webhooks/postmark); unset: Postmark's events are refused.
+    # The webhooks' HTTP Basic credentials, as set on the webhook in Postmark (its HTTP Auth,
+    # or user:password@ in its URL); unset: Postmark's records are refused.
     postmark_webhook_username: str | None = None
     postmark_webhook_password: SecretStr | None = None
     # After a 401/403 sending pauses; the next delivery after this long probes again.

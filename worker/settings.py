@@ -30,6 +30,7 @@ class EmailBackend(StrEnum):
     CONSOLE = "console"
     SENDGRID = "sendgrid"
     SMTP = "smtp"
+    POSTMARK = "postmark"
 
 
 class SmtpSecurity(StrEnum):
@@ -93,6 +94,20 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None
     # Messages per second, shared by every worker process (in Redis when REDIS_URL).
     smtp_messages_per_s: int | None = Field(default=None, gt=0)
+    # EMAIL_BACKEND=postmark: a server's API token; POSTMARK_API_HOST replaces the endpoint
+    # (a stand-in). Marketing goes out on a Broadcast message stream, the rest on the
+    # Transactional one, as Postmark requires: each stream's ID as created in Postmark.
+    postmark_server_token: SecretStr | None = None
+    postmark_api_host: str = "https://api.postmarkapp.com"
+    postmark_timeout_s: float = Field(default=10.0, gt=0)
+    postmark_stream_transactional: str = Field(default="outbound", min_length=1)
+    postmark_stream_marketing: str = Field(default="broadcast", min_length=1)
+    # Requests per second, shared by every worker process (in Redis when REDIS_URL).
+    postmark_requests_per_s: int | None = Field(default=None, gt=0)
+    # The webhooks' HTTP Basic credentials, as set on the webhook in Postmark (its HTTP Auth,
+    # or user:password@ in its URL); unset: Postmark's records are refused.
+    postmark_webhook_username: str | None = None
+    postmark_webhook_password: SecretStr | None = None
     # After a 401/403 sending pauses; the next delivery after this long probes again.
     sending_pause_probe_s: float = Field(default=300.0, gt=0)
     ladder_api_token: SecretStr | None = None
@@ -241,10 +256,12 @@ class Settings(BaseSettings):
 
         A live worker holds a claim for its render (at most 2 s of its own time, see
         `rendering/bounds.py`), a few reads, a rate limiter's turn, then one request of at
-        most `sendgrid_timeout_s`: CLAIM_MARGIN_S covers all but the request, with room.
+        most the provider's timeout: CLAIM_MARGIN_S covers all but the request, with room.
         """
         if self.claim_timeout_s is not None:
             return self.claim_timeout_s
+        if self.email_backend is EmailBackend.POSTMARK:
+            return CLAIM_MARGIN_S + self.postmark_timeout_s
         return CLAIM_MARGIN_S + self.sendgrid_timeout_s
 
     @property
@@ -294,7 +311,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{name} must be an http:// or https:// address, not {value!r}")
         return value.strip().rstrip("/")
 
-    @field_validator("shopify_admin_url", "woocommerce_url")
+    @field_validator("shopify_admin_url", "woocommerce_url", "postmark_api_host")
     @classmethod
     def _check_platform_address(cls, value: str | None, info: ValidationInfo) -> str | None:
         """HTTPS, but for this machine (a stand-in): the API keys travel with every request."""
@@ -331,6 +348,16 @@ class Settings(BaseSettings):
         # In any mode: found only at the first send, it would leave that delivery `sending`.
         if self.email_backend is EmailBackend.SENDGRID and self.sendgrid_api_key is None:
             raise ValueError("SENDGRID_API_KEY must be set when EMAIL_BACKEND=sendgrid")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_a_postmark_backend_without_a_token(self) -> Self:
+        if self.email_backend is EmailBackend.POSTMARK and self.postmark_server_token is None:
+            raise ValueError("POSTMARK_SERVER_TOKEN must be set when EMAIL_BACKEND=postmark")
+        if (self.postmark_webhook_username is None) != (self.postmark_webhook_password is None):
+            raise ValueError(
+                "set both POSTMARK_WEBHOOK_USERNAME and POSTMARK_WEBHOOK_PASSWORD, or neither"
+            )
         return self
 
     @model_validator(mode="after")
@@ -390,6 +417,12 @@ class Settings(BaseSettings):
             "transactional": self.sendgrid_group_transactional,
         }
         return groups.get(message_class)
+
+    def postmark_stream(self, message_class: str) -> str:
+        """The Postmark message stream for a message class: Broadcast for marketing."""
+        if message_class == "marketing":
+            return self.postmark_stream_marketing
+        return self.postmark_stream_transactional
 
     def webhook_secrets(self, platform: str) -> list[bytes]:
         """The platform's webhook secrets, newest first as configured; [] when none is set."""

@@ -222,3 +222,36 @@ def test_a_platform_api_address_must_be_https_but_for_a_stand_in_on_this_machine
     )
     local = "http://127.0.0.1:8080/admin/api/2026-01/graphql.json"
     assert settings(shopify_admin_url=local).shopify_admin_url == local
+
+
+def test_a_postmark_backend_without_a_server_token_is_refused_by_name() -> None:
+    with pytest.raises(ValidationError, match="POSTMARK_SERVER_TOKEN must be set"):
+        Settings(email_backend=EmailBackend.POSTMARK)
+
+
+def test_postmark_webhook_credentials_come_as_a_pair() -> None:
+    with pytest.raises(ValidationError, match="POSTMARK_WEBHOOK_USERNAME and POSTMARK_WEBHOOK"):
+        Settings(postmark_webhook_username="postmark")
+
+
+def test_the_postmark_host_must_be_https_but_for_a_local_stand_in() -> None:
+    with pytest.raises(ValidationError, match="POSTMARK_API_HOST must be an https:// address"):
+        Settings(postmark_api_host="http://api.postmarkapp.com")
+    assert Settings(postmark_api_host="http://127.0.0.1:8025").postmark_api_host == (
+        "http://127.0.0.1:8025"
+    )
+
+
+def test_marketing_takes_the_broadcast_stream_and_the_claim_timeout_postmarks() -> None:
+    settings = Settings(
+        email_backend=EmailBackend.POSTMARK,
+        postmark_server_token="token",
+        postmark_timeout_s=20,
+        postmark_stream_marketing="news",
+    )
+
+    assert (settings.postmark_stream("marketing"), settings.postmark_stream("transactional")) == (
+        "news",
+        "outbound",
+    )
+    assert settings.claim_timeout == 70.0

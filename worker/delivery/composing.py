@@ -73,6 +73,7 @@ def compose(
         },
         reply_to=settings.sendgrid_reply_to,
         unsubscribe_group=settings.sendgrid_group(message_class),
+        message_class=message_class,
     )
     return email, rendered
 

@@ -1,5 +1,5 @@
-"""Provider events (SendGrid's Event Webhook): stored raw, then applied to deliveries,
-suppressions and consent."""
+"""Provider events (SendGrid's Event Webhook, Postmark's webhooks): stored raw, then applied
+to deliveries, suppressions and consent."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from models.db import insert_ignoring_duplicates
 from models.states import DELIVERY
 from models.tables import DELIVERIES, PROVIDER_EVENTS
 from worker import hygiene
+from worker.delivery import postmark_events
 from worker.delivery.recovery import OUTCOME_UNKNOWN
 from worker.measurement import attribution
 from worker.processing.preferences import MESSAGE_CLASSES, set_preference, suppress
@@ -110,13 +111,13 @@ _CHECKS: dict[str, Callable[[object, str], str | None]] = {
 
 def store(db: Session, events: Sequence[dict[str, Any]], *, now: datetime) -> list[int]:
     """Stores the events not seen before (by sg_event_id) and commits; returns their row ids."""
-    rows = [_row(db, event, now) for event in events]
-    ids = insert_ignoring_duplicates(
-        db,
-        PROVIDER_EVENTS,
-        rows,
-        PROVIDER_EVENTS.c.id,
-    )
+    return store_rows(db, [_row(db, event, now) for event in events])
+
+
+def store_rows(db: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Stores the `provider_events` rows not seen before (by provider and the provider's event
+    id) and commits; returns their row ids."""
+    ids = insert_ignoring_duplicates(db, PROVIDER_EVENTS, list(rows), PROVIDER_EVENTS.c.id)
     db.commit()
     return [int(i) for i in ids]
 
@@ -220,7 +221,11 @@ def apply(db: Session, row: ProviderEvent, *, settings: Settings) -> None:
     another address than its delivery's customer, changes nothing.
     """
     event = row.payload
-    email = str(event.get("email", "")).strip().lower()
+    postmark = row.provider == postmark_events.PROVIDER
+    if postmark:
+        email = postmark_events.recipient(event)
+    else:
+        email = str(event.get("email", "")).strip().lower()
     recipient = _recipient(db, row.delivery_id)
     if recipient is None or (email and email != recipient):
         logger.info("provider event %s matches no delivery of ours: not applied", row.id)
@@ -230,7 +235,8 @@ def apply(db: Session, row: ProviderEvent, *, settings: Settings) -> None:
         status, before = transition
         values: dict[str, Any] = {}
         if row.type in ("bounce", "dropped"):
-            values["reason"] = f"{row.type}: {event.get('reason', '')}".strip()
+            said = postmark_events.reason(event) if postmark else event.get("reason", "")
+            values["reason"] = f"{row.type}: {said}".strip()
         # A delivery the clock gave up as "outcome unknown" (its worker died after sending) is
         # settled by the provider's word too; any other failure is not.
         unknown_if_failed = or_(
@@ -242,7 +248,11 @@ def apply(db: Session, row: ProviderEvent, *, settings: Settings) -> None:
         moved = DELIVERY.move(db, (*before, S.FAILED), status, this, unknown_if_failed, **values)
         if moved and row.delivery_id is not None:  # a click or a bounce may move an order's credit
             attribution.reattribute_after(db, row.delivery_id, now=row.received_at)
-    if email:
+    if email and postmark:
+        postmark_events.reach_address(
+            db, row.type, event, email, occurred_at=row.occurred_at, settings=settings
+        )
+    elif email:
         _reach_address(db, row.type, event, email, occurred=row.occurred_at, settings=settings)
 
 

@@ -231,8 +231,9 @@ def _deliveries_of(db: Session, customer: Customer) -> dict[int, str]:
 
 def _scrub_provider_events(db: Session, delivery_ids: list[int], address: str) -> None:
     """Provider events about their deliveries, or naming their address (also one that named
-    a delivery of someone else), lose their personal fields: SendGrid's carry the address, the
-    IP and the user agent. A scan in batches: payloads are not indexed by address."""
+    a delivery of someone else), lose their personal fields: SendGrid's and Postmark's carry
+    the address, the IP and the user agent, Postmark's the subject and a bounce's dump too. A
+    scan in batches: payloads are not indexed by address."""
     theirs = set(delivery_ids)
     last = 0
     while batch := list(
@@ -245,10 +246,15 @@ def _scrub_provider_events(db: Session, delivery_ids: list[int], address: str) -
     ):
         last = batch[-1].id or last
         for row in batch:
-            named = str(row.payload.get("email", "")).strip().lower() == address
+            named = address in _addresses_named(row.payload)
             if named or row.delivery_id in theirs:
                 row.payload = scrubbed(row.payload)
                 db.add(row)
+
+
+def _addresses_named(payload: dict[str, Any]) -> set[str]:
+    """The addresses an event is about: SendGrid's `email`, Postmark's `Email` or `Recipient`."""
+    return {str(payload.get(key) or "").strip().lower() for key in ("email", "Email", "Recipient")}
 
 
 def _scrub_delivery_reasons(db: Session, delivery_ids: list[int], address: str) -> None:

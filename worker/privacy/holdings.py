@@ -296,6 +296,10 @@ PERSONAL_KEYS = frozenset(
         # SendGrid's events: where it was opened from, the link clicked (it may carry a
         # token), and the receiving server's words (they often quote the address).
         "ip", "useragent", "url", "reason", "response",
+        # Postmark's records: the address, the server's words and the bounce's dump (they
+        # quote it), the subject we wrote for them, where an open came from, the link clicked.
+        "Email", "Recipient", "Description", "Details", "Content", "Subject", "UserAgent",
+        "Geo", "Client", "OS", "OriginalLink",
     }
 )  # fmt: skip
 

@@ -60,6 +60,8 @@ class OutgoingEmail:
     custom_args: dict[str, str] = field(default_factory=dict)
     reply_to: str | None = None
     unsubscribe_group: int | None = None  # the provider's group for this message class
+    # "marketing" or "transactional": a provider with streams per class (Postmark) picks by it.
+    message_class: str = "transactional"
 
     def to_mime(self) -> Message:
         """The RFC 5322 message: text/plain first, then text/html (multipart/alternative).

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from worker.providers import Provider
 from worker.providers.console import ConsoleProvider
 from worker.providers.files import FileProvider
+from worker.providers.postmark import PostmarkProvider
 from worker.providers.sendgrid import SendGridProvider
 from worker.providers.smtp import SmtpProvider
 from worker.settings import EmailBackend, Settings
@@ -16,6 +17,7 @@ PROVIDERS: dict[EmailBackend, Callable[[Settings], Provider]] = {
     EmailBackend.CONSOLE: ConsoleProvider.from_settings,
     EmailBackend.SENDGRID: SendGridProvider.from_settings,
     EmailBackend.SMTP: SmtpProvider.from_settings,
+    EmailBackend.POSTMARK: PostmarkProvider.from_settings,
 }
 
 

@@ -16,6 +16,7 @@ from worker.web import (
     health,
     loyalty,
     metrics,
+    postmark_events,
     sendgrid_events,
     studio,
     surveys,
@@ -33,8 +34,9 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Ladder", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.settings = settings or get_settings()
-    # First: its fixed path must win over a `/webhooks/{platform}` route for shops.
+    # First: their fixed paths must win over a `/webhooks/{platform}` route for shops.
     app.include_router(sendgrid_events.router)
+    app.include_router(postmark_events.router)
     app.include_router(events_api.router)
     app.include_router(unsubscribe.router)
     app.include_router(health.router)

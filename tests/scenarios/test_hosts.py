@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -16,11 +17,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from models import Delivery
+from models.db import get_engine
 from tests.scenarios.test_exactly_once import schedule_thank_yous, statuses
 from tests.scenarios.test_killed_before_sending import settings_for
 from tests.support.hosts import Host, Hosts, wait_for_port
@@ -81,7 +83,19 @@ def host_env(
     }
 
 
-@pytest.mark.timeout(240)
+def sessions(database_url: str) -> str:
+    """The database's sessions now: what each waits for, and its statement."""
+    with get_engine(database_url).connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT pid, state, wait_event_type, wait_event, left(query, 90)"
+                " FROM pg_stat_activity WHERE datname = current_database()"
+            )
+        ).all()
+    return "\n".join(" | ".join(str(value) for value in row) for row in rows)
+
+
+@pytest.mark.timeout(360)
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_three_hosts_one_killed_send_every_delivery_once(
     database_url: str,
@@ -137,6 +151,11 @@ def test_three_hosts_one_killed_send_every_delivery_once(
         at_kill = statuses(db)
         assert at_kill["sent"] < DELIVERIES, at_kill  # killed mid-run
 
+        # Should the settling hang, say what the database's sessions wait for.
+        watchdog = threading.Timer(90, lambda: sys.stderr.write(sessions(database_url) + "\n"))
+        watchdog.daemon = True
+        watchdog.start()
+
         def settled() -> bool:
             clock.tick(db, now=datetime.now(UTC), runtime=runtime)
             counts = statuses(db)
@@ -147,8 +166,9 @@ def test_three_hosts_one_killed_send_every_delivery_once(
             timeout_s=120,
             interval_s=0.2,
             what="every delivery sent or given up",
-            on_timeout=lambda: str(statuses(db)),
+            on_timeout=lambda: f"{statuses(db)}\n{sessions(database_url)}",
         )
+        watchdog.cancel()
 
     # A request the dead host was writing when it died reached the provider cut short, as
     # over any network; every other request was whole and valid.

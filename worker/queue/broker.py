@@ -84,7 +84,7 @@ def install(broker: dramatiq.Broker) -> None:
 UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
-    dramatiq.errors.ConnectionError,
+    dramatiq.errors.BrokerConnectionError,
     pika.exceptions.AMQPError,
     OSError,
 )

@@ -8,7 +8,10 @@ import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from tests.support.brokers import drain
+from tests.support.tcp_relay import TcpRelay
+from worker.queue import broker as broker_module
 from worker.queue import rabbitmq_bulk
+from worker.queue.allinone import installed
 
 
 def declare(broker: RabbitmqBroker, seen: list[int], name: str) -> dramatiq.Actor[..., None]:
@@ -42,3 +45,24 @@ def test_a_group_that_fails_half_way_leaves_none_of_its_messages_queued(
     rabbitmq_bulk.send_all(rabbitmq_broker, handle, [5, 6])  # a fresh connection after it
     drain(rabbitmq_broker, ("contract",))
     assert sorted(seen) == [5, 6]
+
+
+def test_a_connection_cut_since_the_last_group_is_opened_again_for_the_next(
+    rabbitmq_url: str,
+) -> None:
+    """RabbitMQ closes a connection whose thread sat idle past its heartbeat (a web thread
+    between two groups): the next group must not find the broker away for it."""
+    seen: list[int] = []
+    with TcpRelay(rabbitmq_url) as relay:
+        broker = broker_module.rabbitmq_broker(relay.url, timeout_s=2.0)
+        with installed(broker):
+            handle = declare(broker, seen, "contract_reconnected")
+            broker.flush_all()
+            rabbitmq_bulk.send_all(broker, handle, [1])
+            relay.stop()  # every connection cut; RabbitMQ itself still there
+            relay.start()
+            rabbitmq_bulk.send_all(broker, handle, [2, 3])
+            assert broker_module.waiting_messages("contract") == 3
+            drain(broker, ("contract",))
+            broker.flush_all()
+    assert sorted(seen) == [1, 2, 3]

@@ -105,14 +105,18 @@ def ping() -> None:
 
 
 def _rabbitmq_counts(rabbitmq: RabbitmqBroker, queue_name: str) -> tuple[int, int]:
-    """Messages ready in `queue_name` and in its delay queue (a round trip each). After a
-    failure this thread's connection is dropped, so the next call connects afresh."""
-    try:
-        ready, delayed, _dead = rabbitmq.get_queue_message_counts(queue_name)
-    except UNAVAILABLE:
-        del rabbitmq.connection
-        raise
-    return int(ready), int(delayed)
+    """Messages ready in `queue_name` and in its delay queue (a round trip each). A connection
+    found closed (idle past its heartbeat) is opened again once; after a failure this thread's
+    connection is dropped, so the next call connects afresh."""
+    for attempt in (1, 2):
+        try:
+            ready, delayed, _dead = rabbitmq.get_queue_message_counts(queue_name)
+            return int(ready), int(delayed)
+        except UNAVAILABLE:
+            del rabbitmq.connection
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def server_run_id() -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import dramatiq
 import pika
+import pika.exceptions
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 # Where this thread's transaction channel is kept on the broker's thread-local state, beside
@@ -24,13 +25,26 @@ TX_CHANNEL = "ladder_tx_channel"
 def send_all(broker: RabbitmqBroker, actor: dramatiq.Actor[Any, Any], args: Sequence[Any]) -> None:
     """One message to `actor` per item of `args`, all committed together or none.
 
-    Raises what pika raised (AMQPConnectionError, …) when RabbitMQ is away: then nothing was
-    committed, this thread's connection is dropped (the next call connects afresh), and the
-    caller leaves every row to the relay.
+    A connection found closed (RabbitMQ closes one whose thread sat idle past its heartbeat)
+    is opened again and the group sent once more, as Dramatiq's own enqueue retries; a commit
+    whose answer was lost may so be sent twice, which the actors' compare-and-set makes
+    harmless. Raises what pika raised (AMQPConnectionError, …) when RabbitMQ is away: then
+    this thread's connection is dropped, and the caller leaves every row to the relay.
     """
     messages = [actor.message(arg) for arg in args]
     try:
-        broker.declare_queue(actor.queue_name, ensure=True)
+        _publish(broker, messages)
+    except pika.exceptions.AMQPError:
+        _publish(broker, messages)
+    for message in messages:
+        broker.emit_after("enqueue", message, None)
+
+
+def _publish(broker: RabbitmqBroker, messages: list[dramatiq.Message[Any]]) -> None:
+    """The messages published on this thread's transaction channel, and committed."""
+    try:
+        for queue_name in {message.queue_name for message in messages}:
+            broker.declare_queue(queue_name, ensure=True)
         channel = _tx_channel(broker)
         for message in messages:
             broker.emit_before("enqueue", message, None)
@@ -47,8 +61,6 @@ def send_all(broker: RabbitmqBroker, actor: dramatiq.Actor[Any, Any], args: Sequ
     except Exception:
         _forget(broker)
         raise
-    for message in messages:
-        broker.emit_after("enqueue", message, None)
 
 
 def _tx_channel(broker: RabbitmqBroker) -> Any:

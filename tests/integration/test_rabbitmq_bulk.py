@@ -26,7 +26,7 @@ def test_messages_sent_together_are_consumed_by_a_real_worker(
     rabbitmq_broker: RabbitmqBroker,
 ) -> None:
     seen: list[int] = []
-    handle = declare(rabbitmq_broker, seen, "contract_consumed")
+    handle = declare(rabbitmq_broker, seen, "rabbitmq_contract_consumed")
     rabbitmq_bulk.send_all(rabbitmq_broker, handle, [1, 2, 3])
     rabbitmq_bulk.send_all(rabbitmq_broker, handle, [4])  # the same channel, a second group
     drain(rabbitmq_broker, ("contract",))
@@ -37,7 +37,7 @@ def test_a_group_that_fails_half_way_leaves_none_of_its_messages_queued(
     rabbitmq_broker: RabbitmqBroker,
 ) -> None:
     seen: list[int] = []
-    handle = declare(rabbitmq_broker, seen, "contract_all_or_none")
+    handle = declare(rabbitmq_broker, seen, "rabbitmq_contract_all_or_none")
     # The third message cannot be encoded: two were published before it, in the transaction.
     with pytest.raises(TypeError):
         rabbitmq_bulk.send_all(rabbitmq_broker, handle, [1, 2, object(), 4])
@@ -56,7 +56,7 @@ def test_a_connection_cut_since_the_last_group_is_opened_again_for_the_next(
     with TcpRelay(rabbitmq_url) as relay:
         broker = broker_module.rabbitmq_broker(relay.url, timeout_s=2.0)
         with installed(broker):
-            handle = declare(broker, seen, "contract_reconnected")
+            handle = declare(broker, seen, "rabbitmq_contract_reconnected")
             broker.flush_all()
             rabbitmq_bulk.send_all(broker, handle, [1])
             relay.stop()  # every connection cut; RabbitMQ itself still there

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-triggers bench-broadcasts chaos snapshots browser clean
+.PHONY: install demo test lint format bench bench-triggers bench-broadcasts chaos snapshots browser rabbitmq clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 # One pytest-xdist worker per core, at most four (each starts its own private servers); an
 # idle worker takes tests queued for a busy one, so the few long scenarios do not hold the end.
-test: $(STAMP) browser
+test: $(STAMP) browser rabbitmq
 	$(BIN)/pytest -n auto --maxprocesses 4 --dist worksteal
 
 # The studio's end-to-end test drives Debian's Chromium, and compares a screenshot drawn with
@@ -41,6 +41,21 @@ browser:
 	  else \
 	    echo "The browser test needs Debian's $(BROWSER_PACKAGES):" \
 	      "run 'sudo apt-get install $(BROWSER_PACKAGES)'."; exit 1; \
+	  fi; }
+
+# The tests run the hand-over and the exactly-once scenarios on RabbitMQ too: on the server at
+# RABBITMQ_URL, or 127.0.0.1:5672, or a private one started from Debian's rabbitmq-server (each
+# xdist worker on a virtual host of its own, made with rabbitmqctl); as root, install it.
+RABBITMQ_SERVER := /usr/lib/rabbitmq/bin/rabbitmq-server
+rabbitmq:
+	@test -x $(RABBITMQ_SERVER) -a -n "$$(command -v rabbitmqctl)" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing rabbitmq-server for the RabbitMQ tests…"; \
+	    apt-get $(APT_WAIT) update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get $(APT_WAIT) install -y -qq rabbitmq-server >/dev/null; \
+	  else \
+	    echo "The RabbitMQ tests need Debian's rabbitmq-server (and its rabbitmqctl):" \
+	      "run 'sudo apt-get install rabbitmq-server'."; exit 1; \
 	  fi; }
 
 lint: $(STAMP)

@@ -1,4 +1,5 @@
-"""Fixtures over the real things: Redis, SQLite and PostgreSQL, an in-process worker."""
+"""Fixtures over the real things: Redis, RabbitMQ, SQLite and PostgreSQL, an in-process
+worker."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ os.environ.setdefault("LADDER_ENV", "development")
 from collections.abc import Iterator
 from pathlib import Path
 
+import dramatiq
 import pytest
 import redis
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import text
@@ -27,7 +30,7 @@ from sqlmodel import Session, SQLModel
 
 from models import migrate
 from models.db import get_engine, session
-from tests.support import services
+from tests.support import rabbitmq, services
 from worker import current_time
 from worker import runtime as runtime_module
 from worker import settings as settings_module
@@ -49,6 +52,21 @@ def redis_url() -> Iterator[str]:
         return
     with services.private_redis() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """A RabbitMQ virtual host of this pytest-xdist worker's own, on RABBITMQ_URL's server, the
+    one on 127.0.0.1:5672, or a private server for this session (`tests/support/rabbitmq.py`)."""
+    with rabbitmq.rabbitmq_for_session() as url:
+        yield url
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """Each test that asks for a broker server runs twice: on Redis and on RabbitMQ."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +92,7 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 # Tests whose code opens its own connections (a worker draining a broker, the web app, the CLI,
 # the clock thread, a second session) must commit for those to see their rows; the others run
 # in one transaction that is rolled back. A test asking for one of these fixtures commits.
-COMMITTING_FIXTURES = frozenset({"stub_broker", "redis_broker"})
+COMMITTING_FIXTURES = frozenset({"stub_broker", "redis_broker", "rabbitmq_broker", "server_broker"})
 
 
 def _commits(request: pytest.FixtureRequest) -> bool:
@@ -176,6 +194,7 @@ def runtime(
     monkeypatch.setenv("EXPORTS_DIR", str(tmp_path / "exports"))
     monkeypatch.setenv("SPOOL_DIR", str(tmp_path / "spool"))
     monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("BROKER_URL", raising=False)
     monkeypatch.setenv("EMAIL_BACKEND", "file")
     settings_module.get_settings.cache_clear()
     runtime_module.get_runtime.cache_clear()
@@ -212,6 +231,25 @@ def redis_broker(redis_url: str) -> Iterator[RedisBroker]:
         assert isinstance(broker, RedisBroker)
         yield broker
     client.flushdb()
+
+
+@pytest.fixture
+def rabbitmq_broker(rabbitmq_url: str) -> Iterator[RabbitmqBroker]:
+    """A real RabbitMQ broker (publisher confirms, as deployed) with the actors on it; its
+    queues are purged before and after."""
+    with installed(broker_module.rabbitmq_broker(rabbitmq_url, timeout_s=2.0)) as broker:
+        assert isinstance(broker, RabbitmqBroker)
+        broker.flush_all()
+        yield broker
+        broker.flush_all()
+
+
+@pytest.fixture
+def server_broker(request: pytest.FixtureRequest, broker_url: str) -> dramatiq.Broker:
+    """The broker server `broker_url` names (Redis, then RabbitMQ), emptied, actors on it."""
+    kind = "rabbitmq" if broker_url.startswith("amqp") else "redis"
+    found: dramatiq.Broker = request.getfixturevalue(f"{kind}_broker")
+    return found
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

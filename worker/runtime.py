@@ -146,9 +146,10 @@ def in_process(overrides: Mapping[str, str]) -> Iterator[Runtime]:
     """The runtime the actors see (through get_runtime()) with these settings and the
     in-process broker whatever the shell says; the environment, the cached settings and the
     frozen clock are restored when the block ends."""
-    saved = {name: os.environ.get(name) for name in [*overrides, "REDIS_URL"]}
+    saved = {name: os.environ.get(name) for name in [*overrides, "REDIS_URL", "BROKER_URL"]}
     os.environ.update(overrides)
     os.environ.pop("REDIS_URL", None)
+    os.environ.pop("BROKER_URL", None)
     _clear_caches()
     try:
         yield get_runtime()

@@ -39,6 +39,21 @@ class SmtpSecurity(StrEnum):
     NONE = "none"  # a relay on this host or a private network, with no credentials
 
 
+class BrokerKind(StrEnum):
+    REDIS = "redis"
+    RABBITMQ = "rabbitmq"
+
+
+# What each scheme of BROKER_URL selects.
+BROKER_SCHEMES = {
+    "redis": BrokerKind.REDIS,
+    "rediss": BrokerKind.REDIS,
+    "unix": BrokerKind.REDIS,
+    "amqp": BrokerKind.RABBITMQ,
+    "amqps": BrokerKind.RABBITMQ,
+}
+
+
 class Environment(StrEnum):
     PRODUCTION = "production"
     DEVELOPMENT = "development"
@@ -61,8 +76,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///var/ladder.db"
-    redis_url: str | None = None  # None: in-process broker (embedded mode)
-    # A Redis call (connect, or a reply) that takes longer fails: the relay resends its rows.
+    # The broker by its scheme: amqp(s):// RabbitMQ, redis(s):// or unix:// Redis. Unset:
+    # REDIS_URL's Redis, and with neither the in-process broker (embedded mode).
+    broker_url: str | None = None
+    # Redis: the broker when BROKER_URL is unset; the shared rate limits' counters in any case.
+    redis_url: str | None = None
+    # A broker call (connect, or a reply) that takes longer fails: the relay resends its rows.
     redis_timeout_s: float = Field(default=2.0, gt=0)
     email_backend: EmailBackend = EmailBackend.FILE
     outbox_dir: Path = Path("var/outbox")
@@ -74,7 +93,7 @@ class Settings(BaseSettings):
     # SendGrid unsubscribe groups (ASM), by message class; unset: no group on the message.
     sendgrid_group_marketing: int | None = None
     sendgrid_group_transactional: int | None = None
-    # Mail Send requests per second, shared by every worker process (in Redis when REDIS_URL).
+    # Mail Send requests per second, shared through Redis (`shared_redis_url`) if there is one.
     sendgrid_requests_per_s: int | None = Field(default=None, gt=0)
     # Requests to the provider open at once in each worker process (`delivery/inflight.py`):
     # enough to hide a round trip of tens of milliseconds.
@@ -92,7 +111,7 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = Field(default=10.0, gt=0)
     # A private CA (a shop's own server with its own certificate); unset: the system's.
     smtp_ca_file: Path | None = None
-    # Messages per second, shared by every worker process (in Redis when REDIS_URL).
+    # Messages per second, shared through Redis (`shared_redis_url`) if there is one.
     smtp_messages_per_s: int | None = Field(default=None, gt=0)
     # EMAIL_BACKEND=postmark: a server's API token; POSTMARK_API_HOST replaces the endpoint
     # (a stand-in). Marketing goes out on a Broadcast message stream, the rest on the
@@ -268,6 +287,41 @@ class Settings(BaseSettings):
     def budget(self) -> Budget:
         return Budget.of(per_day=self.marketing_per_day, per_week=self.marketing_per_week)
 
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str | None) -> str | None:
+        """Refuse at start a broker no code here speaks to, naming the variable."""
+        if value is None or not value.strip():
+            return None
+        scheme = urlsplit(value.strip()).scheme.lower()
+        if scheme not in BROKER_SCHEMES:
+            raise ValueError(
+                "BROKER_URL must start with amqp:// or amqps:// (RabbitMQ), or redis://, "
+                f"rediss:// or unix:// (Redis), not {scheme + '://' if scheme else repr(value)}"
+            )
+        return value.strip()
+
+    @property
+    def broker_address(self) -> str | None:
+        """The broker's URL: BROKER_URL, else REDIS_URL; None: the in-process broker."""
+        return self.broker_url or self.redis_url
+
+    @property
+    def broker_kind(self) -> BrokerKind | None:
+        """Which broker `broker_address` names; None: the in-process broker."""
+        address = self.broker_address
+        if address is None:
+            return None
+        return BROKER_SCHEMES.get(urlsplit(address).scheme.lower(), BrokerKind.REDIS)
+
+    @property
+    def shared_redis_url(self) -> str | None:
+        """The Redis that every process shares for the rate limits: REDIS_URL, else a Redis
+        BROKER_URL; None (RabbitMQ and no REDIS_URL): each process keeps its own."""
+        if self.redis_url:
+            return self.redis_url
+        return self.broker_url if self.broker_kind is BrokerKind.REDIS else None
+
     @field_validator("shopify_shop_domain", mode="before")
     @classmethod
     def _lower_shop_domain(cls, value: object) -> object:
@@ -337,11 +391,11 @@ class Settings(BaseSettings):
 
     @property
     def is_production(self) -> bool:
-        """PostgreSQL or Redis means a shared deployment, not a laptop, unless LADDER_ENV
-        says otherwise."""
+        """PostgreSQL or a broker server means a shared deployment, not a laptop, unless
+        LADDER_ENV says otherwise."""
         if self.ladder_env is not None:
             return self.ladder_env is Environment.PRODUCTION
-        return self.database_url.startswith("postgresql") or self.redis_url is not None
+        return self.database_url.startswith("postgresql") or self.broker_address is not None
 
     @model_validator(mode="after")
     def _refuse_a_sendgrid_backend_without_a_key(self) -> Self:
@@ -388,7 +442,7 @@ class Settings(BaseSettings):
         problems += self._demo_identity()
         if problems:
             raise ValueError(
-                "unsafe settings for a deployment with PostgreSQL or Redis (LADDER_ENV="
+                "unsafe settings for a deployment with PostgreSQL or a broker (LADDER_ENV="
                 "development runs one as a test):" + "".join(f"\n  - {p}" for p in problems)
             )
         return self

@@ -1,5 +1,6 @@
-"""The web process hands a group's new inbox ids to Redis in one pipeline: a real worker
-consumes them, and a Redis away leaves the stored rows to the relay, the answer still 200."""
+"""The web process hands a group's new inbox ids to the broker in one round trip (a Redis
+pipeline, a RabbitMQ transaction): a real worker consumes them, and a broker away leaves the
+stored rows to the relay, the answer still 200."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
 from sqlmodel import Session, col, select
@@ -17,6 +19,7 @@ from tests.support.services import free_port
 from tests.support.web import TestClient
 from tests.support.webhooks import rows, shopify_headers, shopify_payload, with_secrets
 from worker import current_time
+from worker.queue import broker as broker_module
 from worker.queue.allinone import installed
 from worker.runtime import Runtime
 from worker.web import create_app
@@ -41,12 +44,13 @@ def post_orders(client: TestClient, webhook_ids: list[str]) -> list[int]:
     return statuses
 
 
-def test_ids_sent_through_the_pipeline_are_normalised_by_a_redis_worker(
-    client: TestClient, db: Session, redis_broker: RedisBroker
+def test_ids_handed_over_together_are_normalised_by_a_worker_on_either_broker(
+    client: TestClient, db: Session, server_broker: dramatiq.Broker
 ) -> None:
-    redis_broker.client.script_flush()  # as after a Redis restart: the script is loaded again
+    if isinstance(server_broker, RedisBroker):
+        server_broker.client.script_flush()  # as after a Redis restart: loaded again
     assert post_orders(client, ["w-1", "w-2", "w-3"]) == [200, 200, 200]
-    drain(redis_broker, ("events",))
+    drain(server_broker, ("events",))
     stored = rows(db, select(InboxItem).order_by(col(InboxItem.id)))
     assert [(row.dedupe_key, row.status) for row in stored] == [
         ("w-1", "normalised"),
@@ -56,11 +60,22 @@ def test_ids_sent_through_the_pipeline_are_normalised_by_a_redis_worker(
     assert [event.type for event in rows(db, select(Event))] == ["order.placed"] * 3
 
 
-def test_with_redis_away_the_delivery_is_answered_200_and_left_to_the_relay(
-    client: TestClient, db: Session
+def broker_at_a_closed_port(kind: str) -> dramatiq.Broker:
+    if kind == "rabbitmq":
+        url = f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"
+        return broker_module.rabbitmq_broker(url, timeout_s=2.0)
+    return RedisBroker(url=f"redis://127.0.0.1:{free_port()}/0")  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
+def test_with_the_broker_away_the_delivery_is_answered_200_and_left_to_the_relay(
+    client: TestClient, db: Session, kind: str
 ) -> None:
-    away = RedisBroker(url=f"redis://127.0.0.1:{free_port()}/0")  # type: ignore[no-untyped-call]
-    with installed(away):
-        assert post_orders(client, ["while-redis-is-away"]) == [200]
+    with installed(broker_at_a_closed_port(kind)):
+        assert post_orders(client, ["while-the-broker-is-away"]) == [200]
     [row] = rows(db, select(InboxItem))
-    assert (row.dedupe_key, row.status, row.enqueued_at) == ("while-redis-is-away", "pending", None)
+    assert (row.dedupe_key, row.status, row.enqueued_at) == (
+        "while-the-broker-is-away",
+        "pending",
+        None,
+    )

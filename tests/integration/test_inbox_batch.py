@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from dramatiq import Broker
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import text
 from sqlmodel import Session, col, select
@@ -49,17 +50,24 @@ def store(db: Session, key: str, body: bytes, *, topic: str = "orders/create") -
     return stored.id
 
 
-def queued(broker: RedisBroker) -> list[tuple[str, list[Any]]]:
-    """(actor, args) of each message waiting on the events queue."""
-    found = []
-    for raw in broker.client.hvals("dramatiq:events.msgs"):
-        message = json.loads(raw)
-        found.append((message["actor_name"], message["args"]))
-    return found
+def queued(broker: Broker) -> list[tuple[str, list[Any]]]:
+    """(actor, args) of each message waiting on the events queue: Redis's hash of them, or
+    RabbitMQ's, taken unacknowledged on a channel of its own whose close puts them back."""
+    if isinstance(broker, RedisBroker):
+        raws = list(broker.client.hvals("dramatiq:events.msgs"))
+    else:
+        channel = broker.connection.channel()  # type: ignore[attr-defined]
+        raws = []
+        while (taken := channel.basic_get("events", auto_ack=False))[0] is not None:
+            raws.append(taken[2])
+        channel.close()
+    return [
+        (message["actor_name"], message["args"]) for message in (json.loads(raw) for raw in raws)
+    ]
 
 
 def test_webhooks_accepted_together_reach_the_worker_in_a_few_messages_each_row_once(
-    db: Session, runtime: Runtime, redis_broker: RedisBroker
+    db: Session, runtime: Runtime, server_broker: Broker
 ) -> None:
     current_time.freeze(T0)
     app = create_app(with_secrets(runtime.settings))
@@ -82,14 +90,14 @@ def test_webhooks_accepted_together_reach_the_worker_in_a_few_messages_each_row_
         return [answer.status_code for answer in answers]
 
     assert asyncio.run(post_all()) == [200] * 40
-    messages = queued(redis_broker)
+    messages = queued(server_broker)
     # One message per group commit (a lone first request, then those that queued behind it).
     assert {actor for actor, _ in messages} == {"normalise_batch"}
     assert len(messages) <= 4
     stored = {row.id for row in rows(db, select(InboxItem))}
     assert sorted(i for _, (ids,) in messages for i in ids) == sorted(stored)
 
-    drain(redis_broker, ("events",))
+    drain(server_broker, ("events",))
 
     found = rows(db, select(InboxItem))
     assert [(row.status, row.attempts, row.events) for row in found] == [("normalised", 1, 1)] * 40
@@ -101,11 +109,11 @@ def test_webhooks_accepted_together_reach_the_worker_in_a_few_messages_each_row_
 
 
 def test_the_relay_hands_waiting_rows_over_a_hundred_a_message(
-    db: Session, redis_broker: RedisBroker
+    db: Session, server_broker: Broker
 ) -> None:
     ids = [store(db, f"w-{n}", order_body(n)) for n in range(250)]
     assert relays.relay_inbox(db, now=T0, requeue_after=timedelta(minutes=5)) == 250
-    messages = queued(redis_broker)
+    messages = queued(server_broker)
     assert sorted(len(args[0]) for _, args in messages) == [50, 100, 100]
     assert sorted(i for _, (batch,) in messages for i in batch) == ids
 

@@ -7,6 +7,9 @@ import time
 import redis
 
 from worker.providers.ratelimit import LocalRateLimiter, RedisRateLimiter, build_rate_limiter
+from worker.providers.sendgrid import SendGridProvider
+from worker.providers.smtp import SmtpProvider
+from worker.settings import Settings
 
 
 class FakeTime:
@@ -109,3 +112,20 @@ def test_without_a_budget_no_request_is_counted(redis_url: str) -> None:
         limiter.acquire()
 
     assert client.keys("ladder:ratelimit:*") == []
+
+
+def test_on_rabbitmq_each_process_counts_for_itself_unless_redis_url_names_a_redis(
+    redis_url: str,
+) -> None:
+    rabbitmq = {"broker_url": "amqp://guest:guest@127.0.0.1:5672/%2F", "database_url": "sqlite://"}
+    sendgrid = {
+        "email_backend": "sendgrid",
+        "sendgrid_api_key": "SG.k",
+        "sendgrid_requests_per_s": 2,
+    }
+    smtp = {"email_backend": "smtp", "smtp_host": "127.0.0.1", "smtp_messages_per_s": 2}
+    for provider, values in ((SendGridProvider, sendgrid), (SmtpProvider, smtp)):
+        alone = provider.from_settings(Settings(**rabbitmq, **values))  # type: ignore[arg-type]
+        assert isinstance(alone.rate_limiter, LocalRateLimiter), provider
+        with_redis = Settings(**rabbitmq, **values, redis_url=redis_url)  # type: ignore[arg-type]
+        assert isinstance(provider.from_settings(with_redis).rate_limiter, RedisRateLimiter)

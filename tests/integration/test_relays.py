@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from dramatiq import Broker
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import update
@@ -28,11 +29,10 @@ REQUEUE_AFTER = timedelta(seconds=300)
 STRANDED_AFTER = timedelta(seconds=30)
 
 
-@pytest.fixture(params=["redis", "stub"])
+@pytest.fixture(params=["redis", "rabbitmq", "stub"])
 def any_broker(request: pytest.FixtureRequest) -> Broker:
-    """Redis, as in production, and the in-process broker of the embedded mode."""
-    name = "redis_broker" if request.param == "redis" else "stub_broker"
-    broker: Broker = request.getfixturevalue(name)
+    """Redis and RabbitMQ, as in production, and the in-process broker of the embedded mode."""
+    broker: Broker = request.getfixturevalue(f"{request.param}_broker")
     return broker
 
 
@@ -40,6 +40,8 @@ def queued(broker: Broker, queue: str) -> int:
     """Messages waiting in `queue`, taken by no worker."""
     if isinstance(broker, RedisBroker):
         return int(broker.client.llen(f"{broker.namespace}:{queue}"))
+    if isinstance(broker, RabbitmqBroker):
+        return int(broker.get_queue_message_counts(queue)[0])
     assert isinstance(broker, StubBroker)
     return int(broker.queues[queue].qsize())
 

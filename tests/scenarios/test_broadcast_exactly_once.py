@@ -8,8 +8,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dramatiq
 import pytest
-from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import func, insert, select
 from sqlmodel import Session, col
 
@@ -59,8 +59,8 @@ def broadcast_file(folder: Path, *, now: datetime) -> None:
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_clocks_and_a_killed_worker_during_a_broadcast_send_each_customer_one_email(
     database_url: str,
-    redis_url: str,
-    redis_broker: RedisBroker,  # noqa: ARG001  (the clock below enqueues on this Redis)
+    broker_url: str,
+    server_broker: dramatiq.Broker,  # noqa: ARG001  (the clock below enqueues on this broker)
     db: Session,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -69,7 +69,7 @@ def test_two_clocks_and_a_killed_worker_during_a_broadcast_send_each_customer_on
     outbox, log, folder = tmp_path / "outbox", tmp_path / "worker.log", tmp_path / "broadcasts"
     broadcast_file(folder, now=now)
     monkeypatch.setenv("BROADCASTS_DIR", str(folder))  # the worker processes read it too
-    settings = settings_for(database_url, redis_url, outbox)
+    settings = settings_for(database_url, broker_url, outbox)
     runtime = Runtime(settings.model_copy(update={"broadcasts_dir": folder}))
     add_customers(db, CUSTOMERS, now=now)
     broadcasts.schedule(db, runtime.broadcasts["news"], now=now, settings=runtime.settings)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import dramatiq
 import pytest
 from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
@@ -16,9 +18,11 @@ from sqlmodel import Session, col, select
 from models import Customer, Delivery, Event
 from tests.support.brokers import drain
 from tests.support.services import RedisServer
+from tests.support.tcp_relay import TcpRelay
 from tests.support.waiting import wait_until
 from tests.support.web import TestClient
 from worker import current_time
+from worker.queue import broker as broker_module
 from worker.queue import clock, relays
 from worker.queue.allinone import installed
 from worker.runtime import Runtime
@@ -45,18 +49,32 @@ def order(n: int) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A redis-server of this test's own, so taking it away disturbs no other test."""
-    with RedisServer() as server:
-        yield server
+@pytest.fixture(params=["redis", "rabbitmq"])
+def outage(request: pytest.FixtureRequest) -> Iterator[RedisServer | TcpRelay]:
+    """What the test takes away with `stop()` and brings back with `start()`: a redis-server
+    of its own (killed: what it held is lost), or the way to this worker's RabbitMQ virtual
+    host (a relay closed: every connection cut, the server and its queues kept)."""
+    if request.param == "redis":
+        with RedisServer() as server:
+            yield server
+        return
+    with TcpRelay(request.getfixturevalue("rabbitmq_url")) as relay:
+        yield relay
 
 
 @pytest.fixture
-def broker(redis_server: RedisServer) -> Iterator[RedisBroker]:
-    with installed(RedisBroker(url=redis_server.url)) as broker:  # type: ignore[no-untyped-call]
-        assert isinstance(broker, RedisBroker)
+def broker(outage: RedisServer | TcpRelay) -> Iterator[dramatiq.Broker]:
+    made: dramatiq.Broker
+    if isinstance(outage, RedisServer):
+        made = RedisBroker(url=outage.url)  # type: ignore[no-untyped-call]
+    else:
+        made = broker_module.rabbitmq_broker(outage.url, timeout_s=2.0)
+    with installed(made) as broker:
+        broker.flush_all()
         yield broker
+        outage.start()
+        with contextlib.suppress(*broker_module.UNAVAILABLE):
+            broker.flush_all()
 
 
 @pytest.fixture
@@ -68,18 +86,26 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
         yield client
 
 
-def test_events_posted_while_redis_is_away_are_all_processed_once_it_is_back(
+def test_events_posted_while_the_broker_is_away_are_all_processed_once_it_is_back(
     runtime: Runtime,
     db: Session,
-    redis_server: RedisServer,
-    broker: RedisBroker,
+    outage: RedisServer | TcpRelay,
+    broker: dramatiq.Broker,
     client: TestClient,
 ) -> None:
     current_time.freeze(T0)
     before = client.post("/events", json=order(0))
     assert before.status_code == 202, before.text
+    assert client.get("/readyz").json()["broker"] == "ok"
 
-    redis_server.stop()
+    outage.stop()
+    ready = client.get("/readyz")
+    assert (ready.status_code, ready.json()["broker"], ready.json()["database"]) == (
+        503,
+        "away",
+        "ok",
+    )
+    assert ready.headers["Retry-After"]
     during = [client.post("/events", json=order(n)) for n in range(1, 6)]
     during.append(client.post("/events", json=[order(n) for n in range(6, 21)]))
     # The platform posting them gets its answer: stored, nothing to resend.
@@ -91,14 +117,16 @@ def test_events_posted_while_redis_is_away_are_all_processed_once_it_is_back(
         f"order-{n}-placed" for n in range(1, 21)
     )
 
-    redis_server.start()
+    outage.start()
     back = T0 + timedelta(seconds=5)
     assert clock.tick(db, now=back, runtime=runtime).events == 20
     drain(broker, ("events",))
     # The first event's message was in Redis when it went down, and is gone with it; its row
     # is still pending, and the relay sends it again once it has waited `requeue_after_s`.
+    # RabbitMQ kept it (a persistent message on a durable queue): only the way to it was cut.
+    lost = 1 if isinstance(outage, RedisServer) else 0
     later = back + timedelta(seconds=runtime.settings.requeue_after_s + 1)
-    assert clock.tick(db, now=later, runtime=runtime).events == 1
+    assert clock.tick(db, now=later, runtime=runtime).events == lost
     drain(broker, ("events",))
     assert clock.tick(db, now=later + timedelta(hours=1), runtime=runtime).events == 0
 
@@ -116,13 +144,14 @@ def test_events_posted_while_redis_is_away_are_all_processed_once_it_is_back(
 
 
 # A Redis deployment runs on PostgreSQL; with SQLite the clock thread, the worker and the test
-# would queue on its one writer lock.
+# would queue on its one writer lock. Redis only: a restarted RabbitMQ keeps its messages.
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("outage", ["redis"], indirect=True)
 def test_a_redis_restart_that_lost_the_queued_messages_is_noticed_and_they_are_sent_again(
     monkeypatch: pytest.MonkeyPatch,
     runtime: Runtime,
     db: Session,
-    redis_server: RedisServer,
+    outage: RedisServer,
     broker: RedisBroker,
     client: TestClient,
 ) -> None:
@@ -147,8 +176,8 @@ def test_a_redis_restart_that_lost_the_queued_messages_is_noticed_and_they_are_s
         wait_until(looked.is_set, timeout_s=10, what="the clock to read Redis's run id")
         posted = client.post("/events", json=[order(n) for n in range(10)])
         assert posted.status_code == 202, posted.text
-        redis_server.stop()
-        redis_server.start()  # empty: the ten messages are gone
+        outage.stop()
+        outage.start()  # empty: the ten messages are gone
         worker.start()
 
         def processed() -> int:

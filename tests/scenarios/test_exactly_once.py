@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import pytest
-from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import func, insert, select
 from sqlmodel import Session, col
 
@@ -36,10 +36,10 @@ REQUEUE_AFTER_S = 5
 WORKER_OPTIONS = ("--processes", "1", "--threads", "8")
 
 
-def settings_for(database_url: str, redis_url: str, outbox: Path) -> Settings:
+def settings_for(database_url: str, broker_url: str, outbox: Path) -> Settings:
     return Settings(
         database_url=database_url,
-        redis_url=redis_url,
+        broker_url=broker_url,
         email_backend=EmailBackend.FILE,
         outbox_dir=outbox,
         claim_timeout_s=CLAIM_TIMEOUT_S,
@@ -173,7 +173,7 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
-        "REDIS_URL": str(settings.redis_url),
+        "BROKER_URL": str(settings.broker_url),
         "EMAIL_BACKEND": "file",
         "OUTBOX_DIR": str(settings.outbox_dir),
         "LADDER_SECRET_KEY": secret.get_secret_value(),
@@ -220,14 +220,14 @@ def tail(log: Path) -> str:
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_worker_killed_in_the_middle_of_1000_deliveries_then_replaced_sends_each_exactly_once(
     database_url: str,
-    redis_url: str,
-    redis_broker: RedisBroker,  # noqa: ARG001  (the relay below enqueues on this Redis)
+    broker_url: str,
+    server_broker: dramatiq.Broker,  # noqa: ARG001  (the relay below enqueues on this broker)
     db: Session,
     tmp_path: Path,
 ) -> None:
     outbox = tmp_path / "outbox"
     log = tmp_path / "worker.log"
-    runtime = Runtime(settings_for(database_url, redis_url, outbox))
+    runtime = Runtime(settings_for(database_url, broker_url, outbox))
     delivery_ids = schedule_thank_yous(db, CUSTOMERS)
 
     enqueued = relays.relay_deliveries(

@@ -17,8 +17,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dramatiq
 import pytest
-from dramatiq.brokers.redis import RedisBroker
 from sqlmodel import Session, col, select
 
 from models import Delivery, DeliveryStatus
@@ -42,7 +42,7 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
-        "REDIS_URL": str(settings.redis_url),
+        "BROKER_URL": str(settings.broker_url),
         "EMAIL_BACKEND": "file",
         "OUTBOX_DIR": str(settings.outbox_dir),
         "TEMPLATES_DIR": str(settings.templates_dir),
@@ -75,8 +75,8 @@ def subject(outbox: Path, db: Session, delivery_id: int) -> str:
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_publish_reaches_running_workers_within_a_second(
     database_url: str,
-    redis_url: str,
-    redis_broker: RedisBroker,  # noqa: ARG001  (the relay below enqueues on this Redis)
+    broker_url: str,
+    server_broker: dramatiq.Broker,  # noqa: ARG001  (the relay below enqueues on this broker)
     db: Session,
     tmp_path: Path,
 ) -> None:
@@ -85,7 +85,7 @@ def test_a_publish_reaches_running_workers_within_a_second(
     settings = Settings(
         _env_file=None,
         database_url=database_url,
-        redis_url=redis_url,
+        broker_url=broker_url,
         email_backend=EmailBackend.FILE,
         outbox_dir=outbox,
         templates_dir=templates_dir,

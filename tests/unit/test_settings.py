@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from worker.settings import EmailBackend, Settings
+from worker.settings import BrokerKind, EmailBackend, Settings
 
 SECRET = "k" * 32
 TOKEN = "t" * 24
@@ -68,6 +68,55 @@ def test_postgresql_without_a_secret_key_is_refused_naming_ladder_secret_key() -
 def test_redis_without_secrets_is_refused_naming_both() -> None:
     with pytest.raises(ValidationError) as caught:
         settings(redis_url="redis://localhost:6379/0")
+    assert "LADDER_SECRET_KEY must be set to 32" in str(caught.value)
+    assert "LADDER_API_TOKEN must be set to 24" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("amqp://guest:guest@rabbit.internal:5672/%2F", BrokerKind.RABBITMQ),
+        ("amqps://ladder:pw@rabbit.internal:5671/ladder", BrokerKind.RABBITMQ),
+        ("redis://redis.internal:6379/0", BrokerKind.REDIS),
+        ("rediss://redis.internal:6380/0", BrokerKind.REDIS),
+        ("unix:///run/redis/redis.sock", BrokerKind.REDIS),
+    ],
+)
+def test_the_broker_url_s_scheme_chooses_the_broker(url: str, kind: BrokerKind) -> None:
+    configured = settings(broker_url=url, ladder_env="development")
+    assert (configured.broker_kind, configured.broker_address) == (kind, url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://rabbit.internal:15672", "rabbit.internal:5672", "kafka://x"]
+)
+def test_a_broker_url_of_no_broker_is_refused_naming_the_variable(url: str) -> None:
+    with pytest.raises(ValidationError, match="BROKER_URL must start with amqp://"):
+        settings(broker_url=url, ladder_env="development")
+
+
+def test_redis_url_alone_keeps_choosing_redis_and_nothing_the_in_process_broker() -> None:
+    given = settings(redis_url="redis://redis.internal:6379/0", ladder_env="development")
+    assert (given.broker_kind, given.broker_address) == (
+        BrokerKind.REDIS,
+        "redis://redis.internal:6379/0",
+    )
+    assert (settings().broker_kind, settings().broker_address) == (None, None)
+
+
+def test_the_rate_limits_share_redis_url_or_a_redis_broker_and_else_none() -> None:
+    rabbit = "amqp://guest:guest@rabbit.internal:5672/%2F"
+    redis = "redis://redis.internal:6379/0"
+    dev = {"ladder_env": "development"}
+    assert settings(broker_url=rabbit, **dev).shared_redis_url is None
+    both = settings(broker_url=rabbit, redis_url=redis, **dev)
+    assert (both.broker_kind, both.shared_redis_url) == (BrokerKind.RABBITMQ, redis)
+    assert settings(broker_url=redis, **dev).shared_redis_url == redis
+
+
+def test_a_rabbitmq_deployment_without_secrets_is_refused_naming_both() -> None:
+    with pytest.raises(ValidationError) as caught:
+        settings(broker_url="amqp://guest:guest@localhost:5672/%2F")
     assert "LADDER_SECRET_KEY must be set to 32" in str(caught.value)
     assert "LADDER_API_TOKEN must be set to 24" in str(caught.value)
 

@@ -51,9 +51,9 @@ def run(
 def run_clock() -> None:
     """The clock process: due deliveries, the relays, daily segments. One leads."""
     setup_logging()
-    if not get_settings().redis_url:
+    if not get_settings().broker_address:
         fail(
-            "the clock needs REDIS_URL",
+            "the clock needs BROKER_URL (RabbitMQ or Redis) or REDIS_URL",
             hint="Without a shared broker no worker would get its messages. On one machine,"
             " `ladder run` runs web, worker and clock together.",
             code=2,

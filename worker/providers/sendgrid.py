@@ -80,7 +80,7 @@ class SendGridProvider:
             timeout_s=settings.sendgrid_timeout_s,
             sandbox_mode=settings.sendgrid_sandbox_mode,
             rate_limiter=build_rate_limiter(
-                cls.name, settings.sendgrid_requests_per_s, settings.redis_url
+                cls.name, settings.sendgrid_requests_per_s, settings.shared_redis_url
             ),
         )
 

@@ -73,7 +73,7 @@ class SmtpProvider:
             timeout_s=settings.smtp_timeout_s,
             ca_file=settings.smtp_ca_file,
             rate_limiter=build_rate_limiter(
-                cls.name, settings.smtp_messages_per_s, settings.redis_url
+                cls.name, settings.smtp_messages_per_s, settings.shared_redis_url
             ),
         )
 

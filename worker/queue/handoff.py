@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Any
 
 import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from sqlalchemy import update
 from sqlmodel import Session
 
 from models.db import session
-from worker.queue import broker, redis_bulk
+from worker.queue import broker, rabbitmq_bulk, redis_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,9 @@ def enqueue_together(
     size: int | None = None,
 ) -> int:
     """Like `enqueue` (or `enqueue_batches`, given `size`), all in one round trip to the broker
-    (`worker.queue.redis_bulk`) and with no database connection unless the broker fails: for
-    the web process, whose answer waits for it. If the broker fails, every row is left to the
-    relay. Returns how many ids were sent.
+    (`worker.queue.redis_bulk`, `worker.queue.rabbitmq_bulk`) and with no database connection
+    unless the broker fails: for the web process, whose answer waits for it. If the broker
+    fails, every row is left to the relay. Returns how many ids were sent.
     """
     if not broker.has_consumer() or not ids:
         return 0
@@ -80,8 +81,8 @@ def enqueue_together(
     try:
         if broker_is_away():
             raise BrokerAway("a hand-off failed a moment ago")
-        redis_bulk.send_all(actor, args)
-    except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
+        _send_together(actor, args)
+    except Exception as exc:  # redis.ConnectionError, pika's AMQPError, … from the broker
         if not isinstance(exc, BrokerAway):
             _mark_broker_away()
         _log_broker_away(model, len(ids), exc)
@@ -89,6 +90,13 @@ def enqueue_together(
             _leave_for_relay(db, model, ids)
         return 0
     return len(ids)
+
+
+def _send_together(actor: dramatiq.Actor[Any, Any], args: Sequence[Any]) -> None:
+    if isinstance(actor.broker, RabbitmqBroker):
+        rabbitmq_bulk.send_all(actor.broker, actor, args)  # one AMQP transaction
+    else:
+        redis_bulk.send_all(actor, args)  # one Redis pipeline (plain sends in-process)
 
 
 class BrokerAway(Exception):
@@ -113,7 +121,7 @@ def _send(
         chunk = list(ids[start : start + step])
         try:
             actor.send(chunk if size else chunk[0])
-        except Exception as exc:  # redis.ConnectionError, TimeoutError, … from the broker
+        except Exception as exc:  # redis.ConnectionError, dramatiq's ConnectionClosed, …
             _mark_broker_away()
             _log_broker_away(model, len(ids) - start, exc)
             _leave_for_relay(db, model, ids[start:])

@@ -13,13 +13,15 @@ from the hand-over to the last row `sent`. A process per host is what the multi-
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -79,12 +81,7 @@ def measure(
     services_database: str, redis_url: str, env: dict[str, str], workdir: Path, *, processes: int,
     emails: int,
 ) -> Run:  # fmt: skip
-    from dramatiq.brokers.redis import RedisBroker
-
-    from worker.queue import broker as broker_module
-
-    broker_module.install(RedisBroker(url=redis_url))  # type: ignore[no-untyped-call]
-    from worker.queue import dispatch
+    from worker.queue import dispatch  # on the broker `main` installed
 
     due = datetime.now(UTC) - timedelta(minutes=1)
     client = redis.Redis.from_url(redis_url)
@@ -141,6 +138,32 @@ def measure(
         )
 
 
+def measure_alone(count: int, emails: int, round_trip_ms: float) -> Run:
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ladder-procs-")))
+        services = stack.enter_context(bench_services())
+        remote = stack.enter_context(remote_standin(workdir, round_trip_ms=round_trip_ms))
+        env = bench_env(services, remote.url, workdir)
+        env["SSL_CERT_FILE"] = str(remote.ca_file)
+        env["DELIVERY_IN_FLIGHT"] = str(IN_FLIGHT)
+        os.environ.update(env)
+        _install_broker(services.redis_url)
+        return measure(
+            services.database_url, services.redis_url, env, workdir, processes=count,
+            emails=emails,
+        )  # fmt: skip
+
+
+def _install_broker(redis_url: str) -> None:
+    """This process hands over on the workers' Redis, once for every run (a second broker
+    installed over the first left the next run's messages where no worker looked)."""
+    from dramatiq.brokers.redis import RedisBroker
+
+    from worker.queue import broker as broker_module
+
+    broker_module.install(RedisBroker(url=redis_url))  # type: ignore[no-untyped-call]
+
+
 def _busy(before: object, after: object) -> float:
     """The share of the machine's CPU time spent busy between two `psutil.cpu_times()`."""
     idle = (getattr(after, "idle", 0.0) + getattr(after, "iowait", 0.0)) - (
@@ -155,30 +178,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--emails", type=int, default=3_000)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--round-trip-ms", type=float, default=50.0)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a run of its own
     args = parser.parse_args(argv)
     console = Console()
     load = os.getloadavg()[0]
     runs: list[Run] = []
     try:
-        with ExitStack() as stack:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ladder-procs-")))
-            services = stack.enter_context(bench_services())
-            remote = stack.enter_context(remote_standin(workdir, round_trip_ms=args.round_trip_ms))
-            env = bench_env(services, remote.url, workdir)
-            env["SSL_CERT_FILE"] = str(remote.ca_file)
-            env["DELIVERY_IN_FLIGHT"] = str(IN_FLIGHT)
-            os.environ.update(env)
-            for count in args.processes:
-                runs.append(
-                    measure(
-                        services.database_url,
-                        services.redis_url,
-                        env,
-                        workdir,
-                        processes=count,
-                        emails=args.emails,
-                    )
+        if args.one is not None:  # one count, in a process of its own (below), as JSON
+            print(json.dumps(asdict(measure_alone(args.one, args.emails, args.round_trip_ms))))
+            return 0
+        for count in args.processes:
+            # Each count in a fresh process on fresh servers: the settings and clients a run
+            # caches (its Redis, its database) are not the next one's.
+            command = [sys.executable, "-m", "bench.processes", "--one", str(count)]
+            command += ["--emails", str(args.emails), "--round-trip-ms", str(args.round_trip_ms)]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+            if done.returncode != 0:
+                raise BenchError(
+                    f"{count} process(es):\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
                 )
+            runs.append(Run(**json.loads(done.stdout.strip().splitlines()[-1])))
     except BenchError as exc:
         console.print("[red]bench failed:[/red]")
         console.print(str(exc), markup=False, highlight=False)

@@ -19,7 +19,6 @@ import pytest
 from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
-    WebDriverException,
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -30,6 +29,7 @@ from tests.support.browser import (
     SCREENSHOTS,
     assert_looks_like,
     different_pixels,
+    text_on_page,
 )
 from tests.support.serving import serving
 from tests.support.studio import PASSWORD, add_person
@@ -73,15 +73,7 @@ def studio(tmp_path: Path, templates: Path, sqlite_template: Path) -> Iterator[s
 
 def subject_shown(driver: WebDriver) -> str:
     """The subject on the page; empty while the page is being reloaded."""
-    try:
-        return str(driver.find_element(By.ID, "subject").text)
-    except (NoSuchElementException, StaleElementReferenceException):
-        return ""
-    except WebDriverException as exc:
-        # Chromium's word for a stale element when the document is swapped mid-read.
-        if "does not belong to the document" in str(exc.msg):
-            return ""
-        raise
+    return text_on_page(driver, "subject")
 
 
 def log_in(driver: WebDriver, base: str, email: str = LENA) -> None:
@@ -102,10 +94,7 @@ def log_in(driver: WebDriver, base: str, email: str = LENA) -> None:
 
 def shown(driver: WebDriver, element_id: str) -> str:
     """The element's text; empty while it is not on the page."""
-    try:
-        return str(driver.find_element(By.ID, element_id).text)
-    except (NoSuchElementException, StaleElementReferenceException):
-        return ""
+    return text_on_page(driver, element_id)
 
 
 def pick(driver: WebDriver, base: str, message: str, segment: str, locale: str) -> None:

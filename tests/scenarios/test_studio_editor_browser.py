@@ -17,14 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from models.tables import CUSTOMERS, DELIVERIES, EVENTS, STUDIO_AUDIT, STUDIO_PUBLICATIONS
-from tests.support.browser import SCREENSHOTS, assert_looks_like
+from tests.support.browser import SCREENSHOTS, assert_looks_like, text_on_page
 from tests.support.deliveries import eml_name
 from tests.support.services import free_port
 from tests.support.serving import serving
@@ -99,10 +98,7 @@ def log_in(browser: WebDriver, base: str) -> None:
 
 
 def text_of(driver: WebDriver, element_id: str) -> str:
-    try:
-        return str(driver.find_element(By.ID, element_id).text)
-    except (NoSuchElementException, StaleElementReferenceException):
-        return ""
+    return text_on_page(driver, element_id)
 
 
 def editor_ready(driver: WebDriver) -> bool:

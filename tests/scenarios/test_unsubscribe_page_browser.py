@@ -10,17 +10,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from selenium.common.exceptions import (
-    NoSuchElementException,
-    StaleElementReferenceException,
-    WebDriverException,
-)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlmodel import Session
 
 from models import Customer
-from tests.support.browser import SCREENSHOTS, assert_looks_like
+from tests.support.browser import SCREENSHOTS, assert_looks_like, text_on_page
 from tests.support.serving import serving
 from tests.support.waiting import wait_until
 from worker.delivery.tokens import unsubscribe_token
@@ -49,15 +44,7 @@ def web(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def body_text(driver: WebDriver) -> str:
     """The page's text; empty while the answer to the form replaces the page."""
-    try:
-        return str(driver.find_element(By.TAG_NAME, "body").text)
-    except (NoSuchElementException, StaleElementReferenceException):
-        return ""
-    except WebDriverException as exc:
-        # Chromium's word for a stale element when the document is swapped mid-read.
-        if "does not belong to the document" in str(exc.msg):
-            return ""
-        raise
+    return text_on_page(driver)
 
 
 def test_the_unsubscribe_page_in_german_wears_the_shops_look_and_unsubscribes(

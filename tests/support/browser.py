@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 CHROMIUM = "/usr/bin/chromium"
@@ -99,3 +105,23 @@ def assert_looks_like(driver: WebDriver, shot: bytes, reference: Path) -> None:
         f"the page differs from {reference.name} in {share:.1%} of its pixels: "
         "if the change is intended, run `make snapshots` and review the image"
     )
+
+
+def text_on_page(driver: WebDriver, element_id: str | None = None) -> str:
+    """The text of the element `element_id` (or of the body), or "" while it is not on the
+    page or the page is being replaced (a form's answer loading): found in the old page and
+    read in the new, it is stale, or to Chromium's inspector a node that "does not belong to
+    the document"."""
+    try:
+        found = (
+            driver.find_element(By.ID, element_id)
+            if element_id is not None
+            else driver.find_element(By.TAG_NAME, "body")
+        )
+        return str(found.text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc.msg):
+            return ""
+        raise

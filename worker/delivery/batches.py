@@ -5,8 +5,9 @@ The batch is claimed and loaded in one go (`claims.claim_many`). Its deliveries 
 decided a wave at a time (eligibility, render) while the waves before are on their way, so
 the first request leaves after a few renders, not after the whole batch's. A wave's claims
 are stamped as requested in one statement (`claims.request_many`) just before it leaves: a
-crash strands only the requests on their way, which the clock gives up as "outcome unknown"
-(a provider event settles them); a claim never stamped is sent again by the clock, harmlessly.
+crash strands only the requests stamped (on their way, or queued for a thread: `inflight`),
+which the clock gives up as "outcome unknown" (a provider event settles them); a claim never
+stamped is sent again by the clock, harmlessly.
 The answers are recorded as they come. With an idempotent provider they are written together
 at the end (`claims.end`): a crash before costs only harmless second sends. With one that is
 not, a crash would leave each answered but unwritten claim "outcome unknown": the answers are

@@ -88,6 +88,7 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "CLAIM_TIMEOUT_S": str(settings.claim_timeout_s),
         "REQUEUE_AFTER_S": str(settings.requeue_after_s),
         "DELIVERY_IN_FLIGHT": str(settings.delivery_in_flight),
+        "SENDGRID_TIMEOUT_S": "30",  # a held request waits for the kill, not for a timeout
         "no_proxy": "127.0.0.1",
         "dramatiq_worker_timeout": "100",
     }
@@ -237,9 +238,12 @@ def test_a_worker_killed_between_claim_and_request_loses_nothing_and_sends_nothi
         # Everything else, the claims the kill stranded before their stamp among them: sent
         # exactly once (one 202 each, no other request), none lost.
         requested = Counter(int(r.json()["custom_args"]["delivery_id"]) for r in standin.requests)
-        assert set(requested) == set(delivery_ids) - queued
         assert [d for d, n in requested.items() if n != 1] == []
+        assert set(delivery_ids) - stamped <= set(requested)
+        # Those stamped that never left were queued for a thread (on a slow machine a held
+        # request may still time out, and its thread take one of them before the kill).
+        assert stamped - set(requested) <= queued
         assert Counter(final[d].status for d in delivery_ids if d not in stamped) == Counter(
-            {"sent": DELIVERIES - IN_FLIGHT - QUEUED}
+            {"sent": DELIVERIES - len(stamped)}
         )
         assert all(final[d].attempts == 2 for d in unrequested)

@@ -11,7 +11,7 @@ from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
-from typing import Protocol
+from typing import Any, Protocol
 
 # UTF-8 with quoted-printable bodies: readable in an .eml file, safe on any mail path.
 _UTF8_QP = charset.Charset("utf-8")
@@ -111,3 +111,22 @@ class Provider(Protocol):
     # waits on a network (`delivery/inflight.py` keeps its requests in flight together).
 
     def send(self, email: OutgoingEmail) -> str: ...
+
+
+# Connections an HTTP provider keeps open: one per request thread is enough (more threads than
+# this still send, on connections closed after use).
+POOL_CONNECTIONS = 64
+
+
+def keep_alive_pool(timeout_s: float) -> Any:
+    """The pooled, kept-alive HTTP client an HTTP provider sends with. Only a connection that
+    could not be made is tried again at once: a request that reached the provider may have
+    been sent, and sending it twice would send the email twice."""
+    import urllib3  # only for the HTTP providers
+    from urllib3.util import Retry, Timeout
+
+    return urllib3.PoolManager(
+        maxsize=POOL_CONNECTIONS,
+        timeout=Timeout(connect=timeout_s, read=timeout_s),
+        retries=Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0),
+    )

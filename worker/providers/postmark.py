@@ -25,18 +25,13 @@ from typing import Any
 
 import redis
 import urllib3
-from urllib3.util import Retry, Timeout
 
-from worker.providers import DeliveryError, OutgoingEmail
+from worker.providers import DeliveryError, OutgoingEmail, keep_alive_pool
 from worker.providers.ratelimit import RateLimiter, build_rate_limiter
 from worker.settings import Settings
 
 EMAIL = "/email"
 TOKEN_HEADER = "X-Postmark-Server-Token"
-POOL_CONNECTIONS = 64  # one per worker thread is enough (the Procfile's worker runs 32)
-# Only a connection that could not be made is tried again at once: a request that reached
-# Postmark may have been sent, and sending it twice would send the email twice.
-CONNECT_RETRIES = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0)
 # Postmark documents no reset time for its rate limit: wait this long unless Retry-After says.
 RATE_LIMIT_WAIT_S = 10.0
 # ErrorCodes that say our token, sender or account is refused, whatever the email.
@@ -68,11 +63,7 @@ class PostmarkProvider:
             "Accept": "application/json",
             "User-Agent": "ladder",
         }
-        self.pool = urllib3.PoolManager(
-            maxsize=POOL_CONNECTIONS,
-            timeout=Timeout(connect=timeout_s, read=timeout_s),
-            retries=CONNECT_RETRIES,
-        )
+        self.pool = keep_alive_pool(timeout_s)
         self.streams = dict(streams)
         self.rate_limiter = rate_limiter
 

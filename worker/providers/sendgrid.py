@@ -21,9 +21,8 @@ import urllib3
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from urllib3.util import Retry, Timeout
 
-from worker.providers import DeliveryError, OutgoingEmail
+from worker.providers import DeliveryError, OutgoingEmail, keep_alive_pool
 from worker.providers.ratelimit import RateLimiter, build_rate_limiter
 from worker.settings import Settings
 
@@ -33,12 +32,6 @@ PERMANENT_STATUSES = {400, 404, 413}
 # alike, so sending pauses rather than failing the whole queue.
 PAUSING_STATUSES = {401, 403}
 MAIL_SEND = "/v3/mail/send"
-# Connections kept open: one per worker thread is enough (more threads than this still send,
-# on connections closed after use). The Procfile's worker runs 32 threads.
-POOL_CONNECTIONS = 64
-# Only a connection that could not be made is tried again at once: a request that reached
-# SendGrid may have been sent, and sending it twice would send the email twice.
-CONNECT_RETRIES = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0)
 
 
 class SendGridProvider:
@@ -62,11 +55,7 @@ class SendGridProvider:
             "Accept": "application/json",
             "User-Agent": "ladder",
         }
-        self.pool = urllib3.PoolManager(
-            maxsize=POOL_CONNECTIONS,
-            timeout=Timeout(connect=timeout_s, read=timeout_s),
-            retries=CONNECT_RETRIES,
-        )
+        self.pool = keep_alive_pool(timeout_s)
         self.sandbox_mode = sandbox_mode
         self.rate_limiter = rate_limiter
 

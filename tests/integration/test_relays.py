@@ -11,10 +11,11 @@ from dramatiq import Broker
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import update
-from sqlmodel import Session
+from sqlalchemy import select, text, update
+from sqlmodel import Session, col
 
 from models import Delivery, Event
+from models.db import get_engine
 from tests.support.deliveries import seed_due_deliveries
 from tests.support.factories import order_event
 from worker.delivery import pauses
@@ -131,3 +132,27 @@ def test_while_sending_is_paused_the_clock_relays_no_delivery_until_the_probe(
     assert queued(stub_broker, "deliveries") == 0
     # The probe is due: a delivery goes, and the first worker to take one tries the key again.
     assert clock.tick(db, now=NOW + timedelta(seconds=61), runtime=runtime).deliveries == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_relay_skips_a_delivery_a_worker_holds_and_takes_the_rest_without_waiting(
+    db: Session, database_url: str, redis_broker: RedisBroker
+) -> None:
+    """A worker's batch locks its rows in id order while it writes their answers; the relay
+    must not wait for one of them while holding others (the two deadlocked on main once)."""
+    ids = seed_due_deliveries(db, 3, now=NOW - timedelta(hours=1))
+    db.commit()
+    with get_engine(database_url).connect() as worker:  # a batch writing its answers
+        held = select(col(Delivery.id)).where(col(Delivery.id) == ids[1]).with_for_update()
+        worker.execute(held)
+        db.execute(text("SET lock_timeout = '2s'"))  # waiting would fail the test, not hang it
+
+        assert relay(db) == 2
+        assert queued(redis_broker, "deliveries") == 1  # one message for the batch of two
+        worker.rollback()
+
+    assert relays.relay_deliveries(db, now=NOW, requeue_after=REQUEUE_AFTER) == 1  # the held row
+    enqueued = db.execute(
+        select(col(Delivery.id)).where(col(Delivery.enqueued_at) == NOW)
+    ).scalars()
+    assert sorted(enqueued) == ids

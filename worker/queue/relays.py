@@ -123,9 +123,21 @@ def take_waiting(
     requeue_after: timedelta,
 ) -> list[int]:
     """Marks up to BATCH waiting rows, not enqueued within `requeue_after`, enqueued now;
-    commits; returns their ids."""
+    commits; returns their ids.
+
+    The rows are locked in id order, skipping any a worker holds: a batch locks its rows in
+    id order too (`claims.write`), and an UPDATE over a list of ids locks them in the order
+    the table stores them, so the two deadlocked now and then. A row skipped is being
+    worked on; if it is still waiting at the next tick, that tick takes it.
+    """
     stale = col(model.enqueued_at).is_(None) | (col(model.enqueued_at) < now - requeue_after)
-    query = select(model.id).where(waiting, stale).order_by(model.id).limit(BATCH)
+    query = (
+        select(model.id)
+        .where(waiting, stale)
+        .order_by(model.id)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    )
     ids = list(db.execute(query).scalars())
     if ids:
         db.execute(update(model).where(col(model.id).in_(ids)).values(enqueued_at=now))

@@ -108,6 +108,23 @@ def sent(database_url: str) -> int:
         return int(count or 0)
 
 
+def provider_requests(metrics_dir: Path) -> tuple[float, float]:
+    """(requests, seconds) the worker's `ladder_provider_request_seconds` counted so far."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
+    found = {"_count": 0.0, "_sum": 0.0}
+    for metric in registry.collect():
+        if metric.name == "ladder_provider_request_seconds":
+            for sample in metric.samples:
+                suffix = sample.name.removeprefix(metric.name)
+                if suffix in found:
+                    found[suffix] += sample.value
+    return found["_count"], found["_sum"]
+
+
 def measure_delivery(
     services: Services,
     *,
@@ -129,6 +146,9 @@ def measure_delivery(
     with session(services.database_url) as db:
         warm = seed_due_deliveries(db, WARMUP_EMAILS, now=due, prefix="warm")
     log = workdir / "delivery-worker.log"
+    metrics_dir = workdir / "worker-metrics"  # where the worker's counters are read after
+    metrics_dir.mkdir()
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     with dramatiq_worker(
         ["worker.queue.broker", "worker.queue.actors"], threads=threads, env=env, log=log
     ) as proc:
@@ -146,6 +166,7 @@ def measure_delivery(
             ids = seed_due_deliveries(db, emails, now=due, prefix="bench")[WARMUP_EMAILS:]
         child = worker_child(proc)
         cpu_before = cpu_seconds(child)
+        requests_before = provider_requests(metrics_dir)
         with py_spy(child, profile) if profile else nullcontext():
             started = time.monotonic()
             with session(services.database_url) as db:
@@ -159,9 +180,13 @@ def measure_delivery(
                 what=f"sending {emails} emails",
             )
         cpu_used = cpu_spent(cpu_before, cpu_seconds(child))
+        requests_after = provider_requests(metrics_dir)
+    count = requests_after[0] - requests_before[0]
+    seconds = requests_after[1] - requests_before[1]
     return Measurement(
-        "Ladder: queue → SendGrid stand-in (202)", "emails", emails, finished - started, cpu_used
-    )
+        "Ladder: queue → SendGrid stand-in (202)", "emails", emails, finished - started, cpu_used,
+        request_s=seconds / count if count else None,
+    )  # fmt: skip
 
 
 def measure_bare_client(
@@ -176,7 +201,7 @@ def measure_bare_client(
     found = json.loads(done.stdout.splitlines()[-1])
     return Measurement(
         "bare pooled client (urllib3) → stand-in", "requests", found["requests"],
-        found["seconds"], found["cpu_s"],
+        found["seconds"], found["cpu_s"], request_s=found["request_s"],
     )  # fmt: skip
 
 
@@ -253,6 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(
             f"Ladder sends at {ratio:.2f} of the bare pooled client's rate at this distance"
         )
+        if emails.request_s is not None and bare[0].request_s is not None:
+            console.print(
+                f"a request took {1000 * emails.request_s:.1f} ms on average in the worker, "
+                f"{1000 * bare[0].request_s:.1f} ms from the bare client"
+            )
     console.print("\nFor the README:\n")
     heading = f"`python -m bench.delivery` ({shape}; {machine.describe()}):"
     console.print(markdown(found, heading=heading), markup=False, highlight=False, soft_wrap=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -31,7 +32,9 @@ def py_spy(pid: int | None, output: Path) -> Iterator[None]:
         "--rate",
         "200",
         "--nonblocking",
-        "--gil",
+        # PY_SPY_WALL=1: every thread all the time, waiting included (where a batch waits);
+        # otherwise only the thread holding the GIL (where the CPU goes).
+        *(["--idle"] if os.environ.get("PY_SPY_WALL") else ["--gil"]),
     ]
     spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -29,6 +29,8 @@ class Measurement:
     # CPU time of the worker's consuming process over the same window, when it was measured:
     # unlike items/s, it hardly moves when other jobs share the machine.
     worker_cpu_s: float | None = None
+    # The mean time of one provider request, where it was measured (the delivery bench).
+    request_s: float | None = None
 
     @property
     def per_second(self) -> float:

@@ -11,7 +11,7 @@ twice takes back once): from the pending points before approval, from the balanc
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -50,10 +50,19 @@ def lock_member(db: Session, customer_id: int) -> Member:
     """The customer's member row, created at zero if new, locked (PostgreSQL) until the
     transaction ends: whoever reads a balance to decide an entry holds it. `has_entries`
     comes in the same statement, so a round knows its newcomers without a query more."""
+    return lock_members(db, [customer_id])[customer_id]
+
+
+def lock_members(db: Session, customer_ids: Iterable[int]) -> dict[int, Member]:
+    """`lock_member` for many customers in two statements, locked in customer order (the
+    one lock order every worker uses): a round's members, not a query each."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
     dialect = db.get_bind().dialect.name
-    db.execute(_create_member(dialect), {"member_id": customer_id})
-    row = db.execute(_locked_member(dialect), {"member_id": customer_id}).one()
-    return Member(**row._asdict())
+    db.execute(_create_member(dialect), [{"member_id": i} for i in ids])
+    rows = db.execute(_locked_members(dialect), {"member_ids": ids})
+    return {row.customer_id: Member(**row._asdict()) for row in rows}
 
 
 @cache
@@ -71,10 +80,16 @@ def _has_entries() -> Any:
 
 
 @cache
-def _locked_member(dialect: str) -> Any:
-    statement = select(
-        M.customer_id, M.points, M.pending, M.tier, M.tier_version, M.below_since, _has_entries()
-    ).where(M.customer_id == bindparam("member_id"))
+def _locked_members(dialect: str) -> Any:
+    statement = (
+        select(
+            M.customer_id, M.points, M.pending, M.tier, M.tier_version, M.below_since,
+            _has_entries(),
+        )
+        .where(M.customer_id.in_(bindparam("member_ids", expanding=True)))
+        .order_by(M.customer_id)
+    )  # fmt: skip
+    # PostgreSQL locks the rows as they leave the sort: in customer order.
     return statement.with_for_update() if dialect == "postgresql" else statement
 
 
@@ -165,21 +180,36 @@ class _OrderEntries:
     approved: bool
 
 
-def _entries_of_order(db: Session, order_id: int) -> _OrderEntries:
-    sums = {row.kind: row for row in db.execute(_order_sums(), {"order_id": order_id})}
-    earn = sums.get(EntryKind.EARN.value)
-    total = sum(int(row.points) + int(row.pending) for row in sums.values())
+NO_ENTRIES = _OrderEntries(earned=None, total=0, pending=0, approved=False)
+
+
+def _entries_of_orders(db: Session, order_ids: Iterable[int]) -> dict[int, _OrderEntries]:
+    """What each order's entries add up to, in one query; an order without any is absent."""
+    sums: dict[int, dict[str, Any]] = {}
+    for row in db.execute(_order_sums(), {"order_ids": sorted(set(order_ids))}):
+        sums.setdefault(row.order_id, {})[row.kind] = row
+    return {order_id: _summed(kinds) for order_id, kinds in sums.items()}
+
+
+def _summed(kinds: dict[str, Any]) -> _OrderEntries:
+    earn = kinds.get(EntryKind.EARN.value)
+    total = sum(int(row.points) + int(row.pending) for row in kinds.values())
     earned = int(earn.points) + int(earn.pending) if earn is not None else None
-    pending = sum(int(row.pending) for row in sums.values())
-    return _OrderEntries(earned, total, pending, EntryKind.APPROVE.value in sums)
+    pending = sum(int(row.pending) for row in kinds.values())
+    return _OrderEntries(earned, total, pending, EntryKind.APPROVE.value in kinds)
 
 
 @cache
 def _order_sums() -> Any:
     return (
-        select(E.kind, func.sum(E.points).label("points"), func.sum(E.pending).label("pending"))
-        .where(E.order_id == bindparam("order_id"))
-        .group_by(E.kind)
+        select(
+            E.order_id,
+            E.kind,
+            func.sum(E.points).label("points"),
+            func.sum(E.pending).label("pending"),
+        )
+        .where(E.order_id.in_(bindparam("order_ids", expanding=True)))
+        .group_by(E.order_id, E.kind)
     )
 
 
@@ -194,20 +224,81 @@ class OrderSeen:
 
 
 def apply_orders(
-    db: Session, programme: Programme, seen: Sequence[OrderSeen], *, currency: str, now: datetime
+    db: Session,
+    programme: Programme,
+    seen: Sequence[OrderSeen],
+    *,
+    currency: str,
+    now: datetime,
+    members: dict[int, Member] | None = None,
 ) -> None:
     """What each order event does to its customer's points: the programme's earning event
     earns once per order (at the multiplier of the customer's tier then), and an order that
     counts for less than it did (a refund) or no longer (a cancellation) gives back that share.
-    Members are locked in customer order, the one lock order every worker uses."""
-    for item in sorted(seen, key=lambda s: (s.customer_id, s.order.id)):
-        member = lock_member(db, item.customer_id)
-        entries = _entries_of_order(db, item.order.id)
-        if entries.earned is None:
-            _earn(db, programme, item, member, currency=currency, now=now)
-            entries = _entries_of_order(db, item.order.id)
-        if entries.earned is not None:  # what was refunded before it earned, too
-            _claw_back(db, item, entries, now=now)
+
+    Set-based, a few statements for the lot: the members locked in customer order (the one
+    lock order every worker uses; `members`, if the caller locked them already), the orders'
+    entries read at once, the earns appended together and their `points.earned` stored
+    together, then the claw-backs. An order told twice in `seen` is applied twice, in turn.
+    """
+    ordered = sorted(seen, key=lambda s: (s.customer_id, s.order.id))
+    if members is None:
+        members = lock_members(db, [item.customer_id for item in ordered])
+    while ordered:
+        once: list[OrderSeen] = []
+        again: list[OrderSeen] = []
+        told: set[int] = set()
+        for item in ordered:
+            (again if item.order.id in told else once).append(item)
+            told.add(item.order.id)
+        _apply_once(db, programme, once, members, currency=currency, now=now)
+        ordered = again
+
+
+def _apply_once(
+    db: Session,
+    programme: Programme,
+    items: list[OrderSeen],
+    members: dict[int, Member],
+    *,
+    currency: str,
+    now: datetime,
+) -> None:
+    """`apply_orders` for orders each told once, their members locked."""
+    entries = _entries_of_orders(db, [item.order.id for item in items])
+    earning = []
+    for item in items:
+        if entries.get(item.order.id, NO_ENTRIES).earned is None:
+            member = members[item.customer_id]
+            row = _earn_row(db, programme, item, member=member, currency=currency, now=now)
+            if row is not None:
+                earning.append((item, row))
+    added = {row["cause"] for row in append_many(db, [row for _, row in earning])}
+    earned = [(item, row) for item, row in earning if row["cause"] in added]
+    if len(earned) < len(earning):  # an earn already there: read what it left
+        entries.update(_entries_of_orders(db, [item.order.id for item, _ in earning]))
+    else:
+        for item, row in earned:
+            before = entries.get(item.order.id, NO_ENTRIES)
+            entries[item.order.id] = _OrderEntries(
+                row["pending"], before.total + row["pending"], before.pending + row["pending"],
+                before.approved,
+            )  # fmt: skip
+    notices.announce_many(
+        db,
+        [
+            _earned_notice(item, row, first=not members[item.customer_id].has_entries, now=now)
+            for item, row in earned
+        ],
+    )
+    clawbacks = []
+    for item in items:
+        found = entries.get(item.order.id)
+        if found is not None and found.earned is not None:  # refunded before it earned, too
+            row = _claw_back_row(item, found, now=now)
+            if row is not None:
+                clawbacks.append(row)
+    append_many(db, clawbacks)
 
 
 def _counted(order: Any) -> int:
@@ -217,82 +308,86 @@ def _counted(order: Any) -> int:
     return max(0, int(order.shop_total) - int(order.shop_refunded))
 
 
-def _earn(
+def _earn_row(
     db: Session,
     programme: Programme,
     item: OrderSeen,
-    member: Member,
     *,
+    member: Member,
     currency: str,
     now: datetime,
-) -> None:
-    if item.event_type != programme.earn.on:
-        return
+) -> dict[str, Any] | None:
+    """The order's earn entry, pending until its return window has passed; None if this event
+    or this order earns nothing."""
+    if item.event_type != programme.earn.on or item.order.status in UNCOUNTED_STATUSES:
+        return None
     tier = programme.named_tier(member.tier)
     multiplier = tier.multiplier if tier else Decimal(1)
     # A paid member's multiplier stacks with the tier's, if the order fell within their period.
     placed_at = item.order.placed_at
     multiplier *= membership.earn_multiplier(db, programme, item.customer_id, at=placed_at)
-    if item.order.status in UNCOUNTED_STATUSES:
-        return
     # On the whole order: a refund told before is taken back next, as one told after would be.
     digits = minor_digits(currency)
     points = programme.points_for(int(item.order.shop_total), digits=digits, multiplier=multiplier)
     if points <= 0:
-        return
-    available_at = item.order.placed_at + programme.earn.return_window
-    entry = append(
-        db,
-        customer_id=item.customer_id,
-        cause=f"order:{item.order.id}:earn",
-        kind=EntryKind.EARN,
+        return None
+    return entry_row(
+        item.customer_id,
+        f"order:{item.order.id}:earn",
+        EntryKind.EARN,
+        now,
         pending=points,
         order_id=item.order.id,
-        available_at=available_at,
-        now=now,
+        available_at=placed_at + programme.earn.return_window,
     )
-    if entry is None:
-        return  # earned by another worker's run of the same order first
-    notices.announce(
-        db,
+
+
+def _earned_notice(
+    item: OrderSeen, row: dict[str, Any], *, first: bool, now: datetime
+) -> dict[str, Any]:
+    """`points.earned` for an order's earn, named by the entry's cause (unique in the ledger)."""
+    return notices.notice(
         event_type="points.earned",
-        key=str(entry),
+        key=row["cause"],
         customer_id=item.customer_id,
         email=item.email,
         data={
-            "points": points,
+            "points": row["pending"],
             "order_id": item.order.source_order_id,
-            "available_at": available_at.isoformat(),
+            "available_at": row["available_at"].isoformat(),
             "action": None,  # an order's: `worker/loyalty/actions.py` names the action
-            "first": not member.has_entries,  # their first points: `loyalty.joined` tells them
+            "first": first,  # their first points: `loyalty.joined` tells them
         },
         now=now,
     )
 
 
-def _claw_back(db: Session, item: OrderSeen, entries: _OrderEntries, *, now: datetime) -> None:
+def _claw_back_row(
+    item: OrderSeen, entries: _OrderEntries, *, now: datetime
+) -> dict[str, Any] | None:
+    """What the order gives back since it counts for less than it earned on; None if
+    nothing (a repeat, or an event that changes no amount)."""
     order = item.order
     earned = entries.earned or 0
     shop_total = int(order.shop_total)
     kept = earned * _counted(order) // shop_total if shop_total else 0
     change = kept - entries.total
     if change >= 0:
-        return  # nothing given back since (a repeat, or an event that changes no amount)
+        return None
     state = (
         "cancelled"
         if order.status == OrderStatus.CANCELLED
         else f"refunded:{int(order.shop_refunded)}"
     )
     # Before the approval the points are still pending; after it, they come off the balance.
-    append(
-        db,
-        customer_id=item.customer_id,
-        cause=f"order:{order.id}:clawback:{state}",
-        kind=EntryKind.CLAWBACK,
+    return entry_row(
+        item.customer_id,
+        f"order:{order.id}:clawback:{state}",
+        EntryKind.CLAWBACK,
+        now,
         points=change if entries.approved else 0,
         pending=0 if entries.approved else change,
         order_id=order.id,
-        now=now,
     )
 
 

@@ -33,15 +33,14 @@ def apply_round(
     wanted = actions.seen_in(programme, acted)
     emails = {item.customer_id: item.email for item in seen}
     emails.update((a.customer_id, a.email) for a in wanted)
-    newcomers = {
-        customer_id: emails[customer_id]
-        for customer_id in sorted(emails)
-        if not ledger.lock_member(db, customer_id).has_entries
-    }
+    members = ledger.lock_members(db, emails)
+    newcomers = {i: emails[i] for i, member in members.items() if not member.has_entries}
     if seen:
-        ledger.apply_orders(db, programme, seen, currency=currency, now=now)
+        ledger.apply_orders(db, programme, seen, currency=currency, now=now, members=members)
         lifted = [(item.customer_id, item.email) for item in seen]
-        tiers.review_after_orders(db, programme, lifted, currency=currency, now=now)
+        tiers.review_after_orders(
+            db, programme, lifted, currency=currency, now=now, members=members
+        )
         order_rewards.after_orders(
             db, programme, list(orders_in), facts, currency=currency, now=now
         )

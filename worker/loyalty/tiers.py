@@ -7,7 +7,7 @@ The grace's start is told too (`tier.at_risk`), once per grace, so a member can 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,7 +23,7 @@ from models.tables import CUSTOMERS, LOYALTY_ENTRIES, LOYALTY_MEMBERS, ORDERS
 from models.types import UTCDateTime, minor_digits
 from triggers.programme import Programme, Tier
 from worker.loyalty import notices
-from worker.loyalty.ledger import Member, lock_member
+from worker.loyalty.ledger import Member, lock_member, lock_members
 
 E = LOYALTY_ENTRIES.c
 M = LOYALTY_MEMBERS.c
@@ -35,30 +35,45 @@ def qualifying(
 ) -> Decimal:
     """The customer's spend (major units of the shop's currency, net of refunds, cancelled
     orders not counted) or points earned over the programme's tier period up to `now`."""
-    since = now - programme.tier_period
-    values = {"member_id": customer_id, "since": since}
-    if programme.tiers_by == "points":
-        return Decimal(int(db.execute(_points_since(), values).scalar_one()))
-    minor = int(db.execute(_spend_since(), values).scalar_one())
-    return Decimal(minor).scaleb(-minor_digits(currency))
+    return qualifying_many(db, programme, [customer_id], currency=currency, now=now)[customer_id]
+
+
+def qualifying_many(
+    db: Session, programme: Programme, customer_ids: Iterable[int], *, currency: str, now: datetime
+) -> dict[int, Decimal]:
+    """`qualifying` for many customers in one query."""
+    ids = sorted(set(customer_ids))
+    values = {"member_ids": ids, "since": now - programme.tier_period}
+    by_points = programme.tiers_by == "points"
+    found = dict(db.execute(_points_since() if by_points else _spend_since(), values).all())
+    digits = 0 if by_points else minor_digits(currency)
+    return {i: Decimal(int(found.get(i) or 0)).scaleb(-digits) for i in ids}
 
 
 @cache
 def _spend_since() -> Any:
-    return select(func.coalesce(func.sum(O.shop_total - O.shop_refunded), 0)).where(
-        O.customer_id == bindparam("member_id"),
-        O.placed_at >= bindparam("since", type_=UTCDateTime()),
-        O.status.not_in([status.value for status in UNCOUNTED_STATUSES]),
+    return (
+        select(O.customer_id, func.sum(O.shop_total - O.shop_refunded))
+        .where(
+            O.customer_id.in_(bindparam("member_ids", expanding=True)),
+            O.placed_at >= bindparam("since", type_=UTCDateTime()),
+            O.status.not_in([status.value for status in UNCOUNTED_STATUSES]),
+        )
+        .group_by(O.customer_id)
     )
 
 
 @cache
 def _points_since() -> Any:
     earning = [EntryKind.EARN.value, EntryKind.CLAWBACK.value]
-    return select(func.coalesce(func.sum(E.points + E.pending), 0)).where(
-        E.customer_id == bindparam("member_id"),
-        E.created_at >= bindparam("since", type_=UTCDateTime()),
-        E.kind.in_(earning),
+    return (
+        select(E.customer_id, func.sum(E.points + E.pending))
+        .where(
+            E.customer_id.in_(bindparam("member_ids", expanding=True)),
+            E.created_at >= bindparam("since", type_=UTCDateTime()),
+            E.kind.in_(earning),
+        )
+        .group_by(E.customer_id)
     )
 
 
@@ -152,37 +167,64 @@ def _plain(value: Decimal) -> str:
 def _move(
     db: Session, programme: Programme, member: Member, tier: Tier, *, email: str, now: datetime
 ) -> Move | None:
-    values = {"member_id": member.customer_id, "seen": member.tier_version}
-    moved = db.execute(_set_tier(), {**values, "tier": tier.name, "now": now}).first()
-    if moved is None:
-        return None  # another worker moved them first
-    direction = "up" if _rank(programme, tier.name) > _rank(programme, member.tier) else "down"
-    # A first order places a customer in the first tier: joining, not news worth an email.
-    if member.tier is not None or _rank(programme, tier.name) > 0:
-        notices.announce(
-            db,
-            event_type="tier.changed",
-            key=f"{member.customer_id}:{moved.tier_version}",
-            customer_id=member.customer_id,
-            email=email,
-            data={"from": member.tier, "to": tier.name, "direction": direction},
-            now=now,
-        )
-    return Move(member.customer_id, member.tier, tier.name, direction)
+    moved = _move_many(db, programme, [(member, tier)], {member.customer_id: email}, now=now)
+    return moved[0] if moved else None
+
+
+def _move_many(
+    db: Session,
+    programme: Programme,
+    moving: Sequence[tuple[Member, Tier]],
+    emails: Mapping[int, str],
+    *,
+    now: datetime,
+) -> list[Move]:
+    """Moves each member to their tier by a compare-and-set on the version they were read
+    at, one statement for those going to the same tier from the same version; a member
+    another worker moved first is left to that worker. Tells each move that is news."""
+    groups: dict[tuple[str, int], dict[int, Member]] = {}
+    for member, tier in moving:
+        groups.setdefault((tier.name, member.tier_version), {})[member.customer_id] = member
+    moves, told = [], []
+    for (name, seen), members in groups.items():
+        values = {"member_ids": sorted(members), "seen": seen, "tier": name, "now": now}
+        for customer_id, version in db.execute(_set_tier(), values).all():
+            member = members[customer_id]
+            up = _rank(programme, name) > _rank(programme, member.tier)
+            move = Move(customer_id, member.tier, name, "up" if up else "down")
+            moves.append(move)
+            # A first order places a customer in the first tier: joining, not news.
+            if member.tier is not None or _rank(programme, name) > 0:
+                told.append(
+                    notices.notice(
+                        event_type="tier.changed",
+                        key=f"{customer_id}:{version}",
+                        customer_id=customer_id,
+                        email=emails[customer_id],
+                        data={"from": member.tier, "to": name, "direction": move.direction},
+                        now=now,
+                    )
+                )
+    if told:
+        notices.announce_many(db, told)
+    return sorted(moves, key=lambda move: move.customer_id)
 
 
 @cache
 def _set_tier() -> Any:
     return (
         update(LOYALTY_MEMBERS)
-        .where(M.customer_id == bindparam("member_id"), M.tier_version == bindparam("seen"))
+        .where(
+            M.customer_id.in_(bindparam("member_ids", expanding=True)),
+            M.tier_version == bindparam("seen"),
+        )
         .values(
             tier=bindparam("tier"),
             tier_version=M.tier_version + 1,
             tier_since=bindparam("now", type_=UTCDateTime()),
             below_since=None,
         )
-        .returning(M.tier_version)
+        .returning(M.customer_id, M.tier_version)
     )
 
 
@@ -202,17 +244,31 @@ def review_after_orders(
     *,
     currency: str,
     now: datetime,
+    members: Mapping[int, Member] | None = None,
 ) -> list[Move]:
-    """Moves up the customers (id, email) whose orders just lifted them; in customer order."""
-    moves = []
-    for customer_id, email in sorted(set(customers)):
-        member = lock_member(db, customer_id)
-        move = review(
-            db, programme, member, email=email, currency=currency, now=now, downgrade=False
-        )
-        if move is not None:
-            moves.append(move)
-    return moves
+    """Moves up the customers (id, email) whose orders just lifted them, and ends the grace of
+    those back at their tier's threshold: a few statements for the lot, the members locked in
+    customer order (`members`, if the caller locked them already). Returns the moves, in
+    customer order."""
+    if not programme.tier:
+        return []
+    emails = dict(sorted(set(customers)))
+    if members is None:
+        members = lock_members(db, emails)
+    figures = qualifying_many(db, programme, emails, currency=currency, now=now)
+    moving, back = [], []
+    for customer_id in emails:
+        member = members[customer_id]
+        reached = programme.tier_for(figures[customer_id])
+        assert reached is not None  # the first tier starts at 0: the programme file says so
+        target, current = _rank(programme, reached.name), _rank(programme, member.tier)
+        if target > current:
+            moving.append((member, reached))
+        elif target == current and member.below_since is not None:
+            back.append({"member_id": customer_id, "since": None})
+    if back:
+        db.execute(_below(), back)
+    return _move_many(db, programme, moving, emails, now=now)
 
 
 def review_all(db: Session, programme: Programme, *, currency: str, now: datetime) -> list[Move]:

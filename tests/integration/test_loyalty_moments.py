@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from models import DeliveryStatus
+from models import Customer, DeliveryStatus
 from models.tables import DELIVERIES, EVENTS
 from tests.integration.test_emails import message, send
 from tests.integration.test_loyalty_ledger import (
@@ -27,6 +27,7 @@ from tests.integration.test_loyalty_messages import process_own_events
 from tests.support.factories import order_event
 from triggers.programme import Earn
 from worker.intake.ingest import store_events
+from worker.loyalty import ledger
 from worker.processing.events import process_many
 from worker.queue import clock
 from worker.runtime import Runtime
@@ -109,6 +110,27 @@ def test_where_the_paid_order_earns_the_welcome_waits_for_it_not_for_the_placed_
     assert own_events(db, "loyalty.joined") == [
         {"programme": "points-and-tiers", "points": 0, "pending": 80}
     ]
+
+
+def test_a_customer_whose_ledger_began_with_the_shops_correction_is_welcomed_by_their_first_order(
+    db: Session, runtime: Runtime
+) -> None:
+    """A correction by the shop (goodwill points before any order) does not make a member,
+    and must not keep their first points from welcoming them."""
+    ana = Customer(email="ana@example.com", first_name="Ana", created_at=T0 - DAY)
+    db.add(ana)
+    db.flush()
+    assert ana.id is not None
+    ledger.adjust(db, customer_id=ana.id, points=50, reason="sorry for the delay", key="k1",
+                  now=T0 - DAY)  # fmt: skip
+    db.commit()
+
+    order(db, runtime, at=T0, n=1, total="80.00")
+
+    assert own_events(db, "loyalty.joined") == [
+        {"programme": "points-and-tiers", "points": 50, "pending": 80}
+    ]
+    assert [e["first"] for e in own_events(db, "points.earned")] == [True]
 
 
 def test_points_about_to_lapse_are_told_in_german_with_their_date_and_balance(

@@ -107,7 +107,7 @@ def _earn(
             "order_id": None,
             "available_at": item.occurred_at.isoformat(),
             "action": action.on,
-            "first": not member.has_entries,  # their first points: `loyalty.joined` tells them
+            "first": not member.joined,  # their first points: `loyalty.joined` tells them
         },
         now=now,
     )

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 E = LOYALTY_ENTRIES.c
 M = LOYALTY_MEMBERS.c
+# What makes a member: points of their own, not a refusal or a correction by the shop.
+JOINING_KINDS = (EntryKind.EARN.value, EntryKind.ACTION.value)
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,14 @@ class Member:
     tier: str | None
     tier_version: int
     below_since: datetime | None
-    has_entries: bool = True  # False until their ledger's first entry: not joined yet
+    # False until points of their own (an earn or an action): a refusal or a correction by
+    # the shop first does not make them a member, and their first points still welcome them.
+    joined: bool = True
 
 
 def lock_member(db: Session, customer_id: int) -> Member:
     """The customer's member row, created at zero if new, locked (PostgreSQL) until the
-    transaction ends: whoever reads a balance to decide an entry holds it. `has_entries`
+    transaction ends: whoever reads a balance to decide an entry holds it. `joined`
     comes in the same statement, so a round knows its newcomers without a query more."""
     return lock_members(db, [customer_id])[customer_id]
 
@@ -75,8 +79,9 @@ def _create_member(dialect: str) -> Any:
     )
 
 
-def _has_entries() -> Any:
-    return exists().where(E.customer_id == M.customer_id).label("has_entries")
+def _joined() -> Any:
+    earned = exists().where(E.customer_id == M.customer_id, E.kind.in_(JOINING_KINDS))
+    return earned.label("joined")
 
 
 @cache
@@ -84,7 +89,7 @@ def _locked_members(dialect: str) -> Any:
     statement = (
         select(
             M.customer_id, M.points, M.pending, M.tier, M.tier_version, M.below_since,
-            _has_entries(),
+            _joined(),
         )
         .where(M.customer_id.in_(bindparam("member_ids", expanding=True)))
         .order_by(M.customer_id)
@@ -287,7 +292,7 @@ def _apply_once(
     notices.announce_many(
         db,
         [
-            _earned_notice(item, row, first=not members[item.customer_id].has_entries, now=now)
+            _earned_notice(item, row, first=not members[item.customer_id].joined, now=now)
             for item, row in earned
         ],
     )
@@ -424,7 +429,7 @@ def statement_of(db: Session, customer_id: int, *, entries: bool = True) -> Stat
             M.tier,
             M.tier_version,
             M.below_since,
-            _has_entries(),
+            _joined(),
         ).where(M.customer_id == customer_id)
     ).first()
     found = (

@@ -34,7 +34,7 @@ def apply_round(
     emails = {item.customer_id: item.email for item in seen}
     emails.update((a.customer_id, a.email) for a in wanted)
     members = ledger.lock_members(db, emails)
-    newcomers = {i: emails[i] for i, member in members.items() if not member.has_entries}
+    newcomers = {i: emails[i] for i, member in members.items() if not member.joined}
     if seen:
         ledger.apply_orders(db, programme, seen, currency=currency, now=now, members=members)
         lifted = [(item.customer_id, item.email) for item in seen]

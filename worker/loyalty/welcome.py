@@ -1,7 +1,7 @@
 """`loyalty.joined`: a customer's first points (an order's earn or an action's) make them a
 member, told once (`loyalty.joined:<customer>`) with their balances and the programme's name.
 
-The round knows its newcomers from the locks it takes anyway (`Member.has_entries`), so an
+The round knows its newcomers from the locks it takes anyway (`Member.joined`), so an
 existing member's order costs no statement more; only a round with newcomers reads their rows
 again, once, after its entries were appended."""
 
@@ -15,15 +15,13 @@ from typing import Any
 from sqlalchemy import bindparam, exists, select
 from sqlmodel import Session
 
-from models import EntryKind
 from models.tables import LOYALTY_ENTRIES, LOYALTY_MEMBERS
 from triggers.programme import Programme
 from worker.loyalty import notices
+from worker.loyalty.ledger import JOINING_KINDS
 
 E = LOYALTY_ENTRIES.c
 M = LOYALTY_MEMBERS.c
-# What makes a member: points of their own, not a refusal or a correction by the shop.
-JOINING_KINDS = (EntryKind.EARN.value, EntryKind.ACTION.value)
 
 
 def welcome(

@@ -133,6 +133,7 @@ def churn(db: Session, *, since: datetime, until: datetime, by: str) -> list[Chu
             func.max(case((O.placed_at < _at(end), O.placed_at))).label(f"last_by_end_{k}"),
             func.count(case((O.placed_at < _at(end), 1))).label(f"orders_by_end_{k}"),
             func.count(case((inside, 1))).label(f"in_period_{k}"),
+            func.min(case((inside, O.placed_at))).label(f"first_in_{k}"),
             func.coalesce(func.sum(case((inside, O.shop_total - O.shop_refunded))), 0).label(
                 f"revenue_{k}"
             ),
@@ -144,53 +145,42 @@ def churn(db: Session, *, since: datetime, until: datetime, by: str) -> list[Chu
         .subquery()
     )
     p = per_customer.c
+    dialect = db.get_bind().dialect.name
     totals: list[Any] = []
     for k, (start, end) in enumerate(spans):
         was_active = p[f"last_by_start_{k}"] >= _at(start - CHURN_AFTER)
         still_active = p[f"last_by_end_{k}"] >= _at(end - CHURN_AFTER)
         bought = p[f"in_period_{k}"] > 0
+        # The gaps between a buyer's consecutive orders, the later in the period, add up to
+        # their last order in it less the order before its first (telescoping): no window
+        # over every order. Without an order before, the first in it starts the first gap.
+        before = func.coalesce(p[f"last_by_start_{k}"], p[f"first_in_{k}"])
+        gaps = case((p[f"last_by_start_{k}"].is_(None), p[f"in_period_{k}"] - 1),
+                    else_=p[f"in_period_{k}"])  # fmt: skip
         totals += [
             func.count(case((was_active, 1))),
             func.count(case((was_active & ~still_active, 1))),
             func.count(case((bought, 1))),
             func.count(case((bought & (p[f"orders_by_end_{k}"] >= 2), 1))),
             func.coalesce(func.sum(p[f"revenue_{k}"]), 0),
+            func.coalesce(func.sum(case((bought, gaps))), 0),
+            func.sum(case((bought, _days(dialect, p[f"last_by_end_{k}"], before)))),
         ]
-    row = [int(value) for value in db.execute(select(*totals)).one()]
-    gaps = _mean_gaps(db, spans)
+    row = list(db.execute(select(*totals)).one())
     found = []
     for k, (start, end) in enumerate(spans):
-        active, churned, buyers, repeat, revenue = row[5 * k : 5 * k + 5]
-        found.append(Churn(start, end, active, churned, buyers, repeat, gaps.get(k), revenue))
+        active, churned, buyers, repeat, revenue, pairs = (int(v) for v in row[7 * k : 7 * k + 6])
+        days = row[7 * k + 6]
+        mean_gap = float(days) / pairs if pairs and days is not None else None
+        found.append(Churn(start, end, active, churned, buyers, repeat, mean_gap, revenue))
     return found
 
 
-def _mean_gaps(db: Session, spans: list[tuple[datetime, datetime]]) -> dict[int, float]:
-    """Per period, the mean days between a customer's consecutive orders, the later in it:
-    one window over the orders, grouped by the period the later falls in."""
-    dialect = db.get_bind().dialect.name
-    previous = func.lag(O.placed_at).over(partition_by=O.customer_id, order_by=O.placed_at)
-    ordered = (
-        select(O.placed_at.label("placed_at"), previous.label("previous"))
-        .where(_counting(), O.placed_at < _at(spans[-1][1]))
-        .subquery()
-    )
-    o = ordered.c
+def _days(dialect: str, later: Any, earlier: Any) -> Any:
+    """Days (fractional) from `earlier` to `later`."""
     if dialect == "postgresql":
-        days = func.extract("epoch", o.placed_at - o.previous) / 86400
-    else:
-        days = func.julianday(o.placed_at) - func.julianday(o.previous)
-    period = case(
-        *(((o.placed_at >= _at(a)) & (o.placed_at < _at(b)), literal(k))
-          for k, (a, b) in enumerate(spans)),
-        else_=literal(None),
-    ).label("period")  # fmt: skip
-    rows = db.execute(
-        select(period, func.avg(days))
-        .where(o.previous.is_not(None), o.placed_at >= _at(spans[0][0]))
-        .group_by(period)
-    ).all()
-    return {int(k): float(mean) for k, mean in rows if k is not None and mean is not None}
+        return func.extract("epoch", later - earlier) / 86400
+    return func.julianday(later) - func.julianday(earlier)
 
 
 @dataclass(frozen=True)

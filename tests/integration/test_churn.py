@@ -31,8 +31,9 @@ def shop(db: Session, seed: int) -> list[tuple[int, datetime, bool]]:
         for n in range(1, 41)
     ]
     db.execute(insert(CUSTOMERS), customers)
-    orders, told = [], []
-    for customer in customers:
+    orders: list[dict[str, object]] = []
+    told: list[tuple[int, datetime, bool]] = []
+    for n in range(1, 41):
         moments = [
             START + timedelta(hours=rng.randrange(365 * 24)) for _ in range(rng.randrange(13))
         ]
@@ -42,8 +43,8 @@ def shop(db: Session, seed: int) -> list[tuple[int, datetime, bool]]:
             orders.append(
                 {
                     "source": "test",
-                    "source_order_id": f"{customer['id']}-{len(orders)}",
-                    "customer_id": customer["id"],
+                    "source_order_id": f"{n}-{len(orders)}",
+                    "customer_id": n,
                     "status": (OrderStatus.CANCELLED if cancelled else OrderStatus.PAID).value,
                     "total": 1000,
                     "currency": "EUR",
@@ -51,7 +52,7 @@ def shop(db: Session, seed: int) -> list[tuple[int, datetime, bool]]:
                     "shop_total": 1000,
                 }
             )
-            told.append((int(customer["id"]), at, not cancelled))
+            told.append((n, at, not cancelled))
     db.execute(insert(ORDERS), orders)
     db.commit()
     return told

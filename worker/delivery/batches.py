@@ -17,10 +17,11 @@ wave follows (`claims.write`).
 
 from __future__ import annotations
 
+import queue
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -175,6 +176,9 @@ class _Flight:
         self.probing = probing  # after a pause: one request alone until one is accepted
         self.started = started
         self.running: dict[Future[inflight.Answer], Ready] = {}
+        # Each request's future as it finishes (its done-callback puts it here): a wait for
+        # the next answer is one get, not a look at every request on its way.
+        self.finished: queue.SimpleQueue[Future[inflight.Answer]] = queue.SimpleQueue()
         self.failure: BaseException | None = None
         self.unwritten_since: float | None = None  # the oldest answer held unwritten
 
@@ -217,7 +221,9 @@ class _Flight:
         self.lanes.give_back(taken - len(ours))
         for item in ours:
             self.batch.unsent.pop(item.id, None)
-            self.running[self.lanes.send(self.provider, item.email)] = item
+            future = self.lanes.send(self.provider, item.email)
+            self.running[future] = item
+            future.add_done_callback(self.finished.put)
         return len(ours)
 
     def _stamped(self, wave: Sequence[Ready]) -> list[Ready]:
@@ -243,10 +249,17 @@ class _Flight:
         of ours.)"""
         if not self.running:
             return []
-        timeout: float | None = None if block else 0
-        if block and self.unwritten_since is not None:  # wake to write them in time
+        timeout: float | None = None
+        if self.unwritten_since is not None:  # wake to write them in time
             timeout = max(0.0, self.unwritten_since + WRITE_WITHIN_S - time.monotonic())
-        finished, _ = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
+        finished = []
+        try:
+            if block:
+                finished.append(self.finished.get(timeout=timeout))
+            while True:
+                finished.append(self.finished.get_nowait())
+        except queue.Empty:
+            pass
         recorded = []
         for future in finished:
             item = self.running.pop(future)

@@ -4,7 +4,7 @@ and what they and the content series did, for the summary."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 
 from rich.table import Table
 from sqlalchemy import func, select
@@ -21,18 +21,26 @@ R, D = BROADCAST_RUNS.c, DELIVERIES.c
 
 
 def schedule_broadcasts(db: Session, runtime: Runtime, *, now: datetime, end: datetime) -> int:
-    """Schedules each monthly broadcast on its day of the month MONTHS before `end`: every
-    run the clock resolves schedules the next one, so the replay sends one a month. Returns
-    how many were scheduled."""
+    """Schedules each monthly broadcast so that its last MONTHS runs fall before `end`'s day
+    (on the 7th, a letter of the 5th went out on the 5th of this month and the two before);
+    every run the clock resolves schedules the next one, so the replay sends one a month.
+    Returns how many were scheduled."""
     scheduled = 0
     for broadcast in runtime.broadcasts.values():
         if broadcast.repeat != "monthly":
             continue
-        months = (end.year - broadcast.send_on.year) * 12 + end.month - broadcast.send_on.month
-        day = months_later(broadcast.send_on, months - MONTHS)
+        day = first_of_last_runs(broadcast.send_on, end.date())
         broadcasts.schedule(db, broadcast, now=now, settings=runtime.settings, day=day)
         scheduled += 1
     return scheduled
+
+
+def first_of_last_runs(send_on: date, end: date) -> date:
+    """The day of the first of a monthly broadcast's last MONTHS runs before `end`."""
+    months = (end.year - send_on.year) * 12 + end.month - send_on.month
+    if months_later(send_on, months) >= end:  # this month's: still due
+        months -= 1
+    return months_later(send_on, months - (MONTHS - 1))
 
 
 def broadcasts_table(db: Session) -> Table:

@@ -136,6 +136,10 @@ def start_web(
     return process, url
 
 
+def readiness(url: str) -> int:
+    return httpx.get(f"{url}/readyz", timeout=PLATFORM_TIMEOUT_S).status_code
+
+
 def _answers(url: str) -> bool:
     try:
         return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
@@ -263,9 +267,14 @@ def test_webhooks_are_stored_within_2_s_while_the_broker_hangs_and_processed_onc
 ) -> None:
     web, url = start_web(database, hanging_broker.url, tmp_path)
     try:
+        # Connected before it hangs: a connection open when the broker stops answering, as
+        # well as new ones that cannot open.
+        before = post_webhooks(url, range(0, 4))
+        assert [answer.status_code for answer in before] == [200] * 4
+        assert readiness(url) == 200
         hanging_broker.hang()
         try:
-            during = post_webhooks(url, range(0, 12))
+            during = post_webhooks(url, range(4, 16))
             events = httpx.post(
                 f"{url}/events",
                 json=AN_EVENT,
@@ -280,8 +289,8 @@ def test_webhooks_are_stored_within_2_s_while_the_broker_hangs_and_processed_onc
         assert events.status_code == 202, events.text
         assert health.status_code == 503
         assert (health.json()["status"], health.json()["broker"]) == ("degraded", "away")
-        settle(settled, {f"outage-{n}" for n in range(12)})
+        settle(settled, {f"outage-{n}" for n in range(16)})
     finally:
         web.terminate()
         web.wait(timeout=10)
-    assert_each_landed_once(settled, range(12))
+    assert_each_landed_once(settled, range(16))

@@ -164,6 +164,7 @@ def test_explain_says_which_variant_a_customer_got_and_why(db: Session, ab_news:
 def test_an_unknown_broadcast_is_refused_naming_the_ones_there_are(sqlite_template: Path) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{sqlite_template}"}
     env.pop("REDIS_URL", None)
+    env.pop("BROKER_URL", None)
     done = run_ladder(env, "broadcast", "plan", "whats-nu")
     assert done.returncode == 1
     assert "Error: no enabled broadcast named 'whats-nu'." in done.stderr

@@ -16,6 +16,7 @@ def test_a_database_without_tables_says_to_run_db_upgrade(
 ) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
     env.pop("REDIS_URL", None)
+    env.pop("BROKER_URL", None)
     done = run_ladder(env, *command)
     assert done.returncode == 1
     assert "Error: the database has no Ladder tables yet" in done.stderr
@@ -53,6 +54,7 @@ def test_the_database_url_in_an_error_never_shows_its_password() -> None:
         "LADDER_ENV": "development",
     }
     env.pop("REDIS_URL", None)
+    env.pop("BROKER_URL", None)
     done = run_ladder(env, "status")
     assert done.returncode != 0
     assert "hunter2-secret" not in done.stdout + done.stderr

@@ -305,6 +305,7 @@ def test_importing_a_history_with_no_workers_leaves_facts_segments_and_todays_wa
     path = write_lines(tmp_path / "history.jsonl", [json.dumps(line) for line in lines])
     env = {**os.environ, "DATABASE_URL": database_url}
     env.pop("REDIS_URL", None)  # the embedded default: no workers
+    env.pop("BROKER_URL", None)
 
     done = subprocess.run(
         [sys.executable, "-c", "from worker.cli import main; main()", "import", str(path)],

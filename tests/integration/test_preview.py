@@ -65,6 +65,7 @@ def no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     """Settings for commands that read no database: the CLI takes them from the environment."""
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
     monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("BROKER_URL", raising=False)
     settings_module.get_settings.cache_clear()
     yield
     settings_module.get_settings.cache_clear()

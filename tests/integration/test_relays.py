@@ -136,7 +136,7 @@ def test_while_sending_is_paused_the_clock_relays_no_delivery_until_the_probe(
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_relay_skips_a_delivery_a_worker_holds_and_takes_the_rest_without_waiting(
-    db: Session, database_url: str, redis_broker: RedisBroker
+    db: Session, database_url: str, server_broker: Broker
 ) -> None:
     """A worker's batch locks its rows in id order while it writes their answers; the relay
     must not wait for one of them while holding others (the two deadlocked on main once)."""
@@ -148,7 +148,7 @@ def test_the_relay_skips_a_delivery_a_worker_holds_and_takes_the_rest_without_wa
         db.execute(text("SET lock_timeout = '2s'"))  # waiting would fail the test, not hang it
 
         assert relay(db) == 2
-        assert queued(redis_broker, "deliveries") == 1  # one message for the batch of two
+        assert queued(server_broker, "deliveries") == 1  # one message for the batch of two
         worker.rollback()
 
     assert relays.relay_deliveries(db, now=NOW, requeue_after=REQUEUE_AFTER) == 1  # the held row

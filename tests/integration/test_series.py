@@ -43,6 +43,7 @@ def tips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> 
     monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("EMAIL_BACKEND", "file")
     monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("BROKER_URL", raising=False)
     settings_module.get_settings.cache_clear()
     runtime_module.get_runtime.cache_clear()
     yield runtime_module.get_runtime()

@@ -138,6 +138,7 @@ def test_the_demo_writes_emails_lists_each_one_and_summarises_every_message(
     variables = dict(part.split("=", 1) for part in line.split()[1:])
     env = {**os.environ, **variables}
     env.pop("REDIS_URL", None)
+    env.pop("BROKER_URL", None)
     status = subprocess.run(
         [sys.executable, "-c", "from worker.cli import main; main()", "status"],
         cwd=tmp_path,

@@ -1,7 +1,8 @@
 """Three hosts (network namespaces on this machine, each with its own worker process, sharing
-PostgreSQL, Redis and the provider over TCP) send one run of deliveries; one host loses its
+PostgreSQL, the broker and the provider over TCP) send one run of deliveries; one host loses its
 power mid-run. Every delivery is sent once: none lost, none twice; only the requests the dead
-host had on their way stay "outcome unknown", and the provider saw each of them once."""
+host had on their way stay "outcome unknown", and the provider saw each of them once. On Redis
+and on RabbitMQ."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import dramatiq
 import pytest
-from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
@@ -27,6 +28,7 @@ from tests.scenarios.test_exactly_once import schedule_thank_yous, statuses
 from tests.scenarios.test_killed_before_sending import settings_for
 from tests.support.hosts import Host, Hosts, wait_for_port
 from tests.support.sendgrid_standin import API_KEY, Received, Reply, accepted, running_standin
+from tests.support.tcp_relay import address, on_port
 from tests.support.waiting import wait_until
 from worker.delivery.batches import WRITE_WITHIN_S
 from worker.delivery.inflight import QUEUED_SHARE
@@ -44,8 +46,8 @@ ANSWER_S = 0.03  # the provider's time to answer: the run lasts long enough to k
 STALE_S = 5  # the clock gives up a dead host's claims, and re-sends its messages, this soon
 
 
-def host_urls(hosts: Hosts, database_url: str, redis_url: str, standin_url: str) -> dict[str, int]:
-    """Relays on every host's link to the database, Redis and the stand-in: their ports."""
+def host_urls(hosts: Hosts, database_url: str, broker_url: str, standin_url: str) -> dict[str, int]:
+    """Relays on every host's link to the database, the broker and the stand-in: their ports."""
     database = make_url(database_url)
     socket_dir = database.query.get("host")
     if isinstance(socket_dir, str) and socket_dir.startswith("/"):  # the private server
@@ -54,23 +56,22 @@ def host_urls(hosts: Hosts, database_url: str, redis_url: str, standin_url: str)
         db_port = hosts.expose(port=database.port or 5432)
     return {
         "database": db_port,
-        "redis": hosts.expose(port=urlsplit(redis_url).port),
+        "broker": hosts.expose(port=address(broker_url)[1]),
         "standin": hosts.expose(port=urlsplit(standin_url).port),
     }
 
 
 def host_env(
-    host: Host, ports: dict[str, int], database_url: str, redis_url: str
+    host: Host, ports: dict[str, int], database_url: str, broker_url: str
 ) -> dict[str, str]:
     """The Procfile worker's environment on `host`: every service through its gateway."""
     database = make_url(database_url)
     query = {k: v for k, v in database.query.items() if k != "host"}
     on_host = database.set(host=host.gateway, port=ports["database"], query=query)
-    redis_path = urlsplit(redis_url).path
     return {
         **os.environ,
         "DATABASE_URL": on_host.render_as_string(hide_password=False),
-        "REDIS_URL": f"redis://{host.gateway}:{ports['redis']}{redis_path}",
+        "BROKER_URL": on_port(broker_url, ports["broker"], host=host.gateway),
         "EMAIL_BACKEND": "sendgrid",
         "SENDGRID_API_KEY": API_KEY,
         "SENDGRID_API_HOST": f"http://{host.gateway}:{ports['standin']}",
@@ -99,8 +100,8 @@ def sessions(database_url: str) -> str:
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_three_hosts_one_killed_send_every_delivery_once(
     database_url: str,
-    redis_url: str,
-    redis_broker: RedisBroker,  # noqa: ARG001  (the relay below enqueues on this Redis)
+    broker_url: str,
+    server_broker: dramatiq.Broker,  # noqa: ARG001  (the sends below go to this broker)
     db: Session,
     tmp_path: Path,
 ) -> None:
@@ -110,11 +111,11 @@ def test_three_hosts_one_killed_send_every_delivery_once(
 
     with running_standin() as standin, Hosts(HOSTS) as hosts:
         standin.answer = answer
-        ports = host_urls(hosts, database_url, redis_url, standin.url)
+        ports = host_urls(hosts, database_url, broker_url, standin.url)
         for host in hosts.hosts:
             for port in ports.values():
                 wait_for_port(host, port)
-        settings = settings_for(database_url, redis_url, standin).model_copy(
+        settings = settings_for(database_url, broker_url, standin).model_copy(
             update={"stranded_after_s": STALE_S, "claim_timeout_s": STALE_S}
         )
         runtime = Runtime(settings)
@@ -123,7 +124,7 @@ def test_three_hosts_one_killed_send_every_delivery_once(
         logs = [tmp_path / f"{host.name}.log" for host in hosts.hosts]
         command = [sys.executable, "-m", "dramatiq", "worker.queue.broker", "worker.queue.actors"]
         for host, log in zip(hosts.hosts, logs, strict=True):
-            env = host_env(host, ports, database_url, redis_url)
+            env = host_env(host, ports, database_url, broker_url)
             host.start([*command, "--processes", "1", "--threads", "8"], env=env, log=log)
         # Every host's worker listening before the run is handed over: the first ready would
         # otherwise prefetch it all (twice its threads in messages).

@@ -1,7 +1,7 @@
 """A dependency that hangs (accepts, never answers) never holds a webhook past the platforms'
 limits: a real uvicorn web answers each signed Shopify delivery within 2 s, spooling it when
 PostgreSQL hangs, `POST /events` answers 503 with Retry-After, and once the dependency is back
-every delivery is in the inbox, normalised, exactly once."""
+every delivery is in the inbox, normalised, exactly once. On Redis and on RabbitMQ."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,15 +19,15 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from dramatiq.brokers.redis import RedisBroker
 from sqlmodel import col, select
 
 from models import Event, InboxItem, migrate
 from models.db import get_engine, session
 from tests.support import services
-from tests.support.brokers import drain
+from tests.support.brokers import broker_at, drain
 from tests.support.services import RedisServer
 from tests.support.stall import StallingProxy, postgres_target, through
+from tests.support.tcp_relay import address, on_port
 from tests.support.waiting import wait_until
 from tests.support.webhooks import SHOPIFY_SECRET, shopify_headers, shopify_payload
 from worker import runtime as runtime_module
@@ -60,20 +60,45 @@ def database(postgres_server: str) -> Iterator[str]:
         get_engine(url).dispose()
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
+class HangingBroker:
+    """A broker server the test can hang (`hang()`: it accepts, never answers) and wake
+    (`resume()`), at `url`."""
+
+    def __init__(self, url: str, hang: Callable[[], None], resume: Callable[[], None]) -> None:
+        self.url, self.hang, self.resume = url, hang, resume
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def hanging_broker(request: pytest.FixtureRequest) -> Iterator[HangingBroker]:
+    """A redis-server of this test's own, stopped by SIGSTOP; or this worker's RabbitMQ virtual
+    host behind a proxy that stops passing bytes (the server is shared: it keeps running),
+    its queues purged first."""
+    if request.param == "redis":
+        with RedisServer() as server:
+            assert server.process is not None
+            process = server.process
+            yield HangingBroker(
+                server.url,
+                lambda: process.send_signal(signal.SIGSTOP),
+                lambda: process.send_signal(signal.SIGCONT),
+            )
+        return
+    rabbitmq_url: str = request.getfixturevalue("rabbitmq_url")
+    with StallingProxy(address(rabbitmq_url)) as proxy:
+        url = on_port(rabbitmq_url, proxy.port)
+        with installed(broker_at(url)) as broker:
+            broker.flush_all()
+        yield HangingBroker(url, proxy.stall, proxy.resume)
 
 
 @pytest.fixture
 def settled(
-    database: str, redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: str, hanging_broker: HangingBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Runtime]:
     """This process as worker and clock on the real database: what drains after the outage."""
     for name, value in {
         "DATABASE_URL": database,
-        "REDIS_URL": redis_server.url,
+        "BROKER_URL": hanging_broker.url,
         "SPOOL_DIR": str(tmp_path / "spool"),
         "OUTBOX_DIR": str(tmp_path / "outbox"),
         "EXPORTS_DIR": str(tmp_path / "exports"),
@@ -88,13 +113,13 @@ def settled(
 
 
 def start_web(
-    database_url: str, redis_url: str, tmp_path: Path
+    database_url: str, broker_url: str, tmp_path: Path
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = services.free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
+        "BROKER_URL": broker_url,
         "SPOOL_DIR": str(tmp_path / "spool"),
         "OUTBOX_DIR": str(tmp_path / "outbox"),
         "EXPORTS_DIR": str(tmp_path / "exports"),
@@ -109,6 +134,10 @@ def start_web(
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: _answers(url), timeout_s=30, what="the web to start")
     return process, url
+
+
+def readiness(url: str) -> int:
+    return httpx.get(f"{url}/readyz", timeout=PLATFORM_TIMEOUT_S).status_code
 
 
 def _answers(url: str) -> bool:
@@ -150,8 +179,8 @@ def committed(url: str, n: int) -> bool:
 
 def settle(runtime: Runtime, expected: set[str]) -> None:
     """Clock and worker in this process until every expected delivery is normalised."""
-    assert runtime.settings.redis_url is not None
-    with installed(RedisBroker(url=runtime.settings.redis_url)) as broker:  # type: ignore[no-untyped-call]
+    assert runtime.settings.broker_url is not None
+    with installed(broker_at(runtime.settings.broker_url)) as broker:
 
         def done() -> bool:
             with session(runtime.settings.database_url) as db:
@@ -187,12 +216,18 @@ def assert_each_landed_once(runtime: Runtime, numbers: range) -> None:
     assert not spool_dir.exists() or list(spool_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("hang", ["stalled server", "tables locked"])
+# Both hangs on Redis, the stalled server on RabbitMQ: a hang of the database is the same to
+# either broker, which only carries the ids once it is back; a run costs some 15 s.
+@pytest.mark.parametrize(
+    ("hang", "hanging_broker"),
+    [("stalled server", "redis"), ("tables locked", "redis"), ("stalled server", "rabbitmq")],
+    indirect=["hanging_broker"],
+)
 def test_webhooks_are_spooled_within_2_s_while_postgresql_hangs_and_land_once_after(
-    hang: str, database: str, redis_server: RedisServer, settled: Runtime, tmp_path: Path
+    hang: str, database: str, hanging_broker: HangingBroker, settled: Runtime, tmp_path: Path
 ) -> None:
     with StallingProxy(postgres_target(database)) as proxy:
-        web, url = start_web(through(database, proxy), redis_server.url, tmp_path)
+        web, url = start_web(through(database, proxy), hanging_broker.url, tmp_path)
         try:
             [before] = post_webhooks(url, range(0, 1))
             assert before.status_code == 200 and isinstance(before.json()["id"], int)
@@ -233,15 +268,19 @@ def test_webhooks_are_spooled_within_2_s_while_postgresql_hangs_and_land_once_af
     assert_each_landed_once(settled, range(14))
 
 
-def test_webhooks_are_stored_within_2_s_while_redis_hangs_and_processed_once_after(
-    database: str, redis_server: RedisServer, settled: Runtime, tmp_path: Path
+def test_webhooks_are_stored_within_2_s_while_the_broker_hangs_and_processed_once_after(
+    database: str, hanging_broker: HangingBroker, settled: Runtime, tmp_path: Path
 ) -> None:
-    web, url = start_web(database, redis_server.url, tmp_path)
-    assert redis_server.process is not None
+    web, url = start_web(database, hanging_broker.url, tmp_path)
     try:
-        redis_server.process.send_signal(signal.SIGSTOP)
+        # Connected before it hangs: a connection open when the broker stops answering, as
+        # well as new ones that cannot open.
+        before = post_webhooks(url, range(0, 4))
+        assert [answer.status_code for answer in before] == [200] * 4
+        assert readiness(url) == 200
+        hanging_broker.hang()
         try:
-            during = post_webhooks(url, range(0, 12))
+            during = post_webhooks(url, range(4, 16))
             events = httpx.post(
                 f"{url}/events",
                 json=AN_EVENT,
@@ -250,14 +289,14 @@ def test_webhooks_are_stored_within_2_s_while_redis_hangs_and_processed_once_aft
             )
             health = httpx.get(f"{url}/readyz", timeout=PLATFORM_TIMEOUT_S)
         finally:
-            redis_server.process.send_signal(signal.SIGCONT)
+            hanging_broker.resume()
         assert [answer.status_code for answer in during] == [200] * 12
         assert all(isinstance(answer.json()["id"], int) for answer in during)  # committed
         assert events.status_code == 202, events.text
         assert health.status_code == 503
         assert (health.json()["status"], health.json()["broker"]) == ("degraded", "away")
-        settle(settled, {f"outage-{n}" for n in range(12)})
+        settle(settled, {f"outage-{n}" for n in range(16)})
     finally:
         web.terminate()
         web.wait(timeout=10)
-    assert_each_landed_once(settled, range(12))
+    assert_each_landed_once(settled, range(16))

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dramatiq
 import pytest
 from dramatiq import Worker
-from dramatiq.brokers.redis import RedisBroker
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
@@ -52,7 +52,7 @@ def segment_refresh_asked(db: Session) -> bool:
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_import_handed_to_the_workers_ends_with_segments_and_todays_waits(
-    runtime: Runtime, redis_broker: RedisBroker, db: Session, tmp_path: Path
+    runtime: Runtime, server_broker: dramatiq.Broker, db: Session, tmp_path: Path
 ) -> None:
     """The fleet's import used to leave the segments to the next daily refresh, which had
     already run that day on the customers as they were before the history arrived."""
@@ -64,7 +64,7 @@ def test_an_import_handed_to_the_workers_ends_with_segments_and_todays_waits(
     ticking = Runtime(runtime.settings.model_copy(update={"clock_tick_s": 0.2}))
     stop = threading.Event()
     clock_thread = threading.Thread(target=clock.run, args=(ticking, stop), daemon=True)
-    worker = Worker(redis_broker, worker_threads=2, worker_timeout=100)
+    worker = Worker(server_broker, worker_threads=2, worker_timeout=100)
     clock_thread.start()  # its daily refresh runs now, before the history is there
     try:
         wait_until(daily_refresh_done(db), timeout_s=10, what="the clock's daily refresh")

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dramatiq
 import pytest
 from dramatiq import Worker
-from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import func, select, text
 from sqlmodel import SQLModel, col
 
@@ -79,7 +79,7 @@ def fresh_runtime() -> Iterator[None]:
 
 def test_a_storm_of_500s_and_429s_sends_every_email_exactly_once(
     postgres_url: str,
-    redis_broker: RedisBroker,
+    server_broker: dramatiq.Broker,
     storm_sendgrid: SendGridStandIn,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -105,7 +105,7 @@ def test_a_storm_of_500s_and_429s_sends_every_email_exactly_once(
     for delivery_id in ids:
         deliver.send(delivery_id)
 
-    worker = Worker(redis_broker, worker_threads=8, worker_timeout=100)
+    worker = Worker(server_broker, worker_threads=8, worker_timeout=100)
     worker.start()
     try:
 

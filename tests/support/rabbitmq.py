@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pika
 import pika.exceptions
@@ -45,16 +45,34 @@ def answers(url: str, timeout_s: float = 2.0) -> bool:
     return True
 
 
-def ctl(*args: str, node: str | None = None) -> None:
-    """`rabbitmqctl` with `args`; raises on failure. The system's server: the one on PATH (its
-    wrapper runs as the server's user, with its cookie); a private `node`: the script beside
-    the server, as this user (whose cookie the private server read)."""
+def ctl(*args: str, node: str | None = None) -> str:
+    """`rabbitmqctl` with `args`, its output; raises on failure. The system's server: the one on
+    PATH (its wrapper runs as the server's user, with its cookie); a private `node`: the script
+    beside the server, as this user (whose cookie the private server read)."""
     command = [shutil.which("rabbitmqctl") or "rabbitmqctl"]
     if node is not None:
         command = [str(CTL), "-n", node]
     done = subprocess.run([*command, "-q", *args], capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr or done.stdout}")
+    return done.stdout
+
+
+# The node name of each private server this session started, by its host and port: what
+# `rabbitmqctl` must be told to reach it (the system's server needs none).
+_private_nodes: dict[str, str] = {}
+
+
+def unacknowledged(url: str, *queues: str) -> int:
+    """Messages of `queues` on `url`'s virtual host that consumers took and have not
+    acknowledged (a worker's prefetched and running ones), which AMQP itself does not say."""
+    parts = urlsplit(url)
+    vhost = unquote(parts.path.removeprefix("/")) or "/"
+    node = _private_nodes.get(parts.netloc.rpartition("@")[2])
+    listed = ctl("list_queues", "-p", vhost, "--no-table-headers", "name",
+                 "messages_unacknowledged", node=node)  # fmt: skip
+    counts = dict(line.split() for line in listed.splitlines() if line.strip())
+    return sum(int(counts.get(queue, 0)) for queue in queues)
 
 
 def on_vhost(url: str, vhost: str) -> str:
@@ -114,8 +132,10 @@ def private_rabbitmq() -> Iterator[tuple[str, str]]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"rabbitmq-server did not start; its logs: {folder / 'log'}")
             time.sleep(0.2)
+        _private_nodes[f"127.0.0.1:{port}"] = node
         yield url, node
     finally:
+        _private_nodes.pop(f"127.0.0.1:{port}", None)
         try:
             ctl("stop", node=node)
         except (RuntimeError, subprocess.TimeoutExpired):

@@ -39,6 +39,10 @@ class StallingProxy:
     def resume(self) -> None:
         self._flowing.set()
 
+    @property
+    def is_stalled(self) -> bool:
+        return not self._flowing.is_set()
+
     def close(self) -> None:
         self._closed.set()
         self._flowing.set()

@@ -13,14 +13,26 @@ from urllib.parse import urlsplit, urlunsplit
 from tests.support.services import free_port
 
 
+def address(url: str) -> tuple[str, int]:
+    """The host and port a server's URL names."""
+    target = urlsplit(url)
+    assert target.hostname is not None and target.port is not None, url
+    return target.hostname, target.port
+
+
+def on_port(url: str, port: int, *, host: str = "127.0.0.1") -> str:
+    """`url` (its credentials and path kept) reached on `host`:`port`: through a proxy."""
+    target = urlsplit(url)
+    credentials = target.netloc.rpartition("@")[0]
+    at = f"{credentials}@" if credentials else ""
+    return urlunsplit(target._replace(netloc=f"{at}{host}:{port}"))
+
+
 class TcpRelay:
     def __init__(self, url: str) -> None:
-        target = urlsplit(url)
-        assert target.hostname is not None and target.port is not None, url
-        self.target = (target.hostname, target.port)
+        self.target = address(url)
         self.port = free_port()
-        netloc = target.netloc.rpartition("@")[0]
-        self.url = urlunsplit(target._replace(netloc=f"{netloc}@127.0.0.1:{self.port}"))
+        self.url = on_port(url, self.port)
         self.listener: socket.socket | None = None
         self.open: set[socket.socket] = set()
         self.lock = threading.Lock()

@@ -12,8 +12,10 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from worker.queue import heartbeats
+from worker.queue.rabbitmq_bounds import BoundedRabbitmqBroker
 from worker.settings import BrokerKind, Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -53,9 +55,10 @@ _BOUNDED = ("socket_timeout", "stack_timeout", "blocked_connection_timeout")
 def rabbitmq_broker(url: str, *, timeout_s: float) -> RabbitmqBroker:
     """Dramatiq's RabbitMQ broker with publisher confirms: `send` returns once RabbitMQ has
     the message (persistent, on a durable queue), so a hand-off that returned is not lost
-    by a RabbitMQ restart. Connecting, and a publisher RabbitMQ blocks (an alarm), give up
-    after `timeout_s`, as a Redis call does."""
-    broker = RabbitmqBroker(url=url, confirm_delivery=True)
+    by a RabbitMQ restart. Connecting, a publisher RabbitMQ blocks (an alarm), and a send or
+    a count on a connection RabbitMQ stopped answering (`rabbitmq_bounds`) give up after
+    `timeout_s`, as a Redis call does."""
+    broker = BoundedRabbitmqBroker(url=url, confirm_delivery=True, timeout_s=timeout_s)
     named = parse_qs(urlsplit(url).query)
     parameters = broker.parameters
     for each in parameters if isinstance(parameters, list) else [parameters]:
@@ -80,12 +83,14 @@ def install(broker: dramatiq.Broker) -> None:
 
 
 # What a Redis or a RabbitMQ away or hung raises (Dramatiq's ConnectionError: RabbitMQ's
-# enqueue after its own retries).
+# enqueue after its own retries; pika's connector errors are no AMQPError: a handshake that
+# got no answer within `stack_timeout` raises AMQPConnectorStackTimeout).
 UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     dramatiq.errors.BrokerConnectionError,
     pika.exceptions.AMQPError,
+    AMQPConnectorException,
     OSError,
 )
 

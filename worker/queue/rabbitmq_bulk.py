@@ -17,6 +17,8 @@ import pika
 import pika.exceptions
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+from worker.queue.rabbitmq_bounds import bounded
+
 # Where this thread's transaction channel is kept on the broker's thread-local state, beside
 # the connection and the confirm channel Dramatiq keeps there.
 TX_CHANNEL = "ladder_tx_channel"
@@ -43,21 +45,22 @@ def send_all(broker: RabbitmqBroker, actor: dramatiq.Actor[Any, Any], args: Sequ
 def _publish(broker: RabbitmqBroker, messages: list[dramatiq.Message[Any]]) -> None:
     """The messages published on this thread's transaction channel, and committed."""
     try:
-        for queue_name in {message.queue_name for message in messages}:
-            broker.declare_queue(queue_name, ensure=True)
-        channel = _tx_channel(broker)
-        for message in messages:
-            broker.emit_before("enqueue", message, None)
-            channel.basic_publish(
-                exchange="",
-                routing_key=message.queue_name,
-                body=message.encode(),
-                properties=pika.BasicProperties(
-                    delivery_mode=2,  # persistent, as Dramatiq's own enqueue
-                    priority=message.options.get("broker_priority"),
-                ),
-            )
-        channel.tx_commit()
+        with bounded(broker):  # a RabbitMQ that stopped answering holds no thread for long
+            for queue_name in {message.queue_name for message in messages}:
+                broker.declare_queue(queue_name, ensure=True)
+            channel = _tx_channel(broker)
+            for message in messages:
+                broker.emit_before("enqueue", message, None)
+                channel.basic_publish(
+                    exchange="",
+                    routing_key=message.queue_name,
+                    body=message.encode(),
+                    properties=pika.BasicProperties(
+                        delivery_mode=2,  # persistent, as Dramatiq's own enqueue
+                        priority=message.options.get("broker_priority"),
+                    ),
+                )
+            channel.tx_commit()
     except Exception:
         _forget(broker)
         raise

@@ -29,6 +29,9 @@ T = TypeVar("T")
 
 # Slots beyond the threads, as a share of them: requests stamped and waiting for a thread.
 QUEUED_SHARE = 1.0
+# How long a batch with nothing on its way waits for a wave's worth of slots before it takes
+# what is free: a commit's time or so, so that a slot or two freed stay idle no longer.
+PATIENCE_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -52,14 +55,17 @@ class InFlight:
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="ladder-send")
 
     def take(self, least: int, most: int, *, wait: bool) -> int:
-        """Takes as many free slots as there are, up to `most`, if at least `least` are free
-        (waiting until they are, if `wait`); else none. Returns how many were taken.
+        """Takes as many free slots as there are, up to `most`, if at least `least` are free;
+        else none. Returns how many were taken. With `wait` (a batch with nothing else to
+        do), waits for them, and after `PATIENCE_S` takes fewer, at least one.
 
         Taken together, not one by one: a batch's wave is stamped in one statement, and with
-        many batches sharing the slots one at a time each wave would be a single request."""
+        many batches sharing the slots one at a time each wave would be a single request. But
+        never fewer than a wave's worth left idle for long while batches wait for a whole one."""
         least = max(1, min(least, self.slots))
         with self.turns:
-            if wait:
+            if wait and not self.turns.wait_for(lambda: self.free >= least, PATIENCE_S):
+                least = 1
                 self.turns.wait_for(lambda: self.free >= least)
             if self.free < least:
                 return 0

@@ -29,6 +29,8 @@ from worker.scheduling.winner import in_test
 from worker.settings import Settings
 
 C = CUSTOMERS.c
+# What a test-then-winner's metric counts, as a plan says it: "the most clicks per email".
+SCORED = {"opened": "opens", "clicked": "clicks", "bought": "orders", "revenue": "revenue"}
 
 
 @dataclass

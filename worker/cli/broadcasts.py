@@ -17,7 +17,7 @@ from triggers import TriggerError, format_duration
 from triggers.broadcast import PREFIX, Broadcast
 from triggers.series import Series
 from worker import current_time
-from worker.authoring.broadcast_plan import BroadcastPlan, plan_broadcast
+from worker.authoring.broadcast_plan import SCORED, BroadcastPlan, plan_broadcast
 from worker.authoring.broadcast_status import (
     BroadcastStatus,
     Rate,
@@ -88,9 +88,6 @@ def plan(name: str, day: Day = None) -> None:
         except AudienceError as exc:
             fail(f"{name}: audience: {exc}", hint="`ladder check` names its line.")
     print_plan(found, console)
-
-
-SCORED = {"opened": "opens", "clicked": "clicks", "bought": "orders", "revenue": "revenue"}
 
 
 def print_plan(found: BroadcastPlan, console: Console) -> None:

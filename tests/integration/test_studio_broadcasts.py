@@ -11,17 +11,20 @@ from html import unescape
 import pytest
 from sqlalchemy import select
 from sqlmodel import Session
+from typer.testing import CliRunner
 
 from models.db import session
+from models.studio import FileKind
 from models.tables import BROADCAST_RUNS
 from tests.integration.test_broadcasts import BEFORE, shop
 from tests.support.studio import add_person, log_in
 from tests.support.web import TestClient
 from worker import current_time
+from worker.cli import app
 from worker.queue import clock
 from worker.runtime import Runtime
 from worker.settings import PROJECT_ROOT
-from worker.studio import audit
+from worker.studio import audit, versions
 from worker.studio.people import Role
 from worker.web import create_app
 
@@ -243,3 +246,28 @@ def test_a_new_broadcast_from_this_one_is_named_after_its_file(runtime: Runtime)
     assert "Created as a draft (version 1)" in copied.text
     assert 'name        = "spring_sale"' in unescape(copied.text)
     assert "This version passed every check." in copied.text  # no clash with whats-new
+
+
+def test_ladder_broadcast_plans_the_version_the_studio_published(runtime: Runtime) -> None:
+    current_time.freeze(BEFORE)
+    settings = runtime.settings
+    original = PROJECT_ROOT.joinpath("triggers", "broadcasts", FILE).read_text(encoding="utf-8")
+    moved = original.replace("date        = 2027-01-05", "date        = 2027-03-05")
+    with session(settings.database_url) as db:
+        number = versions.save(
+            db, settings, FileKind.BROADCAST, FILE, moved, author=MARIA, now=BEFORE, problems=[]
+        )
+        versions.publish(db, FileKind.BROADCAST, FILE, number, by=MARIA, now=BEFORE)
+        db.commit()
+    runner = CliRunner()
+
+    planned = runner.invoke(app, ["broadcast", "plan", "whats-new"], env={"COLUMNS": "120"})
+    listed = runner.invoke(
+        app, ["templates", "versions", f"broadcasts/{FILE}"], env={"COLUMNS": "80"}
+    )
+
+    assert planned.exit_code == 0, planned.output
+    assert "ladder broadcast plan whats-new: 2027-03-05" in planned.output  # not January
+    assert listed.exit_code == 0, listed.output
+    rows = [line for line in listed.output.splitlines() if line.lstrip("│ ").startswith("v")]
+    assert [row.split("│")[1].strip() for row in rows] == ["v2", "v1"], listed.output

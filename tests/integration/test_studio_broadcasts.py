@@ -271,3 +271,28 @@ def test_ladder_broadcast_plans_the_version_the_studio_published(runtime: Runtim
     assert listed.exit_code == 0, listed.output
     rows = [line for line in listed.output.splitlines() if line.lstrip("│ ").startswith("v")]
     assert [row.split("│")[1].strip() for row in rows] == ["v2", "v1"], listed.output
+
+
+def test_a_disabled_broadcast_says_so_and_is_not_scheduled(runtime: Runtime) -> None:
+    current_time.freeze(BEFORE)
+    settings = runtime.settings
+    original = PROJECT_ROOT.joinpath("triggers", "broadcasts", FILE).read_text(encoding="utf-8")
+    off = original.replace("priority    = -10", "priority    = -10\nenabled     = false")
+    with session(settings.database_url) as db:
+        number = versions.save(
+            db, settings, FileKind.BROADCAST, FILE, off, author=MARIA, now=BEFORE, problems=[]
+        )
+        versions.publish(db, FileKind.BROADCAST, FILE, number, by=MARIA, now=BEFORE)
+        db.commit()
+    client = studio(runtime)
+
+    page = client.get(PAGE).text
+
+    assert "Disabled in its file" in page
+    assert 'id="schedule"' not in page and 'id="cancel"' in page  # what waits can end
+    refused = client.post(f"{PAGE}/schedule", data={"token": token_of(page)})
+    assert refused.status_code == 422
+    assert "whats-new is disabled in its file (enabled = false)" in refused.text
+    assert runs(settings.database_url) == []
+    listed = client.get("/studio/broadcasts").text
+    assert cells(listed, "broadcast-whats-new")[2] == "disabled"

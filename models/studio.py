@@ -1,5 +1,5 @@
-"""The studio's rows: the versions of templates and trigger files edited in the browser, each
-publication of one, and the audit log of what people did.
+"""The studio's rows: the versions of templates, trigger, broadcast and series files edited in
+the browser, each publication of one, and the audit log of what people did.
 
 The files in git are each file's first version. A version is a draft until a publication names
 it; the file's live version is the one its newest publication names (a rollback is one more
@@ -20,6 +20,8 @@ from models.types import UTCDateTime
 class FileKind(StrEnum):
     TEMPLATE = "template"  # under templates/: `win_back/default.es.html.j2`, `layouts/base.html.j2`
     TRIGGER = "trigger"  # under triggers/: `win_back.toml`
+    BROADCAST = "broadcast"  # in the broadcasts folder (`triggers/broadcasts/`): `whats_new.toml`
+    SERIES = "series"  # in the series folder (`triggers/series/`): `coffee_tips.toml`
 
 
 class StudioVersion(SQLModel, table=True):

@@ -5,6 +5,7 @@ model, loaded with the file, line and field of any mistake, as trigger files are
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Literal
@@ -140,12 +141,13 @@ def months_later(start: date, months: int) -> date:
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
-def load_broadcast(path: Path) -> Broadcast:
-    """Parses and validates one file. Raises TriggerError naming the file, line and field."""
-    return load_file(path, Broadcast)
+def load_broadcast(path: Path, text: str | None = None) -> Broadcast:
+    """Parses and validates one file. Raises TriggerError naming the file, line and field.
+    `text`: the file's text when it is not the one on disk (published in the studio, a draft)."""
+    return load_file(path, Broadcast, text)
 
 
-def load_broadcasts(directory: Path) -> list[Broadcast]:
+def load_broadcasts(directory: Path, overlay: Mapping[str, str] | None = None) -> list[Broadcast]:
     """Every `*.toml` in `directory` (none if it does not exist), sorted by file name; names
-    must be unique."""
-    return load_folder(directory, load_broadcast)
+    must be unique. `overlay`: the studio's published texts by file name, laid over them."""
+    return load_folder(directory, load_broadcast, overlay)

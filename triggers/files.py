@@ -3,8 +3,9 @@ model, refused naming the file, line and field; and a folder of them, names uniq
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -23,13 +24,18 @@ class Named(Protocol):
 N = TypeVar("N", bound=Named)
 
 
-def load_file(path: Path, model: type[Model]) -> Model:
-    """Parses and validates one file. Raises TriggerError naming the file, line and field."""
-    text = path.read_text(encoding="utf-8")
+def load_file(path: Path, model: type[Model], text: str | None = None) -> Model:
+    """Parses and validates one file. Raises TriggerError naming the file, line and field.
+    `text`: the file's text when it is not the one on disk (published in the studio, a draft)."""
+    if text is None:
+        text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise TriggerError(path, f"not valid TOML: {exc}") from exc
+        line = re.search(r"line (\d+)", str(exc))
+        raise TriggerError(
+            path, f"not valid TOML: {exc}", line=int(line[1]) if line else None
+        ) from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -43,18 +49,29 @@ def load_file(path: Path, model: type[Model]) -> Model:
         ) from exc
 
 
-def load_folder(directory: Path, load: Callable[[Path], N]) -> list[N]:
+def load_folder(
+    directory: Path,
+    load: Callable[[Path, str | None], N],
+    overlay: Mapping[str, str] | None = None,
+) -> list[N]:
     """Every `*.toml` in `directory` (none if it does not exist), sorted by file name; names
-    must be unique."""
+    must be unique. `overlay`: texts by file name laid over the folder's (the studio's
+    published versions, new files)."""
+    overlay = overlay or {}
     found: dict[str, Path] = {}
     loaded = []
-    for path in sorted(directory.glob("*.toml")) if directory.is_dir() else []:
-        item = load(path)
+    laid = {name for name in overlay if "/" not in name and name.endswith(".toml")}
+    on_disk = {path.name for path in directory.glob("*.toml")} if directory.is_dir() else set()
+    for name in sorted(on_disk | laid):
+        path, text = directory / name, overlay.get(name)
+        item = load(path, text)
         if item.name in found:
             raise TriggerError(
                 path,
                 f"name {item.name!r} is already used by {found[item.name]}",
-                line=line_of(path.read_text(encoding="utf-8"), "name"),
+                line=line_of(
+                    text if text is not None else path.read_text(encoding="utf-8"), "name"
+                ),
                 field="name",
             )
         found[item.name] = path

@@ -3,6 +3,7 @@ each customer of an audience at their own pace from their entry, one step every 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -61,12 +62,13 @@ class Series(BaseModel):
         return sorted(self.steps)
 
 
-def load_series(path: Path) -> Series:
-    """Parses and validates one file. Raises TriggerError naming the file, line and field."""
-    return load_file(path, Series)
+def load_series(path: Path, text: str | None = None) -> Series:
+    """Parses and validates one file. Raises TriggerError naming the file, line and field.
+    `text`: the file's text when it is not the one on disk (published in the studio, a draft)."""
+    return load_file(path, Series, text)
 
 
-def load_all_series(directory: Path) -> list[Series]:
+def load_all_series(directory: Path, overlay: Mapping[str, str] | None = None) -> list[Series]:
     """Every `*.toml` in `directory` (none if it does not exist), sorted by file name; names
-    must be unique."""
-    return load_folder(directory, load_series)
+    must be unique. `overlay`: the studio's published texts by file name, laid over them."""
+    return load_folder(directory, load_series, overlay)

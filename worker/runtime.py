@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from typing import TypeVar
 
 from sqlmodel import Session
 
@@ -71,14 +72,17 @@ class Runtime:
         db.commit()
 
     def _take_up(self, db: Session, generation: int) -> None:
+        settings = self.settings
         templates = published.live(db, FileKind.TEMPLATE)
         trigger_files = published.live(db, FileKind.TRIGGER)
-        renderer = Renderer(
-            self.settings.templates_dir, self.settings.default_locale, published=templates
-        )
+        renderer = Renderer(settings.templates_dir, settings.default_locale, published=templates)
         try:
-            found = load_triggers(self.settings.triggers_dir, renderer.env, trigger_files.bodies)
+            found = load_triggers(settings.triggers_dir, renderer.env, trigger_files.bodies)
             triggers = TriggerSet.build(renderer.env, found)
+            broadcasts = _enabled(
+                load_broadcasts(settings.broadcasts_folder, _bodies(db, FileKind.BROADCAST))
+            )
+            series = _enabled(load_all_series(settings.series_folder, _bodies(db, FileKind.SERIES)))
         except TriggerError as exc:  # the studio publishes only what passed the checks
             logger.error(
                 "publication %d is not taken up (this process keeps publication %d until the "
@@ -91,6 +95,7 @@ class Runtime:
             return
         # Each a whole new object: a thread rendering with the old one finishes with it.
         self.__dict__["renderer"], self.__dict__["triggers"] = renderer, triggers
+        self.__dict__["broadcasts"], self.__dict__["series"] = broadcasts, series
         self.generation = generation
         logger.info("took up publication %d", generation, extra={"generation": generation})
 
@@ -107,15 +112,14 @@ class Runtime:
 
     @cached_property
     def broadcasts(self) -> dict[str, Broadcast]:
-        """The enabled broadcast files by name, validated at start like the triggers."""
-        found = load_broadcasts(self.settings.broadcasts_folder)
-        return {broadcast.name: broadcast for broadcast in found if broadcast.enabled}
+        """The enabled broadcast files by name, validated at start like the triggers (and,
+        after `follow`, with the studio's published versions laid over them)."""
+        return _enabled(load_broadcasts(self.settings.broadcasts_folder))
 
     @cached_property
     def series(self) -> dict[str, Series]:
-        """The enabled content series files by name, validated at start like the triggers."""
-        found = load_all_series(self.settings.series_folder)
-        return {series.name: series for series in found if series.enabled}
+        """The enabled content series files by name, as the broadcasts."""
+        return _enabled(load_all_series(self.settings.series_folder))
 
     @cached_property
     def programme(self) -> Programme | None:
@@ -134,6 +138,17 @@ class Runtime:
     @cached_property
     def provider(self) -> Provider:
         return build_provider(self.settings)
+
+
+F = TypeVar("F", Broadcast, Series)
+
+
+def _enabled(found: list[F]) -> dict[str, F]:
+    return {item.name: item for item in found if item.enabled}
+
+
+def _bodies(db: Session, kind: FileKind) -> Mapping[str, str]:
+    return published.live(db, kind).bodies
 
 
 @lru_cache

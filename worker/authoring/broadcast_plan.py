@@ -23,12 +23,14 @@ from models import DeliveryStatus
 from models.tables import CUSTOMERS, DELIVERIES
 from triggers.broadcast import Broadcast, WinnerTest
 from worker.scheduling import broadcast_times
-from worker.scheduling.broadcasts import audience_of, held_back, send_at_sql
+from worker.scheduling.broadcasts import audience_of, held_back, next_scheduled, send_at_sql
 from worker.scheduling.budget import MARKETING
 from worker.scheduling.winner import in_test
 from worker.settings import Settings
 
 C = CUSTOMERS.c
+# What a test-then-winner's metric counts, as a plan says it: "the most clicks per email".
+SCORED = {"opened": "opens", "clicked": "clicks", "bought": "orders", "revenue": "revenue"}
 
 
 @dataclass
@@ -59,8 +61,9 @@ def plan_broadcast(
     now: datetime,
     day: date | None = None,
 ) -> BroadcastPlan:
-    """Counts what the run of `day` (else the next date) would do, were it resolved now."""
-    day = day or broadcast.occurrence(now.date())
+    """Counts what the run of `day` would do, were it resolved now; without `day`, the run
+    scheduled soonest, else the file's next date."""
+    day = day or next_scheduled(db, broadcast.name) or broadcast.occurrence(now.date())
     found = BroadcastPlan(broadcast.name, day)
     if day is None:
         return found

@@ -1,6 +1,7 @@
 """`ladder broadcast status NAME`: its runs (with the winner of a test-then-winner), their
-deliveries by state, and the result of its A/B test per variant (`measurement.variants`);
-`ladder series status NAME`: a content series' steps, their deliveries by state."""
+deliveries by state (the skipped by reason), and the result of its A/B test per variant
+(`measurement.variants`); `ladder series status NAME`: a content series' steps, their
+deliveries by state."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from models import DeliveryStatus
 from models.tables import BROADCAST_RUNS, DELIVERIES
 from triggers.broadcast import PREFIX
 from worker.measurement.variants import Rate, VariantResult, results_of
@@ -32,6 +34,7 @@ class Run:
     winner_at: datetime | None = None  # a test-then-winner's: when the rest get the winner
     winner: str | None = None
     winner_note: str | None = None
+    skipped: Counter[str] = field(default_factory=Counter)  # held back, by reason
 
 
 @dataclass
@@ -52,6 +55,14 @@ def status_of(db: Session, name: str) -> BroadcastStatus:
         .group_by(D.broadcast_run_id, D.status)
     ):
         counts.setdefault(run_id, Counter())[str(status)] = int(count)
+    skipped: dict[int, Counter[str]] = {}
+    for run_id, reason, count in db.execute(
+        select(D.broadcast_run_id, D.reason, func.count())
+        .join(BROADCAST_RUNS, R.id == D.broadcast_run_id)
+        .where(R.broadcast == name, D.status == DeliveryStatus.SKIPPED.value)
+        .group_by(D.broadcast_run_id, D.reason)
+    ):
+        skipped.setdefault(run_id, Counter())[str(reason or "-")] = int(count)
     for row in db.execute(
         select(*R).where(R.broadcast == name).order_by(R.occurs_on.desc(), R.id.desc())
     ):
@@ -67,6 +78,7 @@ def status_of(db: Session, name: str) -> BroadcastStatus:
                 row.winner_at,
                 row.winner,
                 row.winner_note,
+                skipped.get(row.id, Counter()),
             )
         )
     found.results = results_of(db, PREFIX + name)

@@ -10,13 +10,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlmodel import Session
 
 from models.db import session
 from triggers import TriggerError, format_duration
 from triggers.broadcast import PREFIX, Broadcast
 from triggers.series import Series
 from worker import current_time
-from worker.authoring.broadcast_plan import BroadcastPlan, plan_broadcast
+from worker.authoring.broadcast_plan import SCORED, BroadcastPlan, plan_broadcast
 from worker.authoring.broadcast_status import (
     BroadcastStatus,
     Rate,
@@ -43,8 +44,11 @@ Day = Annotated[
 ]
 
 
-def _broadcast(runtime: Runtime, name: str) -> Broadcast:
+def _broadcast(runtime: Runtime, db: Session, name: str) -> Broadcast:
+    """The enabled broadcast `name` as the clock sends it: the studio's published version
+    over the file in git."""
     try:
+        runtime.follow(db)
         known = runtime.broadcasts
     except TriggerError as exc:
         fail(str(exc), hint="Fix the file (`ladder check` lists every problem).")
@@ -70,8 +74,8 @@ def _day(text: str | None) -> date | None:
 def plan(name: str, day: Day = None) -> None:
     """Who the next run would reach, per segment and language, and who is held back."""
     runtime = get_runtime()
-    broadcast = _broadcast(runtime, name)
     with session(runtime.settings.database_url) as db:
+        broadcast = _broadcast(runtime, db, name)
         try:
             found = plan_broadcast(
                 db,
@@ -79,14 +83,11 @@ def plan(name: str, day: Day = None) -> None:
                 env=runtime.renderer.env,
                 settings=runtime.settings,
                 now=current_time.now(),
-                day=_day(day) or broadcasts.next_scheduled(db, name),
+                day=_day(day),
             )
         except AudienceError as exc:
             fail(f"{name}: audience: {exc}", hint="`ladder check` names its line.")
     print_plan(found, console)
-
-
-SCORED = {"opened": "opens", "clicked": "clicks", "bought": "orders", "revenue": "revenue"}
 
 
 def print_plan(found: BroadcastPlan, console: Console) -> None:
@@ -127,9 +128,9 @@ def print_plan(found: BroadcastPlan, console: Console) -> None:
 def schedule(name: str, day: Day = None) -> None:
     """Schedule the next run (or the one of --date): the clock resolves and sends it."""
     runtime = get_runtime()
-    broadcast = _broadcast(runtime, name)
     now = current_time.now()
     with session(runtime.settings.database_url) as db:
+        broadcast = _broadcast(runtime, db, name)
         try:
             run_id = broadcasts.schedule(
                 db, broadcast, now=now, settings=runtime.settings, day=_day(day)
@@ -178,21 +179,24 @@ def print_status(found: BroadcastStatus, console: Console, currency: str) -> Non
         f"broadcast {found.broadcast}: runs (UTC)",
         ("run", "date", "status", "when", "deliveries"),
     )
-    tests = []
+    notes = []
     for run in found.runs:
         moment = run.resolved_at or run.resolve_at
         counts = ", ".join(f"{state} {n:,}" for state, n in sorted(run.deliveries.items()))
         runs.add_row(str(run.id), str(run.day), run.status, when(moment), counts or "-")
+        if run.skipped:
+            why = "; ".join(f"{reason} {n:,}" for reason, n in sorted(run.skipped.items()))
+            notes.append(f"Run {run.id}: held back: {why}.")
         if run.winner is not None:
-            tests.append(
+            notes.append(
                 f"Run {run.id}: the winner, {run.winner}, went to the rest ({run.winner_note})."
             )
         elif run.status == "testing" and run.winner_at is not None:
-            tests.append(
+            notes.append(
                 f"Run {run.id}: in test; the winner goes to the rest {when(run.winner_at)}."
             )
     console.print(runs)
-    for line in tests:
+    for line in notes:
         console.print(line)
     print_results(found.results, console, currency)
 
@@ -227,14 +231,15 @@ def print_results(found: list[VariantResult], console: Console, currency: str) -
 def series_status(name: str) -> None:
     """Each step of the series: its deliveries by state (the clock adds each day's)."""
     runtime = get_runtime()
-    found = runtime.series.get(name)
-    if found is None:
-        names = ", ".join(sorted(runtime.series)) or "none"
-        fail(
-            f"no enabled series named {name!r}",
-            hint=f"The files in {runtime.settings.series_folder} name: {names}.",
-        )
     with session(runtime.settings.database_url) as db:
+        runtime.follow(db)  # the series as the studio published it
+        found = runtime.series.get(name)
+        if found is None:
+            names = ", ".join(sorted(runtime.series)) or "none"
+            fail(
+                f"no enabled series named {name!r}",
+                hint=f"The files in {runtime.settings.series_folder} name: {names}.",
+            )
         steps = series_steps(db, found.trigger_name, found.steps)
     print_series(found, steps, console)
 
@@ -254,16 +259,17 @@ def ab_test(name: str) -> None:
     """The A/B result of a trigger or broadcast NAME: sent, opened, clicked, bought per
     variant."""
     runtime = get_runtime()
-    if name in runtime.broadcasts:
-        column = PREFIX + name
-    elif name in runtime.triggers.by_name:
-        column = name
-    else:
-        fail(
-            f"no trigger or broadcast named {name!r}",
-            hint="`ladder check --verbose` lists the trigger and broadcast files.",
-        )
     with session(runtime.settings.database_url) as db:
+        runtime.follow(db)  # the triggers and broadcasts as the studio published them
+        if name in runtime.broadcasts:
+            column = PREFIX + name
+        elif name in runtime.triggers.by_name:
+            column = name
+        else:
+            fail(
+                f"no trigger or broadcast named {name!r}",
+                hint="`ladder check --verbose` lists the trigger and broadcast files.",
+            )
         found = results_of(db, column)
     if not found:
         fail(f"{name} has sent nothing yet", hint="Its results show once its emails went out.")

@@ -20,7 +20,8 @@ from worker.settings import get_settings
 from worker.studio import drafts, versions
 
 templates_app = typer.Typer(
-    help="The studio's versions of templates and triggers, to and from the files in git.",
+    help="The studio's versions of templates, triggers, broadcasts and series, to and from the"
+    " files in git.",
     no_args_is_help=True,
 )
 
@@ -84,15 +85,23 @@ def import_files(
 
 @templates_app.command("versions")
 def list_versions(
-    path: Annotated[str, typer.Argument(help="e.g. win_back/default.es.html.j2 or win_back.toml")],
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="e.g. win_back/default.es.html.j2, win_back.toml, broadcasts/whats_new.toml"
+        ),
+    ],
 ) -> None:
     """A file's versions: who saved each, when, which is live."""
     settings = get_settings()
-    kind = FileKind.TRIGGER if path.endswith(".toml") else FileKind.TEMPLATE
+    kind, path = _kind_of(path)
     try:
         path = versions.clean_path(kind, path)
     except versions.VersionError as exc:
-        fail(str(exc), hint="Give the path under templates/ or triggers/.")
+        fail(
+            str(exc),
+            hint="Give the path under templates/ or triggers/ (or its broadcasts/, series/).",
+        )
     with session(settings.database_url) as db:
         found = versions.versions(db, kind, path)
     if not found:
@@ -117,5 +126,25 @@ def _state(version: versions.Version) -> str:
     return "git's" if version.author == versions.GIT else "draft"
 
 
+# Where each kind's files are shown to lie (the folders' defaults), and read from an argument.
+_FOLDERS = {
+    FileKind.TEMPLATE: "templates",
+    FileKind.TRIGGER: "triggers",
+    FileKind.BROADCAST: "triggers/broadcasts",
+    FileKind.SERIES: "triggers/series",
+}
+
+
+def _kind_of(path: str) -> tuple[FileKind, str]:
+    """A TOML file under `broadcasts/` or `series/` is a broadcast's or a series'; another
+    TOML file a trigger's; the rest templates."""
+    if not path.endswith(".toml"):
+        return FileKind.TEMPLATE, path
+    for kind, prefix in ((FileKind.BROADCAST, "broadcasts/"), (FileKind.SERIES, "series/")):
+        if path.removeprefix("triggers/").startswith(prefix):
+            return kind, path.removeprefix("triggers/").removeprefix(prefix)
+    return FileKind.TRIGGER, path
+
+
 def _shown_path(kind: FileKind, path: str) -> str:
-    return str(Path("templates" if kind is FileKind.TEMPLATE else "triggers") / path)
+    return str(Path(_FOLDERS[kind]) / path)

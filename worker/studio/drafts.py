@@ -1,11 +1,14 @@
 """A draft checked as `ladder check` checks the files: laid over what is live (the files and
-the studio's publications) in a scratch copy of the folders, then the same checks run there.
+the studio's publications) in a scratch copy of the folders (templates, triggers, broadcasts,
+series), then the same checks run there.
+
 What counts against a draft is what it brings: a problem the live files have already (a goal
 naming a trigger the shop removed) is not this draft's to fix, and does not hold it back.
 
-Only the messages a draft can change are rendered (its own message; a trigger's messages),
-so saving one variant takes about a second; a layout, partial or the stylesheet is shared by
-every message, and its draft renders them all, as `ladder check` does.
+Only the messages a draft can change are rendered (its own message; the messages a trigger,
+broadcast or series sends), so saving one variant takes about a second; a layout, partial or
+the stylesheet is shared by every message, and its draft renders them all, as `ladder check`
+does.
 """
 
 from __future__ import annotations
@@ -13,16 +16,19 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 
 from sqlmodel import Session
 
 from models.studio import FileKind
-from triggers import TriggerError, load_trigger
+from triggers import Trigger, TriggerError, load_trigger
+from triggers.broadcast import Broadcast, load_broadcast
+from triggers.series import Series, load_series
 from worker.authoring.checks import run_checks
 from worker.rendering.published import live
 from worker.settings import Settings
+from worker.studio import versions
 
 _SHARED = ("layouts/", "partials/")
 
@@ -42,35 +48,42 @@ def check(
 
     The checks take a second or more: the transaction of the read ends before they start (on
     SQLite it would hold the database's one writer lock meanwhile)."""
-    templates = {**live(db, FileKind.TEMPLATE).bodies, **(drafts or {})}
-    trigger_files = dict(live(db, FileKind.TRIGGER).bodies)
+    texts = {each: dict(live(db, each).bodies) for each in FileKind}
+    texts[FileKind.TEMPLATE].update(drafts or {})
     db.commit()
     with tempfile.TemporaryDirectory(prefix="ladder-draft-") as scratch:
         root = Path(scratch)
-        templates_dir = _copy(settings.templates_dir, root / "templates", templates)
-        triggers_dir = _copy(settings.triggers_dir, root / "triggers", trigger_files)
+        folders = {
+            each: _copy(versions.folder(settings, each), root / each.value, texts[each])
+            for each in FileKind
+        }
         copy = settings.model_copy(
-            update={"templates_dir": templates_dir, "triggers_dir": triggers_dir}
+            update={
+                "templates_dir": folders[FileKind.TEMPLATE],
+                "triggers_dir": folders[FileKind.TRIGGER],
+                "broadcasts_dir": folders[FileKind.BROADCAST],
+                "series_dir": folders[FileKind.SERIES],
+            }
         )
-        file = (templates_dir if kind is FileKind.TEMPLATE else triggers_dir) / path
+        file = folders[kind] / path
         existed = file.is_file()  # a new file has nothing to compare with: all is its own
-        only = _messages(kind, path, body, triggers_dir)
+        only = _messages(kind, path, body, folders[kind])
         if existed and only is not None:  # what the file sent before counts too
-            earlier = _messages(kind, path, file.read_text(encoding="utf-8"), triggers_dir)
+            earlier = _messages(kind, path, file.read_text(encoding="utf-8"), folders[kind])
             only = None if earlier is None else only | earlier
-        before = set(_problems(copy, only)) if existed else set()
+        before = set(_problems(copy, only, folders.values())) if existed else set()
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(body, encoding="utf-8")
-        return [problem for problem in _problems(copy, only) if problem not in before]
+        return [p for p in _problems(copy, only, folders.values()) if p not in before]
 
 
-def _problems(settings: Settings, only: set[str] | None) -> list[str]:
+def _problems(settings: Settings, only: set[str] | None, folders: Iterable[Path]) -> list[str]:
+    """What `ladder check` finds in the scratch copy, each file named relative to its folder."""
     report = run_checks(settings, only=only)
-    folders = (f"{settings.triggers_dir}/", f"{settings.templates_dir}/")
     found = []
     for problem in report.problems:
         for folder in folders:
-            problem = problem.replace(folder, "")
+            problem = problem.replace(f"{folder}/", "")
         found.append(problem)
     return found
 
@@ -93,15 +106,27 @@ def message_of(kind: FileKind, path: str) -> str | None:
     return path.split("/")[0]
 
 
-def _messages(kind: FileKind, path: str, body: str, triggers_dir: Path) -> set[str] | None:
+def _messages(kind: FileKind, path: str, body: str, folder: Path) -> set[str] | None:
     """What to render for this draft; None: every message."""
-    if kind is FileKind.TRIGGER:
-        try:
-            return set(load_trigger(triggers_dir / path, None, body).messages())
-        except TriggerError:
-            return set()  # the trigger file's own problem is reported; nothing to render
-    message = message_of(kind, path)
-    return None if message is None else {message}
+    if kind is FileKind.TEMPLATE:
+        message = message_of(kind, path)
+        return None if message is None else {message}
+    load = _LOADERS[kind]
+    try:
+        return set(load(folder / path, body).messages())
+    except TriggerError:
+        return set()  # the file's own problem is reported; nothing to render
+
+
+def _trigger(path: Path, text: str) -> Trigger:
+    return load_trigger(path, None, text)
+
+
+_LOADERS: dict[FileKind, Callable[[Path, str], Trigger | Broadcast | Series]] = {
+    FileKind.TRIGGER: _trigger,
+    FileKind.BROADCAST: load_broadcast,
+    FileKind.SERIES: load_series,
+}
 
 
 def _copy(source: Path, target: Path, overlay: Mapping[str, str]) -> Path:

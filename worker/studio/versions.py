@@ -1,5 +1,5 @@
-"""Versions of the templates and trigger files: drafts saved, published, rolled back, compared,
-written back to the files for git and read from them.
+"""Versions of the templates, trigger, broadcast and series files: drafts saved, published,
+rolled back, compared, written back to the files for git and read from them.
 
 The files in git are each file's version 1; the first save in the studio records that text as
 version 1 (by "git") before the draft, so every later version has something to be compared with
@@ -24,7 +24,14 @@ from worker.studio import audit
 
 MAX_BODY_CHARS = 200_000  # a template is a few kilobytes; Gmail clips an email at 102 KB
 GIT = "git"  # the author of each file's version 1
-SUFFIXES = {FileKind.TEMPLATE: (".html.j2", ".j2", ".css"), FileKind.TRIGGER: (".toml",)}
+SUFFIXES = {
+    FileKind.TEMPLATE: (".html.j2", ".j2", ".css"),
+    FileKind.TRIGGER: (".toml",),
+    FileKind.BROADCAST: (".toml",),
+    FileKind.SERIES: (".toml",),
+}
+# Files of these kinds lie in their folder itself: the loaders read `*.toml` there, no deeper.
+FLAT = (FileKind.TRIGGER, FileKind.BROADCAST, FileKind.SERIES)
 
 
 class VersionError(Exception):
@@ -43,7 +50,12 @@ class Version:
 
 
 def folder(settings: Settings, kind: FileKind) -> Path:
-    return settings.templates_dir if kind is FileKind.TEMPLATE else settings.triggers_dir
+    return {
+        FileKind.TEMPLATE: settings.templates_dir,
+        FileKind.TRIGGER: settings.triggers_dir,
+        FileKind.BROADCAST: settings.broadcasts_folder,
+        FileKind.SERIES: settings.series_folder,
+    }[kind]
 
 
 def clean_path(kind: FileKind, path: str) -> str:
@@ -55,8 +67,8 @@ def clean_path(kind: FileKind, path: str) -> str:
     if not str(pure).endswith(SUFFIXES[kind]):
         suffixes = ", ".join(SUFFIXES[kind])
         raise VersionError(f"{path!r}: a {kind.value} file's name ends in {suffixes}")
-    if kind is FileKind.TRIGGER and len(pure.parts) != 1:
-        raise VersionError(f"{path!r}: trigger files lie in the triggers folder itself")
+    if kind in FLAT and len(pure.parts) != 1:
+        raise VersionError(f"{path!r}: {kind.value} files lie in their folder itself")
     return str(pure)
 
 
@@ -109,9 +121,10 @@ def newest_numbers(db: Session, kind: FileKind) -> dict[str, int]:
 
 
 def checkout_files(settings: Settings, kind: FileKind) -> list[str]:
-    """The paths of `kind` in the checkout (trigger files lie in the folder itself)."""
+    """The paths of `kind` in the checkout (trigger, broadcast and series files lie in their
+    folder itself)."""
     root = folder(settings, kind)
-    pattern = "*.toml" if kind is FileKind.TRIGGER else "**/*"
+    pattern = "*.toml" if kind in FLAT else "**/*"
     return sorted(
         file.relative_to(root).as_posix()
         for file in root.glob(pattern)

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from worker.web.studio import customers, dashboard, editor, login, pages, people, preview
+from worker.web.studio import (
+    broadcasts,
+    customers,
+    dashboard,
+    editor,
+    login,
+    pages,
+    people,
+    preview,
+)
 
 router = APIRouter()
 router.include_router(login.router)
@@ -17,3 +26,4 @@ router.include_router(pages.router)
 router.include_router(people.router)
 router.include_router(dashboard.router)
 router.include_router(customers.router)
+router.include_router(broadcasts.router)

@@ -63,6 +63,7 @@ nav #who strong { color: #fff; margin: 0; }
 <body>
 <nav><strong>Ladder studio</strong>
 {% for href, label in [("/studio/", "What is happening"), ("/studio/files", "Emails and triggers"),
+  ("/studio/broadcasts", "Broadcasts"),
   ("/studio/customers", "Customers"),
   ("/studio/suppressions", "Suppressions"), ("/studio/preview", "Preview")] %}
 <a href="{{ href }}"{{ ' class="here"' if href == here else '' }}>{{ label }}</a>

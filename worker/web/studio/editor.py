@@ -24,7 +24,7 @@ from worker.rendering.published import live
 from worker.rendering.renderer import Renderer
 from worker.runtime import Runtime
 from worker.settings import Settings
-from worker.studio import drafts, previews, recent, versions
+from worker.studio import broadcasting, drafts, previews, recent, versions
 from worker.studio.versions import VersionError
 from worker.web.studio.accounts import Role
 from worker.web.studio.chrome import Seen, seen_by
@@ -281,7 +281,8 @@ def copy(
     number: Annotated[int, Form(ge=1)],
     token: Token = "",
 ) -> Response:
-    """A new variant or message from an existing one: its text as the new file's first draft."""
+    """A new variant or message from an existing one: its text as the new file's first draft
+    (a broadcast's or series' named after its new file)."""
     settings, now = who.settings, current_time.now()
     who.check(token)
     path, target = _clean(kind, path), _clean(kind, new_path)
@@ -290,6 +291,8 @@ def copy(
             versions.versions(db, kind, target) or versions.git_text(settings, kind, target)
         )
         text = versions.text_of(db, settings, kind, path, number)
+    if kind in (FileKind.BROADCAST, FileKind.SERIES):
+        text = broadcasting.renamed(text, target)
     if taken:
         said = f"{target} exists already: open it instead"
         return HTMLResponse(_edit(who, kind, path, number, refused=said), 422)

@@ -248,17 +248,23 @@ def test_a_new_broadcast_from_this_one_is_named_after_its_file(runtime: Runtime)
     assert "This version passed every check." in copied.text  # no clash with whats-new
 
 
-def test_ladder_broadcast_plans_the_version_the_studio_published(runtime: Runtime) -> None:
-    current_time.freeze(BEFORE)
+def publish_shipped_with(runtime: Runtime, old: str, new: str) -> None:
+    """Maria publishes the shipped what's-new with `old` replaced by `new`."""
     settings = runtime.settings
-    original = PROJECT_ROOT.joinpath("triggers", "broadcasts", FILE).read_text(encoding="utf-8")
-    moved = original.replace("date        = 2027-01-05", "date        = 2027-03-05")
+    shipped = PROJECT_ROOT.joinpath("triggers", "broadcasts", FILE).read_text(encoding="utf-8")
+    assert old in shipped
+    text = shipped.replace(old, new)
     with session(settings.database_url) as db:
         number = versions.save(
-            db, settings, FileKind.BROADCAST, FILE, moved, author=MARIA, now=BEFORE, problems=[]
+            db, settings, FileKind.BROADCAST, FILE, text, author=MARIA, now=BEFORE, problems=[]
         )
         versions.publish(db, FileKind.BROADCAST, FILE, number, by=MARIA, now=BEFORE)
         db.commit()
+
+
+def test_ladder_broadcast_plans_the_version_the_studio_published(runtime: Runtime) -> None:
+    current_time.freeze(BEFORE)
+    publish_shipped_with(runtime, "date        = 2027-01-05", "date        = 2027-03-05")
     runner = CliRunner()
 
     planned = runner.invoke(app, ["broadcast", "plan", "whats-new"], env={"COLUMNS": "120"})
@@ -275,15 +281,7 @@ def test_ladder_broadcast_plans_the_version_the_studio_published(runtime: Runtim
 
 def test_a_disabled_broadcast_says_so_and_is_not_scheduled(runtime: Runtime) -> None:
     current_time.freeze(BEFORE)
-    settings = runtime.settings
-    original = PROJECT_ROOT.joinpath("triggers", "broadcasts", FILE).read_text(encoding="utf-8")
-    off = original.replace("priority    = -10", "priority    = -10\nenabled     = false")
-    with session(settings.database_url) as db:
-        number = versions.save(
-            db, settings, FileKind.BROADCAST, FILE, off, author=MARIA, now=BEFORE, problems=[]
-        )
-        versions.publish(db, FileKind.BROADCAST, FILE, number, by=MARIA, now=BEFORE)
-        db.commit()
+    publish_shipped_with(runtime, "priority    = -10", "priority    = -10\nenabled     = false")
     client = studio(runtime)
 
     page = client.get(PAGE).text
@@ -293,6 +291,6 @@ def test_a_disabled_broadcast_says_so_and_is_not_scheduled(runtime: Runtime) -> 
     refused = client.post(f"{PAGE}/schedule", data={"token": token_of(page)})
     assert refused.status_code == 422
     assert "whats-new is disabled in its file (enabled = false)" in refused.text
-    assert runs(settings.database_url) == []
+    assert runs(runtime.settings.database_url) == []
     listed = client.get("/studio/broadcasts").text
     assert cells(listed, "broadcast-whats-new")[2] == "disabled"

@@ -10,7 +10,7 @@ late, or told again, changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -199,15 +199,22 @@ def membership_of(db: Session, customer_id: int) -> Any:
     return db.execute(select(LOYALTY_MEMBERSHIPS).where(S.customer_id == customer_id)).first()
 
 
-def earn_multiplier(
-    db: Session, programme: Programme, customer_id: int, *, at: datetime
-) -> Decimal:
-    """The membership's earn multiplier for an order at `at` (1 for a non-member)."""
+def earn_multipliers(
+    db: Session, programme: Programme, orders: Sequence[tuple[int, datetime]]
+) -> list[Decimal]:
+    """The membership's earn multiplier for each (customer, order time): 1 for a non-member,
+    or one whose period did not hold the order. One query for them all, none without a paid
+    multiplier."""
     membership = programme.membership
-    if membership is None or membership.multiplier == 1:
-        return Decimal(1)
-    row = membership_of(db, customer_id)
-    return membership.multiplier if is_active(row, membership, at=at) else Decimal(1)
+    if membership is None or membership.multiplier == 1 or not orders:
+        return [Decimal(1)] * len(orders)
+    ids = sorted({customer_id for customer_id, _ in orders})
+    rows = {row.customer_id: row for row in db.execute(
+        select(LOYALTY_MEMBERSHIPS).where(S.customer_id.in_(ids)))}  # fmt: skip
+    return [
+        membership.multiplier if is_active(rows.get(customer_id), membership, at=at) else Decimal(1)
+        for customer_id, at in orders
+    ]
 
 
 def membership_view(

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from triggers.programme import Programme
 from worker.loyalty import codes, fairplay, rewards
-from worker.loyalty.ledger import OrderSeen
+from worker.loyalty.order_points import OrderSeen
 
 
 def after_orders(

@@ -13,14 +13,22 @@ from sqlmodel import Session
 
 from models import Customer
 from triggers.programme import Programme
-from worker.loyalty import actions, ledger, order_rewards, sweepstakes, tiers, welcome
+from worker.loyalty import (
+    actions,
+    ledger,
+    order_points,
+    order_rewards,
+    sweepstakes,
+    tiers,
+    welcome,
+)
 from worker.loyalty.actions import ActionSeen
 
 
 def apply_round(
     db: Session,
     programme: Programme,
-    orders_in: Sequence[tuple[ledger.OrderSeen, Any]],
+    orders_in: Sequence[tuple[order_points.OrderSeen, Any]],
     acted: Sequence[ActionSeen],
     facts: dict[int, Customer],
     *,
@@ -36,7 +44,7 @@ def apply_round(
     members = ledger.lock_members(db, emails)
     newcomers = {i: emails[i] for i, member in members.items() if not member.joined}
     if seen:
-        ledger.apply_orders(db, programme, seen, currency=currency, now=now, members=members)
+        order_points.apply_orders(db, programme, seen, currency=currency, now=now, members=members)
         lifted = [(item.customer_id, item.email) for item in seen]
         tiers.review_after_orders(
             db, programme, lifted, currency=currency, now=now, members=members

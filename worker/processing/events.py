@@ -22,7 +22,7 @@ from models.tables import EVENTS
 from triggers.programme import Programme
 from worker.canonical import CanonicalEvent, describe_errors
 from worker.errors import NOT_THE_ROWS_FAULT, PermanentError
-from worker.loyalty import ledger, membership, rounds
+from worker.loyalty import membership, order_points, rounds
 from worker.loyalty.actions import ActionSeen
 from worker.measurement import attribution, rungs
 from worker.measurement.rung_scheme import Scheme as RungScheme
@@ -404,7 +404,7 @@ def _apply_loyalty(
         assert customer_id is not None
         if p in orders:
             orders_in.append(
-                (ledger.OrderSeen(orders[p], event.type, customer_id, email), incoming.order)
+                (order_points.OrderSeen(orders[p], event.type, customer_id, email), incoming.order)
             )
         acted.append(ActionSeen(event.id, event.type, event.occurred_at, customer_id, email))
     rounds.apply_round(db, programme, orders_in, acted, facts, currency=currency, now=now)

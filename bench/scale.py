@@ -5,10 +5,13 @@ row, each `ladder report` section beside a raw SQL aggregate over the same rows,
 fit (targets: the refresh and each section under 10 s, the fit under 60 s).
 
     python -m bench.scale [--customers 1000000] [--orders 10000000] [--emails 2000000] [--keep]
+                          [--database ladder_bench_scale] [--only refresh clv abc lift ...]
 
-With --keep the shop is written once into the database `ladder_bench_scale` on the server and
-kept: the next run with the same sizes resets what the measured steps write and measures again
-(three runs for a median cost one shop). Drop it with `DROP DATABASE ladder_bench_scale`.
+With --keep the shop is written once into the database `ladder_bench_scale` (or --database) on
+the server and kept: the next run with the same sizes resets what the measured steps write and
+measures again (three runs for a median cost one shop). Drop it with `DROP DATABASE …`. --only
+measures some steps: `refresh` (segments and rungs), `clv` (the weekly fit and `--as-of`),
+`abc`, or report section names; the refresh runs first whatever is chosen (the rest reads it).
 
 The shop is written by generate_series in the database (a few minutes): orders skewed so that
 a fifth of the customers place most of them, two years of them, two million emails of eight
@@ -219,7 +222,12 @@ def bare(db: Session, statement: str) -> float:
     return seconds
 
 
-def measure(url: str, settings: Settings, console: Console) -> list[Timed]:
+STEP_NAMES = ("refresh", "clv", "abc", *SECTIONS)
+
+
+def measure(
+    url: str, settings: Settings, console: Console, only: frozenset[str] = frozenset(STEP_NAMES)
+) -> list[Timed]:
     found: list[Timed] = []
     later = NOW + timedelta(days=1)
     with session(url) as db:
@@ -254,15 +262,20 @@ def measure(url: str, settings: Settings, console: Console) -> list[Timed]:
         moved = db.execute(text(MOVED), {"at": later}).scalar_one()
         console.print(f"  the day's refresh moved {moved:,} customers' segments")
         horizon = settings.clv_horizon_days
-        add("CLV fit, weekly (clock)", lambda: predictions.refresh(db, now=NOW,
-            horizon_days=horizon), BARE_SECTION["clv"], "clv")  # fmt: skip
-        scheme = abc.load_scheme(settings.measurement_dir / "abc.toml")
-        add("ABC classes, weekly", lambda: abc.classify(db, now=NOW, scheme=scheme), None, None)
-        for section in SECTIONS:
+        if only & {"clv", "abc", "value"}:  # ABC and the value section read the weekly fit
+            add("CLV fit, weekly (clock)", lambda: predictions.refresh(db, now=NOW,
+                horizon_days=horizon), BARE_SECTION["clv"], "clv")  # fmt: skip
+        if "abc" in only:
+            scheme = abc.load_scheme(settings.measurement_dir / "abc.toml")
+            add("ABC classes, weekly", lambda: abc.classify(db, now=NOW, scheme=scheme),
+                None, None)  # fmt: skip
+        for section in (name for name in SECTIONS if name in only):
             add(f"report {section}", partial(gather, db, settings, {section}, day=NOW.date(),
                 since=None, until=None, now=NOW), BARE_SECTION.get(section), "section")  # fmt: skip
-        add("report clv --as-of (fits)", partial(gather, db, settings, {"clv"}, day=NOW.date(),
-            since=None, until=None, now=NOW, refit=True), BARE_SECTION["clv"], "clv")  # fmt: skip
+        if "clv" in only:
+            add("report clv --as-of (fits)", partial(gather, db, settings, {"clv"},
+                day=NOW.date(), since=None, until=None, now=NOW, refit=True),
+                BARE_SECTION["clv"], "clv")  # fmt: skip
     return found
 
 
@@ -300,13 +313,13 @@ RESET = [
 ]
 
 
-def kept_database(server: str, sizes: dict[str, int], console: Console) -> str:
+def kept_database(server: str, sizes: dict[str, int], console: Console, name: str = KEPT) -> str:
     """The kept shop: written when missing (or of other sizes), else reset for another run."""
     admin_url = make_url(psycopg_url(server))
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    url = admin_url.set(database=KEPT).render_as_string(hide_password=False)
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": KEPT})
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
         if exists.first() is not None:
             engine = create_engine(url, isolation_level="AUTOCOMMIT")
             with engine.connect() as shop:
@@ -314,7 +327,7 @@ def kept_database(server: str, sizes: dict[str, int], console: Console) -> str:
                         for name, table in (("customers", "customers"), ("orders", "orders"),
                                             ("emails", "deliveries"))}  # fmt: skip
                 if have == sizes:
-                    console.print(f"  reusing {KEPT}: resetting what the last run wrote")
+                    console.print(f"  reusing {name}: resetting what the last run wrote")
                     migrate.upgrade(url)  # the schema of this checkout
                     for statement in RESET:
                         shop.execute(text(statement))
@@ -322,8 +335,8 @@ def kept_database(server: str, sizes: dict[str, int], console: Console) -> str:
                     admin.dispose()
                     return url
             engine.dispose()
-            conn.execute(text(f'DROP DATABASE "{KEPT}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{KEPT}"'))
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     migrate.upgrade(url)
     populate(url, sizes, console)
@@ -335,7 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--orders", type=int, default=10_000_000)
     parser.add_argument("--emails", type=int, default=2_000_000)
-    parser.add_argument("--keep", action="store_true", help=f"keep the shop in {KEPT}")
+    parser.add_argument("--keep", action="store_true", help="keep the shop in --database")
+    parser.add_argument("--database", default=KEPT, help="the kept shop's database name")
+    parser.add_argument("--only", nargs="+", choices=STEP_NAMES, default=list(STEP_NAMES))
     args = parser.parse_args(argv)
     sizes = {"customers": args.customers, "orders": args.orders, "emails": args.emails}
     console = Console()
@@ -345,13 +360,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
         server = server or stack.enter_context(private_postgres())
         if args.keep:
-            url = kept_database(server, sizes, console)
+            url = kept_database(server, sizes, console, args.database)
         else:
             url = stack.enter_context(scratch_database(server))
             migrate.upgrade(url)
             populate(url, sizes, console)
         stack.callback(lambda: get_engine(url).dispose())
-        found = measure(url, settings, console)
+        found = measure(url, settings, console, frozenset(args.only))
     show(console, found, sizes, load)
     return 0
 

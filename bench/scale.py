@@ -76,9 +76,13 @@ STEPS: list[tuple[str, str]] = [
         "customer facts",
         """
         UPDATE customers SET orders_count = s.k, total_spent = s.t,
-               average_order_value = s.t / s.k, first_order_at = s.f, last_order_at = s.l
+               average_order_value = s.t / s.k, first_order_at = s.f, last_order_at = s.l,
+               revenue_12m = coalesce(s.y, 0), revenue_12m_oldest_at = s.yf
         FROM (SELECT customer_id, count(*) AS k, sum(shop_total) AS t, min(placed_at) AS f,
-                     max(placed_at) AS l FROM orders GROUP BY customer_id) AS s
+                     max(placed_at) AS l,
+                     sum(shop_total) FILTER (WHERE placed_at > :now - interval '365 days') AS y,
+                     min(placed_at) FILTER (WHERE placed_at > :now - interval '365 days') AS yf
+              FROM orders GROUP BY customer_id) AS s
         WHERE customers.id = s.customer_id""",
     ),
     (
@@ -299,9 +303,12 @@ KEPT = "ladder_bench_scale"
 RESET = [
     """UPDATE customers SET rfm = NULL, segment = NULL, segment_changed_at = NULL,
               previous_segment = NULL, p_alive = NULL, predicted_orders = NULL, clv = NULL,
-              abc = NULL, abc_score = NULL, last_order_at = f.l, orders_count = f.k
-       FROM (SELECT customer_id, count(*) AS k, max(placed_at) AS l FROM orders
-             GROUP BY customer_id) AS f
+              abc = NULL, abc_score = NULL, last_order_at = f.l, orders_count = f.k,
+              revenue_12m = coalesce(f.y, 0), revenue_12m_oldest_at = f.yf
+       FROM (SELECT customer_id, count(*) AS k, max(placed_at) AS l,
+                    sum(shop_total) FILTER (WHERE placed_at > :now - interval '365 days') AS y,
+                    min(placed_at) FILTER (WHERE placed_at > :now - interval '365 days') AS yf
+             FROM orders GROUP BY customer_id) AS f
        WHERE customers.id = f.customer_id""",
     "DELETE FROM clv_fits",
     "UPDATE customers SET rung = NULL, rung_changed_at = NULL, previous_rung = NULL,"
@@ -330,7 +337,7 @@ def kept_database(server: str, sizes: dict[str, int], console: Console, name: st
                     console.print(f"  reusing {name}: resetting what the last run wrote")
                     migrate.upgrade(url)  # the schema of this checkout
                     for statement in RESET:
-                        shop.execute(text(statement))
+                        shop.execute(text(statement), {"now": NOW} if ":now" in statement else {})
                     engine.dispose()
                     admin.dispose()
                     return url

@@ -16,6 +16,7 @@ class Customer(SQLModel, table=True):
         Index("ix_customers_segment", "segment"),
         Index("ix_customers_last_order_at", "last_order_at"),
         Index("ix_customers_rung_changed_at", "rung_changed_at"),
+        Index("ix_customers_revenue_12m_oldest_at", "revenue_12m_oldest_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -42,6 +43,11 @@ class Customer(SQLModel, table=True):
     average_order_value: int = 0  # minor units of `currency`
     first_order_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     last_order_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # Net revenue (minor units) of the orders placed in the 365 days before the facts were last
+    # worked out, and when the oldest of them was placed: a year after that, the ladder's daily
+    # refresh works it out again (worker/measurement/rungs.py). None: no order in the year.
+    revenue_12m: int = 0
+    revenue_12m_oldest_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     # From the segment refresh.
     rfm: str | None = Field(default=None, max_length=3)
     segment: str | None = Field(default=None, max_length=32)

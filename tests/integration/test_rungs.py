@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
-from models.tables import CUSTOMERS, DELIVERIES, EVENTS, LADDER_MOVES
+from models.tables import CUSTOMERS, DELIVERIES, EVENTS, LADDER_MOVES, ORDERS
 from tests.support.factories import customer_event, order_event
 from worker.intake.ingest import store_events
 from worker.measurement import rungs
@@ -173,3 +173,58 @@ def test_a_move_an_imported_history_makes_is_never_mailed(db: Session, runtime: 
         select(DELIVERIES.c.status).where(DELIVERIES.c.trigger == "win-back-at-risk")
     )
     assert list(statuses) in (["skipped"], ["held_out"])
+
+
+def year_revenue_from_orders(db: Session, email: str, now: datetime) -> int:
+    """The year's revenue worked out from the order rows, as the ladder's definition says."""
+    o = ORDERS.c
+    counted = o.status.not_in(["cancelled", "refunded"]) & (o.placed_at > now - timedelta(days=365))
+    found = select(func.coalesce(func.sum(o.shop_total - o.shop_refunded), 0)).where(
+        o.customer_id == customer(db, email).id, counted
+    )
+    return int(db.scalar(found) or 0)
+
+
+def test_the_year_s_revenue_is_kept_as_orders_and_refunds_arrive(
+    db: Session, runtime: Runtime
+) -> None:
+    apply(db, runtime, orders("ana@example.com", [400, 200, 10]))  # one order outside the year
+    assert (
+        customer(db, "ana@example.com").revenue_12m
+        == 6000
+        == year_revenue_from_orders(db, "ana@example.com", NOW)
+    )
+    last = f"ana@example.com-{NOW - timedelta(days=10):%Y%m%d}"  # as `orders` names it
+    refund = order_event(event_id="refund", order_id=last,
+                         email="ana@example.com", at=NOW, total="30.00", type="order.refunded",
+                         order={"refund": {"id": "r1", "amount": "12.50"}})  # fmt: skip
+    apply(db, runtime, [refund])
+    ana = customer(db, "ana@example.com")
+    assert ana.revenue_12m == 4750 == year_revenue_from_orders(db, "ana@example.com", NOW)
+    assert ana.revenue_12m_oldest_at.replace(tzinfo=UTC) == NOW - timedelta(days=200)
+
+
+def test_a_champion_whose_big_order_turns_a_year_old_steps_down_in_the_daily_refresh(
+    db: Session, runtime: Runtime
+) -> None:
+    """Six orders, the last this week, 250 or more this year: a champion. When the big one of
+    360 days ago leaves the year, the daily refresh works her year out again and she is loyal."""
+    scheme = runtime.rung_scheme
+    assert scheme is not None
+    big = order_event(event_id="big", order_id="big", email="ana@example.com",
+                      at=NOW - timedelta(days=360), total="300.00")  # fmt: skip
+    apply(db, runtime, [big, *orders("ana@example.com", [50, 40, 30, 20, 5])])
+    assert customer(db, "ana@example.com").rung == "champion"
+
+    assert rungs.refresh(db, scheme, now=NOW + timedelta(days=4), currency="EUR") == 0
+    assert customer(db, "ana@example.com").rung == "champion"  # 364 days: still in the year
+
+    day = NOW + timedelta(days=6)
+    assert rungs.refresh(db, scheme, now=day, currency="EUR") == 1
+    ana = customer(db, "ana@example.com")
+    assert (ana.rung, ana.revenue_12m) == ("loyal", year_revenue_from_orders(db, ana.email, day))
+    assert ana.revenue_12m == 15000
+    assert told(db)[-1] == (
+        "rung.down", f"rung.down:{ana.id}:{ana.rung_version}",
+        {"from": "champion", "to": "loyal", "direction": "down"},
+    )  # fmt: skip

@@ -40,18 +40,30 @@ YEAR = timedelta(days=365)
 C = CUSTOMERS.c
 
 
-def revenue_12m(now: datetime) -> ColumnElement[Any]:
-    """A customer's net revenue (minor units) of orders placed in the 365 days up to `now`."""
+def year_facts(since: ColumnElement[Any]) -> dict[str, Any]:
+    """`revenue_12m` and `revenue_12m_oldest_at` of each customer row, counting the orders
+    placed after `since` (a year before the facts' time): assignments for an `UPDATE` of
+    customers, at order time (`processing.customers.refresh_facts`) and by `sweep`."""
     o = ORDERS.c
-    return (
-        select(func.coalesce(func.sum(o.shop_total - o.shop_refunded), 0))
-        .where(
-            o.customer_id == C.id,
-            o.placed_at > literal(now - YEAR, UTCDateTime()),
-            o.status.not_in([status.value for status in UNCOUNTED_STATUSES]),
-        )
-        .scalar_subquery()
-    )
+
+    def of_the_year(expression: Any) -> Any:
+        counted = o.status.not_in([status.value for status in UNCOUNTED_STATUSES])
+        found = select(expression).where(o.customer_id == C.id, counted, o.placed_at > since)
+        return found.scalar_subquery()
+
+    return {
+        "revenue_12m": func.coalesce(of_the_year(func.sum(o.shop_total - o.shop_refunded)), 0),
+        "revenue_12m_oldest_at": of_the_year(func.min(o.placed_at)),
+    }
+
+
+def sweep(db: Session, *, now: datetime) -> int:
+    """Works out again the year's revenue of the customers whose oldest order in it is now a
+    year old (a few a day: everyone else's figure stands until their next order). Returns how
+    many were worked out."""
+    since = literal(now - YEAR, UTCDateTime())
+    stale = C.revenue_12m_oldest_at <= since
+    return db.execute(update(CUSTOMERS).where(stale).values(**year_facts(since))).rowcount  # type: ignore[attr-defined, no-any-return]
 
 
 def _condition(rung: Rung, *, now: datetime, digits: int) -> ColumnElement[bool]:
@@ -68,12 +80,13 @@ def _condition(rung: Rung, *, now: datetime, digits: int) -> ColumnElement[bool]
     if rung.days_since_last_order_max is not None:
         bound = now - timedelta(days=rung.days_since_last_order_max + 1)
         parts.append(C.last_order_at > literal(bound, UTCDateTime()))
-    if rung.revenue_12m_min is not None or rung.revenue_12m_max is not None:
-        revenue = revenue_12m(now)
-        if rung.revenue_12m_min is not None:
-            parts.append(revenue >= round(rung.revenue_12m_min * 10**digits))
-        if rung.revenue_12m_max is not None:
-            parts.append(revenue <= round(rung.revenue_12m_max * 10**digits))
+    # The year's revenue as last worked out: at the customer's last order, or by `sweep` once
+    # its oldest order left the year (`refresh` sweeps first; an order's `place` follows the
+    # facts of the same commit).
+    if rung.revenue_12m_min is not None:
+        parts.append(C.revenue_12m >= round(rung.revenue_12m_min * 10**digits))
+    if rung.revenue_12m_max is not None:
+        parts.append(C.revenue_12m <= round(rung.revenue_12m_max * 10**digits))
     if rung.segments is not None:
         parts.append(C.segment.in_(rung.segments))
     return and_(true(), *parts)
@@ -179,6 +192,7 @@ def refresh(db: Session, scheme: Scheme, *, now: datetime, currency: str) -> int
     """Places every customer on the rung their facts reach at `now` (days passed since their
     last order move them); writes only those who move, records their moves and events set-based
     (`INSERT … SELECT`), and commits. Returns how many moved."""
+    sweep(db, now=now)
     db.execute(_placing(scheme, now=now, currency=currency, where=true()))
     changed = C.rung_changed_at == literal(now, UTCDateTime())
     moves = select(C.id, C.rung_version, C.previous_rung, C.rung, literal(now, UTCDateTime()))

@@ -28,6 +28,7 @@ from models.orders import UNCOUNTED_STATUSES
 from models.tables import CUSTOMERS, EXTERNAL_IDS, ORDERS
 from models.types import UTCDateTime
 from worker.canonical import CustomerIn
+from worker.measurement import rungs
 from worker.processing.addresses import suppress_if_invalid
 
 _PROFILE_FIELDS = ("first_name", "last_name", "locale", "timezone", "birthday")
@@ -183,24 +184,30 @@ def _refresh_facts() -> Update:
             last_order_at=aggregate(func.max(ORDERS.c.placed_at)),
             average_order_value=case((count > 0, total // count), else_=0),
             currency=bindparam("currency"),
+            **rungs.year_facts(bindparam("year_since", type_=UTCDateTime())),
         )
         .returning(*CUSTOMERS.c)
     )
 
 
 def refresh_facts(
-    db: Session, customer_ids: Sequence[int], *, currency: str
+    db: Session, customer_ids: Sequence[int], *, currency: str, now: datetime
 ) -> dict[int, Customer]:
-    """Recomputes orders count, total spent, first/last order and average from the order rows,
-    in the shop's `currency` and net of refunds (fully refunded and cancelled orders do not
-    count); returns the customer rows as they now are, by id.
+    """Recomputes orders count, total spent, first/last order, average and the year's revenue
+    up to `now` from the order rows, in the shop's `currency` and net of refunds (fully
+    refunded and cancelled orders do not count); returns the customer rows as they now are, by
+    id.
 
     One statement over the customers' indexed orders: exact whatever order events arrive in,
     and idempotent, so no nightly recount is ever needed.
     """
     if not customer_ids:
         return {}
-    values = {"customer_ids": sorted(set(customer_ids)), "currency": currency}
+    values = {
+        "customer_ids": sorted(set(customer_ids)),
+        "currency": currency,
+        "year_since": now - rungs.YEAR,
+    }
     rows = db.execute(_refresh_facts(), values)
     return {row.id: cast(Customer, row) for row in rows}
 

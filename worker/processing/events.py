@@ -336,6 +336,7 @@ def _apply_round(
         db,
         [found[p].id for p, _ in placed],  # type: ignore[misc]
         currency=batch.money.currency,
+        now=now,
     )
     programme = batch.scheduler.programme
     if programme is not None:

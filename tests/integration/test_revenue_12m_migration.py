@@ -3,7 +3,9 @@ customers and orders recorded before it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -60,7 +62,7 @@ def test_customers_recorded_before_have_their_year_worked_out(empty_url: str) ->
     migrate.upgrade(empty_url)
 
     with get_engine(empty_url).connect() as conn:
-        rows = conn.execute(
+        rows: Sequence[Any] = conn.execute(
             sa.select(
                 sa.column("id"), sa.column("revenue_12m"),
                 sa.column("revenue_12m_oldest_at", UTCDateTime()),

@@ -97,6 +97,27 @@ def test_every_buyer_gets_a_three_digit_score_from_their_quintiles(db: Session) 
         assert c.segment in SEGMENT_NAMES - {segments.PROSPECT}
 
 
+def test_the_quintiles_follow_the_rule_for_any_number_of_buyers_and_ties(db: Session) -> None:
+    """The bounds are read at ranks ceil(k * n / 5): for n not a multiple of five, and with
+    many equal values, each score is still the rule's."""
+    rng = random.Random(7)
+    for n in range(1, 13):
+        db.execute(text("DELETE FROM customers"))
+        db.expunge_all()
+        for i in range(n):
+            orders = rng.choice([1, 1, 2, 5])
+            spent = orders * rng.choice([900, 2000])
+            add_customer(db, f"t{i}@example.com", orders=orders, spent=spent,
+                         days_ago=rng.choice([3, 3, 40, 200]))  # fmt: skip
+        db.commit()
+        segments.refresh(db, NOW)
+        buyers = list(everyone(db).values())
+        columns = (last_order_ts, lambda c: c.orders_count, lambda c: c.total_spent)
+        for c in buyers:
+            expected = [quintile([of(b) for b in buyers], of(c)) for of in columns]
+            assert c.rfm == "".join(map(str, expected)), (n, c.email)
+
+
 def test_named_segments_describe_the_customers_a_marketer_would_expect(db: Session) -> None:
     build_population(db)
     counts = segments.refresh(db, NOW)

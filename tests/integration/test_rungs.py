@@ -228,3 +228,28 @@ def test_a_champion_whose_big_order_turns_a_year_old_steps_down_in_the_daily_ref
         "rung.down", f"rung.down:{ana.id}:{ana.rung_version}",
         {"from": "champion", "to": "loyal", "direction": "down"},
     )  # fmt: skip
+
+
+def test_the_daily_sweep_keeps_the_year_s_revenue_equal_to_its_orders_day_after_day(
+    db: Session, runtime: Runtime
+) -> None:
+    """Orders leave the year one by one (a partly refunded one and a cancelled one among them):
+    after each day's sweep the kept figure is the sum of the orders of the year, and then 0."""
+    ana = orders("ana@example.com", [364, 362, 361, 358, 300])
+    bo = orders("bo@example.com", [363, 359, 200])
+    apply(db, runtime, [*ana, *bo])
+    cancel = order_event(event_id="cancel", order_id=bo[0].order.id, email="bo@example.com",
+                         at=NOW, total="30.00", type="order.cancelled")  # fmt: skip
+    refund = order_event(event_id="refund", order_id=ana[2].order.id, email="ana@example.com",
+                         at=NOW, total="30.00", type="order.refunded",
+                         order={"refund": {"id": "r1", "amount": "10.00"}})  # fmt: skip
+    apply(db, runtime, [cancel, refund])
+    kept = []
+    for day in range(0, 370, 3):
+        at = NOW + timedelta(days=day)
+        rungs.sweep(db, now=at)
+        for email in ("ana@example.com", "bo@example.com"):
+            assert customer(db, email).revenue_12m == year_revenue_from_orders(db, email, at)
+        kept.append(customer(db, "ana@example.com").revenue_12m)
+    assert kept[0] == 14000 and kept[-1] == 0
+    assert customer(db, "bo@example.com").revenue_12m_oldest_at is None

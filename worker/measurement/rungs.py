@@ -40,30 +40,49 @@ YEAR = timedelta(days=365)
 C = CUSTOMERS.c
 
 
-def year_facts(since: ColumnElement[Any]) -> dict[str, Any]:
-    """`revenue_12m` and `revenue_12m_oldest_at` of each customer row, counting the orders
-    placed after `since` (a year before the facts' time): assignments for an `UPDATE` of
-    customers, at order time (`processing.customers.refresh_facts`) and by `sweep`."""
+def _of_the_year(expression: Any, *where: ColumnElement[bool]) -> Any:
+    """`expression` over the customer row's counted orders that match `where`."""
     o = ORDERS.c
+    counted = o.status.not_in([status.value for status in UNCOUNTED_STATUSES])
+    return select(expression).where(o.customer_id == C.id, counted, *where).scalar_subquery()
 
-    def of_the_year(expression: Any) -> Any:
-        counted = o.status.not_in([status.value for status in UNCOUNTED_STATUSES])
-        found = select(expression).where(o.customer_id == C.id, counted, o.placed_at > since)
-        return found.scalar_subquery()
 
+def year_facts(since: ColumnElement[Any]) -> dict[str, Any]:
+    """`revenue_12m` and `revenue_12m_oldest_at` of each customer row, worked out from the
+    orders placed after `since` (a year before the facts' time): assignments for an `UPDATE`
+    of customers, at order time (`processing.customers.refresh_facts`)."""
+    o = ORDERS.c
     return {
-        "revenue_12m": func.coalesce(of_the_year(func.sum(o.shop_total - o.shop_refunded)), 0),
-        "revenue_12m_oldest_at": of_the_year(func.min(o.placed_at)),
+        "revenue_12m": func.coalesce(
+            _of_the_year(func.sum(o.shop_total - o.shop_refunded), o.placed_at > since), 0
+        ),
+        "revenue_12m_oldest_at": _of_the_year(func.min(o.placed_at), o.placed_at > since),
     }
 
 
 def sweep(db: Session, *, now: datetime) -> int:
-    """Works out again the year's revenue of the customers whose oldest order in it is now a
-    year old (a few a day: everyone else's figure stands until their next order). Returns how
-    many were worked out."""
+    """Takes the orders that have turned a year old off the year's revenue of their customers
+    (those whose oldest order of the year is now older: a few a day), and finds each one's new
+    oldest. Returns how many customers it changed.
+
+    The kept figure counts every counted order from `revenue_12m_oldest_at` on (each order
+    event works it out again), so taking off those from then to a year ago leaves those of the
+    year: a read of the few orders that left and one index probe for the next, not a sum of
+    every order of the year (a regular's hundreds).
+    """
+    o = ORDERS.c
     since = literal(now - YEAR, UTCDateTime())
-    stale = C.revenue_12m_oldest_at <= since
-    return db.execute(update(CUSTOMERS).where(stale).values(**year_facts(since))).rowcount  # type: ignore[attr-defined, no-any-return]
+    left = and_(o.placed_at >= C.revenue_12m_oldest_at, o.placed_at <= since)
+    gone = func.coalesce(_of_the_year(func.sum(o.shop_total - o.shop_refunded), left), 0)
+    statement = (
+        update(CUSTOMERS)
+        .where(C.revenue_12m_oldest_at <= since)
+        .values(
+            revenue_12m=C.revenue_12m - gone,
+            revenue_12m_oldest_at=_of_the_year(func.min(o.placed_at), o.placed_at > since),
+        )
+    )
+    return db.execute(statement).rowcount  # type: ignore[attr-defined, no-any-return]
 
 
 def _condition(rung: Rung, *, now: datetime, digits: int) -> ColumnElement[bool]:

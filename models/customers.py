@@ -13,7 +13,6 @@ from models.types import UTCDateTime
 class Customer(SQLModel, table=True):
     __tablename__ = "customers"
     __table_args__ = (
-        Index("ix_customers_segment", "segment"),
         Index("ix_customers_last_order_at", "last_order_at"),
         Index("ix_customers_rung_changed_at", "rung_changed_at"),
         Index("ix_customers_revenue_12m_oldest_at", "revenue_12m_oldest_at"),

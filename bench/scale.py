@@ -25,7 +25,7 @@ import os
 import resource
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -34,7 +34,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlmodel import Session
 
 from models import migrate
@@ -196,6 +196,32 @@ def clock() -> Iterator[Callable[[], tuple[float, float]]]:
     yield lambda: (time.perf_counter() - started, cpu_now() - cpu)
 
 
+@contextmanager
+def statements_timed(url: str, console: Console, at_least_s: float = 0.5) -> Iterator[None]:
+    """Prints each statement of the block that took `at_least_s` or more: where a step's time
+    goes, by SQLAlchemy's cursor events."""
+    engine = get_engine(url)
+    found: list[tuple[float, int, str]] = []
+
+    def before(conn: Any, *_: Any) -> None:
+        conn.info["started"] = time.perf_counter()
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        found.append((time.perf_counter() - conn.info["started"], cursor.rowcount,
+                      " ".join(statement.split())[:52]))  # fmt: skip
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    for seconds, rows, statement in found:
+        if seconds >= at_least_s:
+            console.print(f"    {seconds:6.2f} s {rows:>9,} rows  {statement}", highlight=False)
+
+
 def timed(work: Callable[[], Any]) -> tuple[Any, float, float]:
     with clock() as elapsed:
         result = work()
@@ -230,7 +256,11 @@ STEP_NAMES = ("refresh", "clv", "abc", *SECTIONS)
 
 
 def measure(
-    url: str, settings: Settings, console: Console, only: frozenset[str] = frozenset(STEP_NAMES)
+    url: str,
+    settings: Settings,
+    console: Console,
+    only: frozenset[str] = frozenset(STEP_NAMES),
+    statements: bool = False,
 ) -> list[Timed]:
     found: list[Timed] = []
     later = NOW + timedelta(days=1)
@@ -240,7 +270,10 @@ def measure(
         def add(
             what: str, work: Callable[[], Any], bare_sql: str | None, target: str | None
         ) -> None:
-            _, seconds, cpu = timed(work)
+            if statements:
+                console.print(f"  {what}", highlight=False)
+            with statements_timed(url, console) if statements else nullcontext():
+                _, seconds, cpu = timed(work)
             db.commit()
             bare_s = None if bare_sql is None else bare(db, bare_sql)
             db.rollback()  # the bare statements are for their time only
@@ -358,6 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the shop in --database")
     parser.add_argument("--database", default=KEPT, help="the kept shop's database name")
     parser.add_argument("--only", nargs="+", choices=STEP_NAMES, default=list(STEP_NAMES))
+    parser.add_argument("--statements", action="store_true", help="print each slow statement")
     args = parser.parse_args(argv)
     sizes = {"customers": args.customers, "orders": args.orders, "emails": args.emails}
     console = Console()
@@ -373,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             migrate.upgrade(url)
             populate(url, sizes, console)
         stack.callback(lambda: get_engine(url).dispose())
-        found = measure(url, settings, console, frozenset(args.only))
+        found = measure(url, settings, console, frozenset(args.only), args.statements)
     show(console, found, sizes, load)
     return 0
 

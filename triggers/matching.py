@@ -152,3 +152,7 @@ class TriggerSet:
 
     def cancelled_by_event(self, event_type: str) -> list[str]:
         return self.cancelled_by.get(event_type, [])
+
+    def listens_to(self, event_type: str) -> bool:
+        """Whether some trigger starts on `event_type` or is cancelled by it."""
+        return event_type in self.by_event or event_type in self.cancelled_by

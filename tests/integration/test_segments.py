@@ -17,7 +17,10 @@ from sqlmodel import Session, SQLModel, col, select
 
 from models import Customer, Event, EventStatus, migrate
 from models.db import get_engine, session
+from triggers.matching import TriggerSet
 from worker.audience import segments
+from worker.queue import clock
+from worker.runtime import Runtime
 
 NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -274,6 +277,32 @@ def test_a_customer_who_moves_gets_an_exited_and_an_entered_event(db: Session) -
     total = len(db.exec(select(Event)).all())
     changed = [c for c in people.values() if c.segment_changed_at == later]
     assert total == 2 * len(changed)
+
+
+def test_the_daily_refresh_tells_segment_exited_only_while_a_trigger_listens_to_it(
+    db: Session, runtime: Runtime
+) -> None:
+    """The shipped triggers start on segment.entered only: the clock's refresh writes no
+    segment.exited (the same news: segment.entered names both segments); with a trigger on it,
+    or cancelled by it, it does."""
+    assert not runtime.triggers.listens_to("segment.exited")
+    assert segments.told_of(runtime.triggers) == ("segment.entered",)
+    build_population(db)
+    clock.refresh_segments(db, now=NOW, runtime=runtime)
+    gone = everyone(db)["gone@example.com"]
+    gone.orders_count, gone.total_spent, gone.last_order_at = 5, 400_000, NOW + DAY
+    db.add(gone)
+    db.commit()
+    clock.refresh_segments(db, now=NOW + 2 * DAY, runtime=runtime)
+    told = [(e.type, e.payload["data"]) for e in db.exec(select(Event)).all()
+            if e.customer_id == gone.id and e.type.startswith("segment.")]  # fmt: skip
+    assert told == [("segment.entered", {"from": "lost", "to": "champions"})]
+
+    for listening in (
+        TriggerSet(by_event={"segment.exited": []}),
+        TriggerSet(cancelled_by={"segment.exited": ["a-trigger"]}),
+    ):
+        assert segments.told_of(listening) == ("segment.entered", "segment.exited")
 
 
 def test_a_preview_names_the_moves_the_refresh_then_makes_and_writes_nothing(

@@ -14,10 +14,9 @@ from sqlmodel import Session, col, func, select
 from models import Delivery, DeliveryStatus, Event, EventStatus
 from models.db import session
 from worker import current_time
-from worker.audience import segments
-from worker.measurement import rungs
 from worker.processing import events
 from worker.queue.actors import EVENT_BATCH
+from worker.queue.clock import refresh_segments
 from worker.runtime import Runtime
 from worker.scheduling.matching import Scheduler
 
@@ -51,10 +50,8 @@ def process_here(runtime: Runtime, *, console: Console) -> HistoryReport:
     )
     with session(settings.database_url) as db:
         _process_pending(db, scheduler, report, console=console)
-        report.segments = segments.refresh(db, current_time.now())
-        if runtime.rung_scheme is not None:  # days since the last order, as of today
-            currency = settings.default_currency
-            rungs.refresh(db, runtime.rung_scheme, now=current_time.now(), currency=currency)
+        # Days since the last order, as of today.
+        report.segments, _ = refresh_segments(db, now=current_time.now(), runtime=runtime)
         _process_pending(db, scheduler, report, console=console)  # the segment moves
         report.scheduled = int(
             db.scalar(select(func.count()).where(col(Delivery.status) == DeliveryStatus.SCHEDULED))

@@ -12,14 +12,13 @@ import typer
 
 from models.db import session
 from worker import current_time
-from worker.audience import segments
 from worker.authoring.status import status_report
 from worker.cli.output import console, table
 from worker.delivery import feedback, pauses
 from worker.intake import inbox
 from worker.measurement import rungs
 from worker.queue import dispatch, heartbeats
-from worker.queue.clock import LEADER_LEASE
+from worker.queue.clock import LEADER_LEASE, refresh_segments
 from worker.runtime import get_runtime
 from worker.settings import get_settings
 
@@ -147,12 +146,9 @@ def segments_refresh() -> None:
     """Recompute RFM scores and segments now, then the rungs of the ladder."""
     runtime = get_runtime()
     with session(runtime.settings.database_url) as db:
-        counts = segments.refresh(db, current_time.now())
-        scheme, on_rungs = runtime.rung_scheme, {}
-        if scheme is not None:
-            currency = runtime.settings.default_currency
-            rungs.refresh(db, scheme, now=current_time.now(), currency=currency)
-            on_rungs = rungs.counts(db)
+        counts, _ = refresh_segments(db, now=current_time.now(), runtime=runtime)
+        scheme = runtime.rung_scheme
+        on_rungs = rungs.counts(db) if scheme is not None else {}
     shown = table("customers by segment", ("segment", "customers"), right={"customers"})
     for name, count in sorted(counts.items(), key=lambda item: -item[1]):
         shown.add_row(name, str(count))

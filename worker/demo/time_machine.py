@@ -29,10 +29,8 @@ from sqlmodel import Session, col
 from models import Customer, Delivery, DeliveryStatus
 from models.db import session
 from worker import current_time
-from worker.audience import segments
 from worker.canonical import CanonicalEvent
 from worker.demo.replay import drain, private_broker
-from worker.measurement import rungs
 from worker.queue import clock, dispatch
 from worker.runtime import Runtime, in_process
 
@@ -116,11 +114,7 @@ class TimeMachine:
 
     def refresh_segments(self) -> None:
         """The daily segment refresh, now, and the ladder's (their moves are processed)."""
-        segments.refresh(self.db, self.now)
-        scheme = self.runtime.rung_scheme
-        if scheme is not None:
-            currency = self.runtime.settings.default_currency
-            rungs.refresh(self.db, scheme, now=self.now, currency=currency)
+        clock.refresh_segments(self.db, now=self.now, runtime=self.runtime)
         self._tick(self.now)
 
     def _next_due(self) -> datetime | None:

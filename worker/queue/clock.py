@@ -79,12 +79,14 @@ def sweep_dates(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, in
     return added
 
 
-def refresh_rungs(db: Session, *, now: datetime, runtime: Runtime) -> int:
-    """The ladder's daily refresh, after the segments' (a rung may read them); how many moved."""
+def refresh_segments(db: Session, *, now: datetime, runtime: Runtime) -> tuple[dict[str, int], int]:
+    """The daily refresh: the segments (told as the triggers listen), then the ladder's rungs
+    (a rung may read the segments). Returns customers per segment and how many rungs moved."""
+    counts = segments.refresh(db, now, told=segments.told_of(runtime.triggers))
     if runtime.rung_scheme is None:
-        return 0
+        return counts, 0
     currency = runtime.settings.default_currency
-    return rungs.refresh(db, runtime.rung_scheme, now=now, currency=currency)
+    return counts, rungs.refresh(db, runtime.rung_scheme, now=now, currency=currency)
 
 
 def sweep_loyalty(db: Session, *, now: datetime, runtime: Runtime) -> dict[str, int]:
@@ -153,8 +155,7 @@ def tick(
     report = TickReport()
     answers = _segments_asked_for(db, holder=holder, now=now)
     if answers is not None or leases.take_daily(db, SEGMENTS_JOB, holder=holder, now=now):
-        report.segments = segments.refresh(db, now)
-        report.rung_moves = refresh_rungs(db, now=now, runtime=runtime)
+        report.segments, report.rung_moves = refresh_segments(db, now=now, runtime=runtime)
         leases.done(db, SEGMENTS_JOB, holder=holder, now=now, answers=answers)
     if leases.take_every(db, PREDICTIONS_JOB, holder=holder, now=now, period=PREDICTIONS_EVERY):
         fitted = predictions.refresh(db, now=now, horizon_days=settings.clv_horizon_days)

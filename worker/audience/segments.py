@@ -114,7 +114,7 @@ ENTERED, EXITED = "segment.entered", "segment.exited"
 def refresh(
     db: Session, now: datetime, *, told: Collection[str] = (ENTERED, EXITED)
 ) -> dict[str, int]:
-    """Recomputes every customer's RFM score and segment in two statements; commits.
+    """Recomputes every customer's RFM score and segment, set-based; commits.
 
     Returns the number of customers per segment. Each customer who moved from one segment to
     another gets the events of `told`: segment.entered, and segment.exited (`data.from`,

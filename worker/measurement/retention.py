@@ -188,8 +188,8 @@ def _spread(spans: list[tuple[datetime, datetime]], rows: list[Any]) -> list[Chu
     days: list[float | None] = [None] * count
     for p, next_p, reach, next_reach, customers, repeat, revenue, pairs, spent in rows:
         if p >= 0:
-            sums[p][2:] = [a + int(b) for a, b in zip(sums[p][2:], (customers, repeat, revenue,
-                                                                     pairs), strict=True)]  # fmt: skip
+            added = (customers, repeat, revenue, pairs)
+            sums[p][2:] = [a + int(b) for a, b in zip(sums[p][2:], added, strict=True)]
             days[p] = (days[p] or 0.0) + float(spent)
         for k in range(p + 1, min(next_p, count - 1) + 1):
             if reach < k:

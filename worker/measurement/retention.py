@@ -4,6 +4,7 @@ and the time between orders per month or quarter, and the Pareto share of the re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -142,7 +143,7 @@ def churn(db: Session, *, since: datetime, until: datetime, by: str) -> list[Chu
         .subquery()
     )  # fmt: skip
     g = grouped.c
-    over = {"partition_by": g.customer_id, "order_by": g.p}
+    over: dict[str, Any] = {"partition_by": g.customer_id, "order_by": g.p}
     told = select(
         g.p, g.n, g.first, g.last, g.revenue,
         func.lag(g.last).over(**over).label("before"),
@@ -179,7 +180,7 @@ def _index(column: Any, edges: list[datetime]) -> Any:
     )
 
 
-def _spread(spans: list[tuple[datetime, datetime]], rows: list[Any]) -> list[Churn]:
+def _spread(spans: list[tuple[datetime, datetime]], rows: Sequence[Any]) -> list[Churn]:
     """Each group of a customer's orders in one period (p; -1: before the first) makes them
     active at every edge after it, up to the period of their next group, while within
     CHURN_AFTER of its last order (reach); churned in the period whose end is past it."""

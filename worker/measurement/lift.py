@@ -124,7 +124,7 @@ def lifts(db: Session, *, since: datetime | None, until: datetime | None) -> lis
     rows_held = select(rows).where(rows.c.trigger.in_(with_holdout)).cte("rows_held")
     r = rows_held.c
     over: dict[str, Any] = {
-        "partition_by": (r.trigger, r.customer_id), "order_by": (r.send_at, r.id),
+        "partition_by": (r.customer_id, r.trigger), "order_by": (r.send_at, r.id),
     }  # fmt: skip
     ranked = select(
         r.trigger, r.customer_id, r.send_at, r.until,
@@ -149,7 +149,7 @@ def lifts(db: Session, *, since: datetime | None, until: datetime | None) -> lis
             k.trigger, k.customer_id, func.max(case((k.n == 1, k.held))).label("held"),
             func.sum(case((k.until > covered, new_orders), else_=0)).label("revenue"),
         )
-        .group_by(k.trigger, k.customer_id)
+        .group_by(k.customer_id, k.trigger)
         .subquery("earned")
     )  # fmt: skip
     e = earned.c

@@ -130,8 +130,12 @@ def churn(db: Session, *, since: datetime, until: datetime, by: str) -> list[Chu
     edges = [start for start, _ in spans] + [spans[-1][1]]  # each period is [edges[k], edges[k+1])
     roomy_sorts(db)
     dialect = db.get_bind().dialect.name
+    # By `customer_id + 0`, not the column: grouped by the column, PostgreSQL reads the orders
+    # through ix_orders_customer_placed, already in customer order, and so the whole table in
+    # random order (104 s at ten million orders, against 17 s for a scan and a sort).
     placed = select(
-        O.customer_id, _index(O.placed_at, edges[:-1]).label("p"), O.placed_at,
+        (O.customer_id + 0).label("customer_id"), _index(O.placed_at, edges[:-1]).label("p"),
+        O.placed_at,
         (O.shop_total - O.shop_refunded).label("net"),
     ).where(_counting(), O.placed_at < _at(edges[-1])).subquery()  # fmt: skip
     q = placed.c
@@ -149,7 +153,7 @@ def churn(db: Session, *, since: datetime, until: datetime, by: str) -> list[Chu
         func.lag(g.last).over(**over).label("before"),
         func.coalesce(func.lead(g.p).over(**over), len(spans)).label("next_p"),
         func.lead(g.last).over(**over).label("next_last"),
-        func.sum(g.n).over(**over, rows=(None, 0)).label("by_end"),
+        func.sum(g.n).over(**over).label("by_end"),  # p is one a customer: up to this row
     ).subquery()  # fmt: skip
     t = told.c
     # Reach: the last edge k at which this order still makes its customer active.

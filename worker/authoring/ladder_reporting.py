@@ -348,11 +348,12 @@ def ladder_sections(
     found = LadderSections(currency, by)
     if "migration" in chosen and scheme is not None:
         found.scheme = scheme
-        found.whole = migration.matrix(db, scheme, since=since, until=until)
-        found.periods = [
-            migration.matrix(db, scheme, since=a, until=b)
-            for a, b in migration.periods(since, until, by)
-        ]
+        spans = list(migration.periods(since, until, by))
+        edges = [since, *(end for _, end in spans)]  # the periods follow each other
+        if spans:
+            found.whole, found.periods = migration.matrices(db, scheme, edges)
+        else:
+            found.whole = migration.matrix(db, scheme, since=since, until=until)
         found.progress = [goals.progress(db, scheme, g, now=now) for g in goal_list]
     if "cohorts" in chosen:
         found.cohorts = retention.cohorts(db, since=since, until=until)

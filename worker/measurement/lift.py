@@ -15,16 +15,16 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, case, cast, func, or_, select
+from sqlalchemy import Float, case, cast, func, literal, or_, select
 from sqlmodel import Session
 
 from models import DeliveryStatus
 from models.db import roomy_sorts
 from models.tables import CUSTOMERS, DELIVERIES, ORDERS
-from models.types import plus_seconds
+from models.types import UTCDateTime, plus_seconds
 from worker.measurement.assignment import GLOBAL_REASON, global_holdout_sql
 from worker.measurement.performance import net_revenue
 
@@ -102,7 +102,10 @@ def lifts(db: Session, *, since: datetime | None, until: datetime | None) -> lis
     One statement, set-based: each (trigger, customer) is in the group its first row says (the
     hash is theirs), and brought the net revenue of their orders inside any of their windows
     (each order once); the groups' counts, buyers, revenue and its sum of squares come back,
-    a few rows per trigger however many customers."""
+    a few rows per trigger however many customers. Each row looks up, by the orders' index,
+    only its customer's orders in the part of its window no earlier row of theirs covered: a
+    join of every row with every order of its customer grew with the square of a frequent
+    buyer's orders (34.8 s at a million customers)."""
     d, o = DELIVERIES.c, ORDERS.c
     held = DeliveryStatus.HELD_OUT.value
     chosen = select(
@@ -120,43 +123,47 @@ def lifts(db: Session, *, since: datetime | None, until: datetime | None) -> lis
     with_holdout = select(rows.c.trigger).where(rows.c.status == held).distinct()
     rows_held = select(rows).where(rows.c.trigger.in_(with_holdout)).cte("rows_held")
     r = rows_held.c
+    over: dict[str, Any] = {
+        "partition_by": (r.customer_id, r.trigger), "order_by": (r.send_at, r.id),
+    }  # fmt: skip
     ranked = select(
-        r.trigger, r.customer_id, case((r.status == held, 1), else_=0).label("held"),
-        func.row_number().over(partition_by=(r.trigger, r.customer_id),
-                               order_by=(r.send_at, r.id)).label("n"),
+        r.trigger, r.customer_id, r.send_at, r.until,
+        case((r.status == held, 1), else_=0).label("held"),
+        func.row_number().over(**over).label("n"),
+        # How far this customer's earlier windows of the trigger reach: they cover everything
+        # from this row's start up to there, as it starts no earlier than any of them.
+        func.max(r.until).over(**over, rows=(None, -1)).label("covered"),
     ).subquery("ranked")  # fmt: skip
-    groups = (
-        select(ranked.c.trigger, ranked.c.customer_id, ranked.c.held)
-        .where(ranked.c.n == 1)
-        .subquery("groups")
-    )
-    bought = (
-        select(r.trigger, r.customer_id, o.id.label("order_id"), net_revenue().label("net"))
-        .distinct()
-        .select_from(rows_held.join(ORDERS, o.customer_id == r.customer_id))
-        .where(o.placed_at >= r.send_at, o.placed_at <= r.until)
-        .subquery("bought")
-    )
-    b = bought.c
+    k = ranked.c
+    covered = func.coalesce(k.covered, literal(datetime.min.replace(tzinfo=UTC), UTCDateTime()))
+    # The orders in the part of its window no earlier row covered: each order once per trigger
+    # and customer without a DISTINCT, each found through ix_orders_customer_placed.
+    new_orders = (
+        select(func.coalesce(func.sum(net_revenue()), 0))
+        .where(o.customer_id == k.customer_id, o.placed_at >= k.send_at,
+               o.placed_at > covered, o.placed_at <= k.until)
+        .scalar_subquery()
+    )  # fmt: skip
     earned = (
-        select(b.trigger, b.customer_id, func.sum(b.net).label("revenue"))
-        .group_by(b.trigger, b.customer_id)
+        select(
+            k.trigger, k.customer_id, func.max(case((k.n == 1, k.held))).label("held"),
+            func.sum(case((k.until > covered, new_orders), else_=0)).label("revenue"),
+        )
+        .group_by(k.customer_id, k.trigger)
         .subquery("earned")
-    )
-    g, e = groups.c, earned.c
-    revenue = func.coalesce(e.revenue, 0)
+    )  # fmt: skip
+    e = earned.c
+    revenue = e.revenue
     statement = (
         select(
-            g.trigger, g.held, func.count().label("customers"),
+            e.trigger, e.held, func.count().label("customers"),
             func.sum(case((revenue > 0, 1), else_=0)).label("converted"),
             func.sum(revenue).label("revenue"),
             func.sum(cast(revenue, Float) * cast(revenue, Float)).label("squares"),
         )
-        .select_from(groups.outerjoin(
-            earned, (e.trigger == g.trigger) & (e.customer_id == g.customer_id)))
-        .group_by(g.trigger, g.held)
+        .group_by(e.trigger, e.held)
     )  # fmt: skip
-    roomy_sorts(db)  # every row ranked per trigger and customer, and joined to their orders
+    roomy_sorts(db)  # every row ranked per trigger and customer
     moments: dict[str, dict[bool, Any]] = defaultdict(dict)
     for row in db.execute(statement):
         moments[row.trigger][bool(row.held)] = row

@@ -1,5 +1,6 @@
 """The migration matrix: where the customers on each rung at the start of a period stood at its
-end, and what they spent in it, rebuilt from `ladder_moves` for any past period."""
+end, and what they spent in it, rebuilt from `ladder_moves` for any past period (a report's
+periods all from one statement)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, select
+from sqlalchemy import Select, String, and_, case, func, literal, select
+from sqlalchemy import cast as sa_cast
 from sqlmodel import Session
 
 from models.orders import UNCOUNTED_STATUSES
@@ -20,6 +22,7 @@ M = LADDER_MOVES.c
 O = ORDERS.c  # noqa: E741
 NEW = None  # the row of customers not on the ladder when the period began
 KINDS = ("up", "stayed", "down", "lapsed")
+VERSION_DIGITS = 12  # a move's version, padded to sort as text
 
 
 def rung_at(moment: datetime) -> Any:
@@ -34,20 +37,6 @@ def rung_at(moment: datetime) -> Any:
     return (
         select(M.customer_id, M.to_rung.label("rung"))
         .join(last, and_(last.c.customer_id == M.customer_id, last.c.version == M.version))
-        .subquery()
-    )
-
-
-def spent_between(since: datetime, until: datetime) -> Any:
-    """Each customer's net revenue (minor units) of counting orders placed in the period."""
-    return (
-        select(O.customer_id, func.sum(O.shop_total - O.shop_refunded).label("revenue"))
-        .where(
-            O.placed_at >= literal(since, UTCDateTime()),
-            O.placed_at < literal(until, UTCDateTime()),
-            O.status.not_in([status.value for status in UNCOUNTED_STATUSES]),
-        )
-        .group_by(O.customer_id)
         .subquery()
     )
 
@@ -97,27 +86,84 @@ def kind(scheme: Scheme, from_rung: str | None, to_rung: str) -> str:
     return scheme.direction(from_rung, to_rung)
 
 
-def matrix_query(since: datetime, until: datetime) -> Select[Any]:
-    start, end, spent = rung_at(since), rung_at(until), spent_between(since, until)
+def _versioned(dialect: str) -> Any:
+    """A move's version, zero-padded, then its rung: the greatest such text of a customer's
+    moves before a moment carries the rung of their last move then."""
+    if dialect == "postgresql":
+        padded = func.lpad(sa_cast(M.version, String), VERSION_DIGITS, "0")
+    else:
+        padded = func.printf(f"%0{VERSION_DIGITS}d", M.version)
+    return padded.op("||")(M.to_rung)
+
+
+def matrices_query(dialect: str, edges: list[datetime]) -> Select[Any]:
+    """Customers grouped by their rungs at every edge (NULL: not yet placed), with what they
+    spent between each two edges: one pass over the moves, one over the orders between the
+    first edge and the last, a few thousand rows however many customers."""
+    at = [literal(edge, UTCDateTime()) for edge in edges]
+    versioned = _versioned(dialect)
+    rungs = (
+        select(M.customer_id, *(
+            func.substr(func.max(case((M.moved_at < moment, versioned))), VERSION_DIGITS + 1)
+            .label(f"r{k}") for k, moment in enumerate(at)
+        ))
+        .where(M.moved_at < at[-1])
+        .group_by(M.customer_id)
+        .subquery()
+    )  # fmt: skip
+    placed = select(
+        O.customer_id, (O.shop_total - O.shop_refunded).label("net"),
+        case(*((O.placed_at >= at[k], k) for k in reversed(range(len(at) - 1)))).label("p"),
+    ).where(
+        O.placed_at >= at[0], O.placed_at < at[-1],
+        O.status.not_in([status.value for status in UNCOUNTED_STATUSES]),
+    ).subquery()  # fmt: skip
+    spent = (
+        select(placed.c.customer_id, *(
+            func.sum(case((placed.c.p == k, placed.c.net))).label(f"s{k}")
+            for k in range(len(at) - 1)
+        ))
+        .group_by(placed.c.customer_id)
+        .subquery()
+    )  # fmt: skip
+    keys = [rungs.c[f"r{k}"] for k in range(len(at))]
     return (
-        select(
-            start.c.rung.label("from_rung"),
-            end.c.rung.label("to_rung"),
-            func.count().label("customers"),
-            func.coalesce(func.sum(spent.c.revenue), 0).label("revenue"),
-        )
-        .select_from(end)
-        .outerjoin(start, start.c.customer_id == end.c.customer_id)
-        .outerjoin(spent, spent.c.customer_id == end.c.customer_id)
-        .group_by(start.c.rung, end.c.rung)
-    )
+        select(*keys, func.count().label("customers"), *(
+            func.coalesce(func.sum(spent.c[f"s{k}"]), 0) for k in range(len(at) - 1)
+        ))
+        .select_from(rungs.outerjoin(spent, spent.c.customer_id == rungs.c.customer_id))
+        .group_by(*keys)
+    )  # fmt: skip
+
+
+def matrices(db: Session, scheme: Scheme, edges: list[datetime]) -> tuple[Matrix, list[Matrix]]:
+    """The matrix from the first edge to the last, and of each two edges after another:
+    every customer placed before the end, their rung at the start (or none) against their
+    rung at the end, counted, with what they spent in between. One statement for them all."""
+    rows = db.execute(matrices_query(db.get_bind().dialect.name, edges)).all()
+    last = len(edges) - 1
+    spans = [(0, last), *((k, k + 1) for k in range(last))]
+    found = []
+    for start, end in spans:
+        cells: dict[tuple[str | None, str], list[int]] = {}
+        for row in rows:
+            to_rung = row[end]
+            if to_rung is not None:
+                cell = cells.setdefault((row[start], to_rung), [0, 0])
+                cell[0] += int(row.customers)
+                cell[1] += sum(int(row[last + 2 + k]) for k in range(start, end))
+        listed = [Cell(a, b, customers, revenue) for (a, b), (customers, revenue) in cells.items()]
+        found.append(_ordered(scheme, edges[start], edges[end], listed))
+    return found[0], found[1:]
 
 
 def matrix(db: Session, scheme: Scheme, *, since: datetime, until: datetime) -> Matrix:
     """Every customer placed before `until`: their rung when `since` began (or none) against
     their rung at `until`, counted, with what they spent in between. One statement."""
-    rows = db.execute(matrix_query(since, until)).all()
-    cells = [Cell(r.from_rung, r.to_rung, int(r.customers), int(r.revenue)) for r in rows]
+    return matrices(db, scheme, [since, until])[0]
+
+
+def _ordered(scheme: Scheme, since: datetime, until: datetime, cells: list[Cell]) -> Matrix:
     seen = {c.to_rung for c in cells} | {c.from_rung for c in cells if c.from_rung}
     listed = [*scheme.line, *scheme.beside]
     order = listed + sorted(seen - set(listed))  # a rung since removed from the file, last

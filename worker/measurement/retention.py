@@ -4,11 +4,12 @@ and the time between orders per month or quarter, and the Pareto share of the re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, func, literal, select
+from sqlalchemy import Float, Integer, case, func, literal, select
 from sqlalchemy import cast as sa_cast
 from sqlmodel import Session
 
@@ -118,60 +119,94 @@ class Churn:
 
 
 def churn(db: Session, *, since: datetime, until: datetime, by: str) -> list[Churn]:
-    """Churn, repeat purchases and the gap between orders in each month or quarter (`by`):
-    every period from one pass over the orders (each customer's last order and count by each
-    period's start and end, in conditional aggregates), not a pass a period."""
+    """Churn, repeat purchases and the gap between orders in each month or quarter (`by`),
+    from one pass over the orders: each customer's orders grouped by the period they fell in
+    (one CASE an order, four aggregates), each such group told the customer's group before
+    and after it (a window over those groups, not over every order), then counted in a few
+    hundred rows that Python spreads over the periods."""
     spans = list(periods(since, until, by))
     if not spans:
         return []
+    edges = [start for start, _ in spans] + [spans[-1][1]]  # each period is [edges[k], edges[k+1])
     roomy_sorts(db)
-    columns: list[Any] = [O.customer_id]
-    for k, (start, end) in enumerate(spans):
-        inside = (O.placed_at >= _at(start)) & (O.placed_at < _at(end))
-        columns += [
-            func.max(case((O.placed_at < _at(start), O.placed_at))).label(f"last_by_start_{k}"),
-            func.max(case((O.placed_at < _at(end), O.placed_at))).label(f"last_by_end_{k}"),
-            func.count(case((O.placed_at < _at(end), 1))).label(f"orders_by_end_{k}"),
-            func.count(case((inside, 1))).label(f"in_period_{k}"),
-            func.min(case((inside, O.placed_at))).label(f"first_in_{k}"),
-            func.coalesce(func.sum(case((inside, O.shop_total - O.shop_refunded))), 0).label(
-                f"revenue_{k}"
-            ),
-        ]
-    per_customer = (
-        select(*columns)
-        .where(_counting(), O.placed_at < _at(spans[-1][1]))
-        .group_by(O.customer_id)
-        .subquery()
-    )
-    p = per_customer.c
     dialect = db.get_bind().dialect.name
-    totals: list[Any] = []
-    for k, (start, end) in enumerate(spans):
-        was_active = p[f"last_by_start_{k}"] >= _at(start - CHURN_AFTER)
-        still_active = p[f"last_by_end_{k}"] >= _at(end - CHURN_AFTER)
-        bought = p[f"in_period_{k}"] > 0
+    # By `customer_id + 0`, not the column: grouped by the column, PostgreSQL reads the orders
+    # through ix_orders_customer_placed, already in customer order, and so the whole table in
+    # random order (104 s at ten million orders, against 17 s for a scan and a sort).
+    placed = select(
+        (O.customer_id + 0).label("customer_id"), _index(O.placed_at, edges[:-1]).label("p"),
+        O.placed_at,
+        (O.shop_total - O.shop_refunded).label("net"),
+    ).where(_counting(), O.placed_at < _at(edges[-1])).subquery()  # fmt: skip
+    q = placed.c
+    grouped = (
+        select(q.customer_id, q.p, func.count().label("n"),
+               func.min(q.placed_at).label("first"), func.max(q.placed_at).label("last"),
+               func.sum(q.net).label("revenue"))
+        .group_by(q.customer_id, q.p)
+        .subquery()
+    )  # fmt: skip
+    g = grouped.c
+    over: dict[str, Any] = {"partition_by": g.customer_id, "order_by": g.p}
+    told = select(
+        g.p, g.n, g.first, g.last, g.revenue,
+        func.lag(g.last).over(**over).label("before"),
+        func.coalesce(func.lead(g.p).over(**over), len(spans)).label("next_p"),
+        func.lead(g.last).over(**over).label("next_last"),
+        func.sum(g.n).over(**over).label("by_end"),  # p is one a customer: up to this row
+    ).subquery()  # fmt: skip
+    t = told.c
+    # Reach: the last edge k at which this order still makes its customer active.
+    reach = [edge - CHURN_AFTER for edge in edges]
+    keyed = select(
+        t.p, t.next_p, _index(t.last, reach).label("reach"),
+        _index(t.next_last, reach).label("next_reach"),
+        case((t.by_end >= 2, 1), else_=0).label("repeat"), t.revenue,
         # The gaps between a buyer's consecutive orders, the later in the period, add up to
-        # their last order in it less the order before its first (telescoping): no window
-        # over every order. Without an order before, the first in it starts the first gap.
-        before = func.coalesce(p[f"last_by_start_{k}"], p[f"first_in_{k}"])
-        gaps = case((p[f"last_by_start_{k}"].is_(None), p[f"in_period_{k}"] - 1),
-                    else_=p[f"in_period_{k}"])  # fmt: skip
-        totals += [
-            func.count(case((was_active, 1))),
-            func.count(case((was_active & ~still_active, 1))),
-            func.count(case((bought, 1))),
-            func.count(case((bought & (p[f"orders_by_end_{k}"] >= 2), 1))),
-            func.coalesce(func.sum(p[f"revenue_{k}"]), 0),
-            func.coalesce(func.sum(case((bought, gaps))), 0),
-            func.sum(case((bought, _days(dialect, p[f"last_by_end_{k}"], before)))),
-        ]
-    row = list(db.execute(select(*totals)).one())
+        # their last order in it less the order before its first (telescoping). Without an
+        # order before, the first in it starts the first gap.
+        (t.n - case((t.before.is_(None), 1), else_=0)).label("pairs"),
+        _days(dialect, t.last, func.coalesce(t.before, t.first)).label("days"),
+    ).subquery()  # fmt: skip
+    k = keyed.c
+    keys = (k.p, k.next_p, k.reach, k.next_reach)
+    rows = db.execute(
+        select(*keys, func.count(), func.sum(k.repeat), func.sum(k.revenue), func.sum(k.pairs),
+               func.sum(k.days)).group_by(*keys)
+    ).all()  # fmt: skip
+    return _spread(spans, rows)
+
+
+def _index(column: Any, edges: list[datetime]) -> Any:
+    """The last k with edges[k] <= column (edges ascending); -1 before the first, or NULL."""
+    return case(
+        *((column >= _at(edge), k) for k, edge in reversed(list(enumerate(edges)))), else_=-1
+    )
+
+
+def _spread(spans: list[tuple[datetime, datetime]], rows: Sequence[Any]) -> list[Churn]:
+    """Each group of a customer's orders in one period (p; -1: before the first) makes them
+    active at every edge after it, up to the period of their next group, while within
+    CHURN_AFTER of its last order (reach); churned in the period whose end is past it."""
+    count = len(spans)
+    sums = [[0, 0, 0, 0, 0, 0] for _ in spans]  # active, churned, buyers, repeat, revenue, pairs
+    days: list[float | None] = [None] * count
+    for p, next_p, reach, next_reach, customers, repeat, revenue, pairs, spent in rows:
+        if p >= 0:
+            added = (customers, repeat, revenue, pairs)
+            sums[p][2:] = [a + int(b) for a, b in zip(sums[p][2:], added, strict=True)]
+            days[p] = (days[p] or 0.0) + float(spent)
+        for k in range(p + 1, min(next_p, count - 1) + 1):
+            if reach < k:
+                break  # inactive from here on: this group's last order is too old
+            sums[k][0] += customers
+            still = next_reach > k if next_p == k else reach > k
+            sums[k][1] += 0 if still else customers
     found = []
-    for k, (start, end) in enumerate(spans):
-        active, churned, buyers, repeat, revenue, pairs = (int(v) for v in row[7 * k : 7 * k + 6])
-        days = row[7 * k + 6]
-        mean_gap = float(days) / pairs if pairs and days is not None else None
+    for (start, end), (active, churned, buyers, repeat, revenue, pairs), gap in zip(
+        spans, sums, days, strict=True
+    ):
+        mean_gap = gap / pairs if pairs and gap is not None else None
         found.append(Churn(start, end, active, churned, buyers, repeat, mean_gap, revenue))
     return found
 
@@ -195,24 +230,27 @@ class Pareto:
 
 
 def pareto(db: Session, *, since: datetime, until: datetime) -> Pareto:
-    """What fraction of the period's buyers makes PARETO (80 %) of its net revenue."""
+    """What fraction of the period's buyers makes PARETO (80 %) of its net revenue: one
+    statement, the buyers ranked once."""
     spend = (
         select(O.customer_id, func.sum(O.shop_total - O.shop_refunded).label("revenue"))
         .where(_counting(), O.placed_at >= _at(since), O.placed_at < _at(until))
         .group_by(O.customer_id)
         .subquery()
     )
-    before = (
-        func.sum(spend.c.revenue)
-        .over(order_by=(spend.c.revenue.desc(), spend.c.customer_id), rows=(None, -1))
-        .label("before")
+    before = func.sum(spend.c.revenue).over(
+        order_by=(spend.c.revenue.desc(), spend.c.customer_id), rows=(None, -1)
     )
-    ranked = select(spend.c.revenue, before).subquery()
-    total = int(db.execute(select(func.coalesce(func.sum(spend.c.revenue), 0))).scalar_one())
-    buyers = int(db.execute(select(func.count()).select_from(spend)).scalar_one())
-    top = db.execute(
-        select(func.count()).where(
-            func.coalesce(ranked.c.before, 0) < PARETO * total, ranked.c.revenue > 0
-        )
-    ).scalar_one()
-    return Pareto(buyers, int(top), total)
+    ranked = select(
+        spend.c.revenue,
+        sa_cast(func.coalesce(before, 0), Float).label("before"),
+        func.sum(spend.c.revenue).over().label("total"),
+    ).subquery()
+    r = ranked.c
+    # In floating point, as PARETO * total is in Python: the same line at the same cent.
+    top = case((r.before < literal(PARETO, Float) * sa_cast(r.total, Float), 1))
+    buyers, total, found = db.execute(
+        select(func.count(), func.coalesce(func.sum(r.revenue), 0), func.count(case(
+            (r.revenue > 0, top)))).select_from(ranked)
+    ).one()  # fmt: skip
+    return Pareto(int(buyers), int(found), int(total))

@@ -141,6 +141,6 @@ def test_the_summary_the_database_sums_is_the_papers_summary_of_each_order(
     ids, summed = predictions.summaries(db, as_of=as_of)
 
     expected_ids, expected = summarise(each, as_of=as_of, unit_days=predictions.WEEK_DAYS)
-    assert ids == expected_ids and len(ids) == 40
+    assert ids.tolist() == expected_ids and len(ids) == 40
     for name in ("x", "t_x", "T", "mean_value"):
         assert getattr(summed, name) == pytest.approx(getattr(expected, name)), name

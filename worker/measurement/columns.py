@@ -82,8 +82,10 @@ def _copy_out(db: Session, query: Select[Any], kinds: list[np.dtype[Any]]) -> li
     if not data.startswith(_SIGNATURE):
         raise ValueError("not a binary COPY")
     start = _HEADER + int.from_bytes(data[_HEADER - 4 : _HEADER], "big")
-    rows = np.frombuffer(data, dtype=_row_type(kinds), offset=start,
-                         count=(len(data) - start - _TRAILER) // _row_type(kinds).itemsize)  # fmt: skip
+    row = _row_type(kinds)
+    rows = np.frombuffer(
+        data, dtype=row, offset=start, count=(len(data) - start - _TRAILER) // row.itemsize
+    )
     if np.any(rows["count"] != len(kinds)) or any(
         np.any(rows[f"size{i}"] != 8) for i in range(len(kinds))
     ):
@@ -105,7 +107,10 @@ def write_changed(
     into its letter). Does not commit."""
     loaded = _load(db, ids, values)
     c = table.c
-    new = {name: (shown or {}).get(name, lambda v: v)(loaded.c[name]) for name in values}
+    new = {
+        name: shown[name](loaded.c[name]) if shown and name in shown else loaded.c[name]
+        for name in values
+    }
     statement = (
         update_(table)
         .where(c.id == loaded.c.id, or_(*(c[name].is_distinct_from(new[name]) for name in new)))

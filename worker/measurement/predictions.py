@@ -65,17 +65,17 @@ class Predicted:
     def rows(self, chosen: Ints | None = None) -> list[Prediction]:
         """The customers at the positions `chosen` (every one by default) as objects."""
         chosen = np.arange(len(self.ids)) if chosen is None else chosen
+        n = len(chosen)
         seen = self.seen
-        x = None if seen is None else seen.x[chosen].astype(int).tolist()
-        t_x = None if seen is None else seen.t_x[chosen].tolist()
-        T = None if seen is None else seen.T[chosen].tolist()
+        x = [None] * n if seen is None else seen.x[chosen].astype(int).tolist()
+        t_x = [None] * n if seen is None else seen.t_x[chosen].tolist()
+        T = [None] * n if seen is None else seen.T[chosen].tolist()
+        picked = (self.ids[chosen].tolist(), self.p_alive[chosen].tolist(),
+                  self.orders[chosen].tolist(), self.value[chosen].tolist())  # fmt: skip
         return [
-            Prediction(customer_id=customer, x=None if x is None else x[i],
-                       t_x_weeks=None if t_x is None else t_x[i], T_weeks=None if T is None else T[i],
+            Prediction(customer_id=customer, x=x[i], t_x_weeks=t_x[i], T_weeks=T[i],
                        p_alive=alive, predicted_orders=orders, predicted_value=value)
-            for i, (customer, alive, orders, value) in enumerate(zip(
-                self.ids[chosen].tolist(), self.p_alive[chosen].tolist(),
-                self.orders[chosen].tolist(), self.value[chosen].tolist(), strict=True))
+            for i, (customer, alive, orders, value) in enumerate(zip(*picked, strict=True))
         ]  # fmt: skip
 
 

@@ -10,11 +10,12 @@ executemany are as fast as anything: the same statements, without the COPY.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import BigInteger, Column, ColumnElement, Double, MetaData, Table, cast, or_
+from sqlalchemy import BigInteger, Column, ColumnElement, Double, MetaData, Table, cast, func, or_
 from sqlalchemy import update as update_
 from sqlalchemy.sql import Select
 from sqlmodel import Session
@@ -26,6 +27,7 @@ Array = npt.NDArray[Any]
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _HEADER = len(_SIGNATURE) + 8  # flags and the header extension's length, both int32
 _TRAILER = 2  # the int16 -1 that ends the data
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def integer(expression: Any, name: str) -> ColumnElement[Any]:
@@ -36,6 +38,31 @@ def integer(expression: Any, name: str) -> ColumnElement[Any]:
 def real(expression: Any, name: str) -> ColumnElement[Any]:
     """A column `read` returns as float64 (never NULL: coalesce first)."""
     return cast(expression, Double).label(name)
+
+
+def microseconds(db: Session, moment: Any) -> ColumnElement[Any]:
+    """A UTC time column as whole microseconds since 1970 (SQLite: to the millisecond, as far
+    as its julianday goes)."""
+    if db.get_bind().dialect.name == "postgresql":
+        return cast(func.extract("epoch", moment) * 1_000_000, BigInteger)
+    return cast(func.round((func.julianday(moment) - 2440587.5) * 86_400_000_000), BigInteger)
+
+
+def microseconds_of(moment: datetime) -> int:
+    """`moment` as `microseconds` counts it."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def aligned(ids: Ints, keys: Ints, values: Floats, *, missing: float = np.nan) -> Floats:
+    """`values` (one per key) at the positions of their keys in the sorted `ids`; `missing`
+    where an id has no key. Keys not among the ids are dropped."""
+    out = np.full(len(ids), missing)
+    if not len(ids) or not len(keys):
+        return out
+    at = np.searchsorted(ids, keys)
+    found = (at < len(ids)) & (ids[np.minimum(at, len(ids) - 1)] == keys)
+    out[at[found]] = values[found]
+    return out
 
 
 def _kinds(query: Select[Any]) -> list[np.dtype[Any]]:

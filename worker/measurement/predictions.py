@@ -17,10 +17,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, literal, literal_column, select
+from sqlalchemy import Subquery, case, func, literal, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import Session
 
-from models.db import roomy_sorts
+from models.db import roomy_sorts, sequential_scans
 from models.measurement import ClvFit
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CLV_FITS, CUSTOMERS, ORDERS
@@ -144,28 +145,40 @@ def summaries(db: Session, *, as_of: date) -> tuple[Ints, Customers]:
         .group_by(o.customer_id, day)
         .subquery("days")
     )  # fmt: skip
-    first = func.min(days.c.day).over(partition_by=days.c.customer_id).label("first")
-    dated = select(days, first).subquery("dated")
-    d = dated.c
+    d, repeat = _repeat_value(db, days)
     today = (as_of - _EPOCH).days
-    found = columns.read(
-        db,
-        select(
-            columns.integer(d.customer_id, "id"), columns.integer(func.count() - 1, "x"),
-            columns.integer(func.max(d.day) - func.min(d.day), "t_x"),
-            columns.integer(today - func.min(d.day), "T"),
-            columns.real(func.coalesce(func.sum(case((d.day > d.first, d.value), else_=0)), 0),
-                         "repeat_value"),
-        )
-        .group_by(d.customer_id)
-        .order_by(d.customer_id),
-    )  # fmt: skip
+    with sequential_scans(db):
+        found = columns.read(
+            db,
+            select(
+                columns.integer(d.customer_id, "id"), columns.integer(func.count() - 1, "x"),
+                columns.integer(func.max(d.day) - func.min(d.day), "t_x"),
+                columns.integer(today - func.min(d.day), "T"),
+                columns.real(func.coalesce(repeat, 0), "repeat_value"),
+            )
+            .group_by(d.customer_id)
+            .order_by(d.customer_id),
+        )  # fmt: skip
     x = found["x"].astype(float)
-    repeat = found["repeat_value"]
-    mean_value = np.divide(repeat, x, out=np.zeros_like(repeat), where=x > 0)
+    repeat_value = found["repeat_value"]
+    mean_value = np.divide(repeat_value, x, out=np.zeros_like(repeat_value), where=x > 0)
     return found["id"], Customers(
         x=x, t_x=found["t_x"] / WEEK_DAYS, T=found["T"] / WEEK_DAYS, mean_value=mean_value
     )
+
+
+def _repeat_value(db: Session, days: Subquery) -> tuple[Any, Any]:
+    """The columns to group by customer, and what their days after the first were worth. On
+    PostgreSQL their total less the first day's, the days already sorted for their grouping
+    (a window over a million customers' days cost a quarter of the summary); elsewhere by the
+    first day a window finds."""
+    if db.get_bind().dialect.name == "postgresql":
+        d = days.c
+        first_day = func.array_agg(aggregate_order_by(d.value, d.day))[1]
+        return d, func.sum(d.value) - first_day
+    first = func.min(days.c.day).over(partition_by=days.c.customer_id).label("first")
+    d = select(days, first).subquery("dated").c
+    return d, func.sum(case((d.day > d.first, d.value), else_=0))
 
 
 def fit(db: Session, *, as_of: date, horizon_days: int) -> Fitted:

@@ -129,6 +129,25 @@ def roomy_sorts(db: Session, megabytes: int = 256) -> None:
         db.execute(text(f"SET LOCAL work_mem = '{int(megabytes)}MB'"))
 
 
+@contextmanager
+def sequential_scans(db: Session) -> Iterator[None]:
+    """On PostgreSQL, the statements inside read whole tables by a sequential scan, never an
+    index scan in the index's order; nothing elsewhere. For a statement grouping every row of
+    a large table by an indexed key: the planner takes the index's order for the grouping and
+    then reads the heap at random (the CLV summary at ten million orders: 60 s, where a scan
+    and a sort take 14 s)."""
+    on_postgresql = db.get_bind().dialect.name == "postgresql"
+    if on_postgresql:
+        db.execute(text("SET LOCAL enable_indexscan = off"))
+        db.execute(text("SET LOCAL enable_bitmapscan = off"))
+    try:
+        yield
+    finally:
+        if on_postgresql:  # the rest of the transaction plans as before
+            db.execute(text("SET LOCAL enable_indexscan TO DEFAULT"))
+            db.execute(text("SET LOCAL enable_bitmapscan TO DEFAULT"))
+
+
 def update_by_key(
     db: Session, table: Table, rows: Sequence[dict[str, Any]], *, key: str = "id"
 ) -> None:

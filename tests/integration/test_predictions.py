@@ -138,9 +138,9 @@ def test_the_summary_the_database_sums_is_the_papers_summary_of_each_order(
         for o in db.exec(select(Order)).all()
     ]
 
-    ids, summed = predictions.summaries(db, as_of=as_of)
+    summed_ids, summed = predictions.summaries(db, as_of=as_of)
 
     expected_ids, expected = summarise(each, as_of=as_of, unit_days=predictions.WEEK_DAYS)
-    assert ids == expected_ids and len(ids) == 40
+    assert summed_ids.tolist() == expected_ids and len(expected_ids) == 40
     for name in ("x", "t_x", "T", "mean_value"):
         assert getattr(summed, name) == pytest.approx(getattr(expected, name)), name

@@ -37,7 +37,7 @@ def clv_tables(fitted: predictions.Fitted, currency: str) -> list[RenderableType
                   f"{p.log_likelihood:,.1f}")  # fmt: skip
     model.add_row("Gamma-Gamma", f"p {s.p:.3f}, q {s.q:.3f}, gamma {s.gamma:.3f}",
                   f"{s.log_likelihood:,.1f}")  # fmt: skip
-    best = sorted(fitted.predictions, key=lambda x: -x.predicted_value)[:10]
+    best = fitted.best(10)
     top = table(
         f"most valuable next {fitted.horizon_days} days ({currency})",
         ("customer", "purchases", "p alive", "orders ahead", "value ahead"),

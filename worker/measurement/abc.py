@@ -24,7 +24,6 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from pydantic import (
@@ -36,13 +35,14 @@ from pydantic import (
     model_validator,
 )
 from scipy import stats
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlmodel import Session
 
-from models.db import update_by_key
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CUSTOMERS, EVENTS, ORDERS
 from triggers import line_of
+from worker.measurement import columns
+from worker.measurement.columns import Floats, Ints
 
 DIMENSIONS = ("volume", "potential", "payment_speed", "profitability", "loyalty", "satisfaction")
 CLASSES = ("A", "B", "C")
@@ -122,19 +122,19 @@ class Classified:
 
 def classify(db: Session, *, now: datetime, scheme: Scheme) -> Classified:
     """Scores every customer with a counting order and writes `abc` and `abc_score` where
-    they changed; commits. Customers without an order keep none."""
-    facts = _facts(db, now)
+    they changed; commits. Customers without an order keep none. Every customer's values are
+    numpy columns (`columns`), never an object or a dict entry each."""
+    ids, facts = _facts(db, now)
     result = Classified()
-    if not facts:
+    if not len(ids):
         return result
-    ids = sorted(facts)
-    ranks: dict[str, Any] = {}
+    ranks: dict[str, Floats] = {}
     for dimension in DIMENSIONS:
         weight = scheme.weights.get(dimension, 0.0)
         if weight <= 0:
             continue
-        values = [facts[customer].get(dimension) for customer in ids]
-        if all(value is None for value in values):
+        values = facts[dimension]
+        if np.all(np.isnan(values)):
             result.left_out[dimension] = _WHY_MISSING[dimension]
             continue
         ranks[dimension] = _ranks(values, higher_is_better=dimension != "payment_speed")
@@ -143,30 +143,18 @@ def classify(db: Session, *, now: datetime, scheme: Scheme) -> Classified:
         return result
     total = sum(result.used.values())
     score = sum(ranks[name] * weight for name, weight in result.used.items()) / total
-    order = np.argsort(-score, kind="stable")
-    classes = np.empty(len(ids), dtype=object)
+    position = np.empty(len(ids), dtype=np.int64)
+    position[np.argsort(-score, kind="stable")] = np.arange(len(ids))
     a_end = round(len(ids) * scheme.a_share)
     b_end = round(len(ids) * (scheme.a_share + scheme.b_share))
-    for position, index in enumerate(order):
-        classes[index] = "A" if position < a_end else ("B" if position < b_end else "C")
-    stored = {
-        row.id: (row.abc, row.abc_score)
-        # Every classed customer in one read (not an IN list of a million ids).
-        for row in db.execute(
-            select(CUSTOMERS.c.id, CUSTOMERS.c.abc, CUSTOMERS.c.abc_score).where(
-                CUSTOMERS.c.abc.is_not(None)
-            )
-        )
-    }
-    changed = []
-    for index, customer in enumerate(ids):
-        new = (str(classes[index]), round(float(score[index]), 3))
-        result.counts[new[0]] += 1
-        if stored.get(customer) != new:
-            changed.append({"id": customer, "abc": new[0], "abc_score": new[1]})
-    update_by_key(db, CUSTOMERS, changed)
+    klass = np.where(position < a_end, 0, np.where(position < b_end, 1, 2)).astype(np.int64)
+    for index, count in enumerate(np.bincount(klass, minlength=len(CLASSES)).tolist()):
+        result.counts[CLASSES[index]] = count
+    result.written = columns.write_changed(
+        db, CUSTOMERS, ids=ids, values={"abc": klass, "abc_score": np.round(score, 3)},
+        shown={"abc": lambda loaded: case(dict(enumerate(CLASSES)), value=loaded)},
+    )  # fmt: skip
     db.commit()
-    result.written = len(changed)
     return result
 
 
@@ -180,83 +168,95 @@ _WHY_MISSING = {
 }
 
 
-def _ranks(values: list[Any], *, higher_is_better: bool) -> Any:
-    """Each value's percentile rank among the known ones (ties share it); unknown: NEUTRAL."""
-    known = np.array([value is not None for value in values], dtype=bool)
+def _ranks(values: Floats, *, higher_is_better: bool) -> Floats:
+    """Each value's percentile rank among the known ones (ties share it); unknown (NaN):
+    NEUTRAL."""
+    known = ~np.isnan(values)
     ranked = np.full(len(values), NEUTRAL)
-    numbers = np.array([float(value) for value in values if value is not None])
-    if len(numbers) == 1:
-        ranked[known] = NEUTRAL
+    numbers = values[known]
+    if len(numbers) <= 1:
         return ranked
     order = stats.rankdata(numbers if higher_is_better else -numbers)  # 1 … n, ties averaged
     ranked[known] = (order - 1) / (len(numbers) - 1)
     return ranked
 
 
-def _facts(db: Session, now: datetime) -> dict[int, dict[str, float | None]]:
-    """Per customer with a counting order: each dimension's raw value (None: unknown)."""
+def _known(flag: Ints, values: Floats) -> Floats:
+    return np.where(flag == 1, values, np.nan)
+
+
+def _facts(db: Session, now: datetime) -> tuple[Ints, dict[str, Floats]]:
+    """The customers with a counting order (by id), and each dimension's raw value for each
+    of them (NaN: unknown), summed in the database."""
     o, c = ORDERS.c, CUSTOMERS.c
     counting = o.status.not_in([status.value for status in UNCOUNTED_STATUSES])
-    facts: dict[int, dict[str, float | None]] = {}
-    for row in db.execute(
-        select(c.id, c.first_order_at, c.orders_count, c.clv).where(c.orders_count > 0)
-    ):
-        tenure = (now - row.first_order_at).days if row.first_order_at else None
-        facts[row.id] = {
-            "volume": 0.0,
-            "potential": None if row.clv is None else float(row.clv),
-            "payment_speed": None,
-            "profitability": None,
-            "loyalty": None if tenure is None else float(tenure),
-            "orders": float(row.orders_count),
-            "satisfaction": None,
-        }
+    buyers = columns.read(
+        db,
+        select(
+            columns.integer(c.id, "id"), columns.integer(c.orders_count, "orders"),
+            columns.integer(case((c.clv.is_(None), 0), else_=1), "has_clv"),
+            columns.real(func.coalesce(c.clv, 0), "clv"),
+            columns.integer(case((c.first_order_at.is_(None), 0), else_=1), "has_first"),
+            columns.integer(func.coalesce(columns.microseconds(db, c.first_order_at), 0), "first"),
+        )
+        .where(c.orders_count > 0)
+        .order_by(c.id),
+    )  # fmt: skip
+    ids = buyers["id"]
     since = now - timedelta(days=365)
-    revenue = (
-        select(o.customer_id, func.sum(o.shop_total - o.shop_refunded))
+    revenue = columns.read(
+        db,
+        select(columns.integer(o.customer_id, "id"),
+               columns.real(func.coalesce(func.sum(o.shop_total - o.shop_refunded), 0), "net"))
         .where(counting, o.placed_at > since)
-        .group_by(o.customer_id)
-    )
-    for customer_id, net in db.execute(revenue):
-        if customer_id in facts:
-            facts[customer_id]["volume"] = float(net or 0)
+        .group_by(o.customer_id),
+    )  # fmt: skip
+    # Each order's first order.paid, then per customer the mean delay (none before placing).
     paid = (
-        select(o.customer_id, o.placed_at, func.min(EVENTS.c.occurred_at))
+        select(o.customer_id, o.placed_at, func.min(EVENTS.c.occurred_at).label("paid_at"))
         .join(EVENTS, EVENTS.c.order_id == o.id)
         .where(EVENTS.c.type == "order.paid", counting, o.placed_at > since)
         .group_by(o.id, o.customer_id, o.placed_at)
+        .subquery("paid")
     )
-    delays: dict[int, list[float]] = {}
-    for customer_id, placed_at, paid_at in db.execute(paid):
-        delay = max((paid_at - placed_at).total_seconds(), 0.0)
-        delays.setdefault(customer_id, []).append(delay)
-    for customer_id, seconds in delays.items():
-        if customer_id in facts:
-            facts[customer_id]["payment_speed"] = float(np.mean(seconds))
+    p = paid.c
+    delay = columns.microseconds(db, p.paid_at) - columns.microseconds(db, p.placed_at)
+    speed = columns.read(
+        db,
+        select(columns.integer(p.customer_id, "id"),
+               columns.real(func.avg(case((delay > 0, delay), else_=0)) / 1e6, "seconds"))
+        .group_by(p.customer_id),
+    )  # fmt: skip
+    tenure = np.floor_divide(columns.microseconds_of(now) - buyers["first"], 86_400 * 10**6)
+    tenure_rank = _ranks(_known(buyers["has_first"], tenure.astype(float)), higher_is_better=True)
+    orders_rank = _ranks(buyers["orders"].astype(float), higher_is_better=True)
+    nothing = np.full(len(ids), np.nan)
+    return ids, {
+        "volume": columns.aligned(ids, revenue["id"], revenue["net"], missing=0.0),
+        "potential": _known(buyers["has_clv"], buyers["clv"]),
+        "payment_speed": columns.aligned(ids, speed["id"], speed["seconds"]),
+        "profitability": nothing,
+        "loyalty": (tenure_rank + orders_rank) / 2,  # tenure's rank and the order count's
+        "satisfaction": _satisfaction(db, ids),
+    }
+
+
+def _satisfaction(db: Session, ids: Ints) -> Floats:
+    """Each customer's last NPS answer (NaN: none). A few answers per customer at most: their
+    payloads are read in Python."""
     answers = (
         select(EVENTS.c.customer_id, EVENTS.c.payload)
         .where(EVENTS.c.type == "survey.answered", EVENTS.c.customer_id.is_not(None))
         .order_by(EVENTS.c.occurred_at)
     )
+    last: dict[int, float] = {}
     for customer_id, payload in db.execute(answers):  # the last NPS answer wins
         data = (payload or {}).get("data") or {}
-        if (
-            customer_id in facts
-            and data.get("kind") == "nps"
-            and isinstance(data.get("score"), int)
-        ):
-            facts[customer_id]["satisfaction"] = float(data["score"])
-    _loyalty(facts)
-    return facts
-
-
-def _loyalty(facts: dict[int, dict[str, float | None]]) -> None:
-    """Loyalty: the mean of the tenure's rank and the order count's rank."""
-    ids = list(facts)
-    tenure = _ranks([facts[i]["loyalty"] for i in ids], higher_is_better=True)
-    orders = _ranks([facts[i].pop("orders") for i in ids], higher_is_better=True)
-    for index, customer in enumerate(ids):
-        facts[customer]["loyalty"] = float((tenure[index] + orders[index]) / 2)
+        if data.get("kind") == "nps" and isinstance(data.get("score"), int):
+            last[customer_id] = float(data["score"])
+    keys = np.fromiter(last.keys(), dtype=np.int64, count=len(last))
+    scores = np.fromiter(last.values(), dtype=np.float64, count=len(last))
+    return columns.aligned(ids, keys, scores)
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ _L_BFGS_B: Any = {"ftol": 1e-13, "gtol": 1e-9}
 _NELDER_MEAD: Any = {"xatol": 1e-7, "fatol": 1e-7, "maxiter": 4000, "maxfev": 8000}
 
 
-def _maximise(log_likelihood: Callable[..., float], start: Floats, data: tuple[Floats, ...]) -> Any:
+def _maximise(log_likelihood: Callable[..., float], start: Floats, data: tuple[Any, ...]) -> Any:
     """The parameters (on their logs) that maximise `log_likelihood(params, *data)`."""
     negative = _negative(log_likelihood)
     bounds = [(-_BOUND, _BOUND)] * len(start)
@@ -167,27 +167,44 @@ def _converged(found: Any, model: str) -> None:
 def _negative(log_likelihood: Callable[..., float]) -> Callable[..., float]:
     """What `optimize.minimize` minimises: the negative log-likelihood."""
 
-    def negative(params: Floats, *data: Floats) -> float:
+    def negative(params: Floats, *data: Any) -> float:
         value = -log_likelihood(params, *data)
         return value if np.isfinite(value) else _FAR  # off the likelihood's domain: never best
 
     return negative
 
 
+@dataclass(frozen=True)
+class _Distinct:
+    """One column of the customers as its distinct values and, per customer, the index of
+    theirs: what depends on a parameter and only that value (a special function of the repeat
+    purchases, the log of alpha plus an age in days) is evaluated once per distinct value,
+    a few hundred, not once per customer (a million)."""
+
+    values: Floats
+    index: npt.NDArray[np.intp]
+    counts: Floats  # customers per value
+
+
+def _distinct(column: Floats) -> _Distinct:
+    values, index, counts = np.unique(column, return_inverse=True, return_counts=True)
+    return _Distinct(values=values, index=index, counts=counts.astype(float))
+
+
 @np.errstate(over="ignore", invalid="ignore", divide="ignore")  # the optimiser probes far out
-def _bgnbd_log_likelihood(params: Floats, x: Floats, t_x: Floats, T: Floats) -> float:
+def _bgnbd_log_likelihood(params: Floats, x: _Distinct, t_x: _Distinct, T: _Distinct) -> float:
+    """Equation 6 (Fader, Hardie & Lee 2005): ln A1 + ln A2 + ln(exp(ln A3) + δ exp(ln A4)),
+    summed over the customers."""
     r, alpha, a, b = np.exp(params)  # fitted on logs: every parameter stays positive
-    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = special.betaln(a, b + x) - special.betaln(a, b)
-    a3 = -(r + x) * np.log(alpha + T)
-    repeat = x > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a4 = np.where(
-            repeat,
-            np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x),
-            -np.inf,
-        )
-    return float(np.sum(a1 + a2 + np.logaddexp(a3, a4)))
+    xs = x.values
+    a1 = special.gammaln(r + xs) - special.gammaln(r) + r * np.log(alpha)
+    a2 = special.betaln(a, b + xs) - special.betaln(a, b)
+    repeat = xs > 0
+    a4_x = np.where(repeat, np.log(a) - np.log(np.where(repeat, b + xs - 1, 1.0)), -np.inf)
+    r_x = (r + xs)[x.index]  # per customer from here
+    a3 = -r_x * np.log(alpha + T.values)[T.index]
+    a4 = a4_x[x.index] - r_x * np.log(alpha + t_x.values)[t_x.index]
+    return float(np.sum(x.counts * (a1 + a2)) + np.sum(np.logaddexp(a3, a4)))
 
 
 def fit_bgnbd(customers: Customers) -> BGNBD:
@@ -203,26 +220,45 @@ def fit_bgnbd(customers: Customers) -> BGNBD:
         )
     # Scale-free start: a rate of about one purchase per mean age, dropout of one in three.
     start: Floats = np.log(np.array([1.0, max(float(np.mean(T)), 1e-3), 1.0, 2.0]))
-    found = _maximise(_bgnbd_log_likelihood, start, (x, t_x, T))
+    data = (_distinct(x), _distinct(t_x), _distinct(T))
+    found = _maximise(_bgnbd_log_likelihood, start, data)
     _converged(found, "purchase")
     r, alpha, a, b = (float(value) for value in np.exp(found.x))
     return BGNBD(r=r, alpha=alpha, a=a, b=b, log_likelihood=-float(found.fun))
 
 
+@dataclass(frozen=True)
+class _Spend:
+    """The repeat buyers' purchases `x` (and their distinct values), the value of their
+    repeat purchases `m·x`, and the sums of the likelihood's terms without a parameter."""
+
+    x: Floats
+    distinct: _Distinct
+    total: Floats  # m·x
+    log_m: float  # Σ ln m
+    x_log_m_x: float  # Σ x ln m + Σ x ln x, both multiplied by p
+
+    @classmethod
+    def of(cls, x: Floats, m: Floats) -> _Spend:
+        return cls(x=x, distinct=_distinct(x), total=m * x, log_m=float(np.sum(np.log(m))),
+                   x_log_m_x=float(np.sum(x * np.log(m)) + np.sum(x * np.log(x))))  # fmt: skip
+
+
 @np.errstate(over="ignore", invalid="ignore", divide="ignore")
-def _gamma_gamma_log_likelihood(params: Floats, x: Floats, m: Floats) -> float:
+def _gamma_gamma_log_likelihood(params: Floats, data: _Spend) -> float:
+    """The sum over the repeat buyers of ln G(px + q) - ln G(px) - ln G(q) + q ln gamma
+    + (px - 1) ln m + px ln x - (px + q) ln(gamma + mx), G the gamma function (Fader, Hardie &
+    Lee 2005, "RFM and CLV", equation 3's log)."""
     p, q, gamma = np.exp(params)
-    px = p * x
+    n, d = len(data.x), data.distinct
+    per_x = special.gammaln(p * d.values + q) - special.gammaln(p * d.values)
+    spent = np.log(gamma + data.total)  # per customer: gamma + mx
     return float(
-        np.sum(
-            special.gammaln(px + q)
-            - special.gammaln(px)
-            - special.gammaln(q)
-            + q * np.log(gamma)
-            + (px - 1) * np.log(m)
-            + px * np.log(x)
-            - (px + q) * np.log(gamma + m * x)
-        )
+        np.sum(d.counts * per_x)
+        + n * (q * np.log(gamma) - special.gammaln(q))
+        + p * data.x_log_m_x
+        - data.log_m
+        - (p * np.dot(data.x, spent) + q * np.sum(spent))
     )
 
 
@@ -236,7 +272,7 @@ def fit_gamma_gamma(customers: Customers) -> GammaGamma:
             f"{MIN_REPEAT_CUSTOMERS})"
         )
     start: Floats = np.log(np.array([1.0, 2.0, max(float(np.mean(m)), 1e-3)]))
-    found = _maximise(_gamma_gamma_log_likelihood, start, (x, m))
+    found = _maximise(_gamma_gamma_log_likelihood, start, (_Spend.of(x, m),))
     _converged(found, "spend")
     p, q, gamma = (float(value) for value in np.exp(found.x))
     if q <= 1:

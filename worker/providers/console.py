@@ -21,6 +21,6 @@ class ConsoleProvider:
 
     def send(self, email: OutgoingEmail) -> str:
         stream = self.stream or sys.stdout
-        stream.write(email.to_mime().as_string() + "\n" + "-" * 72 + "\n")
+        stream.write(email.to_bytes().decode("ascii") + "\n" + "-" * 72 + "\n")
         stream.flush()
         return f"console:{email.delivery_id}"

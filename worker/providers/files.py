@@ -46,7 +46,7 @@ class FileProvider:
             return message_id
         aside = self.outbox / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
-            content = email.to_mime().as_bytes()
+            content = email.to_bytes()
             try:
                 aside.write_bytes(content)
             except FileNotFoundError:  # the first email: make the outbox folder

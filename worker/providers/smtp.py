@@ -20,18 +20,15 @@ import smtplib
 import ssl
 import threading
 import time
-from email.policy import compat32
 from pathlib import Path
 
 import redis
 
 from worker.providers import DeliveryError, OutgoingEmail
+from worker.providers.mime import message_id
 from worker.providers.ratelimit import RateLimiter, build_rate_limiter
 from worker.settings import Settings, SmtpSecurity
 
-# smtplib sends bytes as they are: lines must end CRLF already (a bare LF is refused by many
-# servers since the SMTP smuggling fixes, and read as one endless line by others).
-_ON_THE_WIRE = compat32.clone(linesep="\r\n")
 IDLE_S = 30.0  # reuse a session idle at most this long (most servers allow 60 s or more)
 _ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 
@@ -79,20 +76,21 @@ class SmtpProvider:
 
     def send(self, email: OutgoingEmail) -> str:
         """Returns the email's Message-ID once the server took it. Raises DeliveryError."""
-        message = email.to_mime()
+        # smtplib sends bytes as they are: lines must end CRLF already (a bare LF is refused by
+        # many servers since the SMTP smuggling fixes, and read as one endless line by others).
+        wire = email.to_bytes(linesep="\r\n")
         try:
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire()
         except redis.RedisError as exc:
             raise DeliveryError(f"rate limiter unreachable: {exc}", permanent=False) from exc
         try:
-            wire = message.as_bytes(policy=_ON_THE_WIRE)
             self._session().sendmail(email.sender, [email.to], wire)
         except (smtplib.SMTPException, OSError) as exc:
             self.close()  # whatever the session's state now, the next email starts afresh
             raise _refusal(exc, sender=email.sender, host=self.host) from exc
         self._local.used = time.monotonic()
-        return str(message["Message-ID"])
+        return message_id(email)
 
     def _session(self) -> smtplib.SMTP:
         """This thread's open session, or a new one (connected, TLS, logged in)."""

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, delete, func, select
 from sqlmodel import Session
 
 from models import DeliveryStatus
+from models.db import insert_many
 from models.tables import ATTRIBUTIONS, DELIVERIES, ORDERS, PROVIDER_EVENTS
 from models.types import UTCDateTime
 from triggers.schema import MAX_ATTRIBUTION_WINDOW
@@ -64,7 +65,7 @@ def attribute_orders(db: Session, order_ids: Iterable[int], *, now: datetime) ->
                 }
             )
     if rows:
-        db.execute(ATTRIBUTIONS.insert(), rows)
+        insert_many(db, ATTRIBUTIONS.insert(), rows)
     return len(rows)
 
 

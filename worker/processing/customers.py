@@ -23,7 +23,7 @@ from sqlalchemy.sql.dml import Insert, Update
 from sqlmodel import Session
 
 from models import Customer, Order
-from models.db import dialect_insert, insert_ignoring_duplicates
+from models.db import dialect_insert, insert_ignoring_duplicates, insert_many
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CUSTOMERS, EXTERNAL_IDS, ORDERS
 from models.types import UTCDateTime
@@ -89,7 +89,7 @@ def resolve_customers(
     rows = [_new_row(sighting, key) for sighting, key in zip(sightings, keys, strict=True)]
     rows.sort(key=lambda row: row["email"])  # rows locked in one order: no deadlock between batches
     dialect = db.get_bind().dialect.name
-    by_email = {row.email: row for row in db.execute(_upsert(dialect), rows)}
+    by_email = {row.email: row for row in insert_many(db, _upsert(dialect), rows)}
     found = [by_email[key] for key in keys]
     links = [
         {

@@ -14,7 +14,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session
 
 from models import Order, OrderLine, OrderStatus
-from models.db import dialect_insert
+from models.db import dialect_insert, insert_many
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import ORDER_LINES, ORDERS
 from models.types import UTCDateTime, to_minor
@@ -116,7 +116,7 @@ def record_orders(
     rows.sort(key=lambda row: (row["source"], row["source_order_id"]))  # one lock order
     dialect = db.get_bind().dialect.name
     inserted = (
-        {(o.source, o.source_order_id): o for o in db.execute(_insert_new(dialect), rows)}
+        {(o.source, o.source_order_id): o for o in insert_many(db, _insert_new(dialect), rows)}
         if rows
         else {}
     )
@@ -246,7 +246,7 @@ def _move() -> Any:
 def insert_lines(db: Session, lines: list[dict[str, Any]]) -> None:
     """Inserts order lines in one executemany (those `record_order` left for later)."""
     if lines:
-        db.execute(ORDER_LINES.insert(), lines)
+        insert_many(db, ORDER_LINES.insert(), lines)
 
 
 def _may_move(current: str, new: OrderStatus) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from models import Customer, DeliveryStatus, Event, Order
-from models.db import dialect_insert
+from models.db import dialect_insert, insert_many
 from models.states import DELIVERY
 from models.tables import DELIVERIES, EVENTS
 from models.types import UTCDateTime
@@ -85,7 +85,7 @@ class Scheduler:
         if not rows:
             return []
         statement = _insert_statement(db.get_bind().dialect.name)
-        inserted = {key: delivery_id for delivery_id, key in db.execute(statement, rows)}
+        inserted = {key: delivery_id for delivery_id, key in insert_many(db, statement, rows)}
         return sorted(
             inserted[row["dedupe_key"]]
             for row in rows

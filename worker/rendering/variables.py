@@ -99,7 +99,7 @@ def event_view(event: Event) -> dict[str, Any]:
         "source": event.source,
         "type": event.type,
         "occurred_at": event.occurred_at,
-        "data": event.payload.get("data", {}),
+        "data": LazyMapping(lambda: event.payload.get("data", {})),
     }
 
 

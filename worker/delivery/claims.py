@@ -19,7 +19,7 @@ from sqlmodel import Session
 from models import Customer, Delivery, DeliveryStatus, Event, Order
 from models.states import DELIVERY
 from models.tables import CUSTOMERS, DELIVERIES, EVENTS, ORDERS, PREFERENCES, SUPPRESSIONS
-from models.types import UTCDateTime
+from models.types import UTCDateTime, one_of
 from worker.metrics import counters
 from worker.processing.orders import OrderLines
 from worker.processing.preferences import MESSAGE_CLASSES
@@ -79,7 +79,7 @@ def claim(
 @lru_cache(maxsize=2)
 def _claim(many: bool = False) -> Any:
     c = DELIVERIES.c
-    which = c.id.in_(bindparam("ids", expanding=True)) if many else c.id == bindparam("delivery_id")
+    which = one_of(c.id, "ids") if many else c.id == bindparam("delivery_id")
     now = bindparam("now", type_=UTCDateTime())
     return (
         DELIVERY.update(S.SCHEDULED, S.SENDING, which, c.send_at <= now)
@@ -253,7 +253,7 @@ def _load() -> Any:
         .join(CUSTOMERS, CUSTOMERS.c.id == d.customer_id)
         .join(EVENTS, EVENTS.c.id == d.cause_event_id)
         .outerjoin(ORDERS, ORDERS.c.id == EVENTS.c.order_id)
-        .where(d.id.in_(bindparam("delivery_ids", expanding=True)))
+        .where(one_of(d.id, "delivery_ids"))
     )
 
 
@@ -313,12 +313,7 @@ def end(db: Session, batch: Batch) -> None:
 @cache
 def _lock() -> Any:
     c = DELIVERIES.c
-    return (
-        select(c.id)
-        .where(c.id.in_(bindparam("ids", expanding=True)))
-        .order_by(c.id)
-        .with_for_update()
-    )
+    return select(c.id).where(one_of(c.id, "ids")).order_by(c.id).with_for_update()
 
 
 @cache
@@ -326,7 +321,7 @@ def _release() -> Any:
     return DELIVERY.update(
         S.SENDING,
         S.SCHEDULED,
-        DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
+        one_of(DELIVERIES.c.id, "ids"),
         reason="released: its batch stopped early",
     )
 

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from models import DeliveryStatus
 from models.tables import EVENTS
-from models.types import UTCDateTime
+from models.types import UTCDateTime, one_of
 from triggers import ConditionError, Trigger
 from triggers.broadcast import PREFIX, Broadcast
 from triggers.series import PREFIX as SERIES_PREFIX
@@ -213,7 +213,7 @@ def _newer_event() -> Any:
         select(c.type, c.id)
         .where(
             c.customer_id == bindparam("customer_id"),
-            c.type.in_(bindparam("types", expanding=True)),
+            one_of(c.type, "types"),
             c.occurred_at > bindparam("after", type_=UTCDateTime()),
             c.occurred_at <= bindparam("now", type_=UTCDateTime()),
         )

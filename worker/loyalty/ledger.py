@@ -20,6 +20,7 @@ from sqlmodel import Session
 from models import EntryKind
 from models.db import dialect_insert, insert_ignoring_duplicates
 from models.tables import LOYALTY_ENTRIES, LOYALTY_MEMBERS
+from models.types import one_of
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def _locked_members(dialect: str) -> Any:
             M.customer_id, M.points, M.pending, M.tier, M.tier_version, M.below_since,
             _joined(),
         )
-        .where(M.customer_id.in_(bindparam("member_ids", expanding=True)))
+        .where(one_of(M.customer_id, "member_ids"))
         .order_by(M.customer_id)
     )  # fmt: skip
     # PostgreSQL locks the rows as they leave the sort: in customer order.

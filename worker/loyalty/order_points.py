@@ -14,13 +14,13 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from models import EntryKind, OrderStatus
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import LOYALTY_ENTRIES
-from models.types import minor_digits
+from models.types import minor_digits, one_of
 from triggers.programme import Programme
 from worker.loyalty import membership, notices
 from worker.loyalty.ledger import Member, append_many, entry_row, lock_members
@@ -64,7 +64,7 @@ def _order_sums() -> Any:
             func.sum(E.points).label("points"),
             func.sum(E.pending).label("pending"),
         )
-        .where(E.order_id.in_(bindparam("order_ids", expanding=True)))
+        .where(one_of(E.order_id, "order_ids"))
         .group_by(E.order_id, E.kind)
     )
 

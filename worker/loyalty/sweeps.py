@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from models import EntryKind
 from models.tables import CUSTOMERS, EVENTS, LOYALTY_ENTRIES, LOYALTY_MEMBERS
-from models.types import UTCDateTime
+from models.types import UTCDateTime, one_of
 from triggers.programme import Programme
 from worker.loyalty import ledger, notices
 
@@ -101,7 +101,7 @@ def _waiting() -> Any:
             func.sum(E.pending).label("pending"),
             (approved == 1).label("approved"),
         )
-        .where(E.order_id.in_(bindparam("orders", expanding=True)))
+        .where(one_of(E.order_id, "orders"))
         .group_by(E.order_id)
     )
 
@@ -192,7 +192,7 @@ def _locked_idle(db: Session) -> Any:
     statement = (
         select(M.customer_id, M.points, CUSTOMERS.c.last_order_at)
         .join(CUSTOMERS, CUSTOMERS.c.id == M.customer_id)
-        .where(M.customer_id.in_(bindparam("members", expanding=True)))
+        .where(one_of(M.customer_id, "members"))
         .order_by(M.customer_id)
     )
     if db.get_bind().dialect.name == "postgresql":

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from models import EntryKind
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CUSTOMERS, LOYALTY_ENTRIES, LOYALTY_MEMBERS, ORDERS
-from models.types import UTCDateTime, minor_digits
+from models.types import UTCDateTime, minor_digits, one_of
 from triggers.programme import Programme, Tier
 from worker.loyalty import notices
 from worker.loyalty.ledger import Member, lock_member, lock_members
@@ -55,7 +55,7 @@ def _spend_since() -> Any:
     return (
         select(O.customer_id, func.sum(O.shop_total - O.shop_refunded))
         .where(
-            O.customer_id.in_(bindparam("member_ids", expanding=True)),
+            one_of(O.customer_id, "member_ids"),
             O.placed_at >= bindparam("since", type_=UTCDateTime()),
             O.status.not_in([status.value for status in UNCOUNTED_STATUSES]),
         )
@@ -69,7 +69,7 @@ def _points_since() -> Any:
     return (
         select(E.customer_id, func.sum(E.points + E.pending))
         .where(
-            E.customer_id.in_(bindparam("member_ids", expanding=True)),
+            one_of(E.customer_id, "member_ids"),
             E.created_at >= bindparam("since", type_=UTCDateTime()),
             E.kind.in_(earning),
         )
@@ -215,7 +215,7 @@ def _set_tier() -> Any:
     return (
         update(LOYALTY_MEMBERS)
         .where(
-            M.customer_id.in_(bindparam("member_ids", expanding=True)),
+            one_of(M.customer_id, "member_ids"),
             M.tier_version == bindparam("seen"),
         )
         .values(

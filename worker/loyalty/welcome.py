@@ -12,10 +12,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import exists, select
 from sqlmodel import Session
 
 from models.tables import LOYALTY_ENTRIES, LOYALTY_MEMBERS
+from models.types import one_of
 from triggers.programme import Programme
 from worker.loyalty import notices
 from worker.loyalty.ledger import JOINING_KINDS
@@ -54,6 +55,6 @@ def _joined() -> Any:
     earned = exists().where(E.customer_id == M.customer_id, E.kind.in_(JOINING_KINDS))
     return (
         select(M.customer_id, M.points, M.pending)
-        .where(M.customer_id.in_(bindparam("members", expanding=True)), earned)
+        .where(one_of(M.customer_id, "members"), earned)
         .order_by(M.customer_id)
     )

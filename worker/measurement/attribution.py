@@ -19,7 +19,7 @@ from sqlmodel import Session
 from models import DeliveryStatus
 from models.db import insert_many
 from models.tables import ATTRIBUTIONS, DELIVERIES, ORDERS, PROVIDER_EVENTS
-from models.types import UTCDateTime
+from models.types import UTCDateTime, one_of
 from triggers.schema import MAX_ATTRIBUTION_WINDOW
 
 S = DeliveryStatus
@@ -109,9 +109,7 @@ def _sent_at() -> Any:
 @cache
 def _orders() -> Any:
     o = ORDERS.c
-    return select(o.id, o.customer_id, o.placed_at).where(
-        o.id.in_(bindparam("ids", expanding=True))
-    )
+    return select(o.id, o.customer_id, o.placed_at).where(one_of(o.id, "ids"))
 
 
 @cache
@@ -126,7 +124,7 @@ def _candidates() -> Any:
         d.attribution_window_s.label("window_s"),
         sent_at,
     ).where(
-        d.customer_id.in_(bindparam("customers", expanding=True)),
+        one_of(d.customer_id, "customers"),
         d.status.in_(TOUCHING),
         d.attribution != "none",
         _sent_at() >= bindparam("earliest", type_=UTCDateTime()),

@@ -26,7 +26,7 @@ from models import Customer, Order
 from models.db import dialect_insert, insert_ignoring_duplicates, insert_many
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CUSTOMERS, EXTERNAL_IDS, ORDERS
-from models.types import UTCDateTime
+from models.types import UTCDateTime, one_of
 from worker.canonical import CustomerIn
 from worker.measurement import rungs
 from worker.processing.addresses import suppress_if_invalid
@@ -176,7 +176,7 @@ def _refresh_facts() -> Update:
     total = aggregate(func.coalesce(func.sum(_NET), 0))
     return (
         update(CUSTOMERS)
-        .where(CUSTOMERS.c.id.in_(bindparam("customer_ids", expanding=True)))
+        .where(one_of(CUSTOMERS.c.id, "customer_ids"))
         .values(
             orders_count=count,
             total_spent=total,

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from models import Customer, EventStatus, Order
 from models.states import EVENT
 from models.tables import EVENTS
+from models.types import one_of
 from triggers.programme import Programme
 from worker.canonical import CanonicalEvent, describe_errors
 from worker.errors import NOT_THE_ROWS_FAULT, PermanentError
@@ -206,7 +207,7 @@ def unexpected_reason(exc: Exception) -> str:
 @cache
 def _claim() -> Any:
     c = EVENTS.c
-    ids = c.id.in_(bindparam("ids", expanding=True))
+    ids = one_of(c.id, "ids")
     return EVENT.update(EventStatus.PENDING, EventStatus.PROCESSED, ids).returning(
         c.id, c.source, c.source_event_id, c.type, c.occurred_at, c.payload
     )

@@ -17,7 +17,7 @@ from models import Order, OrderLine, OrderStatus
 from models.db import dialect_insert, insert_many
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import ORDER_LINES, ORDERS
-from models.types import UTCDateTime, to_minor
+from models.types import UTCDateTime, one_of, to_minor
 from worker.canonical import OrderIn
 from worker.processing import refunds
 from worker.processing.money import CurrencyRefused, ShopMoney
@@ -261,7 +261,7 @@ def _may_move(current: str, new: OrderStatus) -> bool:
 def _lines_of() -> Any:
     return (
         select(ORDER_LINES)
-        .where(ORDER_LINES.c.order_id.in_(bindparam("order_ids", expanding=True)))
+        .where(one_of(ORDER_LINES.c.order_id, "order_ids"))
         .order_by(ORDER_LINES.c.id)
     )
 

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from models import DeliveryStatus
 from models.tables import DELIVERIES
-from models.types import UTCDateTime
+from models.types import UTCDateTime, none_of, one_of
 from worker.limits import Budget
 
 MARKETING = "marketing"
@@ -87,7 +87,7 @@ def _candidates() -> Any:
     c = DELIVERIES.c
     now = bindparam("now", type_=UTCDateTime())
     return select(c.customer_id, c.id).where(
-        c.customer_id.in_(bindparam("customer_ids", expanding=True)),
+        one_of(c.customer_id, "customer_ids"),
         c.message_class == MARKETING,
         or_(
             and_(c.sent_at > bindparam("since", type_=UTCDateTime()), c.sent_at <= now),
@@ -117,8 +117,8 @@ def _taken() -> Any:
         c.send_at <= now,
         c.id != bindparam("delivery_id"),
         or_(
-            c.id.in_(bindparam("sent_in_batch", expanding=True)),
-            and_(c.id.not_in(bindparam("refused_in_batch", expanding=True)), goes_first),
+            one_of(c.id, "sent_in_batch"),
+            and_(none_of(c.id, "refused_in_batch"), goes_first),
         ),
     )
     return union_all(sent, ahead)

@@ -16,7 +16,7 @@ from models import Customer, DeliveryStatus, Event, Order
 from models.db import dialect_insert, insert_many
 from models.states import DELIVERY
 from models.tables import DELIVERIES, EVENTS
-from models.types import UTCDateTime
+from models.types import UTCDateTime, one_of
 from triggers import CompiledTrigger, ConditionError, Trigger, TriggerSet
 from triggers.programme import Programme
 from worker.measurement import assignment
@@ -239,7 +239,7 @@ def _cancel_waiting() -> Any:
         DeliveryStatus.SCHEDULED,
         DeliveryStatus.CANCELLED,
         DELIVERIES.c.customer_id == bindparam("p_customer_id"),
-        DELIVERIES.c.trigger.in_(bindparam("names", expanding=True)),
+        one_of(DELIVERIES.c.trigger, "names"),
         earlier_cause,
         ~same_order_again,
         reason=bindparam("p_reason"),

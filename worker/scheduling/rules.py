@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from models import Customer, Delivery, DeliveryStatus
 from models.tables import DELIVERIES
-from models.types import UTCDateTime
+from models.types import UTCDateTime, none_of
 from triggers import CompiledTrigger, Trigger
 from triggers.broadcast import Broadcast
 from triggers.series import Series
@@ -202,7 +202,7 @@ def _live_within() -> Any:
             c.status.in_([status.value for status in LIVE_STATUSES]),
             c.send_at > bindparam("after", type_=UTCDateTime()),
             c.send_at < bindparam("before", type_=UTCDateTime()),
-            c.id.not_in(bindparam("excluding", expanding=True)),
+            none_of(c.id, "excluding"),
         )
         .limit(1)
     )

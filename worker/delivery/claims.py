@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache, partial
@@ -47,18 +47,22 @@ class Batch:
     budget: dict[int, frozenset[int]] | None = None  # see `eligibility.budget_candidates`
     # (status, value names) → parameters of each finish, written in one executemany a kind
     finishing: dict[tuple[S, tuple[str, ...]], list[dict[str, Any]]] = field(default_factory=dict)
+    # The same finishes by delivery: id → the status it will have (kept as they are added:
+    # read at every decision, built afresh it cost a batch time in the square of its size).
+    settling: dict[int, str] = field(default_factory=dict)
     # Set by a rate-limited refusal: when the provider takes requests again. The batch stops.
     limited_until: datetime | None = None
     paused: bool = False  # a refusal of our credentials paused sending: start no more requests
 
-    def settled(self) -> dict[int, str]:
+    def settled(self) -> Mapping[int, str]:
         """Deliveries already decided whose rows still read `sending` until `end` writes them:
         delivery id → the status they will have."""
-        return {
-            parameters["delivery_id"]: status.value
-            for (status, _), finishing in self.finishing.items()
-            for parameters in finishing
-        }
+        return self.settling
+
+    def settle(self, status: S, names: tuple[str, ...], parameters: dict[str, Any]) -> None:
+        """Holds a finish for the batch's next write."""
+        self.finishing.setdefault((status, names), []).append(parameters)
+        self.settling[parameters["delivery_id"]] = status.value
 
 
 def claim(
@@ -110,7 +114,7 @@ def finish(
     parameters = {f"v_{name}": value for name, value in values.items()}
     parameters["delivery_id"] = delivery_id
     if batch is not None and delivery_id in batch.ids:
-        batch.finishing.setdefault((status, names), []).append(parameters)
+        batch.settle(status, names, parameters)
         return True
     result = db.execute(_finish(status, names), parameters)
     db.commit()
@@ -293,6 +297,7 @@ def write(db: Session, batch: Batch, *, also: Sequence[int] = ()) -> None:
     for (status, names), parameters in batch.finishing.items():
         db.execute(_finish(status, names), parameters)  # one executemany per kind of finish
     batch.finishing.clear()
+    batch.settling.clear()
 
 
 def end(db: Session, batch: Batch) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import random
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
+from email.utils import format_datetime
 
 from worker.providers import OutgoingEmail
 
@@ -107,3 +109,12 @@ def test_non_ascii_names_are_encoded_words() -> None:
 def test_the_same_delivery_is_the_same_bytes_on_every_try() -> None:
     assert outgoing().to_bytes() == outgoing().to_bytes()
     assert outgoing().to_bytes() != outgoing(key="000000042-9876543210").to_bytes()
+
+
+def test_the_date_is_the_stdlibs_in_utc() -> None:
+    chance = random.Random(7)
+    for _ in range(2000):
+        moment = datetime(1990, 1, 1, tzinfo=UTC) + timedelta(seconds=chance.randrange(2**31))
+        local = moment.astimezone(timezone(timedelta(minutes=chance.randrange(-720, 841, 15))))
+        raw = outgoing(created_at=local).to_bytes()
+        assert f"\nDate: {format_datetime(moment)}\n".encode() in raw

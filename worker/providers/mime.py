@@ -12,8 +12,9 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email.header import Header
-from email.utils import format_datetime, formataddr
+from email.utils import formataddr
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def _headers(email: OutgoingEmail) -> Iterator[str]:
     yield _header("From", formataddr((_one_line(email.sender_name), email.sender), "utf-8"))
     yield _header("To", email.to)
     yield _header("Subject", email.subject)
-    yield _header("Date", format_datetime(email.created_at))
+    yield _header("Date", _date(email.created_at))
     yield _header("Message-ID", message_id(email))
     if email.reply_to:
         yield _header("Reply-To", email.reply_to)
@@ -78,6 +79,20 @@ def _header(name: str, value: str) -> str:
             current = ""
         current += " " + word
     return "\n".join([*folded, current])
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _date(moment: datetime) -> str:
+    """RFC 5322's date in UTC ("Mon, 02 Mar 2026 09:30:00 +0000"), as `email.utils`'s
+    format_datetime writes it, without its generality (a percent of a worker's time)."""
+    u = moment.astimezone(UTC)
+    day, month = _DAYS[u.weekday()], _MONTHS[u.month - 1]
+    return (
+        f"{day}, {u.day:02d} {month} {u.year:04d} {u.hour:02d}:{u.minute:02d}:{u.second:02d} +0000"
+    )
 
 
 def _one_line(value: str) -> str:

@@ -17,6 +17,7 @@ class FileProvider:
 
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
+        self._folder = os.fspath(outbox)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FileProvider:
@@ -40,24 +41,34 @@ class FileProvider:
         link() fails if the target exists, so of two racing senders exactly one wins. No
         fsync: this backend is for laptops and tests, where a power cut is not the risk.
         """
-        target = self.path_for(email.key)
-        message_id = f"file:{target.name}"
-        if target.exists():
-            return message_id
-        aside = self.outbox / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        name = f"{email.key}.eml"
+        message_id = f"file:{name}"
+        # Plain strings and os calls, no exists() first (link() tells): this runs per email.
+        target = os.path.join(self._folder, name)
+        aside = os.path.join(self._folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             content = email.to_bytes()
             try:
-                aside.write_bytes(content)
+                _write(aside, content)
             except FileNotFoundError:  # the first email: make the outbox folder
                 self.outbox.mkdir(parents=True, exist_ok=True)
-                aside.write_bytes(content)
+                _write(aside, content)
             try:
                 os.link(aside, target)
-            except FileExistsError:
+            except FileExistsError:  # sent before: that file is this delivery's email
                 pass
             finally:
-                aside.unlink()
+                os.unlink(aside)
         except OSError as exc:
             raise DeliveryError(f"cannot write {target}: {exc.strerror}", permanent=False) from exc
         return message_id
+
+
+def _write(path: str, content: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        written = memoryview(content)
+        while written:  # a regular file takes it all at once, but write() may say otherwise
+            written = written[os.write(descriptor, written) :]
+    finally:
+        os.close(descriptor)

@@ -6,7 +6,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlmodel import Session, col
 
 from models import Delivery, DeliveryStatus, SendingPause
@@ -32,7 +32,7 @@ def pause_of(db: Session, provider: str) -> SendingPause | None:
 # A process reads the pause at most this often, for every delivery and batch it sends:
 # reading it for every email was a tenth of a worker's CPU per email.
 FRESH_S = 1.0
-_last_read: dict[tuple[str, str], tuple[float, SendingPause | None]] = {}
+_last_read: dict[tuple[Engine, str], tuple[float, SendingPause | None]] = {}
 _reads = threading.Lock()
 
 
@@ -40,7 +40,7 @@ def fresh_pause_of(db: Session, provider: str) -> SendingPause | None:
     """`pause_of`, read again once this process's last read of it is older than FRESH_S: a
     pause another worker records is seen within a second; one this process records or lifts
     (`pause`, `resume`), at once."""
-    key = (db.get_bind().engine.url.render_as_string(), provider)
+    key = (db.get_bind().engine, provider)  # the engine, one per database (not its URL's text)
     with _reads:
         last = _last_read.get(key)
     if last is not None and time.monotonic() - last[0] <= FRESH_S:
@@ -58,9 +58,9 @@ def forget_reads() -> None:
 
 
 def _forget(db: Session) -> None:
-    url = db.get_bind().engine.url.render_as_string()
+    url = db.get_bind().engine.url
     with _reads:
-        for key in [key for key in _last_read if key[0] == url]:
+        for key in [key for key in _last_read if key[0].url == url]:
             del _last_read[key]
 
 

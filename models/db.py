@@ -19,6 +19,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    Float,
     Insert,
     Integer,
     Numeric,
@@ -151,7 +152,7 @@ def insert_many(
         return db.execute(statement, list(rows))
     columns = tuple(rows[0])
     reading = _from_json(statement, columns, dialect)
-    if reading is None:
+    if reading is None or any(len(row) != len(columns) for row in rows):  # as SQLAlchemy says
         return db.execute(statement, list(rows))
     converts = reading.converts
     document = [{**row, **{n: f(row[n]) for n, f in converts.items()}} for row in rows]
@@ -165,8 +166,8 @@ def insert_many(
 
 
 # The column types whose values JSON carries as text PostgreSQL casts back (Text, Enum,
-# BigInteger and Float are among them), and those it carries as they are.
-_CARRIED = (String, Integer, Numeric, Boolean, DateTime, Date)
+# BigInteger are among them), and those it carries as they are.
+_CARRIED = (String, Integer, Numeric, Float, Boolean, DateTime, Date)
 
 
 def _carried(kind: Any) -> bool:

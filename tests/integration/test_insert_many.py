@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import StatementError
 from sqlmodel import Session
 
 from models.db import dialect_insert, insert_many
@@ -88,3 +90,21 @@ def test_events_with_json_payloads_and_conflicts(db: Session) -> None:
     stored = read(db, EVENTS, EVENTS.c.source_event_id)
     assert [row["payload"] for row in stored] == [*payloads, {"new": "row"}]
     assert stored[2]["received_at"] == datetime(2026, 3, 2, 9, 30, 2, tzinfo=UTC)
+
+
+def test_a_value_json_cannot_carry_goes_the_plain_way(db: Session) -> None:
+    statement = dialect_insert(db.get_bind().dialect.name)(CUSTOMERS).returning(CUSTOMERS.c.p_alive)
+
+    returned = insert_many(db, statement, [customer(1, p_alive=float("nan")), customer(2)])
+
+    nan = "nan" if db.get_bind().dialect.name == "postgresql" else "None"  # SQLite's NULL
+    assert sorted(str(value) for value in returned.scalars()) == ["0.125", nan]
+
+
+def test_rows_naming_other_columns_are_refused_as_sqlalchemy_refuses_them(db: Session) -> None:
+    statement = dialect_insert(db.get_bind().dialect.name)(CUSTOMERS)
+    short = customer(2)
+    del short["p_alive"]
+
+    with pytest.raises(StatementError, match="p_alive"):
+        insert_many(db, statement, [customer(1), short])

@@ -165,8 +165,8 @@ def insert_many(
     return db.execute(reading.statement, {"rows_json": rows_json})
 
 
-# The column types whose values JSON carries as text PostgreSQL casts back (Text, Enum,
-# BigInteger are among them), and those it carries as they are.
+# The column types whose values JSON carries as text PostgreSQL casts back (Text, Enum and
+# BigInteger among them), and those it carries as they are.
 _CARRIED = (String, Integer, Numeric, Float, Boolean, DateTime, Date)
 
 

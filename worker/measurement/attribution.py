@@ -34,7 +34,7 @@ def attribute_orders(db: Session, order_ids: Iterable[int], *, now: datetime) ->
     if not ids:
         return 0
     orders = db.execute(_orders(), {"ids": ids}).all()
-    db.execute(delete(ATTRIBUTIONS).where(ATTRIBUTIONS.c.order_id.in_(ids)))
+    db.execute(_forget_attributions(), {"ids": ids})
     if not orders:
         return 0
     values = {
@@ -67,6 +67,11 @@ def attribute_orders(db: Session, order_ids: Iterable[int], *, now: datetime) ->
     if rows:
         insert_many(db, ATTRIBUTIONS.insert(), rows)
     return len(rows)
+
+
+@cache
+def _forget_attributions() -> Any:
+    return delete(ATTRIBUTIONS).where(one_of(ATTRIBUTIONS.c.order_id, "ids"))
 
 
 def _last_touch(

@@ -31,7 +31,7 @@ from models import EventStatus
 from models.db import dialect_insert, insert_ignoring_duplicates
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import CUSTOMERS, EVENTS, LADDER_MOVES, ORDERS
-from models.types import UTCDateTime, minor_digits
+from models.types import UTCDateTime, minor_digits, one_of
 from worker.measurement.rung_scheme import Rung, Scheme
 
 SOURCE = "ladder"  # the source of every event Ladder makes (as `audience.own_events`)
@@ -152,8 +152,9 @@ def place(
     """
     if not causes:
         return {}
-    statement = _placing(scheme, now=now, currency=currency, where=C.id.in_(sorted(causes)))
-    moved = {row.id: row for row in db.execute(statement.returning(*CUSTOMERS.c))}
+    statement = _placing(scheme, now=now, currency=currency, where=one_of(C.id, "ids"))
+    placed = db.execute(statement.returning(*CUSTOMERS.c), {"ids": sorted(causes)})
+    moved = {row.id: row for row in placed}
     if not moved:
         return {}
     rows = list(moved.values())

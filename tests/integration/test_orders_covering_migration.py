@@ -19,9 +19,12 @@ def included(url: str) -> str | None:
     if engine.dialect.name != "postgresql":
         return None
     with engine.connect() as conn:
-        return conn.execute(
-            sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": f"{NAME}_net"}
-        ).scalar_one()
+        return str(
+            conn.execute(
+                sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
+                {"n": f"{NAME}_net"},
+            ).scalar_one()
+        )
 
 
 def test_the_migration_builds_the_index_as_declared(database_url: str) -> None:

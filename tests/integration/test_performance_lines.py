@@ -28,7 +28,7 @@ def shop(db: Session, seed: int) -> dict[str, list[dict[str, object]]]:
     days in every status, segments and variants some unset; orders attributed to some emails
     (cancelled, refunded in part); provider events of several kinds. Returns the rows."""
     rng = random.Random(seed)
-    customers = [
+    customers: list[dict[str, object]] = [
         {"id": n, "email": f"c{n}@example.com", "created_at": START, "accepts_marketing": True,
          "locale": rng.choice(("en", "DE", None))}
         for n in range(1, 21)
@@ -37,7 +37,7 @@ def shop(db: Session, seed: int) -> dict[str, list[dict[str, object]]]:
     db.execute(insert(EVENTS), [{"id": 1, "source": "test", "source_event_id": "cause",
         "type": "order.paid", "occurred_at": START, "received_at": START, "payload": {},
         "status": "processed", "attempts": 1}])  # fmt: skip
-    deliveries = [
+    deliveries: list[dict[str, object]] = [
         {"id": i, "dedupe_key": f"e{i}", "trigger": rng.choice(("a", "b")), "message": "m",
          "segment": rng.choice(("loyal", "new", None)), "variant": rng.choice(("x", "y", None)),
          "customer_id": rng.randrange(1, 21), "cause_event_id": 1,
@@ -46,7 +46,8 @@ def shop(db: Session, seed: int) -> dict[str, list[dict[str, object]]]:
         for i in range(1, 61)
     ]  # fmt: skip
     db.execute(insert(DELIVERIES), deliveries)
-    orders, attributions = [], []
+    orders: list[dict[str, object]] = []
+    attributions: list[dict[str, object]] = []
     for n in range(1, 41):
         delivery = rng.choice(deliveries)
         status = rng.choice((OrderStatus.PAID, OrderStatus.PAID, OrderStatus.CANCELLED))
@@ -62,7 +63,7 @@ def shop(db: Session, seed: int) -> dict[str, list[dict[str, object]]]:
                 "attributed_at": START})  # fmt: skip
     db.execute(insert(ORDERS), orders)
     db.execute(insert(ATTRIBUTIONS), attributions)
-    told = [
+    told: list[dict[str, object]] = [
         {"provider": "sendgrid", "provider_event_id": f"p{n}", "type": rng.choice(TYPES),
          "delivery_id": rng.choice([None, *range(1, 61)]), "occurred_at": START,
          "received_at": START, "payload": {}}

@@ -261,6 +261,25 @@ def sequential_scans(db: Session) -> Iterator[None]:
             db.execute(text("SET LOCAL enable_bitmapscan TO DEFAULT"))
 
 
+@contextmanager
+def index_lookups(db: Session) -> Iterator[None]:
+    """On PostgreSQL, the statements inside join by looking each row up in the other table's
+    index (a nested loop), never by hashing or merging a whole table; nothing elsewhere. For a
+    statement that starts from a few hundred thousand rows and fetches one row each from
+    tables of millions: the planner hashes the whole larger table (the report's attributed
+    revenue at ten million orders: 4.0-5.6 s, where 773,655 look-ups take 1.5-2.7 s)."""
+    on_postgresql = db.get_bind().dialect.name == "postgresql"
+    if on_postgresql:
+        db.execute(text("SET LOCAL enable_hashjoin = off"))
+        db.execute(text("SET LOCAL enable_mergejoin = off"))
+    try:
+        yield
+    finally:
+        if on_postgresql:  # the rest of the transaction plans as before
+            db.execute(text("SET LOCAL enable_hashjoin TO DEFAULT"))
+            db.execute(text("SET LOCAL enable_mergejoin TO DEFAULT"))
+
+
 def update_by_key(
     db: Session, table: Table, rows: Sequence[dict[str, Any]], *, key: str = "id"
 ) -> None:

@@ -57,7 +57,7 @@ WHERE r.n <= :keep
 
 # The customer's top N: bought-together first, then their categories' best-sellers, then the
 # shop's; never what they already own. The anchor look-ups use the primary key; what they own
-# comes through ix_orders_customer_placed and ix_order_lines_order_id.
+# comes through ix_orders_customer_placed_net and ix_order_lines_order_id.
 _FOR_CUSTOMER = """
 WITH owned AS (
   SELECT DISTINCT l.product_id, l.category

@@ -137,7 +137,8 @@ def lifts(db: Session, *, since: datetime | None, until: datetime | None) -> lis
     k = ranked.c
     covered = func.coalesce(k.covered, literal(datetime.min.replace(tzinfo=UTC), UTCDateTime()))
     # The orders in the part of its window no earlier row covered: each order once per trigger
-    # and customer without a DISTINCT, each found through ix_orders_customer_placed.
+    # and customer without a DISTINCT, each found through ix_orders_customer_placed_net and
+    # read from it alone (it includes what net_revenue reads; migration 0025).
     new_orders = (
         select(func.coalesce(func.sum(net_revenue()), 0))
         .where(o.customer_id == k.customer_id, o.placed_at >= k.send_at,

@@ -5,6 +5,7 @@ and cancellations), and the unsubscribes, bounces and complaints they met."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import and_, case, func, literal, select
 from sqlmodel import Session
 
 from models import DeliveryStatus
+from models.db import index_lookups
 from models.orders import UNCOUNTED_STATUSES
 from models.tables import (
     ATTRIBUTIONS,
@@ -90,7 +92,14 @@ def performance(
 ) -> list[Line]:
     """The lines for deliveries due in [since, until) (`send_at`: when each went or would have
     gone), sorted by trigger then by revenue. Orders count whenever they came, within the
-    emails' windows."""
+    emails' windows.
+
+    Three statements, each grouped by the line's keys: the deliveries counted by status (one
+    scan of them and of the customers, no other join), then what the attributed deliveries
+    earned and the provider's complaints and unsubscribes, each starting from its few rows
+    and looking their deliveries and customers up by key. One statement left-joining both to
+    every delivery took 8-9 s at two million emails, most of it hashing ten million orders to
+    find the attributed ones and carrying every delivery through three joins."""
     d, c = DELIVERIES.c, CUSTOMERS.c
     period = _period(d.send_at, since, until)
     language = func.lower(func.coalesce(c.locale, default_locale))
@@ -100,49 +109,72 @@ def performance(
         func.coalesce(d.variant, "-"),
         language,
     )
+    chosen = (d.status != S.SKIPPED.value, *period)
+    lines: dict[Key, Line] = {}
+    counted = (
+        select(*keys, d.status, func.count())
+        .join(CUSTOMERS, c.id == d.customer_id)
+        .where(*chosen)
+        .group_by(*keys, d.status)
+    )
+    for *key_row, status, count in db.execute(counted):
+        key = _key(key_row)
+        _count_status(lines.setdefault(key, Line(*key)), str(status), int(count))
     earned = (
-        select(
-            ATTRIBUTIONS.c.delivery_id,
-            func.sum(net_revenue()).label("revenue"),
-        )
+        select(ATTRIBUTIONS.c.delivery_id, func.sum(net_revenue()).label("revenue"))
         .join(ORDERS, ORDERS.c.id == ATTRIBUTIONS.c.order_id)
         .group_by(ATTRIBUTIONS.c.delivery_id)
         .subquery()
     )
-    complaints = _provider_counts(("spamreport",))
-    unsubscribes = _provider_counts(UNSUBSCRIBE_EVENTS)
-    statement = (
+    p = PROVIDER_EVENTS.c
+    told = (
         select(
             *keys,
-            func.count(),
-            _count(d.status == S.HELD_OUT.value),
-            _count(d.status.in_([s.value for s in SENT])),
-            _count(d.status.in_([s.value for s in DELIVERED])),
-            _count(d.status.in_([s.value for s in OPENED])),
-            _count(d.status == S.CLICKED.value),
-            _count(earned.c.revenue > 0),
-            func.coalesce(func.sum(earned.c.revenue), 0),
-            func.coalesce(func.sum(unsubscribes.c.n), 0),
-            _count(d.status == S.BOUNCED.value),
-            func.coalesce(func.sum(complaints.c.n), 0),
-            _count(d.status == S.DROPPED.value),
+            _count(p.type.in_(UNSUBSCRIBE_EVENTS)),
+            _count(p.type == "spamreport"),
         )
+        .select_from(PROVIDER_EVENTS)
+        .join(DELIVERIES, d.id == p.delivery_id)
         .join(CUSTOMERS, c.id == d.customer_id)
-        .outerjoin(earned, earned.c.delivery_id == d.id)
-        .outerjoin(complaints, complaints.c.delivery_id == d.id)
-        .outerjoin(unsubscribes, unsubscribes.c.delivery_id == d.id)
-        .where(d.status != S.SKIPPED.value, *period)
+        .where(p.type.in_((*UNSUBSCRIBE_EVENTS, "spamreport")), *chosen)
         .group_by(*keys)
     )
-    lines: dict[Key, Line] = {}
-    for row in db.execute(statement):
-        key: Key = (str(row[0]), str(row[1]), str(row[2]), str(row[3]))
-        numbers = [int(value or 0) for value in row[4:]]
-        lines[key] = Line(*key, *numbers)
+    with index_lookups(db):
+        for *key_row, converted, revenue in db.execute(
+            select(
+                *keys, _count(earned.c.revenue > 0), func.coalesce(func.sum(earned.c.revenue), 0)
+            )
+            .select_from(earned)
+            .join(DELIVERIES, d.id == earned.c.delivery_id)
+            .join(CUSTOMERS, c.id == d.customer_id)
+            .where(*chosen)
+            .group_by(*keys)
+        ):
+            line = lines[_key(key_row)]
+            line.converted, line.revenue = int(converted), int(revenue)
+        for *key_row, unsubscribes, complaints in db.execute(told):
+            line = lines[_key(key_row)]
+            line.unsubscribes, line.complaints = int(unsubscribes), int(complaints)
     for key, count in _link_unsubscribes(db, since, until, language).items():
         if key in lines:
             lines[key].unsubscribes += count
     return sorted(lines.values(), key=lambda line: (line.trigger, -line.revenue, line.segment))
+
+
+def _key(row: Sequence[Any]) -> Key:
+    return (str(row[0]), str(row[1]), str(row[2]), str(row[3]))
+
+
+def _count_status(line: Line, status: str, count: int) -> None:
+    """`count` deliveries in `status` added to each of the line's counts that status is in."""
+    line.scheduled += count
+    line.held_out += count if status == S.HELD_OUT.value else 0
+    line.sent += count if status in SENT else 0
+    line.delivered += count if status in DELIVERED else 0
+    line.opened += count if status in OPENED else 0
+    line.clicked += count if status == S.CLICKED.value else 0
+    line.bounces += count if status == S.BOUNCED.value else 0
+    line.dropped += count if status == S.DROPPED.value else 0
 
 
 def by_trigger(lines: list[Line]) -> list[Line]:
@@ -182,16 +214,6 @@ def _period(column: Any, since: datetime | None, until: datetime | None) -> list
     if until is not None:
         where.append(column < until)
     return where
-
-
-def _provider_counts(types: tuple[str, ...]) -> Any:
-    p = PROVIDER_EVENTS.c
-    return (
-        select(p.delivery_id, func.count().label("n"))
-        .where(p.type.in_(types), p.delivery_id.is_not(None))
-        .group_by(p.delivery_id)
-        .subquery()
-    )
 
 
 def _link_unsubscribes(

@@ -188,10 +188,13 @@ def test_three_hosts_one_killed_send_every_delivery_once(
     assert all((final[d].reason or "").startswith(OUTCOME_UNKNOWN) for d in unknown)
     # Only the dead host's: its requests on their way, those stamped and queued for its
     # threads (which never left), and those answered in the moment before their answers'
-    # write (`WRITE_WITHIN_S`), each thread answered at most once per ANSWER_S.
+    # write (`WRITE_WITHIN_S`), each thread answered at most once per ANSWER_S. Of those the
+    # provider never took, a request on its way may have arrived cut short or not at all (a
+    # thread killed before its first byte, or between its bytes): a thread's each, and the
+    # queued ones.
     queued = int(IN_FLIGHT * QUEUED_SHARE)
     answered = math.ceil(WRITE_WITHIN_S / ANSWER_S) * IN_FLIGHT
-    assert len(unknown - set(provider_saw)) <= queued
+    assert len(unknown - set(provider_saw)) <= IN_FLIGHT + queued
     assert 0 < len(unknown) <= IN_FLIGHT + queued + answered
     sent = {d for d in delivery_ids if final[d].status == "sent"}
     assert sent | unknown == set(delivery_ids)  # none lost

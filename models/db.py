@@ -137,7 +137,8 @@ def insert_many(
     db: Session, statement: Insert, rows: Sequence[dict[str, Any]]
 ) -> Result[*tuple[Any, ...]]:
     """Runs `statement` (an INSERT with any ON CONFLICT and RETURNING) for `rows`, which all
-    name the same columns; rows come back in no particular order.
+    name the same columns; rows come back in no particular order. Build `statement` once (a
+    cached function): its JSON form is kept by the statement.
 
     On PostgreSQL the rows travel as one JSON document, read by `json_to_recordset`: a short
     statement that psycopg parses once and caches, and one parameter that `json.dumps` writes
@@ -187,9 +188,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     raise TypeError(f"{type(value).__name__} is not carried as JSON")
-
-
-_TIGHT = (",", ":")
 
 
 @dataclass(frozen=True)

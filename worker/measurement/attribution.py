@@ -65,8 +65,13 @@ def attribute_orders(db: Session, order_ids: Iterable[int], *, now: datetime) ->
                 }
             )
     if rows:
-        insert_many(db, ATTRIBUTIONS.insert(), rows)
+        insert_many(db, _insert_attributions(), rows)
     return len(rows)
+
+
+@cache
+def _insert_attributions() -> Any:
+    return ATTRIBUTIONS.insert()  # built once: insert_many keeps its form by the statement
 
 
 @cache

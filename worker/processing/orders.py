@@ -246,7 +246,12 @@ def _move() -> Any:
 def insert_lines(db: Session, lines: list[dict[str, Any]]) -> None:
     """Inserts order lines in one executemany (those `record_order` left for later)."""
     if lines:
-        insert_many(db, ORDER_LINES.insert(), lines)
+        insert_many(db, _insert_lines(), lines)
+
+
+@cache
+def _insert_lines() -> Insert:
+    return ORDER_LINES.insert()  # built once: insert_many keeps its form by the statement
 
 
 def _may_move(current: str, new: OrderStatus) -> bool:

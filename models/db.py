@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -240,42 +240,37 @@ def roomy_sorts(db: Session, megabytes: int = 256) -> None:
         db.execute(text(f"SET LOCAL work_mem = '{int(megabytes)}MB'"))
 
 
-@contextmanager
-def sequential_scans(db: Session) -> Iterator[None]:
+def sequential_scans(db: Session) -> AbstractContextManager[None]:
     """On PostgreSQL, the statements inside read whole tables by a sequential scan, never an
     index scan in the index's order; nothing elsewhere. For a statement grouping every row of
     a large table by an indexed key: the planner takes the index's order for the grouping and
     then reads the heap at random (the CLV summary at ten million orders: 60 s, where a scan
     and a sort take 14 s)."""
-    on_postgresql = db.get_bind().dialect.name == "postgresql"
-    if on_postgresql:
-        db.execute(text("SET LOCAL enable_indexscan = off"))
-        db.execute(text("SET LOCAL enable_bitmapscan = off"))
-    try:
-        yield
-    finally:
-        if on_postgresql:  # the rest of the transaction plans as before
-            db.execute(text("SET LOCAL enable_indexscan TO DEFAULT"))
-            db.execute(text("SET LOCAL enable_bitmapscan TO DEFAULT"))
+    return _planning_without(db, "indexscan", "bitmapscan")
 
 
-@contextmanager
-def index_lookups(db: Session) -> Iterator[None]:
+def index_lookups(db: Session) -> AbstractContextManager[None]:
     """On PostgreSQL, the statements inside join by looking each row up in the other table's
     index (a nested loop), never by hashing or merging a whole table; nothing elsewhere. For a
     statement that starts from a few hundred thousand rows and fetches one row each from
     tables of millions: the planner hashes the whole larger table (the report's attributed
     revenue at ten million orders: 4.0-5.6 s, where 773,655 look-ups take 1.5-2.7 s)."""
+    return _planning_without(db, "hashjoin", "mergejoin")
+
+
+@contextmanager
+def _planning_without(db: Session, *methods: str) -> Iterator[None]:
+    """The planner's `enable_<method>` off for the statements inside, on PostgreSQL."""
     on_postgresql = db.get_bind().dialect.name == "postgresql"
     if on_postgresql:
-        db.execute(text("SET LOCAL enable_hashjoin = off"))
-        db.execute(text("SET LOCAL enable_mergejoin = off"))
+        for method in methods:
+            db.execute(text(f"SET LOCAL enable_{method} = off"))
     try:
         yield
     finally:
         if on_postgresql:  # the rest of the transaction plans as before
-            db.execute(text("SET LOCAL enable_hashjoin TO DEFAULT"))
-            db.execute(text("SET LOCAL enable_mergejoin TO DEFAULT"))
+            for method in methods:
+                db.execute(text(f"SET LOCAL enable_{method} TO DEFAULT"))
 
 
 def update_by_key(

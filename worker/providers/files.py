@@ -25,7 +25,7 @@ class FileProvider:
 
     def path_for(self, key: str) -> Path:
         """The file of the delivery whose `delivery_key` is `key`."""
-        return self.outbox / f"{key}.eml"
+        return self.outbox / _name(key)
 
     def path_of(self, provider_message_id: str | None) -> Path | None:
         """The file a sent delivery's `provider_message_id` names (None: not this backend's)."""
@@ -41,7 +41,7 @@ class FileProvider:
         link() fails if the target exists, so of two racing senders exactly one wins. No
         fsync: this backend is for laptops and tests, where a power cut is not the risk.
         """
-        name = f"{email.key}.eml"
+        name = _name(email.key)
         message_id = f"file:{name}"
         # Plain strings and os calls, no exists() first (link() tells): this runs per email.
         target = os.path.join(self._folder, name)
@@ -62,6 +62,10 @@ class FileProvider:
         except OSError as exc:
             raise DeliveryError(f"cannot write {target}: {exc.strerror}", permanent=False) from exc
         return message_id
+
+
+def _name(key: str) -> str:
+    return f"{key}.eml"
 
 
 def _write(path: str, content: bytes) -> None:
